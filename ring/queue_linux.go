@@ -1,0 +1,94 @@
+//go:build linux
+
+package ring
+
+import (
+	"sync/atomic"
+
+	"github.com/aioring/aioring/sqe"
+)
+
+// GetSQE returns the next free submission queue entry, or nil when the SQ is
+// full (submit, then try again). The entry's contents are stale: every prep
+// helper in package sqe overwrites all of it. It becomes visible to the
+// kernel at the next Submit.
+func (r *Ring) GetSQE() *sqe.SQE {
+	// Load-acquire of the kernel's head: the kernel has finished reading the
+	// entries before it (it matters only with SQPOLL, where the kernel reads
+	// SQEs concurrently; liburing uses io_uring_smp_load_acquire there).
+	head := atomic.LoadUint32(r.sqHead)
+	if r.sqeTail-head >= r.sqEntries {
+		return nil
+	}
+	s := &r.sqes[r.sqeTail&r.sqMask]
+	r.sqeTail++
+	return s
+}
+
+// SQSpace returns how many SQEs GetSQE can still hand out before a submit.
+func (r *Ring) SQSpace() uint32 {
+	return r.sqEntries - (r.sqeTail - atomic.LoadUint32(r.sqHead))
+}
+
+// Pending returns how many filled SQEs the kernel has not consumed yet.
+func (r *Ring) Pending() uint32 {
+	return r.sqeTail - atomic.LoadUint32(r.sqHead)
+}
+
+// flush publishes the filled SQEs and returns how many await submission.
+func (r *Ring) flush() uint32 {
+	if r.published != r.sqeTail {
+		// Store-release of the tail: the SQE bodies written above become
+		// visible before the kernel can observe the new tail
+		// (io_uring_smp_store_release in liburing's __io_uring_flush_sq).
+		atomic.StoreUint32(r.sqTail, r.sqeTail)
+		r.published = r.sqeTail
+	}
+	return r.sqeTail - atomic.LoadUint32(r.sqHead)
+}
+
+// SQFlags returns the kernel's IORING_SQ_* flags word.
+func (r *Ring) SQFlags() uint32 {
+	// READ_ONCE in liburing; an atomic load keeps the compiler from caching
+	// a word the kernel changes under us.
+	return atomic.LoadUint32(r.sqFlags)
+}
+
+// NeedsFlush reports whether completions are waiting in the kernel (CQ
+// overflow backlog, or deferred task work) and only an io_uring_enter with
+// GETEVENTS will bring them into the CQ (liburing's cq_ring_needs_flush).
+func (r *Ring) NeedsFlush() bool {
+	return r.SQFlags()&(SQCQOverflow|SQTaskrun) != 0
+}
+
+// Dropped returns the kernel's count of invalid SQEs it skipped.
+func (r *Ring) Dropped() uint32 { return atomic.LoadUint32(r.sqDropped) }
+
+// CQReady returns how many CQEs wait to be reaped.
+func (r *Ring) CQReady() uint32 {
+	// Load-acquire of the CQ tail: the CQE bodies before it are visible.
+	return atomic.LoadUint32(r.cqTail) - atomic.LoadUint32(r.cqHead)
+}
+
+// CQOverflow returns the kernel's count of CQEs it had to drop (only when it
+// could not even allocate overflow entries; with FEAT_NODROP this stays 0).
+func (r *Ring) CQOverflow() uint32 { return atomic.LoadUint32(r.cqOverflow) }
+
+// PeekCQEs copies up to len(dst) ready CQEs into dst and frees their slots.
+// It returns the number copied; it never enters the kernel.
+func (r *Ring) PeekCQEs(dst []CQE) int {
+	head := atomic.LoadUint32(r.cqHead) // only we write it
+	// Load-acquire of the tail before reading the CQEs it covers
+	// (io_uring_smp_load_acquire(cq.ktail) in liburing).
+	tail := atomic.LoadUint32(r.cqTail)
+	n := 0
+	for ; head != tail && n < len(dst); head, n = head+1, n+1 {
+		dst[n] = r.cqes[head&r.cqMask]
+	}
+	if n > 0 {
+		// Store-release of the head: our reads of the CQEs complete before
+		// the kernel may reuse their slots (io_uring_cq_advance).
+		atomic.StoreUint32(r.cqHead, head)
+	}
+	return n
+}
