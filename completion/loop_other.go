@@ -38,3 +38,33 @@ type Loop struct{}
 func Start(Config) (*Loop, error) {
 	return nil, errors.Join(errors.ErrUnsupported, errors.New("io_uring: not available on "+runtime.GOOS))
 }
+
+// Submit is never reached off Linux: Start fails.
+func (l *Loop) Submit(Request) {}
+
+// Cancel is never reached off Linux.
+func (l *Loop) Cancel(sqe.UserData) {}
+
+// Close does nothing off Linux.
+func (l *Loop) Close() error { return nil }
+
+// Probe reports no opcodes.
+func (l *Loop) Probe() *ring.Probe { return &ring.Probe{} }
+
+// Flags reports no flags.
+func (l *Loop) Flags() ring.SetupFlags { return 0 }
+
+// Features reports no features.
+func (l *Loop) Features() ring.Features { return 0 }
+
+// Stats are counters kept by the loop.
+type Stats struct {
+	Enters, Submitted, Completed, Sleeps, Wakeups uint64
+}
+
+// Stats reports zeros off Linux.
+func (l *Loop) Stats() Stats { return Stats{} }
+
+// DefaultFlags are the setup flags the loop asks for first.
+const DefaultFlags = ring.SetupSingleIssuer | ring.SetupDeferTaskrun | ring.SetupCoopTaskrun |
+	ring.SetupTaskrunFlag | ring.SetupSubmitAll | ring.SetupNoSQArray

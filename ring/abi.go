@@ -1,5 +1,17 @@
 package ring
 
+import "github.com/aioring/aioring/sqe"
+
+// Probe is the set of opcodes the running kernel supports
+// (IORING_REGISTER_PROBE). The zero Probe supports nothing.
+type Probe struct {
+	LastOp    sqe.Op
+	supported [256]bool
+}
+
+// Supports reports whether op is implemented by the kernel.
+func (p *Probe) Supports(op sqe.Op) bool { return p.supported[op] }
+
 // Kernel ABI of io_uring (include/uapi/linux/io_uring.h). These declarations
 // are plain data so the package builds everywhere.
 

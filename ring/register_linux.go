@@ -85,15 +85,6 @@ func (r *Ring) EnableRings() error {
 	return err
 }
 
-// Probe is the set of opcodes the running kernel supports.
-type Probe struct {
-	LastOp    sqe.Op
-	supported [256]bool
-}
-
-// Supports reports whether op is implemented by the kernel.
-func (p *Probe) Supports(op sqe.Op) bool { return p.supported[op] }
-
 // Probe asks the kernel which opcodes it supports (IORING_REGISTER_PROBE,
 // 5.6).
 func (r *Ring) Probe() (*Probe, error) {

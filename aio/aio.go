@@ -1,0 +1,390 @@
+package aio
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	Infinite       time.Duration = -1 // NNG_DURATION_INFINITE: no timer
+	DefaultTimeout time.Duration = -2 // NNG_DURATION_DEFAULT: the engine's Config.DefaultTimeout
+)
+
+const (
+	MaxIOV   = 8 // buffers per operation, as nng
+	NumSlots = 4 // inputs and outputs, as nng
+)
+
+// noSlot marks an Aio that has no entry in its engine's table (freed, or
+// made on a closed engine): its operations never reach the kernel.
+const noSlot = ^uint32(0)
+
+// opState is where an Aio's current operation is.
+type opState uint8
+
+const (
+	stateIdle     opState = iota // no operation, or its callback has begun
+	stateKernel                  // in the ring; its CQE decides the result
+	stateProvider                // started with Start; Finish decides the result
+	stateDone                    // ended; the callback has not begun yet
+)
+
+// Aio is an asynchronous I/O handle (nng_aio). See the package doc for the
+// rules. An Aio must not be copied.
+//
+// Ownership: fields under "mu" are read and written with mu held. The
+// kernel request (req) is written by the starting goroutine under mu before
+// the request is queued, read by the completion goroutine in Prep, and not
+// written again until the operation has ended. next is owned by whichever
+// queue holds the Aio.
+type Aio struct {
+	e    *Engine
+	cb   func(*Aio)
+	slot uint32 // index in e.table, carried in user data; noSlot when none
+	next *Aio   // link in the callback queue or the completion batch
+
+	mu       sync.Mutex
+	state    opState
+	stopped  bool // Stop, Free or Reap happened: every later op ends with ErrStopped
+	reaped   bool // release the slot as soon as busy drops to 0
+	released bool
+	nonblock bool // the op is a zero-timeout attempt
+	niov     uint8
+	waiters  int32
+	gen      uint32 // bumped per op; stale CQEs and timers compare against it
+	busy     atomic.Int32
+	cbGoid   atomic.Int64 // goroutine running this Aio's callback, 0 when none
+	abortErr error        // the error Abort asked for, while the op is pending
+	cancelFn func(*Aio, error)
+	result   error
+	count    int
+	timeout  time.Duration
+	expireAt int64 // one-shot absolute deadline, engine clock ns; 0 when unset
+	iov0     []byte
+	req      kernelReq
+	pin      runtime.Pinner
+	waitCond *sync.Cond // allocated on the first Wait that blocks
+	x        *aioExtra  // allocated on first use of what it holds
+}
+
+// aioExtra holds what most operations do not need, so that an idle Aio
+// stays small.
+type aioExtra struct {
+	iov     [MaxIOV - 1][]byte // buffers after the first
+	iovecs  [MaxIOV]unix.Iovec // READV/WRITEV and msghdr vectors
+	msg     unix.Msghdr
+	sa      unix.RawSockaddrAny // CONNECT's address
+	inputs  [NumSlots]any
+	outputs [NumSlots]any
+	timer   *time.Timer // engine deadline for ops the link timer cannot cut
+	timerAt int64       // deadline of the armed timer, engine clock ns
+}
+
+func (a *Aio) extra() *aioExtra {
+	if a.x == nil {
+		a.x = new(aioExtra)
+	}
+	return a.x
+}
+
+// Free stops the Aio, waits for its operation and callback, and releases
+// it. It must not be called from the Aio's own callback: use Reap there.
+func (a *Aio) Free() {
+	a.checkNotOwnCallback("Free")
+	a.Stop()
+	a.mu.Lock()
+	a.reaped = true
+	a.maybeReleaseLocked()
+	a.mu.Unlock()
+}
+
+// Reap is Free without waiting: the Aio is stopped now and released once
+// its callback has returned. It is the way to free an Aio from its own
+// callback.
+func (a *Aio) Reap() {
+	a.mu.Lock()
+	a.stopped = true
+	a.reaped = true
+	a.maybeReleaseLocked()
+	a.mu.Unlock()
+	a.Abort(ErrStopped)
+}
+
+// Stop aborts the current operation with ErrStopped and waits for it and its
+// callback. Stop is permanent and idempotent: later operations end with
+// ErrStopped. It must not be called from the Aio's own callback.
+func (a *Aio) Stop() {
+	a.checkNotOwnCallback("Stop")
+	a.mu.Lock()
+	a.stopped = true
+	a.mu.Unlock()
+	a.Abort(ErrStopped)
+	a.wait()
+}
+
+// Cancel is Abort(ErrCanceled).
+func (a *Aio) Cancel() { a.Abort(ErrCanceled) }
+
+// Abort ends the pending operation with err, if it can still be cancelled.
+// If the operation has completed, or completes while the cancellation is in
+// flight, its real result stands. On an idle Aio, Abort changes nothing. A
+// nil err means ErrCanceled.
+func (a *Aio) Abort(err error) {
+	if err == nil {
+		err = ErrCanceled
+	}
+	a.mu.Lock()
+	switch a.state {
+	case stateKernel:
+		if a.abortErr == nil {
+			a.abortErr = err
+			// Queued under mu, after the op itself (also queued under mu),
+			// so the cancel never overtakes its target.
+			a.e.loop.Cancel(a.userData())
+		}
+	case stateProvider:
+		fn := a.cancelFn
+		a.cancelFn = nil
+		if fn != nil {
+			a.mu.Unlock()
+			fn(a, err) // the provider decides; it calls Finish if it can
+			return
+		}
+	}
+	a.mu.Unlock()
+}
+
+// Wait blocks until the current operation and its callback have finished,
+// including operations that callback started. It returns at once on an idle
+// Aio. It must not be called from the Aio's own callback.
+func (a *Aio) Wait() {
+	a.checkNotOwnCallback("Wait")
+	a.wait()
+}
+
+// waitSpin bounds how long wait polls before it sleeps: short operations
+// (a NOP takes about a microsecond) then finish without a scheduler
+// round trip.
+const waitSpin = 20 * time.Microsecond
+
+func (a *Aio) wait() {
+	if a.busy.Load() == 0 {
+		return
+	}
+	deadline := time.Now().Add(waitSpin)
+	for i := 1; a.busy.Load() != 0; i++ {
+		if i&31 == 0 {
+			if time.Now().After(deadline) {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	a.mu.Lock()
+	if a.busy.Load() != 0 && a.waitCond == nil {
+		a.waitCond = sync.NewCond(&a.mu)
+	}
+	for a.busy.Load() != 0 {
+		a.waiters++
+		a.waitCond.Wait()
+		a.waiters--
+	}
+	a.mu.Unlock()
+}
+
+// Busy reports whether an operation is in progress: true from its start
+// until its callback returns.
+func (a *Aio) Busy() bool { return a.busy.Load() != 0 }
+
+// Result returns the last operation's result: nil, one of the Err* values,
+// or a syscall.Errno from the kernel. It is defined once the operation has
+// ended (in the callback, or after Wait).
+func (a *Aio) Result() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.result
+}
+
+// Count returns the number of bytes the last operation transferred.
+func (a *Aio) Count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.count
+}
+
+// SetTimeout sets a relative timeout for the operations that follow; it
+// persists across operations. 0 makes each operation a non-blocking attempt,
+// Infinite disables the timer, DefaultTimeout uses the engine's.
+func (a *Aio) SetTimeout(d time.Duration) {
+	a.mu.Lock()
+	a.timeout = d
+	a.mu.Unlock()
+}
+
+// SetExpire sets an absolute deadline for the next operation only; it wins
+// over SetTimeout for that operation. The zero Time clears it.
+func (a *Aio) SetExpire(t time.Time) {
+	a.mu.Lock()
+	if t.IsZero() {
+		a.expireAt = 0
+	} else {
+		a.expireAt = max(a.e.clock.at(t), 1)
+	}
+	a.mu.Unlock()
+}
+
+// SetIOV sets the buffers for ReadAt, WriteAt, Recv and Send. More than
+// MaxIOV buffers is ErrInvalid and changes nothing. The slices are kept, not
+// copied: do not modify them while an operation is in flight.
+func (a *Aio) SetIOV(bufs ...[]byte) error {
+	if len(bufs) > MaxIOV {
+		return &wrapError{ErrInvalid, errTooManyIOV}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.niov = uint8(len(bufs))
+	a.iov0 = nil
+	if len(bufs) > 0 {
+		a.iov0 = bufs[0]
+	}
+	if len(bufs) > 1 || a.x != nil {
+		x := a.extra()
+		n := copy(x.iov[:], bufs[min(1, len(bufs)):])
+		clear(x.iov[n:])
+	}
+	return nil
+}
+
+// SetInput stores v in input slot i (0 <= i < NumSlots).
+func (a *Aio) SetInput(i int, v any) error {
+	if i < 0 || i >= NumSlots {
+		return &wrapError{ErrInvalid, errSlotRange}
+	}
+	a.mu.Lock()
+	a.extra().inputs[i] = v
+	a.mu.Unlock()
+	return nil
+}
+
+// Input returns input slot i, or nil when i is out of range.
+func (a *Aio) Input(i int) any {
+	if i < 0 || i >= NumSlots {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.x == nil {
+		return nil
+	}
+	return a.x.inputs[i]
+}
+
+// SetOutput stores v in output slot i. Outputs are cleared when an operation
+// starts.
+func (a *Aio) SetOutput(i int, v any) error {
+	if i < 0 || i >= NumSlots {
+		return &wrapError{ErrInvalid, errSlotRange}
+	}
+	a.mu.Lock()
+	a.extra().outputs[i] = v
+	a.mu.Unlock()
+	return nil
+}
+
+// Output returns output slot i, or nil when i is out of range.
+func (a *Aio) Output(i int) any {
+	if i < 0 || i >= NumSlots {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.x == nil {
+		return nil
+	}
+	return a.x.outputs[i]
+}
+
+// checkNotOwnCallback panics when called from a's own callback, where
+// waiting would deadlock.
+func (a *Aio) checkNotOwnCallback(what string) {
+	if g := a.cbGoid.Load(); g != 0 && g == curGoid() {
+		panic("aio: " + what + " called from the aio's own callback would deadlock; use Reap to free an aio from its callback")
+	}
+}
+
+// beginLocked starts an operation's bookkeeping: it panics if one is
+// already in progress, and otherwise marks the Aio busy and resets the last
+// result. Called with mu held; every caller unlocks with defer, so a panic
+// here leaves mu unlocked.
+func (a *Aio) beginLocked(op string) {
+	if a.state != stateIdle {
+		panic("aio: " + op + " started while another operation on this aio is in progress (one operation at a time)")
+	}
+	a.busy.Add(1)
+	a.gen++
+	a.result = nil
+	a.count = 0
+	a.abortErr = nil
+	if a.x != nil {
+		clear(a.x.outputs[:])
+	}
+}
+
+// finishLocked ends the current operation with err and count and hands it
+// to its callback. Called with mu held.
+func (a *Aio) finishLocked(err error, count int) {
+	a.result = err
+	a.count = count
+	a.abortErr = nil
+	a.cancelFn = nil
+	a.state = stateDone
+	a.e.dispatchLocked(a)
+}
+
+// doneLocked marks the operation's callback as finished. Called with mu held.
+func (a *Aio) doneLocked() {
+	if a.state == stateDone {
+		a.state = stateIdle
+	}
+	if a.busy.Add(-1) == 0 {
+		if a.waiters > 0 {
+			a.waitCond.Broadcast()
+		}
+		a.maybeReleaseLocked()
+	}
+}
+
+// maybeReleaseLocked frees the slot of a reaped Aio once it is idle.
+func (a *Aio) maybeReleaseLocked() {
+	if a.reaped && !a.released && a.busy.Load() == 0 {
+		a.released = true
+		a.e.release(a)
+	}
+}
+
+// runCallback runs on a callback goroutine (goid identifies it, 0 if
+// unknown).
+func (a *Aio) runCallback(goid int64) {
+	if goid == 0 {
+		goid = curGoid()
+	}
+	a.mu.Lock()
+	a.state = stateIdle // the callback may start the next operation
+	a.mu.Unlock()
+	a.cbGoid.Store(goid)
+	func() {
+		// Even if the callback panics, the Aio must not stay busy forever
+		// (the panic still crashes the program, as in any goroutine).
+		defer func() {
+			a.cbGoid.Store(0)
+			a.mu.Lock()
+			a.doneLocked()
+			a.mu.Unlock()
+		}()
+		a.cb(a)
+	}()
+}

@@ -1,0 +1,36 @@
+package aio
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// monoClock converts Go times to CLOCK_MONOTONIC nanoseconds, the clock of
+// the kernel's absolute timeouts (IORING_TIMEOUT_ABS). Go's monotonic
+// readings come from the same clock on Linux but are not exposed, so the
+// offset is measured once; the measurement's uncertainty is added, so a
+// deadline converted here is never earlier than the true one.
+type monoClock struct {
+	base     time.Time // a Go time with a monotonic reading
+	baseMono int64     // CLOCK_MONOTONIC ns, no earlier than base
+}
+
+func (c *monoClock) init() {
+	c.base = time.Now()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		// Not Linux or no clock: absolute timeouts are never used then.
+		return
+	}
+	after := time.Now()
+	// ts was read between base and after; assume the latest, so kernel
+	// deadlines err late, never early.
+	c.baseMono = ts.Nano() + int64(after.Sub(c.base))
+}
+
+// at converts t to CLOCK_MONOTONIC nanoseconds.
+func (c *monoClock) at(t time.Time) int64 { return c.baseMono + int64(t.Sub(c.base)) }
+
+// now returns the current CLOCK_MONOTONIC estimate.
+func (c *monoClock) now() int64 { return c.at(time.Now()) }

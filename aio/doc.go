@@ -1,0 +1,35 @@
+// Package aio is the Go form of nng's nng_aio, driven by io_uring.
+//
+// An Aio is a reusable handle that runs one asynchronous operation at a
+// time. Allocate it with a callback, set its parameters (buffers with
+// SetIOV, a timeout with SetTimeout or SetExpire), start an operation (Nop,
+// Sleep, ReadAt, WriteAt, Fsync, Recv, Send, Accept, Connect), and the
+// callback runs exactly once when the operation ends, on one of the engine's
+// callback goroutines. Result and Count tell how it went. Wait blocks until
+// the operation and its callback are done; an Aio without a callback is used
+// with Wait alone.
+//
+// Every Aio belongs to an Engine, which owns one io_uring and the goroutine
+// that drives it (package completion). Operations become submission queue
+// entries on that ring; a timeout becomes a linked LINK_TIMEOUT entry, or,
+// for operations the kernel's link timer cannot interrupt (regular-file I/O
+// and fsync run in io-wq workers), an engine timer that cancels the
+// operation with IORING_OP_ASYNC_CANCEL. Cancel, Abort and Stop use
+// ASYNC_CANCEL too, and the operation's own completion decides the result:
+// data that was received is never reported as cancelled or timed out.
+//
+// Buffers passed to SetIOV must not be touched while an operation that uses
+// them is in flight; the engine keeps them reachable and pinned until the
+// kernel is done with them, which is always before the callback runs.
+//
+// Rules, as in nng:
+//   - Starting an operation while the previous one has not reached its
+//     callback panics.
+//   - Wait, Stop and Free must not be called from the Aio's own callback;
+//     use Reap there.
+//   - Start failures (a stopped Aio, a closed engine, a zero timeout that
+//     cannot complete at once, an expiry in the past) are reported through
+//     the callback like any other result.
+//
+// Off Linux the package builds, and NewEngine returns ErrUnsupported.
+package aio

@@ -1,0 +1,434 @@
+package aio
+
+import (
+	"math"
+	"time"
+	"unsafe"
+
+	"github.com/aioring/aioring/sqe"
+	"golang.org/x/sys/unix"
+)
+
+// User data kinds of the engine's SQEs (see sqe.UserData).
+const (
+	kindOp          sqe.Kind = 1 // an operation; its CQE decides the result
+	kindLinkTimeout sqe.Kind = 2 // LINK_TIMEOUT with CQE_SKIP_SUCCESS: posts nothing
+)
+
+// opKind is the public operation an Aio runs.
+type opKind uint8
+
+const (
+	opNop opKind = iota + 1
+	opSleep
+	opRead
+	opWrite
+	opFsync
+	opRecv
+	opSend
+	opAccept
+	opConnect
+)
+
+var opNames = [...]string{opNop: "Nop", opSleep: "Sleep", opRead: "ReadAt", opWrite: "WriteAt",
+	opFsync: "Fsync", opRecv: "Recv", opSend: "Send", opAccept: "Accept", opConnect: "Connect"}
+
+// kernelReq is what Prep writes into the ring for the current operation.
+type kernelReq struct {
+	kind     opKind
+	sqeOp    sqe.Op
+	link     bool // a LINK_TIMEOUT follows the operation
+	ioprio   uint16
+	fd       int32
+	n        uint32
+	opFlags  uint32
+	tsFlags  uint32
+	addr     uint64
+	off      uint64
+	userData sqe.UserData
+	ts       sqe.Timespec
+	// Sleep only: -ETIME means the Aio's timeout, not the sleep, ran out.
+	sleepTimesOut bool
+}
+
+// timing is an operation's resolved timeout.
+type timing struct {
+	mode timingMode
+	rel  time.Duration // tRelative
+	abs  int64         // tAbsolute: CLOCK_MONOTONIC ns
+}
+
+type timingMode uint8
+
+const (
+	tInfinite timingMode = iota
+	tZero                // non-blocking attempt
+	tRelative
+	tAbsolute
+	tPast // an expiry that has already passed
+)
+
+// timingLocked resolves the timeout of the operation being started and
+// consumes a one-shot expiry.
+func (a *Aio) timingLocked() timing {
+	if abs := a.expireAt; abs != 0 {
+		a.expireAt = 0
+		if abs <= a.e.clock.now() {
+			return timing{mode: tPast}
+		}
+		return timing{mode: tAbsolute, abs: abs}
+	}
+	d := a.resolvedTimeoutLocked()
+	switch {
+	case d == 0:
+		return timing{mode: tZero}
+	case d < 0:
+		return timing{mode: tInfinite}
+	}
+	return timing{mode: tRelative, rel: d}
+}
+
+// resolvedTimeoutLocked is the relative timeout with DefaultTimeout
+// replaced by the engine's; negative means none.
+func (a *Aio) resolvedTimeoutLocked() time.Duration {
+	d := a.timeout
+	if d == DefaultTimeout {
+		d = a.e.cfg.DefaultTimeout
+	}
+	return d
+}
+
+func (a *Aio) userData() sqe.UserData { return sqe.Pack(kindOp, a.slot, a.gen) }
+
+// Nop completes with nil after a round trip through the ring.
+func (a *Aio) Nop() { a.startKernel(opNop, -1, 0, nil) }
+
+// ReadAt reads into the IOV from fd at offset off (-1: the file's current
+// position). Count is 0 at end of file.
+func (a *Aio) ReadAt(fd int, off int64) { a.startKernel(opRead, fd, off, nil) }
+
+// WriteAt writes the IOV to fd at offset off (-1: the current position).
+func (a *Aio) WriteAt(fd int, off int64) { a.startKernel(opWrite, fd, off, nil) }
+
+// Fsync flushes fd's data and metadata to storage. A zero timeout makes it
+// end with ErrTimedOut at once, as fsync has no non-blocking form.
+func (a *Aio) Fsync(fd int) { a.startKernel(opFsync, fd, 0, nil) }
+
+// Recv receives into the IOV from socket fd. Count is 0 when the peer has
+// closed.
+func (a *Aio) Recv(fd int) { a.startKernel(opRecv, fd, 0, nil) }
+
+// Send sends the IOV on socket fd. Count may be short of the IOV's length.
+func (a *Aio) Send(fd int) { a.startKernel(opSend, fd, 0, nil) }
+
+// Accept accepts a connection on listening socket fd; Output(0) then holds
+// the new descriptor as an int (close-on-exec, blocking mode).
+func (a *Aio) Accept(fd int) { a.startKernel(opAccept, fd, 0, nil) }
+
+// Connect connects socket fd to sa (*unix.SockaddrInet4, *unix.SockaddrInet6
+// or *unix.SockaddrUnix; others give ErrInvalid).
+func (a *Aio) Connect(fd int, sa unix.Sockaddr) { a.startKernel(opConnect, fd, 0, sa) }
+
+// Sleep completes with nil after d (nng_sleep_aio). A positive timeout
+// shorter than d ends it with ErrTimedOut at the timeout, and a zero timeout
+// at once; SetExpire does not apply to it. A negative d sleeps until
+// cancelled or timed out.
+func (a *Aio) Sleep(d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.beginLocked("Sleep")
+	a.expireAt = 0 // one-shot: consumed, though Sleep ignores it
+	if err := a.admitLocked(); err != nil {
+		a.finishLocked(err, 0)
+		return
+	}
+	timesOut := false
+	if t := a.resolvedTimeoutLocked(); t >= 0 && (d < 0 || d > t) {
+		d, timesOut = t, true
+	}
+	if d == 0 {
+		if timesOut {
+			a.finishLocked(ErrTimedOut, 0)
+		} else {
+			a.finishLocked(nil, 0)
+		}
+		return
+	}
+	if d < 0 {
+		d = math.MaxInt64 // 292 years: until cancelled
+	}
+	r := &a.req
+	*r = kernelReq{kind: opSleep, sqeOp: sqe.OpTimeout, fd: -1, n: 1, sleepTimesOut: timesOut, userData: a.userData()}
+	r.ts.SetNanoseconds(int64(d))
+	r.addr = uint64(uintptr(unsafe.Pointer(&r.ts)))
+	a.submitLocked()
+}
+
+// admitLocked returns the error an operation must end with before it
+// reaches the kernel: a stopped Aio, a closed engine, no slot.
+func (a *Aio) admitLocked() error {
+	switch {
+	case a.stopped:
+		return ErrStopped
+	case a.e.closed.Load():
+		return ErrClosed
+	case a.slot == noSlot:
+		return &wrapError{ErrInvalid, errNoSlot}
+	}
+	return nil
+}
+
+func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.beginLocked(opNames[kind])
+	if err := a.admitLocked(); err != nil {
+		a.finishLocked(err, 0)
+		return
+	}
+	tm := a.timingLocked()
+	if tm.mode == tPast {
+		a.finishLocked(ErrTimedOut, 0)
+		return
+	}
+	if err := a.buildLocked(kind, fd, off, sa); err != nil {
+		a.finishLocked(err, 0)
+		return
+	}
+	if !a.e.probe.Supports(a.req.sqeOp) {
+		a.finishLocked(&wrapError{ErrUnsupported, errUnsupportedO}, 0)
+		return
+	}
+	if !a.armLocked(tm) {
+		a.finishLocked(ErrTimedOut, 0)
+		return
+	}
+	a.submitLocked()
+}
+
+// buildLocked fills a.req for kind. Descriptors are passed to the kernel as
+// they are, so a bad one comes back as the kernel's errno.
+func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) error {
+	if fd > math.MaxInt32 || fd < math.MinInt32 {
+		return unix.EBADF
+	}
+	r := &a.req
+	*r = kernelReq{kind: kind, fd: int32(fd), userData: a.userData()}
+	switch kind {
+	case opNop:
+		r.sqeOp, r.fd = sqe.OpNop, -1
+	case opRead, opWrite:
+		r.off = uint64(off)
+		if a.niov > 1 {
+			r.sqeOp = sqe.OpReadv
+			if kind == opWrite {
+				r.sqeOp = sqe.OpWritev
+			}
+			return a.vectorLocked(r)
+		}
+		r.sqeOp = sqe.OpRead
+		if kind == opWrite {
+			r.sqeOp = sqe.OpWrite
+		}
+		return a.singleLocked(r)
+	case opFsync:
+		r.sqeOp = sqe.OpFsync
+	case opRecv, opSend:
+		if kind == opSend {
+			r.opFlags = msgNosignal
+		}
+		if a.niov > 1 {
+			r.sqeOp = sqe.OpRecvmsg
+			if kind == opSend {
+				r.sqeOp = sqe.OpSendmsg
+			}
+			if err := a.vectorLocked(r); err != nil {
+				return err
+			}
+			x := a.x
+			x.msg = unix.Msghdr{Iov: &x.iovecs[0]}
+			x.msg.SetIovlen(int(a.niov))
+			r.addr, r.n = uint64(uintptr(unsafe.Pointer(&x.msg))), 1
+			return nil
+		}
+		r.sqeOp = sqe.OpRecv
+		if kind == opSend {
+			r.sqeOp = sqe.OpSend
+		}
+		return a.singleLocked(r)
+	case opAccept:
+		r.sqeOp, r.opFlags = sqe.OpAccept, sockCloexec
+	case opConnect:
+		x := a.extra()
+		n, err := putSockaddr(&x.sa, sa)
+		if err != nil {
+			return &wrapError{ErrInvalid, err}
+		}
+		r.sqeOp, r.addr, r.off = sqe.OpConnect, uint64(uintptr(unsafe.Pointer(&x.sa))), uint64(n)
+		a.pin.Pin(x)
+	}
+	return nil
+}
+
+// singleLocked points r at the one buffer of the IOV (or none) and pins it.
+func (a *Aio) singleLocked(r *kernelReq) error {
+	b := a.iov0
+	if a.niov == 0 || len(b) == 0 {
+		return nil
+	}
+	if uint64(len(b)) > math.MaxUint32 {
+		return &wrapError{ErrInvalid, errTooLarge}
+	}
+	r.addr, r.n = uint64(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b))
+	a.pin.Pin(&b[0])
+	return nil
+}
+
+// vectorLocked fills the iovec array from the IOV and pins the buffers and
+// the array (the kernel reads the array at submission, the buffers until the
+// CQE).
+func (a *Aio) vectorLocked(r *kernelReq) error {
+	x := a.extra()
+	for i := 0; i < int(a.niov); i++ {
+		b := a.iov0
+		if i > 0 {
+			b = x.iov[i-1]
+		}
+		x.iovecs[i] = unix.Iovec{}
+		if len(b) > 0 {
+			x.iovecs[i].Base = &b[0]
+			x.iovecs[i].SetLen(len(b))
+			a.pin.Pin(&b[0])
+		}
+	}
+	r.addr, r.n = uint64(uintptr(unsafe.Pointer(&x.iovecs[0]))), uint32(a.niov)
+	a.pin.Pin(x)
+	return nil
+}
+
+// armLocked applies the timeout: a non-blocking flag for a zero timeout, a
+// LINK_TIMEOUT where the kernel's timer can cut the operation, the engine's
+// own timer where it cannot (io-wq work: regular files and fsync). It
+// returns false when a zero timeout cannot be honoured without blocking.
+func (a *Aio) armLocked(tm timing) bool {
+	r := &a.req
+	a.nonblock = false
+	switch tm.mode {
+	case tInfinite:
+		return true
+	case tZero:
+		a.nonblock = true
+		switch r.kind {
+		case opNop:
+		case opRecv, opSend:
+			r.opFlags |= unix.MSG_DONTWAIT
+		case opRead, opWrite:
+			r.opFlags |= sqe.RWFNowait
+		case opAccept, opConnect:
+			// One attempt: the operation is issued, and if it would
+			// block, the shortest link timer cancels it.
+			r.link = true
+			r.ts = sqe.Timespec{Nsec: 1}
+		default:
+			return false
+		}
+		return true
+	}
+	switch r.kind {
+	case opRead, opWrite, opFsync:
+		d := tm.rel
+		if tm.mode == tAbsolute {
+			d = time.Duration(tm.abs - a.e.clock.now())
+		}
+		a.armDeadlineLocked(d)
+	default:
+		r.link = true
+		if tm.mode == tAbsolute {
+			r.ts.SetNanoseconds(tm.abs)
+			r.tsFlags = sqe.TimeoutAbs
+		} else {
+			r.ts.SetNanoseconds(int64(tm.rel))
+		}
+	}
+	return true
+}
+
+// armDeadlineLocked starts the engine timer that cancels the operation when
+// d has passed. The timer is made once per Aio and reset per operation.
+func (a *Aio) armDeadlineLocked(d time.Duration) {
+	x := a.extra()
+	x.timerAt = a.e.clock.now() + int64(d)
+	if x.timer == nil {
+		x.timer = time.AfterFunc(d, a.onDeadline)
+	} else {
+		x.timer.Reset(d)
+	}
+}
+
+// disarmLocked stops the engine timer of the operation that just ended.
+func (a *Aio) disarmLocked() {
+	if a.x != nil && a.x.timerAt != 0 {
+		a.x.timerAt = 0
+		a.x.timer.Stop()
+	}
+}
+
+// onDeadline runs on the timer's goroutine. A timer of an earlier operation
+// may fire late, after the next one armed it again: the deadline check
+// makes that harmless, and a timer never acts before its deadline.
+func (a *Aio) onDeadline() {
+	a.mu.Lock()
+	if a.x.timerAt == 0 || a.e.clock.now() < a.x.timerAt {
+		a.mu.Unlock()
+		return
+	}
+	a.x.timerAt = 0
+	switch a.state {
+	case stateKernel:
+		if a.abortErr == nil {
+			a.abortErr = ErrTimedOut
+			a.e.loop.Cancel(a.userData())
+		}
+	case stateProvider:
+		fn := a.cancelFn
+		a.cancelFn = nil
+		if fn != nil {
+			a.mu.Unlock()
+			fn(a, ErrTimedOut)
+			return
+		}
+	}
+	a.mu.Unlock()
+}
+
+// submitLocked hands the prepared request to the ring. It is queued under
+// a.mu, so an Abort (which queues its cancel under a.mu too) can never
+// overtake it.
+func (a *Aio) submitLocked() {
+	a.state = stateKernel
+	a.e.loop.Submit(a)
+}
+
+// SQEs implements completion.Request.
+func (a *Aio) SQEs() int {
+	if a.req.link {
+		return 2
+	}
+	return 1
+}
+
+// Prep implements completion.Request; it runs on the completion goroutine.
+func (a *Aio) Prep(s []*sqe.SQE) {
+	r := &a.req
+	*s[0] = sqe.SQE{Opcode: r.sqeOp, Fd: r.fd, Ioprio: r.ioprio, Off: r.off, Addr: r.addr,
+		Len: r.n, OpFlags: r.opFlags, UserData: uint64(r.userData)}
+	if r.link {
+		s[0].Flags |= sqe.IOLink
+		lt := s[1]
+		lt.LinkTimeout(&r.ts, r.tsFlags)
+		// One CQE per operation: the timer reports only through the
+		// operation's -ECANCELED.
+		lt.Flags |= sqe.CQESkipSuccess
+		lt.UserData = uint64(sqe.Pack(kindLinkTimeout, r.userData.Index(), r.userData.Gen()))
+	}
+}
