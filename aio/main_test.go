@@ -1,0 +1,27 @@
+package aio
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests if any goroutine started by them is
+// still running when they end. The process-wide Default engine is closed
+// first: it lives for the whole process by design, and its goroutines are
+// not a leak.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(closingDefault{m}) }
+
+type closingDefault struct{ m *testing.M }
+
+func (c closingDefault) Run() int {
+	code := c.m.Run()
+	defaultMu.Lock()
+	e := defaultEngine
+	defaultEngine = nil
+	defaultMu.Unlock()
+	if e != nil {
+		e.Close()
+	}
+	return code
+}
