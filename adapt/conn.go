@@ -1,0 +1,175 @@
+package adapt
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aioring/aioring/aio"
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a net.Conn over a connected stream socket whose reads and writes
+// are engine Recv and Send operations. Reads and writes each have their own
+// Aio, so a Read and a Write may run at once from different goroutines;
+// concurrent Reads (or Writes) take turns. Close ends pending operations
+// with net.ErrClosed and closes the socket once both are idle.
+type Conn struct {
+	fd     int
+	net    string // "tcp" or "unix", for errors
+	rd, wr *runner
+	laddr  net.Addr
+	raddr  net.Addr
+	closed atomic.Bool
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+// NewConn wraps fd, a connected stream socket in blocking mode, which the
+// Conn then owns. For TCP sockets it sets TCP_NODELAY, as the net package
+// does.
+func NewConn(e *aio.Engine, fd int) (*Conn, error) {
+	la := localAddr(fd)
+	network := "tcp"
+	if _, ok := la.(*net.UnixAddr); ok {
+		network = "unix"
+	} else if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return nil, &net.OpError{Op: "setsockopt", Net: network, Addr: la, Err: os.NewSyscallError("setsockopt", err)}
+	}
+	return &Conn{fd: fd, net: network, rd: newRunner(e), wr: newRunner(e), laddr: la, raddr: remoteAddr(fd)}, nil
+}
+
+// Read reads into b with one Recv. It returns io.EOF once the peer has
+// closed its side, and 0, nil for an empty b.
+func (c *Conn) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		if c.closed.Load() {
+			return 0, c.opError("read", net.ErrClosed)
+		}
+		return 0, nil
+	}
+	n, err := c.rd.run(nil, func(a *aio.Aio) {
+		a.SetIOV(b)
+		a.Recv(c.fd)
+	})
+	if err != nil {
+		return 0, c.opError("read", err)
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Write sends all of b, one Send at a time, unless an error or the write
+// deadline stops it; it returns how much was sent.
+func (c *Conn) Write(b []byte) (int, error) {
+	if len(b) == 0 && c.closed.Load() {
+		return 0, c.opError("write", net.ErrClosed)
+	}
+	sent := 0
+	for sent < len(b) {
+		rest := b[sent:]
+		n, err := c.wr.run(nil, func(a *aio.Aio) {
+			a.SetIOV(rest)
+			a.Send(c.fd)
+		})
+		sent += n
+		if err != nil {
+			return sent, c.opError("write", err)
+		}
+		if n == 0 {
+			return sent, c.opError("write", io.ErrUnexpectedEOF)
+		}
+	}
+	return sent, nil
+}
+
+// Close ends pending reads and writes with net.ErrClosed, waits for them,
+// and closes the socket. Later calls return net.ErrClosed.
+func (c *Conn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.opError("close", net.ErrClosed)
+	}
+	c.rd.close()
+	c.wr.close()
+	if err := unix.Close(c.fd); err != nil {
+		return c.opError("close", os.NewSyscallError("close", err))
+	}
+	return nil
+}
+
+// CloseWrite shuts down the sending side (the peer reads io.EOF); http.Server
+// uses it for a graceful close.
+func (c *Conn) CloseWrite() error { return c.shutdown("close", unix.SHUT_WR) }
+
+// CloseRead shuts down the receiving side.
+func (c *Conn) CloseRead() error { return c.shutdown("close", unix.SHUT_RD) }
+
+func (c *Conn) shutdown(op string, how int) error {
+	if c.closed.Load() {
+		return c.opError(op, net.ErrClosed)
+	}
+	if err := unix.Shutdown(c.fd, how); err != nil {
+		return c.opError(op, os.NewSyscallError("shutdown", err))
+	}
+	return nil
+}
+
+func (c *Conn) LocalAddr() net.Addr  { return c.laddr }
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets both deadlines. A change reaches operations already
+// pending: a deadline in the past ends them with a timeout at once.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if !c.rd.setDeadline(t) || !c.wr.setDeadline(t) {
+		return c.opError("set", net.ErrClosed)
+	}
+	return nil
+}
+
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if !c.rd.setDeadline(t) {
+		return c.opError("set", net.ErrClosed)
+	}
+	return nil
+}
+
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if !c.wr.setDeadline(t) {
+		return c.opError("set", net.ErrClosed)
+	}
+	return nil
+}
+
+// opError wraps err as the net package would: a timeout becomes
+// os.ErrDeadlineExceeded, a kernel errno an *os.SyscallError, and the whole
+// an *net.OpError.
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.net, Source: c.laddr, Addr: c.raddr, Err: netErr(op, err)}
+}
+
+// netErr maps an engine result to the error the net package reports for
+// the same condition.
+func netErr(op string, err error) error {
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, aio.ErrTimedOut):
+		return os.ErrDeadlineExceeded
+	case errors.Is(err, net.ErrClosed):
+		return net.ErrClosed // our Close, or the engine's
+	case errors.Is(err, aio.ErrStopped):
+		return net.ErrClosed
+	case errors.As(err, &errno):
+		name := map[string]string{"read": "recvfrom", "write": "sendto", "accept": "accept4", "dial": "connect"}[op]
+		if name == "" {
+			name = op
+		}
+		return os.NewSyscallError(name, errno)
+	}
+	return err
+}

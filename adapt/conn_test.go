@@ -1,0 +1,238 @@
+package adapt
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+)
+
+// tcpPipe is a loopback TCP connection made by this package alone: the
+// server side comes from Listener.Accept, the client from Dial.
+func tcpPipe(network, addr string) (c1, c2 net.Conn, stop func(), err error) {
+	l, err := Listen(testEngine, network, addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := l.Accept()
+		ch <- res{c, err}
+	}()
+	dialAddr := l.Addr().String()
+	c1, err = Dial(context.Background(), testEngine, network, dialAddr)
+	if err != nil {
+		l.Close()
+		<-ch
+		return nil, nil, nil, err
+	}
+	r := <-ch
+	if r.err != nil {
+		c1.Close()
+		l.Close()
+		return nil, nil, nil, r.err
+	}
+	stop = func() {
+		c1.Close()
+		r.c.Close()
+		l.Close()
+	}
+	return c1, r.c, stop, nil
+}
+
+func TestNettestConn(t *testing.T) {
+	t.Run("TCP4", func(t *testing.T) {
+		nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) { return tcpPipe("tcp", "127.0.0.1:0") })
+	})
+	t.Run("TCP6", func(t *testing.T) {
+		if !nettest.SupportsIPv6() {
+			t.Skip("no IPv6 loopback here")
+		}
+		nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) { return tcpPipe("tcp6", "[::1]:0") })
+	})
+	t.Run("Unix", func(t *testing.T) {
+		path := t.TempDir() + "/s"
+		nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
+			os.Remove(path)
+			return tcpPipe("unix", path)
+		})
+	})
+}
+
+func TestConnErrors(t *testing.T) {
+	c1, c2, stop, err := tcpPipe("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	if _, ok := c1.LocalAddr().(*net.TCPAddr); !ok {
+		t.Errorf("LocalAddr is %T, want *net.TCPAddr", c1.LocalAddr())
+	}
+	if c1.RemoteAddr().String() != c2.LocalAddr().String() {
+		t.Errorf("c1.RemoteAddr %v != c2.LocalAddr %v", c1.RemoteAddr(), c2.LocalAddr())
+	}
+
+	// A deadline: an *net.OpError matching os.ErrDeadlineExceeded, with
+	// Timeout true.
+	c1.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	start := time.Now()
+	_, err = c1.Read(make([]byte, 10))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+	if el := time.Since(start); el < 20*time.Millisecond {
+		t.Errorf("Read timed out after %v, before its 20ms deadline", el)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("deadline error %v is not a net.Error with Timeout", err)
+	}
+	c1.SetReadDeadline(time.Time{})
+
+	// Data then EOF, plain io.EOF.
+	if _, err := c2.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	c2.(*Conn).CloseWrite()
+	got, err := io.ReadAll(c1)
+	if err != nil || string(got) != "hi" {
+		t.Fatalf("ReadAll = %q, %v; want \"hi\", nil", got, err)
+	}
+	if n, err := c1.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+		t.Errorf("Read after EOF = %d, %v; want 0, io.EOF", n, err)
+	}
+
+	// After Close: net.ErrClosed everywhere.
+	if err := c1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Read after Close: %v, want net.ErrClosed", err)
+	}
+	if _, err := c1.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after Close: %v, want net.ErrClosed", err)
+	}
+	if err := c1.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second Close: %v, want net.ErrClosed", err)
+	}
+	if err := c1.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("SetDeadline after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// A Read blocked with no deadline is ended by Close with net.ErrClosed.
+func TestConnCloseUnblocksRead(t *testing.T) {
+	c1, _, stop, err := tcpPipe("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c1.Read(make([]byte, 8))
+		errc <- err
+	}()
+	time.Sleep(30 * time.Millisecond)
+	c1.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("blocked Read ended with %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end a blocked Read")
+	}
+}
+
+// A deadline moved later while a Read is blocked extends it: the Read then
+// returns data that arrives after the first deadline.
+func TestConnDeadlineExtended(t *testing.T) {
+	c1, c2, stop, err := tcpPipe("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	c1.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	type res struct {
+		n   int
+		err error
+	}
+	ch := make(chan res, 1)
+	buf := make([]byte, 8)
+	go func() {
+		n, err := c1.Read(buf)
+		ch <- res{n, err}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	c1.SetReadDeadline(time.Now().Add(10 * time.Second))
+	time.Sleep(200 * time.Millisecond) // past the first deadline
+	c2.Write([]byte("late"))
+	r := <-ch
+	if r.err != nil || string(buf[:r.n]) != "late" {
+		t.Fatalf("Read = %q, %v; want \"late\", nil", buf[:r.n], r.err)
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	// A port nobody listens on: refused, as net reports it.
+	l, err := Listen(testEngine, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, err = Dial(context.Background(), testEngine, "tcp", addr)
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "dial" {
+		t.Errorf("Dial to a closed port: %v, want a dial *net.OpError", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Dial(ctx, testEngine, "tcp", addr); !errors.Is(err, context.Canceled) {
+		t.Errorf("Dial with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := Dial(context.Background(), testEngine, "udp", addr); err == nil {
+		t.Error("Dial udp succeeded; want an unknown network error")
+	}
+}
+
+func TestListenerClose(t *testing.T) {
+	l, err := Listen(testEngine, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := l.Accept()
+		errc <- err
+	}()
+	time.Sleep(30 * time.Millisecond)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("pending Accept after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end a pending Accept")
+	}
+	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close: %v, want net.ErrClosed", err)
+	}
+	if err := l.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second Close: %v, want net.ErrClosed", err)
+	}
+}

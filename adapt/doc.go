@@ -1,0 +1,26 @@
+// Package adapt lets code written against io, os and net run its I/O through
+// an aio.Engine (io_uring) without changing.
+//
+// File is an *os.File-like type: ReadAt and WriteAt (io.ReaderAt,
+// io.WriterAt) loop over short transfers as os.File does, Read and Write use
+// the file position, Sync is an Fsync, and the ...Context forms turn a
+// context's cancellation into an Aio Cancel. Conn is a net.Conn and Listener
+// a net.Listener over sockets whose Recv, Send and Accept are engine
+// operations, so an http.Server can serve through the engine unchanged;
+// Dial connects with an engine Connect.
+//
+// Errors follow the standard library, so code that checks them keeps
+// working: io.EOF at the end of a file or stream; errors that match
+// os.ErrDeadlineExceeded (and are net.Error timeouts) when a deadline
+// passes; net.ErrClosed (for sockets) or os.ErrClosed (for files) after
+// Close. Socket errors are *net.OpError and file errors *fs.PathError, as
+// the net and os packages return.
+//
+// Deadlines map to Aio expiry: each operation is started with the current
+// deadline (SetExpire). A deadline changed while an operation is pending
+// aborts that operation with an internal error and, if it transferred
+// nothing, restarts it under the new deadline, so a deadline moved into the
+// past ends a blocked Read at once and one moved later extends it. The
+// engine never reports transferred bytes as aborted, so no data is lost to
+// a restart.
+package adapt
