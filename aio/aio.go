@@ -2,6 +2,8 @@ package aio
 
 import (
 	"runtime"
+
+	"github.com/aioring/aioring/completion"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +46,9 @@ const (
 type Aio struct {
 	e    *Engine
 	cb   func(*Aio)
-	slot uint32 // index in e.table, carried in user data; noSlot when none
-	next *Aio   // link in the callback queue or the completion batch
+	slot uint32          // index in e.table, carried in user data; noSlot when none
+	next *Aio            // link in the callback queue or the completion batch
+	node completion.Node // link in the completion loop's submission queue
 
 	mu       sync.Mutex
 	state    opState

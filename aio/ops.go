@@ -2,6 +2,8 @@ package aio
 
 import (
 	"math"
+
+	"github.com/aioring/aioring/completion"
 	"time"
 	"unsafe"
 
@@ -408,6 +410,9 @@ func (a *Aio) submitLocked() {
 	a.state = stateKernel
 	a.e.loop.Submit(a)
 }
+
+// QueueNode implements completion.Request.
+func (a *Aio) QueueNode() *completion.Node { return &a.node }
 
 // SQEs implements completion.Request.
 func (a *Aio) SQEs() int {

@@ -39,6 +39,17 @@ type Request interface {
 	// Prep fills the entries; it must overwrite each one completely (the
 	// sqe helpers do). It must not block.
 	Prep(s []*sqe.SQE)
+	// QueueNode returns the request's own link for the submission queue,
+	// so queueing never allocates. A request must not be submitted again
+	// before its final CQE has reached the Handler.
+	QueueNode() *Node
+}
+
+// Node links a Request into the loop's submission queue. Embed one in the
+// request and return it from QueueNode; its fields are the loop's.
+type Node struct {
+	next *Node
+	req  Request
 }
 
 // Handler receives completions on the loop goroutine. It must not block and
@@ -82,13 +93,17 @@ type Loop struct {
 	handler Handler
 	spin    time.Duration
 
+	// Submit pushes onto a lock-free stack (a Treiber stack that is only
+	// ever emptied whole, so it has no ABA problem); the loop takes it all
+	// with one Swap and reverses it into submission order.
+	submitted atomic.Pointer[Node]
+
 	// Fields below are handed over between goroutines under mu.
 	mu       sync.Mutex
-	reqs     []Request      // queued by Submit
 	cancels  []sqe.UserData // queued by Cancel
 	closing  bool
 	exited   bool
-	queued   atomic.Int32  // len(reqs)+len(cancels), read without mu by the spinning loop
+	queued   atomic.Int32  // len(cancels) (+1 while closing), read without mu by the spinning loop
 	sleeping atomic.Uint32 // 1 while the loop is (about to be) asleep in the kernel
 
 	wakeFd int // eventfd; a write wakes the loop
@@ -99,7 +114,6 @@ type Loop struct {
 	inflight  int // Requests submitted whose final CQE is not reaped
 	wakeArmed bool
 	wakeBuf   uint64 // the eventfd READ's target; on the heap with the Loop
-	spareReqs []Request
 	spareCans []sqe.UserData
 	sqes      [MaxSQEs]*sqe.SQE
 	cqes      []ring.CQE
@@ -181,14 +195,17 @@ func (l *Loop) run(cfg Config, ready chan<- error) {
 // space: requests beyond what the SQ holds wait their turn in the loop.
 // After Close, Submit panics.
 func (l *Loop) Submit(req Request) {
-	l.mu.Lock()
-	if l.exited {
-		l.mu.Unlock()
-		panic("completion: Submit after the loop has exited")
+	n := req.QueueNode()
+	n.req = req
+	for {
+		head := l.submitted.Load()
+		n.next = head
+		// The CAS publishes n.next and the request's fields to the loop,
+		// whose Swap reads them (both sequentially consistent).
+		if l.submitted.CompareAndSwap(head, n) {
+			break
+		}
 	}
-	l.reqs = append(l.reqs, req)
-	l.queued.Add(1)
-	l.mu.Unlock()
 	l.wake()
 }
 
@@ -204,10 +221,10 @@ func (l *Loop) Cancel(target sqe.UserData) {
 }
 
 // wake makes sure a sleeping loop notices queued work. Dekker-style pairing
-// with the loop's sleep: we publish the work (under mu, then queued.Add,
-// both sequentially consistent) before reading sleeping; the loop stores
-// sleeping before re-reading queued. So either the loop sees our work or we
-// see it asleep; never neither.
+// with the loop's sleep: we publish the work (the CAS on submitted, or
+// queued.Add, both sequentially consistent) before reading sleeping; the
+// loop stores sleeping before re-reading both. So either the loop sees our
+// work or we see it asleep; never neither.
 func (l *Loop) wake() {
 	if l.sleeping.Load() == 1 && l.sleeping.CompareAndSwap(1, 0) {
 		l.stats.wakeups.Add(1)
@@ -260,17 +277,35 @@ func (l *Loop) Stats() Stats {
 func (l *Loop) loop() {
 	cancelAllSent := false
 	for {
+		// Cancels first, then requests: a cancel is queued after its
+		// target, so taking the cancels first guarantees every target
+		// of a cancel we take is in this batch of requests or an
+		// earlier one, and its SQE precedes the cancel's.
 		l.mu.Lock()
-		reqs, cans, closing := l.reqs, l.cancels, l.closing
-		l.reqs, l.cancels = l.spareReqs[:0], l.spareCans[:0]
+		cans, closing := l.cancels, l.closing
+		l.cancels = l.spareCans[:0]
 		l.queued.Store(0)
 		l.mu.Unlock()
-
-		worked := len(reqs) > 0 || len(cans) > 0
-		for i, req := range reqs {
-			l.prep(req)
-			reqs[i] = nil // drop the reference for the GC
+		nreqs := 0
+		if head := l.submitted.Swap(nil); head != nil {
+			// The stack is newest first; reverse it into arrival order.
+			var fifo *Node
+			for head != nil {
+				next := head.next
+				head.next = fifo
+				fifo = head
+				head = next
+			}
+			for n := fifo; n != nil; {
+				next := n.next
+				n.next = nil
+				l.prep(n.req)
+				n = next
+				nreqs++
+			}
 		}
+
+		worked := nreqs > 0 || len(cans) > 0
 		for _, target := range cans {
 			s := l.getSQEs(1)[0]
 			s.AsyncCancel(uint64(target), 0)
@@ -278,10 +313,10 @@ func (l *Loop) loop() {
 			s.Flags |= sqe.CQESkipSuccess
 			s.UserData = uint64(sqe.Pack(KindCancel, 0, 0))
 		}
-		l.spareReqs, l.spareCans = reqs, cans
+		l.spareCans = cans
 
 		if closing {
-			if len(reqs) > 0 || !cancelAllSent {
+			if nreqs > 0 || !cancelAllSent {
 				// Everything still in the kernel, the wake READ included,
 				// completes now with -ECANCELED (or runs to its end if it
 				// cannot be cancelled).
@@ -308,7 +343,7 @@ func (l *Loop) loop() {
 			if !l.spinForWork() {
 				// Announce the sleep, then look once more: see wake().
 				l.sleeping.Store(1)
-				if l.queued.Load() == 0 {
+				if l.queued.Load() == 0 && l.submitted.Load() == nil {
 					wait = 1
 					l.stats.sleeps.Add(1)
 				} else {
@@ -332,7 +367,7 @@ func (l *Loop) spinForWork() bool {
 	}
 	deadline := time.Now().Add(l.spin)
 	for i := 0; ; i++ {
-		if l.queued.Load() != 0 || l.r.CQReady() != 0 || l.r.NeedsFlush() {
+		if l.submitted.Load() != nil || l.queued.Load() != 0 || l.r.CQReady() != 0 || l.r.NeedsFlush() {
 			return true
 		}
 		if i&63 == 63 && time.Now().After(deadline) {

@@ -17,9 +17,12 @@ import (
 // nopReq is a NOP whose user data carries an id; inject != 0 makes the
 // kernel report that result instead of 0.
 type nopReq struct {
+	Node
 	id     uint32
 	inject int32
 }
+
+func (r *nopReq) QueueNode() *Node { return &r.Node }
 
 func (r *nopReq) SQEs() int { return 1 }
 func (r *nopReq) Prep(s []*sqe.SQE) {
@@ -33,9 +36,12 @@ func (r *nopReq) Prep(s []*sqe.SQE) {
 
 // timeoutReq sleeps in the kernel for d.
 type timeoutReq struct {
+	Node
 	id uint32
 	ts sqe.Timespec
 }
+
+func (r *timeoutReq) QueueNode() *Node { return &r.Node }
 
 func (r *timeoutReq) SQEs() int { return 1 }
 func (r *timeoutReq) Prep(s []*sqe.SQE) {

@@ -15,7 +15,11 @@ import (
 type Request interface {
 	SQEs() int
 	Prep(s []*sqe.SQE)
+	QueueNode() *Node
 }
+
+// Node links a Request into the loop's submission queue.
+type Node struct{}
 
 // Handler receives completions.
 type Handler interface {

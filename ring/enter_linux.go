@@ -65,10 +65,23 @@ func (r *Ring) SubmitAndWaitTimeout(waitNr uint32, d time.Duration) (int, error)
 // hard bound check the clock themselves.
 func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, error) {
 	for {
-		// Syscall (not RawSyscall): a waiting enter blocks, and only Syscall
-		// lets the scheduler hand this thread's P to other goroutines.
-		n, _, errno := syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit),
-			uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
+		var n uintptr
+		var errno syscall.Errno
+		if minComplete == 0 {
+			// Nothing to wait for: the kernel submits (io_uring never
+			// blocks the submitter; work that would block goes to io-wq)
+			// and returns. RawSyscall skips the scheduler's syscall
+			// bookkeeping, about 80 ns, and keeps sysmon from handing
+			// this thread's P away mid-batch, which would force a locked
+			// owner goroutine through a thread handoff to get it back.
+			n, _, errno = syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit),
+				uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
+		} else {
+			// A waiting enter blocks: only Syscall lets the scheduler
+			// hand this thread's P to other goroutines meanwhile.
+			n, _, errno = syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit),
+				uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
+		}
 		switch errno {
 		case 0:
 			return int(n), nil

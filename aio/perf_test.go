@@ -1,0 +1,195 @@
+//go:build linux
+
+package aio
+
+// Benchmarks behind the performance targets of the engine issue. Run:
+//
+//	go test -run '^$' -bench . -benchmem ./aio/
+//
+// The Ring* benchmarks are the raw ring package doing the same work on one
+// locked goroutine: the upper bound for Go on this machine. Compare ratios
+// within one run.
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aioring/aioring/ring"
+	"github.com/aioring/aioring/sqe"
+	"golang.org/x/sys/unix"
+)
+
+func benchEngine(b *testing.B) *Engine {
+	b.Helper()
+	e, err := NewEngine(Config{})
+	if err != nil {
+		b.Skipf("no engine: %v", err)
+	}
+	return e
+}
+
+// BenchmarkNopConcurrent: 256 aios, each restarting Nop from its callback.
+func BenchmarkNopConcurrent(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	const depth = 256
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	var done sync.WaitGroup
+	cb := func(a *Aio) {
+		if left.Add(-1) >= depth {
+			a.Nop()
+			return
+		}
+		done.Done()
+	}
+	aios := make([]*Aio, depth)
+	for i := range aios {
+		aios[i] = e.NewAio(cb)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := min(depth, b.N)
+	done.Add(n)
+	// The first depth completions do not restart; account for them so
+	// exactly b.N ops run in total.
+	left.Add(int64(depth - n))
+	for _, a := range aios[:n] {
+		a.Nop()
+	}
+	done.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	st := e.Stats()
+	b.ReportMetric(float64(st.Enters)/float64(b.N), "enters/op")
+	b.ReportMetric(float64(st.Sleeps)*1e6/float64(b.N), "sleeps/Mop")
+}
+
+// BenchmarkRingNopBatch: the raw ring, batches of 32 NOPs per enter.
+func BenchmarkRingNopBatch(b *testing.B) {
+	benchRawRing(b, 32)
+}
+
+// BenchmarkNopSingle: one Aio, Nop then Wait, one at a time.
+func BenchmarkNopSingle(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	a := e.NewAio(nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a.Nop()
+		a.Wait()
+	}
+}
+
+// BenchmarkRingNopSingle: the raw ring, one NOP submitted and waited for at
+// a time.
+func BenchmarkRingNopSingle(b *testing.B) {
+	benchRawRing(b, 1)
+}
+
+func benchRawRing(b *testing.B, batch int) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r, err := ring.New(ring.Options{Entries: 256, Flags: ring.SetupSingleIssuer | ring.SetupDeferTaskrun |
+		ring.SetupCoopTaskrun | ring.SetupTaskrunFlag | ring.SetupSubmitAll | ring.SetupNoSQArray})
+	if err != nil {
+		b.Skip(err)
+	}
+	defer r.Close()
+	cqes := make([]ring.CQE, 256)
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(batch, b.N-done)
+		for i := 0; i < n; i++ {
+			s := r.GetSQE()
+			s.Nop()
+			s.UserData = uint64(sqe.Pack(1, uint32(i), 0))
+		}
+		if _, err := r.SubmitAndWait(uint32(n)); err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got < n; {
+			got += r.PeekCQEs(cqes)
+		}
+		done += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkReadAt: 4 KiB cached reads on a reused Aio.
+func BenchmarkReadAt(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	path := filepath.Join(b.TempDir(), "f")
+	if err := os.WriteFile(path, make([]byte, 1<<20), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	a := e.NewAio(nil)
+	buf := make([]byte, 4096)
+	a.SetIOV(buf)
+	fd := int(f.Fd())
+	b.ReportAllocs()
+	b.SetBytes(4096)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a.ReadAt(fd, int64(i%256)*4096)
+		a.Wait()
+		if a.Result() != nil || a.Count() != 4096 {
+			b.Fatal(a.Result(), a.Count())
+		}
+	}
+}
+
+// BenchmarkSendRecv: 64-byte Send then Recv over a socketpair, each on its
+// own reused Aio.
+func BenchmarkSendRecv(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	s, r := e.NewAio(nil), e.NewAio(nil)
+	out, in := make([]byte, 64), make([]byte, 64)
+	s.SetIOV(out)
+	r.SetIOV(in)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Send(fds[0])
+		r.Recv(fds[1])
+		s.Wait()
+		r.Wait()
+		if r.Result() != nil || r.Count() != 64 {
+			b.Fatal(r.Result(), r.Count())
+		}
+	}
+}
+
+// BenchmarkSleepTimeout: Sleep with a 1ms timeout, many at once: the
+// timer path through IORING_OP_TIMEOUT.
+func BenchmarkSleep(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	a := e.NewAio(nil)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		a.Sleep(time.Microsecond)
+		a.Wait()
+	}
+}
