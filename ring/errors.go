@@ -58,7 +58,7 @@ func diagnoseSetup(errno syscall.Errno) *SetupError {
 		}
 	case syscall.EPERM, syscall.EACCES:
 		e.Unavailable = true
-		switch disabled := readSysctl("/proc/sys/kernel/io_uring_disabled"); disabled {
+		switch disabled := readSysctl(ioUringDisabledPath); disabled {
 		case "2":
 			e.Cause = "io_uring is disabled by sysctl kernel.io_uring_disabled=2"
 			e.Fix = "enable it with 'sysctl -w kernel.io_uring_disabled=0'"
@@ -87,6 +87,11 @@ func diagnoseSetup(errno syscall.Errno) *SetupError {
 	}
 	return e
 }
+
+// ioUringDisabledPath is the sysctl diagnoseSetup reads. It is a variable
+// only so that tests can explain EPERM for each setting without changing
+// the machine-wide sysctl.
+var ioUringDisabledPath = "/proc/sys/kernel/io_uring_disabled"
 
 func readSysctl(path string) string {
 	b, err := os.ReadFile(path)
