@@ -1,13 +1,270 @@
-// Command bench compares aioring with the standard library, fio and the raw
-// ring on this machine. Run it from the repository root: go run ./bench
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aioring/aioring/aio"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "bench: not written yet")
-	os.Exit(2)
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(childMain(os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1 // a measurement failed; the table says which
+	exitUsage = 2 // bad input or an unusable machine; nothing was measured
+)
+
+// errUsage marks errors that end the run with exitUsage.
+type errUsage struct{ msg string }
+
+func (e *errUsage) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &errUsage{fmt.Sprintf(format, args...)}
+}
+
+// oneLine flattens an error message to a single line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+type options struct {
+	full, tiny bool
+	only       string
+	jsonPath   string
+	chartPath  string
+	dir        string
+	cpuProfile string
+	soak       time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&o.full, "full", false, "run longer windows on a 1 GiB file (several minutes)")
+	fs.BoolVar(&o.tiny, "tiny", false, "a few seconds of tiny cases, to check that the suite works (CI); the figures mean nothing")
+	fs.StringVar(&o.only, "only", "", "run one scenario: "+strings.Join(scenarios, ", "))
+	fs.StringVar(&o.jsonPath, "json", "", "write every figure to `FILE` as JSON")
+	fs.StringVar(&o.chartPath, "chart", "", "draw the ratios to `FILE` (.svg or .png)")
+	fs.StringVar(&o.dir, "dir", os.TempDir(), "make the test files in `DIR` (needs room for two copies of the file)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each aioring case to `PREFIX`-<scenario>-<case>.pprof")
+	fs.DurationVar(&o.soak, "soak", 0, "instead of the suite, run the soak test for `DURATION`")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "usage: go run ./bench [flags]\n\nRuns the benchmark suite (about a minute) and prints a table.\n\n")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return nil, err
+		}
+		return nil, usagef("%s (go run ./bench -h lists the flags)", oneLine(err.Error()))
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q: bench takes only flags (go run ./bench -h lists them)", fs.Arg(0))
+	}
+	if o.full && o.tiny {
+		return nil, usagef("-full and -tiny exclude each other; pick one")
+	}
+	if o.only != "" && !slices.Contains(scenarios, o.only) {
+		return nil, usagef("unknown scenario %q for -only: choose one of %s", o.only, strings.Join(scenarios, ", "))
+	}
+	if o.chartPath != "" {
+		if ext := strings.ToLower(filepath.Ext(o.chartPath)); ext != ".svg" && ext != ".png" {
+			return nil, usagef("-chart %s: the file name must end in .svg or .png", o.chartPath)
+		}
+	}
+	if o.soak < 0 {
+		return nil, usagef("-soak %v: the duration must be positive", o.soak)
+	}
+	return o, nil
+}
+
+// run is the whole program; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return exitUsage
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var kids children
+	var cl cleanup
+	// Ctrl-C or SIGTERM: stop the current child, remove every temporary
+	// file, and leave at once.
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case sig := <-sigc:
+			cancel()
+			kids.kill()
+			cl.run()
+			fmt.Fprintf(stderr, "bench: interrupted (%v); temporary files removed\n", sig)
+			os.Exit(130)
+		case <-finished:
+		}
+	}()
+
+	if o.soak > 0 {
+		if err := runSoak(ctx, o.soak, stdout); err != nil {
+			fmt.Fprintf(stderr, "bench: soak: %s\n", oneLine(err.Error()))
+			return exitFail
+		}
+		return exitOK
+	}
+
+	status, err := runSuite(ctx, o, &kids, &cl, stdout, stderr)
+	cl.run()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %s\n", oneLine(err.Error()))
+		var u *errUsage
+		if errors.As(err, &u) {
+			return exitUsage
+		}
+		return exitFail
+	}
+	return status
+}
+
+// cleanup removes temporary files once, from the normal path or from the
+// signal handler, whichever comes first.
+type cleanup struct {
+	mu    sync.Mutex
+	done  bool
+	funcs []func()
+}
+
+func (c *cleanup) add(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		f()
+		return
+	}
+	c.funcs = append(c.funcs, f)
+}
+
+func (c *cleanup) run() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return
+	}
+	c.done = true
+	for i := len(c.funcs) - 1; i >= 0; i-- {
+		c.funcs[i]()
+	}
+}
+
+// runSuite checks the machine, measures, and writes the outputs.
+func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdout, stderr io.Writer) (int, error) {
+	p := quickParams()
+	switch {
+	case o.full:
+		p = fullParams()
+	case o.tiny:
+		p = tinyParams()
+	}
+	// Output files first: an unwritable path must fail before anything runs.
+	var jsonOut, chartOut *outFile
+	var err error
+	if o.jsonPath != "" {
+		if jsonOut, err = createOutFile("-json", o.jsonPath); err != nil {
+			return 0, err
+		}
+		cl.add(jsonOut.abort)
+	}
+	if o.chartPath != "" {
+		if chartOut, err = createOutFile("-chart", o.chartPath); err != nil {
+			return 0, err
+		}
+		cl.add(chartOut.abort)
+	}
+	if err := checkIOUring(); err != nil {
+		return 0, err
+	}
+	s := &suite{p: p, ctx: ctx, kids: kids, stderr: stderr, cpuProfile: o.cpuProfile, start: time.Now()}
+	run := scenarios
+	if o.only != "" {
+		run = []string{o.only}
+	}
+	if needsFile(run) {
+		if err := s.prepareFile(o.dir, slices.Contains(run, scenCopy), cl); err != nil {
+			return 0, err
+		}
+	}
+	for _, name := range run {
+		if err := s.runScenario(name); err != nil {
+			return 0, err
+		}
+	}
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	wall := time.Since(s.start)
+	rep := &report{Mode: p.mode, Started: s.start.UTC(), WallSeconds: wall.Seconds(), Notes: s.notes(), Results: s.results}
+	rep.fillHost()
+	writeTable(stdout, rep)
+	if jsonOut != nil {
+		if err := jsonOut.commit(rep.writeJSON); err != nil {
+			return 0, err
+		}
+	}
+	if chartOut != nil {
+		if err := chartOut.commit(func(w io.Writer) error { return writeChart(w, o.chartPath, rep) }); err != nil {
+			return 0, err
+		}
+	}
+	fmt.Fprintf(stderr, "bench: done in %.1f s\n", wall.Seconds())
+	if s.failed {
+		return exitFail, nil
+	}
+	return exitOK, nil
+}
+
+// checkIOUring fails with a usage error when this machine cannot run io_uring.
+func checkIOUring() error {
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		if errors.Is(err, aio.ErrUnsupported) {
+			return usagef("io_uring is unavailable here (%v): run on Linux 6.1 or later with io_uring enabled (sysctl kernel.io_uring_disabled=0)", err)
+		}
+		return usagef("cannot create an io_uring (%v): check RLIMIT_MEMLOCK and kernel.io_uring_disabled", err)
+	}
+	return e.Close()
+}
+
+func needsFile(run []string) bool {
+	for _, n := range run {
+		if n == scenDirect || n == scenCached || n == scenCopy {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strings"
+	"sync"
+)
+
+// childEnv, when set to "1", makes this binary measure one case: it reads a
+// spec as JSON on stdin and writes a result as JSON on stdout.
+const childEnv = "AIORING_BENCH_CHILD"
+
+// childMain is the whole life of a child process.
+func childMain(stdin io.Reader, stdout, stderr io.Writer) int {
+	var s spec
+	if err := json.NewDecoder(stdin).Decode(&s); err != nil {
+		fmt.Fprintf(stderr, "bench child: reading the case: %v\n", err)
+		return 2
+	}
+	if s.CPUProfile != "" {
+		f, err := os.Create(s.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench child: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "bench child: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+	r, err := measureCase(&s)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench child: %s %s %s: %v\n", s.Scenario, s.Case, s.Impl, err)
+		return 1
+	}
+	r.Scenario, r.Case, r.Impl = s.Scenario, s.Case, s.Impl
+	if err := json.NewEncoder(stdout).Encode(r); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// measureCase runs the measurement that s names.
+func measureCase(s *spec) (*result, error) {
+	switch s.Scenario {
+	case scenNop:
+		if s.Impl == implRawRing {
+			return nopRawRing(s)
+		}
+		return nopAio(s)
+	case scenDirect, scenCached:
+		if s.Impl == implStd {
+			return readStd(s)
+		}
+		return readAio(s)
+	case scenCopy:
+		if s.Impl == implIOCopy {
+			return copyStd(s)
+		}
+		return copyAio(s)
+	case scenTCP:
+		return tcpEcho(s)
+	case scenTimers:
+		if s.Impl == implAfter {
+			return timersAfterFunc(s)
+		}
+		return timersAio(s)
+	}
+	return nil, fmt.Errorf("no such case %s/%s", s.Scenario, s.Impl)
+}
+
+// children runs child processes and kills the current one when the run is
+// interrupted.
+type children struct {
+	mu  sync.Mutex
+	cur *exec.Cmd
+}
+
+// run measures s in a fresh child process.
+func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding this program to run a case in a child: %w", err)
+	}
+	in, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stdin = bytes.NewReader(in)
+	cmd.Stdout = &out
+	cmd.Stderr = &errb
+	err = c.runCmd(cmd)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return nil, errors.New(msg)
+	}
+	io.Copy(stderr, &errb)
+	var r result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return nil, fmt.Errorf("reading the child's result: %w", err)
+	}
+	return &r, nil
+}
+
+// runCmd starts cmd, remembers it so that an interrupt can kill it, and
+// waits for it.
+func (c *children) runCmd(cmd *exec.Cmd) error {
+	c.mu.Lock()
+	if err := cmd.Start(); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	c.cur = cmd
+	c.mu.Unlock()
+	err := cmd.Wait()
+	c.mu.Lock()
+	c.cur = nil
+	c.mu.Unlock()
+	return err
+}
+
+// output is runCmd returning the command's combined output.
+func (c *children) output(cmd *exec.Cmd) ([]byte, error) {
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	err := c.runCmd(cmd)
+	return bytes.TrimSpace(b.Bytes()), err
+}
+
+// kill ends the current child, if any, and waits a little for it to go.
+func (c *children) kill() {
+	c.mu.Lock()
+	cmd := c.cur
+	c.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		cmd.Process.Kill()
+	}
+}

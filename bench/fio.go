@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// fioPath is fio's path, or "" when it is not installed.
+func fioPath() string {
+	p, err := exec.LookPath("fio")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// fioOutput is the part of fio's JSON report the suite reads.
+type fioOutput struct {
+	Jobs []struct {
+		Error  int     `json:"error"`
+		UsrCPU float64 `json:"usr_cpu"` // percent of the job's run time
+		SysCPU float64 `json:"sys_cpu"`
+		Read   struct {
+			IOPS     float64 `json:"iops"`
+			TotalIOs uint64  `json:"total_ios"`
+			Runtime  float64 `json:"runtime"` // ms
+			Clat     struct {
+				Max        float64            `json:"max"`
+				Percentile map[string]float64 `json:"percentile"`
+			} `json:"clat_ns"`
+		} `json:"read"`
+	} `json:"jobs"`
+}
+
+// fioRead runs fio's io_uring engine on the same file with the same block
+// size, depth and (direct or cached) mode as the other implementations.
+func fioRead(ctx context.Context, c *children, fio string, s *spec) (*result, error) {
+	direct := "0"
+	if s.Direct {
+		direct = "1"
+	}
+	ms := func(d time.Duration) string { return strconv.FormatInt(max(d.Milliseconds(), 1), 10) + "ms" }
+	cmd := exec.CommandContext(ctx, fio,
+		"--name=r", "--filename="+s.File, "--ioengine=io_uring", "--rw=randread",
+		"--bs=4k", "--iodepth="+strconv.Itoa(s.Depth), "--direct="+direct,
+		"--size="+strconv.FormatInt(s.FileSize, 10),
+		// Keep the page cache: the cached case wants the file resident, and
+		// fio's default drops it before the job.
+		"--invalidate=0",
+		"--ramp_time="+ms(s.Warmup), "--runtime="+ms(s.Window), "--time_based",
+		"--output-format=json")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := c.runCmd(cmd)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fio: %v: %s", err, strings.TrimSpace(errb.String()))
+	}
+	// fio may print warnings before the JSON object.
+	js := out.Bytes()
+	if i := bytes.IndexByte(js, '{'); i > 0 {
+		js = js[i:]
+	}
+	var fo fioOutput
+	if err := json.Unmarshal(js, &fo); err != nil {
+		return nil, fmt.Errorf("reading fio's JSON report: %w", err)
+	}
+	if len(fo.Jobs) != 1 || fo.Jobs[0].Error != 0 || fo.Jobs[0].Read.TotalIOs == 0 {
+		return nil, fmt.Errorf("fio reported no reads: %s", strings.TrimSpace(errb.String()))
+	}
+	j := fo.Jobs[0]
+	secs := j.Read.Runtime / 1e3
+	r := &result{
+		Ops:        j.Read.TotalIOs,
+		Seconds:    secs,
+		OpsPerS:    j.Read.IOPS,
+		MBPerS:     j.Read.IOPS * blockSize / 1e6,
+		CPUSeconds: (j.UsrCPU + j.SysCPU) / 100 * secs,
+		P50us:      j.Read.Clat.Percentile["50.000000"] / 1e3,
+		P99us:      j.Read.Clat.Percentile["99.000000"] / 1e3,
+		MaxUs:      j.Read.Clat.Max / 1e3,
+	}
+	r.CPUSPerMop = r.CPUSeconds / float64(r.Ops) * 1e6
+	return r, nil
+}

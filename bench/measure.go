@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Phases of a timed case. Workers run from the start; only operations that
+// complete while the phase is phaseMeasure count, so warm-up and shutdown
+// never leak into the figures. Workers stop starting new operations once
+// they see phaseStop.
+const (
+	phaseWarmup int32 = iota
+	phaseMeasure
+	phaseStop
+)
+
+// window runs the warm-up and the measurement window of a case whose workers
+// are already running and watch ph. It returns the measured wall time and
+// the CPU time (user+system, the whole process) spent in the window.
+func window(ph *atomic.Int32, warmup, d time.Duration) (wall, cpu time.Duration) {
+	time.Sleep(warmup)
+	c0 := cpuTime()
+	t0 := time.Now()
+	ph.Store(phaseMeasure)
+	time.Sleep(d)
+	ph.Store(phaseStop)
+	wall = time.Since(t0)
+	cpu = cpuTime() - c0
+	return wall, cpu
+}
+
+// cpuTime is the process's user plus system time so far (getrusage).
+func cpuTime() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// threadSampler records the most OS threads the process had at once, read
+// from /proc/self/status every few milliseconds. io_uring's io-wq workers
+// are threads of the process too, so they are counted.
+type threadSampler struct {
+	max  atomic.Int64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startThreadSampler() *threadSampler {
+	s := &threadSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	s.sample()
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				s.sample()
+				return
+			case <-t.C:
+				s.sample()
+			}
+		}
+	}()
+	return s
+}
+
+func (s *threadSampler) sample() {
+	if n := threadCount(); int64(n) > s.max.Load() {
+		s.max.Store(int64(n))
+	}
+}
+
+// finish stops sampling and returns the peak.
+func (s *threadSampler) finish() int {
+	close(s.stop)
+	<-s.done
+	return int(s.max.Load())
+}
+
+func threadCount() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := bytes.Cut(b, []byte("\nThreads:"))
+	if !ok {
+		return 0
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	n, _ := strconv.Atoi(string(bytes.TrimSpace(line)))
+	return n
+}
+
+// rng is a small xorshift generator per worker: the workers must not share
+// one, and math/rand's global source would add a lock to every operation.
+type rng uint64
+
+func newRNG(seed uint64) rng { return rng(seed*0x9E3779B97F4A7C15 | 1) }
+
+func (r *rng) next() uint64 {
+	x := uint64(*r)
+	x ^= x << 13
+	x ^= x >> 7
+	x ^= x << 17
+	*r = rng(x)
+	return x
+}
+
+// below returns a value in [0, n).
+func (r *rng) below(n uint64) uint64 { return r.next() % n }

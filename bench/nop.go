@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aioring/aioring/aio"
+	"github.com/aioring/aioring/ring"
+)
+
+// nopAio keeps s.Depth aios busy, each restarting Nop from its own callback:
+// the cost of one round trip through the engine with nothing else to do.
+func nopAio(s *spec) (*result, error) {
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	type worker struct {
+		a   *aio.Aio
+		n   uint64
+		err error
+	}
+	var (
+		ph atomic.Int32
+		wg sync.WaitGroup
+	)
+	ws := make([]*worker, s.Depth)
+	for i := range ws {
+		w := &worker{}
+		ws[i] = w
+		w.a = e.NewAio(func(a *aio.Aio) {
+			if err := a.Result(); err != nil {
+				w.err = err
+				wg.Done()
+				return
+			}
+			switch ph.Load() {
+			case phaseMeasure:
+				w.n++
+			case phaseStop:
+				wg.Done()
+				return
+			}
+			a.Nop()
+		})
+	}
+	ts := startThreadSampler()
+	wg.Add(len(ws))
+	for _, w := range ws {
+		w.a.Nop()
+	}
+	wall, cpu := window(&ph, s.Warmup, s.Window)
+	wg.Wait()
+	r := &result{Threads: ts.finish()}
+	for _, w := range ws {
+		if w.err != nil {
+			return nil, w.err
+		}
+		r.Ops += w.n
+		w.a.Free()
+	}
+	r.derive(0, wall, cpu)
+	return r, nil
+}
+
+// rawRingFlags are the setup flags of the raw ring baseline: the fastest
+// single-threaded configuration the kernel offers.
+const rawRingFlags = ring.SetupSingleIssuer | ring.SetupDeferTaskrun | ring.SetupCoopTaskrun |
+	ring.SetupTaskrunFlag | ring.SetupSubmitAll | ring.SetupNoSQArray
+
+// nopRawRing drives the ring package directly from one locked OS thread,
+// keeping s.Depth NOPs in flight and submitting them in batches: the upper
+// bound for NOP round trips from Go on this machine.
+func nopRawRing(s *spec) (*result, error) {
+	var (
+		ph   atomic.Int32
+		n    uint64
+		rerr error
+		done = make(chan struct{})
+	)
+	ts := startThreadSampler()
+	started := make(chan error, 1)
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		r, err := ring.New(ring.Options{Entries: uint32(max(s.Depth, 32)), Flags: rawRingFlags})
+		started <- err
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		cqes := make([]ring.CQE, 2*max(s.Depth, 32))
+		inflight := 0
+		for p := ph.Load(); p != phaseStop; p = ph.Load() {
+			for inflight < s.Depth {
+				q := r.GetSQE()
+				if q == nil {
+					break
+				}
+				q.Nop()
+				q.UserData = 1
+				inflight++
+			}
+			if _, err := r.SubmitAndWait(uint32(min(inflight, 32))); err != nil {
+				rerr = err
+				return
+			}
+			got := r.PeekCQEs(cqes)
+			for _, c := range cqes[:got] {
+				if c.Res < 0 {
+					rerr = fmt.Errorf("NOP completed with %d", c.Res)
+					return
+				}
+			}
+			inflight -= got
+			if p == phaseMeasure {
+				n += uint64(got)
+			}
+		}
+		// Reap what is still in flight before the ring closes.
+		for inflight > 0 {
+			if _, err := r.SubmitAndWait(1); err != nil {
+				rerr = err
+				return
+			}
+			inflight -= r.PeekCQEs(cqes)
+		}
+	}()
+	if err := <-started; err != nil {
+		<-done
+		if errors.Is(err, errors.ErrUnsupported) {
+			return nil, fmt.Errorf("io_uring unavailable: %w", err)
+		}
+		return nil, err
+	}
+	wall, cpu := window(&ph, s.Warmup, s.Window)
+	<-done
+	if rerr != nil {
+		return nil, rerr
+	}
+	r := &result{Ops: n, Threads: ts.finish()}
+	r.derive(0, wall, cpu)
+	return r, nil
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// outFile is an output written through a temporary file in the same
+// directory and renamed into place, so a reader never sees a partial file
+// and an interrupted run leaves none behind.
+type outFile struct {
+	path string
+	tmp  *os.File
+}
+
+// createOutFile makes the temporary file at once, so that an unwritable
+// path is reported before anything is measured.
+func createOutFile(flagName, path string) (*outFile, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, usagef("%s %s: cannot write there (%v): choose a writable path", flagName, path, err)
+	}
+	return &outFile{path: path, tmp: tmp}, nil
+}
+
+// commit writes the content and renames the file into place.
+func (o *outFile) commit(write func(io.Writer) error) error {
+	w := bufio.NewWriter(o.tmp)
+	err := write(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		// CreateTemp makes the file private; the output is an ordinary file.
+		err = o.tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = o.tmp.Close()
+	}
+	if err == nil {
+		err = os.Rename(o.tmp.Name(), o.path)
+	}
+	if err != nil {
+		o.abort()
+		return fmt.Errorf("writing %s: %w", o.path, err)
+	}
+	return nil
+}
+
+// abort removes the temporary file if it is still there.
+func (o *outFile) abort() {
+	o.tmp.Close()
+	os.Remove(o.tmp.Name())
+}
+
+// report is everything a run measured.
+type report struct {
+	Mode        string    `json:"mode"`
+	Started     time.Time `json:"started"`
+	WallSeconds float64   `json:"wall_s"`
+	Kernel      string    `json:"kernel"`
+	GoVersion   string    `json:"go"`
+	CPUs        int       `json:"cpus"`
+	Notes       []string  `json:"notes"`
+	Results     []*result `json:"results"`
+}
+
+func (r *report) fillHost() {
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		r.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	r.GoVersion = runtime.Version()
+	r.CPUs = runtime.NumCPU()
+}
+
+func (r *report) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// writeTable prints the fixed-width table and its footnotes.
+func writeTable(w io.Writer, r *report) {
+	fmt.Fprintf(w, "aioring benchmark suite, %s mode: Linux %s, %s, %d CPUs, %.0f s\n\n", r.Mode, r.Kernel, r.GoVersion, r.CPUs, r.WallSeconds)
+	const row = "%-11s %-10s %-14s %9s %8s %9s %8s %8s %8s %4s %6s %6s  %-26s %s\n"
+	fmt.Fprintf(w, row, "SCENARIO", "CASE", "IMPL", "OPS/S", "MB/S", "CPU/MOP", "P50us", "P99us", "MAXus", "THR", "RATIO", "CPU-R", "TARGET (aioring vs this)", "RESULT")
+	fmt.Fprintln(w, strings.Repeat("-", 151))
+	prev := ""
+	for _, x := range r.Results {
+		if prev != "" && x.Scenario != prev {
+			fmt.Fprintln(w)
+		}
+		prev = x.Scenario
+		cpu := num(x.CPUSPerMop, 2)
+		if x.CPUSPerGiB > 0 {
+			cpu = num(x.CPUSPerGiB, 2) + "/G"
+		}
+		res := "-"
+		switch {
+		case x.Note != "":
+			res = x.Note
+		case x.Impl == implAio:
+			res = ""
+		case x.Met != nil && *x.Met:
+			res = "met"
+		case x.Met != nil:
+			res = "MISSED: " + x.Miss
+		}
+		tgt := x.Target
+		if tgt == "" && x.Impl != implAio {
+			tgt = "-"
+		}
+		fmt.Fprintf(w, row, x.Scenario, x.Case, x.Impl, si(x.OpsPerS), num(x.MBPerS, 1), cpu,
+			lat(x.P50us), lat(x.P99us), lat(x.MaxUs), count(x.Threads), ratio(x.Ratio), ratio(x.CPURatio), tgt, res)
+	}
+	fmt.Fprintln(w)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "* %s\n", n)
+	}
+}
+
+func si(v float64) string {
+	switch {
+	case v == 0:
+		return "-"
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func num(v float64, prec int) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", prec, v)
+}
+
+func lat(us float64) string {
+	switch {
+	case us == 0:
+		return "-"
+	case us < 100:
+		return fmt.Sprintf("%.1f", us)
+	}
+	return fmt.Sprintf("%.0f", us)
+}
+
+func count(n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprint(n)
+}
+
+func ratio(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", v)
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aioring/aioring/aio"
+)
+
+// openForRead opens the test file, with O_DIRECT when s asks for it.
+func openForRead(s *spec) (*os.File, error) {
+	flag := os.O_RDONLY
+	if s.Direct {
+		flag |= syscall.O_DIRECT
+	}
+	return os.OpenFile(s.File, flag, 0)
+}
+
+// readAio keeps s.Depth reads of 4 KiB in flight: s.Depth aios, each with
+// its own aligned buffer, each restarting ReadAt at a random aligned offset
+// from its callback.
+func readAio(s *spec) (*result, error) {
+	f, err := openForRead(s)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	blocks := uint64(s.FileSize / blockSize)
+	bufs, err := alignedBuffers(s.Depth, blockSize)
+	if err != nil {
+		return nil, err
+	}
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	type worker struct {
+		a     *aio.Aio
+		rnd   rng
+		start time.Time
+		n     uint64
+		lat   hist
+		err   error
+	}
+	var (
+		ph atomic.Int32
+		wg sync.WaitGroup
+	)
+	ws := make([]*worker, s.Depth)
+	for i := range ws {
+		w := &worker{rnd: newRNG(uint64(i) + 1)}
+		ws[i] = w
+		w.a = e.NewAio(func(a *aio.Aio) {
+			now := time.Now()
+			if err := a.Result(); err != nil || a.Count() != blockSize {
+				w.err = fmt.Errorf("read: %v (%d bytes)", err, a.Count())
+				wg.Done()
+				return
+			}
+			switch ph.Load() {
+			case phaseMeasure:
+				w.n++
+				w.lat.record(now.Sub(w.start))
+			case phaseStop:
+				wg.Done()
+				return
+			}
+			w.start = now
+			a.ReadAt(fd, int64(w.rnd.below(blocks))*blockSize)
+		})
+		if err := w.a.SetIOV(bufs[i]); err != nil {
+			return nil, err
+		}
+	}
+	ts := startThreadSampler()
+	wg.Add(len(ws))
+	for _, w := range ws {
+		w.start = time.Now()
+		w.a.ReadAt(fd, int64(w.rnd.below(blocks))*blockSize)
+	}
+	wall, cpu := window(&ph, s.Warmup, s.Window)
+	wg.Wait()
+	r := &result{Threads: ts.finish()}
+	var all hist
+	for _, w := range ws {
+		if w.err != nil {
+			return nil, w.err
+		}
+		r.Ops += w.n
+		all.merge(&w.lat)
+		w.a.Free()
+	}
+	r.derive(blockSize, wall, cpu)
+	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
+	return r, nil
+}
+
+// readStd is the standard library's way: s.Depth goroutines, each calling
+// (*os.File).ReadAt in a loop. A regular file has no poller, so each
+// blocked read holds an OS thread.
+func readStd(s *spec) (*result, error) {
+	f, err := openForRead(s)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	blocks := uint64(s.FileSize / blockSize)
+	bufs, err := alignedBuffers(s.Depth, blockSize)
+	if err != nil {
+		return nil, err
+	}
+	type worker struct {
+		n   uint64
+		lat hist
+		err error
+	}
+	var (
+		ph atomic.Int32
+		wg sync.WaitGroup
+	)
+	ws := make([]*worker, s.Depth)
+	ts := startThreadSampler()
+	for i := range ws {
+		w := &worker{}
+		ws[i] = w
+		wg.Add(1)
+		go func(buf []byte, rnd rng) {
+			defer wg.Done()
+			for {
+				p := ph.Load()
+				if p == phaseStop {
+					return
+				}
+				t0 := time.Now()
+				n, err := f.ReadAt(buf, int64(rnd.below(blocks))*blockSize)
+				if err != nil || n != blockSize {
+					w.err = fmt.Errorf("read: %v (%d bytes)", err, n)
+					return
+				}
+				if ph.Load() == phaseMeasure {
+					w.n++
+					w.lat.record(time.Since(t0))
+				}
+			}
+		}(bufs[i], newRNG(uint64(i)+1))
+	}
+	wall, cpu := window(&ph, s.Warmup, s.Window)
+	wg.Wait()
+	r := &result{Threads: ts.finish()}
+	var all hist
+	for _, w := range ws {
+		if w.err != nil {
+			return nil, w.err
+		}
+		r.Ops += w.n
+		all.merge(&w.lat)
+	}
+	r.derive(blockSize, wall, cpu)
+	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
+	return r, nil
+}

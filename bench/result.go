@@ -1,0 +1,191 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// Implementations measured. aioring is always the first of a case; the
+// others are its baselines.
+const (
+	implAio     = "aioring"
+	implRawRing = "raw ring"
+	implStd     = "stdlib"
+	implFio     = "fio"
+	implIOCopy  = "io.Copy"
+	implCp      = "cp"
+	implNet     = "net"
+	implAfter   = "time.AfterFunc"
+	scenNop     = "nop"
+	scenDirect  = "read-direct"
+	scenCached  = "read-cached"
+	scenCopy    = "copy"
+	scenTCP     = "tcp-echo"
+	scenTimers  = "timers"
+)
+
+// scenarios in the order they run.
+var scenarios = []string{scenNop, scenDirect, scenCached, scenCopy, scenTCP, scenTimers}
+
+// spec is one measured case for one implementation. The parent sends it to
+// a child process as JSON.
+type spec struct {
+	Scenario   string        `json:"scenario"`
+	Case       string        `json:"case"`
+	Impl       string        `json:"impl"`
+	File       string        `json:"file,omitempty"`
+	Dst        string        `json:"dst,omitempty"`
+	FileSize   int64         `json:"file_size,omitempty"`
+	Direct     bool          `json:"direct,omitempty"`
+	Depth      int           `json:"depth,omitempty"`
+	Conns      int           `json:"conns,omitempty"`
+	MsgSize    int           `json:"msg_size,omitempty"`
+	Timers     int           `json:"timers,omitempty"`
+	Warmup     time.Duration `json:"warmup"`
+	Window     time.Duration `json:"window"`
+	CPUProfile string        `json:"cpu_profile,omitempty"`
+}
+
+// result is every figure of one implementation in one case. Zero means "not
+// measured" for every figure: the table prints "-" and the JSON omits it.
+type result struct {
+	Scenario   string  `json:"scenario"`
+	Case       string  `json:"case"`
+	Impl       string  `json:"impl"`
+	Ops        uint64  `json:"ops,omitempty"`
+	Seconds    float64 `json:"seconds,omitempty"`
+	OpsPerS    float64 `json:"ops_per_s,omitempty"`
+	MBPerS     float64 `json:"mb_per_s,omitempty"`
+	CPUSeconds float64 `json:"cpu_s,omitempty"`
+	// CPUSPerMop is CPU seconds per million operations; for copy, whose
+	// operations have no fixed size, CPUSPerGiB is given instead.
+	CPUSPerMop float64 `json:"cpu_s_per_mop,omitempty"`
+	CPUSPerGiB float64 `json:"cpu_s_per_gib,omitempty"`
+	P50us      float64 `json:"p50_us,omitempty"`
+	P99us      float64 `json:"p99_us,omitempty"`
+	MaxUs      float64 `json:"max_us,omitempty"`
+	Threads    int     `json:"threads,omitempty"`
+	// Ratio is aioring's figure over this baseline's (ops/s, or MB/s for
+	// copy); CPURatio the same for CPU per operation. Set on baselines.
+	Ratio    float64 `json:"ratio,omitempty"`
+	CPURatio float64 `json:"cpu_ratio,omitempty"`
+	// Target is what aioring must reach against this baseline, Met whether
+	// it did; nil when the case has no target or could not be measured.
+	Target string `json:"target,omitempty"`
+	Met    *bool  `json:"met,omitempty"`
+	Miss   string `json:"missed_because,omitempty"`
+	// Note says why figures are missing (fio not installed, O_DIRECT
+	// unsupported, ...).
+	Note string `json:"note,omitempty"`
+	// ChartTarget is the ratio the chart marks for this row, 0 for none.
+	ChartTarget float64 `json:"-"`
+}
+
+// derive fills the per-second and per-operation figures from the raw ones.
+func (r *result) derive(bytesPerOp int64, wall, cpu time.Duration) {
+	r.Seconds = wall.Seconds()
+	r.CPUSeconds = cpu.Seconds()
+	if r.Seconds > 0 {
+		r.OpsPerS = float64(r.Ops) / r.Seconds
+		if bytesPerOp > 0 {
+			r.MBPerS = float64(r.Ops) * float64(bytesPerOp) / r.Seconds / 1e6
+		}
+	}
+	if r.Ops > 0 {
+		r.CPUSPerMop = r.CPUSeconds / float64(r.Ops) * 1e6
+	}
+}
+
+// target is what aioring must reach against one baseline in one case.
+type target struct {
+	minRatio  float64 // aioring ops/s (MB/s) over the baseline's, at least
+	maxCPU    float64 // aioring CPU per op over the baseline's, at most (0: none)
+	maxP50    float64 // aioring p50 over the baseline's, at most (0: none)
+	maxP99Abs float64 // aioring's own p99, microseconds, at most (0: none)
+	text      string
+	chart     float64 // the ratio to mark on the chart
+}
+
+// targetFor returns the issue's target for aioring against impl in a case,
+// or nil when there is none.
+func targetFor(scenario string, caseKey int, impl string) *target {
+	switch scenario {
+	case scenNop:
+		return &target{minRatio: 0.5, text: ">= 0.5x raw ring", chart: 0.5}
+	case scenDirect:
+		if caseKey != 32 && caseKey != 128 {
+			return nil
+		}
+		switch impl {
+		case implStd:
+			return &target{minRatio: 1.5, maxCPU: 0.5, text: ">= 1.5x IOPS, <= 0.5x CPU/op", chart: 1.5}
+		case implFio:
+			return &target{minRatio: 0.9, text: ">= 0.9x IOPS", chart: 0.9}
+		}
+	case scenCached:
+		if impl == implFio {
+			return &target{minRatio: 1.0, text: ">= 1.0x IOPS", chart: 1.0}
+		}
+	case scenTCP:
+		switch caseKey {
+		case 1:
+			return &target{maxP50: 1.1, text: "RTT p50 <= 1.1x net", chart: 1 / 1.1}
+		case 64, 512:
+			return &target{minRatio: 1.0, text: ">= 1.0x (aim 1.3x)", chart: 1.0}
+		}
+	case scenTimers:
+		return &target{minRatio: 1.0, maxP99Abs: 1000, text: ">= 1.0x, p99 late <= 1 ms", chart: 1.0}
+	}
+	return nil
+}
+
+// compare sets the ratios of baseline b against aioring's result a, and
+// judges the case's target.
+func compare(a, b *result, t *target) {
+	if a.Note != "" || b.Note != "" {
+		if t != nil {
+			b.Target = t.text
+		}
+		return
+	}
+	if b.OpsPerS > 0 && b.MBPerS == 0 {
+		b.Ratio = a.OpsPerS / b.OpsPerS
+	}
+	if b.MBPerS > 0 {
+		b.Ratio = a.MBPerS / b.MBPerS
+	}
+	switch {
+	case a.CPUSPerMop > 0 && b.CPUSPerMop > 0:
+		b.CPURatio = a.CPUSPerMop / b.CPUSPerMop
+	case a.CPUSPerGiB > 0 && b.CPUSPerGiB > 0:
+		b.CPURatio = a.CPUSPerGiB / b.CPUSPerGiB
+	}
+	if t == nil {
+		return
+	}
+	b.Target = t.text
+	b.ChartTarget = t.chart
+	var misses []string
+	if t.minRatio > 0 && b.Ratio < t.minRatio {
+		misses = append(misses, fmt.Sprintf("%.2fx < %.2gx", b.Ratio, t.minRatio))
+	}
+	if t.maxCPU > 0 && (b.CPURatio == 0 || b.CPURatio > t.maxCPU) {
+		misses = append(misses, fmt.Sprintf("CPU %.2fx > %.2gx", b.CPURatio, t.maxCPU))
+	}
+	if t.maxP50 > 0 {
+		if b.P50us == 0 || a.P50us/b.P50us > t.maxP50 {
+			misses = append(misses, fmt.Sprintf("p50 %.2fx > %.2gx", a.P50us/b.P50us, t.maxP50))
+		}
+	}
+	if t.maxP99Abs > 0 && a.P99us > t.maxP99Abs {
+		misses = append(misses, fmt.Sprintf("p99 %.0f us > %.0f us", a.P99us, t.maxP99Abs))
+	}
+	met := len(misses) == 0
+	b.Met = &met
+	for i, m := range misses {
+		if i > 0 {
+			b.Miss += "; "
+		}
+		b.Miss += m
+	}
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// suite runs the scenarios and collects their rows.
+type suite struct {
+	p          params
+	ctx        context.Context
+	kids       *children
+	stderr     io.Writer
+	cpuProfile string
+	start      time.Time
+
+	dir       string // the run's temporary directory
+	file      string // the test file, when a scenario needs one
+	directOK  bool
+	directWhy string
+	fio       string // fio's path, "" when not installed
+	failed    bool
+	results   []*result
+}
+
+// prepareFile makes the run's temporary directory and the test file in it,
+// after checking that there is room.
+func (s *suite) prepareFile(parent string, copying bool, cl *cleanup) error {
+	need := s.p.fileSize + 64*miB
+	if copying {
+		need += s.p.fileSize
+	}
+	free, err := freeBytes(parent)
+	if err != nil {
+		return usagef("-dir %s: %v: pass -dir with an existing, writable directory", parent, err)
+	}
+	if free < need {
+		return usagef("no room for the test files in %s: %d MiB needed, %d MiB free; pass -dir with more room", parent, need/miB, free/miB)
+	}
+	dir, err := os.MkdirTemp(parent, "aioring-bench-")
+	if err != nil {
+		return usagef("-dir %s: cannot make a temporary directory there (%v): pass -dir with a writable directory", parent, err)
+	}
+	s.dir = dir
+	cl.add(func() { os.RemoveAll(dir) })
+	s.file = filepath.Join(dir, "testfile")
+	s.progress("writing the %d MiB test file in %s", s.p.fileSize/miB, dir)
+	if err := createTestFile(s.file, s.p.fileSize); err != nil {
+		if s.ctx.Err() != nil {
+			return s.ctx.Err()
+		}
+		return usagef("%v: pass -dir with more room", err)
+	}
+	s.directOK, s.directWhy = directIOSupported(s.file)
+	s.fio = fioPath()
+	return nil
+}
+
+func (s *suite) progress(format string, args ...any) {
+	fmt.Fprintf(s.stderr, "bench: %5.1fs  %s\n", time.Since(s.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// notes are the table's footnotes.
+func (s *suite) notes() []string {
+	n := []string{
+		"RATIO is aioring's ops/s (MB/s for copy) over this row's; CPU-R is aioring's CPU per operation over this row's. Below 1.0 CPU-R is better, above 1.0 RATIO is better.",
+		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations; the tcp-echo load generator runs in the same process as each server, so it adds the same CPU to both sides.",
+		"THR is the most OS threads the process had during the case (/proc/self/status; io_uring's io-wq workers count). Each case runs in a fresh process.",
+		"P50/P99/MAX: per-operation latency of reads, round-trip time of tcp-echo, lateness past the deadline of timers.",
+	}
+	if s.file != "" {
+		size := fmt.Sprintf("%d MiB", s.p.fileSize/miB)
+		if s.p.fileSize >= giB {
+			size = fmt.Sprintf("%d GiB", s.p.fileSize/giB)
+		}
+		n = append(n, fmt.Sprintf("%s mode: a %s test file, %v windows after %v warm-up; -full uses 1 GiB and 5 s windows.", s.p.mode, size, s.p.window, s.p.warmup))
+		if s.fio == "" {
+			n = append(n, "fio is not installed, so there are no fio rows to compare with (apt-get install fio).")
+		}
+		if !s.directOK {
+			n = append(n, "read-direct was not run: "+s.directWhy+"; pass -dir on a file system that supports O_DIRECT.")
+		}
+	}
+	n = append(n, "copy: CPU column is CPU seconds per GiB copied; io.Copy between two *os.File uses copy_file_range, as does cp; every copy is verified byte for byte.")
+	return n
+}
+
+// runScenario measures every case of one scenario.
+func (s *suite) runScenario(name string) error {
+	switch name {
+	case scenNop:
+		base := spec{Scenario: scenNop, Case: fmt.Sprintf("qd%d", s.p.nopAios), Depth: s.p.nopAios}
+		return s.runCase(base, 0, []string{implAio, implRawRing})
+	case scenDirect, scenCached:
+		for _, d := range s.p.depths {
+			base := spec{Scenario: name, Case: "qd" + strconv.Itoa(d), File: s.file, FileSize: s.p.fileSize, Direct: name == scenDirect, Depth: d}
+			if name == scenDirect && !s.directOK {
+				s.skip(base, []string{implAio, implStd, implFio}, "O_DIRECT unsupported")
+				continue
+			}
+			if name == scenCached && d == s.p.depths[0] {
+				if err := warmPageCache(s.file); err != nil {
+					return err
+				}
+			}
+			if err := s.runCase(base, d, []string{implAio, implStd, implFio}); err != nil {
+				return err
+			}
+		}
+	case scenCopy:
+		base := spec{Scenario: scenCopy, Case: fmt.Sprintf("%dMiB", s.p.fileSize/miB), File: s.file,
+			Dst: filepath.Join(s.dir, "copy"), FileSize: s.p.fileSize, Depth: s.p.copyAios, MsgSize: s.p.copyBuf}
+		return s.runCase(base, 0, []string{implAio, implIOCopy, implCp})
+	case scenTCP:
+		for _, c := range s.p.conns {
+			for _, m := range s.p.msgSizes {
+				size := strconv.Itoa(m) + "B"
+				if m >= kiB {
+					size = strconv.Itoa(m/kiB) + "KiB"
+				}
+				base := spec{Scenario: scenTCP, Case: fmt.Sprintf("c%d %s", c, size), Conns: c, MsgSize: m}
+				if err := s.runCase(base, c, []string{implAio, implNet}); err != nil {
+					return err
+				}
+			}
+		}
+	case scenTimers:
+		base := spec{Scenario: scenTimers, Case: strconv.Itoa(s.p.timers), Timers: s.p.timers}
+		return s.runCase(base, 0, []string{implAio, implAfter})
+	}
+	return nil
+}
+
+// skip records rows that could not be measured.
+func (s *suite) skip(base spec, impls []string, why string) {
+	for _, impl := range impls {
+		s.results = append(s.results, &result{Scenario: base.Scenario, Case: base.Case, Impl: impl, Note: why})
+	}
+}
+
+// runCase measures aioring and then each baseline on the same case, and
+// compares them. A failed measurement becomes a row that says why; only an
+// interrupt stops the run.
+func (s *suite) runCase(base spec, key int, impls []string) error {
+	base.Warmup, base.Window = s.p.warmup, s.p.window
+	var rows []*result
+	for _, impl := range impls {
+		sp := base
+		sp.Impl = impl
+		if impl == implAio && s.cpuProfile != "" {
+			sp.CPUProfile = fmt.Sprintf("%s-%s-%s.pprof", s.cpuProfile, sp.Scenario, sanitize(sp.Case))
+		}
+		r, err := s.measure(&sp)
+		if s.ctx.Err() != nil {
+			return s.ctx.Err()
+		}
+		if err != nil {
+			s.failed = true
+			r = &result{Note: "FAILED: " + oneLine(err.Error())}
+			s.progress("%s %s %s: %s", sp.Scenario, sp.Case, impl, r.Note)
+		} else {
+			s.progress("%s %s %s: %s", sp.Scenario, sp.Case, impl, summary(r))
+		}
+		r.Scenario, r.Case, r.Impl = sp.Scenario, sp.Case, impl
+		rows = append(rows, r)
+	}
+	for _, b := range rows[1:] {
+		compare(rows[0], b, targetFor(base.Scenario, key, b.Impl))
+	}
+	s.results = append(s.results, rows...)
+	return nil
+}
+
+// measure runs one implementation: external tools directly, everything
+// else in a child process.
+func (s *suite) measure(sp *spec) (*result, error) {
+	switch sp.Impl {
+	case implFio:
+		if s.fio == "" {
+			return &result{Note: "fio not installed"}, nil
+		}
+		return fioRead(s.ctx, s.kids, s.fio, sp)
+	case implCp:
+		r, err := copyCp(s.ctx, s.kids, sp)
+		return s.verifyCopy(sp, r, err)
+	case implAio, implIOCopy:
+		if sp.Scenario == scenCopy {
+			r, err := s.kids.run(s.ctx, sp, s.stderr)
+			return s.verifyCopy(sp, r, err)
+		}
+	}
+	return s.kids.run(s.ctx, sp, s.stderr)
+}
+
+// verifyCopy checks a copy byte for byte and removes it, then flushes the
+// file system so that one copy's writeback does not slow the next.
+func (s *suite) verifyCopy(sp *spec, r *result, err error) (*result, error) {
+	defer func() {
+		os.Remove(sp.Dst)
+		if fd, err := unix.Open(s.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			unix.Syncfs(fd)
+			unix.Close(fd)
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	if err := sameContents(sp.File, sp.Dst); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func summary(r *result) string {
+	if r.Note != "" {
+		return r.Note
+	}
+	if r.OpsPerS > 0 && r.CPUSPerGiB == 0 {
+		s := fmt.Sprintf("%s ops/s, %.2f CPU s/Mop", si(r.OpsPerS), r.CPUSPerMop)
+		if r.P99us > 0 {
+			s += fmt.Sprintf(", p99 %s us", lat(r.P99us))
+		}
+		if r.Threads > 0 {
+			s += fmt.Sprintf(", %d threads", r.Threads)
+		}
+		return s
+	}
+	return fmt.Sprintf("%.0f MB/s, %.2f CPU s/GiB", r.MBPerS, r.CPUSPerGiB)
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

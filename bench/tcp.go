@@ -1,0 +1,257 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aioring/aioring/aio"
+	"golang.org/x/sys/unix"
+)
+
+// echoBufSize is the receive buffer of each server connection, the same for
+// both servers.
+const echoBufSize = 32 * kiB
+
+// tcpEcho measures one echo server (s.Impl: aioring or net) with the shared
+// load generator in the same process.
+func tcpEcho(s *spec) (*result, error) {
+	var (
+		addr string
+		stop func()
+		err  error
+	)
+	if s.Impl == implAio {
+		addr, stop, err = startAioEcho()
+	} else {
+		addr, stop, err = startNetEcho()
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	return loadEcho(s, addr)
+}
+
+// startAioEcho serves echo on the engine: a listening socket made with
+// package unix, an Aio accepting connections, and per connection one Aio
+// that receives and sends back what it received, looping from its callback.
+func startAioEcho() (string, func(), error) {
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		return "", nil, err
+	}
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		e.Close()
+		return "", nil, err
+	}
+	unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		unix.Close(lfd)
+		e.Close()
+		return "", nil, err
+	}
+	if err := unix.Listen(lfd, 4096); err != nil {
+		unix.Close(lfd)
+		e.Close()
+		return "", nil, err
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		unix.Close(lfd)
+		e.Close()
+		return "", nil, err
+	}
+	port := sa.(*unix.SockaddrInet4).Port
+
+	var stopping atomic.Bool
+	acc := e.NewAio(func(a *aio.Aio) {
+		if a.Result() != nil {
+			if !stopping.Load() {
+				a.Accept(lfd) // a transient failure (EMFILE, ...): keep serving
+			}
+			return
+		}
+		fd := a.Output(0).(int)
+		// net sets TCP_NODELAY on every connection; so does this server.
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		serveAioConn(e, fd)
+		a.Accept(lfd)
+	})
+	acc.Accept(lfd)
+	stop := func() {
+		stopping.Store(true)
+		acc.Free()
+		unix.Close(lfd)
+		e.Close() // ends every connection's pending Recv with ErrClosed
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), stop, nil
+}
+
+// serveAioConn echoes on fd until the peer closes or the engine does.
+func serveAioConn(e *aio.Engine, fd int) {
+	buf := make([]byte, echoBufSize)
+	var n, sent int
+	sending := false
+	a := e.NewAio(func(a *aio.Aio) {
+		if a.Result() != nil || (!sending && a.Count() == 0) {
+			unix.Close(fd)
+			a.Reap()
+			return
+		}
+		if sending {
+			sent += a.Count()
+		} else {
+			n, sent, sending = a.Count(), 0, true
+		}
+		if sent < n {
+			a.SetIOV(buf[sent:n])
+			a.Send(fd)
+			return
+		}
+		sending = false
+		a.SetIOV(buf)
+		a.Recv(fd)
+	})
+	a.SetIOV(buf)
+	a.Recv(fd)
+}
+
+// startNetEcho serves echo the standard library's way: net.Listen and a
+// goroutine per connection copying what it reads back.
+func startNetEcho() (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				buf := make([]byte, echoBufSize)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	stop := func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+	return ln.Addr().String(), stop, nil
+}
+
+// loadEcho is the load generator shared by both servers: s.Conns
+// connections, each a goroutine writing an s.MsgSize message and reading
+// exactly that many bytes back, as fast as it can.
+func loadEcho(s *spec, addr string) (*result, error) {
+	conns := make([]net.Conn, s.Conns)
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			for _, c := range conns[:i] {
+				c.Close()
+			}
+			return nil, fmt.Errorf("connection %d of %d: %w", i+1, s.Conns, err)
+		}
+		conns[i] = c
+	}
+	type worker struct {
+		n   uint64
+		lat hist
+		err error
+	}
+	var (
+		ph atomic.Int32
+		wg sync.WaitGroup
+	)
+	ws := make([]*worker, len(conns))
+	ts := startThreadSampler()
+	for i, c := range conns {
+		w := &worker{}
+		ws[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := make([]byte, s.MsgSize)
+			back := make([]byte, s.MsgSize)
+			rnd := newRNG(uint64(i) + 1)
+			for j := range msg {
+				msg[j] = byte(rnd.next())
+			}
+			for ph.Load() != phaseStop {
+				msg[0]++
+				t0 := time.Now()
+				if _, err := c.Write(msg); err != nil {
+					w.err = err
+					return
+				}
+				if _, err := io.ReadFull(c, back); err != nil {
+					w.err = err
+					return
+				}
+				d := time.Since(t0)
+				if back[0] != msg[0] || back[len(back)-1] != msg[len(msg)-1] {
+					w.err = errors.New("the echo differs from the message")
+					return
+				}
+				if ph.Load() == phaseMeasure {
+					w.n++
+					w.lat.record(d)
+				}
+			}
+		}()
+	}
+	wall, cpu := window(&ph, s.Warmup, s.Window)
+	wg.Wait()
+	threads := ts.finish()
+	for _, c := range conns {
+		c.Close()
+	}
+	r := &result{Threads: threads}
+	var all hist
+	for _, w := range ws {
+		if w.err != nil {
+			return nil, w.err
+		}
+		r.Ops += w.n
+		all.merge(&w.lat)
+	}
+	r.derive(int64(s.MsgSize), wall, cpu)
+	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
+	return r, nil
+}
