@@ -1,0 +1,280 @@
+package adapt
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/aioring/aioring/aio"
+	"golang.org/x/sys/unix"
+)
+
+// File is an open file whose reads, writes and syncs are engine operations.
+// Like *os.File it is safe for concurrent use: ReadAt and WriteAt calls run
+// in parallel, each on an Aio of its own. Close waits for operations in
+// flight and then closes the descriptor; later operations fail with an
+// error matching os.ErrClosed.
+type File struct {
+	e    *aio.Engine
+	fd   int
+	name string
+
+	mu     sync.Mutex
+	refs   int  // operations in flight
+	closed bool // no new operation may begin
+	idle   sync.Cond
+
+	poolMu sync.Mutex
+	pool   []*aio.Aio // idle Aios for the next operations
+}
+
+// maxPooled bounds the Aios a File keeps between operations; more
+// concurrent operations allocate and free their own.
+const maxPooled = 16
+
+// maxChunk bounds one read or write: the kernel transfers at most about
+// 2 GiB per call anyway, and the engine takes at most 4 GiB per buffer.
+const maxChunk = 1 << 30
+
+// Open opens the named file with flag and perm as os.OpenFile does (the
+// descriptor is close-on-exec) and returns a File on engine e.
+func Open(e *aio.Engine, name string, flag int, perm os.FileMode) (*File, error) {
+	fd, err := unix.Open(name, flag|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	return NewFile(e, fd, name), nil
+}
+
+// NewFile returns a File for fd, which it then owns; name is used in
+// errors.
+func NewFile(e *aio.Engine, fd int, name string) *File {
+	f := &File{e: e, fd: fd, name: name}
+	f.idle.L = &f.mu
+	return f
+}
+
+// Name is the name given to Open or NewFile.
+func (f *File) Name() string { return f.name }
+
+// Fd is the file descriptor, valid until Close.
+func (f *File) Fd() int { return f.fd }
+
+// ReadAt reads len(p) bytes at offset off, looping over short reads as
+// os.File does. It returns io.EOF when the file ends first.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	return f.ReadAtContext(context.Background(), p, off)
+}
+
+// WriteAt writes all of p at offset off, looping over short writes.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	return f.WriteAtContext(context.Background(), p, off)
+}
+
+// Read reads from the file position, as os.File.Read: one read, io.EOF at
+// end of file. Concurrent Reads share the position, as with os.File.
+func (f *File) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, f.check("read")
+	}
+	n, err := f.op(context.Background(), "read", func(a *aio.Aio) {
+		a.SetIOV(p[:min(len(p), maxChunk)])
+		a.ReadAt(f.fd, -1)
+	})
+	if err == nil && n == 0 {
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// Write writes all of p at the file position.
+func (f *File) Write(p []byte) (int, error) {
+	return f.writeLoop(context.Background(), p, -1)
+}
+
+// Sync flushes the file's data and metadata to storage (an engine Fsync).
+func (f *File) Sync() error { return f.SyncContext(context.Background()) }
+
+// ReadAtContext is ReadAt that gives up when ctx is done: the pending read
+// is cancelled and the error matches ctx.Err(). Bytes the kernel already
+// read are still returned, with that error.
+func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, &os.PathError{Op: "readat", Path: f.name, Err: errors.New("negative offset")}
+	}
+	done := 0
+	for done < len(p) {
+		chunk := p[done:min(len(p), done+maxChunk)]
+		at := off + int64(done)
+		n, err := f.op(ctx, "read", func(a *aio.Aio) {
+			a.SetIOV(chunk)
+			a.ReadAt(f.fd, at)
+		})
+		done += n
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			return done, io.EOF
+		}
+	}
+	return done, f.check("read")
+}
+
+// WriteAtContext is WriteAt that gives up when ctx is done; the error then
+// matches ctx.Err() and the count says how much was written.
+func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, &os.PathError{Op: "writeat", Path: f.name, Err: errors.New("negative offset")}
+	}
+	return f.writeLoop(ctx, p, off)
+}
+
+// writeLoop writes all of p at off (-1: the file position).
+func (f *File) writeLoop(ctx context.Context, p []byte, off int64) (int, error) {
+	done := 0
+	for done < len(p) || len(p) == 0 {
+		chunk := p[done:min(len(p), done+maxChunk)]
+		at := off
+		if off >= 0 {
+			at += int64(done)
+		}
+		n, err := f.op(ctx, "write", func(a *aio.Aio) {
+			a.SetIOV(chunk)
+			a.WriteAt(f.fd, at)
+		})
+		done += n
+		if err != nil {
+			return done, err
+		}
+		if len(p) == 0 {
+			break
+		}
+		if n == 0 {
+			return done, &os.PathError{Op: "write", Path: f.name, Err: io.ErrShortWrite}
+		}
+	}
+	return done, nil
+}
+
+// SyncContext is Sync that gives up when ctx is done.
+func (f *File) SyncContext(ctx context.Context) error {
+	_, err := f.op(ctx, "sync", func(a *aio.Aio) { a.Fsync(f.fd) })
+	return err
+}
+
+// Close waits for the operations in flight, then closes the descriptor.
+// Later calls, like other operations after Close, return an error matching
+// os.ErrClosed.
+func (f *File) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return &os.PathError{Op: "close", Path: f.name, Err: os.ErrClosed}
+	}
+	f.closed = true
+	for f.refs > 0 {
+		f.idle.Wait()
+	}
+	f.mu.Unlock()
+	f.poolMu.Lock()
+	pool := f.pool
+	f.pool = nil
+	f.poolMu.Unlock()
+	for _, a := range pool {
+		a.Free()
+	}
+	if err := unix.Close(f.fd); err != nil {
+		return &os.PathError{Op: "close", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+// check returns the error for an operation on a closed File, or nil.
+func (f *File) check(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return &os.PathError{Op: op, Path: f.name, Err: os.ErrClosed}
+	}
+	return nil
+}
+
+// op runs one engine operation started by start on a pooled Aio and waits
+// for it, or for ctx: then it cancels the operation, waits for its real
+// result, and reports ctx.Err() unless the operation transferred data.
+func (f *File) op(ctx context.Context, name string, start func(a *aio.Aio)) (int, error) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return 0, &os.PathError{Op: name, Path: f.name, Err: os.ErrClosed}
+	}
+	f.refs++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		if f.refs--; f.refs == 0 && f.closed {
+			f.idle.Broadcast()
+		}
+		f.mu.Unlock()
+	}()
+	if err := ctx.Err(); err != nil {
+		return 0, &os.PathError{Op: name, Path: f.name, Err: err}
+	}
+
+	a := f.getAio()
+	start(a)
+	if ctx.Done() != nil {
+		// The cancel must have finished before the Aio goes back to the
+		// pool, or it could cancel somebody else's operation.
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			a.Cancel()
+			close(fired)
+		})
+		a.Wait()
+		if !stop() {
+			<-fired
+		}
+	} else {
+		a.Wait()
+	}
+	n, err := a.Count(), a.Result()
+	a.SetIOV() // drop the caller's buffer
+	f.putAio(a)
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, aio.ErrCanceled) && ctx.Err() != nil:
+		err = ctx.Err()
+	}
+	return n, &os.PathError{Op: name, Path: f.name, Err: err}
+}
+
+func (f *File) getAio() *aio.Aio {
+	f.poolMu.Lock()
+	if n := len(f.pool); n > 0 {
+		a := f.pool[n-1]
+		f.pool = f.pool[:n-1]
+		f.poolMu.Unlock()
+		return a
+	}
+	f.poolMu.Unlock()
+	a := f.e.NewAio(nil)
+	a.SetTimeout(aio.Infinite)
+	return a
+}
+
+func (f *File) putAio(a *aio.Aio) {
+	f.poolMu.Lock()
+	if len(f.pool) < maxPooled {
+		f.pool = append(f.pool, a)
+		a = nil
+	}
+	f.poolMu.Unlock()
+	if a != nil {
+		a.Free()
+	}
+}
