@@ -49,6 +49,12 @@ type Engine struct {
 // used (another OS, a kernel too old, disabled by sysctl, blocked by
 // seccomp) the error matches ErrUnsupported and says why and what to do.
 func NewEngine(cfg Config) (*Engine, error) {
+	return newEngine(cfg, false)
+}
+
+// newEngine is NewEngine with the choice of how an idle completion loop
+// waits (see completion.Config.Netpoll); benchmarks compare the two.
+func newEngine(cfg Config, netpoll bool) (*Engine, error) {
 	if cfg.Entries == 0 {
 		cfg.Entries = DefaultEntries
 	}
@@ -70,7 +76,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		flags = ring.SetupSQPoll | ring.SetupSubmitAll | ring.SetupCoopTaskrun | ring.SetupTaskrunFlag
 	}
 	cq := min(8*cfg.Entries, ring.MaxCQEntries)
-	loop, err := completion.Start(completion.Config{Entries: cfg.Entries, CQEntries: cq, Flags: flags, Handler: e})
+	loop, err := completion.Start(completion.Config{Entries: cfg.Entries, CQEntries: cq, Flags: flags, Handler: e, Netpoll: netpoll})
 	if err != nil {
 		if errors.Is(err, errors.ErrUnsupported) {
 			return nil, &wrapError{ErrUnsupported, err}

@@ -11,6 +11,7 @@ package aio
 // within one run.
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,9 +25,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// benchNetpoll runs the benchmarks with the completion loop parking on Go's
+// netpoller instead of sleeping in io_uring_enter:
+//
+//	go test -run '^$' -bench . ./aio/ -args -netpoll
+var benchNetpoll = flag.Bool("netpoll", false, "benchmark engines whose idle loop parks on the netpoller")
+
 func benchEngine(b *testing.B) *Engine {
 	b.Helper()
-	e, err := NewEngine(Config{})
+	e, err := newEngine(Config{}, *benchNetpoll)
 	if err != nil {
 		b.Skipf("no engine: %v", err)
 	}

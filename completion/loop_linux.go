@@ -4,6 +4,7 @@ package completion
 
 import (
 	"errors"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -72,6 +73,13 @@ type Config struct {
 	// DefaultSpin, negative means never spin.
 	Spin    time.Duration
 	Handler Handler
+	// Netpoll makes an idle loop park on Go's netpoller (the ring's fd is
+	// registered there and becomes readable when a CQE is posted) instead
+	// of sleeping inside io_uring_enter. The loop goroutine is then not
+	// locked to a thread, so an idle engine holds no OS thread; the ring
+	// runs without SINGLE_ISSUER, DEFER_TASKRUN and COOP_TASKRUN, which all
+	// tie completions to one thread.
+	Netpoll bool
 }
 
 // DefaultSpin is how long an idle loop polls before sleeping: long enough to
@@ -107,6 +115,11 @@ type Loop struct {
 	sleeping atomic.Uint32 // 1 while the loop is (about to be) asleep in the kernel
 
 	wakeFd int // eventfd; a write wakes the loop
+
+	// Netpoll mode: a duplicate of the ring fd, registered with Go's
+	// netpoller.
+	pollFile *os.File
+	pollConn syscall.RawConn
 
 	// Owned by the loop goroutine.
 	r         *ring.Ring
@@ -162,9 +175,16 @@ func (l *Loop) run(cfg Config, ready chan<- error) {
 	// DEFER_TASKRUN runs completions only when that thread waits: lock
 	// before creating the ring, and stay locked for the ring's life.
 	runtime.LockOSThread()
-	r, err := ring.New(ring.Options{Entries: cfg.Entries, CQEntries: cfg.CQEntries, Flags: cfg.Flags})
+	flags := cfg.Flags
+	if cfg.Netpoll {
+		flags &^= ring.SetupSingleIssuer | ring.SetupDeferTaskrun | ring.SetupCoopTaskrun | ring.SetupTaskrunFlag
+	}
+	r, err := ring.New(ring.Options{Entries: cfg.Entries, CQEntries: cfg.CQEntries, Flags: flags})
 	if err == nil {
 		l.probe, err = r.Probe()
+		if err == nil && cfg.Netpoll {
+			err = l.registerPoller(r)
+		}
 		if err != nil {
 			r.Close()
 		}
@@ -183,6 +203,9 @@ func (l *Loop) run(cfg Config, ready chan<- error) {
 	l.mu.Lock()
 	l.exited = true
 	l.mu.Unlock()
+	if l.pollFile != nil {
+		l.pollFile.Close()
+	}
 	r.Close()
 	unix.Close(l.wakeFd)
 	close(l.done)
@@ -351,12 +374,48 @@ func (l *Loop) loop() {
 				}
 			}
 		}
+		if wait > 0 && l.pollConn != nil {
+			l.park()
+			wait = 0
+		}
 		if l.r.Pending() > 0 || wait > 0 || l.r.NeedsFlush() {
 			l.enter(wait)
 		}
 		l.sleeping.Store(0)
 		l.reap()
 	}
+}
+
+// registerPoller puts a duplicate of the ring fd on Go's netpoller. The
+// duplicate shares the ring's open file, so it polls readable whenever the
+// CQ holds entries.
+func (l *Loop) registerPoller(r *ring.Ring) error {
+	fd, err := unix.FcntlInt(uintptr(r.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	// Non-blocking, so os.NewFile registers it with the netpoller.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	l.pollFile = os.NewFile(uintptr(fd), "io_uring")
+	l.pollConn, err = l.pollFile.SyscallConn()
+	if err != nil {
+		l.pollFile.Close()
+		l.pollFile = nil
+	}
+	return err
+}
+
+// park blocks the loop goroutine on the netpoller until the CQ has entries
+// (the wake eventfd's READ completing is one). The netpoller is
+// edge-triggered: a CQE posted after the check below still marks the
+// descriptor ready, so the park cannot miss it.
+func (l *Loop) park() {
+	l.pollConn.Read(func(uintptr) bool {
+		return l.r.CQReady() != 0 || l.r.NeedsFlush()
+	})
 }
 
 // spinForWork polls for queued work or kernel completions for up to the

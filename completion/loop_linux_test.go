@@ -101,9 +101,13 @@ func waitFor(t *testing.T, h *countingHandler, n int) {
 // Many goroutines submit at once, far more than the SQ holds; every request
 // completes exactly once.
 func TestConcurrentSubmitExactlyOnce(t *testing.T) {
-	for _, flags := range []ring.SetupFlags{0 /* DefaultFlags */, ring.SetupSubmitAll} {
+	for _, c := range []struct {
+		flags   ring.SetupFlags
+		netpoll bool
+	}{{0 /* DefaultFlags */, false}, {ring.SetupSubmitAll, false}, {0, true}} {
+		flags := c.flags
 		h := newHandler()
-		l := start(t, Config{Entries: 8, CQEntries: 16, Flags: flags, Handler: h})
+		l := start(t, Config{Entries: 8, CQEntries: 16, Flags: flags, Handler: h, Netpoll: c.netpoll})
 		const goroutines, each = 8, 500
 		var wg sync.WaitGroup
 		for g := 0; g < goroutines; g++ {
@@ -133,18 +137,32 @@ func TestConcurrentSubmitExactlyOnce(t *testing.T) {
 	}
 }
 
-// A loop that went to sleep is woken by a Submit from another goroutine.
+// A loop that went to sleep is woken by a Submit from another goroutine,
+// whether it sleeps in io_uring_enter or parks on Go's netpoller.
 func TestWakesFromSleep(t *testing.T) {
-	h := newHandler()
-	l := start(t, Config{Entries: 8, Handler: h})
-	defer l.Close()
-	for i := 0; i < 5; i++ {
-		time.Sleep(5 * time.Millisecond) // far beyond the spin time
-		l.Submit(&nopReq{id: uint32(i)})
+	for _, netpoll := range []bool{false, true} {
+		h := newHandler()
+		l := start(t, Config{Entries: 8, Handler: h, Netpoll: netpoll})
+		for i := 0; i < 5; i++ {
+			time.Sleep(5 * time.Millisecond) // far beyond the spin time
+			l.Submit(&nopReq{id: uint32(i)})
+			waitFor(t, h, 1)
+		}
+		// A kernel timer completes while the loop sleeps: the CQE alone
+		// must wake it.
+		tr := &timeoutReq{id: 99}
+		tr.ts.SetNanoseconds(int64(20 * time.Millisecond))
+		l.Submit(tr)
 		waitFor(t, h, 1)
-	}
-	if st := l.Stats(); st.Sleeps == 0 || st.Wakeups == 0 {
-		t.Fatalf("the loop never slept or was never woken: %+v", st)
+		if st := l.Stats(); st.Sleeps == 0 || st.Wakeups == 0 {
+			t.Fatalf("netpoll %v: the loop never slept or was never woken: %+v", netpoll, st)
+		}
+		if netpoll && l.Flags()&(ring.SetupSingleIssuer|ring.SetupDeferTaskrun) != 0 {
+			t.Fatalf("netpoll mode kept thread-bound flags %#x", l.Flags())
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ type Config struct {
 	Flags              ring.SetupFlags
 	Spin               time.Duration
 	Handler            Handler
+	Netpoll            bool
 }
 
 // Loop is a placeholder off Linux.
