@@ -11,11 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Special timeouts for SetTimeout and Config.DefaultTimeout.
 const (
 	Infinite       time.Duration = -1 // NNG_DURATION_INFINITE: no timer
 	DefaultTimeout time.Duration = -2 // NNG_DURATION_DEFAULT: the engine's Config.DefaultTimeout
 )
 
+// Limits, as nng's.
 const (
 	MaxIOV   = 8 // buffers per operation, as nng
 	NumSlots = 4 // inputs and outputs, as nng

@@ -29,7 +29,7 @@ func (e *Engine) Complete(c *ring.CQE) bool {
 		a.mu.Unlock()
 		return true
 	}
-	err, count := a.resultLocked(c.Res)
+	count, err := a.resultLocked(c.Res)
 	// The kernel is done with the buffers: unpin before the callback can
 	// reuse them.
 	a.pin.Unpin()
@@ -74,43 +74,43 @@ func (e *Engine) Flush() {
 // resultLocked maps an operation's CQE result to the Aio's result. The
 // operation's own CQE decides: a positive result stands even when a cancel
 // or a timer raced with it.
-func (a *Aio) resultLocked(res int32) (error, int) {
+func (a *Aio) resultLocked(res int32) (count int, err error) {
 	r := &a.req
 	if res >= 0 {
 		switch r.kind {
 		case opAccept:
 			x := a.extra()
 			x.outputs[0] = int(res)
-			return nil, 0
+			return 0, nil
 		case opRead, opWrite, opRecv, opSend:
-			return nil, int(res)
+			return int(res), nil
 		}
-		return nil, 0
+		return 0, nil
 	}
 	errno := syscall.Errno(-res)
 	switch errno {
 	case syscall.ECANCELED, syscall.EINTR, erestartsys:
 		if a.abortErr != nil {
-			return a.abortErr, 0
+			return 0, a.abortErr
 		}
 		if errno == syscall.ECANCELED && r.link {
-			return ErrTimedOut, 0 // the linked timer fired
+			return 0, ErrTimedOut // the linked timer fired
 		}
 	case errETIME:
 		if r.kind == opSleep {
 			if r.sleepTimesOut {
-				return ErrTimedOut, 0
+				return 0, ErrTimedOut
 			}
-			return nil, 0
+			return 0, nil
 		}
 	case syscall.EAGAIN:
 		if a.nonblock {
-			return ErrTimedOut, 0 // a zero timeout's attempt would have blocked
+			return 0, ErrTimedOut // a zero timeout's attempt would have blocked
 		}
 	case syscall.EINPROGRESS, syscall.EALREADY:
 		if a.nonblock && r.kind == opConnect {
-			return ErrTimedOut, 0
+			return 0, ErrTimedOut
 		}
 	}
-	return errno, 0
+	return 0, errno
 }

@@ -72,6 +72,7 @@ const (
 // SetupFlags are IORING_SETUP_* flags.
 type SetupFlags uint32
 
+// Setup flags, as IORING_SETUP_* in io_uring.h.
 const (
 	SetupIOPoll       SetupFlags = 1 << 0  // IORING_SETUP_IOPOLL
 	SetupSQPoll       SetupFlags = 1 << 1  // IORING_SETUP_SQPOLL
@@ -95,6 +96,7 @@ const (
 // Features are IORING_FEAT_* bits reported by io_uring_setup.
 type Features uint32
 
+// Feature bits, as IORING_FEAT_* in io_uring.h.
 const (
 	FeatSingleMmap   Features = 1 << 0  // IORING_FEAT_SINGLE_MMAP
 	FeatNoDrop       Features = 1 << 1  // IORING_FEAT_NODROP

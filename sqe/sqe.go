@@ -88,6 +88,7 @@ func itoa(v int) string {
 // Flag is a per-SQE flag (IOSQE_*).
 type Flag uint8
 
+// Per-SQE flags, as IOSQE_* in io_uring.h.
 const (
 	FixedFile      Flag = 1 << 0 // IOSQE_FIXED_FILE: Fd indexes the registered file table
 	IODrain        Flag = 1 << 1 // IOSQE_IO_DRAIN
