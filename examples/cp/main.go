@@ -1,0 +1,146 @@
+// Command cp copies a file or a directory tree through the aio engine.
+//
+//	cp [-n N] [-bs BYTES] [-direct] [-progress auto|on|off] SRC DST
+//
+// A file is cut into blocks, and -n Aios copy blocks at once, each one
+// reading its block and then writing it at the same offset (a chain of
+// callbacks: read, finish a short read, write, finish a short write, take
+// the next block). -direct opens both files with O_DIRECT, bypassing the
+// page cache, where the file system allows it. On a terminal a progress bar
+// is drawn on standard error.
+//
+// The copy is all or nothing under the destination's name: data goes to a
+// temporary file (a temporary directory, for a tree) next to the
+// destination, is fsynced, and only then renamed into place, and the
+// directory is fsynced after the rename. A copy that fails removes its
+// temporary file and leaves whatever was at the destination untouched.
+//
+// As with cp -r, a DST that is an existing directory receives SRC under its
+// own base name; an existing file at DST is replaced.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/aioring/aioring/aio"
+	"golang.org/x/sys/unix"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+type options struct {
+	inflight int
+	bs       int
+	direct   bool
+}
+
+// run is the whole program; the test calls it too. It returns the exit
+// status.
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.IntVar(&o.inflight, "n", 8, "blocks in flight (reads and writes)")
+	fs.IntVar(&o.bs, "bs", 256<<10, "block size in bytes (rounded up to 4096 with -direct)")
+	fs.BoolVar(&o.direct, "direct", false, "open files with O_DIRECT where the file system allows it")
+	prog := fs.String("progress", "auto", "progress bar: auto (when stderr is a terminal), on or off")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: cp [flags] SRC DST")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 2 || o.inflight < 1 || o.bs < 1 {
+		fs.Usage()
+		return 2
+	}
+	if o.direct {
+		o.bs = alignUp(o.bs, directAlign)
+	}
+	showBar := *prog == "on" || (*prog == "auto" && isTerminal(stderr))
+
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		fmt.Fprintln(stderr, "cp:", err)
+		return 1
+	}
+	defer e.Close()
+
+	if err := copyPath(e, fs.Arg(0), fs.Arg(1), o, stderr, showBar); err != nil {
+		fmt.Fprintln(stderr, "cp:", err)
+		return 1
+	}
+	return 0
+}
+
+// copyPath copies src (a file or a tree) to dst.
+func copyPath(e *aio.Engine, src, dst string, o options, stderr io.Writer, showBar bool) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if di, err := os.Stat(dst); err == nil && di.IsDir() {
+		dst = filepath.Join(dst, filepath.Base(src))
+	}
+	total, err := treeSize(src, fi)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(stderr, total, showBar)
+	defer bar.stop()
+	c := &copier{e: e, o: o, bar: bar}
+	switch {
+	case fi.Mode().IsRegular():
+		return c.copyFile(src, dst, fi.Mode().Perm())
+	case fi.IsDir():
+		return c.copyTree(src, dst)
+	}
+	return fmt.Errorf("%s: not a regular file or a directory", src)
+}
+
+// copier holds what every file copy of one run shares.
+type copier struct {
+	e   *aio.Engine
+	o   options
+	bar *progress
+}
+
+// syncDir fsyncs a directory, making a rename in it durable.
+func (c *copier) syncDir(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := fsync(c.e, fd); err != nil {
+		return &os.PathError{Op: "fsync", Path: dir, Err: err}
+	}
+	return nil
+}
+
+// fsync runs one engine Fsync and waits for it.
+func fsync(e *aio.Engine, fd int) error {
+	a := e.NewAio(nil)
+	defer a.Free()
+	a.SetTimeout(aio.Infinite)
+	a.Fsync(fd)
+	a.Wait()
+	return a.Result()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+var errShrank = errors.New("the source file shrank during the copy")
