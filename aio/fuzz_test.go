@@ -1,0 +1,447 @@
+//go:build linux
+
+package aio
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// FuzzAPI plays random sequences of API calls on three aios over a real
+// socket pair, a file, a listening socket and sleeps, and checks what the
+// contract promises: exactly one callback per started op, never on the
+// starting goroutine; results from the documented set for each op and
+// state; the documented ErrInvalid cases; and a clean Stop and Close.
+//
+// The input is read two bytes per step (at most fuzzMaxSteps): the first
+// picks the call and the aio, the second is the call's argument.
+//
+//	go test -run '^$' -fuzz '^FuzzAPI$' -fuzztime 30s ./aio/
+func FuzzAPI(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 4, 8, 1, 5, 0, 7, 9, 10, 0})
+	f.Add([]byte{15, 0, 0, 0, 1, 3})
+	f.Fuzz(func(t *testing.T, script []byte) {
+		runFuzzScript(t, script)
+	})
+}
+
+const (
+	fuzzMaxSteps = 64
+	fuzzAios     = 3
+	fuzzCalls    = 20 // distinct calls a step can make
+	fuzzFileSize = 1 << 16
+)
+
+var errFuzzAbort = errors.New("fuzz abort")
+
+// fuzzFile is one file per process, shared by the iterations; its contents
+// do not matter to the checks.
+var fuzzFile = sync.OnceValues(func() (*os.File, error) {
+	dir, err := os.MkdirTemp("", "aioring-fuzz")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Create(filepath.Join(dir, "f"))
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name()) // unlinked: nothing is left behind
+	os.Remove(dir)
+	return f, f.Truncate(fuzzFileSize)
+})
+
+// fuzzOp is what the checks need to know about an aio's current op; it is
+// written before the op starts and read by its callback.
+type fuzzOp struct {
+	kind      opKind
+	harness   bool          // started by the script, not by a callback
+	stopped   bool          // Stop had returned before the start
+	closed    bool          // Close had returned before the start
+	timeout   time.Duration // SetTimeout in force
+	expire    int           // 0 none, 1 past, 2 future
+	sleep     time.Duration
+	iovLen    int
+	outputSet bool // an output slot was set before the start: it must read nil
+}
+
+type fuzzAio struct {
+	a        *Aio
+	op       fuzzOp
+	timeout  time.Duration
+	expire   int
+	iovLen   int
+	chain    int // ops the callback still starts (Nops)
+	pending  atomic.Int32
+	started  atomic.Int64
+	calls    atomic.Int64
+	canceled atomic.Bool // Cancel, Abort(nil) or a Wait watchdog has happened
+	aborted  atomic.Bool // Abort(errFuzzAbort) has happened
+	stopReq  atomic.Bool
+	reaped   bool
+	stopDone bool
+	bufs     [MaxIOV + 1][]byte
+}
+
+type fuzzRun struct {
+	t        *testing.T
+	e        *Engine
+	mainGoid int64
+	closeReq atomic.Bool
+	closed   bool
+	mu       sync.Mutex
+	problems []string
+	fds      []int
+}
+
+func (r *fuzzRun) bad(format string, args ...any) {
+	r.mu.Lock()
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+func runFuzzScript(t *testing.T, script []byte) {
+	begun := time.Now()
+	defer func() {
+		if el := time.Since(begun); el > time.Second {
+			t.Errorf("script %x took %v", script, el)
+		}
+	}()
+	file, err := fuzzFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(Config{Entries: 8, Callbacks: 2})
+	if errors.Is(err, ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &fuzzRun{t: t, e: e, mainGoid: curGoid()}
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, lnAddr := fuzzListener(t)
+	r.fds = append(r.fds, sp[0], sp[1], ln)
+	defer func() {
+		for _, fd := range r.fds {
+			unix.Close(fd)
+		}
+	}()
+
+	var all []*fuzzAio
+	newAio := func() *fuzzAio {
+		x := &fuzzAio{timeout: DefaultTimeout}
+		for i := range x.bufs {
+			x.bufs[i] = make([]byte, 64*(i+1))
+		}
+		x.a = e.NewAio(func(a *Aio) { r.callback(x) })
+		all = append(all, x)
+		return x
+	}
+	var aios [fuzzAios]*fuzzAio
+	for i := range aios {
+		aios[i] = newAio()
+	}
+
+	for step := 0; step+1 < len(script) && step/2 < fuzzMaxSteps; step += 2 {
+		b0, arg := script[step], script[step+1]
+		x := aios[int(b0/fuzzCalls)%fuzzAios]
+		call := int(b0 % fuzzCalls)
+		if call <= 6 || call == 18 || call == 19 { // starts an op
+			if x.a.Busy() {
+				continue // one op at a time: starting now would panic, as documented
+			}
+			r.begin(x, call)
+		}
+		a := x.a
+		switch call {
+		case 0:
+			a.Nop()
+		case 1:
+			x.op.sleep = time.Duration(int(arg%6)-1) * 400 * time.Microsecond // -1 (until cancelled) .. 1.6 ms
+			x.op.kind = opSleep
+			a.Sleep(x.op.sleep)
+		case 2:
+			a.ReadAt(int(file.Fd()), int64(arg)*200)
+		case 3:
+			a.WriteAt(int(file.Fd()), int64(arg)*200)
+		case 4:
+			a.Fsync(int(file.Fd()))
+		case 5:
+			a.Recv(sp[0])
+		case 6:
+			a.Send(sp[0])
+		case 7: // the peer sends arg bytes (or drains what it has)
+			if arg%4 == 0 {
+				unix.Recvfrom(sp[1], make([]byte, 4096), unix.MSG_DONTWAIT)
+			} else {
+				unix.SendmsgN(sp[1], make([]byte, int(arg)), nil, nil, unix.MSG_DONTWAIT)
+			}
+		case 8:
+			switch arg % 5 {
+			case 0:
+				x.timeout = 0
+			case 1:
+				x.timeout = Infinite
+			case 2:
+				x.timeout = DefaultTimeout
+			default:
+				x.timeout = time.Duration(arg%20+1) * 100 * time.Microsecond
+			}
+			a.SetTimeout(x.timeout)
+		case 9:
+			if a.Busy() {
+				// A Nop started by the callback could consume the expiry,
+				// and the next op's expected result would be unknown.
+				continue
+			}
+			switch arg % 3 {
+			case 0:
+				x.expire = 0
+				a.SetExpire(time.Time{})
+			case 1:
+				x.expire = 1
+				a.SetExpire(time.Now().Add(-time.Millisecond))
+			case 2:
+				x.expire = 2
+				a.SetExpire(time.Now().Add(time.Duration(arg%20+1) * 100 * time.Microsecond))
+			}
+		case 10:
+			x.canceled.Store(true)
+			a.Cancel()
+		case 11:
+			if arg%2 == 0 {
+				x.canceled.Store(true)
+				a.Abort(nil)
+			} else {
+				x.aborted.Store(true)
+				a.Abort(errFuzzAbort)
+			}
+		case 12:
+			x.stopReq.Store(true)
+			a.Stop()
+			x.stopDone = true
+			if a.Busy() {
+				r.bad("Busy after Stop returned")
+			}
+		case 13: // Reap, and a fresh aio takes its place
+			x.stopReq.Store(true)
+			x.reaped = true
+			a.Reap()
+			aios[int(b0/fuzzCalls)%fuzzAios] = newAio()
+		case 14: // Wait, with a watchdog for ops that would never end
+			x.canceled.Store(true)
+			wd := time.AfterFunc(2*time.Millisecond, a.Cancel)
+			a.Wait()
+			wd.Stop()
+			if a.Busy() {
+				r.bad("Busy after Wait returned")
+			}
+		case 15:
+			r.closeReq.Store(true)
+			if err := e.Close(); err != nil {
+				r.bad("Close: %v", err)
+			}
+			r.closed = true
+		case 16: // SetIOV with 0 .. MaxIOV+1 buffers; too many is ErrInvalid and changes nothing
+			if a.Busy() {
+				continue // buffers must not change under an op in flight
+			}
+			n := int(arg) % (MaxIOV + 2)
+			err := a.SetIOV(x.bufs[:n]...)
+			if n > MaxIOV {
+				if !errors.Is(err, ErrInvalid) {
+					r.bad("SetIOV(%d buffers): %v, want ErrInvalid", n, err)
+				}
+			} else if err != nil {
+				r.bad("SetIOV(%d buffers): %v", n, err)
+			} else {
+				x.iovLen = 0
+				for _, b := range x.bufs[:n] {
+					x.iovLen += len(b)
+				}
+			}
+		case 17: // slots, and the next callback starts arg%3 Nops
+			i := int(arg%8) - 2 // -2 .. 5: some out of range
+			errIn := a.SetInput(i, arg)
+			if (i < 0 || i >= NumSlots) != errors.Is(errIn, ErrInvalid) {
+				r.bad("SetInput(%d): %v", i, errIn)
+			}
+			if i >= 0 && i < NumSlots && a.Input(i) != arg {
+				r.bad("Input(%d) = %v after SetInput(%d, %v)", i, a.Input(i), i, arg)
+			}
+			if a.Input(-1) != nil || a.Output(NumSlots) != nil {
+				r.bad("out-of-range slot is not nil")
+			}
+			if !a.Busy() {
+				if err := a.SetOutput(3, "stale"); err != nil {
+					r.bad("SetOutput: %v", err)
+				}
+				x.op.outputSet = true
+				x.chain = int(arg % 3)
+			}
+		case 18:
+			a.Accept(ln)
+		case 19: // Connect a fresh socket to the listener
+			s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.fds = append(r.fds, s)
+			a.Connect(s, lnAddr)
+		}
+	}
+
+	for _, x := range all {
+		if !x.reaped {
+			x.stopReq.Store(true)
+			x.a.Stop()
+		}
+	}
+	r.closeReq.Store(true)
+	if err := e.Close(); err != nil {
+		r.bad("Close: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, x := range all {
+		for x.started.Load() != x.calls.Load() && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+		if s, c := x.started.Load(), x.calls.Load(); s != c {
+			r.bad("%d ops started, %d callbacks", s, c)
+		}
+		if !x.reaped {
+			x.a.Wait()
+			x.a.Free()
+		}
+	}
+	if len(r.problems) > 0 {
+		t.Fatalf("script %x:\n%q", script, r.problems)
+	}
+}
+
+// begin records an op about to be started by the script on x.
+func (r *fuzzRun) begin(x *fuzzAio, call int) {
+	kinds := map[int]opKind{0: opNop, 1: opSleep, 2: opRead, 3: opWrite, 4: opFsync, 5: opRecv, 6: opSend, 18: opAccept, 19: opConnect}
+	outputSet := x.op.outputSet
+	x.op = fuzzOp{kind: kinds[call], harness: true, stopped: x.stopDone || x.reaped, closed: r.closed,
+		timeout: x.timeout, expire: x.expire, iovLen: x.iovLen, outputSet: outputSet}
+	x.expire = 0 // one-shot, whatever the op
+	r.started(x)
+}
+
+func (r *fuzzRun) started(x *fuzzAio) {
+	if !x.pending.CompareAndSwap(0, 1) {
+		r.bad("op started while the previous one's callback is outstanding")
+	}
+	x.started.Add(1)
+}
+
+// callback checks the result of x's op against the contract.
+func (r *fuzzRun) callback(x *fuzzAio) {
+	a := x.a
+	if !x.pending.CompareAndSwap(1, 0) {
+		r.bad("second callback for one op")
+	}
+	x.calls.Add(1)
+	if g := curGoid(); g == r.mainGoid {
+		r.bad("callback ran on the goroutine that started the op")
+	}
+	op := x.op
+	err, n := a.Result(), a.Count()
+	if op.outputSet {
+		if a.Output(3) != nil {
+			r.bad("%s: output slot not cleared at start", opNames[op.kind])
+		}
+		x.op.outputSet = false
+	}
+	if op.kind == opAccept && err == nil {
+		fd, ok := a.Output(0).(int)
+		if !ok || fd < 0 {
+			r.bad("Accept: Output(0) = %v", a.Output(0))
+		} else {
+			unix.Close(fd)
+		}
+	}
+	if err != nil && n != 0 {
+		r.bad("%s: %v with count %d", opNames[op.kind], err, n)
+	}
+	if n < 0 || (op.kind != opNop && n > op.iovLen) {
+		r.bad("%s: count %d, IOV %d bytes", opNames[op.kind], n, op.iovLen)
+	}
+	timeout := op.timeout
+	if timeout == DefaultTimeout {
+		timeout = Infinite // the engine's default
+	}
+	canTimeOut := timeout >= 0 || op.expire != 0
+	aborted := err == ErrCanceled && x.canceled.Load() || err == errFuzzAbort && x.aborted.Load() ||
+		err == ErrStopped && x.stopReq.Load() || err == ErrClosed && r.closeReq.Load()
+	switch {
+	case op.harness && op.stopped:
+		if err != ErrStopped {
+			r.bad("%s on a stopped aio: %v, want ErrStopped", opNames[op.kind], err)
+		}
+	case op.harness && op.closed:
+		if err != ErrClosed {
+			r.bad("%s on a closed engine: %v, want ErrClosed", opNames[op.kind], err)
+		}
+	case aborted:
+	case op.kind == opSleep:
+		want := error(nil)
+		if timeout >= 0 && (op.sleep < 0 || op.sleep > timeout) {
+			want = ErrTimedOut
+		}
+		if err != want {
+			r.bad("Sleep(%v) with timeout %v: %v, want %v", op.sleep, op.timeout, err, want)
+		}
+	case op.harness && op.expire == 1:
+		if err != ErrTimedOut {
+			r.bad("%s with a past expiry: %v, want ErrTimedOut", opNames[op.kind], err)
+		}
+	case op.kind == opFsync && timeout == 0 && op.expire == 0:
+		if err != ErrTimedOut {
+			r.bad("Fsync with a zero timeout: %v, want ErrTimedOut", err)
+		}
+	case err == nil:
+	case err == ErrTimedOut && canTimeOut && (op.kind != opNop || op.expire != 0):
+	default:
+		r.bad("%s (timeout %v, expire %d): unexpected result %v", opNames[op.kind], op.timeout, op.expire, err)
+	}
+	if x.chain > 0 && !x.stopReq.Load() {
+		x.chain--
+		// The script may change the timeout meanwhile, and a Nop ignores
+		// it: only the abort results and nil are valid.
+		x.op = fuzzOp{kind: opNop, timeout: Infinite}
+		r.started(x)
+		a.Nop()
+	}
+}
+
+// fuzzListener returns a listening TCP socket on loopback and its address.
+func fuzzListener(t *testing.T) (int, *unix.SockaddrInet4) {
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(s, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(s, 64); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, sa.(*unix.SockaddrInet4)
+}
