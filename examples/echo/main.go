@@ -1,0 +1,162 @@
+// Command echo is a TCP echo server built directly on the aio engine.
+//
+//	echo [-addr HOST:PORT] [-idle DURATION] [-buf BYTES] [-v]
+//
+// One Aio accepts connections, in a callback chain: each accepted socket
+// starts its connection, and the callback starts the next Accept. Each
+// connection has one Aio per direction: the receiving Aio fills one of two
+// buffers while the sending Aio writes the other back, so receiving the
+// next bytes overlaps sending the last ones. Both directions carry the
+// -idle timeout: a client that sends nothing (or stops reading its echo)
+// for that long is disconnected. The server prints "listening on ADDR" once
+// it accepts connections, and stops on SIGINT or SIGTERM by closing the
+// engine, which ends every pending operation.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aioring/aioring/aio"
+	"golang.org/x/sys/unix"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+type server struct {
+	e    *aio.Engine
+	fd   int
+	idle time.Duration
+	buf  int
+	log  io.Writer // connection events with -v; io.Discard otherwise
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:7007", "address to listen on")
+	idle := fs.Duration("idle", 30*time.Second, "disconnect a client idle this long (0: never)")
+	bufSize := fs.Int("buf", 16<<10, "bytes per receive")
+	verbose := fs.Bool("v", false, "log connections on stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		fmt.Fprintln(stderr, "echo:", err)
+		return 1
+	}
+	fd, bound, err := listen(*addr)
+	if err != nil {
+		e.Close()
+		fmt.Fprintln(stderr, "echo:", err)
+		return 1
+	}
+	s := &server{e: e, fd: fd, idle: *idle, buf: *bufSize, log: io.Discard}
+	if *verbose {
+		s.log = stderr
+	}
+	if s.idle <= 0 {
+		s.idle = aio.Infinite
+	}
+	stopped := make(chan struct{})
+	s.startAccepting(stopped)
+	fmt.Fprintf(stdout, "listening on %s\n", bound)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	// Close ends the pending Accept and every connection's operations with
+	// ErrClosed; their callbacks close the sockets.
+	e.Close()
+	<-stopped
+	unix.Close(fd)
+	return 0
+}
+
+// listen makes a blocking listening TCP socket: io_uring waits for
+// readiness itself, and would fail operations on a non-blocking socket
+// with EAGAIN.
+func listen(addr string) (int, string, error) {
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return -1, "", err
+	}
+	var sa unix.Sockaddr
+	family := unix.AF_INET
+	if ip4 := ta.IP.To4(); ip4 != nil || ta.IP == nil {
+		s4 := &unix.SockaddrInet4{Port: ta.Port}
+		copy(s4.Addr[:], ip4)
+		sa = s4
+	} else {
+		family = unix.AF_INET6
+		s6 := &unix.SockaddrInet6{Port: ta.Port}
+		copy(s6.Addr[:], ta.IP.To16())
+		sa = s6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", os.NewSyscallError("socket", err)
+	}
+	fail := func(call string, err error) (int, string, error) {
+		unix.Close(fd)
+		return -1, "", os.NewSyscallError(call, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("setsockopt", err)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if err := unix.Listen(fd, 4096); err != nil {
+		return fail("listen", err)
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	switch got := got.(type) {
+	case *unix.SockaddrInet4:
+		return fd, net.JoinHostPort(net.IP(got.Addr[:]).String(), fmt.Sprint(got.Port)), nil
+	case *unix.SockaddrInet6:
+		return fd, net.JoinHostPort(net.IP(got.Addr[:]).String(), fmt.Sprint(got.Port)), nil
+	}
+	return fd, addr, nil
+}
+
+// startAccepting runs the accept chain; stopped is closed when it ends
+// (the engine was closed).
+func (s *server) startAccepting(stopped chan struct{}) {
+	var retrying bool // the last op was the pause after a failed Accept
+	a := s.e.NewAio(func(a *aio.Aio) {
+		err := a.Result()
+		switch {
+		case retrying:
+			retrying = false
+		case err == nil:
+			fd := a.Output(0).(int)
+			newConn(s, fd).start()
+		case errors.Is(err, aio.ErrClosed), errors.Is(err, aio.ErrStopped):
+			a.Reap()
+			close(stopped)
+			return
+		default:
+			// Out of descriptors, a connection reset before it was
+			// accepted...: pause briefly, then accept again.
+			fmt.Fprintln(s.log, "accept:", err)
+			retrying = true
+			a.Sleep(10 * time.Millisecond)
+			return
+		}
+		a.Accept(s.fd)
+	})
+	a.SetTimeout(aio.Infinite)
+	a.Accept(s.fd)
+}
