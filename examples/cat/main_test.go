@@ -81,7 +81,7 @@ func TestCatBinary(t *testing.T) {
 
 func build(t *testing.T, out string) {
 	t.Helper()
-	if b, err := exec.Command("go", "build", "-o", out, ".").CombinedOutput(); err != nil {
+	if b, err := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", out, ".")...).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 }

@@ -208,7 +208,7 @@ func TestCopyFailureLeavesNoDestination(t *testing.T) {
 			t.Skip("prlimit (util-linux) is not installed; it sets the file size limit of the copy")
 		}
 		bin := filepath.Join(t.TempDir(), "cp")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", bin, ".")...).CombinedOutput(); err != nil {
 			t.Fatalf("go build: %v\n%s", err, out)
 		}
 		out := filepath.Join(dir, "out")
