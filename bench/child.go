@@ -98,7 +98,9 @@ func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result,
 	}
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	// A binary built with -race (the tests') sleeps a second at exit
+	// unless told not to; a child per case would make that minutes.
+	cmd.Env = append(os.Environ(), childEnv+"=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	cmd.Stdin = bytes.NewReader(in)
 	cmd.Stdout = &out
 	cmd.Stderr = &errb

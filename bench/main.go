@@ -140,6 +140,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	status, err := runSuite(ctx, o, &kids, &cl, stdout, stderr)
+	if ctx.Err() != nil {
+		// Only the signal handler cancels ctx before run returns, and it
+		// ends the process once the files are gone: let it.
+		select {}
+	}
 	cl.run()
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %s\n", oneLine(err.Error()))

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// mainEnv makes the test binary behave as the bench command, so the tests
+// can check exit statuses and signals without building it separately.
+const mainEnv = "AIORING_BENCH_MAIN"
+
+func TestMain(m *testing.M) {
+	switch {
+	case os.Getenv(childEnv) == "1":
+		// The suite runs each case in a child: this same test binary.
+		os.Exit(childMain(os.Stdin, os.Stdout, os.Stderr))
+	case os.Getenv(mainEnv) == "1":
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// benchCmd runs the bench command (this test binary in its place).
+func benchCmd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	return cmd
+}
+
+// TestTinySuite runs every scenario in tiny mode, the way CI keeps the suite
+// from rotting, and checks the table, the JSON and the chart.
+func TestTinySuite(t *testing.T) {
+	dir := t.TempDir()
+	work := t.TempDir()
+	jsonPath := filepath.Join(dir, "out.json")
+	chartPath := filepath.Join(dir, "out.svg")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-tiny", "-dir", work, "-json", jsonPath, "-chart", chartPath}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	table := stdout.String()
+	for _, sc := range scenarios {
+		found := false
+		for _, line := range strings.Split(table, "\n") {
+			f := strings.Fields(line)
+			if len(f) > 3 && f[0] == sc && strings.Contains(line, " "+implAio+" ") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("the table has no aioring row for %s:\n%s", sc, table)
+		}
+	}
+	if strings.Contains(table, "FAILED") {
+		t.Errorf("a case failed:\n%s\n%s", table, stderr.String())
+	}
+
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("the -json output does not parse: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, r := range rep.Results {
+		seen[r.Scenario] = true
+		if r.Note != "" {
+			continue
+		}
+		if r.OpsPerS <= 0 && r.MBPerS <= 0 {
+			t.Errorf("%s %s %s: no throughput in the JSON", r.Scenario, r.Case, r.Impl)
+		}
+		if r.Impl != implAio && r.Ratio <= 0 {
+			t.Errorf("%s %s %s: no ratio in the JSON", r.Scenario, r.Case, r.Impl)
+		}
+		if r.Impl == implAio && r.Threads <= 0 {
+			t.Errorf("%s %s: no thread count", r.Scenario, r.Case)
+		}
+	}
+	for _, sc := range scenarios {
+		if !seen[sc] {
+			t.Errorf("the JSON has no result for %s", sc)
+		}
+	}
+	svg, err := os.ReadFile(chartPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(svg, []byte("<svg")) {
+		t.Errorf("the chart is not an SVG: %.100q", svg)
+	}
+	assertEmptyDir(t, work)
+	assertOnly(t, dir, "out.json", "out.svg")
+}
+
+// assertEmptyDir fails when the suite left anything in dir.
+func assertEmptyDir(t *testing.T, dir string) {
+	t.Helper()
+	assertOnly(t, dir)
+}
+
+// assertOnly fails when dir holds anything but names.
+func assertOnly(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, " ") != strings.Join(names, " ") {
+		t.Errorf("%s holds %q, want %q", dir, got, names)
+	}
+}
+
+// TestBadInput checks that every kind of bad input ends with one line on
+// stderr, exit status 2, nothing on stdout and no file left behind.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "plainfile")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"-bogus"}, "flag provided but not defined"},
+		{"unknown scenario", []string{"-only", "nosuch"}, "unknown scenario"},
+		{"stray argument", []string{"nop"}, "unexpected argument"},
+		{"both modes", []string{"-tiny", "-full"}, "exclude each other"},
+		{"bad duration", []string{"-soak", "soon"}, "invalid value"},
+		{"chart format", []string{"-chart", filepath.Join(dir, "c.gif")}, ".svg or .png"},
+		{"unwritable json", []string{"-tiny", "-json", filepath.Join(notDir, "out.json")}, "choose a writable path"},
+		{"unwritable chart", []string{"-tiny", "-chart", filepath.Join(notDir, "out.svg")}, "choose a writable path"},
+		{"missing dir", []string{"-tiny", "-only", "copy", "-json", filepath.Join(dir, "out.json"), "-dir", filepath.Join(dir, "nosuch")}, "-dir"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			expectUsageError(t, benchCmd(t, c.args...), c.want)
+			assertOnly(t, dir, "plainfile")
+		})
+	}
+}
+
+func expectUsageError(t *testing.T, cmd *exec.Cmd, want string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
+		t.Fatalf("got %v, want exit status 2; stderr:\n%s", err, stderr.String())
+	}
+	msg := stderr.String()
+	if strings.Count(msg, "\n") != 1 || !strings.HasSuffix(msg, "\n") {
+		t.Errorf("want one line on stderr, got %q", msg)
+	}
+	if !strings.Contains(msg, want) {
+		t.Errorf("stderr %q does not say %q", msg, want)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout should be empty, got %q", stdout.String())
+	}
+}
+
+// TestNoRoom gives the suite a file system too small for its test file.
+func TestNoRoom(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v); the no-room check needs one", err)
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	out := t.TempDir()
+	expectUsageError(t, benchCmd(t, "-tiny", "-only", "read-cached", "-dir", dir, "-json", filepath.Join(out, "out.json")), "no room")
+	assertEmptyDir(t, dir)
+	assertEmptyDir(t, out)
+}
+
+// TestInterrupt sends SIGINT while the suite runs and checks that it stops
+// promptly and removes its temporary files and any unfinished output.
+func TestInterrupt(t *testing.T) {
+	work := t.TempDir()
+	out := t.TempDir()
+	cmd := benchCmd(t, "-tiny", "-dir", work, "-json", filepath.Join(out, "out.json"))
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until a case is being measured, so the test file exists.
+	var seen bytes.Buffer
+	buf := make([]byte, 4096)
+	for !bytes.Contains(seen.Bytes(), []byte("read-direct")) {
+		n, err := stderr.Read(buf)
+		seen.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("the suite ended before it was interrupted: %v\n%s", err, seen.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		rest, _ := io.ReadAll(stderr)
+		seen.Write(rest)
+		done <- cmd.Wait()
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the suite did not stop within 30 s of SIGINT")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("got %v after SIGINT, want exit status 130; stderr:\n%s", err, seen.String())
+	}
+	if !strings.Contains(seen.String(), "interrupted") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", seen.String())
+	}
+	assertEmptyDir(t, work)
+	assertEmptyDir(t, out)
+}
+
+func TestHistQuantiles(t *testing.T) {
+	var h hist
+	for i := 1; i <= 10000; i++ {
+		h.record(time.Duration(i) * time.Microsecond)
+	}
+	for _, c := range []struct{ q, want float64 }{{0.5, 5000}, {0.99, 9900}} {
+		got := h.quantile(c.q)
+		if got < c.want*0.96 || got > c.want*1.04 {
+			t.Errorf("quantile(%v) = %.0f us, want %.0f us within 4%%", c.q, got, c.want)
+		}
+	}
+	if h.maxUs() != 10000 {
+		t.Errorf("max = %v us, want 10000", h.maxUs())
+	}
+	var empty hist
+	if empty.quantile(0.5) != 0 {
+		t.Error("an empty histogram has a median")
+	}
+}
+
+func TestCompareTargets(t *testing.T) {
+	a := &result{OpsPerS: 150, CPUSPerMop: 1, P50us: 10}
+	b := &result{OpsPerS: 100, CPUSPerMop: 4, P50us: 10}
+	compare(a, b, targetFor(scenDirect, 32, implStd))
+	if b.Ratio != 1.5 || b.CPURatio != 0.25 || b.Met == nil || !*b.Met {
+		t.Errorf("1.5x IOPS at 0.25x CPU should meet the stdlib target: %+v", b)
+	}
+	c := &result{OpsPerS: 200, CPUSPerMop: 1.5}
+	compare(a, c, targetFor(scenDirect, 128, implStd))
+	if c.Met == nil || *c.Met || !strings.Contains(c.Miss, "0.75x") || !strings.Contains(c.Miss, "CPU") {
+		t.Errorf("0.75x IOPS at 0.67x CPU should miss on both counts: %+v", c)
+	}
+	d := &result{OpsPerS: 100}
+	compare(a, d, targetFor(scenDirect, 1, implStd))
+	if d.Met != nil || d.Target != "" {
+		t.Errorf("depth 1 has no target: %+v", d)
+	}
+}
