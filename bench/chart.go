@@ -43,7 +43,8 @@ func writeChart(w io.Writer, path string, r *report) error {
 		}
 		if external(x.Impl) {
 			g.extR, g.extTgt, g.extNam = x.Ratio, x.ChartTarget, x.Impl
-		} else {
+		} else if g.goName == "" {
+			// The first Go baseline of a case is the one the issue names.
 			g.goR, g.goTgt, g.goName = x.Ratio, x.ChartTarget, x.Impl
 		}
 	}

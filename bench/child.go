@@ -64,8 +64,11 @@ func measureCase(s *spec) (*result, error) {
 		}
 		return readAio(s)
 	case scenCopy:
-		if s.Impl == implIOCopy {
-			return copyStd(s)
+		switch s.Impl {
+		case implIOCopy:
+			return copyStd(s, false)
+		case implRW:
+			return copyStd(s, true)
 		}
 		return copyAio(s)
 	case scenTCP:

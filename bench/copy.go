@@ -125,8 +125,10 @@ func copyAio(s *spec) (*result, error) {
 	return copyResult(size, wall, cpu, ts.finish()), nil
 }
 
-// copyStd is io.Copy between two *os.File (which uses copy_file_range).
-func copyStd(s *spec) (*result, error) {
+// copyStd is io.Copy between two *os.File, which uses copy_file_range; with
+// rw set, it is a plain read and write loop through a buffer of s.MsgSize
+// bytes, which is what the aioring copy does with a few in flight.
+func copyStd(s *spec, rw bool) (*result, error) {
 	ts := startThreadSampler()
 	c0, t0 := cpuTime(), time.Now()
 	src, err := os.Open(s.File)
@@ -138,7 +140,14 @@ func copyStd(s *spec) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := io.Copy(dst, src)
+	var n int64
+	if rw {
+		// Hiding the files' ReadFrom and WriteTo keeps io.CopyBuffer from
+		// taking the copy_file_range path.
+		n, err = io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, make([]byte, s.MsgSize))
+	} else {
+		n, err = io.Copy(dst, src)
+	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}

@@ -15,6 +15,7 @@ type params struct {
 	nopAios  int           // aios restarting Nop
 	copyAios int           // reads and writes in flight in the aioring copy
 	copyBuf  int           // bytes per copy read/write
+	copyRuns int           // copies per implementation; the median counts
 }
 
 const (
@@ -38,6 +39,7 @@ func quickParams() params {
 		nopAios:  256,
 		copyAios: 4,
 		copyBuf:  1 * miB,
+		copyRuns: 3,
 	}
 }
 
@@ -47,6 +49,7 @@ func fullParams() params {
 	p.fileSize = 1 * giB
 	p.warmup = time.Second
 	p.window = 5 * time.Second
+	p.copyRuns = 5
 	return p
 }
 
@@ -65,5 +68,6 @@ func tinyParams() params {
 		nopAios:  16,
 		copyAios: 4,
 		copyBuf:  256 * kiB,
+		copyRuns: 1,
 	}
 }

@@ -13,6 +13,7 @@ const (
 	implStd     = "stdlib"
 	implFio     = "fio"
 	implIOCopy  = "io.Copy"
+	implRW      = "read+write"
 	implCp      = "cp"
 	implNet     = "net"
 	implAfter   = "time.AfterFunc"
