@@ -214,6 +214,7 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 	if err := checkIOUring(); err != nil {
 		return 0, err
 	}
+	load0 := loadAvg()
 	s := &suite{p: p, ctx: ctx, kids: kids, stderr: stderr, cpuProfile: o.cpuProfile, start: time.Now()}
 	run := scenarios
 	if o.only != "" {
@@ -234,6 +235,7 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 	}
 	wall := time.Since(s.start)
 	rep := &report{Mode: p.mode, Started: s.start.UTC(), WallSeconds: wall.Seconds(), Notes: s.notes(), Results: s.results}
+	rep.LoadAvg[0] = load0
 	rep.fillHost()
 	writeTable(stdout, rep)
 	if jsonOut != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,8 +71,12 @@ type report struct {
 	Kernel      string    `json:"kernel"`
 	GoVersion   string    `json:"go"`
 	CPUs        int       `json:"cpus"`
-	Notes       []string  `json:"notes"`
-	Results     []*result `json:"results"`
+	// LoadAvg is /proc/loadavg's 1-minute figure at the start and the end:
+	// other work on the machine skews every figure, so the reader should
+	// know about it.
+	LoadAvg [2]float64 `json:"loadavg"`
+	Notes   []string   `json:"notes"`
+	Results []*result  `json:"results"`
 }
 
 func (r *report) fillHost() {
@@ -80,6 +85,7 @@ func (r *report) fillHost() {
 		r.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
 	r.GoVersion = runtime.Version()
+	r.LoadAvg[1] = loadAvg()
 	r.CPUs = runtime.NumCPU()
 }
 
@@ -91,7 +97,8 @@ func (r *report) writeJSON(w io.Writer) error {
 
 // writeTable prints the fixed-width table and its footnotes.
 func writeTable(w io.Writer, r *report) {
-	fmt.Fprintf(w, "aioring benchmark suite, %s mode: Linux %s, %s, %d CPUs, %.0f s\n\n", r.Mode, r.Kernel, r.GoVersion, r.CPUs, r.WallSeconds)
+	fmt.Fprintf(w, "aioring benchmark suite, %s mode: Linux %s, %s, %d CPUs, %.0f s, load average %.1f at the start and %.1f at the end\n\n",
+		r.Mode, r.Kernel, r.GoVersion, r.CPUs, r.WallSeconds, r.LoadAvg[0], r.LoadAvg[1])
 	const row = "%-11s %-10s %-14s %9s %8s %9s %8s %8s %8s %4s %6s %6s  %-26s %s\n"
 	fmt.Fprintf(w, row, "SCENARIO", "CASE", "IMPL", "OPS/S", "MB/S", "CPU/MOP", "P50us", "P99us", "MAXus", "THR", "RATIO", "CPU-R", "TARGET (aioring vs this)", "RESULT")
 	fmt.Fprintln(w, strings.Repeat("-", 151))
@@ -127,6 +134,20 @@ func writeTable(w io.Writer, r *report) {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "* %s\n", n)
 	}
+}
+
+// loadAvg is the 1-minute load average, 0 when unknown.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 func si(v float64) string {
