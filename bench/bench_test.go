@@ -288,3 +288,21 @@ func TestCompareTargets(t *testing.T) {
 		t.Errorf("depth 1 has no target: %+v", d)
 	}
 }
+
+// TestDirectIOUnsupported checks the probe that lets the suite report
+// "O_DIRECT unsupported" instead of failing; ramfs has no O_DIRECT.
+func TestDirectIOUnsupported(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mount("ramfs", dir, "ramfs", 0, ""); err != nil {
+		t.Skipf("cannot mount ramfs here (%v)", err)
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	f := filepath.Join(dir, "f")
+	if err := os.WriteFile(f, make([]byte, 2*blockSize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok, why := directIOSupported(f)
+	if ok || !strings.Contains(why, "O_DIRECT") {
+		t.Errorf("directIOSupported on ramfs = %v, %q; want false and a reason naming O_DIRECT", ok, why)
+	}
+}
