@@ -58,20 +58,31 @@ func writeChart(w io.Writer, path string, r *report) error {
 	barW := 0.38 * slot
 
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("aioring / baseline, %s mode (higher is better; marks: targets)", r.Mode)
 	p.Y.Label.Text = "ratio (ops/s, or MB/s for copy)"
 	p.X.Min, p.X.Max = -0.5, float64(n)-0.5
 	p.Y.Min = 0
+	// Ratios span orders of magnitude; a bar taller than the cap is cut
+	// there, and every bar carries its true value as a label.
+	const yCap = 3.0
+	p.Title.Text = fmt.Sprintf("aioring / baseline, %s mode (higher is better; red marks: targets; bars cut at %.0fx)", r.Mode, yCap)
 	labels := make([]string, n)
 	goVals := make(plotter.Values, n)
 	extVals := make(plotter.Values, n)
+	var valXY plotter.XYs
+	var valText []string
 	ymax := 1.6
 	for i, g := range groups {
 		labels[i] = g.label
-		goVals[i], extVals[i] = g.goR, g.extR
-		ymax = math.Max(ymax, math.Max(g.goR, g.extR)*1.1)
+		goVals[i], extVals[i] = math.Min(g.goR, yCap), math.Min(g.extR, yCap)
+		ymax = math.Max(ymax, math.Max(goVals[i], extVals[i]))
+		for _, b := range []struct{ v, x float64 }{{g.goR, float64(i) - 0.19}, {g.extR, float64(i) + 0.19}} {
+			if b.v > 0 {
+				valXY = append(valXY, plotter.XY{X: b.x, Y: math.Min(b.v, yCap)})
+				valText = append(valText, fmt.Sprintf("%.2f", b.v))
+			}
+		}
 	}
-	p.Y.Max = ymax * 1.2 // room for the legend above the bars
+	p.Y.Max = ymax * 1.25 // room for the labels and the legend
 	p.NominalX(labels...)
 	p.X.Tick.Label.Rotation = math.Pi / 3
 	p.X.Tick.Label.XAlign = draw.XRight
@@ -127,6 +138,18 @@ func writeChart(w io.Writer, path string, r *report) error {
 				marked = true
 			}
 		}
+	}
+	if len(valXY) > 0 {
+		vl, err := plotter.NewLabels(plotter.XYLabels{XYs: valXY, Labels: valText})
+		if err != nil {
+			return err
+		}
+		for i := range vl.TextStyle {
+			vl.TextStyle[i].Font.Size = vg.Points(7)
+			vl.TextStyle[i].XAlign = draw.XCenter
+		}
+		vl.Offset = vg.Point{Y: vg.Points(2)}
+		p.Add(vl)
 	}
 	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
 	wt, err := p.WriterTo(width, height, format)
