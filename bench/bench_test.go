@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +28,12 @@ func TestMain(m *testing.M) {
 		// The suite runs each case in a child: this same test binary.
 		os.Exit(childMain(os.Stdin, os.Stdout, os.Stderr))
 	case os.Getenv(mainEnv) == "1":
+		if os.Getenv(noUringEnv) == "1" {
+			if err := blockIOUring(); err != nil {
+				fmt.Fprintln(os.Stderr, "cannot install the seccomp filter:", err)
+				os.Exit(99)
+			}
+		}
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -305,4 +313,44 @@ func TestDirectIOUnsupported(t *testing.T) {
 	if ok || !strings.Contains(why, "O_DIRECT") {
 		t.Errorf("directIOSupported on ramfs = %v, %q; want false and a reason naming O_DIRECT", ok, why)
 	}
+}
+
+// noUringEnv makes the bench command run with io_uring_setup blocked.
+const noUringEnv = "AIORING_BENCH_NO_URING"
+
+// blockIOUring installs a seccomp filter on every thread of the process that
+// fails io_uring_setup with ENOSYS, as a container's default profile does.
+func blockIOUring() error {
+	const (
+		ldAbsW  = 0x20 // BPF_LD | BPF_W | BPF_ABS
+		jeqK    = 0x15 // BPF_JMP | BPF_JEQ | BPF_K
+		retK    = 0x06 // BPF_RET | BPF_K
+		retAll  = 0x7fff0000
+		nrField = 0 // offsetof(struct seccomp_data, nr)
+	)
+	prog := []unix.SockFilter{
+		{Code: ldAbsW, K: nrField},
+		{Code: jeqK, Jt: 0, Jf: 1, K: unix.SYS_IO_URING_SETUP},
+		{Code: retK, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+		{Code: retK, K: retAll},
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return err
+	}
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// TestNoIOUring runs the suite where io_uring_setup is blocked: one line
+// that says why and what to do, exit status 2, and no output file.
+func TestNoIOUring(t *testing.T) {
+	out := t.TempDir()
+	cmd := benchCmd(t, "-tiny", "-json", filepath.Join(out, "out.json"))
+	cmd.Env = append(cmd.Env, noUringEnv+"=1")
+	expectUsageError(t, cmd, "seccomp")
+	assertEmptyDir(t, out)
 }

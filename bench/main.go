@@ -260,7 +260,9 @@ func checkIOUring() error {
 	e, err := aio.NewEngine(aio.Config{})
 	if err != nil {
 		if errors.Is(err, aio.ErrUnsupported) {
-			return usagef("io_uring is unavailable here (%v): run on Linux 6.1 or later with io_uring enabled (sysctl kernel.io_uring_disabled=0)", err)
+			// The engine's error names the cause and the cure (sysctl,
+			// seccomp profile, kernel version).
+			return usagef("io_uring is unavailable, so there is nothing to measure: %v", err)
 		}
 		return usagef("cannot create an io_uring (%v): check RLIMIT_MEMLOCK and kernel.io_uring_disabled", err)
 	}
