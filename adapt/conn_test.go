@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -234,5 +235,40 @@ func TestListenerClose(t *testing.T) {
 	}
 	if err := l.Close(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("second Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// Listening on all addresses (a dual-stack socket where IPv6 exists) takes
+// connections to 127.0.0.1, and Dial resolves host names.
+func TestListenAnyDialLocalhost(t *testing.T) {
+	l, err := Listen(testEngine, "tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	for _, addr := range []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), net.JoinHostPort("localhost", strconv.Itoa(port))} {
+		c, err := Dial(context.Background(), testEngine, "tcp", addr)
+		if err != nil {
+			t.Fatalf("Dial %s: %v", addr, err)
+		}
+		if _, err := c.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+			t.Fatalf("echo via %s = %q, %v", addr, buf, err)
+		}
+		c.Close()
 	}
 }
