@@ -26,6 +26,21 @@ func (r *Ring) SubmitAndWait(waitNr uint32) (int, error) {
 	if waitNr > 0 || r.NeedsFlush() {
 		flags |= EnterGetEvents
 	}
+	if r.params.Flags&SetupSQPoll != 0 {
+		// With SQPOLL the kernel thread submits; an enter is needed only to
+		// wait, or to wake the thread when it has gone to sleep (it then
+		// sets NEED_WAKEUP and ignores new SQEs until IORING_ENTER_SQ_WAKEUP).
+		// The tail store in flush and this load are both sequentially
+		// consistent, so a thread that sleeps after missing the new tail
+		// has set the flag by the time we look (liburing's io_uring_smp_mb
+		// in sq_ring_needs_enter).
+		if toSubmit > 0 && r.SQFlags()&SQNeedWakeup != 0 {
+			flags |= EnterSQWakeup
+		}
+		if flags == 0 {
+			return int(toSubmit), nil
+		}
+	}
 	if toSubmit == 0 && flags == 0 {
 		return 0, nil
 	}
