@@ -3,12 +3,14 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,6 +31,7 @@ type suite struct {
 	directWhy string
 	fio       string // fio's path, "" when not installed
 	failed    bool
+	ran       map[string]bool // scenarios run, for the footnotes
 	results   []*result
 }
 
@@ -58,7 +61,10 @@ func (s *suite) prepareFile(parent string, copying bool, cl *cleanup) error {
 		if s.ctx.Err() != nil {
 			return s.ctx.Err()
 		}
-		return usagef("%v: pass -dir with more room", err)
+		if errors.Is(err, syscall.ENOSPC) {
+			return usagef("%v: pass -dir with more room", err)
+		}
+		return usagef("writing the test file in %s: %v: pass -dir with a working, writable directory", dir, err)
 	}
 	s.directOK, s.directWhy = directIOSupported(s.file)
 	s.fio = fioPath()
@@ -73,7 +79,7 @@ func (s *suite) progress(format string, args ...any) {
 func (s *suite) notes() []string {
 	n := []string{
 		"RATIO is aioring's ops/s (MB/s for copy) over this row's; CPU-R is aioring's CPU per operation over this row's. Below 1.0 CPU-R is better, above 1.0 RATIO is better.",
-		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations; the tcp-echo load generator runs in the same process as each server, so it adds the same CPU to both sides.",
+		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations.",
 		"THR is the most OS threads the process had during the case (/proc/self/status; io_uring's io-wq workers count). Each case runs in a fresh process.",
 		"P50/P99/MAX: per-operation latency of reads, round-trip time of tcp-echo, lateness past the deadline of timers.",
 	}
@@ -90,12 +96,25 @@ func (s *suite) notes() []string {
 			n = append(n, "read-direct was not run: "+s.directWhy+"; pass -dir on a file system that supports O_DIRECT.")
 		}
 	}
+	if s.ran[scenTCP] {
+		n = append(n, "tcp-echo: the load generator runs in the same process as each server, so it adds the same CPU to both sides' CPU/MOP; both servers set TCP_NODELAY.")
+	}
+	if s.ran[scenTimers] {
+		n = append(n, fmt.Sprintf("timers: rounds of %d timers started at once, each for a random time in [%v, %v); OPS/S is timers fired per second of round time.", s.p.timers, timerMin, timerMax))
+	}
+	if !s.ran[scenCopy] {
+		return n
+	}
 	n = append(n, fmt.Sprintf("copy: the CPU column is CPU seconds per GiB copied. io.Copy between two *os.File uses copy_file_range (no copy through user memory), as does cp; read+write is io.CopyBuffer with a buffer of the size aioring uses, the like-for-like baseline. Every copy is verified byte for byte; the row is the median of %d copies.", s.p.copyRuns))
 	return n
 }
 
 // runScenario measures every case of one scenario.
 func (s *suite) runScenario(name string) error {
+	if s.ran == nil {
+		s.ran = map[string]bool{}
+	}
+	s.ran[name] = true
 	switch name {
 	case scenNop:
 		base := spec{Scenario: scenNop, Case: fmt.Sprintf("qd%d", s.p.nopAios), Depth: s.p.nopAios}
