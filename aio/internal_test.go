@@ -1,0 +1,109 @@
+package aio
+
+// Package-internal checks of contract rules whose effect is not visible
+// through the API: that Free and Reap really release the Aio's slot in the
+// engine's table, and that callbacks run on the engine's workers.
+
+import (
+	"testing"
+	"time"
+)
+
+// slotHolder returns the Aio the engine's table holds at idx.
+func slotHolder(e *Engine, idx uint32) *Aio { return e.table.lookup(idx) }
+
+// Rule "Reap from the callback is the only way to free an aio from its own
+// callback": the slot is released once the callback has returned, and is
+// reused by the next NewAio.
+func TestInternalReapReleasesSlot(t *testing.T) {
+	e, err := NewEngine(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	returned := make(chan struct{})
+	var a *Aio
+	a = e.NewAio(func(cb *Aio) {
+		cb.Reap()
+		// Still in the callback: the slot must not be reused yet, since
+		// the Aio is busy until the callback returns.
+		if slotHolder(e, 0) != a {
+			t.Error("slot released while the callback still runs")
+		}
+		close(returned)
+	})
+	if a.slot != 0 {
+		t.Fatalf("first aio got slot %d, want 0", a.slot)
+	}
+	a.Sleep(time.Millisecond)
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no callback")
+	}
+	a.wait()
+	// The release happens under a.mu right after busy drops to zero, so
+	// taking the lock orders this check after it.
+	a.mu.Lock()
+	holder, slot := slotHolder(e, 0), a.slot
+	a.mu.Unlock()
+	if holder != nil {
+		t.Fatalf("slot 0 still holds %p after Reap", holder)
+	}
+	if slot != noSlot {
+		t.Fatalf("reaped aio keeps slot %d", slot)
+	}
+	b := e.NewAio(nil)
+	if b.slot != 0 {
+		t.Fatalf("the released slot was not reused: new aio got %d", b.slot)
+	}
+}
+
+// Rule "Free: Stop, then release", and Stop alone keeps the slot.
+func TestInternalFreeReleasesStopKeeps(t *testing.T) {
+	e, err := NewEngine(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	a := e.NewAio(nil)
+	idx := a.slot
+	a.Sleep(time.Hour)
+	a.Stop()
+	if slotHolder(e, idx) != a {
+		t.Fatal("Stop released the slot")
+	}
+	if a.Result() != ErrStopped {
+		t.Fatalf("Result %v, want ErrStopped", a.Result())
+	}
+	a.Free()
+	if slotHolder(e, idx) != nil {
+		t.Fatal("Free kept the slot")
+	}
+}
+
+// Rule "Exactly once ... never on the goroutine that started the op":
+// every callback, including a start failure's, runs on one of the
+// engine's callback workers.
+func TestInternalCallbacksOnWorkers(t *testing.T) {
+	e, err := NewEngine(Config{Callbacks: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	got := make(chan bool, 2)
+	a := e.NewAio(func(a *Aio) { got <- e.cbq.isWorker(curGoid()) })
+	a.Nop()
+	if !<-got {
+		t.Fatal("Nop's callback ran outside the workers")
+	}
+	a.wait()
+	a.Stop()
+	a.Nop() // fails at start: ErrStopped
+	if !<-got {
+		t.Fatal("a start failure's callback ran outside the workers")
+	}
+	if len(e.cbq.goids) != 3 {
+		t.Fatalf("%d workers, want Config.Callbacks = 3", len(e.cbq.goids))
+	}
+}
