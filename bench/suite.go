@@ -88,7 +88,11 @@ func (s *suite) notes() []string {
 		if s.p.fileSize >= giB {
 			size = fmt.Sprintf("%d GiB", s.p.fileSize/giB)
 		}
-		n = append(n, fmt.Sprintf("%s mode: a %s test file, %v windows after %v warm-up; -full uses 1 GiB and 5 s windows.", s.p.mode, size, s.p.window, s.p.warmup))
+		more := ""
+		if s.p.mode != "full" {
+			more = "; -full uses 1 GiB and 5 s windows"
+		}
+		n = append(n, fmt.Sprintf("%s mode: a %s test file, %v windows after %v warm-up%s.", s.p.mode, size, s.p.window, s.p.warmup, more))
 		if s.fio == "" {
 			n = append(n, "fio is not installed, so there are no fio rows to compare with (apt-get install fio).")
 		}
