@@ -178,7 +178,7 @@ func TestEchoStream(t *testing.T) {
 }
 
 func TestEchoIdleTimeout(t *testing.T) {
-	const idle = 300 * time.Millisecond
+	const idle = time.Second
 	addr := startServer(t, "-idle", idle.String())
 
 	// An active client, sending more often than the timeout, stays.
@@ -187,11 +187,12 @@ func TestEchoIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
+	// Active for twice the idle timeout, with gaps of a fifth of it.
 	for i := range 10 {
 		if err := echoMessages(busy, [][]byte{[]byte(fmt.Sprint("ping ", i))}); err != nil {
 			t.Fatalf("active client, message %d: %v", i, err)
 		}
-		time.Sleep(idle / 4)
+		time.Sleep(idle / 5)
 	}
 
 	// An idle one is disconnected: EOF, after the timeout and not long
