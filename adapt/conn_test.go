@@ -163,7 +163,7 @@ func TestConnDeadlineExtended(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	c1.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	c1.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	type res struct {
 		n   int
 		err error
@@ -176,7 +176,7 @@ func TestConnDeadlineExtended(t *testing.T) {
 	}()
 	time.Sleep(20 * time.Millisecond)
 	c1.SetReadDeadline(time.Now().Add(10 * time.Second))
-	time.Sleep(200 * time.Millisecond) // past the first deadline
+	time.Sleep(500 * time.Millisecond) // past the first deadline
 	c2.Write([]byte("late"))
 	r := <-ch
 	if r.err != nil || string(buf[:r.n]) != "late" {
