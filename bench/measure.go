@@ -20,15 +20,36 @@ const (
 	phaseStop
 )
 
+// phase is the phase of a timed case, and whether any operation has been
+// counted in it yet.
+type phase struct {
+	atomic.Int32
+	got atomic.Bool
+}
+
+// counted is called by a worker when it counts its first operation.
+func (p *phase) counted() { p.got.Store(true) }
+
+// maxWindow bounds how long a window waits beyond its length for the first
+// operation to be counted.
+const maxWindow = 10 * time.Second
+
 // window runs the warm-up and the measurement window of a case whose workers
 // are already running and watch ph. It returns the measured wall time and
 // the CPU time (user+system, the whole process) spent in the window.
-func window(ph *atomic.Int32, warmup, d time.Duration) (wall, cpu time.Duration) {
+//
+// The window lasts at least d, and until some operation has been counted:
+// on a busy machine a single operation can stall for longer than a tiny
+// window, and a case with no operation has no figures at all.
+func window(ph *phase, warmup, d time.Duration) (wall, cpu time.Duration) {
 	time.Sleep(warmup)
 	c0 := cpuTime()
 	t0 := time.Now()
 	ph.Store(phaseMeasure)
 	time.Sleep(d)
+	for !ph.got.Load() && time.Since(t0) < maxWindow {
+		time.Sleep(time.Millisecond)
+	}
 	ph.Store(phaseStop)
 	wall = time.Since(t0)
 	cpu = cpuTime() - c0

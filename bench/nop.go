@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/aioring/aioring/aio"
 	"github.com/aioring/aioring/ring"
@@ -25,7 +24,7 @@ func nopAio(s *spec) (*result, error) {
 		err error
 	}
 	var (
-		ph atomic.Int32
+		ph phase
 		wg sync.WaitGroup
 	)
 	ws := make([]*worker, s.Depth)
@@ -41,6 +40,9 @@ func nopAio(s *spec) (*result, error) {
 			switch ph.Load() {
 			case phaseMeasure:
 				w.n++
+				if w.n == 1 {
+					ph.counted()
+				}
 			case phaseStop:
 				wg.Done()
 				return
@@ -77,7 +79,7 @@ const rawRingFlags = ring.SetupSingleIssuer | ring.SetupDeferTaskrun | ring.Setu
 // bound for NOP round trips from Go on this machine.
 func nopRawRing(s *spec) (*result, error) {
 	var (
-		ph   atomic.Int32
+		ph   phase
 		n    uint64
 		rerr error
 		done = make(chan struct{})
@@ -118,8 +120,9 @@ func nopRawRing(s *spec) (*result, error) {
 				}
 			}
 			inflight -= got
-			if p == phaseMeasure {
+			if p == phaseMeasure && got > 0 {
 				n += uint64(got)
+				ph.counted()
 			}
 		}
 		// Reap what is still in flight before the ring closes.

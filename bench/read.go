@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,7 +48,7 @@ func readAio(s *spec) (*result, error) {
 		err   error
 	}
 	var (
-		ph atomic.Int32
+		ph phase
 		wg sync.WaitGroup
 	)
 	ws := make([]*worker, s.Depth)
@@ -66,6 +65,9 @@ func readAio(s *spec) (*result, error) {
 			switch ph.Load() {
 			case phaseMeasure:
 				w.n++
+				if w.n == 1 {
+					ph.counted()
+				}
 				w.lat.record(now.Sub(w.start))
 			case phaseStop:
 				wg.Done()
@@ -121,7 +123,7 @@ func readStd(s *spec) (*result, error) {
 		err error
 	}
 	var (
-		ph atomic.Int32
+		ph phase
 		wg sync.WaitGroup
 	)
 	ws := make([]*worker, s.Depth)
@@ -145,6 +147,9 @@ func readStd(s *spec) (*result, error) {
 				}
 				if ph.Load() == phaseMeasure {
 					w.n++
+					if w.n == 1 {
+						ph.counted()
+					}
 					w.lat.record(time.Since(t0))
 				}
 			}

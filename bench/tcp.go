@@ -196,7 +196,7 @@ func loadEcho(s *spec, addr string) (*result, error) {
 		err error
 	}
 	var (
-		ph atomic.Int32
+		ph phase
 		wg sync.WaitGroup
 	)
 	ws := make([]*worker, len(conns))
@@ -231,6 +231,9 @@ func loadEcho(s *spec, addr string) (*result, error) {
 				}
 				if ph.Load() == phaseMeasure {
 					w.n++
+					if w.n == 1 {
+						ph.counted()
+					}
 					w.lat.record(d)
 				}
 			}
