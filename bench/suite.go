@@ -80,7 +80,7 @@ func (s *suite) notes() []string {
 	n := []string{
 		"RATIO is aioring's ops/s (MB/s for copy) over this row's; CPU-R is aioring's CPU per operation over this row's. Below 1.0 CPU-R is better, above 1.0 RATIO is better.",
 		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations.",
-		"THR is the most OS threads the process had during the case (/proc/self/status; io_uring's io-wq workers count). Each case runs in a fresh process.",
+		"THR is the most OS threads the process had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in a fresh process.",
 		"P50/P99/MAX: per-operation latency of reads, round-trip time of tcp-echo, lateness past the deadline of timers.",
 	}
 	if s.file != "" {
