@@ -1980,3 +1980,84 @@ func TestSQPoll(t *testing.T) {
 		t.Fatalf("pending Sleep at Close: %v, want ErrClosed", c.err)
 	}
 }
+
+// Connect takes any unix.Sockaddr the kernel's connect takes for stream
+// sockets: IPv4 and IPv6 loopback, a Unix socket path and an abstract Unix
+// name all reach the listener; an unsupported or nil address is ErrInvalid
+// through the callback.
+func TestConnectAddressFamilies(t *testing.T) {
+	abstract := fmt.Sprintf("@aio-contract-%d-%d", os.Getpid(), time.Now().UnixNano())
+	cases := []struct {
+		name   string
+		family int
+		addr   unix.Sockaddr
+	}{
+		{"inet4", unix.AF_INET, &unix.SockaddrInet4{Addr: loopback}},
+		{"inet6", unix.AF_INET6, &unix.SockaddrInet6{Addr: [16]byte{15: 1}}},
+		{"unix-path", unix.AF_UNIX, &unix.SockaddrUnix{Name: t.TempDir() + "/sock"}},
+		{"unix-abstract", unix.AF_UNIX, &unix.SockaddrUnix{Name: abstract}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, aio.Config{})
+			l, err := unix.Socket(tc.family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Skipf("no %s sockets here: %v", tc.name, err)
+			}
+			own(t, l)
+			if err := unix.Bind(l, tc.addr); err != nil {
+				if tc.family == unix.AF_INET6 {
+					t.Skipf("no IPv6 loopback here: %v", err)
+				}
+				t.Fatalf("bind: %v", err)
+			}
+			if err := unix.Listen(l, 8); err != nil {
+				t.Fatal(err)
+			}
+			sa, err := unix.Getsockname(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "unix-abstract" {
+				// Getsockname reports the abstract name with a leading NUL;
+				// the contract's form is the "@" one, as in the os package.
+				sa = tc.addr
+			}
+			fd, err := unix.Socket(tc.family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			own(t, fd)
+			a := e.NewAio(nil)
+			a.Connect(fd, sa)
+			a.Wait()
+			if a.Result() != nil {
+				t.Fatalf("Connect to %+v: %v", sa, a.Result())
+			}
+			s, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
+			if err != nil {
+				t.Fatalf("the listener saw no connection: %v", err)
+			}
+			own(t, s)
+			write(t, fd, "family")
+			got := make([]byte, 16)
+			n, err := unix.Read(s, got) // blocking: TCP may deliver a little later
+			if err != nil || string(got[:n]) != "family" {
+				t.Fatalf("accepted side got (%q, %v)", got[:n], err)
+			}
+		})
+	}
+	t.Run("invalid", func(t *testing.T) {
+		e := newEngine(t, aio.Config{})
+		fd, _ := tcpSocket(t)
+		r := newRecorder()
+		a := e.NewAio(r.cb)
+		for _, sa := range []unix.Sockaddr{nil, &unix.SockaddrLinklayer{}, &unix.SockaddrInet4{Port: 70000}, &unix.SockaddrUnix{}} {
+			a.Connect(fd, sa)
+			if c := r.next(t); !errors.Is(c.err, aio.ErrInvalid) {
+				t.Errorf("Connect(%#v): %v, want ErrInvalid", sa, c.err)
+			}
+			a.Wait()
+		}
+	})
+}
