@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/aioring/aioring/aio"
 	"github.com/aioring/aioring/ring"
@@ -12,6 +13,8 @@ import (
 
 // nopAio keeps s.Depth aios busy, each restarting Nop from its own callback:
 // the cost of one round trip through the engine with nothing else to do.
+// At depth 1 the round trip time is recorded too; deeper, it is only
+// queueing.
 func nopAio(s *spec) (*result, error) {
 	e, err := aio.NewEngine(aio.Config{})
 	if err != nil {
@@ -19,14 +22,17 @@ func nopAio(s *spec) (*result, error) {
 	}
 	defer e.Close()
 	type worker struct {
-		a   *aio.Aio
-		n   uint64
-		err error
+		a     *aio.Aio
+		n     uint64
+		start time.Time
+		lat   hist
+		err   error
 	}
 	var (
 		ph phase
 		wg sync.WaitGroup
 	)
+	timed := s.Depth == 1
 	ws := make([]*worker, s.Depth)
 	for i := range ws {
 		w := &worker{}
@@ -43,9 +49,15 @@ func nopAio(s *spec) (*result, error) {
 				if w.n == 1 {
 					ph.counted()
 				}
+				if timed {
+					w.lat.record(time.Since(w.start))
+				}
 			case phaseStop:
 				wg.Done()
 				return
+			}
+			if timed {
+				w.start = time.Now()
 			}
 			a.Nop()
 		})
@@ -53,19 +65,25 @@ func nopAio(s *spec) (*result, error) {
 	ts := startThreadSampler()
 	wg.Add(len(ws))
 	for _, w := range ws {
+		w.start = time.Now()
 		w.a.Nop()
 	}
 	wall, cpu := window(&ph, s.Warmup, s.Window)
 	wg.Wait()
 	r := &result{Threads: ts.finish()}
+	var all hist
 	for _, w := range ws {
 		if w.err != nil {
 			return nil, w.err
 		}
 		r.Ops += w.n
+		all.merge(&w.lat)
 		w.a.Free()
 	}
 	r.derive(0, wall, cpu)
+	if timed {
+		r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
+	}
 	return r, nil
 }
 
@@ -81,6 +99,7 @@ func nopRawRing(s *spec) (*result, error) {
 	var (
 		ph   phase
 		n    uint64
+		lat  hist
 		rerr error
 		done = make(chan struct{})
 	)
@@ -98,7 +117,12 @@ func nopRawRing(s *spec) (*result, error) {
 		defer r.Close()
 		cqes := make([]ring.CQE, 2*max(s.Depth, 32))
 		inflight := 0
+		timed := s.Depth == 1
+		var t0 time.Time
 		for p := ph.Load(); p != phaseStop; p = ph.Load() {
+			if timed {
+				t0 = time.Now()
+			}
 			for inflight < s.Depth {
 				q := r.GetSQE()
 				if q == nil {
@@ -123,6 +147,9 @@ func nopRawRing(s *spec) (*result, error) {
 			if p == phaseMeasure && got > 0 {
 				n += uint64(got)
 				ph.counted()
+				if timed {
+					lat.record(time.Since(t0))
+				}
 			}
 		}
 		// Reap what is still in flight before the ring closes.
@@ -148,5 +175,8 @@ func nopRawRing(s *spec) (*result, error) {
 	}
 	r := &result{Ops: n, Threads: ts.finish()}
 	r.derive(0, wall, cpu)
+	if s.Depth == 1 {
+		r.P50us, r.P99us, r.MaxUs = lat.quantile(0.50), lat.quantile(0.99), lat.maxUs()
+	}
 	return r, nil
 }

@@ -4,18 +4,18 @@ import "time"
 
 // params size a run of the suite.
 type params struct {
-	mode     string
-	fileSize int64         // the read and copy test file
-	warmup   time.Duration // before each measurement window
-	window   time.Duration // each timed case
-	depths   []int         // read queue depths
-	conns    []int         // tcp-echo connection counts
-	msgSizes []int         // tcp-echo message sizes
-	timers   int           // concurrent timers
-	nopAios  int           // aios restarting Nop
-	copyAios int           // reads and writes in flight in the aioring copy
-	copyBuf  int           // bytes per copy read/write
-	copyRuns int           // copies per implementation; the median counts
+	mode      string
+	fileSize  int64         // the read and copy test file
+	warmup    time.Duration // before each measurement window
+	window    time.Duration // each timed case
+	depths    []int         // read queue depths
+	conns     []int         // tcp-echo connection counts
+	msgSizes  []int         // tcp-echo message sizes
+	timers    int           // concurrent timers
+	nopDepths []int         // aios restarting Nop (NOPs in flight on the raw ring)
+	copyAios  int           // reads and writes in flight in the aioring copy
+	copyBuf   int           // bytes per copy read/write
+	copyRuns  int           // copies per implementation; the median counts
 }
 
 const (
@@ -29,18 +29,18 @@ const (
 // windows. The table says so.
 func quickParams() params {
 	return params{
-		mode:     "quick",
-		fileSize: 256 * miB,
-		warmup:   250 * time.Millisecond,
-		window:   1250 * time.Millisecond,
-		depths:   []int{1, 32, 128},
-		conns:    []int{1, 64, 512},
-		msgSizes: []int{64, 16 * kiB},
-		timers:   100_000,
-		nopAios:  256,
-		copyAios: 4,
-		copyBuf:  1 * miB,
-		copyRuns: 3,
+		mode:      "quick",
+		fileSize:  256 * miB,
+		warmup:    250 * time.Millisecond,
+		window:    1250 * time.Millisecond,
+		depths:    []int{1, 32, 128},
+		conns:     []int{1, 64, 512},
+		msgSizes:  []int{64, 16 * kiB},
+		timers:    100_000,
+		nopDepths: []int{1, 256},
+		copyAios:  4,
+		copyBuf:   1 * miB,
+		copyRuns:  3,
 	}
 }
 
@@ -58,17 +58,17 @@ func fullParams() params {
 // the race detector. Their figures mean nothing.
 func tinyParams() params {
 	return params{
-		mode:     "tiny",
-		fileSize: 8 * miB,
-		warmup:   20 * time.Millisecond,
-		window:   100 * time.Millisecond,
-		depths:   []int{1, 8},
-		conns:    []int{1, 8},
-		msgSizes: []int{64, 16 * kiB},
-		timers:   1000,
-		nopAios:  16,
-		copyAios: 4,
-		copyBuf:  256 * kiB,
-		copyRuns: 1,
+		mode:      "tiny",
+		fileSize:  8 * miB,
+		warmup:    20 * time.Millisecond,
+		window:    100 * time.Millisecond,
+		depths:    []int{1, 8},
+		conns:     []int{1, 8},
+		msgSizes:  []int{64, 16 * kiB},
+		timers:    1000,
+		nopDepths: []int{1, 16},
+		copyAios:  4,
+		copyBuf:   256 * kiB,
+		copyRuns:  1,
 	}
 }

@@ -81,7 +81,7 @@ func (s *suite) notes() []string {
 		"RATIO is aioring's ops/s (MB/s for copy) over this row's; CPU-R is aioring's CPU per operation over this row's. Below 1.0 CPU-R is better, above 1.0 RATIO is better.",
 		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations.",
 		"THR is the most OS threads the process had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in a fresh process.",
-		"P50/P99/MAX: per-operation latency of reads, round-trip time of tcp-echo, lateness past the deadline of timers.",
+		"P50/P99/MAX: round-trip time of one NOP (nop qd1) and of tcp-echo messages, per-operation latency of reads, lateness past the deadline of timers.",
 	}
 	if s.file != "" {
 		size := fmt.Sprintf("%d MiB", s.p.fileSize/miB)
@@ -121,8 +121,12 @@ func (s *suite) runScenario(name string) error {
 	s.ran[name] = true
 	switch name {
 	case scenNop:
-		base := spec{Scenario: scenNop, Case: fmt.Sprintf("qd%d", s.p.nopAios), Depth: s.p.nopAios}
-		return s.runCase(base, 0, []string{implAio, implRawRing})
+		for _, d := range s.p.nopDepths {
+			base := spec{Scenario: scenNop, Case: fmt.Sprintf("qd%d", d), Depth: d}
+			if err := s.runCase(base, d, []string{implAio, implRawRing}); err != nil {
+				return err
+			}
+		}
 	case scenDirect, scenCached:
 		for _, d := range s.p.depths {
 			base := spec{Scenario: name, Case: "qd" + strconv.Itoa(d), File: s.file, FileSize: s.p.fileSize, Direct: name == scenDirect, Depth: d}
