@@ -72,10 +72,13 @@ func startAioEcho() (string, func(), error) {
 
 	var stopping atomic.Bool
 	acc := e.NewAio(func(a *aio.Aio) {
-		if a.Result() != nil {
-			if !stopping.Load() {
-				a.Accept(lfd) // a transient failure (EMFILE, ...): keep serving
+		if err := a.Result(); err != nil {
+			if !stopping.Load() && transientAccept(err) {
+				time.Sleep(time.Millisecond) // let descriptors or memory free up
+				a.Accept(lfd)
 			}
+			// Otherwise the server stops accepting, and the load
+			// generator's deadline turns the hang into an error.
 			return
 		}
 		fd := a.Output(0).(int)
@@ -92,6 +95,16 @@ func startAioEcho() (string, func(), error) {
 		e.Close() // ends every connection's pending Recv with ErrClosed
 	}
 	return "127.0.0.1:" + strconv.Itoa(port), stop, nil
+}
+
+// transientAccept reports whether an accept failure may pass by itself.
+func transientAccept(err error) bool {
+	for _, e := range []error{unix.ECONNABORTED, unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM, unix.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // serveAioConn echoes on fd until the peer closes or the engine does.
@@ -180,14 +193,17 @@ func startNetEcho() (string, func(), error) {
 // exactly that many bytes back, as fast as it can.
 func loadEcho(s *spec, addr string) (*result, error) {
 	conns := make([]net.Conn, s.Conns)
+	// A server that stops answering must fail the case, not hang it.
+	deadline := time.Now().Add(s.Warmup + s.Window + maxWindow + 20*time.Second)
 	for i := range conns {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 		if err != nil {
 			for _, c := range conns[:i] {
 				c.Close()
 			}
 			return nil, fmt.Errorf("connection %d of %d: %w", i+1, s.Conns, err)
 		}
+		c.SetDeadline(deadline)
 		conns[i] = c
 	}
 	type worker struct {
