@@ -2061,3 +2061,136 @@ func TestConnectAddressFamilies(t *testing.T) {
 		}
 	})
 }
+
+// Rule "Closing" with callbacks that keep resubmitting: Close ends every
+// chain with ErrClosed (a resubmission after the close starts is refused
+// through the callback) and returns with every aio idle.
+func TestCloseDuringResubmission(t *testing.T) {
+	e := newEngine(t, aio.Config{})
+	const n = 50
+	var last [n]atomic.Value
+	var rounds atomic.Int64
+	aios := make([]*aio.Aio, n)
+	for i := range aios {
+		aios[i] = e.NewAio(func(a *aio.Aio) {
+			rounds.Add(1)
+			if err := a.Result(); err != nil {
+				last[i].Store(err)
+				return
+			}
+			if i%2 == 0 {
+				a.Nop()
+			} else {
+				a.Sleep(100 * time.Microsecond)
+			}
+		})
+		aios[i].Nop()
+	}
+	// Let the chains run.
+	for rounds.Load() < 10*n {
+		runtime.Gosched()
+	}
+	done := make(chan struct{})
+	go func() { e.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(waitLimit):
+		t.Fatal("Close did not return while callbacks resubmit")
+	}
+	for i, a := range aios {
+		if a.Busy() {
+			t.Errorf("aio %d busy after Close", i)
+		}
+		if err, _ := last[i].Load().(error); !errors.Is(err, aio.ErrClosed) {
+			t.Errorf("aio %d: chain ended with %v, want ErrClosed", i, err)
+		}
+	}
+}
+
+// Rule "Closing" and "Exactly once" under a race: ops started by several
+// goroutines while Close runs each end in exactly one callback, with
+// their own result or ErrClosed; the ones started after Close returned
+// all end with ErrClosed.
+func TestCloseRacesStarts(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		e := newEngine(t, aio.Config{})
+		x, y, _, _ := socketpair(t)
+		var started, called, afterClose, afterCloseOK atomic.Int64
+		var closed atomic.Bool
+		var bad atomic.Value
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					isAfter := closed.Load()
+					a := e.NewAio(func(a *aio.Aio) {
+						called.Add(1)
+						err := a.Result()
+						if isAfter {
+							afterClose.Add(1)
+							if errors.Is(err, aio.ErrClosed) {
+								afterCloseOK.Add(1)
+							}
+						}
+						if err != nil && !errors.Is(err, aio.ErrClosed) && !errors.Is(err, aio.ErrTimedOut) {
+							bad.Store(err)
+						}
+					})
+					started.Add(1)
+					switch i % 4 {
+					case 0:
+						a.Nop()
+					case 1:
+						a.Sleep(time.Duration(i%3) * time.Millisecond)
+					case 2:
+						a.SetTimeout(time.Millisecond)
+						a.SetIOV(make([]byte, 1))
+						a.Recv(x)
+					case 3:
+						// The hook and the worker race to finish; the
+						// provider lets exactly one of them.
+						var once sync.Once
+						finish := func(err error) { once.Do(func() { a.Finish(err, 0) }) }
+						if a.Start(func(a *aio.Aio, err error) { finish(err) }) {
+							go finish(nil)
+						}
+					}
+				}
+			}()
+		}
+		_ = y
+		time.Sleep(20 * time.Millisecond)
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		closed.Store(true)
+		time.Sleep(10 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		deadline := time.Now().Add(waitLimit)
+		for called.Load() < started.Load() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if s, c := started.Load(), called.Load(); s != c {
+			t.Fatalf("round %d: %d ops started, %d callbacks", round, s, c)
+		}
+		time.Sleep(20 * time.Millisecond) // a duplicate would show up here
+		if s, c := started.Load(), called.Load(); s != c {
+			t.Fatalf("round %d: %d ops started, %d callbacks (duplicates)", round, s, c)
+		}
+		if a, ok := afterClose.Load(), afterCloseOK.Load(); a != ok || a == 0 {
+			t.Fatalf("round %d: %d ops started after Close, %d of them ErrClosed", round, a, ok)
+		}
+		if err, _ := bad.Load().(error); err != nil {
+			t.Fatalf("round %d: unexpected result %v", round, err)
+		}
+	}
+}
