@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"time"
 )
 
 // childEnv, when set to "1", makes this binary measure one case: it reads a
@@ -100,7 +101,12 @@ func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result,
 		return nil, err
 	}
 	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, exe)
+	// A case that hangs (an operation that never completes) must become a
+	// failed row, not a suite that never ends.
+	limit := s.Warmup + s.Window + maxWindow + 2*time.Minute
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, exe)
 	// A binary built with -race (the tests') sleeps a second at exit
 	// unless told not to; a child per case would make that minutes.
 	cmd.Env = append(os.Environ(), childEnv+"=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
@@ -110,6 +116,9 @@ func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result,
 	err = c.runCmd(cmd)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if cctx.Err() != nil {
+		return nil, fmt.Errorf("no result after %v: the case hung and was killed", limit.Round(time.Second))
 	}
 	if err != nil {
 		msg := strings.TrimSpace(errb.String())
