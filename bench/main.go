@@ -62,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(io.Discard)
 	fs.BoolVar(&o.full, "full", false, "run longer windows on a 1 GiB file (several minutes)")
 	fs.BoolVar(&o.tiny, "tiny", false, "a few seconds of tiny cases, to check that the suite works (CI); the figures mean nothing")
-	fs.StringVar(&o.only, "only", "", "run one scenario: "+strings.Join(scenarios, ", "))
+	fs.StringVar(&o.only, "only", "", "run only the scenario `NAME`: "+strings.Join(scenarios, ", "))
 	fs.StringVar(&o.jsonPath, "json", "", "write every figure to `FILE` as JSON")
 	fs.StringVar(&o.chartPath, "chart", "", "draw the ratios to `FILE` (.svg or .png)")
 	fs.StringVar(&o.dir, "dir", os.TempDir(), "make the test files in `DIR` (needs room for two copies of the file)")
