@@ -11,8 +11,17 @@ import "sync/atomic"
 // Writers (install, remove) hold Engine.mu.
 type slotTable struct {
 	dir  [tableDirSize]atomic.Pointer[tableChunk]
-	next uint32   // indexes below next have been handed out at least once
-	free []uint32 // released indexes, reused first
+	next uint32     // indexes below next have been handed out at least once
+	free []freeSlot // released indexes, reused first
+}
+
+// freeSlot is a released index and the generation its last Aio reached. The
+// next Aio there continues from that generation, so its ops never carry the
+// user data of an earlier Aio's op: a cancel still queued for the old op
+// (taken by the completion loop after that op completed) must not match
+// the new Aio's op.
+type freeSlot struct {
+	idx, gen uint32
 }
 
 const (
@@ -28,7 +37,8 @@ type tableChunk [chunkSize]atomic.Pointer[Aio]
 func (t *slotTable) install(a *Aio) bool {
 	var idx uint32
 	if n := len(t.free); n > 0 {
-		idx = t.free[n-1]
+		idx = t.free[n-1].idx
+		a.gen = t.free[n-1].gen
 		t.free = t.free[:n-1]
 	} else {
 		if t.next >= maxSlots {
@@ -48,7 +58,7 @@ func (t *slotTable) install(a *Aio) bool {
 // remove frees a's slot for reuse.
 func (t *slotTable) remove(a *Aio) {
 	t.dir[a.slot>>chunkBits].Load()[a.slot&(chunkSize-1)].Store(nil)
-	t.free = append(t.free, a.slot)
+	t.free = append(t.free, freeSlot{a.slot, a.gen})
 }
 
 // lookup returns the Aio in slot idx, or nil.
