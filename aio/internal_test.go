@@ -107,3 +107,42 @@ func TestInternalCallbacksOnWorkers(t *testing.T) {
 		t.Fatalf("%d workers, want Config.Callbacks = 3", len(e.cbq.goids))
 	}
 }
+
+// Rule "Cancel and Abort" relies on an op's user data naming that op alone:
+// a cancel that the completion loop takes after its target completed must
+// find nothing, not a later op. A new Aio that reuses a freed slot must
+// therefore not repeat the user data of the previous occupant's ops (its
+// generation continues from theirs), or a stale ASYNC_CANCEL aimed at the
+// old Aio's last op cancels the new Aio's first one.
+func TestInternalSlotReuseFreshUserData(t *testing.T) {
+	e, err := NewEngine(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	a := e.NewAio(nil)
+	seen := make(map[uint64]string)
+	for i := 0; i < 3; i++ {
+		a.Nop()
+		a.wait()
+		a.mu.Lock()
+		seen[uint64(a.userData())] = "the first aio's op"
+		a.mu.Unlock()
+	}
+	slot := a.slot
+	a.Free()
+	b := e.NewAio(nil)
+	if b.slot != slot {
+		t.Fatalf("the freed slot %d was not reused (got %d); the test needs reuse", slot, b.slot)
+	}
+	for i := 0; i < 3; i++ {
+		b.Nop()
+		b.wait()
+		b.mu.Lock()
+		ud := uint64(b.userData())
+		b.mu.Unlock()
+		if who, dup := seen[ud]; dup {
+			t.Fatalf("op %d of the aio on the reused slot has user data %#x, already used by %s", i, ud, who)
+		}
+	}
+}
