@@ -80,6 +80,7 @@ func copyAio(s *spec) (*result, error) {
 		a.ReadAt(sfd, w.off)
 		return true
 	}
+	ls := watchLoop(e)
 	ts := startThreadSampler()
 	c0, t0 := cpuTime(), time.Now()
 	aios := make([]*aio.Aio, s.Depth)
@@ -122,7 +123,9 @@ func copyAio(s *spec) (*result, error) {
 	if ferr != nil {
 		return nil, ferr
 	}
-	return copyResult(size, wall, cpu, ts.finish()), nil
+	r := copyResult(size, wall, cpu, ts.finish())
+	r.Loop = ls.done()
+	return r, nil
 }
 
 // copyStd is io.Copy between two *os.File, which uses copy_file_range; with

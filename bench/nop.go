@@ -62,6 +62,7 @@ func nopAio(s *spec) (*result, error) {
 			a.Nop()
 		})
 	}
+	ls := watchLoop(e)
 	ts := startThreadSampler()
 	wg.Add(len(ws))
 	for _, w := range ws {
@@ -70,7 +71,7 @@ func nopAio(s *spec) (*result, error) {
 	}
 	wall, cpu := window(&ph, s.Warmup, s.Window)
 	wg.Wait()
-	r := &result{Threads: ts.finish()}
+	r := &result{Threads: ts.finish(), Loop: ls.done()}
 	var all hist
 	for _, w := range ws {
 		if w.err != nil {

@@ -80,6 +80,7 @@ func readAio(s *spec) (*result, error) {
 			return nil, err
 		}
 	}
+	ls := watchLoop(e)
 	ts := startThreadSampler()
 	wg.Add(len(ws))
 	for _, w := range ws {
@@ -88,7 +89,7 @@ func readAio(s *spec) (*result, error) {
 	}
 	wall, cpu := window(&ph, s.Warmup, s.Window)
 	wg.Wait()
-	r := &result{Threads: ts.finish()}
+	r := &result{Threads: ts.finish(), Loop: ls.done()}
 	var all hist
 	for _, w := range ws {
 		if w.err != nil {

@@ -75,6 +75,12 @@ type result struct {
 	Target string `json:"target,omitempty"`
 	Met    *bool  `json:"met,omitempty"`
 	Miss   string `json:"missed_because,omitempty"`
+	// Loop is what the engine's completion loop did per completion over
+	// the whole case (aioring rows only, JSON only): how often it entered
+	// the kernel, slept there, and was woken by a submitter. Sleeps cost a
+	// wake-up on the next operation, which is what round-trip latency at
+	// low depth is made of.
+	Loop *loopStats `json:"loop,omitempty"`
 	// Note says why figures are missing (fio not installed, O_DIRECT
 	// unsupported, ...).
 	Note string `json:"note,omitempty"`

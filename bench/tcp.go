@@ -21,51 +21,52 @@ const echoBufSize = 32 * kiB
 // tcpEcho measures one echo server (s.Impl: aioring or net) with the shared
 // load generator in the same process.
 func tcpEcho(s *spec) (*result, error) {
-	var (
-		addr string
-		stop func()
-		err  error
-	)
-	if s.Impl == implAio {
-		addr, stop, err = startAioEcho()
-	} else {
-		addr, stop, err = startNetEcho()
+	if s.Impl != implAio {
+		addr, stop, err := startNetEcho()
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		return loadEcho(s, addr)
 	}
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	addr, stop, err := startAioEcho(e)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	return loadEcho(s, addr)
+	ls := watchLoop(e)
+	r, err := loadEcho(s, addr)
+	if r != nil {
+		r.Loop = ls.done()
+	}
+	return r, err
 }
 
 // startAioEcho serves echo on the engine: a listening socket made with
 // package unix, an Aio accepting connections, and per connection one Aio
 // that receives and sends back what it received, looping from its callback.
-func startAioEcho() (string, func(), error) {
-	e, err := aio.NewEngine(aio.Config{})
-	if err != nil {
-		return "", nil, err
-	}
+func startAioEcho(e *aio.Engine) (string, func(), error) {
 	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		e.Close()
 		return "", nil, err
 	}
 	unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		unix.Close(lfd)
-		e.Close()
 		return "", nil, err
 	}
 	if err := unix.Listen(lfd, 4096); err != nil {
 		unix.Close(lfd)
-		e.Close()
 		return "", nil, err
 	}
 	sa, err := unix.Getsockname(lfd)
 	if err != nil {
 		unix.Close(lfd)
-		e.Close()
 		return "", nil, err
 	}
 	port := sa.(*unix.SockaddrInet4).Port

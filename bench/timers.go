@@ -99,7 +99,9 @@ func timersAio(s *spec) (*result, error) {
 			t.fired(i)
 		})
 	}
+	ls := watchLoop(e)
 	r := t.run(s, func(i int, d time.Duration) { aios[i].Sleep(d) })
+	r.Loop = ls.done()
 	for _, a := range aios {
 		a.Free()
 	}
