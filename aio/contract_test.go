@@ -2195,3 +2195,73 @@ func TestCloseRacesStarts(t *testing.T) {
 		}
 	}
 }
+
+// Rule "Timeouts ... where the kernel cannot honour one (ops blocked in
+// io-wq) the engine cancels them itself": a ReadAt on a blocking inotify
+// descriptor (no non-blocking read support, so it blocks in an io-wq
+// worker) ends with ErrTimedOut at its timeout, with ErrCanceled on
+// Cancel, and with ErrClosed on Engine.Close. An eventfd and a FIFO are
+// checked the same way.
+func TestBlockedReadIsCut(t *testing.T) {
+	open := map[string]func(t *testing.T) int{
+		"inotify": func(t *testing.T) int {
+			fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fd
+		},
+		"eventfd": func(t *testing.T) int {
+			fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fd
+		},
+		"fifo": func(t *testing.T) int {
+			p := t.TempDir() + "/fifo"
+			if err := unix.Mkfifo(p, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			fd, err := unix.Open(p, unix.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fd
+		},
+	}
+	for name, opener := range open {
+		t.Run(name, func(t *testing.T) {
+			e := newEngine(t, aio.Config{})
+			fd := opener(t)
+			own(t, fd)
+			r := newRecorder()
+			a := e.NewAio(r.cb)
+			a.SetIOV(make([]byte, 4096))
+
+			a.SetTimeout(50 * time.Millisecond)
+			t0 := time.Now()
+			a.ReadAt(fd, -1)
+			if c := r.next(t); !errors.Is(c.err, aio.ErrTimedOut) || c.at.Sub(t0) < 50*time.Millisecond {
+				t.Fatalf("with a 50ms timeout: %v after %v", c.err, c.at.Sub(t0))
+			}
+			a.Wait()
+
+			a.SetTimeout(aio.Infinite)
+			a.ReadAt(fd, -1)
+			time.Sleep(20 * time.Millisecond) // let it reach the worker and block
+			a.Cancel()
+			if c := r.next(t); !errors.Is(c.err, aio.ErrCanceled) {
+				t.Fatalf("after Cancel: %v", c.err)
+			}
+			a.Wait()
+
+			a.ReadAt(fd, -1)
+			time.Sleep(20 * time.Millisecond)
+			e.Close()
+			if c := r.next(t); !errors.Is(c.err, aio.ErrClosed) {
+				t.Fatalf("after Close: %v", c.err)
+			}
+		})
+	}
+}
