@@ -2265,3 +2265,74 @@ func TestBlockedReadIsCut(t *testing.T) {
 		})
 	}
 }
+
+// Rule "Wait": several goroutines may wait for the same op, and another
+// aio's callback may wait too (only the aio's own callback may not); all
+// return once the op and its callback are done.
+func TestWaitFromManyAndFromOtherCallback(t *testing.T) {
+	e := newEngine(t, aio.Config{})
+	var cbDone atomic.Bool
+	a := e.NewAio(func(*aio.Aio) {
+		time.Sleep(10 * time.Millisecond)
+		cbDone.Store(true)
+	})
+	a.Sleep(30 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.Wait()
+			if !cbDone.Load() {
+				t.Error("Wait returned before the callback finished")
+			}
+		}()
+	}
+	fromCb := make(chan bool, 1)
+	b := e.NewAio(func(*aio.Aio) {
+		a.Wait()
+		fromCb <- cbDone.Load()
+	})
+	b.Nop()
+	wg.Wait()
+	select {
+	case ok := <-fromCb:
+		if !ok {
+			t.Fatal("Wait in another aio's callback returned before a's callback finished")
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Wait in another aio's callback did not return")
+	}
+}
+
+// Rule "One operation at a time", read literally: Busy is true until the
+// callback returns, and starting an op while the aio is busy panics. Only
+// the aio's own callback may start the next op. The engine does not check
+// this for other goroutines while the callback runs (nng does not either),
+// so the check is opt-in: AIO_STRICT_BUSY=1 runs it. See the report of
+// the contract tests.
+func TestStartFromOtherGoroutineWhileCallbackRuns(t *testing.T) {
+	if os.Getenv("AIO_STRICT_BUSY") == "" {
+		t.Skip("strict reading of the busy rule; set AIO_STRICT_BUSY=1 to run")
+	}
+	e := newEngine(t, aio.Config{})
+	inCb := make(chan struct{})
+	release := make(chan struct{})
+	var calls atomic.Int32
+	a := e.NewAio(func(*aio.Aio) {
+		if calls.Add(1) == 1 {
+			close(inCb)
+			<-release
+		}
+	})
+	a.Nop()
+	<-inCb
+	if !a.Busy() {
+		t.Fatal("not Busy while the callback runs")
+	}
+	defer close(release)
+	msg := mustPanic(t, "Nop from another goroutine while the callback runs", a.Nop)
+	if !strings.Contains(msg, "in progress") {
+		t.Fatalf("panic %q", msg)
+	}
+}

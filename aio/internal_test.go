@@ -5,6 +5,7 @@ package aio
 // engine's table, and that callbacks run on the engine's workers.
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -144,5 +145,17 @@ func TestInternalSlotReuseFreshUserData(t *testing.T) {
 		if who, dup := seen[ud]; dup {
 			t.Fatalf("op %d of the aio on the reused slot has user data %#x, already used by %s", i, ud, who)
 		}
+	}
+}
+
+// Config.Callbacks: 0 means max(2, GOMAXPROCS) callback goroutines.
+func TestInternalDefaultCallbacks(t *testing.T) {
+	e, err := NewEngine(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if got, want := len(e.cbq.goids), max(2, runtime.GOMAXPROCS(0)); got != want {
+		t.Fatalf("%d callback goroutines, want %d", got, want)
 	}
 }
