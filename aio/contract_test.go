@@ -1378,8 +1378,9 @@ func TestKernelErrnos(t *testing.T) {
 	}
 	write(t, c, "unread")
 	unix.Close(s)
-	time.Sleep(20 * time.Millisecond) // let the RST arrive; both outcomes are accepted below anyway
-	for i := 0; i < 3; i++ {
+	// The reset arrives asynchronously; a send may still succeed before
+	// it, so retry until one fails (within the usual generous limit).
+	for deadline := time.Now().Add(waitLimit); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		a.Send(c)
 		a.Wait()
 		if a.Result() != nil {
