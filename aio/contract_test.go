@@ -800,6 +800,18 @@ func TestZeroTimeoutSucceedsWhenReady(t *testing.T) {
 				}
 			}
 		}},
+		{"Recv-several-buffers", func(t *testing.T, a *aio.Aio) (int, func(*testing.T)) {
+			x, y, _, _ := socketpair(t)
+			write(t, y, "abcdef")
+			b1, b2 := make([]byte, 2), make([]byte, 8)
+			a.SetIOV(b1, b2)
+			a.Recv(x) // RECVMSG with MSG_DONTWAIT
+			return 6, func(t *testing.T) {
+				if string(b1) != "ab" || string(b2[:4]) != "cdef" {
+					t.Errorf("buffers %q %q", b1, b2)
+				}
+			}
+		}},
 		{"Send", func(t *testing.T, a *aio.Aio) (int, func(*testing.T)) {
 			x, y, _, _ := socketpair(t)
 			a.SetIOV([]byte("room"))
