@@ -41,8 +41,10 @@ type soakStats struct {
 	ops, timedOut, canceled, stopped atomic.Int64
 	bytesEchoed, blocksVerified      atomic.Int64
 
-	mu         sync.Mutex
+	mu         sync.Mutex // also serialises writes to out
 	unexpected map[string]int64
+	out        io.Writer
+	begin      time.Time
 }
 
 // result counts one finished op and classifies its error.
@@ -61,9 +63,20 @@ func (s *soakStats) result(what string, err error) {
 	}
 }
 
+// fail records an unexpected outcome; the first of each kind is printed at
+// once, with the time it happened.
 func (s *soakStats) fail(what string) {
 	s.mu.Lock()
 	s.unexpected[what]++
+	if s.unexpected[what] == 1 {
+		fmt.Fprintf(s.out, "soak: t=%v unexpected: %s\n", time.Since(s.begin).Round(time.Millisecond), what)
+	}
+	s.mu.Unlock()
+}
+
+func (s *soakStats) printf(format string, args ...any) {
+	s.mu.Lock()
+	fmt.Fprintf(s.out, format, args...)
 	s.mu.Unlock()
 }
 
@@ -118,6 +131,8 @@ func runSoak(ctx context.Context, d time.Duration, out io.Writer) error {
 	}
 	s := &soak{e: e}
 	s.st.unexpected = map[string]int64{}
+	s.st.out = out
+	s.st.begin = time.Now()
 	dir, err := os.MkdirTemp("", "aioring-soak")
 	if err != nil {
 		e.Close()
@@ -158,7 +173,7 @@ func runSoak(ctx context.Context, d time.Duration, out io.Writer) error {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		bad, _ := s.st.unexpectedTotal()
-		fmt.Fprintf(out, "soak: t=%-6v ops=%-10d ops/s=%-8.0f timedout=%-8d canceled=%-8d unexpected=%d rss=%.1fMiB liveheap=%.0fKiB goroutines=%d fds=%d\n",
+		s.st.printf("soak: t=%-6v ops=%-10d ops/s=%-8.0f timedout=%-8d canceled=%-8d unexpected=%d rss=%.1fMiB liveheap=%.0fKiB goroutines=%d fds=%d\n",
 			now.Sub(begin).Round(time.Second), ops, rate, s.st.timedOut.Load(), s.st.canceled.Load(), bad,
 			float64(rssBytes())/(1<<20), float64(ms.HeapAlloc)/(1<<10), runtime.NumGoroutine(), openFds())
 	}
@@ -445,10 +460,12 @@ func (s *soak) startEcho(n int) error {
 	return nil
 }
 
-// serveEcho echoes everything received on fd, with one aio.
+// serveEcho echoes everything received on fd, with one aio. It checks the
+// stream it receives too, so that a fault is placed on one direction.
 func (s *soak) serveEcho(fd int) {
 	buf := make([]byte, 32<<10)
 	var have, sent int
+	var off int64
 	a := s.newAio(false, func(a *aio.Aio) {
 		err, n := a.Result(), a.Count()
 		if have == 0 { // a Recv finished
@@ -456,6 +473,14 @@ func (s *soak) serveEcho(fd int) {
 			if err != nil || n == 0 || s.stopping.Load() {
 				return
 			}
+			for i := 0; i < n; i++ {
+				if buf[i] != soakStream(off+int64(i)) {
+					s.st.fail(fmt.Sprintf("echo server: wrong byte at offset %d (byte %d of a %d-byte Recv); %s",
+						off+int64(i), i, n, soakRealign(buf[i:n], off+int64(i))))
+					return
+				}
+			}
+			off += int64(n)
 			have, sent = n, 0
 		} else {
 			s.st.result("echo server Send", err)
@@ -489,9 +514,12 @@ func (s *soak) clientEcho(fd, c int) {
 		// Pauses keep the soak from taking every core of a shared machine,
 		// and let the receiver catch up and wait, so its timers and
 		// cancels race with arriving data.
+		// Everything the callback reads is set before the op starts: its
+		// callback may run (on another goroutine) before Sleep or Send
+		// returns.
 		if sentOff.Load()-recvOff.Load() > window || rng.IntN(4) == 0 {
-			a.Sleep(time.Duration(rng.IntN(1000)+1) * time.Microsecond)
 			sendN = 0
+			a.Sleep(time.Duration(rng.IntN(1000)+1) * time.Microsecond)
 			return
 		}
 		sendN = rng.IntN(len(sbuf)) + 1
@@ -523,16 +551,21 @@ func (s *soak) clientEcho(fd, c int) {
 
 	rrng := rand.New(rand.NewPCG(uint64(c), 5))
 	rbuf := make([]byte, 16<<10)
+	var hist soakHistory // the receiver's last ops, printed if the stream goes wrong
+	var timeout time.Duration
+	var size int
 	startRecv := func(a *aio.Aio) {
 		switch rrng.IntN(4) {
 		case 0:
-			a.SetTimeout(0)
+			timeout = 0
 		case 1:
-			a.SetTimeout(aio.Infinite)
+			timeout = aio.Infinite
 		default:
-			a.SetTimeout(time.Duration(rrng.IntN(5000)+1) * time.Microsecond)
+			timeout = time.Duration(rrng.IntN(5000)+1) * time.Microsecond
 		}
-		a.SetIOV(rbuf[:rrng.IntN(len(rbuf))+1])
+		size = rrng.IntN(len(rbuf)) + 1
+		a.SetTimeout(timeout)
+		a.SetIOV(rbuf[:size])
 		a.Recv(fd)
 	}
 	recv := s.newAio(true, func(a *aio.Aio) {
@@ -546,9 +579,11 @@ func (s *soak) clientEcho(fd, c int) {
 			s.st.fail(fmt.Sprintf("echo client Recv: %v with %d bytes", err, n))
 		}
 		off := recvOff.Load()
+		hist.add(fmt.Sprintf("Recv(size %d, timeout %v) at %d: %v, %d bytes", size, timeout, off, err, n))
 		for i := 0; i < n; i++ {
 			if rbuf[i] != soakStream(off+int64(i)) {
-				s.st.fail("echo stream: wrong byte at offset " + strconv.FormatInt(off+int64(i), 10))
+				s.st.fail(fmt.Sprintf("echo stream %d: wrong byte at offset %d (byte %d of this Recv); %s; last ops: %s",
+					c, off+int64(i), i, soakRealign(rbuf[i:n], off+int64(i)), hist.String()))
 				return
 			}
 		}
@@ -560,6 +595,49 @@ func (s *soak) clientEcho(fd, c int) {
 		startRecv(a)
 	})
 	startRecv(recv)
+}
+
+// soakHistory keeps the last few operations of one aio, for diagnosis.
+type soakHistory struct {
+	ops  [8]string
+	next int
+}
+
+func (h *soakHistory) add(op string) { h.ops[h.next%len(h.ops)] = op; h.next++ }
+
+func (h *soakHistory) String() string {
+	var parts []string
+	for i := max(0, h.next-len(h.ops)); i < h.next; i++ {
+		parts = append(parts, h.ops[i%len(h.ops)])
+	}
+	return strings.Join(parts, " | ")
+}
+
+// soakRealign says where in the stream the received bytes got (which
+// should have been at want) actually come from: bytes lost or repeated.
+func soakRealign(got []byte, want int64) string {
+	const probe = 64
+	if len(got) < probe {
+		return fmt.Sprintf("only %d bytes to realign", len(got))
+	}
+	for d := int64(1); d < 16<<20; d++ {
+		for _, off := range []int64{want + d, want - d} {
+			if off < 0 {
+				continue
+			}
+			match := true
+			for i := 0; i < probe && match; i++ {
+				match = got[i] == soakStream(off+int64(i))
+			}
+			if match {
+				if off > want {
+					return fmt.Sprintf("the data continues at offset %d: %d bytes lost", off, off-want)
+				}
+				return fmt.Sprintf("the data repeats offset %d: %d bytes duplicated", off, want-off)
+			}
+		}
+	}
+	return "the data matches no offset within 16 MiB"
 }
 
 // rssBytes reads VmRSS from /proc/self/status.
