@@ -362,7 +362,12 @@ func (l *Loop) loop() {
 			worked = true
 		}
 		var wait uint32
-		if !worked && l.r.Pending() == 0 {
+		// Closing with nothing left to complete (the exit check above
+		// failed only because an SQPOLL thread advances the SQ head after
+		// posting the CQEs): sleeping would wait for a CQE that never
+		// comes, so look again instead.
+		drained := closing && l.inflight == 0 && !l.wakeArmed
+		if !worked && !drained && l.r.Pending() == 0 {
 			if !l.spinForWork() {
 				// Announce the sleep, then look once more: see wake().
 				l.sleeping.Store(1)
