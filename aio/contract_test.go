@@ -1985,6 +1985,23 @@ func TestSQPoll(t *testing.T) {
 			t.Fatalf("cycle %d: %d callbacks by the end of Close, want 2", i, n)
 		}
 	}
+	// Engines that never had a kernel op: Close's cancel-all is the only
+	// SQE after the wake READ, and the kernel thread posts its CQE before
+	// it advances the SQ head (a loop that slept then hung, about once
+	// in 150 engines).
+	for i := 0; i < 150; i++ {
+		e, err := aio.NewEngine(aio.Config{SQPoll: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			a := e.NewAio(nil)
+			a.Stop()
+			a.Nop() // ErrStopped, without reaching the kernel
+			a.Wait()
+		}
+		closeWithin(t, e)
+	}
 	e := newEngine(t, aio.Config{SQPoll: true})
 	r := newRecorder()
 	a := e.NewAio(r.cb)
