@@ -205,9 +205,10 @@ func (a *Aio) wait() {
 // until its callback returns.
 func (a *Aio) Busy() bool { return a.busy.Load() != 0 }
 
-// Result returns the last operation's result: nil, one of the Err* values,
-// or a syscall.Errno from the kernel. It is defined once the operation has
-// ended (in the callback, or after Wait).
+// Result returns the last operation's result: nil, one of the Err* values
+// itself (so == works as well as errors.Is), the error given to Abort or
+// Finish, or a syscall.Errno from the kernel. It is defined once the
+// operation has ended (in the callback, or after Wait).
 func (a *Aio) Result() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -247,7 +248,7 @@ func (a *Aio) SetExpire(t time.Time) {
 // copied: do not modify them while an operation is in flight.
 func (a *Aio) SetIOV(bufs ...[]byte) error {
 	if len(bufs) > MaxIOV {
-		return &wrapError{ErrInvalid, errTooManyIOV}
+		return ErrInvalid
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -267,7 +268,7 @@ func (a *Aio) SetIOV(bufs ...[]byte) error {
 // SetInput stores v in input slot i (0 <= i < NumSlots).
 func (a *Aio) SetInput(i int, v any) error {
 	if i < 0 || i >= NumSlots {
-		return &wrapError{ErrInvalid, errSlotRange}
+		return ErrInvalid
 	}
 	a.mu.Lock()
 	a.extra().inputs[i] = v
@@ -292,7 +293,7 @@ func (a *Aio) Input(i int) any {
 // starts.
 func (a *Aio) SetOutput(i int, v any) error {
 	if i < 0 || i >= NumSlots {
-		return &wrapError{ErrInvalid, errSlotRange}
+		return ErrInvalid
 	}
 	a.mu.Lock()
 	a.extra().outputs[i] = v

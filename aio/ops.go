@@ -175,7 +175,7 @@ func (a *Aio) admitLocked() error {
 	case a.e.closed.Load():
 		return ErrClosed
 	case a.slot == noSlot:
-		return &wrapError{ErrInvalid, errNoSlot}
+		return ErrInvalid
 	}
 	return nil
 }
@@ -198,7 +198,7 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 		return
 	}
 	if !a.e.probe.Supports(a.req.sqeOp) {
-		a.finishLocked(&wrapError{ErrUnsupported, errUnsupportedO}, 0)
+		a.finishLocked(ErrUnsupported, 0)
 		return
 	}
 	if !a.armLocked(tm) {
@@ -264,7 +264,7 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) erro
 		x := a.extra()
 		n, err := putSockaddr(&x.sa, sa)
 		if err != nil {
-			return &wrapError{ErrInvalid, err}
+			return ErrInvalid
 		}
 		r.sqeOp, r.addr, r.off = sqe.OpConnect, uint64(uintptr(unsafe.Pointer(&x.sa))), uint64(n)
 		a.pin.Pin(x)
@@ -279,7 +279,7 @@ func (a *Aio) singleLocked(r *kernelReq) error {
 		return nil
 	}
 	if uint64(len(b)) > math.MaxUint32 {
-		return &wrapError{ErrInvalid, errTooLarge}
+		return ErrInvalid
 	}
 	r.addr, r.n = uint64(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b))
 	a.pin.Pin(&b[0])

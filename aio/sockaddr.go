@@ -7,15 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var (
-	errTooManyIOV   = errors.New("more than MaxIOV buffers")
-	errSlotRange    = errors.New("slot index outside [0, NumSlots)")
-	errSockaddr     = errors.New("unsupported socket address type")
-	errBadFd        = errors.New("negative file descriptor")
-	errTooLarge     = errors.New("buffer larger than 4 GiB")
-	errNoSlot       = errors.New("the engine has no free slot for this aio")
-	errUnsupportedO = errors.New("the kernel does not implement this io_uring operation")
-)
+// errSockaddr is putSockaddr's complaint; operations report ErrInvalid.
+var errSockaddr = errors.New("unsupported socket address type")
 
 // putSockaddr encodes sa as the kernel's struct sockaddr into raw and
 // returns its length. x/sys keeps its own encoder private, so the three
