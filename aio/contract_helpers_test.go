@@ -1,3 +1,5 @@
+//go:build linux
+
 package aio_test
 
 // Helpers shared by the contract tests: engines that close themselves,

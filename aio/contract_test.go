@@ -1,3 +1,5 @@
+//go:build linux
+
 package aio_test
 
 // Black-box tests of the contract in /work/shared/API.md, against the real

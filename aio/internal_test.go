@@ -1,3 +1,5 @@
+//go:build linux
+
 package aio
 
 // Package-internal checks of contract rules whose effect is not visible

@@ -33,7 +33,7 @@ var benchNetpoll = flag.Bool("netpoll", false, "benchmark engines whose idle loo
 
 func benchEngine(b *testing.B) *Engine {
 	b.Helper()
-	e, err := newEngine(Config{}, *benchNetpoll)
+	e, err := NewEngine(Config{Netpoll: *benchNetpoll})
 	if err != nil {
 		b.Skipf("no engine: %v", err)
 	}

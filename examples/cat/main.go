@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command cat prints files to standard output, reading them through the aio
 // engine with several ReadAt operations in flight.
 //

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command cp copies a file or a directory tree through the aio engine.
 //
 //	cp [-n N] [-bs BYTES] [-direct] [-progress auto|on|off] SRC DST

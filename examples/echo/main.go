@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command echo is a TCP echo server built directly on the aio engine.
 //
 //	echo [-addr HOST:PORT] [-idle DURATION] [-buf BYTES] [-v]

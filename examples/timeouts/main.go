@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command timeouts shows, side by side, how an Aio operation ends under
 // each of the engine's ways to bound or stop it: Sleep, SetTimeout,
 // SetExpire, Cancel and Abort. For each case it prints the result, the byte
