@@ -143,6 +143,13 @@ func (a *Aio) Abort(err error) {
 		err = ErrCanceled
 	}
 	a.mu.Lock()
+	a.abortLocked(err)
+}
+
+// abortLocked ends the pending operation with err if it can still be
+// cancelled, and unlocks mu. A kernel operation gets an ASYNC_CANCEL; a
+// provider operation's cancel hook is called once, without the lock held.
+func (a *Aio) abortLocked(err error) {
 	switch a.state {
 	case stateKernel:
 		if a.abortErr == nil {
@@ -266,52 +273,46 @@ func (a *Aio) SetIOV(bufs ...[]byte) error {
 }
 
 // SetInput stores v in input slot i (0 <= i < NumSlots).
-func (a *Aio) SetInput(i int, v any) error {
-	if i < 0 || i >= NumSlots {
-		return ErrInvalid
-	}
-	a.mu.Lock()
-	a.extra().inputs[i] = v
-	a.mu.Unlock()
-	return nil
-}
+func (a *Aio) SetInput(i int, v any) error { return a.setSlot(false, i, v) }
 
 // Input returns input slot i, or nil when i is out of range.
-func (a *Aio) Input(i int) any {
-	if i < 0 || i >= NumSlots {
-		return nil
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.x == nil {
-		return nil
-	}
-	return a.x.inputs[i]
-}
+func (a *Aio) Input(i int) any { return a.slotValue(false, i) }
 
 // SetOutput stores v in output slot i. Outputs are cleared when an operation
 // starts.
-func (a *Aio) SetOutput(i int, v any) error {
+func (a *Aio) SetOutput(i int, v any) error { return a.setSlot(true, i, v) }
+
+// Output returns output slot i, or nil when i is out of range.
+func (a *Aio) Output(i int) any { return a.slotValue(true, i) }
+
+func (a *Aio) setSlot(output bool, i int, v any) error {
 	if i < 0 || i >= NumSlots {
 		return ErrInvalid
 	}
 	a.mu.Lock()
-	a.extra().outputs[i] = v
-	a.mu.Unlock()
+	defer a.mu.Unlock()
+	x := a.extra()
+	if output {
+		x.outputs[i] = v
+	} else {
+		x.inputs[i] = v
+	}
 	return nil
 }
 
-// Output returns output slot i, or nil when i is out of range.
-func (a *Aio) Output(i int) any {
+func (a *Aio) slotValue(output bool, i int) any {
 	if i < 0 || i >= NumSlots {
 		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.x == nil {
+	switch {
+	case a.x == nil:
 		return nil
+	case output:
+		return a.x.outputs[i]
 	}
-	return a.x.outputs[i]
+	return a.x.inputs[i]
 }
 
 // checkNotOwnCallback panics when called from a's own callback, where

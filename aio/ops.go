@@ -385,22 +385,7 @@ func (a *Aio) onDeadline() {
 		return
 	}
 	a.x.timerAt = 0
-	switch a.state {
-	case stateKernel:
-		if a.abortErr == nil {
-			a.abortErr = ErrTimedOut
-			a.e.loop.Cancel(a.userData())
-		}
-	case stateProvider:
-		fn := a.cancelFn
-		a.cancelFn = nil
-		if fn != nil {
-			a.mu.Unlock()
-			fn(a, ErrTimedOut)
-			return
-		}
-	}
-	a.mu.Unlock()
+	a.abortLocked(ErrTimedOut)
 }
 
 // submitLocked hands the prepared request to the ring. It is queued under
