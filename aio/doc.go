@@ -24,7 +24,9 @@
 //
 // Rules, as in nng:
 //   - Starting an operation while the previous one has not reached its
-//     callback panics.
+//     callback panics. The callback may start the next operation; so may
+//     another goroutine once the callback has begun (as in nng), although
+//     Busy stays true until the callback returns.
 //   - Wait, Stop and Free must not be called from the Aio's own callback;
 //     use Reap there.
 //   - Start failures (a stopped Aio, a closed engine, a zero timeout that
