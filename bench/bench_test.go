@@ -65,15 +65,15 @@ func TestTinySuite(t *testing.T) {
 	}
 	table := stdout.String()
 	for _, sc := range scenarios {
-		found := false
-		for _, line := range strings.Split(table, "\n") {
-			f := strings.Fields(line)
-			if len(f) > 3 && f[0] == sc && strings.Contains(line, " "+implAio+" ") {
-				found = true
-			}
-		}
-		if !found {
+		if !hasRow(table, sc, implAio) {
 			t.Errorf("the table has no aioring row for %s:\n%s", sc, table)
+		}
+	}
+	// Baselines the suite must never drop silently: http's comparison is
+	// the whole point of that scenario.
+	for _, want := range []struct{ scen, impl string }{{scenHTTP, implNet}, {scenTCP, implNet}} {
+		if !hasRow(table, want.scen, want.impl) {
+			t.Errorf("the table has no %s row for %s:\n%s", want.impl, want.scen, table)
 		}
 	}
 	if strings.Contains(table, "FAILED") {
@@ -118,6 +118,17 @@ func TestTinySuite(t *testing.T) {
 	}
 	assertEmptyDir(t, work)
 	assertOnly(t, dir, "out.json", "out.svg")
+}
+
+// hasRow reports whether the table has a row of impl in scenario scen.
+func hasRow(table, scen, impl string) bool {
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[0] == scen && strings.Contains(line, " "+impl+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 // assertEmptyDir fails when the suite left anything in dir.

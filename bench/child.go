@@ -74,6 +74,8 @@ func measureCase(s *spec) (*result, error) {
 		return copyAio(s)
 	case scenTCP:
 		return tcpEcho(s)
+	case scenHTTP:
+		return httpServe(s)
 	case scenTimers:
 		if s.Impl == implAfter {
 			return timersAfterFunc(s)

@@ -10,11 +10,12 @@
 //	go run ./bench -cpuprofile /tmp/p   # a CPU profile of each aioring case
 //	go run ./bench -soak 10m            # the soak test instead of the suite
 //
-// The scenarios are nop, read-direct, read-cached, copy, tcp-echo and
-// timers. Every one measures aioring and its baselines side by side in the
-// same run on the same data, and prints ratios (aioring / baseline) next to
-// the absolute figures, with the project's target for each ratio and
-// whether it was met. Progress goes to stderr, the table to stdout at the
+// The scenarios are nop, read-direct, read-cached, copy, tcp-echo, timers
+// and http (an http.Server over the adapt package's engine listener against
+// the same server over net.Listen). Every one measures aioring and its
+// baselines side by side in the same run on the same data, and prints
+// ratios (aioring / baseline) next to the absolute figures, with the
+// project's target for each ratio and whether it was met. Progress goes to stderr, the table to stdout at the
 // end. Test files go in a temporary directory under -dir (default the
 // system's temporary directory), removed at the end and on Ctrl-C.
 //

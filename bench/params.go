@@ -11,6 +11,7 @@ type params struct {
 	depths    []int         // read queue depths
 	conns     []int         // tcp-echo connection counts
 	msgSizes  []int         // tcp-echo message sizes
+	httpConns int           // http keep-alive connections (and client goroutines)
 	timers    int           // concurrent timers
 	nopDepths []int         // aios restarting Nop (NOPs in flight on the raw ring)
 	copyAios  int           // reads and writes in flight in the aioring copy
@@ -36,6 +37,7 @@ func quickParams() params {
 		depths:    []int{1, 32, 128},
 		conns:     []int{1, 64, 512},
 		msgSizes:  []int{64, 16 * kiB},
+		httpConns: 64,
 		timers:    100_000,
 		nopDepths: []int{1, 256},
 		copyAios:  4,
@@ -65,6 +67,7 @@ func tinyParams() params {
 		depths:    []int{1, 8},
 		conns:     []int{1, 8},
 		msgSizes:  []int{64, 16 * kiB},
+		httpConns: 4,
 		timers:    1000,
 		nopDepths: []int{1, 16},
 		copyAios:  4,

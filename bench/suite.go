@@ -81,7 +81,7 @@ func (s *suite) notes() []string {
 		"RATIO is aioring's ops/s (MB/s for copy) over this row's; CPU-R is aioring's CPU per operation over this row's. Below 1.0 CPU-R is better, above 1.0 RATIO is better.",
 		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations.",
 		"THR is the most OS threads the process had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in a fresh process.",
-		"P50/P99/MAX: round-trip time of one NOP (nop qd1) and of tcp-echo messages, per-operation latency of reads, lateness past the deadline of timers.",
+		"P50/P99/MAX: round-trip time of one NOP (nop qd1), of tcp-echo messages and of http requests, per-operation latency of reads, lateness past the deadline of timers.",
 	}
 	if s.file != "" {
 		size := fmt.Sprintf("%d MiB", s.p.fileSize/miB)
@@ -102,6 +102,9 @@ func (s *suite) notes() []string {
 	}
 	if s.ran[scenTCP] {
 		n = append(n, "tcp-echo: the load generator runs in the same process as each server, so it adds the same CPU to both sides' CPU/MOP; both servers set TCP_NODELAY.")
+	}
+	if s.ran[scenHTTP] {
+		n = append(n, fmt.Sprintf("http: one http.Server with a handler writing a %d-byte body, served through adapt.Listen (aioring) or net.Listen (net); the load generator, in the same process, is net/http's client with %d keep-alive connections and as many goroutines issuing GETs, so its CPU is in both sides' CPU/MOP. OPS/S is requests per second; P50/P99/MAX are request latencies.", httpBodySize, s.p.httpConns))
 	}
 	if s.ran[scenTimers] {
 		n = append(n, fmt.Sprintf("timers: rounds of %d timers started at once, each for a random time in [%v, %v); OPS/S is timers fired per second of round time.", s.p.timers, timerMin, timerMax))
@@ -163,6 +166,10 @@ func (s *suite) runScenario(name string) error {
 	case scenTimers:
 		base := spec{Scenario: scenTimers, Case: strconv.Itoa(s.p.timers), Timers: s.p.timers}
 		return s.runCase(base, 0, []string{implAio, implAfter})
+	case scenHTTP:
+		c := s.p.httpConns
+		base := spec{Scenario: scenHTTP, Case: fmt.Sprintf("c%d %dB", c, httpBodySize), Conns: c, MsgSize: httpBodySize}
+		return s.runCase(base, c, []string{implAio, implNet})
 	}
 	return nil
 }

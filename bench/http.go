@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aioring/aioring/adapt"
+	"github.com/aioring/aioring/aio"
+)
+
+// httpBodySize is the size of every response body: small enough that the
+// figures measure the server's request handling and the sockets under it,
+// not copying.
+const httpBodySize = 64
+
+// httpBody is the fixed response. The client checks its length, not its
+// bytes: both servers send this same slice through the same http.Server.
+var httpBody = []byte("aioring bench: a fixed 64-byte response body for the http case.\n")
+
+func init() {
+	if len(httpBody) != httpBodySize {
+		panic("bench: httpBody is " + strconv.Itoa(len(httpBody)) + " bytes, want " + strconv.Itoa(httpBodySize))
+	}
+}
+
+// httpHandler answers every request with httpBody. Setting the headers
+// itself spares net/http the content sniffing and the length computation,
+// which would be the same work for both servers anyway.
+func httpHandler(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain"}
+	h["Content-Length"] = []string{strconv.Itoa(httpBodySize)}
+	w.Write(httpBody)
+}
+
+// httpServe measures one http.Server (s.Impl: aioring serves through an
+// adapt.Listener on an engine, net through net.Listen) with the shared load
+// generator in the same process. Only the listener differs: the server,
+// the handler and the client are the same code.
+func httpServe(s *spec) (*result, error) {
+	if s.Impl != implAio {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		return serveAndLoad(s, l, nil)
+	}
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	l, err := adapt.Listen(e, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	return serveAndLoad(s, l, e)
+}
+
+// serveAndLoad runs an http.Server on l for the length of the case, drives
+// it with loadHTTP and shuts it down. e, when not nil, is the engine under
+// l, whose loop counters go into the result.
+func serveAndLoad(s *spec, l net.Listener, e *aio.Engine) (*result, error) {
+	// Every client goroutine should keep its connection for the whole case;
+	// more connections than goroutines would mean keep-alive broke and the
+	// case measured connection setup instead of requests.
+	var opened atomic.Int64
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(httpHandler),
+		ReadHeaderTimeout: 30 * time.Second,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				opened.Add(1)
+			}
+		},
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	var ls *loopStats
+	if e != nil {
+		ls = watchLoop(e)
+	}
+	r, err := loadHTTP(s, "http://"+l.Addr().String()+"/")
+	if r != nil && ls != nil {
+		r.Loop = ls.done()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(ctx); serr != nil && err == nil {
+		err = fmt.Errorf("shutting the server down: %w", serr)
+	}
+	// Serve ends with ErrServerClosed after Shutdown; anything else means
+	// the listener failed during the case, which the figures must not hide.
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = fmt.Errorf("serve: %w", serr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n := opened.Load(); n > int64(s.Conns) {
+		return nil, fmt.Errorf("the server accepted %d connections for %d keep-alive clients: connections were not reused", n, s.Conns)
+	}
+	return r, nil
+}
+
+// loadHTTP is the load generator shared by both servers: s.Conns goroutines
+// issuing GET requests in a loop through one http.Client whose Transport
+// keeps up to s.Conns keep-alive connections, so that each goroutine in
+// effect holds one connection. A request's latency runs from the call to
+// Get until its body has been read.
+func loadHTTP(s *spec, url string) (*result, error) {
+	tr := &http.Transport{
+		MaxIdleConns:        s.Conns,
+		MaxIdleConnsPerHost: s.Conns,
+		MaxConnsPerHost:     s.Conns,
+		DisableCompression:  true,
+	}
+	defer tr.CloseIdleConnections()
+	// A server that stops answering must fail the case, not hang it.
+	client := &http.Client{Transport: tr, Timeout: maxWindow + 20*time.Second}
+	type worker struct {
+		n   uint64
+		lat hist
+		err error
+	}
+	var (
+		ph phase
+		wg sync.WaitGroup
+	)
+	ws := make([]*worker, s.Conns)
+	ts := startThreadSampler()
+	for i := range ws {
+		w := &worker{}
+		ws[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 2*httpBodySize)
+			for ph.Load() != phaseStop {
+				t0 := time.Now()
+				resp, err := client.Get(url)
+				if err != nil {
+					w.err = err
+					return
+				}
+				n, err := io.ReadFull(resp.Body, buf)
+				resp.Body.Close()
+				d := time.Since(t0)
+				if err != io.ErrUnexpectedEOF && err != io.EOF {
+					if err == nil {
+						err = errors.New("the response body is longer than it should be")
+					}
+					w.err = err
+					return
+				}
+				if resp.StatusCode != http.StatusOK || n != httpBodySize {
+					w.err = fmt.Errorf("response: status %d, %d body bytes; want 200 and %d", resp.StatusCode, n, httpBodySize)
+					return
+				}
+				if ph.Load() == phaseMeasure {
+					w.n++
+					if w.n == 1 {
+						ph.counted()
+					}
+					w.lat.record(d)
+				}
+			}
+		}()
+	}
+	wall, cpu := window(&ph, s.Warmup, s.Window)
+	wg.Wait()
+	threads := ts.finish()
+	r := &result{Threads: threads}
+	var all hist
+	for _, w := range ws {
+		if w.err != nil {
+			return nil, w.err
+		}
+		r.Ops += w.n
+		all.merge(&w.lat)
+	}
+	// Operations are requests; MB/s would count only the body, a small part
+	// of what crosses the socket, so it is left out.
+	r.derive(0, wall, cpu)
+	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
+	return r, nil
+}
