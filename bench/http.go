@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -126,70 +125,29 @@ func loadHTTP(s *spec, url string) (*result, error) {
 	defer tr.CloseIdleConnections()
 	// A server that stops answering must fail the case, not hang it.
 	client := &http.Client{Transport: tr, Timeout: maxWindow + 20*time.Second}
-	type worker struct {
-		n   uint64
-		lat hist
-		err error
-	}
-	var (
-		ph phase
-		wg sync.WaitGroup
-	)
-	ws := make([]*worker, s.Conns)
-	ts := startThreadSampler()
-	for i := range ws {
-		w := &worker{}
-		ws[i] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 2*httpBodySize)
-			for ph.Load() != phaseStop {
-				t0 := time.Now()
-				resp, err := client.Get(url)
-				if err != nil {
-					w.err = err
-					return
-				}
-				n, err := io.ReadFull(resp.Body, buf)
-				resp.Body.Close()
-				d := time.Since(t0)
-				if err != io.ErrUnexpectedEOF && err != io.EOF {
-					if err == nil {
-						err = errors.New("the response body is longer than it should be")
-					}
-					w.err = err
-					return
-				}
-				if resp.StatusCode != http.StatusOK || n != httpBodySize {
-					w.err = fmt.Errorf("response: status %d, %d body bytes; want 200 and %d", resp.StatusCode, n, httpBodySize)
-					return
-				}
-				if ph.Load() == phaseMeasure {
-					w.n++
-					if w.n == 1 {
-						ph.counted()
-					}
-					w.lat.record(d)
-				}
-			}
-		}()
-	}
-	wall, cpu := window(&ph, s.Warmup, s.Window)
-	wg.Wait()
-	threads := ts.finish()
-	r := &result{Threads: threads}
-	var all hist
-	for _, w := range ws {
-		if w.err != nil {
-			return nil, w.err
-		}
-		r.Ops += w.n
-		all.merge(&w.lat)
-	}
 	// Operations are requests; MB/s would count only the body, a small part
 	// of what crosses the socket, so it is left out.
-	r.derive(0, wall, cpu)
-	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
-	return r, nil
+	return closedLoop(s, s.Conns, func(int) func() (time.Duration, error) {
+		buf := make([]byte, 2*httpBodySize)
+		return func() (time.Duration, error) {
+			t0 := time.Now()
+			resp, err := client.Get(url)
+			if err != nil {
+				return 0, err
+			}
+			n, err := io.ReadFull(resp.Body, buf)
+			resp.Body.Close()
+			d := time.Since(t0)
+			if err != io.ErrUnexpectedEOF && err != io.EOF {
+				if err == nil {
+					err = errors.New("the response body is longer than it should be")
+				}
+				return 0, err
+			}
+			if resp.StatusCode != http.StatusOK || n != httpBodySize {
+				return 0, fmt.Errorf("response: status %d, %d body bytes; want 200 and %d", resp.StatusCode, n, httpBodySize)
+			}
+			return d, nil
+		}
+	}, 0)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -149,3 +150,59 @@ func (r *rng) next() uint64 {
 
 // below returns a value in [0, n).
 func (r *rng) below(n uint64) uint64 { return r.next() % n }
+
+// closedLoop runs n goroutines, each calling the operation newOp(i) returns
+// in a loop until the window ends, and turns what the measuring phase
+// counted into a result. An operation reports its own latency, so it can
+// leave setup and checks outside the timed part; an error ends the case.
+// bytesPerOp feeds MB/s (0: none).
+func closedLoop(s *spec, n int, newOp func(i int) func() (time.Duration, error), bytesPerOp int64) (*result, error) {
+	type worker struct {
+		n   uint64
+		lat hist
+		err error
+	}
+	var (
+		ph phase
+		wg sync.WaitGroup
+	)
+	ws := make([]*worker, n) // separate allocations: no false sharing of the counters
+	ts := startThreadSampler()
+	for i := range ws {
+		w := &worker{}
+		ws[i] = w
+		op := newOp(i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ph.Load() != phaseStop {
+				d, err := op()
+				if err != nil {
+					w.err = err
+					return
+				}
+				if ph.Load() == phaseMeasure {
+					w.n++
+					if w.n == 1 {
+						ph.counted()
+					}
+					w.lat.record(d)
+				}
+			}
+		}()
+	}
+	wall, cpu := window(&ph, s.Warmup, s.Window)
+	wg.Wait()
+	r := &result{Threads: ts.finish()}
+	var all hist
+	for _, w := range ws {
+		if w.err != nil {
+			return nil, w.err
+		}
+		r.Ops += w.n
+		all.merge(&w.lat)
+	}
+	r.derive(bytesPerOp, wall, cpu)
+	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
+	return r, nil
+}

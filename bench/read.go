@@ -118,56 +118,15 @@ func readStd(s *spec) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	type worker struct {
-		n   uint64
-		lat hist
-		err error
-	}
-	var (
-		ph phase
-		wg sync.WaitGroup
-	)
-	ws := make([]*worker, s.Depth)
-	ts := startThreadSampler()
-	for i := range ws {
-		w := &worker{}
-		ws[i] = w
-		wg.Add(1)
-		go func(buf []byte, rnd rng) {
-			defer wg.Done()
-			for {
-				p := ph.Load()
-				if p == phaseStop {
-					return
-				}
-				t0 := time.Now()
-				n, err := f.ReadAt(buf, int64(rnd.below(blocks))*blockSize)
-				if err != nil || n != blockSize {
-					w.err = fmt.Errorf("read: %v (%d bytes)", err, n)
-					return
-				}
-				if ph.Load() == phaseMeasure {
-					w.n++
-					if w.n == 1 {
-						ph.counted()
-					}
-					w.lat.record(time.Since(t0))
-				}
+	return closedLoop(s, s.Depth, func(i int) func() (time.Duration, error) {
+		buf, rnd := bufs[i], newRNG(uint64(i)+1)
+		return func() (time.Duration, error) {
+			t0 := time.Now()
+			n, err := f.ReadAt(buf, int64(rnd.below(blocks))*blockSize)
+			if err != nil || n != blockSize {
+				return 0, fmt.Errorf("read: %v (%d bytes)", err, n)
 			}
-		}(bufs[i], newRNG(uint64(i)+1))
-	}
-	wall, cpu := window(&ph, s.Warmup, s.Window)
-	wg.Wait()
-	r := &result{Threads: ts.finish()}
-	var all hist
-	for _, w := range ws {
-		if w.err != nil {
-			return nil, w.err
+			return time.Since(t0), nil
 		}
-		r.Ops += w.n
-		all.merge(&w.lat)
-	}
-	r.derive(blockSize, wall, cpu)
-	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
-	return r, nil
+	}, blockSize)
 }

@@ -207,71 +207,33 @@ func loadEcho(s *spec, addr string) (*result, error) {
 		c.SetDeadline(deadline)
 		conns[i] = c
 	}
-	type worker struct {
-		n   uint64
-		lat hist
-		err error
-	}
-	var (
-		ph phase
-		wg sync.WaitGroup
-	)
-	ws := make([]*worker, len(conns))
-	ts := startThreadSampler()
-	for i, c := range conns {
-		w := &worker{}
-		ws[i] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			msg := make([]byte, s.MsgSize)
-			back := make([]byte, s.MsgSize)
-			rnd := newRNG(uint64(i) + 1)
-			for j := range msg {
-				msg[j] = byte(rnd.next())
-			}
-			for ph.Load() != phaseStop {
-				msg[0]++
-				t0 := time.Now()
-				if _, err := c.Write(msg); err != nil {
-					w.err = err
-					return
-				}
-				if _, err := io.ReadFull(c, back); err != nil {
-					w.err = err
-					return
-				}
-				d := time.Since(t0)
-				if back[0] != msg[0] || back[len(back)-1] != msg[len(msg)-1] {
-					w.err = errors.New("the echo differs from the message")
-					return
-				}
-				if ph.Load() == phaseMeasure {
-					w.n++
-					if w.n == 1 {
-						ph.counted()
-					}
-					w.lat.record(d)
-				}
-			}
-		}()
-	}
-	wall, cpu := window(&ph, s.Warmup, s.Window)
-	wg.Wait()
-	threads := ts.finish()
-	for _, c := range conns {
-		c.Close()
-	}
-	r := &result{Threads: threads}
-	var all hist
-	for _, w := range ws {
-		if w.err != nil {
-			return nil, w.err
+	defer func() {
+		for _, c := range conns {
+			c.Close()
 		}
-		r.Ops += w.n
-		all.merge(&w.lat)
-	}
-	r.derive(int64(s.MsgSize), wall, cpu)
-	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
-	return r, nil
+	}()
+	return closedLoop(s, len(conns), func(i int) func() (time.Duration, error) {
+		c := conns[i]
+		msg := make([]byte, s.MsgSize)
+		back := make([]byte, s.MsgSize)
+		rnd := newRNG(uint64(i) + 1)
+		for j := range msg {
+			msg[j] = byte(rnd.next())
+		}
+		return func() (time.Duration, error) {
+			msg[0]++
+			t0 := time.Now()
+			if _, err := c.Write(msg); err != nil {
+				return 0, err
+			}
+			if _, err := io.ReadFull(c, back); err != nil {
+				return 0, err
+			}
+			d := time.Since(t0)
+			if back[0] != msg[0] || back[len(back)-1] != msg[len(msg)-1] {
+				return 0, errors.New("the echo differs from the message")
+			}
+			return d, nil
+		}
+	}, int64(s.MsgSize))
 }
