@@ -5,36 +5,10 @@ package completion
 import (
 	"errors"
 	"runtime"
-	"time"
 
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
-
-// Request is one unit of work for the ring.
-type Request interface {
-	SQEs() int
-	Prep(s []*sqe.SQE)
-	QueueNode() *Node
-}
-
-// Node links a Request into the loop's submission queue.
-type Node struct{}
-
-// Handler receives completions.
-type Handler interface {
-	Complete(c *ring.CQE) bool
-	Flush()
-}
-
-// Config configures Start.
-type Config struct {
-	Entries, CQEntries uint32
-	Flags              ring.SetupFlags
-	Spin               time.Duration
-	Handler            Handler
-	Netpoll            bool
-}
 
 // Loop is a placeholder off Linux.
 type Loop struct{}
@@ -62,14 +36,5 @@ func (l *Loop) Flags() ring.SetupFlags { return 0 }
 // Features reports no features.
 func (l *Loop) Features() ring.Features { return 0 }
 
-// Stats are counters kept by the loop.
-type Stats struct {
-	Enters, Submitted, Completed, Sleeps, Wakeups uint64
-}
-
 // Stats reports zeros off Linux.
 func (l *Loop) Stats() Stats { return Stats{} }
-
-// DefaultFlags are the setup flags the loop asks for first.
-const DefaultFlags = ring.SetupSingleIssuer | ring.SetupDeferTaskrun | ring.SetupCoopTaskrun |
-	ring.SetupTaskrunFlag | ring.SetupSubmitAll | ring.SetupNoSQArray
