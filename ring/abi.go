@@ -175,3 +175,19 @@ const (
 	MaxEntries   = 32768
 	MaxCQEntries = 65536
 )
+
+// Options configure New.
+type Options struct {
+	// Entries is the submission queue size, rounded up to a power of two by
+	// the kernel (at most MaxEntries).
+	Entries uint32
+	// CQEntries sizes the completion queue (IORING_SETUP_CQSIZE); 0 leaves
+	// the kernel's default of twice Entries.
+	CQEntries uint32
+	// Flags are the setup flags to try first. When the kernel answers EINVAL,
+	// New drops them in FallbackOrder and retries, so a newer flag never keeps
+	// an older kernel from working. Flags() reports what was kept.
+	Flags SetupFlags
+	// SQThreadIdle is the SQPOLL thread's idle time in milliseconds.
+	SQThreadIdle uint32
+}

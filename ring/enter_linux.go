@@ -61,16 +61,7 @@ func (r *Ring) SubmitAndWaitTimeout(waitNr uint32, d time.Duration) (int, error)
 	toSubmit := r.flush()
 	r.waitTs.SetNanoseconds(int64(max(d, 0)))
 	r.enterArg = GetEventsArg{Ts: uint64(uintptr(unsafe.Pointer(&r.waitTs)))}
-	deadline := time.Now().Add(d)
-	for {
-		n, err := r.enter(toSubmit, waitNr, EnterGetEvents|EnterExtArg, unsafe.Pointer(&r.enterArg), unsafe.Sizeof(r.enterArg))
-		if err != syscall.EINTR {
-			return n, err
-		}
-		// enter already retries EINTR; this path is unreachable but keeps
-		// the remaining time honest if that changes.
-		r.waitTs.SetNanoseconds(int64(max(time.Until(deadline), 0)))
-	}
+	return r.enter(toSubmit, waitNr, EnterGetEvents|EnterExtArg, unsafe.Pointer(&r.enterArg), unsafe.Sizeof(r.enterArg))
 }
 
 // enter calls io_uring_enter. It retries EINTR: the kernel returns it only

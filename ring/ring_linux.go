@@ -13,22 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Options configure New.
-type Options struct {
-	// Entries is the submission queue size, rounded up to a power of two by
-	// the kernel (at most MaxEntries).
-	Entries uint32
-	// CQEntries sizes the completion queue (IORING_SETUP_CQSIZE); 0 leaves
-	// the kernel's default of twice Entries.
-	CQEntries uint32
-	// Flags are the setup flags to try first. When the kernel answers EINVAL,
-	// New drops them in FallbackOrder and retries, so a newer flag never keeps
-	// an older kernel from working. Flags() reports what was kept.
-	Flags SetupFlags
-	// SQThreadIdle is the SQPOLL thread's idle time in milliseconds.
-	SQThreadIdle uint32
-}
-
 // FallbackOrder is the order in which New gives up setup flags the kernel
 // rejects: the newest and least essential first, as liburing and fio do.
 var FallbackOrder = []SetupFlags{
