@@ -157,19 +157,14 @@ func (r *rng) below(n uint64) uint64 { return r.next() % n }
 // leave setup and checks outside the timed part; an error ends the case.
 // bytesPerOp feeds MB/s (0: none).
 func closedLoop(s *spec, n int, newOp func(i int) func() (time.Duration, error), bytesPerOp int64) (*result, error) {
-	type worker struct {
-		n   uint64
-		lat hist
-		err error
-	}
 	var (
 		ph phase
 		wg sync.WaitGroup
 	)
-	ws := make([]*worker, n) // separate allocations: no false sharing of the counters
+	ws := make([]*tally, n) // separate allocations: no false sharing of the counters
 	ts := startThreadSampler()
 	for i := range ws {
-		w := &worker{}
+		w := &tally{}
 		ws[i] = w
 		op := newOp(i)
 		wg.Add(1)
@@ -182,11 +177,7 @@ func closedLoop(s *spec, n int, newOp func(i int) func() (time.Duration, error),
 					return
 				}
 				if ph.Load() == phaseMeasure {
-					w.n++
-					if w.n == 1 {
-						ph.counted()
-					}
-					w.lat.record(d)
+					w.count(&ph, d)
 				}
 			}
 		}()
@@ -194,15 +185,46 @@ func closedLoop(s *spec, n int, newOp func(i int) func() (time.Duration, error),
 	wall, cpu := window(&ph, s.Warmup, s.Window)
 	wg.Wait()
 	r := &result{Threads: ts.finish()}
+	if err := r.sum(ws, true, bytesPerOp, wall, cpu); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// tally is what one load worker counted during the measuring phase, and the
+// error that stopped it, if any.
+type tally struct {
+	n   uint64
+	lat hist
+	err error
+}
+
+// count records one operation of the measuring phase; a negative latency
+// records none (for cases that do not time single operations).
+func (t *tally) count(ph *phase, lat time.Duration) {
+	t.n++
+	if t.n == 1 {
+		ph.counted()
+	}
+	if lat >= 0 {
+		t.lat.record(lat)
+	}
+}
+
+// sum adds the workers' tallies into r (the latency quantiles only when
+// timed) and derives the rates; it returns the first worker's error.
+func (r *result) sum(ts []*tally, timed bool, bytesPerOp int64, wall, cpu time.Duration) error {
 	var all hist
-	for _, w := range ws {
-		if w.err != nil {
-			return nil, w.err
+	for _, t := range ts {
+		if t.err != nil {
+			return t.err
 		}
-		r.Ops += w.n
-		all.merge(&w.lat)
+		r.Ops += t.n
+		all.merge(&t.lat)
 	}
 	r.derive(bytesPerOp, wall, cpu)
-	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
-	return r, nil
+	if timed {
+		r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
+	}
+	return nil
 }

@@ -22,11 +22,9 @@ func nopAio(s *spec) (*result, error) {
 	}
 	defer e.Close()
 	type worker struct {
+		tally
 		a     *aio.Aio
-		n     uint64
 		start time.Time
-		lat   hist
-		err   error
 	}
 	var (
 		ph phase
@@ -45,13 +43,11 @@ func nopAio(s *spec) (*result, error) {
 			}
 			switch ph.Load() {
 			case phaseMeasure:
-				w.n++
-				if w.n == 1 {
-					ph.counted()
-				}
+				lat := time.Duration(-1)
 				if timed {
-					w.lat.record(time.Since(w.start))
+					lat = time.Since(w.start)
 				}
+				w.count(&ph, lat)
 			case phaseStop:
 				wg.Done()
 				return
@@ -72,18 +68,13 @@ func nopAio(s *spec) (*result, error) {
 	wall, cpu := window(&ph, s.Warmup, s.Window)
 	wg.Wait()
 	r := &result{Threads: ts.finish(), Loop: ls.done()}
-	var all hist
-	for _, w := range ws {
-		if w.err != nil {
-			return nil, w.err
-		}
-		r.Ops += w.n
-		all.merge(&w.lat)
+	tallies := make([]*tally, len(ws))
+	for i, w := range ws {
+		tallies[i] = &w.tally
 		w.a.Free()
 	}
-	r.derive(0, wall, cpu)
-	if timed {
-		r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
+	if err := r.sum(tallies, timed, 0, wall, cpu); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

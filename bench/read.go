@@ -40,12 +40,10 @@ func readAio(s *spec) (*result, error) {
 	}
 	defer e.Close()
 	type worker struct {
+		tally
 		a     *aio.Aio
 		rnd   rng
 		start time.Time
-		n     uint64
-		lat   hist
-		err   error
 	}
 	var (
 		ph phase
@@ -64,11 +62,7 @@ func readAio(s *spec) (*result, error) {
 			}
 			switch ph.Load() {
 			case phaseMeasure:
-				w.n++
-				if w.n == 1 {
-					ph.counted()
-				}
-				w.lat.record(now.Sub(w.start))
+				w.count(&ph, now.Sub(w.start))
 			case phaseStop:
 				wg.Done()
 				return
@@ -90,17 +84,14 @@ func readAio(s *spec) (*result, error) {
 	wall, cpu := window(&ph, s.Warmup, s.Window)
 	wg.Wait()
 	r := &result{Threads: ts.finish(), Loop: ls.done()}
-	var all hist
-	for _, w := range ws {
-		if w.err != nil {
-			return nil, w.err
-		}
-		r.Ops += w.n
-		all.merge(&w.lat)
+	tallies := make([]*tally, len(ws))
+	for i, w := range ws {
+		tallies[i] = &w.tally
 		w.a.Free()
 	}
-	r.derive(blockSize, wall, cpu)
-	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
+	if err := r.sum(tallies, true, blockSize, wall, cpu); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
