@@ -57,7 +57,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.rd.run(nil, func(a *aio.Aio) {
 		a.SetIOV(b)
 		a.Recv(c.fd)
-	})
+	}, nil)
 	if err != nil {
 		return 0, c.opError("read", err)
 	}
@@ -79,7 +79,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		n, err := c.wr.run(nil, func(a *aio.Aio) {
 			a.SetIOV(rest)
 			a.Send(c.fd)
-		})
+		}, nil)
 		sent += n
 		if err != nil {
 			return sent, c.opError("write", err)

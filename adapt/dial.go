@@ -100,7 +100,7 @@ func dialOne(ctx context.Context, e *aio.Engine, sa sockaddr) (*Conn, error) {
 	if d, ok := ctx.Deadline(); ok {
 		r.deadline = d
 	}
-	_, err = r.run(ctx, func(a *aio.Aio) { a.Connect(fd, sa.sa) })
+	_, err = r.run(ctx, func(a *aio.Aio) { a.Connect(fd, sa.sa) }, nil)
 	r.close()
 	if err != nil {
 		unix.Close(fd)

@@ -105,10 +105,17 @@ func (l *Listener) Accept() (net.Conn, error) { return l.AcceptConn() }
 
 // AcceptConn is Accept returning the concrete type.
 func (l *Listener) AcceptConn() (*Conn, error) {
-	var fd int
-	_, err := l.acc.run(nil, func(a *aio.Aio) { a.Accept(l.fd) })
-	if err == nil {
-		fd = l.acc.a.Output(0).(int)
+	// The descriptor is read inside run, while this call still owns the
+	// Aio: once run returns, a concurrent Accept may start the next
+	// operation, which clears Output(0) or replaces it with its own.
+	fd := -1
+	_, err := l.acc.run(nil, func(a *aio.Aio) { a.Accept(l.fd) }, func(a *aio.Aio) {
+		if v, ok := a.Output(0).(int); ok {
+			fd = v
+		}
+	})
+	if err == nil && fd < 0 {
+		err = errors.New("engine reported a successful Accept without a descriptor")
 	}
 	if err != nil {
 		return nil, &net.OpError{Op: "accept", Net: l.net, Addr: l.addr, Err: netErr("accept", err)}

@@ -24,9 +24,10 @@ var errCtxDone = errors.New("adapt: context done")
 // socket) on its own Aio, one at a time, under a deadline that may change
 // while the operation is pending.
 //
-// Invariants: the Aio is only started with mu held and closed false, and
-// pending is true exactly while an operation started by run has not been
-// waited for. So an Abort issued under mu with pending set always reaches
+// Invariants: the Aio is only used with serial held (by run, or by close to
+// free it); it is only started with mu held and closed false, and pending
+// is true exactly while an operation started by run has not been waited
+// for. So an Abort issued under mu with pending set always reaches
 // the operation it means (never a later one), and after close no operation
 // can start.
 type runner struct {
@@ -49,7 +50,12 @@ func newRunner(e *aio.Engine) *runner {
 // when a deadline change aborted it before it transferred anything. It
 // returns the Aio's count and result; net.ErrClosed once close has been
 // called; aio.ErrTimedOut when the deadline has passed.
-func (r *runner) run(ctx context.Context, start func(a *aio.Aio)) (int, error) {
+//
+// finish, if not nil, is called after a successful operation to read what
+// it left in the Aio (the descriptor of an Accept, say). It must be read
+// there and not after run returns: from then on the next caller's operation
+// may be using the Aio, and starting an operation clears its outputs.
+func (r *runner) run(ctx context.Context, start, finish func(a *aio.Aio)) (int, error) {
 	r.serial.Lock()
 	defer r.serial.Unlock()
 	if ctx != nil && ctx.Done() != nil {
@@ -97,6 +103,9 @@ func (r *runner) run(ctx context.Context, start func(a *aio.Aio)) (int, error) {
 		n, err := r.a.Count(), r.a.Result()
 		switch {
 		case n > 0 || err == nil:
+			if err == nil && finish != nil {
+				finish(r.a)
+			}
 			return n, err
 		case closed:
 			return 0, net.ErrClosed
@@ -132,7 +141,8 @@ func (r *runner) setDeadline(t time.Time) bool {
 }
 
 // close ends the pending operation with net.ErrClosed, forbids new ones,
-// waits until the Aio is idle and frees it. It must be called once.
+// waits until no run uses the Aio (the aborted one may still be reading its
+// result) and frees it. It must be called once, and not from finish.
 func (r *runner) close() {
 	r.mu.Lock()
 	r.closed = true
@@ -140,5 +150,9 @@ func (r *runner) close() {
 		r.a.Abort(net.ErrClosed)
 	}
 	r.mu.Unlock()
+	// The run holding serial ends promptly: its operation was just aborted,
+	// or it sees closed before starting one; so do the runs queued behind.
+	r.serial.Lock()
+	defer r.serial.Unlock()
 	r.a.Free()
 }
