@@ -5,14 +5,15 @@
 //	echo [-addr HOST:PORT] [-idle DURATION] [-buf BYTES] [-v]
 //
 // One Aio accepts connections, in a callback chain: each accepted socket
-// starts its connection, and the callback starts the next Accept. Each
-// connection has one Aio per direction: the receiving Aio fills one of two
-// buffers while the sending Aio writes the other back, so receiving the
-// next bytes overlaps sending the last ones. Both directions carry the
-// -idle timeout: a client that sends nothing (or stops reading its echo)
-// for that long is disconnected. The server prints "listening on ADDR" once
-// it accepts connections, and stops on SIGINT or SIGTERM by closing the
-// engine, which ends every pending operation.
+// gets TCP_NODELAY (as in package net) and starts its connection, and the
+// callback starts the next Accept. Each connection has one Aio per
+// direction: the receiving Aio fills one of two buffers while the sending
+// Aio writes the other back, so receiving the next bytes overlaps sending
+// the last ones. Both directions carry the -idle timeout: a client that
+// sends nothing (or stops reading its echo) for that long is disconnected.
+// The server prints "listening on ADDR" once it accepts connections, and
+// stops on SIGINT or SIGTERM by closing the engine, which ends every
+// pending operation.
 package main
 
 import (
@@ -38,6 +39,10 @@ type server struct {
 	idle time.Duration
 	buf  int
 	log  io.Writer // connection events with -v; io.Discard otherwise
+
+	// accepted, if set, is called with each accepted socket just before
+	// the server starts echoing on it (a hook for tests).
+	accepted func(fd int)
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -143,8 +148,7 @@ func (s *server) startAccepting(stopped chan struct{}) {
 		case retrying:
 			retrying = false
 		case err == nil:
-			fd := a.Output(0).(int)
-			newConn(s, fd).start()
+			s.serve(a.Output(0).(int))
 		case errors.Is(err, aio.ErrClosed), errors.Is(err, aio.ErrStopped):
 			a.Reap()
 			close(stopped)
@@ -161,4 +165,30 @@ func (s *server) startAccepting(stopped chan struct{}) {
 	})
 	a.SetTimeout(aio.Infinite)
 	a.Accept(s.fd)
+}
+
+// serve starts echoing on an accepted socket.
+func (s *server) serve(fd int) {
+	// A failure only costs latency: keep serving.
+	if err := noDelay(fd); err != nil {
+		fmt.Fprintf(s.log, "connection %d: %v\n", fd, err)
+	}
+	if s.accepted != nil {
+		s.accepted(fd)
+	}
+	newConn(s, fd).start()
+}
+
+// noDelay sets TCP_NODELAY, as package net does on every TCP connection.
+// Without it Nagle's algorithm holds back the partial segment that ends an
+// echoed message until the client's delayed ACK of the previous one
+// arrives, tens of milliseconds per message. A socket with no TCP layer (a
+// unix socket: EOPNOTSUPP) has nothing to set, and is not an error.
+func noDelay(fd int) error {
+	err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	switch {
+	case err == nil, errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOPROTOOPT):
+		return nil
+	}
+	return os.NewSyscallError("setsockopt TCP_NODELAY", err)
 }
