@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 	case os.Getenv(childEnv) == "1":
 		// The suite runs each case in a child: this same test binary.
 		os.Exit(childMain(os.Stdin, os.Stdout, os.Stderr))
+	case os.Getenv(stressEnv) != "":
+		os.Exit(stressMain())
 	case os.Getenv(mainEnv) == "1":
 		if os.Getenv(noUringEnv) == "1" {
 			if err := blockIOUring(); err != nil {
@@ -71,7 +73,7 @@ func TestTinySuite(t *testing.T) {
 	}
 	// Baselines the suite must never drop silently: http's comparison is
 	// the whole point of that scenario.
-	for _, want := range []struct{ scen, impl string }{{scenHTTP, implNet}, {scenTCP, implNet}} {
+	for _, want := range []struct{ scen, impl string }{{scenHTTP, implNet}, {scenTCP, implNet}, {scenTCP, implGnet}} {
 		if !hasRow(table, want.scen, want.impl) {
 			t.Errorf("the table has no %s row for %s:\n%s", want.impl, want.scen, table)
 		}
@@ -103,6 +105,15 @@ func TestTinySuite(t *testing.T) {
 		if r.Impl == implAio && r.Threads <= 0 {
 			t.Errorf("%s %s: no thread count", r.Scenario, r.Case)
 		}
+		if (r.Scenario == scenTCP || r.Scenario == scenHTTP) && (r.ServerCPUSPerMop <= 0 || r.ServerCPUSPerMop >= r.CPUSPerMop) {
+			t.Errorf("%s %s %s: server CPU %v s/Mop of %v for the whole run; want a part of it", r.Scenario, r.Case, r.Impl, r.ServerCPUSPerMop, r.CPUSPerMop)
+		}
+	}
+	if rep.Stress || rep.Procs != 0 || !bytes.Contains(b, []byte(`"stress": false`)) || !bytes.Contains(b, []byte(`"procs": 0`)) {
+		t.Errorf("a quiet run's header says stress %v, procs %d; want false and 0 in the JSON", rep.Stress, rep.Procs)
+	}
+	if !strings.Contains(strings.SplitN(table, "\n", 2)[0], "quiet machine") {
+		t.Errorf("the title does not say the machine was quiet: %q", strings.SplitN(table, "\n", 2)[0])
 	}
 	for _, sc := range scenarios {
 		if !seen[sc] {
@@ -174,12 +185,160 @@ func TestBadInput(t *testing.T) {
 		{"chart format", []string{"-chart", filepath.Join(dir, "c.gif")}, ".svg or .png"},
 		{"unwritable json", []string{"-tiny", "-json", filepath.Join(notDir, "out.json")}, "choose a writable path"},
 		{"unwritable chart", []string{"-tiny", "-chart", filepath.Join(notDir, "out.svg")}, "choose a writable path"},
+		{"procs zero", []string{"-procs", "0"}, "-procs 0"},
+		{"procs negative", []string{"-procs", "-2"}, "-procs -2"},
+		{"procs not a number", []string{"-procs", "two"}, "invalid value"},
+		{"compare one file", []string{"-compare", filepath.Join(dir, "old.json")}, "-compare takes two files"},
+		{"compare three files", []string{"-compare", "a.json", "b.json", "c.json"}, "-compare takes two files"},
+		{"compare missing file", []string{"-compare", filepath.Join(dir, "nosuch.json"), filepath.Join(dir, "nosuch2.json")}, "no such file"},
+		{"compare not json", []string{"-compare", notDir, notDir}, "not a bench -json file"},
 		{"missing dir", []string{"-tiny", "-only", "copy", "-json", filepath.Join(dir, "out.json"), "-dir", filepath.Join(dir, "nosuch")}, "-dir"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			expectUsageError(t, benchCmd(t, c.args...), c.want)
 			assertOnly(t, dir, "plainfile")
+		})
+	}
+}
+
+// TestTinyConditions runs the whole tiny suite under both conditions at
+// once, -stress and -procs 1, and checks that the run says so and that no
+// CPU burner outlives it.
+func TestTinyConditions(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath := filepath.Join(dir, "out.json")
+	var stdout, stderr bytes.Buffer
+	before := childPIDs(t)
+	code := run([]string{"-tiny", "-stress", "-procs", "1", "-dir", t.TempDir(), "-json", jsonPath}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	if left := childPIDs(t) - before; left > 0 {
+		t.Errorf("%d child processes outlived the run", left)
+	}
+	title := strings.SplitN(stdout.String(), "\n", 2)[0]
+	for _, want := range []string{"-stress", "-procs 1"} {
+		if !strings.Contains(title, want) {
+			t.Errorf("the title does not say %q: %q", want, title)
+		}
+	}
+	if strings.Contains(stdout.String(), "FAILED") {
+		t.Errorf("a case failed:\n%s\n%s", stdout.String(), stderr.String())
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Stress || rep.Procs != 1 || rep.StressProcs < 1 {
+		t.Errorf("the JSON header says stress %v (%d processes), procs %d; want true, at least 1, 1", rep.Stress, rep.StressProcs, rep.Procs)
+	}
+	seen := map[string]bool{}
+	for _, r := range rep.Results {
+		seen[r.Scenario] = true
+	}
+	for _, sc := range scenarios {
+		if !seen[sc] {
+			t.Errorf("the JSON has no result for %s", sc)
+		}
+	}
+}
+
+// childPIDs counts the live (not yet reaped or still running) children of
+// this process.
+func childPIDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	me := os.Getpid()
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		f := bytes.Fields(b[i+1:])
+		// state is the first field after the name, ppid the second.
+		if len(f) > 1 && string(f[1]) == fmt.Sprint(me) && string(f[0]) != "Z" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCompare compares two small -json files: a row that moved far beyond
+// the baselines' movement is marked, one that moved with them is not.
+func TestCompare(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, rep *report) string {
+		p := filepath.Join(dir, name)
+		var b bytes.Buffer
+		if err := rep.writeJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	rows := func(aioEcho, netEcho, aioNop, srv float64) []*result {
+		return []*result{
+			{Scenario: scenTCP, Case: "c64 64B", Impl: implAio, OpsPerS: aioEcho, CPUSPerMop: 2 * srv, ServerCPUSPerMop: srv},
+			{Scenario: scenTCP, Case: "c64 64B", Impl: implNet, OpsPerS: netEcho, CPUSPerMop: 20, ServerCPUSPerMop: 10},
+			{Scenario: scenNop, Case: "qd1", Impl: implAio, OpsPerS: aioNop},
+			{Scenario: scenNop, Case: "qd1", Impl: implRawRing, OpsPerS: 1000},
+		}
+	}
+	old := write("old.json", &report{Mode: "quick", Results: rows(100_000, 100_000, 500, 8)})
+	// tcp-echo aioring +50% while net moved 3%; nop aioring +4%.
+	cur := write("new.json", &report{Mode: "quick", Results: rows(150_000, 103_000, 520, 6)})
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-compare", old, cur}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit status %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	line := func(scen, impl string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, scen+" ") && strings.Contains(l, " "+impl+" ") {
+				return l
+			}
+		}
+		t.Fatalf("no %s %s row in:\n%s", scen, impl, out)
+		return ""
+	}
+	if l := line(scenTCP, implAio); !strings.Contains(l, "+50.0%") || !strings.Contains(l, "MOVED") || !strings.Contains(l, "-25.0%") {
+		t.Errorf("tcp-echo aioring should show +50.0%%, the server CPU's -25.0%% and MOVED:\n%s", l)
+	}
+	if l := line(scenTCP, implNet); !strings.Contains(l, "+3.0%") || strings.Contains(l, "MOVED") {
+		t.Errorf("tcp-echo net should show +3.0%% and no mark:\n%s", l)
+	}
+	if l := line(scenNop, implAio); !strings.Contains(l, "+4.0%") || !strings.Contains(l, "within noise") {
+		t.Errorf("nop aioring should be within the noise:\n%s", l)
+	}
+
+	// Mismatched files: one line, exit status 2.
+	tiny := write("tiny.json", &report{Mode: "tiny", Results: rows(1, 1, 1, 1)})
+	stressed := write("stressed.json", &report{Mode: "quick", Stress: true, StressProcs: 2, Results: rows(1, 1, 1, 1)})
+	other := write("other.json", &report{Mode: "quick", Results: []*result{{Scenario: scenTimers, Case: "1000", Impl: implAio, OpsPerS: 1}}})
+	empty := filepath.Join(dir, "empty.json")
+	os.WriteFile(empty, []byte("{}"), 0o644)
+	for _, c := range []struct {
+		name, a, b, want string
+	}{
+		{"modes", old, tiny, "one mode"},
+		{"conditions", old, stressed, "condition"},
+		{"no common case", old, other, "no case in common"},
+		{"empty report", old, empty, "not a bench -json file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			expectUsageError(t, benchCmd(t, "-compare", c.a, c.b), c.want)
 		})
 	}
 }

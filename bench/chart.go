@@ -14,9 +14,10 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// external reports whether impl is a separate tool rather than Go code in
-// this process: the chart gives those their own bar series.
-func external(impl string) bool { return impl == implFio || impl == implCp }
+// external reports whether impl is another engine rather than the Go
+// standard library's way (a separate tool, or gnet): the chart gives those
+// their own bar series.
+func external(impl string) bool { return impl == implFio || impl == implCp || impl == implGnet }
 
 // writeChart draws a grouped bar chart of the ratios (aioring / baseline)
 // per case: one bar against the Go baseline, one against the external tool
@@ -64,7 +65,7 @@ func writeChart(w io.Writer, path string, r *report) error {
 	// Ratios span orders of magnitude; a bar taller than the cap is cut
 	// there, and every bar carries its true value as a label.
 	const yCap = 3.0
-	p.Title.Text = fmt.Sprintf("aioring / baseline, %s mode (higher is better; red marks: targets; bars cut at %.0fx)", r.Mode, yCap)
+	p.Title.Text = fmt.Sprintf("aioring / baseline, %s mode, %s (higher is better; red marks: targets; bars cut at %.0fx)", r.Mode, r.shortCondition(), yCap)
 	labels := make([]string, n)
 	goVals := make(plotter.Values, n)
 	extVals := make(plotter.Values, n)
@@ -104,7 +105,7 @@ func writeChart(w io.Writer, path string, r *report) error {
 	extBars.Offset = barW / 2
 	p.Add(goBars, extBars)
 	p.Legend.Add("vs the Go way (stdlib, net, io.Copy, time.AfterFunc, raw ring)", goBars)
-	p.Legend.Add("vs the external tool (fio, cp)", extBars)
+	p.Legend.Add("vs another engine (fio, cp, gnet)", extBars)
 	p.Legend.Top = true
 
 	one, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 1}, {X: float64(n) - 0.5, Y: 1}})

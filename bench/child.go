@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -22,7 +23,8 @@ const childEnv = "AIORING_BENCH_CHILD"
 // childMain is the whole life of a child process.
 func childMain(stdin io.Reader, stdout, stderr io.Writer) int {
 	var s spec
-	if err := json.NewDecoder(stdin).Decode(&s); err != nil {
+	dec := json.NewDecoder(stdin)
+	if err := dec.Decode(&s); err != nil {
 		fmt.Fprintf(stderr, "bench child: reading the case: %v\n", err)
 		return 2
 	}
@@ -38,6 +40,14 @@ func childMain(stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if s.Role == roleServer {
+		// The parent keeps stdin open for as long as the server must run.
+		if err := serveChild(&s, io.MultiReader(dec.Buffered(), stdin), stdout); err != nil {
+			fmt.Fprintf(stderr, "bench server: %s %s %s: %v\n", s.Scenario, s.Case, s.Impl, err)
+			return 1
+		}
+		return 0
 	}
 	r, err := measureCase(&s)
 	if err != nil {
@@ -73,9 +83,9 @@ func measureCase(s *spec) (*result, error) {
 		}
 		return copyAio(s)
 	case scenTCP:
-		return tcpEcho(s)
+		return loadEcho(s, s.Addr)
 	case scenHTTP:
-		return httpServe(s)
+		return loadHTTP(s, "http://"+s.Addr+"/")
 	case scenTimers:
 		if s.Impl == implAfter {
 			return timersAfterFunc(s)
@@ -85,19 +95,38 @@ func measureCase(s *spec) (*result, error) {
 	return nil, fmt.Errorf("no such case %s/%s", s.Scenario, s.Impl)
 }
 
-// children runs child processes and kills the current one when the run is
-// interrupted.
+// children runs child processes and kills every one of them when the run
+// is interrupted.
 type children struct {
-	mu  sync.Mutex
-	cur *exec.Cmd
+	mu     sync.Mutex
+	cur    map[*exec.Cmd]bool
+	env    []string    // added to every Go child's environment (GOMAXPROCS)
+	stress []*stressor // CPU burners beside every case (-stress)
 }
 
-// run measures s in a fresh child process.
-func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result, error) {
+// command makes a child process of this binary that measures s.
+func (c *children) command(ctx context.Context) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding this program to run a case in a child: %w", err)
 	}
+	cmd := exec.CommandContext(ctx, exe)
+	// A binary built with -race (the tests') sleeps a second at exit
+	// unless told not to; a child per case would make that minutes.
+	cmd.Env = append(os.Environ(), childEnv+"=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cmd.Env = append(cmd.Env, c.env...)
+	// A child must not outlive the bench if the bench is killed outright.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd, nil
+}
+
+// caseLimit is how long a child may take over s before it counts as hung.
+func caseLimit(s *spec) time.Duration {
+	return s.Warmup + s.Window + maxWindow + 2*time.Minute
+}
+
+// run measures s in a fresh child process.
+func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result, error) {
 	in, err := json.Marshal(s)
 	if err != nil {
 		return nil, err
@@ -105,13 +134,13 @@ func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result,
 	var out, errb bytes.Buffer
 	// A case that hangs (an operation that never completes) must become a
 	// failed row, not a suite that never ends.
-	limit := s.Warmup + s.Window + maxWindow + 2*time.Minute
+	limit := caseLimit(s)
 	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, exe)
-	// A binary built with -race (the tests') sleeps a second at exit
-	// unless told not to; a child per case would make that minutes.
-	cmd.Env = append(os.Environ(), childEnv+"=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cmd, err := c.command(cctx)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Stdin = bytes.NewReader(in)
 	cmd.Stdout = &out
 	cmd.Stderr = &errb
@@ -123,11 +152,7 @@ func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result,
 		return nil, fmt.Errorf("no result after %v: the case hung and was killed", limit.Round(time.Second))
 	}
 	if err != nil {
-		msg := strings.TrimSpace(errb.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return nil, errors.New(msg)
+		return nil, childError(&errb, err)
 	}
 	io.Copy(stderr, &errb)
 	var r result
@@ -137,21 +162,45 @@ func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result,
 	return &r, nil
 }
 
+// childError is what a failed child said on stderr, or how it ended.
+func childError(errb *bytes.Buffer, err error) error {
+	msg := strings.TrimSpace(errb.String())
+	if msg == "" {
+		msg = err.Error()
+	}
+	return errors.New(msg)
+}
+
+// start starts cmd and remembers it so that an interrupt can kill it.
+func (c *children) start(cmd *exec.Cmd) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if c.cur == nil {
+		c.cur = map[*exec.Cmd]bool{}
+	}
+	c.cur[cmd] = true
+	return nil
+}
+
+// wait waits for a started cmd and forgets it.
+func (c *children) wait(cmd *exec.Cmd) error {
+	err := cmd.Wait()
+	c.mu.Lock()
+	delete(c.cur, cmd)
+	c.mu.Unlock()
+	return err
+}
+
 // runCmd starts cmd, remembers it so that an interrupt can kill it, and
 // waits for it.
 func (c *children) runCmd(cmd *exec.Cmd) error {
-	c.mu.Lock()
-	if err := cmd.Start(); err != nil {
-		c.mu.Unlock()
+	if err := c.start(cmd); err != nil {
 		return err
 	}
-	c.cur = cmd
-	c.mu.Unlock()
-	err := cmd.Wait()
-	c.mu.Lock()
-	c.cur = nil
-	c.mu.Unlock()
-	return err
+	return c.wait(cmd)
 }
 
 // output is runCmd returning the command's combined output.
@@ -162,12 +211,16 @@ func (c *children) output(cmd *exec.Cmd) ([]byte, error) {
 	return bytes.TrimSpace(b.Bytes()), err
 }
 
-// kill ends the current child, if any, and waits a little for it to go.
+// kill ends every current child and stress process.
 func (c *children) kill() {
 	c.mu.Lock()
-	cmd := c.cur
-	c.mu.Unlock()
-	if cmd != nil && cmd.Process != nil {
-		cmd.Process.Kill()
+	defer c.mu.Unlock()
+	for cmd := range c.cur {
+		if cmd.Process != nil {
+			cmd.Process.Kill()
+		}
+	}
+	for _, st := range c.stress {
+		st.cmd.Process.Kill()
 	}
 }

@@ -9,26 +9,50 @@
 //	go run ./bench -json out.json -chart out.svg
 //	go run ./bench -cpuprofile /tmp/p   # a CPU profile of each aioring case
 //	go run ./bench -soak 10m            # the soak test instead of the suite
+//	go run ./bench -stress              # one CPU-bound process per core beside every case
+//	go run ./bench -procs 1             # GOMAXPROCS=1 in every measured process
+//	go run ./bench -compare OLD.json NEW.json   # what changed between two -json runs
 //
-// The scenarios are nop, read-direct, read-cached, copy, tcp-echo, timers
-// and http (an http.Server over the adapt package's engine listener against
-// the same server over net.Listen). Every one measures aioring and its
-// baselines side by side in the same run on the same data, and prints
-// ratios (aioring / baseline) next to the absolute figures, with the
-// project's target for each ratio and whether it was met. Progress goes to stderr, the table to stdout at the
+// The scenarios are nop, read-direct, read-cached, copy, tcp-echo (aioring,
+// net and gnet v2 echo servers), timers and http (an http.Server over the
+// adapt package's engine listener against the same server over
+// net.Listen). Every one measures aioring and its baselines side by side
+// in the same run on the same data, and prints ratios (aioring / baseline)
+// next to the absolute figures, with the project's target for each ratio
+// and whether it was met.
+//
+// Conditions: a quiet machine by default; -stress runs one CPU-bound
+// process per core at nice 0 beside every case (started before the first
+// case, killed after the last, and never left behind: each also ends when
+// the bench does), the way a service shares a busy machine; -procs N sets
+// GOMAXPROCS=N in every child process (servers, load generators, the raw
+// ring), the way a container limited to N CPUs runs it. The table's title
+// and the JSON header ("stress", "procs") say which held.
+//
+// -compare OLD.json NEW.json reads two -json files of the same mode and
+// condition and prints, per scenario, case and implementation, both
+// figures and the change, marking the aioring rows that moved by more than
+// the run-to-run noise (the larger of the noise measured on one build run
+// twice, and how far the baselines, unchanged code, moved between the two
+// files). Progress goes to stderr, the table to stdout at the
 // end. Test files go in a temporary directory under -dir (default the
 // system's temporary directory), removed at the end and on Ctrl-C.
 //
 // Exit status: 0 when every case was measured (targets may be missed: the
 // table says so), 1 when a measurement failed, 2 for bad input or a machine
-// that cannot run the suite (unknown flag or scenario, an unwritable output
-// path, no room for the test file, io_uring unavailable); then nothing was
-// measured and no output file is left behind.
+// that cannot run the suite (unknown flag or scenario, -procs below 1,
+// -compare without two matching -json files, an unwritable output path, no
+// room for the test file, io_uring unavailable); then nothing was measured
+// and no output file is left behind. Every such error is one line.
 //
 // Each measured case runs in a fresh child process (this same binary, told
 // so by an environment variable): the Go runtime never gives back an OS
 // thread it made, so in one process the threads of the standard library's
 // blocking reads would be charged to every later case, and CPU time and heap
 // state would leak from case to case too. External tools (fio, cp) are
-// measured as their own processes.
+// measured as their own processes. In tcp-echo and http the server under
+// test and the load generator are two children, as a deployed server and
+// its clients are: the JSON's cpu_s_per_mop counts both processes over the
+// window, server_cpu_s_per_mop the server's alone (/proc/PID/stat read by
+// the load generator as its window opens and closes).
 package main

@@ -40,38 +40,30 @@ func httpHandler(w http.ResponseWriter, _ *http.Request) {
 	w.Write(httpBody)
 }
 
-// httpServe measures one http.Server (s.Impl: aioring serves through an
-// adapt.Listener on an engine, net through net.Listen) with the shared load
-// generator in the same process. Only the listener differs: the server,
-// the handler and the client are the same code.
-func httpServe(s *spec) (*result, error) {
-	if s.Impl != implAio {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+// startHTTP starts one http.Server (s.Impl: aioring serves through an
+// adapt.Listener on an engine, net through net.Listen). Only the listener
+// differs: the server, the handler and the client are the same code.
+func startHTTP(s *spec) (*server, error) {
+	var (
+		l   net.Listener
+		e   *aio.Engine
+		err error
+	)
+	if s.Impl == implAio {
+		if e, err = aio.NewEngine(aio.Config{}); err != nil {
 			return nil, err
 		}
-		return serveAndLoad(s, l, nil)
+		l, err = adapt.Listen(e, "tcp", "127.0.0.1:0")
+	} else {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
 	}
-	e, err := aio.NewEngine(aio.Config{})
 	if err != nil {
+		if e != nil {
+			e.Close()
+		}
 		return nil, err
 	}
-	defer e.Close()
-	l, err := adapt.Listen(e, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	return serveAndLoad(s, l, e)
-}
-
-// serveAndLoad runs an http.Server on l for the length of the case, drives
-// it with loadHTTP and shuts it down. e, when not nil, is the engine under
-// l, whose loop counters go into the result.
-func serveAndLoad(s *spec, l net.Listener, e *aio.Engine) (*result, error) {
-	// Every client goroutine should keep its connection for the whole case;
-	// more connections than goroutines would mean keep-alive broke and the
-	// case measured connection setup instead of requests.
-	var opened atomic.Int64
+	opened := new(atomic.Int64)
 	srv := &http.Server{
 		Handler:           http.HandlerFunc(httpHandler),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -83,37 +75,31 @@ func serveAndLoad(s *spec, l net.Listener, e *aio.Engine) (*result, error) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	var ls *loopStats
-	if e != nil {
-		ls = watchLoop(e)
+	stop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := srv.Shutdown(ctx)
+		if err != nil {
+			err = fmt.Errorf("shutting the server down: %w", err)
+		}
+		// Serve ends with ErrServerClosed after Shutdown; anything else
+		// means the listener failed during the case, which the figures
+		// must not hide.
+		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = fmt.Errorf("serve: %w", serr)
+		}
+		if e != nil {
+			e.Close()
+		}
+		return err
 	}
-	r, err := loadHTTP(s, "http://"+l.Addr().String()+"/")
-	if r != nil && ls != nil {
-		r.Loop = ls.done()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(ctx); serr != nil && err == nil {
-		err = fmt.Errorf("shutting the server down: %w", serr)
-	}
-	// Serve ends with ErrServerClosed after Shutdown; anything else means
-	// the listener failed during the case, which the figures must not hide.
-	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = fmt.Errorf("serve: %w", serr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if n := opened.Load(); n > int64(s.Conns) {
-		return nil, fmt.Errorf("the server accepted %d connections for %d keep-alive clients: connections were not reused", n, s.Conns)
-	}
-	return r, nil
+	return &server{addr: l.Addr().String(), engine: e, opened: opened, stop: stop}, nil
 }
 
-// loadHTTP is the load generator shared by both servers: s.Conns goroutines
-// issuing GET requests in a loop through one http.Client whose Transport
-// keeps up to s.Conns keep-alive connections, so that each goroutine in
-// effect holds one connection. A request's latency runs from the call to
+// loadHTTP is the load generator shared by both servers, run in its own
+// process: s.Conns goroutines issuing GET requests in a loop through one
+// http.Client whose Transport keeps up to s.Conns keep-alive connections,
+// so that each goroutine in effect holds one connection. A request's latency runs from the call to
 // Get until its body has been read.
 func loadHTTP(s *spec, url string) (*result, error) {
 	tr := &http.Transport{

@@ -22,6 +22,9 @@ func main() {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(childMain(os.Stdin, os.Stdout, os.Stderr))
 	}
+	if os.Getenv(stressEnv) != "" {
+		os.Exit(stressMain())
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -54,6 +57,9 @@ type options struct {
 	dir        string
 	cpuProfile string
 	soak       time.Duration
+	stress     bool
+	procs      int
+	compare    [2]string // -compare OLD NEW
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -68,6 +74,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.dir, "dir", os.TempDir(), "make the test files in `DIR` (needs room for two copies of the file)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each aioring case to `PREFIX`-<scenario>-<case>.pprof")
 	fs.DurationVar(&o.soak, "soak", 0, "instead of the suite, run the soak test for `DURATION`")
+	fs.BoolVar(&o.stress, "stress", false, "run one CPU-bound process per core (nice 0) beside every case: a busy machine")
+	fs.IntVar(&o.procs, "procs", 0, "set GOMAXPROCS=`N` in every measured process, as in a container limited to N CPUs")
+	fs.StringVar(&o.compare[0], "compare", "", "instead of measuring, compare two -json files: -compare `OLD.json` NEW.json")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "usage: go run ./bench [flags]\n\nRuns the benchmark suite (about a minute) and prints a table.\n\n")
@@ -77,8 +86,20 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		return nil, usagef("%s (go run ./bench -h lists the flags)", oneLine(err.Error()))
 	}
+	if o.compare[0] != "" {
+		if fs.NArg() != 1 {
+			return nil, usagef("-compare takes two files, the old run and the new one: go run ./bench -compare OLD.json NEW.json")
+		}
+		o.compare[1] = fs.Arg(0)
+		return o, nil
+	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q: bench takes only flags (go run ./bench -h lists them)", fs.Arg(0))
+	}
+	procsSet := false
+	fs.Visit(func(f *flag.Flag) { procsSet = procsSet || f.Name == "procs" })
+	if procsSet && o.procs < 1 {
+		return nil, usagef("-procs %d: GOMAXPROCS must be at least 1", o.procs)
 	}
 	if o.full && o.tiny {
 		return nil, usagef("-full and -tiny exclude each other; pick one")
@@ -130,6 +151,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case <-finished:
 		}
 	}()
+
+	if o.compare[0] != "" {
+		if err := compareFiles(o.compare[0], o.compare[1], stdout); err != nil {
+			fmt.Fprintf(stderr, "bench: %s\n", oneLine(err.Error()))
+			return exitUsage
+		}
+		return exitOK
+	}
 
 	if o.soak > 0 {
 		if err := runSoak(ctx, o.soak, stdout); err != nil {
@@ -215,7 +244,10 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 		return 0, err
 	}
 	load0 := loadAvg()
-	s := &suite{p: p, ctx: ctx, kids: kids, stderr: stderr, cpuProfile: o.cpuProfile, start: time.Now()}
+	if o.procs > 0 {
+		kids.env = append(kids.env, fmt.Sprintf("GOMAXPROCS=%d", o.procs))
+	}
+	s := &suite{p: p, ctx: ctx, kids: kids, stderr: stderr, cpuProfile: o.cpuProfile, start: time.Now(), procs: o.procs}
 	run := scenarios
 	if o.only != "" {
 		run = []string{o.only}
@@ -225,16 +257,28 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 			return 0, err
 		}
 	}
-	for _, name := range run {
-		if err := s.runScenario(name); err != nil {
+	if o.stress {
+		s.stress = stressCount()
+		s.progress("starting %d CPU-bound processes (-stress) beside every case", s.stress)
+		if err := kids.startStress(s.stress); err != nil {
 			return 0, err
 		}
+	}
+	for _, name := range run {
+		if err := s.runScenario(name); err != nil {
+			kids.stopStress()
+			return 0, err
+		}
+	}
+	if err := kids.stopStress(); err != nil {
+		return 0, err
 	}
 	if ctx.Err() != nil {
 		return 0, ctx.Err()
 	}
 	wall := time.Since(s.start)
-	rep := &report{Mode: p.mode, Started: s.start.UTC(), WallSeconds: wall.Seconds(), Notes: s.notes(), Results: s.results}
+	rep := &report{Mode: p.mode, Stress: o.stress, StressProcs: s.stress, Procs: o.procs,
+		Started: s.start.UTC(), WallSeconds: wall.Seconds(), Notes: s.notes(), Results: s.results}
 	rep.LoadAvg[0] = load0
 	rep.fillHost()
 	writeTable(stdout, rep)

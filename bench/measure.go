@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -37,13 +38,22 @@ const maxWindow = 10 * time.Second
 
 // window runs the warm-up and the measurement window of a case whose workers
 // are already running and watch ph. It returns the measured wall time and
-// the CPU time (user+system, the whole process) spent in the window.
+// the CPU time (user+system, the whole process) spent in the window, and
+// when peer is not 0 the CPU time process peer spent in it (the server
+// under a load generator).
 //
 // The window lasts at least d, and until some operation has been counted:
 // on a busy machine a single operation can stall for longer than a tiny
 // window, and a case with no operation has no figures at all.
-func window(ph *phase, warmup, d time.Duration) (wall, cpu time.Duration) {
+func window(ph *phase, warmup, d time.Duration, peer int) (wall, cpu, peerCPU time.Duration, err error) {
 	time.Sleep(warmup)
+	var p0 time.Duration
+	if peer != 0 {
+		if p0, err = procCPU(peer); err != nil {
+			ph.Store(phaseStop)
+			return 0, 0, 0, fmt.Errorf("the server's CPU time: %w", err)
+		}
+	}
 	c0 := cpuTime()
 	t0 := time.Now()
 	ph.Store(phaseMeasure)
@@ -54,7 +64,14 @@ func window(ph *phase, warmup, d time.Duration) (wall, cpu time.Duration) {
 	ph.Store(phaseStop)
 	wall = time.Since(t0)
 	cpu = cpuTime() - c0
-	return wall, cpu
+	if peer != 0 {
+		p1, err := procCPU(peer)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("the server's CPU time: %w", err)
+		}
+		peerCPU = p1 - p0
+	}
+	return wall, cpu, peerCPU, nil
 }
 
 // cpuTime is the process's user plus system time so far (getrusage).
@@ -182,11 +199,21 @@ func closedLoop(s *spec, n int, newOp func(i int) func() (time.Duration, error),
 			}
 		}()
 	}
-	wall, cpu := window(&ph, s.Warmup, s.Window)
+	wall, cpu, srvCPU, werr := window(&ph, s.Warmup, s.Window, s.ServerPID)
 	wg.Wait()
 	r := &result{Threads: ts.finish()}
-	if err := r.sum(ws, true, bytesPerOp, wall, cpu); err != nil {
+	if werr != nil {
+		return nil, werr
+	}
+	// With a server in another process, the whole run's CPU is both.
+	if err := r.sum(ws, true, bytesPerOp, wall, cpu+srvCPU); err != nil {
 		return nil, err
+	}
+	if s.ServerPID != 0 {
+		r.ServerCPUSeconds = srvCPU.Seconds()
+		if r.Ops > 0 {
+			r.ServerCPUSPerMop = r.ServerCPUSeconds / float64(r.Ops) * 1e6
+		}
 	}
 	return r, nil
 }

@@ -65,7 +65,7 @@ func nopAio(s *spec) (*result, error) {
 		w.start = time.Now()
 		w.a.Nop()
 	}
-	wall, cpu := window(&ph, s.Warmup, s.Window)
+	wall, cpu, _, _ := window(&ph, s.Warmup, s.Window, 0)
 	wg.Wait()
 	r := &result{Threads: ts.finish(), Loop: ls.done()}
 	tallies := make([]*tally, len(ws))
@@ -160,7 +160,7 @@ func nopRawRing(s *spec) (*result, error) {
 		}
 		return nil, err
 	}
-	wall, cpu := window(&ph, s.Warmup, s.Window)
+	wall, cpu, _, _ := window(&ph, s.Warmup, s.Window, 0)
 	<-done
 	if rerr != nil {
 		return nil, rerr

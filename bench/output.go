@@ -65,7 +65,13 @@ func (o *outFile) abort() {
 
 // report is everything a run measured.
 type report struct {
-	Mode        string    `json:"mode"`
+	Mode string `json:"mode"`
+	// Stress says whether CPU burners ran beside every case (-stress), and
+	// StressProcs how many; Procs is the GOMAXPROCS of every measured
+	// process (-procs), 0 when not set.
+	Stress      bool      `json:"stress"`
+	StressProcs int       `json:"stress_procs,omitempty"`
+	Procs       int       `json:"procs"`
 	Started     time.Time `json:"started"`
 	WallSeconds float64   `json:"wall_s"`
 	Kernel      string    `json:"kernel"`
@@ -97,11 +103,11 @@ func (r *report) writeJSON(w io.Writer) error {
 
 // writeTable prints the fixed-width table and its footnotes.
 func writeTable(w io.Writer, r *report) {
-	fmt.Fprintf(w, "aioring benchmark suite, %s mode: Linux %s, %s, %d CPUs, %.0f s, load average %.1f at the start and %.1f at the end\n\n",
-		r.Mode, r.Kernel, r.GoVersion, r.CPUs, r.WallSeconds, r.LoadAvg[0], r.LoadAvg[1])
-	const row = "%-11s %-10s %-14s %9s %8s %9s %8s %8s %8s %4s %6s %6s  %-26s %s\n"
-	fmt.Fprintf(w, row, "SCENARIO", "CASE", "IMPL", "OPS/S", "MB/S", "CPU/MOP", "P50us", "P99us", "MAXus", "THR", "RATIO", "CPU-R", "TARGET (aioring vs this)", "RESULT")
-	fmt.Fprintln(w, strings.Repeat("-", 151))
+	fmt.Fprintf(w, "aioring benchmark suite, %s mode, %s: Linux %s, %s, %d CPUs, %.0f s, load average %.1f at the start and %.1f at the end\n\n",
+		r.Mode, r.condition(), r.Kernel, r.GoVersion, r.CPUs, r.WallSeconds, r.LoadAvg[0], r.LoadAvg[1])
+	const row = "%-11s %-10s %-14s %9s %8s %9s %8s %8s %8s %8s %4s %6s %6s  %-26s %s\n"
+	fmt.Fprintf(w, row, "SCENARIO", "CASE", "IMPL", "OPS/S", "MB/S", "CPU/MOP", "SRV/MOP", "P50us", "P99us", "MAXus", "THR", "RATIO", "CPU-R", "TARGET (aioring vs this)", "RESULT")
+	fmt.Fprintln(w, strings.Repeat("-", 160))
 	prev := ""
 	for _, x := range r.Results {
 		if prev != "" && x.Scenario != prev {
@@ -127,13 +133,39 @@ func writeTable(w io.Writer, r *report) {
 		if tgt == "" && x.Impl != implAio {
 			tgt = "-"
 		}
-		fmt.Fprintf(w, row, x.Scenario, x.Case, x.Impl, si(x.OpsPerS), num(x.MBPerS, 1), cpu,
+		fmt.Fprintf(w, row, x.Scenario, x.Case, x.Impl, si(x.OpsPerS), num(x.MBPerS, 1), cpu, num(x.ServerCPUSPerMop, 2),
 			lat(x.P50us), lat(x.P99us), lat(x.MaxUs), count(x.Threads), ratio(x.Ratio), ratio(x.CPURatio), tgt, res)
 	}
 	fmt.Fprintln(w)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "* %s\n", n)
 	}
+}
+
+// condition says what the machine was put through: quiet, -stress, -procs.
+func (r *report) condition() string {
+	c := "quiet machine"
+	if r.Stress {
+		c = fmt.Sprintf("-stress (%d CPU-bound processes beside every case)", r.StressProcs)
+	}
+	if r.Procs > 0 {
+		c += fmt.Sprintf(", -procs %d (GOMAXPROCS=%d in every measured process)", r.Procs, r.Procs)
+	} else {
+		c += ", GOMAXPROCS not set"
+	}
+	return c
+}
+
+// shortCondition is condition for the chart's title.
+func (r *report) shortCondition() string {
+	c := "quiet"
+	if r.Stress {
+		c = "-stress"
+	}
+	if r.Procs > 0 {
+		c += fmt.Sprintf(", -procs %d", r.Procs)
+	}
+	return c
 }
 
 // loadAvg is the 1-minute load average, 0 when unknown.

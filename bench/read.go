@@ -81,7 +81,7 @@ func readAio(s *spec) (*result, error) {
 		w.start = time.Now()
 		w.a.ReadAt(fd, int64(w.rnd.below(blocks))*blockSize)
 	}
-	wall, cpu := window(&ph, s.Warmup, s.Window)
+	wall, cpu, _, _ := window(&ph, s.Warmup, s.Window, 0)
 	wg.Wait()
 	r := &result{Threads: ts.finish(), Loop: ls.done()}
 	tallies := make([]*tally, len(ws))

@@ -16,6 +16,7 @@ const (
 	implRW      = "read+write"
 	implCp      = "cp"
 	implNet     = "net"
+	implGnet    = "gnet"
 	implAfter   = "time.AfterFunc"
 	scenNop     = "nop"
 	scenDirect  = "read-direct"
@@ -46,6 +47,11 @@ type spec struct {
 	Warmup     time.Duration `json:"warmup"`
 	Window     time.Duration `json:"window"`
 	CPUProfile string        `json:"cpu_profile,omitempty"`
+	// Server scenarios: the child's role, and for the load generator the
+	// server's address and process.
+	Role      string `json:"role,omitempty"`
+	Addr      string `json:"addr,omitempty"`
+	ServerPID int    `json:"server_pid,omitempty"`
 }
 
 // result is every figure of one implementation in one case. Zero means "not
@@ -63,12 +69,20 @@ type result struct {
 	// operations have no fixed size, CPUSPerGiB is given instead.
 	CPUSPerMop float64 `json:"cpu_s_per_mop,omitempty"`
 	CPUSPerGiB float64 `json:"cpu_s_per_gib,omitempty"`
-	P50us      float64 `json:"p50_us,omitempty"`
-	P99us      float64 `json:"p99_us,omitempty"`
-	MaxUs      float64 `json:"max_us,omitempty"`
-	Threads    int     `json:"threads,omitempty"`
+	// In the server scenarios (tcp-echo, http) CPUSeconds and CPUSPerMop
+	// cover the server's and the load generator's processes together;
+	// ServerCPUSeconds and ServerCPUSPerMop the server's process alone.
+	ServerCPUSeconds float64 `json:"server_cpu_s,omitempty"`
+	ServerCPUSPerMop float64 `json:"server_cpu_s_per_mop,omitempty"`
+	P50us            float64 `json:"p50_us,omitempty"`
+	P99us            float64 `json:"p99_us,omitempty"`
+	MaxUs            float64 `json:"max_us,omitempty"`
+	// Threads is the most OS threads of the measured process: the
+	// server's in the server scenarios.
+	Threads int `json:"threads,omitempty"`
 	// Ratio is aioring's figure over this baseline's (ops/s, or MB/s for
-	// copy); CPURatio the same for CPU per operation. Set on baselines.
+	// copy); CPURatio the same for CPU per operation, the server's own
+	// where there is a server. Set on baselines.
 	Ratio    float64 `json:"ratio,omitempty"`
 	CPURatio float64 `json:"cpu_ratio,omitempty"`
 	// Target is what aioring must reach against this baseline, Met whether
@@ -139,11 +153,13 @@ func targetFor(scenario string, caseKey int, impl string) *target {
 			return &target{minRatio: 1.0, text: ">= 1.0x IOPS", chart: 1.0}
 		}
 	case scenTCP:
-		switch caseKey {
-		case 1:
+		switch {
+		case caseKey == 1 && impl == implNet:
 			return &target{maxP50: 1.1, text: "RTT p50 <= 1.1x net", chart: 1 / 1.1}
-		case 64, 512:
+		case (caseKey == 64 || caseKey == 512) && impl == implNet:
 			return &target{minRatio: 1.0, text: ">= 1.0x (aim 1.3x)", chart: 1.0}
+		case (caseKey == 64 || caseKey == 512) && impl == implGnet:
+			return &target{minRatio: 1.0, text: ">= 1.0x (aim 1.2x)", chart: 1.0}
 		}
 	case scenTimers:
 		return &target{minRatio: 1.0, maxP99Abs: 1000, text: ">= 1.0x, p99 late <= 1 ms", chart: 1.0}
@@ -174,6 +190,8 @@ func compare(a, b *result, t *target) {
 		b.Ratio = a.MBPerS / b.MBPerS
 	}
 	switch {
+	case a.ServerCPUSPerMop > 0 && b.ServerCPUSPerMop > 0:
+		b.CPURatio = a.ServerCPUSPerMop / b.ServerCPUSPerMop
 	case a.CPUSPerMop > 0 && b.CPUSPerMop > 0:
 		b.CPURatio = a.CPUSPerMop / b.CPUSPerMop
 	case a.CPUSPerGiB > 0 && b.CPUSPerGiB > 0:

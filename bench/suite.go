@@ -24,6 +24,8 @@ type suite struct {
 	stderr     io.Writer
 	cpuProfile string
 	start      time.Time
+	stress     int // CPU burners beside every case (-stress), 0 for none
+	procs      int // GOMAXPROCS of every child (-procs), 0 when not set
 
 	dir       string // the run's temporary directory
 	file      string // the test file, when a scenario needs one
@@ -80,7 +82,7 @@ func (s *suite) notes() []string {
 	n := []string{
 		"RATIO is aioring's ops/s (MB/s for copy) over this row's; CPU-R is aioring's CPU per operation over this row's. Below 1.0 CPU-R is better, above 1.0 RATIO is better.",
 		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations.",
-		"THR is the most OS threads the process had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in a fresh process.",
+		"THR is the most OS threads the measured process (the server, in tcp-echo and http) had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in fresh processes.",
 		"P50/P99/MAX: round-trip time of one NOP (nop qd1), of tcp-echo messages and of http requests, per-operation latency of reads, lateness past the deadline of timers.",
 	}
 	if s.file != "" {
@@ -101,10 +103,10 @@ func (s *suite) notes() []string {
 		}
 	}
 	if s.ran[scenTCP] {
-		n = append(n, "tcp-echo: the load generator runs in the same process as each server, so it adds the same CPU to both sides' CPU/MOP; both servers set TCP_NODELAY.")
+		n = append(n, "tcp-echo: each server runs in its own process and the load generator (the same code for all) in another; CPU/MOP counts both processes, SRV/MOP the server's alone (/proc/PID/stat over the window), and CPU-R compares SRV/MOP. Every server sets TCP_NODELAY; gnet v2 runs multicore with one event loop per P.")
 	}
 	if s.ran[scenHTTP] {
-		n = append(n, fmt.Sprintf("http: one http.Server with a handler writing a %d-byte body, served through adapt.Listen (aioring) or net.Listen (net); the load generator, in the same process, is net/http's client with %d keep-alive connections and as many goroutines issuing GETs, so its CPU is in both sides' CPU/MOP. OPS/S is requests per second; P50/P99/MAX are request latencies.", httpBodySize, s.p.httpConns))
+		n = append(n, fmt.Sprintf("http: one http.Server with a handler writing a %d-byte body, served through adapt.Listen (aioring) or net.Listen (net), in its own process; the load generator, in another, is net/http's client with %d keep-alive connections and as many goroutines issuing GETs. CPU/MOP counts both processes, SRV/MOP the server's alone. OPS/S is requests per second; P50/P99/MAX are request latencies.", httpBodySize, s.p.httpConns))
 	}
 	if s.ran[scenTimers] {
 		n = append(n, fmt.Sprintf("timers: rounds of %d timers started at once, each for a random time in [%v, %v); OPS/S is timers fired per second of round time.", s.p.timers, timerMin, timerMax))
@@ -158,7 +160,7 @@ func (s *suite) runScenario(name string) error {
 					size = strconv.Itoa(m/kiB) + "KiB"
 				}
 				base := spec{Scenario: scenTCP, Case: fmt.Sprintf("c%d %s", c, size), Conns: c, MsgSize: m}
-				if err := s.runCase(base, c, []string{implAio, implNet}); err != nil {
+				if err := s.runCase(base, c, []string{implAio, implNet, implGnet}); err != nil {
 					return err
 				}
 			}
@@ -224,8 +226,11 @@ func (s *suite) measure(sp *spec) (*result, error) {
 		}
 		return fioRead(s.ctx, s.kids, s.fio, sp)
 	}
-	if sp.Scenario == scenCopy {
+	switch sp.Scenario {
+	case scenCopy:
 		return s.measureCopy(sp)
+	case scenTCP, scenHTTP:
+		return s.kids.runServed(s.ctx, sp, s.stderr)
 	}
 	return s.kids.run(s.ctx, sp, s.stderr)
 }
@@ -279,6 +284,9 @@ func summary(r *result) string {
 	}
 	if r.OpsPerS > 0 && r.CPUSPerGiB == 0 {
 		s := fmt.Sprintf("%s ops/s, %.2f CPU s/Mop", si(r.OpsPerS), r.CPUSPerMop)
+		if r.ServerCPUSPerMop > 0 {
+			s += fmt.Sprintf(" (server %.2f)", r.ServerCPUSPerMop)
+		}
 		if r.P99us > 0 {
 			s += fmt.Sprintf(", p99 %s us", lat(r.P99us))
 		}

@@ -18,35 +18,6 @@ import (
 // both servers.
 const echoBufSize = 32 * kiB
 
-// tcpEcho measures one echo server (s.Impl: aioring or net) with the shared
-// load generator in the same process.
-func tcpEcho(s *spec) (*result, error) {
-	if s.Impl != implAio {
-		addr, stop, err := startNetEcho()
-		if err != nil {
-			return nil, err
-		}
-		defer stop()
-		return loadEcho(s, addr)
-	}
-	e, err := aio.NewEngine(aio.Config{})
-	if err != nil {
-		return nil, err
-	}
-	defer e.Close()
-	addr, stop, err := startAioEcho(e)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
-	ls := watchLoop(e)
-	r, err := loadEcho(s, addr)
-	if r != nil {
-		r.Loop = ls.done()
-	}
-	return r, err
-}
-
 // startAioEcho serves echo on the engine: a listening socket made with
 // package unix, an Aio accepting connections, and per connection one Aio
 // that receives and sends back what it received, looping from its callback.
@@ -189,7 +160,7 @@ func startNetEcho() (string, func(), error) {
 	return ln.Addr().String(), stop, nil
 }
 
-// loadEcho is the load generator shared by both servers: s.Conns
+// loadEcho is the load generator shared by every server: s.Conns
 // connections, each a goroutine writing an s.MsgSize message and reading
 // exactly that many bytes back, as fast as it can.
 func loadEcho(s *spec, addr string) (*result, error) {

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/aioring/aioring/aio"
+)
+
+// Roles of a child process in the server scenarios (tcp-echo, http): the
+// server under test runs in one child, the load generator in another, so
+// that neither's CPU, threads or scheduling is charged to the other, as
+// when a user deploys a server and its clients come from elsewhere.
+const (
+	roleServer = "server"
+	roleLoad   = "load"
+)
+
+// serverHello is the server child's first line on stdout: where it listens.
+type serverHello struct {
+	Addr string `json:"addr"`
+}
+
+// serverReport is the server child's last line on stdout, written once the
+// parent has closed its stdin and the server has stopped.
+type serverReport struct {
+	Threads int        `json:"threads"`
+	Loop    *loopStats `json:"loop,omitempty"`
+	// Opened is how many connections the server accepted (http only).
+	Opened int64  `json:"opened"`
+	Err    string `json:"error,omitempty"`
+}
+
+// runServed measures a server scenario: it starts the server child, runs
+// the load generator child against it, then stops the server and merges
+// what both saw into one result. The load generator reads the server's CPU
+// time from /proc at the start and the end of its window.
+func (c *children) runServed(ctx context.Context, s *spec, stderr io.Writer) (*result, error) {
+	ss := *s
+	ss.Role = roleServer
+	in, err := json.Marshal(&ss)
+	if err != nil {
+		return nil, err
+	}
+	limit := 2*caseLimit(s) + 30*time.Second
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	cmd, err := c.command(cctx)
+	if err != nil {
+		return nil, err
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	// WaitDelay bounds the wait for the stderr copy if the server leaves a
+	// descendant holding it.
+	cmd.WaitDelay = 5 * time.Second
+	if err := c.start(cmd); err != nil {
+		return nil, err
+	}
+	waited := false
+	defer func() {
+		if !waited {
+			stdin.Close()
+			cmd.Process.Kill()
+			c.wait(cmd)
+		}
+	}()
+	if _, err := stdin.Write(in); err != nil {
+		return nil, fmt.Errorf("sending the case to the server: %w", err)
+	}
+	out := bufio.NewReader(stdout)
+	var hello serverHello
+	if err := readLine(out, &hello); err != nil {
+		stdin.Close()
+		werr := c.wait(cmd)
+		waited = true
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if werr != nil {
+			return nil, childError(&errb, werr)
+		}
+		return nil, fmt.Errorf("the server did not say where it listens: %w", err)
+	}
+
+	ls := *s
+	ls.Role, ls.Addr, ls.ServerPID, ls.CPUProfile = roleLoad, hello.Addr, cmd.Process.Pid, ""
+	r, lerr := c.run(ctx, &ls, stderr)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+
+	// Stop the server: it reports once its stdin ends.
+	stdin.Close()
+	var rep serverReport
+	rerr := readLine(out, &rep)
+	werr := c.wait(cmd)
+	waited = true
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if cctx.Err() != nil {
+		return nil, fmt.Errorf("the server did not stop within %v and was killed", limit.Round(time.Second))
+	}
+	switch {
+	case lerr != nil:
+		return nil, lerr
+	case werr != nil:
+		return nil, fmt.Errorf("server: %w", childError(&errb, werr))
+	case rerr != nil:
+		return nil, fmt.Errorf("reading the server's report: %w", rerr)
+	case rep.Err != "":
+		return nil, fmt.Errorf("server: %s", rep.Err)
+	}
+	io.Copy(stderr, &errb)
+	if s.Scenario == scenHTTP && rep.Opened > int64(s.Conns) {
+		// Every client goroutine should keep its connection for the whole
+		// case; more connections than goroutines would mean keep-alive
+		// broke and the case measured connection setup instead of
+		// requests.
+		return nil, fmt.Errorf("the server accepted %d connections for %d keep-alive clients: connections were not reused", rep.Opened, s.Conns)
+	}
+	r.Threads, r.Loop = rep.Threads, rep.Loop
+	return r, nil
+}
+
+// readLine decodes one JSON line from r into v.
+func readLine(r *bufio.Reader, v any) error {
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("the server ended without a word")
+		}
+		return err
+	}
+	return json.Unmarshal(line, v)
+}
+
+// server is one running server under test in a server child.
+type server struct {
+	addr   string
+	engine *aio.Engine // nil when the server does not run on aioring
+	opened *atomic.Int64
+	stop   func() error
+}
+
+// startServer starts the server that s names.
+func startServer(s *spec) (*server, error) {
+	switch s.Scenario {
+	case scenTCP:
+		switch s.Impl {
+		case implAio:
+			e, err := aio.NewEngine(aio.Config{})
+			if err != nil {
+				return nil, err
+			}
+			addr, stop, err := startAioEcho(e)
+			if err != nil {
+				e.Close()
+				return nil, err
+			}
+			return &server{addr: addr, engine: e, stop: func() error { stop(); return nil }}, nil
+		case implNet:
+			addr, stop, err := startNetEcho()
+			if err != nil {
+				return nil, err
+			}
+			return &server{addr: addr, stop: func() error { stop(); return nil }}, nil
+		case implGnet:
+			return startGnetEcho()
+		}
+	case scenHTTP:
+		return startHTTP(s)
+	}
+	return nil, fmt.Errorf("no server for %s/%s", s.Scenario, s.Impl)
+}
+
+// serveChild is the life of a server child: start the server, say where it
+// listens, serve until stdin ends, stop, and report.
+func serveChild(s *spec, stdin io.Reader, stdout io.Writer) error {
+	ts := startThreadSampler()
+	srv, err := startServer(s)
+	if err != nil {
+		return err
+	}
+	var ls *loopStats
+	if srv.engine != nil {
+		ls = watchLoop(srv.engine)
+	}
+	enc := json.NewEncoder(stdout)
+	if err := enc.Encode(serverHello{Addr: srv.addr}); err != nil {
+		return err
+	}
+	io.Copy(io.Discard, stdin)
+	var rep serverReport
+	if ls != nil {
+		rep.Loop = ls.done()
+	}
+	if err := srv.stop(); err != nil {
+		rep.Err = oneLine(err.Error())
+	}
+	if srv.opened != nil {
+		rep.Opened = srv.opened.Load()
+	}
+	rep.Threads = ts.finish()
+	return enc.Encode(&rep)
+}
+
+// procCPU is the user plus system time so far of process pid, all its
+// threads, from /proc/PID/stat (clock ticks of 10 ms, exact for the
+// process's own runtime scaled to them).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("cannot parse /proc/PID/stat")
+	}
+	// utime and stime are fields 14 and 15, the 12th and 13th after the
+	// command name.
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("cannot parse /proc/PID/stat")
+	}
+	u, err1 := strconv.ParseUint(string(f[11]), 10, 64)
+	st, err2 := strconv.ParseUint(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("cannot parse /proc/PID/stat")
+	}
+	// USER_HZ is 100 on every Linux architecture Go supports.
+	return time.Duration(u+st) * 10 * time.Millisecond, nil
+}
