@@ -191,6 +191,7 @@ func TestBadInput(t *testing.T) {
 		{"compare one file", []string{"-compare", filepath.Join(dir, "old.json")}, "-compare takes two files"},
 		{"compare three files", []string{"-compare", "a.json", "b.json", "c.json"}, "-compare takes two files"},
 		{"compare missing file", []string{"-compare", filepath.Join(dir, "nosuch.json"), filepath.Join(dir, "nosuch2.json")}, "no such file"},
+		{"compare with a measuring flag", []string{"-tiny", "-compare", "a.json", "b.json"}, "drop it"},
 		{"compare not json", []string{"-compare", notDir, notDir}, "not a bench -json file"},
 		{"missing dir", []string{"-tiny", "-only", "copy", "-json", filepath.Join(dir, "out.json"), "-dir", filepath.Join(dir, "nosuch")}, "-dir"},
 	}

@@ -91,6 +91,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, usagef("-compare takes two files, the old run and the new one: go run ./bench -compare OLD.json NEW.json")
 		}
 		o.compare[1] = fs.Arg(0)
+		var other string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "compare" && other == "" {
+				other = f.Name
+			}
+		})
+		if other != "" {
+			return nil, usagef("-compare reads two -json files and measures nothing, so -%s does not apply: drop it", other)
+		}
 		return o, nil
 	}
 	if fs.NArg() > 0 {
