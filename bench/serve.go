@@ -119,11 +119,12 @@ func (c *children) runServed(ctx context.Context, s *spec, stderr io.Writer) (*r
 	if cctx.Err() != nil {
 		return nil, fmt.Errorf("the server did not stop within %v and was killed", limit.Round(time.Second))
 	}
+	// A server that died is the cause of whatever the load generator saw.
 	switch {
-	case lerr != nil:
-		return nil, lerr
 	case werr != nil:
 		return nil, fmt.Errorf("server: %w", childError(&errb, werr))
+	case lerr != nil:
+		return nil, lerr
 	case rerr != nil:
 		return nil, fmt.Errorf("reading the server's report: %w", rerr)
 	case rep.Err != "":
