@@ -2,12 +2,11 @@ package aio
 
 import (
 	"runtime"
-
-	"github.com/aioring/aioring/completion"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/aioring/aioring/completion"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,30 +26,20 @@ const (
 // made on a closed engine): its operations never reach the kernel.
 const noSlot = ^uint32(0)
 
-// opState is where an Aio's current operation is.
-type opState uint8
-
-const (
-	stateIdle     opState = iota // no operation, or its callback has begun
-	stateKernel                  // in the ring; its CQE decides the result
-	stateProvider                // started with Start; Finish decides the result
-	stateDone                    // ended; the callback has not begun yet
-)
-
 // Aio is an asynchronous I/O handle (nng_aio). See the package doc for the
 // rules. An Aio must not be copied.
 //
-// Ownership: fields under "mu" are read and written with mu held. The
-// kernel request (req) is written by the starting goroutine under mu before
-// the request is queued, read by the completion goroutine in Prep, and not
-// written again until the operation has ended. next is owned by whichever
-// queue holds the Aio.
+// Ownership: fields under "mu" are read and written with mu held; the
+// lifecycle (state, busy and the transitions between them) is in
+// lifecycle.go. The kernel request (req) is written by the starting
+// goroutine under mu before its SQEs are queued, and not written again
+// until the operation has ended. e, cb and sh never change after NewAio;
+// slot changes only under mu and e.mu, when the Aio is released.
 type Aio struct {
 	e    *Engine
+	sh   *completion.Shard // the ring this Aio's operations go to
 	cb   func(*Aio)
-	slot uint32          // index in e.table, carried in user data; noSlot when none
-	next *Aio            // link in the callback queue or the completion batch
-	node completion.Node // link in the completion loop's submission queue
+	slot uint32 // index in e.table, carried in user data; noSlot when none
 
 	mu       sync.Mutex
 	state    opState
@@ -60,8 +49,8 @@ type Aio struct {
 	nonblock bool // the op is a zero-timeout attempt
 	niov     uint8
 	waiters  int32
-	gen      uint32 // bumped per op; stale CQEs and timers compare against it
-	busy     atomic.Int32
+	gen      uint32       // bumped per op; stale CQEs compare against it
+	busy     atomic.Int32 // ops started whose callback has not returned
 	cbGoid   atomic.Int64 // goroutine running this Aio's callback, 0 when none
 	abortErr error        // the error Abort asked for, while the op is pending
 	cancelFn func(*Aio, error)
@@ -85,8 +74,8 @@ type aioExtra struct {
 	sa      unix.RawSockaddrAny // CONNECT's address
 	inputs  [NumSlots]any
 	outputs [NumSlots]any
-	timer   *time.Timer // engine deadline for ops the link timer cannot cut
-	timerAt int64       // deadline of the armed timer, engine clock ns
+	timer   *time.Timer // Sleep's timer, and the deadline of ops no link timer can cut
+	timerAt int64       // deadline of the armed timer, engine clock ns; 0 when disarmed
 }
 
 func (a *Aio) extra() *aioExtra {
@@ -146,66 +135,12 @@ func (a *Aio) Abort(err error) {
 	a.abortLocked(err)
 }
 
-// abortLocked ends the pending operation with err if it can still be
-// cancelled, and unlocks mu. A kernel operation gets an ASYNC_CANCEL; a
-// provider operation's cancel hook is called once, without the lock held.
-func (a *Aio) abortLocked(err error) {
-	switch a.state {
-	case stateKernel:
-		if a.abortErr == nil {
-			a.abortErr = err
-			// Queued under mu, after the op itself (also queued under mu),
-			// so the cancel never overtakes its target.
-			a.e.loop.Cancel(a.userData())
-		}
-	case stateProvider:
-		fn := a.cancelFn
-		a.cancelFn = nil
-		if fn != nil {
-			a.mu.Unlock()
-			fn(a, err) // the provider decides; it calls Finish if it can
-			return
-		}
-	}
-	a.mu.Unlock()
-}
-
 // Wait blocks until the current operation and its callback have finished,
 // including operations that callback started. It returns at once on an idle
 // Aio. It must not be called from the Aio's own callback.
 func (a *Aio) Wait() {
 	a.checkNotOwnCallback("Wait")
 	a.wait()
-}
-
-// waitSpin bounds how long wait polls before it sleeps: short operations
-// (a NOP takes about a microsecond) then finish without a scheduler
-// round trip.
-const waitSpin = 20 * time.Microsecond
-
-func (a *Aio) wait() {
-	if a.busy.Load() == 0 {
-		return
-	}
-	deadline := time.Now().Add(waitSpin)
-	for i := 1; a.busy.Load() != 0; i++ {
-		if i&31 == 0 {
-			if time.Now().After(deadline) {
-				break
-			}
-			runtime.Gosched()
-		}
-	}
-	a.mu.Lock()
-	if a.busy.Load() != 0 && a.waitCond == nil {
-		a.waitCond = sync.NewCond(&a.mu)
-	}
-	for a.busy.Load() != 0 {
-		a.waiters++
-		a.waitCond.Wait()
-		a.waiters--
-	}
-	a.mu.Unlock()
 }
 
 // Busy reports whether an operation is in progress: true from its start
@@ -313,85 +248,4 @@ func (a *Aio) slotValue(output bool, i int) any {
 		return a.x.outputs[i]
 	}
 	return a.x.inputs[i]
-}
-
-// checkNotOwnCallback panics when called from a's own callback, where
-// waiting would deadlock.
-func (a *Aio) checkNotOwnCallback(what string) {
-	if g := a.cbGoid.Load(); g != 0 && g == curGoid() {
-		panic("aio: " + what + " called from the aio's own callback would deadlock; use Reap to free an aio from its callback")
-	}
-}
-
-// beginLocked starts an operation's bookkeeping: it panics if one is
-// already in progress, and otherwise marks the Aio busy and resets the last
-// result. Called with mu held; every caller unlocks with defer, so a panic
-// here leaves mu unlocked.
-func (a *Aio) beginLocked(op string) {
-	if a.state != stateIdle {
-		panic("aio: " + op + " started while another operation on this aio is in progress (one operation at a time)")
-	}
-	a.busy.Add(1)
-	a.gen++
-	a.result = nil
-	a.count = 0
-	a.abortErr = nil
-	if a.x != nil {
-		clear(a.x.outputs[:])
-	}
-}
-
-// finishLocked ends the current operation with err and count and hands it
-// to its callback. Called with mu held.
-func (a *Aio) finishLocked(err error, count int) {
-	a.result = err
-	a.count = count
-	a.abortErr = nil
-	a.cancelFn = nil
-	a.state = stateDone
-	a.e.dispatchLocked(a)
-}
-
-// doneLocked marks the operation's callback as finished. Called with mu held.
-func (a *Aio) doneLocked() {
-	if a.state == stateDone {
-		a.state = stateIdle
-	}
-	if a.busy.Add(-1) == 0 {
-		if a.waiters > 0 {
-			a.waitCond.Broadcast()
-		}
-		a.maybeReleaseLocked()
-	}
-}
-
-// maybeReleaseLocked frees the slot of a reaped Aio once it is idle.
-func (a *Aio) maybeReleaseLocked() {
-	if a.reaped && !a.released && a.busy.Load() == 0 {
-		a.released = true
-		a.e.release(a)
-	}
-}
-
-// runCallback runs on a callback goroutine (goid identifies it, 0 if
-// unknown).
-func (a *Aio) runCallback(goid int64) {
-	if goid == 0 {
-		goid = curGoid()
-	}
-	a.mu.Lock()
-	a.state = stateIdle // the callback may start the next operation
-	a.mu.Unlock()
-	a.cbGoid.Store(goid)
-	func() {
-		// Even if the callback panics, the Aio must not stay busy forever
-		// (the panic still crashes the program, as in any goroutine).
-		defer func() {
-			a.cbGoid.Store(0)
-			a.mu.Lock()
-			a.doneLocked()
-			a.mu.Unlock()
-		}()
-		a.cb(a)
-	}()
 }

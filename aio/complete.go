@@ -3,6 +3,7 @@ package aio
 import (
 	"syscall"
 
+	"github.com/aioring/aioring/completion"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
@@ -11,63 +12,30 @@ import (
 // io-wq request can leak into its CQE (reference: liburing.md §4.2).
 const erestartsys = 512
 
-// Complete implements completion.Handler. It runs on the completion
-// goroutine for every CQE of the engine's kinds; it never runs user code.
-func (e *Engine) Complete(c *ring.CQE) bool {
+// engineHandler is the Engine seen by its shards as a completion.Handler,
+// so the methods stay out of the public API.
+type engineHandler Engine
+
+// Inline implements completion.Handler: a user's goroutine may complete an
+// operation whose Aio has no callback.
+func (h *engineHandler) Inline(c *ring.CQE) bool {
 	ud := sqe.UserData(c.UserData)
 	if ud.Kind() != kindOp {
-		return false // a LINK_TIMEOUT that failed to arm; its op reports
+		return true // a LINK_TIMEOUT that failed to arm: dropped in Complete
 	}
-	a := e.table.lookup(ud.Index())
-	if a == nil {
-		return true
-	}
-	a.mu.Lock()
-	if a.state != stateKernel || a.gen&sqe.GenMask != ud.Gen() {
-		// Stale: cannot happen while every op posts exactly one CQE, but
-		// never let a stray CQE complete the wrong operation.
-		a.mu.Unlock()
-		return true
-	}
-	count, err := a.resultLocked(c.Res)
-	// The kernel is done with the buffers: unpin before the callback can
-	// reuse them.
-	a.pin.Unpin()
-	a.disarmLocked()
-	a.result, a.count = err, count
-	a.abortErr = nil
-	a.state = stateDone
-	if a.cb == nil {
-		a.doneLocked()
-		a.mu.Unlock()
-		return true
-	}
-	a.mu.Unlock()
-	// Batch for the callback workers; Flush hands the batch over.
-	if e.batchTail == nil {
-		e.batchHead = a
-	} else {
-		e.batchTail.next = a
-	}
-	e.batchTail = a
-	e.batchN++
-	return true
+	a := (*Engine)(h).table.lookup(ud.Index())
+	return a == nil || a.cb == nil
 }
 
-// Flush implements completion.Handler: one hand-over per reaped batch.
-func (e *Engine) Flush() {
-	if e.batchHead == nil {
-		return
+// Complete implements completion.Handler. It never runs user code: the
+// callback goes to the reaper's batch b.
+func (h *engineHandler) Complete(c *ring.CQE, b *completion.Batch) {
+	ud := sqe.UserData(c.UserData)
+	if ud.Kind() != kindOp {
+		return // a LINK_TIMEOUT that failed to arm; its op reports
 	}
-	head, tail, n := e.batchHead, e.batchTail, e.batchN
-	e.batchHead, e.batchTail, e.batchN = nil, nil, 0
-	if !e.cbq.pushList(head, tail, n) {
-		for a := head; a != nil; {
-			next := a.next
-			a.next = nil
-			go a.runCallback(0)
-			a = next
-		}
+	if a := (*Engine)(h).table.lookup(ud.Index()); a != nil {
+		a.completeCQE(c, b)
 	}
 }
 
@@ -95,13 +63,6 @@ func (a *Aio) resultLocked(res int32) (count int, err error) {
 		}
 		if errno == syscall.ECANCELED && r.link {
 			return 0, ErrTimedOut // the linked timer fired
-		}
-	case errETIME:
-		if r.kind == opSleep {
-			if r.sleepTimesOut {
-				return 0, ErrTimedOut
-			}
-			return 0, nil
 		}
 	case syscall.EAGAIN:
 		if a.nonblock {

@@ -15,45 +15,44 @@ import (
 
 // Config configures an Engine. The zero value is a sensible default.
 type Config struct {
-	Entries        uint32        // submission queue size; 0 means a sensible default (>= 256)
+	Entries        uint32        // submission queue size of each ring; 0 means DefaultEntries (>= 256)
 	DefaultTimeout time.Duration // what DefaultTimeout resolves to; 0 means Infinite
-	Callbacks      int           // goroutines that run callbacks; 0 means max(2, GOMAXPROCS)
-	SQPoll         bool          // kernel submission polling thread (opt-in)
-	// Netpoll makes an idle engine park its completion goroutine on Go's
-	// netpoller instead of sleeping in io_uring_enter on a locked thread,
-	// so an idle engine holds no OS thread. It gives up SINGLE_ISSUER and
-	// DEFER_TASKRUN. Measured here: back-to-back operations are slower
-	// (Nop+Wait 1.2-1.4 us against 0.8 us), wakeups of an idle engine
-	// faster (a 1 us Sleep+Wait 29-39 us against 92-96 us); see README.
+	// Callbacks is how many goroutines reap completions and run callbacks,
+	// spread over the rings (at least one per ring); 0 means
+	// max(2, GOMAXPROCS).
+	Callbacks int
+	SQPoll    bool // kernel submission polling thread (opt-in)
+	// Rings is how many io_urings the engine spreads its Aios over (each
+	// Aio is bound to one when it is made); 0 means one ring per two
+	// callback goroutines, max(1, Callbacks/2).
+	Rings int
+	// Netpoll has no effect: the engine always waits for completions
+	// through Go's netpoller, so an idle engine holds no OS thread. It is
+	// kept so that programs that set it still build.
 	Netpoll bool
 }
 
-// DefaultEntries is the submission queue size used when Config.Entries is 0.
-const DefaultEntries = 1024
-
-// Engine owns one io_uring, the goroutine that drives it and the goroutines
-// that run callbacks. It is safe for concurrent use.
+// Engine owns one or more io_urings (shards), the goroutines that reap
+// them and run callbacks, and the table that maps completions back to
+// Aios. It is safe for concurrent use.
 type Engine struct {
-	cfg  Config
-	loop *completion.Loop
-	cbq  callbackQueue
+	cfg    Config
+	shards []*completion.Shard
+	next   atomic.Uint32 // round-robin shard for NewAio
 
 	closed    atomic.Bool // set once, first thing in Close
 	mu        sync.Mutex  // guards table and the close handshake; taken after Aio.mu, never before
 	table     slotTable
 	closeDone chan struct{}
-
-	// Owned by the completion goroutine: the batch of finished operations
-	// collected by Complete and handed to the callback workers by Flush.
-	batchHead, batchTail *Aio
-	batchN               int
+	closeErr  error
 
 	probe ring.Probe
+	flags ring.SetupFlags
 	clock monoClock
 }
 
-// NewEngine creates an engine with its own io_uring. Where io_uring cannot be
-// used (another OS, a kernel too old, disabled by sysctl, blocked by
+// NewEngine creates an engine with its own io_urings. Where io_uring cannot
+// be used (another OS, a kernel too old, disabled by sysctl, blocked by
 // seccomp) the error matches ErrUnsupported and says why and what to do.
 func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Entries == 0 {
@@ -65,6 +64,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Callbacks <= 0 {
 		cfg.Callbacks = max(2, runtime.GOMAXPROCS(0))
 	}
+	if cfg.Rings <= 0 {
+		cfg.Rings = max(1, cfg.Callbacks/reapersPerRing)
+	}
 	if cfg.DefaultTimeout == 0 || cfg.DefaultTimeout == DefaultTimeout {
 		cfg.DefaultTimeout = Infinite
 	}
@@ -72,25 +74,40 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e.clock.init()
 	flags := completion.DefaultFlags
 	if cfg.SQPoll {
-		// SQPOLL cannot be combined with DEFER_TASKRUN; the kernel thread
-		// is the submitter, so SINGLE_ISSUER is not needed either.
-		flags = ring.SetupSQPoll | ring.SetupSubmitAll | ring.SetupCoopTaskrun | ring.SetupTaskrunFlag
+		flags = ring.SetupSQPoll | ring.SetupSubmitAll
 	}
-	cq := min(8*cfg.Entries, ring.MaxCQEntries)
-	loop, err := completion.Start(completion.Config{Entries: cfg.Entries, CQEntries: cq, Flags: flags, Handler: e, Netpoll: cfg.Netpoll})
-	if err != nil {
-		if errors.Is(err, errors.ErrUnsupported) {
-			return nil, &wrapError{ErrUnsupported, err}
+	cq := min(cqFactor*cfg.Entries, ring.MaxCQEntries)
+	for i := 0; i < cfg.Rings; i++ {
+		// Callbacks spread evenly, at least one reaper per ring.
+		reapers := max(1, cfg.Callbacks/cfg.Rings)
+		if i < cfg.Callbacks%cfg.Rings {
+			reapers++
 		}
-		return nil, fmt.Errorf("aio: creating the io_uring: %w", err)
+		sh, err := completion.Start(completion.Config{Entries: cfg.Entries, CQEntries: cq, Flags: flags,
+			Reapers: reapers, Handler: (*engineHandler)(e)})
+		if err == nil {
+			if missing := requiredFeatures(sh.Features()); missing != "" {
+				sh.Close()
+				err = &wrapError{ErrUnsupported, &ring.ErrMissingFeature{Feature: missing}}
+			}
+		}
+		if err != nil {
+			for _, s := range e.shards {
+				s.Close()
+			}
+			var we *wrapError
+			switch {
+			case errors.As(err, &we):
+				return nil, err
+			case errors.Is(err, errors.ErrUnsupported):
+				return nil, &wrapError{ErrUnsupported, err}
+			}
+			return nil, fmt.Errorf("aio: creating the io_uring: %w", err)
+		}
+		e.shards = append(e.shards, sh)
 	}
-	if missing := requiredFeatures(loop.Features()); missing != "" {
-		loop.Close()
-		return nil, &wrapError{ErrUnsupported, &ring.ErrMissingFeature{Feature: missing}}
-	}
-	e.loop = loop
-	e.probe = *loop.Probe()
-	e.cbq.start(cfg.Callbacks)
+	e.probe = *e.shards[0].Probe()
+	e.flags = e.shards[0].Flags()
 	return e, nil
 }
 
@@ -137,12 +154,14 @@ func New(cb func(*Aio)) (*Aio, error) {
 	return e.NewAio(cb), nil
 }
 
-// NewAio allocates an Aio (nng_aio_alloc). cb runs once per operation on a
-// callback goroutine; it may be nil, and then Wait is how to learn that an
-// operation ended. The timeout starts as DefaultTimeout. On a closed engine
-// the Aio still works, and every operation ends with ErrClosed.
+// NewAio allocates an Aio (nng_aio_alloc) bound to one of the engine's
+// rings. cb runs once per operation on one of the engine's goroutines; it
+// may be nil, and then Wait is how to learn that an operation ended. The
+// timeout starts as DefaultTimeout. On a closed engine the Aio still
+// works, and every operation ends with ErrClosed.
 func (e *Engine) NewAio(cb func(*Aio)) *Aio {
 	a := &Aio{e: e, cb: cb, timeout: DefaultTimeout, slot: noSlot}
+	a.sh = e.shards[int(e.next.Add(1)-1)%len(e.shards)]
 	e.mu.Lock()
 	if !e.closed.Load() && !e.table.install(a) {
 		a.slot = noSlot // table full: the Aio's operations end with ErrInvalid
@@ -162,18 +181,30 @@ func (e *Engine) release(a *Aio) {
 	a.slot = noSlot
 }
 
+// isEngineGoroutine reports whether goid is one of the engine's reapers.
+func (e *Engine) isEngineGoroutine(goid int64) bool {
+	for _, s := range e.shards {
+		if s.IsReaper(goid) {
+			return true
+		}
+	}
+	return false
+}
+
 // Close completes every pending operation with ErrClosed, runs every
-// callback and waits for them, and then releases the ring: afterwards no
-// goroutine or descriptor of the engine remains. Operations started later end
-// with ErrClosed. Close is idempotent; it must not be called from a callback,
-// as it waits for callbacks to return.
+// callback and waits for them, and then releases the rings: afterwards no
+// goroutine or descriptor of the engine remains. Operations started later
+// end with ErrClosed. Close is idempotent; it must not be called from a
+// callback, as it waits for callbacks to return. It returns an error only
+// if a ring lost completions in the kernel (EBADR); the operations that
+// were waiting for them end with ErrClosed, and their buffers stay pinned.
 func (e *Engine) Close() error {
-	if e.cbq.isWorker(curGoid()) {
+	if e.isEngineGoroutine(completion.GoroutineID()) {
 		panic("aio: Engine.Close called from a callback; it waits for callbacks to finish and would deadlock")
 	}
 	if !e.closed.CompareAndSwap(false, true) {
 		<-e.closeDone
-		return nil
+		return e.closeErr
 	}
 	// Every start after this point sees closed under its Aio's lock, so one
 	// abort per Aio, taken under that lock, reaches every operation that
@@ -194,34 +225,71 @@ func (e *Engine) Close() error {
 			break
 		}
 		for _, a := range aios {
-			a.wait()
+			e.waitClosing(a)
 		}
 	}
-	e.cbq.close()
-	err := e.loop.Close()
+	var errs []error
+	for _, s := range e.shards {
+		if err := s.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.closeErr = errors.Join(errs...)
 	close(e.closeDone)
-	return err
+	return e.closeErr
 }
 
-// Stats reports the completion loop's counters.
-func (e *Engine) Stats() completion.Stats { return e.loop.Stats() }
+// waitClosing waits for a during Close. On a ring whose kernel dropped
+// completions (EBADR) the operation's CQE may never come: after a grace
+// period Close ends it itself with ErrClosed. Its buffers stay pinned, as
+// the kernel may still hold them until the ring is torn down.
+func (e *Engine) waitClosing(a *Aio) {
+	if !a.sh.Broken() {
+		a.wait()
+		return
+	}
+	deadline := time.Now().Add(brokenCloseGrace)
+	for a.Busy() && time.Now().Before(deadline) {
+		a.sh.ReapInline()
+		time.Sleep(time.Millisecond)
+	}
+	a.mu.Lock()
+	if a.state == stateKernel {
+		lostPins.keep(a)
+		a.finishLocked(ErrClosed, 0, nil)
+	}
+	a.mu.Unlock()
+	a.wait()
+}
 
-// RingFlags reports the io_uring setup flags the engine runs with.
-func (e *Engine) RingFlags() ring.SetupFlags { return e.loop.Flags() }
+// Stats reports the counters of the engine's rings, summed.
+func (e *Engine) Stats() completion.Stats {
+	var st completion.Stats
+	for _, s := range e.shards {
+		st = st.Add(s.Stats())
+	}
+	return st
+}
+
+// RingFlags reports the io_uring setup flags the engine's rings run with.
+func (e *Engine) RingFlags() ring.SetupFlags { return e.flags }
 
 // Supports reports whether the kernel implements op.
 func (e *Engine) Supports(op sqe.Op) bool { return e.probe.Supports(op) }
 
-// dispatch runs a's callback (or, without one, finishes the operation) for
-// an operation that ended without reaching the kernel. It is called with
-// a.mu held.
-func (e *Engine) dispatchLocked(a *Aio) {
-	if a.cb == nil {
-		a.doneLocked()
-		return
-	}
-	if !e.cbq.push(a) {
-		// The workers are gone: run the callback on a goroutine of its own.
-		go a.runCallback(0)
-	}
+// pinKeeper keeps the pins of operations ended by Close on a ring that
+// lost their completions: the kernel may still write their buffers until
+// the ring's teardown finishes, which nothing reports.
+type pinKeeper struct {
+	mu   sync.Mutex
+	pins []runtime.Pinner
+}
+
+var lostPins pinKeeper
+
+func (l *pinKeeper) keep(a *Aio) {
+	l.mu.Lock()
+	l.pins = append(l.pins, a.pin) // the copy shares the pinned set
+	a.pin = runtime.Pinner{}
+	l.mu.Unlock()
 }

@@ -5,6 +5,7 @@ package aio
 import (
 	"errors"
 	"fmt"
+	"github.com/aioring/aioring/completion"
 	"os"
 	"path/filepath"
 	"sync"
@@ -125,7 +126,7 @@ func runFuzzScript(t *testing.T, script []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &fuzzRun{t: t, e: e, mainGoid: curGoid()}
+	r := &fuzzRun{t: t, e: e, mainGoid: completion.GoroutineID()}
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +355,7 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 		r.bad("second callback for one op")
 	}
 	x.calls.Add(1)
-	if g := curGoid(); g == r.mainGoid {
+	if g := completion.GoroutineID(); g == r.mainGoid {
 		r.bad("callback ran on the goroutine that started the op")
 	}
 	op := x.op

@@ -7,10 +7,20 @@ package aio
 // engine's table, and that callbacks run on the engine's workers.
 
 import (
+	"github.com/aioring/aioring/completion"
 	"runtime"
 	"testing"
 	"time"
 )
+
+// reaperCount counts the engine's callback goroutines.
+func reaperCount(e *Engine) int {
+	n := 0
+	for _, s := range e.shards {
+		n += s.Reapers()
+	}
+	return n
+}
 
 // slotHolder returns the Aio the engine's table holds at idx.
 func slotHolder(e *Engine, idx uint32) *Aio { return e.table.lookup(idx) }
@@ -95,7 +105,7 @@ func TestInternalCallbacksOnWorkers(t *testing.T) {
 	}
 	defer e.Close()
 	got := make(chan bool, 2)
-	a := e.NewAio(func(a *Aio) { got <- e.cbq.isWorker(curGoid()) })
+	a := e.NewAio(func(a *Aio) { got <- e.isEngineGoroutine(completion.GoroutineID()) })
 	a.Nop()
 	if !<-got {
 		t.Fatal("Nop's callback ran outside the workers")
@@ -106,8 +116,8 @@ func TestInternalCallbacksOnWorkers(t *testing.T) {
 	if !<-got {
 		t.Fatal("a start failure's callback ran outside the workers")
 	}
-	if len(e.cbq.goids) != 3 {
-		t.Fatalf("%d workers, want Config.Callbacks = 3", len(e.cbq.goids))
+	if n := reaperCount(e); n != 3 {
+		t.Fatalf("%d callback goroutines, want Config.Callbacks = 3", n)
 	}
 }
 
@@ -157,7 +167,7 @@ func TestInternalDefaultCallbacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if got, want := len(e.cbq.goids), max(2, runtime.GOMAXPROCS(0)); got != want {
+	if got, want := reaperCount(e), max(2, runtime.GOMAXPROCS(0)); got != want {
 		t.Fatalf("%d callback goroutines, want %d", got, want)
 	}
 }

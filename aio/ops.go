@@ -2,8 +2,6 @@ package aio
 
 import (
 	"math"
-
-	"github.com/aioring/aioring/completion"
 	"time"
 	"unsafe"
 
@@ -49,7 +47,9 @@ type kernelReq struct {
 	off      uint64
 	userData sqe.UserData
 	ts       sqe.Timespec
-	// Sleep only: -ETIME means the Aio's timeout, not the sleep, ran out.
+	// mayBlock: submitting it can copy a lot inline (see tuning.go).
+	mayBlock bool
+	// Sleep only: the timer is the Aio's timeout, not the sleep.
 	sleepTimesOut bool
 }
 
@@ -100,6 +100,9 @@ func (a *Aio) resolvedTimeoutLocked() time.Duration {
 	return d
 }
 
+// isFileIO reports whether kind reads or writes a file's data.
+func isFileIO(kind opKind) bool { return kind == opRead || kind == opWrite }
+
 func (a *Aio) userData() sqe.UserData { return sqe.Pack(kindOp, a.slot, a.gen) }
 
 // Nop completes with nil after a round trip through the ring.
@@ -141,7 +144,7 @@ func (a *Aio) Sleep(d time.Duration) {
 	a.beginLocked("Sleep")
 	a.expireAt = 0 // one-shot: consumed, though Sleep ignores it
 	if err := a.admitLocked(); err != nil {
-		a.finishLocked(err, 0)
+		a.finishLocked(err, 0, nil)
 		return
 	}
 	timesOut := false
@@ -150,20 +153,21 @@ func (a *Aio) Sleep(d time.Duration) {
 	}
 	if d == 0 {
 		if timesOut {
-			a.finishLocked(ErrTimedOut, 0)
+			a.finishLocked(ErrTimedOut, 0, nil)
 		} else {
-			a.finishLocked(nil, 0)
+			a.finishLocked(nil, 0, nil)
 		}
 		return
 	}
-	if d < 0 {
-		d = math.MaxInt64 // 292 years: until cancelled
+	// A runtime timer, not an IORING_OP_TIMEOUT: arming one is a heap
+	// insert on this P, with no system call and no SQE (docs/design.md).
+	a.req.kind = opSleep
+	a.req.sleepTimesOut = timesOut
+	a.state = stateTimer
+	if d > 0 {
+		a.armTimerLocked(d)
 	}
-	r := &a.req
-	*r = kernelReq{kind: opSleep, sqeOp: sqe.OpTimeout, fd: -1, n: 1, sleepTimesOut: timesOut, userData: a.userData()}
-	r.ts.SetNanoseconds(int64(d))
-	r.addr = uint64(uintptr(unsafe.Pointer(&r.ts)))
-	a.submitLocked()
+	// d < 0: until cancelled; no timer at all.
 }
 
 // admitLocked returns the error an operation must end with before it
@@ -182,30 +186,60 @@ func (a *Aio) admitLocked() error {
 
 func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.beginLocked(opNames[kind])
-	if err := a.admitLocked(); err != nil {
-		a.finishLocked(err, 0)
+	if !a.startKernelLocked(kind, fd, off, sa) {
+		a.mu.Unlock()
 		return
+	}
+	a.mu.Unlock()
+	// Outside mu: submitting may complete this or other operations inline,
+	// and completing takes their locks.
+	a.sh.Push()
+}
+
+// startKernelLocked begins kind and queues its SQEs. It returns false when
+// the operation ended at once (its callback is scheduled) and there is
+// nothing to submit. The deferred unlock in startKernel is not used, so a
+// panic from beginLocked leaves mu unlocked through this defer.
+func (a *Aio) startKernelLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) (queued bool) {
+	panicking := true
+	defer func() {
+		if panicking {
+			a.mu.Unlock()
+		}
+	}()
+	a.beginLocked(opNames[kind])
+	panicking = false
+	if err := a.admitLocked(); err != nil {
+		a.finishLocked(err, 0, nil)
+		return false
 	}
 	tm := a.timingLocked()
 	if tm.mode == tPast {
-		a.finishLocked(ErrTimedOut, 0)
-		return
+		a.finishLocked(ErrTimedOut, 0, nil)
+		return false
 	}
 	if err := a.buildLocked(kind, fd, off, sa); err != nil {
-		a.finishLocked(err, 0)
-		return
+		a.finishLocked(err, 0, nil) // unpins what build pinned
+		return false
 	}
 	if !a.e.probe.Supports(a.req.sqeOp) {
-		a.finishLocked(ErrUnsupported, 0)
-		return
+		a.finishLocked(ErrUnsupported, 0, nil)
+		return false
 	}
 	if !a.armLocked(tm) {
-		a.finishLocked(ErrTimedOut, 0)
-		return
+		a.finishLocked(ErrTimedOut, 0, nil)
+		return false
 	}
-	a.submitLocked()
+	// Queued under mu, so an Abort (which queues its cancel under mu too)
+	// can never overtake it.
+	if a.sh.Queue(&a.req) != nil {
+		// Closed or broken (the kernel dropped CQEs): Engine.Close
+		// reports the cause.
+		a.finishLocked(ErrClosed, 0, nil)
+		return false
+	}
+	a.state = stateKernel
+	return true
 }
 
 // buildLocked fills a.req for kind. Descriptors are passed to the kernel as
@@ -282,6 +316,7 @@ func (a *Aio) singleLocked(r *kernelReq) error {
 		return ErrInvalid
 	}
 	r.addr, r.n = uint64(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b))
+	r.mayBlock = isFileIO(r.kind) && len(b) > inlineCopyMax
 	a.pin.Pin(&b[0])
 	return nil
 }
@@ -291,11 +326,13 @@ func (a *Aio) singleLocked(r *kernelReq) error {
 // CQE).
 func (a *Aio) vectorLocked(r *kernelReq) error {
 	x := a.extra()
+	total := 0
 	for i := 0; i < int(a.niov); i++ {
 		b := a.iov0
 		if i > 0 {
 			b = x.iov[i-1]
 		}
+		total += len(b)
 		x.iovecs[i] = unix.Iovec{}
 		if len(b) > 0 {
 			x.iovecs[i].Base = &b[0]
@@ -304,6 +341,7 @@ func (a *Aio) vectorLocked(r *kernelReq) error {
 		}
 	}
 	r.addr, r.n = uint64(uintptr(unsafe.Pointer(&x.iovecs[0]))), uint32(a.niov)
+	r.mayBlock = isFileIO(r.kind) && total > inlineCopyMax
 	a.pin.Pin(x)
 	return nil
 }
@@ -355,19 +393,24 @@ func (a *Aio) armLocked(tm timing) bool {
 	return true
 }
 
-// armDeadlineLocked starts the engine timer that cancels the operation when
-// d has passed. The timer is made once per Aio and reset per operation.
-func (a *Aio) armDeadlineLocked(d time.Duration) {
+// armTimerLocked arms the Aio's runtime timer to fire after d: Sleep's
+// end, or the engine's deadline for an operation no link timer can cut.
+// The timer is made once per Aio (a method value bound once) and reset per
+// operation, so arming never allocates after the first time.
+func (a *Aio) armTimerLocked(d time.Duration) {
 	x := a.extra()
 	x.timerAt = a.e.clock.now() + int64(d)
 	if x.timer == nil {
-		x.timer = time.AfterFunc(d, a.onDeadline)
+		x.timer = time.AfterFunc(d, a.onTimer)
 	} else {
 		x.timer.Reset(d)
 	}
 }
 
-// disarmLocked stops the engine timer of the operation that just ended.
+// armDeadlineLocked is armTimerLocked for a kernel or provider operation.
+func (a *Aio) armDeadlineLocked(d time.Duration) { a.armTimerLocked(d) }
+
+// disarmLocked stops the timer of the operation that just ended.
 func (a *Aio) disarmLocked() {
 	if a.x != nil && a.x.timerAt != 0 {
 		a.x.timerAt = 0
@@ -375,41 +418,42 @@ func (a *Aio) disarmLocked() {
 	}
 }
 
-// onDeadline runs on the timer's goroutine. A timer of an earlier operation
+// onTimer runs on the timer's goroutine. A timer of an earlier operation
 // may fire late, after the next one armed it again: the deadline check
 // makes that harmless, and a timer never acts before its deadline.
-func (a *Aio) onDeadline() {
+func (a *Aio) onTimer() {
 	a.mu.Lock()
 	if a.x.timerAt == 0 || a.e.clock.now() < a.x.timerAt {
 		a.mu.Unlock()
 		return
 	}
 	a.x.timerAt = 0
+	if a.state == stateTimer {
+		var err error
+		if a.req.sleepTimesOut {
+			err = ErrTimedOut
+		}
+		a.finishLocked(err, 0, nil)
+		a.mu.Unlock()
+		return
+	}
 	a.abortLocked(ErrTimedOut)
 }
 
-// submitLocked hands the prepared request to the ring. It is queued under
-// a.mu, so an Abort (which queues its cancel under a.mu too) can never
-// overtake it.
-func (a *Aio) submitLocked() {
-	a.state = stateKernel
-	a.e.loop.Submit(a)
-}
-
-// QueueNode implements completion.Request.
-func (a *Aio) QueueNode() *completion.Node { return &a.node }
-
 // SQEs implements completion.Request.
-func (a *Aio) SQEs() int {
-	if a.req.link {
+func (r *kernelReq) SQEs() int {
+	if r.link {
 		return 2
 	}
 	return 1
 }
 
-// Prep implements completion.Request; it runs on the completion goroutine.
-func (a *Aio) Prep(s []*sqe.SQE) {
-	r := &a.req
+// MayBlock implements completion.Request.
+func (r *kernelReq) MayBlock() bool { return r.mayBlock }
+
+// Prep implements completion.Request; it runs on the starting goroutine
+// with the shard's SQ held.
+func (r *kernelReq) Prep(s []*sqe.SQE) {
 	*s[0] = sqe.SQE{Opcode: r.sqeOp, Fd: r.fd, Ioprio: r.ioprio, Off: r.off, Addr: r.addr,
 		Len: r.n, OpFlags: r.opFlags, UserData: uint64(r.userData)}
 	if r.link {

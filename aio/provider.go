@@ -24,13 +24,13 @@ func (a *Aio) Start(cancel func(a *Aio, err error)) bool {
 		}
 	}
 	if err != nil {
-		a.finishLocked(err, 0)
+		a.finishLocked(err, 0, nil)
 		return false
 	}
 	tm := a.timingLocked()
 	switch tm.mode {
 	case tPast, tZero:
-		a.finishLocked(ErrTimedOut, 0)
+		a.finishLocked(ErrTimedOut, 0, nil)
 		return false
 	case tRelative, tAbsolute:
 		if cancel != nil {
@@ -55,6 +55,5 @@ func (a *Aio) Finish(err error, count int) {
 	if a.state != stateProvider {
 		panic("aio: Finish called without a pending Start (each Start gets exactly one Finish)")
 	}
-	a.disarmLocked()
-	a.finishLocked(err, count)
+	a.finishLocked(err, count, nil)
 }

@@ -9,5 +9,3 @@ const (
 	sockCloexec = unix.SOCK_CLOEXEC // accept4's SOCK_CLOEXEC
 	msgNosignal = unix.MSG_NOSIGNAL // no SIGPIPE from a send on a closed socket
 )
-
-const errETIME = unix.ETIME // a TIMEOUT's expiry

@@ -22,6 +22,36 @@ func (r *Ring) Submit() (int, error) {
 // retried; the wait is then resumed.
 func (r *Ring) SubmitAndWait(waitNr uint32) (int, error) {
 	toSubmit := r.flush()
+	n, err := r.EnterPublished(toSubmit, waitNr, waitNr > 0)
+	// A combined submit and wait reports the number submitted even when a
+	// signal cut the wait short, so it can return with fewer than waitNr
+	// CQEs; resume waiting until they are there.
+	for err == nil && waitNr > 0 && r.CQReady() < waitNr {
+		_, err = r.enter(0, waitNr, EnterGetEvents, nil, 0, true)
+	}
+	return n, err
+}
+
+// Publish makes the SQEs filled since the last Publish (or Submit) visible
+// to the kernel and returns how many published SQEs it has not consumed
+// yet. Like GetSQE it must not run concurrently with other SQ writers;
+// EnterPublished may then be called by any goroutine, without that
+// exclusion, to hand them over: the kernel consumes only what the tail
+// shows, and serialises concurrent submitters itself.
+func (r *Ring) Publish() uint32 { return r.flush() }
+
+// EnterPublished submits up to toSubmit published SQEs (see Publish) and,
+// when waitNr > 0, waits for that many CQEs. It flushes overflowed CQEs
+// when the kernel asks for that and wakes an SQPOLL thread that sleeps.
+//
+// mayBlock selects the system call: io_uring_enter that only submits
+// returns without sleeping, but it runs inline whatever can complete at
+// once, and that can be long (a page-cache copy of a large read). With
+// mayBlock false it is issued with RawSyscall, which skips the scheduler's
+// bookkeeping (about 80 ns, and no sysmon wakeup on an idle process) but
+// keeps this thread's P, and a stop-the-world waits for it; callers pass
+// true when the submission may hold long inline work, and for waits.
+func (r *Ring) EnterPublished(toSubmit, waitNr uint32, mayBlock bool) (int, error) {
 	var flags uint32
 	if waitNr > 0 || r.NeedsFlush() {
 		flags |= EnterGetEvents
@@ -44,14 +74,7 @@ func (r *Ring) SubmitAndWait(waitNr uint32) (int, error) {
 	if toSubmit == 0 && flags == 0 {
 		return 0, nil
 	}
-	n, err := r.enter(toSubmit, waitNr, flags, nil, 0)
-	// A combined submit and wait reports the number submitted even when a
-	// signal cut the wait short, so it can return with fewer than waitNr
-	// CQEs; resume waiting until they are there.
-	for err == nil && waitNr > 0 && r.CQReady() < waitNr {
-		_, err = r.enter(0, waitNr, EnterGetEvents, nil, 0)
-	}
-	return n, err
+	return r.enter(toSubmit, waitNr, flags, nil, 0, mayBlock || waitNr > 0)
 }
 
 // SubmitAndWaitTimeout is SubmitAndWait with a bound on the wait. It returns
@@ -61,7 +84,7 @@ func (r *Ring) SubmitAndWaitTimeout(waitNr uint32, d time.Duration) (int, error)
 	toSubmit := r.flush()
 	r.waitTs.SetNanoseconds(int64(max(d, 0)))
 	r.enterArg = GetEventsArg{Ts: uint64(uintptr(unsafe.Pointer(&r.waitTs)))}
-	return r.enter(toSubmit, waitNr, EnterGetEvents|EnterExtArg, unsafe.Pointer(&r.enterArg), unsafe.Sizeof(r.enterArg))
+	return r.enter(toSubmit, waitNr, EnterGetEvents|EnterExtArg, unsafe.Pointer(&r.enterArg), unsafe.Sizeof(r.enterArg), true)
 }
 
 // enter calls io_uring_enter. It retries EINTR: the kernel returns it only
@@ -69,22 +92,21 @@ func (r *Ring) SubmitAndWaitTimeout(waitNr uint32, d time.Duration) (int, error)
 // With EXT_ARG the timespec is relative, so a retried wait can outlast the
 // caller's bound by the time spent before the signal; callers that need a
 // hard bound check the clock themselves.
-func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, error) {
+func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr, mayBlock bool) (int, error) {
 	for {
 		var n uintptr
 		var errno syscall.Errno
-		if minComplete == 0 {
-			// Nothing to wait for: the kernel submits (io_uring never
-			// blocks the submitter; work that would block goes to io-wq)
-			// and returns. RawSyscall skips the scheduler's syscall
-			// bookkeeping, about 80 ns, and keeps sysmon from handing
-			// this thread's P away mid-batch, which would force a locked
-			// owner goroutine through a thread handoff to get it back.
+		if !mayBlock {
+			// Nothing to wait for and nothing long inline: the kernel
+			// submits (work that would block goes to io-wq or the poll
+			// path) and returns. RawSyscall skips the scheduler's syscall
+			// bookkeeping, about 80 ns, and does not wake sysmon.
 			n, _, errno = syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit),
 				uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
 		} else {
-			// A waiting enter blocks: only Syscall lets the scheduler
-			// hand this thread's P to other goroutines meanwhile.
+			// A wait, or a submission whose inline work can be long:
+			// only Syscall lets the scheduler hand this thread's P to
+			// other goroutines meanwhile, and lets a GC stop the world.
 			n, _, errno = syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit),
 				uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
 		}

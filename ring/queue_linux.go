@@ -92,3 +92,29 @@ func (r *Ring) PeekCQEs(dst []CQE) int {
 	}
 	return n
 }
+
+// PeekCQEsWhile is PeekCQEs that stops at the first CQE keep rejects,
+// leaving it and every later one in the ring for another reaper. keep sees
+// each CQE in place, before its slot is freed; it must not block.
+func (r *Ring) PeekCQEsWhile(dst []CQE, keep func(*CQE) bool) int {
+	head := atomic.LoadUint32(r.cqHead) // only the reaper holding the CQ writes it
+	// Load-acquire of the tail before reading the CQEs it covers
+	// (io_uring_smp_load_acquire(cq.ktail) in liburing).
+	tail := atomic.LoadUint32(r.cqTail)
+	n := 0
+	for ; head != tail && n < len(dst); head, n = head+1, n+1 {
+		c := &r.cqes[head&r.cqMask]
+		if !keep(c) {
+			break
+		}
+		dst[n] = *c
+	}
+	if n > 0 {
+		// Store-release of the head, as in PeekCQEs.
+		atomic.StoreUint32(r.cqHead, head)
+	}
+	return n
+}
+
+// Unpublished returns how many SQEs were filled since the last Publish.
+func (r *Ring) Unpublished() uint32 { return r.sqeTail - r.published }

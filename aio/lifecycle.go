@@ -1,0 +1,239 @@
+package aio
+
+// The lifecycle of an operation: every state transition of an Aio is in
+// this file.
+//
+//	from            event                            to              who
+//	Idle|Callback   start refused (stopped, closed,  Done            the starter
+//	                expiry past, bad input)
+//	Idle|Callback   kernel op queued                 Kernel          the starter
+//	Idle|Callback   Sleep armed                      Timer           the starter
+//	Idle|Callback   Start (provider)                 Provider        the provider
+//	Kernel          its CQE (the op's own result,    Done            a reaper, or a user
+//	                or the abort's error for                         goroutine reaping inline
+//	                -ECANCELED)                                      (Wait-only Aios)
+//	Kernel          Abort/Stop/Close/engine deadline Kernel          anyone: queues ASYNC_CANCEL;
+//	                                                                 the CQE still decides
+//	Timer           timer fires                      Done            the timer's goroutine
+//	Timer           Abort/Stop/Close                 Done            the aborter
+//	Provider        Finish                           Done            the provider
+//	Provider        Abort/Stop/Close/deadline        Provider        calls the cancel hook once;
+//	                                                                 the provider calls Finish
+//	Done            callback begins                  Callback        a reaper
+//	Done            (no callback)                    Idle            whoever ended it
+//	Callback        callback returns                 Idle            the reaper
+//
+// busy counts operations started whose callback has not returned: +1 at a
+// start, -1 when the callback returns (or at the end, without one). It is
+// what Busy, Wait, Stop and Close look at. A start is allowed in Idle and
+// in Callback (the callback itself, or as nng allows, another goroutine
+// once the callback has begun); a start in any other state panics. The
+// Callback state is distinct from Idle so that a callback that returns
+// after a new operation has started never touches that operation's state.
+//
+// Callbacks run only on a shard's reapers: an operation ended by its CQE
+// on a reaper joins the reaper's batch; one ended anywhere else (a timer,
+// an abort, a refused start, a provider's Finish) is handed to a reaper.
+// A user goroutine that reaps (after its submission, or in Wait) completes
+// only Aios without a callback.
+//
+// Locks: Aio.mu, then Engine.mu (slot table) or a shard's SQ lock. A
+// callback never runs with any of them held.
+
+import (
+	"sync"
+
+	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/ring"
+	"github.com/aioring/aioring/sqe"
+)
+
+// opState is where an Aio's current operation is.
+type opState uint8
+
+const (
+	stateIdle     opState = iota // no operation, or its callback has returned
+	stateKernel                  // in the ring; its CQE decides the result
+	stateTimer                   // a Sleep; its timer decides, unless aborted
+	stateProvider                // started with Start; Finish decides the result
+	stateDone                    // ended; the callback has not begun yet
+	stateCallback                // the callback runs
+)
+
+// beginLocked starts an operation's bookkeeping: it panics if one is
+// already in progress, and otherwise marks the Aio busy and resets the last
+// result. Called with mu held; every caller unlocks with defer, so a panic
+// here leaves mu unlocked.
+func (a *Aio) beginLocked(op string) {
+	if a.state != stateIdle && a.state != stateCallback {
+		panic("aio: " + op + " started while another operation on this aio is in progress (one operation at a time)")
+	}
+	a.busy.Add(1)
+	a.gen++
+	a.result = nil
+	a.count = 0
+	a.abortErr = nil
+	if a.x != nil {
+		clear(a.x.outputs[:])
+	}
+}
+
+// finishLocked ends the current operation with err and count. b is the
+// calling reaper's batch, or nil off a reaper. Called with mu held; the
+// callback never runs inside it.
+func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
+	a.result = err
+	a.count = count
+	a.abortErr = nil
+	a.cancelFn = nil
+	// The kernel is done with the buffers (or never had them): unpin
+	// before the callback can reuse them.
+	a.pin.Unpin()
+	a.disarmLocked()
+	a.state = stateDone
+	if a.cb == nil {
+		a.doneLocked()
+		return
+	}
+	if b != nil {
+		b.Add((*aioCallback)(a))
+		return
+	}
+	if a.sh == nil || !a.sh.Handoff((*aioCallback)(a)) {
+		// No reapers (a closed engine, or none ever): a goroutine of the
+		// engine's own runs the callback.
+		go (*aioCallback)(a).RunCallback(0)
+	}
+}
+
+// completeCQE ends a kernel operation with its CQE. b is as for
+// finishLocked. A CQE that does not match the current operation is
+// dropped: it cannot happen while every op posts exactly one CQE, but a
+// stray CQE must never complete the wrong operation.
+func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
+	ud := sqe.UserData(c.UserData)
+	a.mu.Lock()
+	if a.state != stateKernel || a.gen&sqe.GenMask != ud.Gen() {
+		a.mu.Unlock()
+		return
+	}
+	count, err := a.resultLocked(c.Res)
+	a.finishLocked(err, count, b)
+	a.mu.Unlock()
+}
+
+// doneLocked ends the bookkeeping of an operation whose callback returned
+// (or that had none). Called with mu held.
+func (a *Aio) doneLocked() {
+	switch a.state {
+	case stateDone, stateCallback:
+		a.state = stateIdle
+	}
+	if a.busy.Add(-1) == 0 {
+		if a.waiters > 0 {
+			a.waitCond.Broadcast()
+		}
+		a.maybeReleaseLocked()
+	}
+}
+
+// aioCallback is an Aio seen by the shards as a completion.Callback, so the
+// method stays out of the public API.
+type aioCallback Aio
+
+// RunCallback runs a's callback on a reaper (goid is the reaper's id, 0 if
+// unknown).
+func (c *aioCallback) RunCallback(goid int64) {
+	a := (*Aio)(c)
+	if goid == 0 {
+		goid = completion.GoroutineID()
+	}
+	a.mu.Lock()
+	if a.state == stateDone {
+		a.state = stateCallback // a start is allowed from here on
+	}
+	a.mu.Unlock()
+	a.cbGoid.Store(goid)
+	defer func() {
+		// Even if the callback panics, the Aio must not stay busy forever
+		// (the panic still crashes the program, as in any goroutine).
+		a.cbGoid.Store(0)
+		a.mu.Lock()
+		if a.state == stateCallback {
+			a.state = stateIdle
+		}
+		a.doneLocked()
+		a.mu.Unlock()
+	}()
+	a.cb(a)
+}
+
+// abortLocked ends the pending operation with err if it can still be
+// cancelled, and unlocks mu. A kernel operation gets an ASYNC_CANCEL (its
+// CQE still decides); a Sleep ends now; a provider operation's cancel hook
+// is called once, without the lock held.
+func (a *Aio) abortLocked(err error) {
+	switch a.state {
+	case stateKernel:
+		if a.abortErr == nil {
+			a.abortErr = err
+			// Queued under mu, after the op itself (also queued under
+			// mu), so the cancel never overtakes its target.
+			if a.sh.QueueCancel(a.userData()) == nil {
+				a.mu.Unlock()
+				a.sh.Push()
+				return
+			}
+			// The ring is closed or broken: nothing will report this op.
+			a.finishLocked(err, 0, nil)
+		}
+	case stateTimer:
+		a.finishLocked(err, 0, nil)
+	case stateProvider:
+		fn := a.cancelFn
+		a.cancelFn = nil
+		if fn != nil {
+			a.mu.Unlock()
+			fn(a, err) // the provider decides; it calls Finish if it can
+			return
+		}
+	}
+	a.mu.Unlock()
+}
+
+// wait blocks until busy drops to 0. It first reaps what the ring holds:
+// an operation that completed during its submission, or soon after, ends
+// on this goroutine without a wakeup.
+func (a *Aio) wait() {
+	for a.busy.Load() != 0 {
+		if a.sh != nil && a.sh.ReapInline() > 0 {
+			continue
+		}
+		a.mu.Lock()
+		if a.busy.Load() != 0 {
+			if a.waitCond == nil {
+				a.waitCond = sync.NewCond(&a.mu)
+			}
+			a.waiters++
+			a.waitCond.Wait()
+			a.waiters--
+		}
+		a.mu.Unlock()
+	}
+}
+
+// maybeReleaseLocked frees the slot of a reaped Aio once it is idle.
+func (a *Aio) maybeReleaseLocked() {
+	if a.reaped && !a.released && a.busy.Load() == 0 {
+		a.released = true
+		a.e.release(a)
+	}
+}
+
+// checkNotOwnCallback panics when called from a's own callback, where
+// waiting would deadlock.
+func (a *Aio) checkNotOwnCallback(what string) {
+	if g := a.cbGoid.Load(); g != 0 && g == completion.GoroutineID() {
+		panic("aio: " + what + " called from the aio's own callback would deadlock; use Reap to free an aio from its callback")
+	}
+}

@@ -1,0 +1,61 @@
+//go:build !linux
+
+package completion
+
+import (
+	"errors"
+	"runtime"
+
+	"github.com/aioring/aioring/ring"
+	"github.com/aioring/aioring/sqe"
+)
+
+// ErrBroken is returned by Queue after the kernel dropped completions.
+var ErrBroken = errors.New("completion: the kernel dropped completions (EBADR)")
+
+// Shard is a placeholder off Linux.
+type Shard struct{}
+
+// Start reports that io_uring exists only on Linux.
+func Start(Config) (*Shard, error) {
+	return nil, errors.Join(errors.ErrUnsupported, errors.New("io_uring: not available on "+runtime.GOOS))
+}
+
+// Queue is never reached off Linux: Start fails.
+func (s *Shard) Queue(Request) error { return ErrBroken }
+
+// QueueCancel is never reached off Linux.
+func (s *Shard) QueueCancel(sqe.UserData) error { return ErrBroken }
+
+// Push is never reached off Linux.
+func (s *Shard) Push() {}
+
+// ReapInline is never reached off Linux.
+func (s *Shard) ReapInline() int { return 0 }
+
+// Handoff refuses off Linux.
+func (s *Shard) Handoff(Callback) bool { return false }
+
+// Broken reports false off Linux.
+func (s *Shard) Broken() bool { return false }
+
+// IsReaper reports false off Linux.
+func (s *Shard) IsReaper(int64) bool { return false }
+
+// Close does nothing off Linux.
+func (s *Shard) Close() error { return nil }
+
+// Probe reports no opcodes.
+func (s *Shard) Probe() *ring.Probe { return &ring.Probe{} }
+
+// Flags reports no flags.
+func (s *Shard) Flags() ring.SetupFlags { return 0 }
+
+// Features reports no features.
+func (s *Shard) Features() ring.Features { return 0 }
+
+// Stats reports zeros off Linux.
+func (s *Shard) Stats() Stats { return Stats{} }
+
+// Reapers reports none off Linux.
+func (s *Shard) Reapers() int { return 0 }
