@@ -72,6 +72,8 @@ type Shard struct {
 	closed   bool
 	broken   atomic.Bool // the kernel dropped CQEs (EBADR)
 
+	ents [MaxSQEs]*sqe.SQE // reserve's result, under sqMu
+
 	cqMu       sync.Mutex
 	inlineCQEs [64]ring.CQE             // ReapInline's buffer, under cqMu
 	keepInline func(c *ring.CQE) bool   // made once, so passing it never allocates
@@ -189,11 +191,10 @@ func (s *Shard) Queue(req Request) error {
 	if n < 1 || n > MaxSQEs {
 		panic("completion: Request.SQEs out of range")
 	}
-	ents, err := s.reserve(n)
-	if err != nil {
+	if err := s.reserve(n); err != nil {
 		return err
 	}
-	req.Prep(ents[:n])
+	req.Prep(s.ents[:n])
 	if req.MayBlock() {
 		s.mayBlock = true
 	}
@@ -205,10 +206,10 @@ func (s *Shard) Queue(req Request) error {
 // target. The target's own CQE reports the outcome: it may still complete
 // normally if the cancel comes too late. Call Push afterwards.
 func (s *Shard) QueueCancel(target sqe.UserData) error {
-	ents, err := s.reserve(1)
-	if err != nil {
+	if err := s.reserve(1); err != nil {
 		return err
 	}
+	ents := &s.ents
 	ents[0].AsyncCancel(uint64(target), 0)
 	// Success needs no CQE: the target's own CQE says it all.
 	ents[0].Flags |= sqe.CQESkipSuccess
@@ -219,19 +220,20 @@ func (s *Shard) QueueCancel(target sqe.UserData) error {
 
 // queueWake queues the NOP whose CQE wakes a parked reaper.
 func (s *Shard) queueWake() error {
-	ents, err := s.reserve(1)
-	if err != nil {
+	if err := s.reserve(1); err != nil {
 		return err
 	}
+	ents := &s.ents
 	ents[0].Nop()
 	ents[0].UserData = uint64(sqe.Pack(KindWake, 0, 0))
 	s.unreserve()
 	return nil
 }
 
-// reserve takes life (shared) and sqMu and returns n consecutive SQEs; the
-// caller fills them and calls unreserve. On error nothing is held.
-func (s *Shard) reserve(n int) (ents [MaxSQEs]*sqe.SQE, err error) {
+// reserve takes life (shared) and sqMu and puts n consecutive SQEs in
+// s.ents; the caller fills them and calls unreserve. On error nothing is
+// held.
+func (s *Shard) reserve(n int) (err error) {
 	s.life.RLock()
 	s.sqMu.Lock()
 	for {
@@ -244,7 +246,7 @@ func (s *Shard) reserve(n int) (ents [MaxSQEs]*sqe.SQE, err error) {
 		if err != nil {
 			s.sqMu.Unlock()
 			s.life.RUnlock()
-			return ents, err
+			return err
 		}
 		if s.r.SQSpace() >= uint32(n) {
 			break
@@ -260,9 +262,9 @@ func (s *Shard) reserve(n int) (ents [MaxSQEs]*sqe.SQE, err error) {
 		}
 	}
 	for i := 0; i < n; i++ {
-		ents[i] = s.r.GetSQE()
+		s.ents[i] = s.r.GetSQE()
 	}
-	return ents, nil
+	return nil
 }
 
 func (s *Shard) unreserve() {
