@@ -75,9 +75,9 @@ type Shard struct {
 	ents [MaxSQEs]*sqe.SQE // reserve's result, under sqMu
 
 	cqMu       sync.Mutex
-	inlineCQEs [64]ring.CQE             // ReapInline's buffer, under cqMu
-	keepInline func(c *ring.CQE) bool   // made once, so passing it never allocates
-	hasWork    func(fd uintptr) bool    // the reapers' netpoller condition, made once
+	inlineCQEs [64]ring.CQE           // ReapInline's buffer, under cqMu
+	keepInline func(c *ring.CQE) bool // made once, so passing it never allocates
+	hasWork    func(fd uintptr) bool  // the reapers' netpoller condition, made once
 
 	readyMu     sync.Mutex
 	ready       []Callback // handed-off callbacks for the reapers
@@ -557,4 +557,3 @@ func (s *Shard) Stats() Stats {
 
 // Reapers returns how many reaper goroutines the shard runs.
 func (s *Shard) Reapers() int { return len(s.reapers) }
-
