@@ -181,7 +181,7 @@ func (a *Aio) abortLocked(err error) {
 			// mu), so the cancel never overtakes its target.
 			if a.sh.QueueCancel(a.userData()) == nil {
 				a.mu.Unlock()
-				a.sh.Push()
+				a.sh.Push(false)
 				return
 			}
 			// The ring is closed or broken: nothing will report this op.

@@ -186,6 +186,12 @@ func (a *Aio) admitLocked() error {
 
 func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 	a.mu.Lock()
+	// Restarted from its own callback: a reaper of a.sh runs that
+	// callback and submits when it returns. (If another goroutine starts
+	// it while the callback runs, as nng allows, the operation is
+	// submitted when the callback returns, or with any earlier
+	// submission on the ring.)
+	fromCallback := a.state == stateCallback
 	if !a.startKernelLocked(kind, fd, off, sa) {
 		a.mu.Unlock()
 		return
@@ -193,7 +199,7 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 	a.mu.Unlock()
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
-	a.sh.Push()
+	a.sh.Push(fromCallback)
 }
 
 // startKernelLocked begins kind and queues its SQEs. It returns false when

@@ -276,8 +276,13 @@ func (s *Shard) unreserve() {
 // submission and needs no callback, on the calling goroutine. Called from a
 // reaper's own callback it does neither: the round submits everything its
 // callbacks queued in one enter when they return, then reaps.
-func (s *Shard) Push() {
-	if s.inReaper() {
+//
+// fromCallback is the caller's promise that it queued from inside a
+// callback that a reaper of this shard is running (an Aio restarting
+// itself from its callback), which spares the thread-id system call that
+// otherwise tells a reaper from other goroutines.
+func (s *Shard) Push(fromCallback bool) {
+	if fromCallback || s.inReaper() {
 		return
 	}
 	s.submit()

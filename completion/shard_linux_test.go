@@ -127,7 +127,7 @@ func submit(t *testing.T, s *Shard, r Request) {
 	if err := s.Queue(r); err != nil {
 		t.Fatal(err)
 	}
-	s.Push()
+	s.Push(false)
 }
 
 func waitFor(t *testing.T, h *testHandler, n int) {
@@ -266,7 +266,7 @@ func TestCallbackChainBatches(t *testing.T) {
 			if err := s.Queue(&nopReq{id: id}); err != nil {
 				panic(err)
 			}
-			s.Push() // deferred: the round submits
+			s.Push(false) // deferred: the round submits
 		}
 	}
 	before := s.Stats()
@@ -275,7 +275,7 @@ func TestCallbackChainBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.Push()
+	s.Push(false)
 	waitFor(t, h, chains*steps)
 	st := s.Stats()
 	enters, done := st.Enters-before.Enters, st.Completed-before.Completed
@@ -309,7 +309,7 @@ func TestCancel(t *testing.T) {
 	if err := s.QueueCancel(sqe.Pack(1, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
-	s.Push()
+	s.Push(false)
 	waitFor(t, h, 1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -416,10 +416,10 @@ func TestTinyCQOverflowLosesNothing(t *testing.T) {
 					panic(err)
 				}
 				if i%64 == 63 {
-					s.Push()
+					s.Push(false)
 				}
 			}
-			s.Push()
+			s.Push(false)
 		}(g)
 	}
 	wg.Wait()

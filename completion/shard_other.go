@@ -28,7 +28,7 @@ func (s *Shard) Queue(Request) error { return ErrBroken }
 func (s *Shard) QueueCancel(sqe.UserData) error { return ErrBroken }
 
 // Push is never reached off Linux.
-func (s *Shard) Push() {}
+func (s *Shard) Push(bool) {}
 
 // ReapInline is never reached off Linux.
 func (s *Shard) ReapInline() int { return 0 }
