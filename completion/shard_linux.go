@@ -405,10 +405,13 @@ func (s *Shard) ReapInline() int {
 }
 
 // Handoff schedules cb on a reaper. It returns false after Close has
-// stopped the reapers; the caller must then run cb some other way.
+// stopped the reapers, or once the ring is broken; the caller must then run
+// cb some other way.
 func (s *Shard) Handoff(cb Callback) bool {
 	s.readyMu.Lock()
-	if s.reapersGone {
+	if s.reapersGone || s.broken.Load() {
+		// No reapers, or no way to wake them (a wake is a NOP, and a
+		// broken ring takes no more SQEs).
 		s.readyMu.Unlock()
 		return false
 	}
@@ -562,3 +565,8 @@ func (s *Shard) Stats() Stats {
 
 // Reapers returns how many reaper goroutines the shard runs.
 func (s *Shard) Reapers() int { return len(s.reapers) }
+
+// InjectEBADR makes the shard's next io_uring_enter report EBADR, as the
+// kernel does when it had to drop completions. It is fault injection for
+// tests: the real condition needs the kernel to run out of memory.
+func (s *Shard) InjectEBADR() { s.injectBadr.Store(true) }

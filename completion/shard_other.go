@@ -59,3 +59,6 @@ func (s *Shard) Stats() Stats { return Stats{} }
 
 // Reapers reports none off Linux.
 func (s *Shard) Reapers() int { return 0 }
+
+// InjectEBADR does nothing off Linux.
+func (s *Shard) InjectEBADR() {}

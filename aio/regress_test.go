@@ -1,0 +1,181 @@
+//go:build linux
+
+package aio
+
+// Regression tests for defects found by reading the first engine's code
+// (the Engine v2 issue). Each names the defect it guards against.
+
+import (
+	"errors"
+	"reflect"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/ring"
+	"golang.org/x/sys/unix"
+)
+
+// Defect: internal plumbing (Engine.Complete, Engine.Flush, Aio.Prep,
+// Aio.SQEs, Aio.QueueNode) was exported, and a user calling e.Flush()
+// raced the completion loop. The public types must carry only the
+// contract's methods and the documented extras.
+func TestRegressNoPlumbingInPublicAPI(t *testing.T) {
+	for _, c := range []struct {
+		typ  reflect.Type
+		want map[string]bool
+	}{
+		{reflect.TypeOf(&Engine{}), map[string]bool{"Close": true, "NewAio": true,
+			"Stats": true, "RingFlags": true, "Supports": true}},
+		{reflect.TypeOf(&Aio{}), map[string]bool{"Free": true, "Reap": true, "Stop": true,
+			"Cancel": true, "Abort": true, "Wait": true, "Busy": true, "Result": true, "Count": true,
+			"SetTimeout": true, "SetExpire": true, "SetIOV": true, "SetInput": true, "Input": true,
+			"SetOutput": true, "Output": true, "Nop": true, "Sleep": true, "ReadAt": true,
+			"WriteAt": true, "Fsync": true, "Recv": true, "Send": true, "Accept": true,
+			"Connect": true, "Start": true, "Finish": true}},
+	} {
+		for i := 0; i < c.typ.NumMethod(); i++ {
+			if m := c.typ.Method(i).Name; !c.want[m] {
+				t.Errorf("%v exports %s, which is not in the contract or the documented extras", c.typ, m)
+			}
+		}
+	}
+}
+
+// Defect: a start from another goroutine while the callback of the
+// previous operation still ran could let that callback's end mark the new
+// operation idle; its CQE was then dropped as stale and Wait hung. nng
+// allows the start; it must end in exactly one callback and Wait must
+// return.
+func TestRegressStartDuringCallbackFromOtherGoroutine(t *testing.T) {
+	e := testEngine(t)
+	for _, sleep := range []bool{false, true} {
+		var calls atomic.Int64
+		inCb := make(chan struct{})
+		release := make(chan struct{})
+		a := e.NewAio(func(a *Aio) {
+			if calls.Add(1)%2 == 1 {
+				inCb <- struct{}{}
+				<-release
+			}
+		})
+		for i := 0; i < 200; i++ {
+			a.Nop()
+			<-inCb // the first op's callback runs, and waits
+			if sleep {
+				a.Sleep(time.Microsecond)
+			} else {
+				a.Nop() // started while that callback still runs
+			}
+			release <- struct{}{}
+			done := make(chan struct{})
+			go func() { a.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("sleep=%v round %d: Wait hung; %d callbacks", sleep, i, calls.Load())
+			}
+			if got := calls.Load(); got != int64(2*(i+1)) {
+				t.Fatalf("sleep=%v round %d: %d callbacks, want %d", sleep, i, got, 2*(i+1))
+			}
+		}
+		a.Free()
+	}
+}
+
+// Defect: after EBADR (the kernel dropped CQEs) Close waited forever for
+// the lost completions, and a submit after Close queued a request that
+// never completed. Now operations on a broken ring end with ErrClosed,
+// and Close returns, reporting the cause.
+func TestRegressBrokenRingCloses(t *testing.T) {
+	e, err := NewEngine(Config{Rings: 1})
+	if err != nil {
+		t.Skip(err)
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	var pendingErr atomic.Value
+	r := e.NewAio(func(a *Aio) { pendingErr.Store(a.Result()) })
+	r.SetIOV(make([]byte, 16))
+	r.Recv(fds[0]) // nobody sends: pending until Close
+	e.shards[0].InjectEBADR()
+	n := e.NewAio(nil)
+	n.Nop() // its enter reports EBADR
+	n.Wait()
+	n.Nop() // refused by the broken ring
+	n.Wait()
+	if n.Result() != ErrClosed {
+		t.Fatalf("op on a broken ring: %v, want ErrClosed", n.Result())
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Close() }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, completion.ErrBroken) {
+			t.Fatalf("Close: %v, want completion.ErrBroken", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung on a ring that lost completions")
+	}
+	if got := pendingErr.Load(); got != ErrClosed {
+		t.Fatalf("pending Recv ended with %v, want ErrClosed", got)
+	}
+}
+
+// Defect: buffers pinned while building an operation stayed pinned when
+// the operation was then refused (an opcode the kernel lacks). The runtime
+// panics when it collects a Pinner that still holds pins, so a leak here
+// crashes this test binary.
+func TestRegressRefusedOpUnpins(t *testing.T) {
+	e := testEngine(t)
+	saved := e.probe
+	e.probe = ring.Probe{} // the kernel "lacks" every opcode now
+	defer func() { e.probe = saved }()
+	for i := 0; i < 100; i++ {
+		a := e.NewAio(nil)
+		a.SetIOV(make([]byte, 4096), make([]byte, 4096))
+		a.ReadAt(0, 0)
+		a.Wait()
+		if a.Result() != ErrUnsupported {
+			t.Fatalf("ReadAt with the opcode missing: %v, want ErrUnsupported", a.Result())
+		}
+		a.Free()
+	}
+	runtime.GC()
+	runtime.GC()
+	time.Sleep(50 * time.Millisecond) // finalizers run
+}
+
+// Defect: io_uring_enter issued with RawSyscall can copy a large cached
+// read inline while holding the P and delaying a stop-the-world. File
+// transfers above inlineCopyMax are submitted with Syscall instead.
+func TestRegressLargeFileIOMayBlock(t *testing.T) {
+	e := testEngine(t)
+	a := e.NewAio(nil)
+	for _, c := range []struct {
+		kind opKind
+		bufs [][]byte
+		want bool
+	}{
+		{opRead, [][]byte{make([]byte, 4096)}, false},
+		{opRead, [][]byte{make([]byte, inlineCopyMax+1)}, true},
+		{opWrite, [][]byte{make([]byte, inlineCopyMax/2), make([]byte, inlineCopyMax/2+1)}, true},
+		{opRecv, [][]byte{make([]byte, 4*inlineCopyMax)}, false},
+	} {
+		a.SetIOV(c.bufs...)
+		a.mu.Lock()
+		err := a.buildLocked(c.kind, 0, 0, nil)
+		got := a.req.mayBlock
+		a.pin.Unpin()
+		a.mu.Unlock()
+		if err != nil || got != c.want {
+			t.Errorf("%s of %d buffers: mayBlock %v (err %v), want %v", opNames[c.kind], len(c.bufs), got, err, c.want)
+		}
+	}
+}
