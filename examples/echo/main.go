@@ -73,12 +73,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if s.idle <= 0 {
 		s.idle = aio.Infinite
 	}
+	// Catch the signals before saying we listen: a supervisor (or a test)
+	// may stop us as soon as it reads that line.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	stopped := make(chan struct{})
 	s.startAccepting(stopped)
 	fmt.Fprintf(stdout, "listening on %s\n", bound)
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	// Close ends the pending Accept and every connection's operations with
 	// ErrClosed; their callbacks close the sockets.
