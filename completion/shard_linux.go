@@ -114,8 +114,8 @@ type reaper struct {
 	goid    int64
 	tid     atomic.Int32 // its thread while in a round, else 0
 	inRound atomic.Bool
-	cqes  []ring.CQE
-	batch Batch
+	cqes    []ring.CQE
+	batch   Batch
 }
 
 // Start creates a shard's ring and starts its reapers. It returns the setup
