@@ -75,7 +75,8 @@ type aioExtra struct {
 	inputs  [NumSlots]any
 	outputs [NumSlots]any
 	timer   *time.Timer // Sleep's timer, and the deadline of ops no link timer can cut
-	timerAt int64       // deadline of the armed timer, engine clock ns; 0 when disarmed
+	armed   bool        // the timer is armed for the current operation
+	stale   int32       // fires of earlier arms that Stop found already started
 }
 
 func (a *Aio) extra() *aioExtra {

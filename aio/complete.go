@@ -29,14 +29,15 @@ func (h *engineHandler) Inline(c *ring.CQE) bool {
 
 // Complete implements completion.Handler. It never runs user code: the
 // callback goes to the reaper's batch b.
-func (h *engineHandler) Complete(c *ring.CQE, b *completion.Batch) {
+func (h *engineHandler) Complete(c *ring.CQE, b *completion.Batch) (final bool) {
 	ud := sqe.UserData(c.UserData)
 	if ud.Kind() != kindOp {
-		return // a LINK_TIMEOUT that failed to arm; its op reports
+		return false // a LINK_TIMEOUT that failed to arm; its op reports
 	}
 	if a := (*Engine)(h).table.lookup(ud.Index()); a != nil {
 		a.completeCQE(c, b)
 	}
+	return true
 }
 
 // resultLocked maps an operation's CQE result to the Aio's result. The

@@ -402,10 +402,11 @@ func (a *Aio) armLocked(tm timing) bool {
 // armTimerLocked arms the Aio's runtime timer to fire after d: Sleep's
 // end, or the engine's deadline for an operation no link timer can cut.
 // The timer is made once per Aio (a method value bound once) and reset per
-// operation, so arming never allocates after the first time.
+// operation, so arming never allocates after the first time, and it reads
+// no clock of its own: the runtime's timer never fires early.
 func (a *Aio) armTimerLocked(d time.Duration) {
 	x := a.extra()
-	x.timerAt = a.e.clock.now() + int64(d)
+	x.armed = true
 	if x.timer == nil {
 		x.timer = time.AfterFunc(d, a.onTimer)
 	} else {
@@ -416,24 +417,34 @@ func (a *Aio) armTimerLocked(d time.Duration) {
 // armDeadlineLocked is armTimerLocked for a kernel or provider operation.
 func (a *Aio) armDeadlineLocked(d time.Duration) { a.armTimerLocked(d) }
 
-// disarmLocked stops the timer of the operation that just ended.
+// disarmLocked stops the timer of the operation that just ended. If the
+// timer has already fired, its function has started and waits for mu: it
+// is counted as stale, and ignored when it gets there.
 func (a *Aio) disarmLocked() {
-	if a.x != nil && a.x.timerAt != 0 {
-		a.x.timerAt = 0
-		a.x.timer.Stop()
+	if a.x != nil && a.x.armed {
+		a.x.armed = false
+		if !a.x.timer.Stop() {
+			a.x.stale++
+		}
 	}
 }
 
-// onTimer runs on the timer's goroutine. A timer of an earlier operation
-// may fire late, after the next one armed it again: the deadline check
-// makes that harmless, and a timer never acts before its deadline.
+// onTimer runs on the timer's goroutine. A fire of an earlier operation's
+// arm that disarmLocked could not stop is skipped (stale), so a timer never
+// acts on an operation before that operation's own deadline.
 func (a *Aio) onTimer() {
 	a.mu.Lock()
-	if a.x.timerAt == 0 || a.e.clock.now() < a.x.timerAt {
+	x := a.x
+	if x.stale > 0 {
+		x.stale--
 		a.mu.Unlock()
 		return
 	}
-	a.x.timerAt = 0
+	if !x.armed {
+		a.mu.Unlock()
+		return
+	}
+	x.armed = false
 	if a.state == stateTimer {
 		var err error
 		if a.req.sleepTimesOut {

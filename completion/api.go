@@ -27,7 +27,8 @@ const MaxSQEs = 4
 const DefaultFlags = ring.SetupSubmitAll | ring.SetupNoSQArray
 
 // Request is one unit of work for the ring: usually an operation and, when
-// it has a timeout, its LINK_TIMEOUT. Shard.Queue calls SQEs and then Prep
+// it has a timeout, its LINK_TIMEOUT. Exactly one of its CQEs is final
+// (Handler.Complete says which). Shard.Queue calls SQEs and then Prep
 // on the calling goroutine, with entries that are consecutive in the ring.
 type Request interface {
 	// SQEs returns how many entries Prep fills, 1 to MaxSQEs.
@@ -66,8 +67,10 @@ type Handler interface {
 	// Complete handles one CQE of the handler's kinds after it has left
 	// the ring. b is the reaper's batch, to which callbacks go; it is nil
 	// when a user's goroutine reaps, and then Inline approved c. It must
-	// not block.
-	Complete(c *ring.CQE, b *Batch)
+	// not block. It reports whether c was its Request's last CQE: the
+	// shard counts Requests in flight to know when a reaper must watch
+	// the ring.
+	Complete(c *ring.CQE, b *Batch) (final bool)
 }
 
 // Config configures a shard.
@@ -85,8 +88,8 @@ type Stats struct {
 	Submitted uint64 // SQEs the kernel consumed
 	Completed uint64 // CQEs reaped
 	Inline    uint64 // CQEs reaped by user goroutines (a subset of Completed)
-	Sleeps    uint64 // times a reaper parked on the netpoller with nothing to do
-	Wakeups   uint64 // NOPs submitted to wake a parked reaper for handed-off callbacks
+	Sleeps    uint64 // times the seated reaper parked with nothing to do (on the ring or, with nothing in flight, off it)
+	Wakeups   uint64 // times a parked reaper was woken by the engine itself: a wake NOP, or a kick when work arrived
 }
 
 // Add sums counters, for an engine of several shards.

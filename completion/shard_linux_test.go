@@ -66,7 +66,7 @@ func newHandler() *testHandler {
 
 func (h *testHandler) Inline(c *ring.CQE) bool { return sqe.UserData(c.UserData).Index()%2 == 0 }
 
-func (h *testHandler) Complete(c *ring.CQE, b *Batch) {
+func (h *testHandler) Complete(c *ring.CQE, b *Batch) bool {
 	id := sqe.UserData(c.UserData).Index()
 	if s := h.s.Load(); s != nil && s.r.SQFlags()&ring.SQCQOverflow != 0 {
 		h.overflow.Store(true)
@@ -83,13 +83,14 @@ func (h *testHandler) Complete(c *ring.CQE, b *Batch) {
 		}
 		h.inlineSeen.Add(1)
 		h.got <- id
-		return
+		return true
 	}
 	if id%2 == 0 {
 		h.got <- id
-		return
+		return true
 	}
 	b.Add(&testCallback{h: h, id: id})
+	return true
 }
 
 type testCallback struct {
