@@ -11,7 +11,6 @@ package aio
 // within one run.
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,15 +24,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// benchNetpoll runs the benchmarks with the completion loop parking on Go's
-// netpoller instead of sleeping in io_uring_enter:
-//
-//	go test -run '^$' -bench . ./aio/ -args -netpoll
-var benchNetpoll = flag.Bool("netpoll", false, "benchmark engines whose idle loop parks on the netpoller")
-
 func benchEngine(b *testing.B) *Engine {
 	b.Helper()
-	e, err := NewEngine(Config{Netpoll: *benchNetpoll})
+	e, err := NewEngine(Config{})
 	if err != nil {
 		b.Skipf("no engine: %v", err)
 	}
@@ -188,8 +181,8 @@ func BenchmarkSendRecv(b *testing.B) {
 	}
 }
 
-// BenchmarkSleepTimeout: Sleep with a 1ms timeout, many at once: the
-// timer path through IORING_OP_TIMEOUT.
+// BenchmarkSleep: a 1 µs Sleep and Wait: the runtime timer path (the
+// runtime's timer resolution, not the engine, sets the figure).
 func BenchmarkSleep(b *testing.B) {
 	e := benchEngine(b)
 	defer e.Close()
@@ -199,4 +192,113 @@ func BenchmarkSleep(b *testing.B) {
 		a.Sleep(time.Microsecond)
 		a.Wait()
 	}
+}
+
+// BenchmarkReadChain: one Aio restarting a 4 KiB cached read from its own
+// callback, on one ring with one and with two callback goroutines. With
+// two, the second stands by off the netpoller (docs/design.md, "the
+// seat"); before that change it parked on the ring too and the two-reaper
+// case was 1.6 times slower.
+func BenchmarkReadChain(b *testing.B) {
+	for _, cbs := range []int{1, 2} {
+		b.Run(map[int]string{1: "callbacks=1", 2: "callbacks=2"}[cbs], func(b *testing.B) {
+			e, err := NewEngine(Config{Callbacks: cbs, Rings: 1})
+			if err != nil {
+				b.Skipf("no engine: %v", err)
+			}
+			defer e.Close()
+			path := filepath.Join(b.TempDir(), "f")
+			if err := os.WriteFile(path, make([]byte, 1<<20), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			fd := int(f.Fd())
+			var done sync.WaitGroup
+			left := b.N
+			done.Add(1)
+			a := e.NewAio(func(a *Aio) {
+				left--
+				if left <= 0 || a.Result() != nil {
+					done.Done()
+					return
+				}
+				a.ReadAt(fd, int64(left%256)*4096)
+			})
+			a.SetIOV(make([]byte, 4096))
+			b.ResetTimer()
+			a.ReadAt(fd, 0)
+			done.Wait()
+			b.StopTimer()
+			if a.Result() != nil {
+				b.Fatal(a.Result())
+			}
+		})
+	}
+}
+
+// BenchmarkRecvTimeout: a Recv with a 10 s timeout (a LINK_TIMEOUT) that
+// data ends before the timer: the cost a timeout adds in the common case.
+// Compare with BenchmarkRecvPending.
+func BenchmarkRecvTimeout(b *testing.B) { benchRecvPending(b, 10*time.Second) }
+
+// BenchmarkRecvPending: a Recv that waits for data, then the Send that
+// brings it, with no timeout.
+func BenchmarkRecvPending(b *testing.B) { benchRecvPending(b, Infinite) }
+
+func benchRecvPending(b *testing.B, timeout time.Duration) {
+	e := benchEngine(b)
+	defer e.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	s, r := e.NewAio(nil), e.NewAio(nil)
+	s.SetTimeout(timeout)
+	r.SetTimeout(timeout)
+	s.SetIOV(make([]byte, 64))
+	r.SetIOV(make([]byte, 64))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		r.Recv(fds[1]) // no data yet: it waits in the kernel
+		s.Send(fds[0])
+		s.Wait()
+		r.Wait()
+		if r.Result() != nil || r.Count() != 64 {
+			b.Fatal(r.Result(), r.Count())
+		}
+	}
+}
+
+// BenchmarkRecvTimeoutFires: a Recv on a silent socket with a 100 µs
+// timeout; late-us/op is how long after the deadline Wait returned.
+func BenchmarkRecvTimeoutFires(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	r := e.NewAio(nil)
+	const d = 100 * time.Microsecond
+	r.SetTimeout(d)
+	r.SetIOV(make([]byte, 64))
+	var late time.Duration
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		r.Recv(fds[1])
+		r.Wait()
+		late += time.Since(t0) - d
+		if r.Result() != ErrTimedOut {
+			b.Fatal(r.Result())
+		}
+	}
+	b.ReportMetric(float64(late.Microseconds())/float64(b.N), "late-us/op")
 }

@@ -98,6 +98,12 @@ type Shard struct {
 	idle        atomic.Bool   // the seated reaper waits on kick, not on the ring
 	kick        chan struct{} // wakes an idle seated reaper
 
+	// seatMu orders the seat's changes against rounds: the watchdog takes
+	// the seat only from a reaper inside a round, and a reaper learns
+	// whether it still holds the seat only as its round ends. So outside
+	// rounds exactly one reaper acts as seated, and only it touches the
+	// epoll instance and idle.
+	seatMu   sync.Mutex
 	seat     atomic.Pointer[reaper] // the reaper that parks and reaps; nil while handed over
 	callIn   chan struct{}          // wakes a standby reaper to take a free seat
 	quit     chan struct{}          // closed by Close: standby reapers exit
@@ -107,9 +113,10 @@ type Shard struct {
 
 	pollFile *os.File // the epoll instance, on Go's netpoller
 	pollConn syscall.RawConn
-	epfd     int  // pollFile's descriptor
-	armed    bool // the ring fd's one-shot event is armed; the seated reaper's
-	inEpoll  bool // the ring fd is in epfd at all; the seated reaper's
+	inEpoll  bool             // the ring fd is in epfd; the seated reaper's, outside rounds
+	epOp     int              // arm/unwatch's operation for epCtl; the seated reaper's
+	epErr    error            // epCtl's result; the seated reaper's
+	epCtl    func(fd uintptr) // epollCtl as a func value, made once
 
 	injectBadr atomic.Bool // tests: the next enter reports EBADR
 
@@ -120,7 +127,7 @@ type Shard struct {
 type reaper struct {
 	goid    int64
 	tid     atomic.Int32 // its thread while in a round, else 0
-	inRound atomic.Bool
+	inRound bool         // under Shard.seatMu
 	cqes    []ring.CQE
 	batch   Batch
 }
@@ -160,6 +167,7 @@ func Start(cfg Config) (*Shard, error) {
 		return nil, err
 	}
 	s.keepInline = s.inlineOK
+	s.epCtl = s.epollCtl
 	s.hasWork = func(uintptr) bool {
 		if s.r.CQReady() != 0 || s.r.NeedsFlush() || s.readyN.Load() != 0 {
 			return true
@@ -207,13 +215,12 @@ func (s *Shard) registerPoller() error {
 		unix.Close(epfd)
 		return err
 	}
-	s.armed, s.inEpoll = true, true
+	s.inEpoll = true
 	// Non-blocking, so os.NewFile registers it with the netpoller.
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
 		return err
 	}
-	s.epfd = epfd
 	s.pollFile = os.NewFile(uintptr(epfd), "io_uring-epoll")
 	s.pollConn, err = s.pollFile.SyscallConn()
 	if err != nil {
@@ -222,49 +229,52 @@ func (s *Shard) registerPoller() error {
 	return err
 }
 
-// arm re-enables the ring fd's one-shot event before the seated reaper
-// parks. EPOLL_CTL_MOD checks readiness at once, so a CQE posted before
-// the arm still fires. Only the seated reaper calls it.
-func (s *Shard) arm() {
-	if s.armed {
-		return
-	}
-	op := unix.EPOLL_CTL_MOD
+// arm (re-)enables the ring fd's one-shot event before the seated reaper
+// parks, every time: the event may have fired during a round, when nobody
+// was parked, and left the ring fd disarmed. EPOLL_CTL_MOD checks
+// readiness at once, so a CQE posted before the arm still fires. A fired
+// event left on the epoll instance's ready list does no harm: every later
+// wakeup of the ring still reaches the netpoller through the epoll fd.
+// It reports false once Close has closed the epoll fd. The epoll fd is
+// used through RawConn.Control, which holds it open meanwhile, so a
+// concurrent Close can never make us touch a reused descriptor number.
+func (s *Shard) arm() bool {
+	s.epOp = unix.EPOLL_CTL_MOD
 	if !s.inEpoll {
-		op = unix.EPOLL_CTL_ADD
+		s.epOp = unix.EPOLL_CTL_ADD
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT}
-	if unix.EpollCtl(s.epfd, op, s.r.Fd(), &ev) == nil {
-		s.armed, s.inEpoll = true, true
+	if err := s.pollConn.Control(s.epCtl); err != nil {
+		return false // closed
 	}
+	if s.epErr != nil {
+		// Cannot happen for our own descriptors short of running out of
+		// kernel memory; waiting unarmed could hang, so fail loudly.
+		panic("completion: arming the ring's epoll event: " + s.epErr.Error())
+	}
+	s.inEpoll = true
+	return true
 }
 
 // unwatch takes the ring fd out of the epoll instance while the seated
 // reaper waits off the ring: even a disarmed epoll entry stays on the
 // ring's wait queue, and the kernel calls it for every CQE (measured:
 // Nop+Wait 0.8 µs with it there, against 0.47 µs for a ring nobody
-// polls, GOMAXPROCS=1). Only the seated reaper calls it.
+// polls, GOMAXPROCS=1).
 func (s *Shard) unwatch() {
-	if s.inEpoll && unix.EpollCtl(s.epfd, unix.EPOLL_CTL_DEL, s.r.Fd(), nil) == nil {
-		s.inEpoll, s.armed = false, false
+	if !s.inEpoll {
+		return
+	}
+	s.epOp = unix.EPOLL_CTL_DEL
+	if s.pollConn.Control(s.epCtl) == nil && s.epErr == nil {
+		s.inEpoll = false
 	}
 }
 
-// harvest takes a fired event off the epoll instance's ready list, so the
-// epoll fd stops polling readable; the ring fd is then disarmed until the
-// next arm. Only the seated reaper calls it.
-func (s *Shard) harvest() {
-	var evs [1]unix.EpollEvent
-	for {
-		n, err := unix.EpollWait(s.epfd, evs[:], 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if n > 0 {
-			s.armed = false
-		}
-		return
-	}
+// epollCtl applies epOp to the ring fd in the epoll instance epfd; made
+// once (as s.epCtl) so that passing it to Control never allocates.
+func (s *Shard) epollCtl(epfd uintptr) {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT}
+	s.epErr = unix.EpollCtl(int(epfd), s.epOp, s.r.Fd(), &ev)
 }
 
 // Queue writes req's entries into the SQ. It does not submit them: call
@@ -551,7 +561,7 @@ func (s *Shard) reap(rp *reaper, started *sync.WaitGroup) {
 	rp.goid = GoroutineID()
 	started.Done()
 	for {
-		if s.seat.Load() != rp && !s.seat.CompareAndSwap(nil, rp) {
+		if !s.takeSeat(rp) {
 			// Standing by, off the netpoller, until the watchdog frees
 			// the seat.
 			select {
@@ -581,11 +591,12 @@ func (s *Shard) reap(rp *reaper, started *sync.WaitGroup) {
 		// Arm, then look: a CQE posted after hasWork looked fires the
 		// armed event and marks the epoll fd ready, and the netpoller
 		// is edge-triggered, so the park cannot miss it.
-		s.arm()
+		if !s.arm() {
+			return // Close closed the epoll fd
+		}
 		if err := s.pollConn.Read(s.hasWork); err != nil {
 			return // Close closed the file
 		}
-		s.harvest()
 		s.round(rp)
 	}
 }
@@ -602,20 +613,31 @@ func (s *Shard) needsWatch() bool {
 // the seat goes to a standby reaper. The stuck one finishes its batch when
 // its callback returns, then stands by.
 func (s *Shard) watchdog() {
+	s.seatMu.Lock()
+	defer s.seatMu.Unlock()
 	rp := s.seat.Load()
-	if rp == nil || !rp.inRound.Load() {
+	if rp == nil || !rp.inRound {
 		return
 	}
 	if p := s.progress.Load(); p != s.seen.Swap(p) {
 		s.watch.Reset(watchdogPeriod)
 		return
 	}
-	if s.seat.CompareAndSwap(rp, nil) {
-		select {
-		case s.callIn <- struct{}{}:
-		default:
-		}
+	s.seat.Store(nil)
+	select {
+	case s.callIn <- struct{}{}:
+	default:
 	}
+}
+
+// takeSeat reports whether rp holds the seat, taking it if it is free.
+func (s *Shard) takeSeat(rp *reaper) bool {
+	s.seatMu.Lock()
+	defer s.seatMu.Unlock()
+	if s.seat.Load() == nil {
+		s.seat.Store(rp)
+	}
+	return s.seat.Load() == rp
 }
 
 // watchdogPeriod is how long a callback may run before the ring's seat
@@ -630,7 +652,9 @@ func (s *Shard) round(rp *reaper) {
 	runtime.LockOSThread()
 	rp.tid.Store(int32(unix.Gettid()))
 	s.batching.Add(1)
-	rp.inRound.Store(true)
+	s.seatMu.Lock()
+	rp.inRound = true
+	s.seatMu.Unlock()
 	s.seen.Store(s.progress.Load())
 	s.watch.Reset(watchdogPeriod)
 	for {
@@ -686,8 +710,17 @@ func (s *Shard) round(rp *reaper) {
 			break // the watchdog gave the ring to another reaper
 		}
 	}
-	rp.inRound.Store(false)
+	s.seatMu.Lock()
+	rp.inRound = false
+	lost := s.seat.Load() != rp
+	s.seatMu.Unlock()
 	s.watch.Stop()
+	if lost {
+		// What this round's callbacks started, and what it did not reap,
+		// is now the new seat holder's, which may be waiting off the
+		// ring: those starts skipped the kick (Push from a callback).
+		s.watchIfNeeded()
+	}
 	s.batching.Add(-1)
 	rp.tid.Store(0)
 	runtime.UnlockOSThread()
