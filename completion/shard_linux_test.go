@@ -480,3 +480,34 @@ func TestSeatHandoverKeepsChainGoing(t *testing.T) {
 	st := s.Stats()
 	t.Logf("%d completions; stats %+v", st.Completed-before.Completed, st)
 }
+
+// While a request waits in the kernel (so the seated reaper parks on the
+// ring), a user goroutine submits NOPs and reaps them itself. Each such CQE
+// can wake the reaper and be gone before it looks; the reaper must still
+// be woken by the waiting request's CQE.
+func TestInlineReapsDoNotDisarmTheRing(t *testing.T) {
+	h := newHandler()
+	s := start(t, Config{Entries: 8, Reapers: 2, Handler: h})
+	defer s.Close()
+	for round := 0; round < 20; round++ {
+		tr := &timeoutReq{id: 1} // odd: its callback runs on a reaper
+		tr.ts.SetNanoseconds(int64(20 * time.Millisecond))
+		submit(t, s, tr)
+		deadline := time.Now().Add(10 * time.Millisecond)
+		for i := 0; time.Now().Before(deadline); i++ {
+			submit(t, s, &nopReq{id: 2 * uint32(i)}) // reaped inline
+			if i%8 == 0 {
+				time.Sleep(100 * time.Microsecond) // let the reaper run
+			}
+		}
+		deadline = time.Now().Add(10 * time.Second)
+		for got := false; !got; {
+			select {
+			case id := <-h.got:
+				got = id == 1
+			case <-time.After(time.Until(deadline)):
+				t.Fatalf("round %d: the waiting request's completion never reached a reaper; stats %+v", round, s.Stats())
+			}
+		}
+	}
+}
