@@ -9,14 +9,21 @@
 // the operation and its callback are done; an Aio without a callback is used
 // with Wait alone.
 //
-// Every Aio belongs to an Engine, which owns one io_uring and the goroutine
-// that drives it (package completion). Operations become submission queue
-// entries on that ring; a timeout becomes a linked LINK_TIMEOUT entry, or,
-// for operations the kernel's link timer cannot interrupt (regular-file I/O
-// and fsync run in io-wq workers), an engine timer that cancels the
-// operation with IORING_OP_ASYNC_CANCEL. Cancel, Abort and Stop use
-// ASYNC_CANCEL too, and the operation's own completion decides the result:
-// data that was received is never reported as cancelled or timed out.
+// Every Aio belongs to an Engine, which owns one or more io_urings (package
+// completion) and binds each Aio to one of them. The goroutine that starts
+// an operation writes its submission queue entries and enters the kernel
+// itself; what the kernel completes during that call (a NOP, a cached
+// read, a send with buffer room) is reaped on the same goroutine when the
+// Aio has no callback, so Wait returns without a wakeup. Callbacks run on
+// the engine's own goroutines, which reap each ring through Go's netpoller;
+// operations a callback starts are submitted together when its batch of
+// callbacks returns. A timeout becomes a linked LINK_TIMEOUT entry, or, for
+// operations the kernel's link timer cannot interrupt (regular-file I/O
+// and fsync run in io-wq workers), a runtime timer that cancels the
+// operation with IORING_OP_ASYNC_CANCEL; Sleep is a runtime timer. Cancel,
+// Abort and Stop use ASYNC_CANCEL too, and the operation's own completion
+// decides the result: data that was received is never reported as
+// cancelled or timed out. docs/design.md describes the engine.
 //
 // Buffers passed to SetIOV must not be touched while an operation that uses
 // them is in flight; the engine keeps them reachable and pinned until the
@@ -26,7 +33,10 @@
 //   - Starting an operation while the previous one has not reached its
 //     callback panics. The callback may start the next operation; so may
 //     another goroutine once the callback has begun (as in nng), although
-//     Busy stays true until the callback returns.
+//     Busy stays true until the callback returns. An operation started by
+//     another goroutine while the callback runs is submitted when the
+//     callback's batch returns (or with any earlier submission on its
+//     ring).
 //   - Wait, Stop and Free must not be called from the Aio's own callback;
 //     use Reap there.
 //   - Start failures (a stopped Aio, a closed engine, a zero timeout that

@@ -1,20 +1,23 @@
-// Package completion runs the goroutine that owns an io_uring: it is the
-// only code that submits to the ring or reaps from it.
+// Package completion drives one io_uring for the aio engine: a Shard is a
+// ring, the goroutines that reap it, and the rules for who may touch which
+// end of it.
 //
-// Any goroutine hands it work with Loop.Submit and Loop.Cancel. The loop
-// batches everything queued while it was busy into one io_uring_enter, reaps
-// every CQE that is ready, and passes each to a Handler. When there is
-// nothing to do it spins briefly and then sleeps inside io_uring_enter; a
-// submitter that finds it asleep wakes it by writing an eventfd on which the
-// loop keeps a READ armed in the ring, so one wait covers both kinds of
-// event.
+// Any goroutine submits: Queue writes a Request's SQEs into the ring under
+// the shard's SQ lock, and Push enters the kernel on the calling goroutine
+// and then reaps, on that same goroutine, what completed during the
+// submission and needs no callback (Handler.Inline). What needs a callback,
+// and what completes later, goes to the shard's reapers: one of them holds
+// the seat and waits for the ring through an epoll instance (the ring fd
+// armed one-shot) parked on Go's netpoller; with nothing in flight it waits
+// off the ring on a channel instead, and the ring fd is out of the epoll
+// set. A round reaps every CQE, gives each to the Handler, runs the
+// callbacks it collected on the reaper's own goroutine, and submits in one
+// enter what those callbacks queued. A watchdog hands the seat to a standby
+// reaper when a callback blocks.
 //
-// With IORING_SETUP_SINGLE_ISSUER and DEFER_TASKRUN (the default flags, used
-// when the kernel has them) the kernel lets only the creating thread submit,
-// and completions are delivered only while that thread waits in the ring. The
-// loop therefore creates the ring from its own goroutine locked to its OS
-// thread, and never leaves it. Without those flags it does not lock.
+// The ring runs without SINGLE_ISSUER and DEFER_TASKRUN (many goroutines
+// submit) and without COOP_TASKRUN; docs/design.md has the measurements.
 //
 // User data is encoded with sqe.Pack. Kinds KindWake and KindCancel are the
-// loop's own; its Handler sees every other CQE.
+// shard's own; its Handler sees every other CQE.
 package completion
