@@ -33,6 +33,34 @@ func benchEngine(b *testing.B) *Engine {
 	return e
 }
 
+// benchSocketpair returns a connected AF_UNIX stream pair, closed when the
+// benchmark ends.
+func benchSocketpair(b *testing.B) [2]int {
+	b.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	return fds
+}
+
+// benchCachedFile returns a 1 MiB file, in the page cache once written,
+// closed when the benchmark ends.
+func benchCachedFile(b *testing.B) *os.File {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "f")
+	if err := os.WriteFile(path, make([]byte, 1<<20), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return f
+}
+
 // BenchmarkNopConcurrent: 256 aios, each restarting Nop from its callback.
 func BenchmarkNopConcurrent(b *testing.B) {
 	e := benchEngine(b)
@@ -128,15 +156,7 @@ func benchRawRing(b *testing.B, batch int) {
 func BenchmarkReadAt(b *testing.B) {
 	e := benchEngine(b)
 	defer e.Close()
-	path := filepath.Join(b.TempDir(), "f")
-	if err := os.WriteFile(path, make([]byte, 1<<20), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
+	f := benchCachedFile(b)
 	a := e.NewAio(nil)
 	buf := make([]byte, 4096)
 	a.SetIOV(buf)
@@ -158,12 +178,7 @@ func BenchmarkReadAt(b *testing.B) {
 func BenchmarkSendRecv(b *testing.B) {
 	e := benchEngine(b)
 	defer e.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	fds := benchSocketpair(b)
 	s, r := e.NewAio(nil), e.NewAio(nil)
 	out, in := make([]byte, 64), make([]byte, 64)
 	s.SetIOV(out)
@@ -207,15 +222,7 @@ func BenchmarkReadChain(b *testing.B) {
 				b.Skipf("no engine: %v", err)
 			}
 			defer e.Close()
-			path := filepath.Join(b.TempDir(), "f")
-			if err := os.WriteFile(path, make([]byte, 1<<20), 0o600); err != nil {
-				b.Fatal(err)
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer f.Close()
+			f := benchCachedFile(b)
 			fd := int(f.Fd())
 			var done sync.WaitGroup
 			left := b.N
@@ -252,12 +259,7 @@ func BenchmarkRecvPending(b *testing.B) { benchRecvPending(b, Infinite) }
 func benchRecvPending(b *testing.B, timeout time.Duration) {
 	e := benchEngine(b)
 	defer e.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	fds := benchSocketpair(b)
 	s, r := e.NewAio(nil), e.NewAio(nil)
 	s.SetTimeout(timeout)
 	r.SetTimeout(timeout)
@@ -280,12 +282,7 @@ func benchRecvPending(b *testing.B, timeout time.Duration) {
 func BenchmarkRecvTimeoutFires(b *testing.B) {
 	e := benchEngine(b)
 	defer e.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	fds := benchSocketpair(b)
 	r := e.NewAio(nil)
 	const d = 100 * time.Microsecond
 	r.SetTimeout(d)

@@ -143,26 +143,33 @@ func waitFor(t *testing.T, h *testHandler, n int) {
 	}
 }
 
+// parallel runs f(0) ... f(n-1) on n goroutines and waits for them.
+func parallel(n int, f func(g int)) {
+	var wg sync.WaitGroup
+	for g := 0; g < n; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			f(g)
+		}(g)
+	}
+	wg.Wait()
+}
+
 // Many goroutines queue at once, far more than the SQ holds; every request
 // completes exactly once, those with callbacks only on reapers.
 func TestConcurrentSubmitExactlyOnce(t *testing.T) {
 	h := newHandler()
 	s := start(t, Config{Entries: 8, CQEntries: 16, Reapers: 2, Handler: h})
 	const goroutines, each = 8, 500
-	var wg sync.WaitGroup
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				submit(t, s, &nopReq{id: uint32(g*each + i)})
-				if i%50 == 0 {
-					time.Sleep(50 * time.Microsecond) // let the reapers park sometimes
-				}
+	parallel(goroutines, func(g int) {
+		for i := 0; i < each; i++ {
+			submit(t, s, &nopReq{id: uint32(g*each + i)})
+			if i%50 == 0 {
+				time.Sleep(50 * time.Microsecond) // let the reapers park sometimes
 			}
-		}(g)
-	}
-	wg.Wait()
+		}
+	})
 	waitFor(t, h, goroutines*each)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -405,25 +412,19 @@ func TestTinyCQOverflowLosesNothing(t *testing.T) {
 	h := newHandler()
 	s := start(t, Config{Entries: 8, CQEntries: 16, Reapers: 2, Handler: h})
 	const goroutines, each = 8, 4000
-	var wg sync.WaitGroup
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				id := uint32(g*each + i)
-				// Queue many before one Push, so the CQ overflows.
-				if err := s.Queue(&nopReq{id: id, inject: -int32(1 + id%133)}); err != nil {
-					panic(err)
-				}
-				if i%64 == 63 {
-					s.Push(false)
-				}
+	parallel(goroutines, func(g int) {
+		for i := 0; i < each; i++ {
+			id := uint32(g*each + i)
+			// Queue many before one Push, so the CQ overflows.
+			if err := s.Queue(&nopReq{id: id, inject: -int32(1 + id%133)}); err != nil {
+				panic(err)
 			}
-			s.Push(false)
-		}(g)
-	}
-	wg.Wait()
+			if i%64 == 63 {
+				s.Push(false)
+			}
+		}
+		s.Push(false)
+	})
 	waitFor(t, h, goroutines*each)
 	dropped := s.r.CQOverflow()
 	if err := s.Close(); err != nil {
