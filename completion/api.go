@@ -3,6 +3,8 @@ package completion
 // Declarations shared by the Linux shard and the stub that builds elsewhere.
 
 import (
+	"errors"
+
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
@@ -12,6 +14,10 @@ const (
 	KindWake   sqe.Kind = sqe.MaxKind     // a NOP whose CQE wakes a parked reaper
 	KindCancel sqe.Kind = sqe.MaxKind - 1 // ASYNC_CANCEL requests; their CQEs are not passed on
 )
+
+// ErrBroken is returned by Queue after the kernel reported that it dropped
+// completions (EBADR): operations in flight then may never complete.
+var ErrBroken = errors.New("completion: the kernel dropped completions (EBADR)")
 
 // MaxSQEs is the most entries one Request may ask for.
 const MaxSQEs = 4

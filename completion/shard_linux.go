@@ -56,10 +56,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrBroken is returned by Queue after the kernel reported that it dropped
-// completions (EBADR): operations in flight then may never complete.
-var ErrBroken = errors.New("completion: the kernel dropped completions (EBADR)")
-
 // errShardClosed is returned by Queue after Close.
 var errShardClosed = errors.New("completion: shard closed")
 

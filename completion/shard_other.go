@@ -10,9 +10,6 @@ import (
 	"github.com/aioring/aioring/sqe"
 )
 
-// ErrBroken is returned by Queue after the kernel dropped completions.
-var ErrBroken = errors.New("completion: the kernel dropped completions (EBADR)")
-
 // Shard is a placeholder off Linux.
 type Shard struct{}
 
