@@ -23,8 +23,11 @@ type Config struct {
 	Callbacks int
 	SQPoll    bool // kernel submission polling thread (opt-in)
 	// Rings is how many io_urings the engine spreads its Aios over (each
-	// Aio is bound to one when it is made); 0 means one ring per two
-	// callback goroutines, max(1, Callbacks/2).
+	// Aio is bound to one when it is made, round robin); 0 means one ring
+	// per two callback goroutines, max(1, Callbacks/2), so that each ring
+	// has a standby goroutine for when a callback blocks. Programs with
+	// many file operations in flight gain from one ring per P
+	// (runtime.GOMAXPROCS(0)); docs/design.md has the measurements.
 	Rings int
 	// Netpoll has no effect: the engine always waits for completions
 	// through Go's netpoller, so an idle engine holds no OS thread. It is
