@@ -97,7 +97,7 @@ func TestInternalFreeReleasesStopKeeps(t *testing.T) {
 
 // Rule "Exactly once ... never on the goroutine that started the op":
 // every callback, including a start failure's, runs on one of the
-// engine's callback workers.
+// engine's reapers.
 func TestInternalCallbacksOnWorkers(t *testing.T) {
 	e, err := NewEngine(Config{Callbacks: 3})
 	if err != nil {
@@ -122,7 +122,7 @@ func TestInternalCallbacksOnWorkers(t *testing.T) {
 }
 
 // Rule "Cancel and Abort" relies on an op's user data naming that op alone:
-// a cancel that the completion loop takes after its target completed must
+// a cancel that reaches the kernel after its target completed must
 // find nothing, not a later op. A new Aio that reuses a freed slot must
 // therefore not repeat the user data of the previous occupant's ops (its
 // generation continues from theirs), or a stale ASYNC_CANCEL aimed at the

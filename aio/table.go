@@ -3,7 +3,7 @@ package aio
 import "sync/atomic"
 
 // slotTable maps the slot index carried in a CQE's user data back to its
-// Aio. The completion goroutine reads it without locks while NewAio grows it,
+// Aio. Reapers and inline reapers read it without locks while NewAio grows it,
 // so it is two-level: a fixed directory of chunk pointers that are only ever
 // added, each chunk a fixed array of atomic entries. A lookup is two atomic
 // loads and never sees a chunk move.
@@ -18,7 +18,7 @@ type slotTable struct {
 // freeSlot is a released index and the generation its last Aio reached. The
 // next Aio there continues from that generation, so its ops never carry the
 // user data of an earlier Aio's op: a cancel still queued for the old op
-// (taken by the completion loop after that op completed) must not match
+// (taken by the kernel after that op completed) must not match
 // the new Aio's op.
 type freeSlot struct {
 	idx, gen uint32
