@@ -99,9 +99,9 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 		b.Add((*aioCallback)(a))
 		return
 	}
-	if a.sh == nil || !a.sh.Handoff((*aioCallback)(a)) {
-		// No reapers (a closed engine, or none ever): a goroutine of the
-		// engine's own runs the callback.
+	if !a.sh.Handoff((*aioCallback)(a)) {
+		// No reapers (a closed engine, or a broken ring): a goroutine of
+		// the engine's own runs the callback.
 		go (*aioCallback)(a).RunCallback(0)
 	}
 }
@@ -206,7 +206,7 @@ func (a *Aio) abortLocked(err error) {
 // on this goroutine without a wakeup.
 func (a *Aio) wait() {
 	for a.busy.Load() != 0 {
-		if a.sh != nil && a.sh.ReapInline() > 0 {
+		if a.sh.ReapInline() > 0 {
 			continue
 		}
 		a.mu.Lock()

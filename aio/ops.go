@@ -185,56 +185,45 @@ func (a *Aio) admitLocked() error {
 }
 
 func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
-	a.mu.Lock()
-	// Restarted from its own callback: a reaper of a.sh runs that
-	// callback and submits when it returns. (If another goroutine starts
-	// it while the callback runs, as nng allows, the operation is
-	// submitted when the callback returns, or with any earlier
-	// submission on the ring.)
-	fromCallback := a.state == stateCallback
-	if !a.startKernelLocked(kind, fd, off, sa) {
-		a.mu.Unlock()
-		return
-	}
-	a.mu.Unlock()
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
-	a.sh.Push(fromCallback)
+	if fromCallback, queued := a.queueKernel(kind, fd, off, sa); queued {
+		a.sh.Push(fromCallback)
+	}
 }
 
-// startKernelLocked begins kind and queues its SQEs. It returns false when
-// the operation ended at once (its callback is scheduled) and there is
-// nothing to submit. The deferred unlock in startKernel is not used, so a
-// panic from beginLocked leaves mu unlocked through this defer.
-func (a *Aio) startKernelLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) (queued bool) {
-	panicking := true
-	defer func() {
-		if panicking {
-			a.mu.Unlock()
-		}
-	}()
+// queueKernel begins kind and queues its SQEs. queued is false when the
+// operation ended at once (its callback is scheduled) and there is nothing
+// to submit. fromCallback reports an Aio restarted from its own callback:
+// a reaper of a.sh runs that callback and submits when it returns. (If
+// another goroutine starts it while the callback runs, as nng allows, the
+// operation is submitted when the callback returns, or with any earlier
+// submission on the ring.)
+func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fromCallback, queued bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock() // also when beginLocked panics
+	fromCallback = a.state == stateCallback
 	a.beginLocked(opNames[kind])
-	panicking = false
 	if err := a.admitLocked(); err != nil {
 		a.finishLocked(err, 0, nil)
-		return false
+		return fromCallback, false
 	}
 	tm := a.timingLocked()
 	if tm.mode == tPast {
 		a.finishLocked(ErrTimedOut, 0, nil)
-		return false
+		return fromCallback, false
 	}
 	if err := a.buildLocked(kind, fd, off, sa); err != nil {
 		a.finishLocked(err, 0, nil) // unpins what build pinned
-		return false
+		return fromCallback, false
 	}
 	if !a.e.probe.Supports(a.req.sqeOp) {
 		a.finishLocked(ErrUnsupported, 0, nil)
-		return false
+		return fromCallback, false
 	}
 	if !a.armLocked(tm) {
 		a.finishLocked(ErrTimedOut, 0, nil)
-		return false
+		return fromCallback, false
 	}
 	// Queued under mu, so an Abort (which queues its cancel under mu too)
 	// can never overtake it.
@@ -242,10 +231,10 @@ func (a *Aio) startKernelLocked(kind opKind, fd int, off int64, sa unix.Sockaddr
 		// Closed or broken (the kernel dropped CQEs): Engine.Close
 		// reports the cause.
 		a.finishLocked(ErrClosed, 0, nil)
-		return false
+		return fromCallback, false
 	}
 	a.state = stateKernel
-	return true
+	return fromCallback, true
 }
 
 // buildLocked fills a.req for kind. Descriptors are passed to the kernel as
@@ -386,7 +375,7 @@ func (a *Aio) armLocked(tm timing) bool {
 		if tm.mode == tAbsolute {
 			d = time.Duration(tm.abs - a.e.clock.now())
 		}
-		a.armDeadlineLocked(d)
+		a.armTimerLocked(d)
 	default:
 		r.link = true
 		if tm.mode == tAbsolute {
@@ -413,9 +402,6 @@ func (a *Aio) armTimerLocked(d time.Duration) {
 		x.timer.Reset(d)
 	}
 }
-
-// armDeadlineLocked is armTimerLocked for a kernel or provider operation.
-func (a *Aio) armDeadlineLocked(d time.Duration) { a.armTimerLocked(d) }
 
 // disarmLocked stops the timer of the operation that just ended. If the
 // timer has already fired, its function has started and waits for mu: it

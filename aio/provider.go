@@ -38,7 +38,7 @@ func (a *Aio) Start(cancel func(a *Aio, err error)) bool {
 			if tm.mode == tAbsolute {
 				d = time.Duration(tm.abs - a.e.clock.now())
 			}
-			a.armDeadlineLocked(d)
+			a.armTimerLocked(d)
 		}
 	}
 	a.cancelFn = cancel

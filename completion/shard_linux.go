@@ -37,7 +37,8 @@ package completion
 //     User goroutines never consume a KindWake CQE, so its readiness edge
 //     is never lost.
 //   - life is held shared by every user entry point (Push, ReapInline,
-//     Queue) and exclusively by Close, which unmaps the ring.
+//     Queue, Handoff) and exclusively by Close, which unmaps the ring only
+//     after the reapers have exited, so reapers do without it.
 //
 // Lock order: (caller's own locks, e.g. an Aio's mutex) → sqMu; cqMu →
 // (the handler's locks). Nothing holds sqMu while taking cqMu.
@@ -55,6 +56,11 @@ import (
 	"github.com/aioring/aioring/sqe"
 	"golang.org/x/sys/unix"
 )
+
+// refusedBackoff is how long a submitter waits before it offers the kernel
+// again SQEs it refused (out of memory) or, with a full SQ, found no room
+// for: long enough for reapers to drain completions.
+const refusedBackoff = 50 * time.Microsecond
 
 // errShardClosed is returned by Queue after Close.
 var errShardClosed = errors.New("completion: shard closed")
@@ -357,7 +363,7 @@ func (s *Shard) reserve(n int) (err error) {
 		s.enterUnlocked(s.r.Publish(), s.mayBlock)
 		if s.r.SQSpace() < uint32(n) {
 			s.sqMu.Unlock()
-			time.Sleep(50 * time.Microsecond)
+			time.Sleep(refusedBackoff)
 			s.sqMu.Lock()
 		}
 	}
@@ -385,8 +391,10 @@ func (s *Shard) Push(fromCallback bool) {
 	if fromCallback || s.inReaper() {
 		return
 	}
-	s.submit()
-	s.ReapInline()
+	s.life.RLock()
+	s.submitHeld()
+	s.reapInlineHeld()
+	s.life.RUnlock()
 	s.watchIfNeeded()
 }
 
@@ -415,7 +423,13 @@ func (s *Shard) wakeIdle() {
 // before it stops.
 func (s *Shard) submit() {
 	s.life.RLock()
-	defer s.life.RUnlock()
+	s.submitHeld()
+	s.life.RUnlock()
+}
+
+// submitHeld is submit for callers that hold life, or that are reapers
+// (Close unmaps the ring only after the reapers have exited).
+func (s *Shard) submitHeld() {
 	s.sqMu.Lock()
 	if s.entering || s.closed {
 		s.sqMu.Unlock()
@@ -436,7 +450,7 @@ func (s *Shard) submit() {
 		case err != nil && err != ErrBroken && s.r.Pending() != 0:
 			// Refused for lack of memory: let completions drain, retry.
 			s.sqMu.Unlock()
-			time.Sleep(50 * time.Microsecond)
+			time.Sleep(refusedBackoff)
 			s.sqMu.Lock()
 			continue
 		}
@@ -500,6 +514,11 @@ func (s *Shard) inlineOK(c *ring.CQE) bool {
 func (s *Shard) ReapInline() int {
 	s.life.RLock()
 	defer s.life.RUnlock()
+	return s.reapInlineHeld()
+}
+
+// reapInlineHeld is ReapInline for callers that hold life.
+func (s *Shard) reapInlineHeld() int {
 	if s.closed || !s.cqMu.TryLock() {
 		return 0
 	}
@@ -668,7 +687,7 @@ func (s *Shard) round(rp *reaper) {
 	s.seen.Store(s.progress.Load())
 	s.watch.Reset(watchdogPeriod)
 	for {
-		s.life.RLock()
+		// No life lock: Close unmaps the ring only after the reapers exit.
 		s.cqMu.Lock()
 		if s.r.NeedsFlush() {
 			// CQEs wait in the kernel's overflow list: GETEVENTS moves them
@@ -678,7 +697,6 @@ func (s *Shard) round(rp *reaper) {
 		}
 		n := s.r.PeekCQEs(rp.cqes)
 		s.cqMu.Unlock()
-		s.life.RUnlock()
 		for i := 0; i < n; i++ {
 			c := &rp.cqes[i]
 			switch sqe.UserData(c.UserData).Kind() {
@@ -715,7 +733,7 @@ func (s *Shard) round(rp *reaper) {
 		}
 		rp.batch.cbs = rp.batch.cbs[:0]
 		// Everything the callbacks started, in one enter.
-		s.submit()
+		s.submitHeld()
 		if s.seat.Load() != rp {
 			break // the watchdog gave the ring to another reaper
 		}

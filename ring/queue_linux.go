@@ -76,26 +76,12 @@ func (r *Ring) CQOverflow() uint32 { return atomic.LoadUint32(r.cqOverflow) }
 
 // PeekCQEs copies up to len(dst) ready CQEs into dst and frees their slots.
 // It returns the number copied; it never enters the kernel.
-func (r *Ring) PeekCQEs(dst []CQE) int {
-	head := atomic.LoadUint32(r.cqHead) // only we write it
-	// Load-acquire of the tail before reading the CQEs it covers
-	// (io_uring_smp_load_acquire(cq.ktail) in liburing).
-	tail := atomic.LoadUint32(r.cqTail)
-	n := 0
-	for ; head != tail && n < len(dst); head, n = head+1, n+1 {
-		dst[n] = r.cqes[head&r.cqMask]
-	}
-	if n > 0 {
-		// Store-release of the head: our reads of the CQEs complete before
-		// the kernel may reuse their slots (io_uring_cq_advance).
-		atomic.StoreUint32(r.cqHead, head)
-	}
-	return n
-}
+func (r *Ring) PeekCQEs(dst []CQE) int { return r.PeekCQEsWhile(dst, nil) }
 
 // PeekCQEsWhile is PeekCQEs that stops at the first CQE keep rejects,
 // leaving it and every later one in the ring for another reaper. keep sees
-// each CQE in place, before its slot is freed; it must not block.
+// each CQE in place, before its slot is freed; it must not block. A nil
+// keep takes every CQE.
 func (r *Ring) PeekCQEsWhile(dst []CQE, keep func(*CQE) bool) int {
 	head := atomic.LoadUint32(r.cqHead) // only the reaper holding the CQ writes it
 	// Load-acquire of the tail before reading the CQEs it covers
@@ -104,13 +90,14 @@ func (r *Ring) PeekCQEsWhile(dst []CQE, keep func(*CQE) bool) int {
 	n := 0
 	for ; head != tail && n < len(dst); head, n = head+1, n+1 {
 		c := &r.cqes[head&r.cqMask]
-		if !keep(c) {
+		if keep != nil && !keep(c) {
 			break
 		}
 		dst[n] = *c
 	}
 	if n > 0 {
-		// Store-release of the head, as in PeekCQEs.
+		// Store-release of the head: our reads of the CQEs complete before
+		// the kernel may reuse their slots (io_uring_cq_advance).
 		atomic.StoreUint32(r.cqHead, head)
 	}
 	return n
