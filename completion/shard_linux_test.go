@@ -93,6 +93,13 @@ func (h *testHandler) Complete(c *ring.CQE, b *Batch) bool {
 	return true
 }
 
+// result returns the last result recorded for id.
+func (h *testHandler) result(id uint32) int32 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.res[id]
+}
+
 type testCallback struct {
 	h  *testHandler
 	id uint32
@@ -299,10 +306,8 @@ func TestErrorResultsReachHandler(t *testing.T) {
 	defer s.Close()
 	submit(t, s, &nopReq{id: 1, inject: -int32(syscall.ECONNRESET)})
 	waitFor(t, h, 1)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.res[1] != -int32(syscall.ECONNRESET) {
-		t.Fatalf("res = %d, want -ECONNRESET", h.res[1])
+	if res := h.result(1); res != -int32(syscall.ECONNRESET) {
+		t.Fatalf("res = %d, want -ECONNRESET", res)
 	}
 }
 
@@ -319,10 +324,8 @@ func TestCancel(t *testing.T) {
 	}
 	s.Push(false)
 	waitFor(t, h, 1)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.res[1] != -int32(syscall.ECANCELED) {
-		t.Fatalf("cancelled timeout res = %d, want -ECANCELED", h.res[1])
+	if res := h.result(1); res != -int32(syscall.ECANCELED) {
+		t.Fatalf("cancelled timeout res = %d, want -ECANCELED", res)
 	}
 }
 
