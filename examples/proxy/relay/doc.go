@@ -1,0 +1,29 @@
+// Package relay is the forwarding engine of examples/proxy, kept apart from
+// the command so that the bench's proxy scenario (./bench, "proxy") measures
+// the same code the example runs.
+//
+// A Proxy accepts connections on a listening socket with one Aio in a
+// callback chain. For each accepted client it opens a socket to the
+// upstream and connects it with an Aio; once connected, each direction
+// (client to upstream, upstream to client) is a pipe with an Aio that
+// receives from one socket and another that sends to the other, over a
+// fixed number of slots (buffers), so receiving the next bytes overlaps
+// sending the last ones and a slow reader stops the proxy from reading
+// more: memory per connection is bounded by
+// 2 directions × Slots × Config.BufSize bytes, and TCP flow control pushes
+// back on the sender beyond that.
+//
+// When one side ends its stream (a receive returns 0 bytes), the pipe
+// sends what it still holds and then shuts down the write side of the other
+// socket (shutdown(2) SHUT_WR), so that side sees the end of the stream
+// while the opposite direction keeps flowing: a half-close passes through.
+// When both directions have ended, both sockets are closed. Any failure
+// (a reset, a failed connect, a timeout) ends the whole connection: the
+// other direction's pending operations are aborted and both sockets are
+// closed once every operation has ended.
+//
+// The receive step is one small set of functions in pipe.go (recvLocked,
+// take, release): today it receives into one of the pipe's buffers with
+// Recv; with the engine's messages it becomes RecvMsg, and the send step
+// attaches the received Msg with SetMsg, forwarding without a copy.
+package relay
