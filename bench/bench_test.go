@@ -73,7 +73,7 @@ func TestTinySuite(t *testing.T) {
 	}
 	// Baselines the suite must never drop silently: http's comparison is
 	// the whole point of that scenario.
-	for _, want := range []struct{ scen, impl string }{{scenHTTP, implNet}, {scenTCP, implNet}, {scenTCP, implGnet}} {
+	for _, want := range []struct{ scen, impl string }{{scenHTTP, implNet}, {scenTCP, implNet}, {scenTCP, implGnet}, {scenProxy, implNet}} {
 		if !hasRow(table, want.scen, want.impl) {
 			t.Errorf("the table has no %s row for %s:\n%s", want.impl, want.scen, table)
 		}
@@ -105,7 +105,7 @@ func TestTinySuite(t *testing.T) {
 		if r.Impl == implAio && r.Threads <= 0 {
 			t.Errorf("%s %s: no thread count", r.Scenario, r.Case)
 		}
-		if (r.Scenario == scenTCP || r.Scenario == scenHTTP) && (r.ServerCPUSPerMop <= 0 || r.ServerCPUSPerMop >= r.CPUSPerMop) {
+		if (r.Scenario == scenTCP || r.Scenario == scenHTTP || r.Scenario == scenProxy) && (r.ServerCPUSPerMop <= 0 || r.ServerCPUSPerMop >= r.CPUSPerMop) {
 			t.Errorf("%s %s %s: server CPU %v s/Mop of %v for the whole run; want a part of it", r.Scenario, r.Case, r.Impl, r.ServerCPUSPerMop, r.CPUSPerMop)
 		}
 	}

@@ -41,7 +41,7 @@ func childMain(stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if s.Role == roleServer {
+	if s.Role == roleServer || s.Role == roleUpstream {
 		// The parent keeps stdin open for as long as the server must run.
 		if err := serveChild(&s, io.MultiReader(dec.Buffered(), stdin), stdout); err != nil {
 			fmt.Fprintf(stderr, "bench server: %s %s %s: %v\n", s.Scenario, s.Case, s.Impl, err)
@@ -86,6 +86,8 @@ func measureCase(s *spec) (*result, error) {
 		return loadEcho(s, s.Addr)
 	case scenHTTP:
 		return loadHTTP(s, "http://"+s.Addr+"/")
+	case scenProxy:
+		return loadProxy(s, s.Addr)
 	case scenTimers:
 		if s.Impl == implAfter {
 			return timersAfterFunc(s)

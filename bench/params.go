@@ -12,11 +12,15 @@ type params struct {
 	conns     []int         // tcp-echo connection counts
 	msgSizes  []int         // tcp-echo message sizes
 	httpConns int           // http keep-alive connections (and client goroutines)
-	timers    int           // concurrent timers
-	nopDepths []int         // aios restarting Nop (NOPs in flight on the raw ring)
-	copyAios  int           // reads and writes in flight in the aioring copy
-	copyBuf   int           // bytes per copy read/write
-	copyRuns  int           // copies per implementation; the median counts
+	// proxy: a many-connections case of small messages and a bulk case of
+	// few connections with large ones.
+	proxyConns, proxyMsg      int
+	proxyBulkConns, proxyBulk int
+	timers                    int   // concurrent timers
+	nopDepths                 []int // aios restarting Nop (NOPs in flight on the raw ring)
+	copyAios                  int   // reads and writes in flight in the aioring copy
+	copyBuf                   int   // bytes per copy read/write
+	copyRuns                  int   // copies per implementation; the median counts
 }
 
 const (
@@ -30,14 +34,16 @@ const (
 // windows. The table says so.
 func quickParams() params {
 	return params{
-		mode:      "quick",
-		fileSize:  256 * miB,
-		warmup:    250 * time.Millisecond,
-		window:    1250 * time.Millisecond,
-		depths:    []int{1, 32, 128},
-		conns:     []int{1, 64, 512},
-		msgSizes:  []int{64, 16 * kiB},
-		httpConns: 64,
+		mode:       "quick",
+		fileSize:   256 * miB,
+		warmup:     250 * time.Millisecond,
+		window:     1250 * time.Millisecond,
+		depths:     []int{1, 32, 128},
+		conns:      []int{1, 64, 512},
+		msgSizes:   []int{64, 16 * kiB},
+		httpConns:  64,
+		proxyConns: 64, proxyMsg: 64,
+		proxyBulkConns: 8, proxyBulk: 1 * miB,
 		timers:    100_000,
 		nopDepths: []int{1, 256},
 		copyAios:  4,
@@ -60,14 +66,16 @@ func fullParams() params {
 // the race detector. Their figures mean nothing.
 func tinyParams() params {
 	return params{
-		mode:      "tiny",
-		fileSize:  8 * miB,
-		warmup:    20 * time.Millisecond,
-		window:    100 * time.Millisecond,
-		depths:    []int{1, 8},
-		conns:     []int{1, 8},
-		msgSizes:  []int{64, 16 * kiB},
-		httpConns: 4,
+		mode:       "tiny",
+		fileSize:   8 * miB,
+		warmup:     20 * time.Millisecond,
+		window:     100 * time.Millisecond,
+		depths:     []int{1, 8},
+		conns:      []int{1, 8},
+		msgSizes:   []int{64, 16 * kiB},
+		httpConns:  4,
+		proxyConns: 4, proxyMsg: 64,
+		proxyBulkConns: 2, proxyBulk: 256 * kiB,
 		timers:    1000,
 		nopDepths: []int{1, 16},
 		copyAios:  4,

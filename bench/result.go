@@ -25,10 +25,11 @@ const (
 	scenTCP     = "tcp-echo"
 	scenTimers  = "timers"
 	scenHTTP    = "http"
+	scenProxy   = "proxy"
 )
 
 // scenarios in the order they run.
-var scenarios = []string{scenNop, scenDirect, scenCached, scenCopy, scenTCP, scenTimers, scenHTTP}
+var scenarios = []string{scenNop, scenDirect, scenCached, scenCopy, scenTCP, scenTimers, scenHTTP, scenProxy}
 
 // spec is one measured case for one implementation. The parent sends it to
 // a child process as JSON.
@@ -52,6 +53,8 @@ type spec struct {
 	Role      string `json:"role,omitempty"`
 	Addr      string `json:"addr,omitempty"`
 	ServerPID int    `json:"server_pid,omitempty"`
+	// Upstream is where the proxy under test forwards (proxy only).
+	Upstream string `json:"upstream,omitempty"`
 }
 
 // result is every figure of one implementation in one case. Zero means "not
@@ -163,6 +166,11 @@ func targetFor(scenario string, caseKey int, impl string) *target {
 		}
 	case scenTimers:
 		return &target{minRatio: 1.0, maxP99Abs: 1000, text: ">= 1.0x, p99 late <= 1 ms", chart: 1.0}
+	case scenProxy:
+		// Issue 11's target, for both the message and the bulk case.
+		if impl == implNet {
+			return &target{minRatio: 1.0, text: ">= 1.0x net proxy", chart: 1.0}
+		}
 	case scenHTTP:
 		// Issue 5 asks for the measurement; the target is the adapter's
 		// promise of costing nothing over net at the issue's 64

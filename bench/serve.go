@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -16,13 +17,16 @@ import (
 	"github.com/aioring/aioring/aio"
 )
 
-// Roles of a child process in the server scenarios (tcp-echo, http): the
-// server under test runs in one child, the load generator in another, so
-// that neither's CPU, threads or scheduling is charged to the other, as
-// when a user deploys a server and its clients come from elsewhere.
+// Roles of a child process in the server scenarios (tcp-echo, http,
+// proxy): the server under test runs in one child, the load generator in
+// another, so that neither's CPU, threads or scheduling is charged to the
+// other, as when a user deploys a server and its clients come from
+// elsewhere. In proxy the proxy is the server under test, and the upstream
+// it forwards to runs in a third child.
 const (
-	roleServer = "server"
-	roleLoad   = "load"
+	roleServer   = "server"
+	roleLoad     = "load"
+	roleUpstream = "upstream"
 )
 
 // serverHello is the server child's first line on stdout: where it listens.
@@ -40,97 +44,55 @@ type serverReport struct {
 	Err    string `json:"error,omitempty"`
 }
 
-// runServed measures a server scenario: it starts the server child, runs
-// the load generator child against it, then stops the server and merges
-// what both saw into one result. The load generator reads the server's CPU
+// runServed measures a server scenario: it starts the server child (in
+// proxy, the upstream's child first, and the proxy told where it is), runs
+// the load generator child against it, then stops the servers and merges
+// what they saw into one result. The load generator reads the server's CPU
 // time from /proc at the start and the end of its window.
 func (c *children) runServed(ctx context.Context, s *spec, stderr io.Writer) (*result, error) {
-	ss := *s
-	ss.Role = roleServer
-	in, err := json.Marshal(&ss)
-	if err != nil {
-		return nil, err
-	}
-	limit := 2*caseLimit(s) + 30*time.Second
-	cctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	cmd, err := c.command(cctx)
-	if err != nil {
-		return nil, err
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	// WaitDelay bounds the wait for the stderr copy if the server leaves a
-	// descendant holding it.
-	cmd.WaitDelay = 5 * time.Second
-	if err := c.start(cmd); err != nil {
-		return nil, err
-	}
-	waited := false
-	defer func() {
-		if !waited {
-			stdin.Close()
-			cmd.Process.Kill()
-			c.wait(cmd)
+	srvSpec := *s
+	srvSpec.Role = roleServer
+	var up *servedChild
+	if s.Scenario == scenProxy {
+		us := *s
+		us.Role, us.CPUProfile = roleUpstream, ""
+		var err error
+		if up, err = c.startServed(ctx, &us); err != nil {
+			return nil, fmt.Errorf("upstream: %w", err)
 		}
-	}()
-	if _, err := stdin.Write(in); err != nil {
-		return nil, fmt.Errorf("sending the case to the server: %w", err)
+		defer up.kill()
+		srvSpec.Upstream = up.addr
 	}
-	out := bufio.NewReader(stdout)
-	var hello serverHello
-	if err := readLine(out, &hello); err != nil {
-		stdin.Close()
-		werr := c.wait(cmd)
-		waited = true
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if werr != nil {
-			return nil, childError(&errb, werr)
-		}
-		return nil, fmt.Errorf("the server did not say where it listens: %w", err)
+	srv, err := c.startServed(ctx, &srvSpec)
+	if err != nil {
+		return nil, err
 	}
+	defer srv.kill()
 
 	ls := *s
-	ls.Role, ls.Addr, ls.ServerPID, ls.CPUProfile = roleLoad, hello.Addr, cmd.Process.Pid, ""
+	ls.Role, ls.Addr, ls.ServerPID, ls.CPUProfile = roleLoad, srv.addr, srv.cmd.Process.Pid, ""
 	r, lerr := c.run(ctx, &ls, stderr)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 
-	// Stop the server: it reports once its stdin ends.
-	stdin.Close()
-	var rep serverReport
-	rerr := readLine(out, &rep)
-	werr := c.wait(cmd)
-	waited = true
+	rep, serr := srv.stop(ctx, stderr)
+	var uerr error
+	if up != nil {
+		_, uerr = up.stop(ctx, stderr)
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	if cctx.Err() != nil {
-		return nil, fmt.Errorf("the server did not stop within %v and was killed", limit.Round(time.Second))
-	}
 	// A server that died is the cause of whatever the load generator saw.
 	switch {
-	case werr != nil:
-		return nil, fmt.Errorf("server: %w", childError(&errb, werr))
+	case serr != nil:
+		return nil, serr
+	case uerr != nil:
+		return nil, fmt.Errorf("upstream: %w", uerr)
 	case lerr != nil:
 		return nil, lerr
-	case rerr != nil:
-		return nil, fmt.Errorf("reading the server's report: %w", rerr)
-	case rep.Err != "":
-		return nil, fmt.Errorf("server: %s", rep.Err)
 	}
-	io.Copy(stderr, &errb)
 	if s.Scenario == scenHTTP && rep.Opened > int64(s.Conns) {
 		// Every client goroutine should keep its connection for the whole
 		// case; more connections than goroutines would mean keep-alive
@@ -140,6 +102,109 @@ func (c *children) runServed(ctx context.Context, s *spec, stderr io.Writer) (*r
 	}
 	r.Threads, r.Loop = rep.Threads, rep.Loop
 	return r, nil
+}
+
+// servedChild is a running server child: it serves until its stdin ends.
+type servedChild struct {
+	c      *children
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *bufio.Reader
+	errb   bytes.Buffer
+	addr   string // where it listens
+	limit  time.Duration
+	cctx   context.Context
+	cancel context.CancelFunc
+	waited bool
+}
+
+// startServed starts a server child for s and reads where it listens.
+func (c *children) startServed(ctx context.Context, s *spec) (*servedChild, error) {
+	in, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	sc := &servedChild{c: c, limit: 2*caseLimit(s) + 30*time.Second}
+	sc.cctx, sc.cancel = context.WithTimeout(ctx, sc.limit)
+	if sc.cmd, err = c.command(sc.cctx); err != nil {
+		sc.cancel()
+		return nil, err
+	}
+	if sc.stdin, err = sc.cmd.StdinPipe(); err != nil {
+		sc.cancel()
+		return nil, err
+	}
+	stdout, err := sc.cmd.StdoutPipe()
+	if err != nil {
+		sc.cancel()
+		return nil, err
+	}
+	sc.cmd.Stderr = &sc.errb
+	// WaitDelay bounds the wait for the stderr copy if the server leaves a
+	// descendant holding it.
+	sc.cmd.WaitDelay = 5 * time.Second
+	if err := c.start(sc.cmd); err != nil {
+		sc.cancel()
+		return nil, err
+	}
+	if _, err := sc.stdin.Write(in); err != nil {
+		sc.kill()
+		return nil, fmt.Errorf("sending the case to the server: %w", err)
+	}
+	sc.out = bufio.NewReader(stdout)
+	var hello serverHello
+	if err := readLine(sc.out, &hello); err != nil {
+		sc.stdin.Close()
+		werr := c.wait(sc.cmd)
+		sc.waited = true
+		sc.cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if werr != nil {
+			return nil, childError(&sc.errb, werr)
+		}
+		return nil, fmt.Errorf("the server did not say where it listens: %w", err)
+	}
+	sc.addr = hello.Addr
+	return sc, nil
+}
+
+// stop ends the server (it reports once its stdin ends) and returns its
+// report; what it said on stderr goes to stderr.
+func (sc *servedChild) stop(ctx context.Context, stderr io.Writer) (serverReport, error) {
+	defer sc.cancel()
+	sc.stdin.Close()
+	var rep serverReport
+	rerr := readLine(sc.out, &rep)
+	werr := sc.c.wait(sc.cmd)
+	sc.waited = true
+	switch {
+	case ctx.Err() != nil:
+		return rep, ctx.Err()
+	case sc.cctx.Err() != nil:
+		return rep, fmt.Errorf("the server did not stop within %v and was killed", sc.limit.Round(time.Second))
+	case werr != nil:
+		return rep, fmt.Errorf("server: %w", childError(&sc.errb, werr))
+	case rerr != nil:
+		return rep, fmt.Errorf("reading the server's report: %w", rerr)
+	case rep.Err != "":
+		return rep, fmt.Errorf("server: %s", rep.Err)
+	}
+	io.Copy(stderr, &sc.errb)
+	return rep, nil
+}
+
+// kill ends the server at once unless it was already waited for.
+func (sc *servedChild) kill() {
+	if sc.waited {
+		return
+	}
+	sc.stdin.Close()
+	sc.cmd.Process.Kill()
+	sc.c.wait(sc.cmd)
+	sc.waited = true
+	sc.cancel()
 }
 
 // readLine decodes one JSON line from r into v.
@@ -189,6 +254,8 @@ func startServer(s *spec) (*server, error) {
 		}
 	case scenHTTP:
 		return startHTTP(s)
+	case scenProxy:
+		return startProxyServer(s)
 	}
 	return nil, fmt.Errorf("no server for %s/%s", s.Scenario, s.Impl)
 }

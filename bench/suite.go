@@ -82,7 +82,7 @@ func (s *suite) notes() []string {
 	n := []string{
 		"RATIO is aioring's ops/s (MB/s for copy) over this row's; CPU-R is aioring's CPU per operation over this row's. Below 1.0 CPU-R is better, above 1.0 RATIO is better.",
 		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations.",
-		"THR is the most OS threads the measured process (the server, in tcp-echo and http) had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in fresh processes.",
+		"THR is the most OS threads the measured process (the server, in tcp-echo and http; the proxy, in proxy) had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in fresh processes.",
 		"P50/P99/MAX: round-trip time of one NOP (nop qd1), of tcp-echo messages and of http requests, per-operation latency of reads, lateness past the deadline of timers.",
 	}
 	if s.file != "" {
@@ -107,6 +107,9 @@ func (s *suite) notes() []string {
 	}
 	if s.ran[scenHTTP] {
 		n = append(n, fmt.Sprintf("http: one http.Server with a handler writing a %d-byte body, served through adapt.Listen (aioring) or net.Listen (net), in its own process; the load generator, in another, is net/http's client with %d keep-alive connections and as many goroutines issuing GETs. CPU/MOP counts both processes, SRV/MOP the server's alone. OPS/S is requests per second; P50/P99/MAX are request latencies.", httpBodySize, s.p.httpConns))
+	}
+	if s.ran[scenProxy] {
+		n = append(n, "proxy: three processes, the upstream (the net echo server of tcp-echo, the same for every row), the proxy under test, and the load generator, which sends each message through the proxy and reads its echo back through it, checked byte for byte; a message crosses the proxy twice. aioring is examples/proxy's forwarding (package relay: Recv and Send over two buffers per direction); net is net.Listen and io.Copy each way, which splices. OPS/S is messages per second, MB/S message bytes (one way) per second; CPU/MOP counts the proxy and the load generator, SRV/MOP the proxy alone, and CPU-R compares SRV/MOP. The large-message case writes each message while reading its echo.")
 	}
 	if s.ran[scenTimers] {
 		n = append(n, fmt.Sprintf("timers: rounds of %d timers started at once, each for a random time in [%v, %v); OPS/S is timers fired per second of round time.", s.p.timers, timerMin, timerMax))
@@ -155,11 +158,7 @@ func (s *suite) runScenario(name string) error {
 	case scenTCP:
 		for _, c := range s.p.conns {
 			for _, m := range s.p.msgSizes {
-				size := strconv.Itoa(m) + "B"
-				if m >= kiB {
-					size = strconv.Itoa(m/kiB) + "KiB"
-				}
-				base := spec{Scenario: scenTCP, Case: fmt.Sprintf("c%d %s", c, size), Conns: c, MsgSize: m}
+				base := spec{Scenario: scenTCP, Case: fmt.Sprintf("c%d %s", c, sizeName(m)), Conns: c, MsgSize: m}
 				if err := s.runCase(base, c, []string{implAio, implNet, implGnet}); err != nil {
 					return err
 				}
@@ -172,6 +171,13 @@ func (s *suite) runScenario(name string) error {
 		c := s.p.httpConns
 		base := spec{Scenario: scenHTTP, Case: fmt.Sprintf("c%d %dB", c, httpBodySize), Conns: c, MsgSize: httpBodySize}
 		return s.runCase(base, c, []string{implAio, implNet})
+	case scenProxy:
+		for _, pc := range []struct{ conns, size int }{{s.p.proxyConns, s.p.proxyMsg}, {s.p.proxyBulkConns, s.p.proxyBulk}} {
+			base := spec{Scenario: scenProxy, Case: fmt.Sprintf("c%d %s", pc.conns, sizeName(pc.size)), Conns: pc.conns, MsgSize: pc.size}
+			if err := s.runCase(base, pc.conns, []string{implAio, implNet}); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -229,7 +235,7 @@ func (s *suite) measure(sp *spec) (*result, error) {
 	switch sp.Scenario {
 	case scenCopy:
 		return s.measureCopy(sp)
-	case scenTCP, scenHTTP:
+	case scenTCP, scenHTTP, scenProxy:
 		return s.kids.runServed(s.ctx, sp, s.stderr)
 	}
 	return s.kids.run(s.ctx, sp, s.stderr)
@@ -296,6 +302,17 @@ func summary(r *result) string {
 		return s
 	}
 	return fmt.Sprintf("%.0f MB/s, %.2f CPU s/GiB", r.MBPerS, r.CPUSPerGiB)
+}
+
+// sizeName is a message size for a case's name: 64B, 16KiB, 1MiB.
+func sizeName(n int) string {
+	switch {
+	case n >= miB && n%miB == 0:
+		return strconv.Itoa(n/miB) + "MiB"
+	case n >= kiB && n%kiB == 0:
+		return strconv.Itoa(n/kiB) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
 }
 
 func sanitize(s string) string {
