@@ -56,6 +56,7 @@ const (
 	stateKernel                  // in the ring; its CQE decides the result
 	stateTimer                   // a Sleep; its timer decides, unless aborted
 	stateProvider                // started with Start; Finish decides the result
+	stateMsg                     // RecvMsg/Accept waiting for its descriptor's next result, or a fallback RecvMsg for a buffer
 	stateDone                    // ended; the callback has not begun yet
 	stateCallback                // the callback runs
 )
@@ -189,6 +190,9 @@ func (a *Aio) abortLocked(err error) {
 		}
 	case stateTimer:
 		a.finishLocked(err, 0, nil)
+	case stateMsg:
+		a.abortMsgLocked(err) // unlocks
+		return
 	case stateProvider:
 		fn := a.cancelFn
 		a.cancelFn = nil
