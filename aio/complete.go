@@ -22,7 +22,10 @@ func (h *engineHandler) Inline(c *ring.CQE) bool {
 	ud := sqe.UserData(c.UserData)
 	switch ud.Kind() {
 	case kindMsgRecv, kindMsgAccept:
-		return false // multishot results: always on the ring's reapers
+		// A multishot's result that leaves it armed may be taken by a
+		// user's goroutine (one waiting for it in Wait); its last CQE,
+		// which may re-arm it, goes to a reaper, whose round submits.
+		return c.Flags&ring.CQEFMore != 0
 	case kindOp:
 	default:
 		return true // a LINK_TIMEOUT that failed to arm: dropped in Complete

@@ -74,6 +74,7 @@ type msgEngine struct {
 // fdState is one descriptor's multishot request and what it posted. All
 // fields are under msgEngine.mu.
 type fdState struct {
+	ms        *msgEngine
 	id        uint32
 	fd        int32
 	accept    bool
@@ -151,7 +152,7 @@ func (ms *msgEngine) stateLocked(a *Aio, fd int32, accept bool) (*fdState, error
 		}
 		return st, nil
 	}
-	st := &fdState{fd: fd, accept: accept, sh: a.sh}
+	st := &fdState{ms: ms, fd: fd, accept: accept, sh: a.sh}
 	kind := kindMsgAccept
 	if !accept {
 		p, err := ms.poolFor(a.sh)
@@ -201,7 +202,14 @@ func (ms *msgEngine) armLocked(st *fdState) bool {
 // enqueueLocked appends it to st's queue; past the bound, it stops the
 // multishot (TCP's window then fills and the sender waits): nothing is
 // dropped, the queue grows by what was already posted.
-func (ms *msgEngine) enqueueLocked(st *fdState, it msgItem) {
+//
+// b is nil when a user's goroutine reaps (ReapInline, holding the shard's
+// life lock shared): the shard calls made then (Handoff here, and for a
+// waiter with a callback in finishLocked) take that lock shared again.
+// That cannot deadlock: only Shard.Close takes it exclusively, and Close
+// runs only after msgEngine.close has seen every multishot's last CQE,
+// which comes after this one.
+func (ms *msgEngine) enqueueLocked(st *fdState, it msgItem, b *completion.Batch) {
 	if st.qn == len(st.q) {
 		q := make([]msgItem, 2*len(st.q))
 		for i := 0; i < st.qn; i++ {
@@ -212,10 +220,31 @@ func (ms *msgEngine) enqueueLocked(st *fdState, it msgItem) {
 	st.q[(st.qh+st.qn)%len(st.q)] = it
 	st.qn++
 	if st.qn >= msgQueueMax && st.armed && !st.canceling {
-		if st.sh.QueueCancel(st.req.ud) == nil {
-			st.canceling = true
+		st.canceling = true
+		if b == nil {
+			// Reaped by a user's goroutine, which submits nothing
+			// afterwards: a reaper queues the cancel, and its round
+			// submits it.
+			if !st.sh.Handoff((*fdCancel)(st)) {
+				st.canceling = false
+			}
+		} else if st.sh.QueueCancel(st.req.ud) != nil {
+			st.canceling = false
 		}
 	}
+}
+
+// fdCancel is an fdState seen by a shard as a completion.Callback: it
+// queues the cancel of the multishot on a reaper.
+type fdCancel fdState
+
+func (c *fdCancel) RunCallback(int64) {
+	st := (*fdState)(c)
+	st.ms.mu.Lock()
+	if st.armed && st.sh.QueueCancel(st.req.ud) != nil {
+		st.canceling = false
+	}
+	st.ms.mu.Unlock()
 }
 
 func (ms *msgEngine) popLocked(st *fdState) msgItem {
@@ -328,9 +357,10 @@ func (ms *msgEngine) unstarveLocked(st *fdState) {
 	}
 }
 
-// complete handles a CQE of a multishot request; it runs on a reaper of
-// the request's ring (the kinds are never reaped inline), b being its
-// batch. It reports whether the CQE was the request's last.
+// complete handles a CQE of a multishot request. b is the batch of the
+// reaper of the request's ring that reaped it, or nil when a user's
+// goroutine did (only CQEs with IORING_CQE_F_MORE: see Handler.Inline).
+// It reports whether the CQE was the request's last.
 func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 	ud := sqe.UserData(c.UserData)
 	final = c.Flags&ring.CQEFMore == 0
@@ -375,7 +405,7 @@ func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 		ms.mu.Unlock()
 		return final
 	case got:
-		ms.enqueueLocked(st, it)
+		ms.enqueueLocked(st, it, b)
 	case c.Res == 0 && !st.accept:
 		st.ended = true // end of stream
 	case c.Res == -int32(syscall.ENOBUFS):

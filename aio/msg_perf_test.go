@@ -1,0 +1,183 @@
+//go:build linux
+
+package aio
+
+// RecvMsg against Recv, side by side, over an in-process socketpair:
+//
+//	go test -run '^$' -bench 'Benchmark(RecvMsg|Recv)$' -benchmem ./aio/
+//
+// ping: the peer writes one 64-byte message, then the receive runs (the
+// data is there before each receive). burst16: the peer writes 16
+// messages (SOCK_SEQPACKET keeps them apart), then 16 receives run.
+// RecvMsg's receives include the Free of each message.
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func benchSeqpacket(b *testing.B) [2]int {
+	b.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	return fds
+}
+
+func BenchmarkRecv(b *testing.B) {
+	for _, burst := range []int{1, 16} {
+		b.Run(burstName(burst), func(b *testing.B) {
+			e := benchEngine(b)
+			defer e.Close()
+			fds := benchSeqpacket(b)
+			r := e.NewAio(nil)
+			msg, in := make([]byte, 64), make([]byte, 4096)
+			r.SetIOV(in)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += burst {
+				for j := 0; j < burst; j++ {
+					unix.Write(fds[0], msg)
+				}
+				for j := 0; j < burst; j++ {
+					r.Recv(fds[1])
+					r.Wait()
+					if r.Result() != nil || r.Count() != 64 {
+						b.Fatal(r.Result(), r.Count())
+					}
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkRecvMsg(b *testing.B) {
+	for _, fallback := range []bool{false, true} {
+		for _, burst := range []int{1, 16} {
+			name := burstName(burst)
+			if fallback {
+				name += "-fallback"
+			}
+			b.Run(name, func(b *testing.B) {
+				forceMsgFallback = fallback
+				e := benchEngine(b)
+				forceMsgFallback = false
+				defer e.Close()
+				fds := benchSeqpacket(b)
+				r := e.NewAio(nil)
+				msg := make([]byte, 64)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i += burst {
+					for j := 0; j < burst; j++ {
+						unix.Write(fds[0], msg)
+					}
+					for j := 0; j < burst; j++ {
+						r.RecvMsg(fds[1])
+						r.Wait()
+						m := r.Msg()
+						if r.Result() != nil || r.Count() != 64 || m == nil {
+							b.Fatal(r.Result(), r.Count())
+						}
+						m.Free()
+					}
+				}
+			})
+		}
+	}
+}
+
+func burstName(n int) string {
+	if n == 1 {
+		return "ping"
+	}
+	return "burst16"
+}
+
+// BenchmarkEchoMsg and BenchmarkEchoRecv: an echo server's loop on one
+// connection, driven by callbacks as a server runs: the server receives
+// (RecvMsg, or Recv into its buffer), sends the bytes back (SetMsg+Send,
+// or Send of the IOV), and receives again; a client Aio sends 64 bytes and
+// receives the echo. One op is one round trip.
+func BenchmarkEchoMsg(b *testing.B)  { benchEcho(b, true) }
+func BenchmarkEchoRecv(b *testing.B) { benchEcho(b, false) }
+
+func benchEcho(b *testing.B, useMsg bool) {
+	e := benchEngine(b)
+	defer e.Close()
+	fds := benchSocketpair(b)
+	var srv *Aio
+	sending := false
+	buf := make([]byte, 4096)
+	srv = e.NewAio(func(a *Aio) {
+		if a.Result() != nil {
+			return
+		}
+		if sending {
+			sending = false
+			if useMsg {
+				a.Msg().Free()
+				a.SetMsg(nil)
+				a.RecvMsg(fds[1])
+			} else {
+				a.SetIOV(buf)
+				a.Recv(fds[1])
+			}
+			return
+		}
+		if a.Count() == 0 {
+			return // end of stream
+		}
+		sending = true
+		if useMsg {
+			a.SetMsg(a.Msg())
+		} else {
+			a.SetIOV(buf[:a.Count()])
+		}
+		a.Send(fds[1])
+	})
+	if useMsg {
+		srv.RecvMsg(fds[1])
+	} else {
+		srv.SetIOV(buf)
+		srv.Recv(fds[1])
+	}
+	done := make(chan struct{})
+	n := 0
+	cbuf := make([]byte, 64)
+	var cli *Aio
+	cli = e.NewAio(func(a *Aio) {
+		if a.Result() != nil {
+			b.Error(a.Result())
+			close(done)
+			return
+		}
+		if a.Input(0) == nil {
+			a.SetInput(0, true)
+			a.Recv(fds[0])
+			return
+		}
+		a.SetInput(0, nil)
+		n++
+		if n >= b.N {
+			close(done)
+			return
+		}
+		a.Send(fds[0])
+	})
+	cli.SetIOV(cbuf)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cli.Send(fds[0])
+	<-done
+	b.StopTimer()
+	cli.Wait()
+	unix.Shutdown(fds[0], unix.SHUT_WR)
+	srv.Wait()
+	if useMsg && srv.Msg() != nil {
+		srv.Msg().Free()
+	}
+}
