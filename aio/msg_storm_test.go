@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A TCP stream read with RecvMsg under random cancels, aborts, short
@@ -144,5 +146,56 @@ func stormRecvMsg(t *testing.T) {
 	}
 	if i := firstDiff(got, want); i >= 0 {
 		t.Fatalf("stream differs at byte %d", i)
+	}
+}
+
+// A steady RecvMsg → SetMsg → Send → Free cycle on reused Aios allocates
+// nothing, in both modes (like TestZeroAllocsPerOp).
+func TestZeroAllocsRecvMsgCycle(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	for _, fallback := range []bool{false, true} {
+		forceMsgFallback = fallback
+		e := testEngine(t)
+		forceMsgFallback = false
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, r, q := e.NewAio(nil), e.NewAio(nil), e.NewAio(nil)
+		s.SetIOV(make([]byte, 64))
+		q.SetIOV(make([]byte, 64))
+		cycle := func() {
+			s.Send(fds[0])
+			s.Wait()
+			r.RecvMsg(fds[1])
+			r.Wait()
+			m := r.Msg()
+			if r.Result() != nil || r.Count() != 64 || m == nil {
+				t.Fatalf("RecvMsg: %v %d", r.Result(), r.Count())
+			}
+			r.SetMsg(m)
+			r.Send(fds[1])
+			r.Wait()
+			if r.Result() != nil || r.Count() != 64 {
+				t.Fatalf("Send of the message: %v %d", r.Result(), r.Count())
+			}
+			m.Free()
+			r.SetMsg(nil)
+			q.Recv(fds[0])
+			q.Wait()
+			if q.Result() != nil || q.Count() != 64 {
+				t.Fatalf("Recv of the echo: %v %d", q.Result(), q.Count())
+			}
+		}
+		for i := 0; i < 3; i++ {
+			cycle() // warm up: the pool, the fd's state, the Aios' extras
+		}
+		if n := testing.AllocsPerRun(200, cycle); n != 0 {
+			t.Errorf("fallback=%v: %.2f allocations per RecvMsg/Send/Free cycle, want 0", fallback, n)
+		}
+		unix.Close(fds[0])
+		unix.Close(fds[1])
 	}
 }

@@ -45,6 +45,8 @@ type ringPool struct {
 	hhead   int
 	hn      int
 	free    []uint16 // fallback: free buffer ids
+	closed  bool     // the ring is closed: the buffer ring is gone; the
+	// mapping stays while Msgs are live (out > 0), and goes with the last Free
 }
 
 // newRingPool maps the buffers and, unless fallback, registers the
@@ -105,6 +107,15 @@ func (p *ringPool) handleLocked(bid uint16, n int) *Msg {
 // releaseLocked puts m's buffer back in the free set and its handle at the
 // end of the quarantine.
 func (p *ringPool) releaseLocked(m *Msg) {
+	p.out--
+	if p.closed {
+		m.buf = nil
+		if p.out == 0 {
+			unix.Munmap(p.mem)
+			p.mem = nil
+		}
+		return
+	}
 	if p.br != nil {
 		p.br.Add(p.addr(m.bid), uint32(p.size), m.bid, 0)
 		p.br.Advance(1)
@@ -114,7 +125,6 @@ func (p *ringPool) releaseLocked(m *Msg) {
 	m.buf = nil
 	p.hq[(p.hhead+p.hn)%len(p.hq)] = m.h
 	p.hn++
-	p.out--
 }
 
 func (p *ringPool) take(bid uint16, n int) *Msg {
@@ -168,10 +178,18 @@ func (p *ringPool) fed() { p.waiting.Add(-1) }
 
 func (p *ringPool) group() (uint16, bool) { return msgGroup, p.br != nil }
 
+// close runs after the ring is closed. Messages the program still holds
+// stay readable: the mapping goes with the last of them.
 func (p *ringPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
 	if p.br != nil {
 		p.br.Unmap()
+		p.br = nil
 	}
-	unix.Munmap(p.mem)
-	p.mem = nil
+	if p.out == 0 {
+		unix.Munmap(p.mem)
+		p.mem = nil
+	}
 }
