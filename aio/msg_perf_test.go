@@ -181,3 +181,33 @@ func benchEcho(b *testing.B, useMsg bool) {
 		srv.Msg().Free()
 	}
 }
+
+// BenchmarkEngineMsgPool: what making a ring's message pool costs, as
+// NewEngine+Close against NewEngine, a first RecvMsg (which makes the
+// pool: a 4 MiB mapping, a registered buffer ring of 1024 entries) and
+// Close. It is why the pool is made lazily.
+func BenchmarkEngineMsgPool(b *testing.B) {
+	fds := benchSeqpacket(b)
+	for _, pool := range []bool{false, true} {
+		name := "without"
+		if pool {
+			name = "with"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				e, err := NewEngine(Config{Rings: 1, Callbacks: 1})
+				if err != nil {
+					b.Skip(err)
+				}
+				if pool {
+					a := e.NewAio(nil)
+					a.SetTimeout(0)
+					a.RecvMsg(fds[0])
+					a.Wait()
+				}
+				e.Close()
+			}
+		})
+	}
+}

@@ -5,6 +5,10 @@ package aio
 import (
 	"math/rand/v2"
 	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -198,4 +202,72 @@ func TestZeroAllocsRecvMsgCycle(t *testing.T) {
 		unix.Close(fds[0])
 		unix.Close(fds[1])
 	}
+}
+
+// What messages cost in memory: an engine that never uses them maps no
+// pool; the first RecvMsg on a ring maps MsgBuffers × MsgBufferSize of
+// address space, resident only as the kernel writes buffers; an idle
+// connection with its multishot armed costs only its state on the heap.
+func TestMsgMemory(t *testing.T) {
+	e := testEngine(t)
+	for i, p := range e.msgs.pools {
+		if p != nil {
+			t.Fatalf("ring %d has a pool before any RecvMsg", i)
+		}
+	}
+	const conns = 2000
+	pairs := make([][2]int, conns)
+	for i := range pairs {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Skipf("socketpair %d: %v", i, err)
+		}
+		pairs[i] = [2]int{fds[0], fds[1]}
+	}
+	defer func() {
+		for _, p := range pairs {
+			unix.Close(p[0])
+			unix.Close(p[1])
+		}
+	}()
+	aios := make([]*Aio, conns)
+	for i := range aios {
+		aios[i] = e.NewAio(nil)
+	}
+	// The first RecvMsg maps the pool.
+	aios[0].RecvMsg(pairs[0][0])
+	rssBefore := rssKiB(t)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 1; i < conns; i++ {
+		aios[i].RecvMsg(pairs[i][0])
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	rssAfter := rssKiB(t)
+	perConn := float64(after.HeapAlloc-before.HeapAlloc) / (conns - 1)
+	t.Logf("pool per ring: %d buffers × %d bytes = %d KiB of address space; idle connection with a multishot armed and a RecvMsg waiting: %.0f bytes of heap (Aio extras included), RSS %+d KiB over %d connections",
+		DefaultMsgBuffers, DefaultMsgBufferSize, DefaultMsgBuffers*DefaultMsgBufferSize>>10, perConn, rssAfter-rssBefore, conns-1)
+	if perConn > 4096 {
+		t.Fatalf("an idle connection costs %.0f bytes, want <= 4096", perConn)
+	}
+	for _, a := range aios {
+		a.Cancel()
+		a.Wait()
+	}
+}
+
+func rssKiB(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
 }

@@ -177,7 +177,6 @@ func (ms *msgEngine) stateLocked(a *Aio, fd int32, accept bool) (*fdState, error
 	ms.gens[st.id]++
 	ms.table[st.id] = st
 	st.req = msReq{fd: fd, group: st.req.group, accept: accept, ud: sqe.Pack(kind, st.id, ms.gens[st.id])}
-	st.q = make([]msgItem, msgQueueMax)
 	ms.fds[fd] = st
 	return st, nil
 }
@@ -211,7 +210,9 @@ func (ms *msgEngine) armLocked(st *fdState) bool {
 // which comes after this one.
 func (ms *msgEngine) enqueueLocked(st *fdState, it msgItem, b *completion.Batch) {
 	if st.qn == len(st.q) {
-		q := make([]msgItem, 2*len(st.q))
+		// Made on the first result queued, so an idle descriptor costs
+		// no queue; doubled when the bound is overshot.
+		q := make([]msgItem, max(msgQueueMax, 2*len(st.q)))
 		for i := 0; i < st.qn; i++ {
 			q[i] = st.q[(st.qh+i)%len(st.q)]
 		}
