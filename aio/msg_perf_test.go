@@ -12,6 +12,9 @@ package aio
 // RecvMsg's receives include the Free of each message.
 
 import (
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -97,88 +100,115 @@ func burstName(n int) string {
 	return "burst16"
 }
 
-// BenchmarkEchoMsg and BenchmarkEchoRecv: an echo server's loop on one
-// connection, driven by callbacks as a server runs: the server receives
-// (RecvMsg, or Recv into its buffer), sends the bytes back (SetMsg+Send,
-// or Send of the IOV), and receives again; a client Aio sends 64 bytes and
-// receives the echo. One op is one round trip.
-func BenchmarkEchoMsg(b *testing.B)  { benchEcho(b, true) }
-func BenchmarkEchoRecv(b *testing.B) { benchEcho(b, false) }
-
-func benchEcho(b *testing.B, useMsg bool) {
-	e := benchEngine(b)
-	defer e.Close()
-	fds := benchSocketpair(b)
-	var srv *Aio
-	sending := false
-	buf := make([]byte, 4096)
-	srv = e.NewAio(func(a *Aio) {
-		if a.Result() != nil {
-			return
+// BenchmarkEcho: an echo server's loop, driven by callbacks as a server
+// runs, over 1 and 64 connections (socketpairs) at once: per connection
+// the server receives (RecvMsg, its single-shot fallback, or Recv into its
+// own buffer), sends the bytes back (SetMsg+Send, or Send of the IOV) and
+// receives again; a client Aio sends 64 bytes and receives the echo. One
+// op is one round trip.
+//
+//	go test -run '^$' -bench 'BenchmarkEcho$' -benchmem ./aio/
+func BenchmarkEcho(b *testing.B) {
+	for _, conns := range []int{1, 64} {
+		for _, mode := range []string{"recvmsg", "recvmsg-fallback", "recv"} {
+			b.Run(fmt.Sprintf("c%d-%s", conns, mode), func(b *testing.B) {
+				forceMsgFallback = mode == "recvmsg-fallback"
+				e := benchEngine(b)
+				forceMsgFallback = false
+				defer e.Close()
+				benchEcho(b, e, conns, mode != "recv")
+			})
 		}
-		if sending {
-			sending = false
-			if useMsg {
-				a.Msg().Free()
-				a.SetMsg(nil)
-				a.RecvMsg(fds[1])
-			} else {
-				a.SetIOV(buf)
-				a.Recv(fds[1])
-			}
-			return
-		}
-		if a.Count() == 0 {
-			return // end of stream
-		}
-		sending = true
-		if useMsg {
-			a.SetMsg(a.Msg())
-		} else {
-			a.SetIOV(buf[:a.Count()])
-		}
-		a.Send(fds[1])
-	})
-	if useMsg {
-		srv.RecvMsg(fds[1])
-	} else {
-		srv.SetIOV(buf)
-		srv.Recv(fds[1])
 	}
+}
+
+func benchEcho(b *testing.B, e *Engine, conns int, useMsg bool) {
+	var left atomic.Int64
+	left.Store(int64(b.N))
 	done := make(chan struct{})
-	n := 0
-	cbuf := make([]byte, 64)
-	var cli *Aio
-	cli = e.NewAio(func(a *Aio) {
-		if a.Result() != nil {
-			b.Error(a.Result())
-			close(done)
-			return
+	var once sync.Once
+	finish := func() { once.Do(func() { close(done) }) }
+	var srvs, clis []*Aio
+	pairs := make([][2]int, conns)
+	for i := range pairs {
+		pairs[i] = benchSocketpair(b)
+		fd := pairs[i][1]
+		sending := false
+		buf := make([]byte, 4096)
+		srv := e.NewAio(func(a *Aio) {
+			if a.Result() != nil {
+				return
+			}
+			if sending {
+				sending = false
+				if useMsg {
+					a.Msg().Free()
+					a.SetMsg(nil)
+					a.RecvMsg(fd)
+				} else {
+					a.SetIOV(buf)
+					a.Recv(fd)
+				}
+				return
+			}
+			if a.Count() == 0 {
+				return // end of stream
+			}
+			sending = true
+			if useMsg {
+				a.SetMsg(a.Msg())
+			} else {
+				a.SetIOV(buf[:a.Count()])
+			}
+			a.Send(fd)
+		})
+		if useMsg {
+			srv.RecvMsg(fd)
+		} else {
+			srv.SetIOV(buf)
+			srv.Recv(fd)
 		}
-		if a.Input(0) == nil {
-			a.SetInput(0, true)
-			a.Recv(fds[0])
-			return
-		}
-		a.SetInput(0, nil)
-		n++
-		if n >= b.N {
-			close(done)
-			return
-		}
-		a.Send(fds[0])
-	})
-	cli.SetIOV(cbuf)
+		srvs = append(srvs, srv)
+		cfd := pairs[i][0]
+		cli := e.NewAio(func(a *Aio) {
+			if a.Result() != nil {
+				b.Error(a.Result())
+				finish()
+				return
+			}
+			if a.Input(0) == nil {
+				a.SetInput(0, true)
+				a.Recv(cfd)
+				return
+			}
+			a.SetInput(0, nil)
+			if left.Add(-1) < int64(conns) {
+				if left.Load() <= 0 {
+					finish()
+				}
+				return // this connection's share is done
+			}
+			a.Send(cfd)
+		})
+		cli.SetIOV(make([]byte, 64))
+		clis = append(clis, cli)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cli.Send(fds[0])
+	for i, cli := range clis {
+		cli.Send(pairs[i][0])
+	}
 	<-done
 	b.StopTimer()
-	cli.Wait()
-	unix.Shutdown(fds[0], unix.SHUT_WR)
-	srv.Wait()
-	if useMsg && srv.Msg() != nil {
-		srv.Msg().Free()
+	for i, cli := range clis {
+		cli.Wait()
+		unix.Shutdown(pairs[i][0], unix.SHUT_WR)
+	}
+	for _, srv := range srvs {
+		srv.Wait()
+		if useMsg && srv.Msg() != nil {
+			srv.Msg().Free()
+		}
 	}
 }
 
