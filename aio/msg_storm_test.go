@@ -271,3 +271,83 @@ func rssKiB(t *testing.T) int {
 	}
 	return 0
 }
+
+// Close with results queued (seen inside the engine, so the test cannot
+// pass with nothing queued): every queued buffer goes back to the pool
+// and every queued accepted descriptor is closed.
+func TestMsgCloseReturnsQueued(t *testing.T) {
+	e := testEngine(t)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	l, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(l)
+	unix.Bind(l, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+	unix.Listen(l, 64)
+	sa, _ := unix.Getsockname(l)
+	a := e.NewAio(nil)
+	a.SetTimeout(10 * time.Second)
+	unix.Write(fds[1], []byte("x"))
+	a.RecvMsg(fds[0])
+	a.Wait()
+	a.Msg().Free()
+	c0, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	defer unix.Close(c0)
+	unix.Connect(c0, sa)
+	a.Accept(l)
+	a.Wait()
+	unix.Close(a.Output(0).(int))
+	for i := 0; i < 5; i++ {
+		unix.Write(fds[1], []byte("queued"))
+		c, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		defer unix.Close(c)
+		unix.Connect(c, sa)
+	}
+	queued := func() (msgs, conns int) {
+		e.msgs.mu.Lock()
+		defer e.msgs.mu.Unlock()
+		for _, st := range e.msgs.table {
+			if st == nil {
+				continue
+			}
+			if st.accept {
+				conns += st.qn
+			} else {
+				msgs += st.qn
+			}
+		}
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for m, c := queued(); (m < 5 || c < 5) && time.Now().Before(deadline); m, c = queued() {
+		time.Sleep(time.Millisecond)
+	}
+	if m, c := queued(); m != 5 || c != 5 {
+		t.Fatalf("queued %d messages and %d connections, want 5 and 5", m, c)
+	}
+	before := openFDsInternal(t)
+	pool := e.msgs.pools[0].(*ringPool)
+	a.Free()
+	e.Close()
+	if pool.out != 0 {
+		t.Fatalf("%d buffers not back in the pool after Close", pool.out)
+	}
+	// The 5 queued connections, and the ring's descriptors, are closed.
+	if after := openFDsInternal(t); after > before-5 {
+		t.Fatalf("%d descriptors open before Close, %d after; the 5 queued connections must be closed", before, after)
+	}
+}
+
+func openFDsInternal(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents) - 1
+}

@@ -572,6 +572,11 @@ func (a *Aio) abortMsgLocked(err error) {
 			}
 		}
 		ms.fbWaitMu.Unlock()
+		// Whoever clears waitPool (under a.mu) undoes its starve.
+		if a.x.waitPool != nil {
+			a.x.waitPool.fed()
+			a.x.waitPool = nil
+		}
 		a.finishLocked(err, 0, nil)
 		a.mu.Unlock()
 		return
