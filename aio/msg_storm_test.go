@@ -98,6 +98,7 @@ func stormRecvMsg(t *testing.T) {
 	got := make([]byte, 0, total)
 	rng := rand.New(rand.NewPCG(10, 10))
 	var held []*Msg // kept a while, so the pool of 8 runs dry
+	var frees sync.WaitGroup
 	limit := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(limit) {
 		switch rng.IntN(4) {
@@ -109,8 +110,19 @@ func stormRecvMsg(t *testing.T) {
 			a.SetTimeout(time.Duration(rng.IntN(1000)+1) * time.Microsecond)
 		}
 		if len(held) >= 7 || (len(held) > 0 && rng.IntN(2) == 0) {
-			held[0].Free()
+			m := held[0]
 			held = held[1:]
+			if rng.IntN(2) == 0 {
+				m.Free()
+			} else {
+				// Freed a little later, from another goroutine: the
+				// receive meanwhile may find the pool dry and wait.
+				frees.Add(1)
+				time.AfterFunc(time.Duration(rng.IntN(300))*time.Microsecond, func() {
+					m.Free()
+					frees.Done()
+				})
+			}
 		}
 		a.RecvMsg(fd)
 		if rng.IntN(8) == 0 {
@@ -138,13 +150,18 @@ func stormRecvMsg(t *testing.T) {
 	for _, m := range held {
 		m.Free()
 	}
+	frees.Wait()
 	close(stopCancel)
 	cwg.Wait()
 	if err := <-writeErr; err != nil {
 		t.Fatal(err)
 	}
 	tally.check(t)
-	t.Logf("%d bytes received, %d cancels/aborts", len(got), cancels.Load())
+	starved := e.msgs.starvations.Load()
+	t.Logf("%d bytes received, %d cancels/aborts, the pool ran dry %d times", len(got), cancels.Load(), starved)
+	if starved == 0 {
+		t.Fatal("the pool of 8 never ran dry: the test did not exercise waiting for buffers")
+	}
 	if len(got) != total {
 		t.Fatalf("received %d bytes, sent %d", len(got), total)
 	}

@@ -23,6 +23,7 @@ func (a *Aio) bufferLocked(r *kernelReq) error {
 	}
 	m := p.get()
 	for m == nil {
+		a.e.msgs.starvations.Add(1)
 		if p.starve() {
 			a.extra().waitPool = p
 			return errNoBuffer

@@ -17,7 +17,9 @@ package aio
 //     the multishot armed, so a message the kernel fills afterwards is
 //     queued for the next RecvMsg instead of being lost.
 //   - An fdState is found by descriptor number in a map under the lock
-//     (fds), and by its table index in the user data of the multishot's
+//     (fds; the lock guards the queue anyway, and a map lookup is small
+//     against a receive, where a table indexed by descriptor would grow
+//     with the largest number ever used), and by its table index in the user data of the multishot's
 //     CQEs (table), with a generation so that a CQE of a dropped state
 //     never reaches a new one. It is dropped (taken out of fds) when a
 //     RecvMsg or Accept has reported its end (end of stream or an error),
@@ -33,6 +35,7 @@ package aio
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +72,10 @@ type msgEngine struct {
 	closing  bool
 	fbWait   []*Aio // fallback RecvMsg waiting for a buffer
 	fbWaitMu sync.Mutex
+
+	// starvations counts receives that found the pool empty (-ENOBUFS, or
+	// no free buffer for a fallback receive), for tests.
+	starvations atomic.Int64
 }
 
 // fdState is one descriptor's multishot request and what it posted. All
@@ -412,6 +419,7 @@ func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 	case c.Res == -int32(syscall.ENOBUFS):
 		// The pool is empty: not an error. Wait for a Free, unless one
 		// came back since the kernel looked.
+		ms.starvations.Add(1)
 		if st.pool.starve() {
 			st.starved = true
 			ms.starved = append(ms.starved, st)
