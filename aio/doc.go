@@ -2,12 +2,12 @@
 //
 // An Aio is a reusable handle that runs one asynchronous operation at a
 // time. Allocate it with a callback, set its parameters (buffers with
-// SetIOV, a timeout with SetTimeout or SetExpire), start an operation (Nop,
-// Sleep, ReadAt, WriteAt, Fsync, Recv, RecvMsg, Send, Accept, Connect), and the
-// callback runs exactly once when the operation ends, on one of the engine's
-// callback goroutines. Result and Count tell how it went. Wait blocks until
-// the operation and its callback are done; an Aio without a callback is used
-// with Wait alone.
+// SetIOV, a timeout with SetTimeout or SetExpire), start an operation
+// (Nop, Sleep, ReadAt, WriteAt, Fsync, Recv, RecvMsg, Send, Accept,
+// Connect), and the callback runs exactly once when the operation ends,
+// on one of the engine's callback goroutines. Result and Count tell how it
+// went. Wait blocks until the operation and its callback are done; an Aio
+// without a callback is used with Wait alone.
 //
 // Every Aio belongs to an Engine, which owns one or more io_urings (package
 // completion) and binds each Aio to one of them. The goroutine that starts

@@ -401,7 +401,6 @@ func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 		st.armed, st.canceling = false, false
 		ms.armed--
 	}
-	push := false
 	switch {
 	case st.dropped:
 		if got {
@@ -435,10 +434,11 @@ func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 	}
 	ms.serveLocked(st, b)
 	if final && !st.dropped {
-		push = ms.armLocked(st)
+		// A last CQE is reaped only by a reaper (Handler.Inline), whose
+		// round submits what it queued: no Push here.
+		ms.armLocked(st)
 	}
 	ms.mu.Unlock()
-	_ = push // a reaper submits what its round queued
 	return final
 }
 
@@ -446,8 +446,7 @@ func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 // p, and restarts fallback receives waiting for one.
 func (ms *msgEngine) buffersBack(p msgPool) {
 	ms.mu.Lock()
-	var push [2]*completion.Shard
-	np := 0
+	var push *completion.Shard
 	for i := 0; i < len(ms.starved); i++ {
 		st := ms.starved[i]
 		if st.pool != p {
@@ -456,15 +455,14 @@ func (ms *msgEngine) buffersBack(p msgPool) {
 		ms.starved = append(ms.starved[:i], ms.starved[i+1:]...)
 		st.starved = false
 		p.fed()
-		if ms.armLocked(st) && np < len(push) {
-			push[np] = st.sh
-			np++
+		if ms.armLocked(st) {
+			push = st.sh
 		}
 		break // one receive per buffer returned
 	}
 	ms.mu.Unlock()
-	for _, sh := range push[:np] {
-		sh.Push(false)
+	if push != nil {
+		push.Push(false)
 	}
 	ms.wakeFallback(p)
 }
