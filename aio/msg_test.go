@@ -271,3 +271,107 @@ func TestRecvMsgSetMsgSend(t *testing.T) {
 		}
 	})
 }
+
+// Timeouts, expiries, Stop and Close end a waiting RecvMsg as they end a
+// Recv; a message arriving afterwards is kept for the next RecvMsg.
+func TestRecvMsgEndsLikeRecv(t *testing.T) {
+	bothMsgModes(t, func(t *testing.T) {
+		e, err := aio.NewEngine(aio.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		x, y, _, _ := seqpacket(t)
+		a := e.NewAio(nil)
+		a.SetTimeout(20 * time.Millisecond)
+		if _, _, err := recvMsg(t, a, x); err != aio.ErrTimedOut {
+			t.Fatalf("RecvMsg with nothing to receive and a 20ms timeout = %v", err)
+		}
+		a.SetTimeout(waitLimit)
+		a.SetExpire(time.Now().Add(-time.Second))
+		if _, _, err := recvMsg(t, a, x); err != aio.ErrTimedOut {
+			t.Fatalf("RecvMsg with a past expiry = %v", err)
+		}
+		write(t, y, "kept")
+		m, _, err := recvMsg(t, a, x)
+		if err != nil || string(m.Bytes()) != "kept" {
+			t.Fatalf("RecvMsg after the timeout = %v, %v", m, err)
+		}
+		m.Free()
+		a.RecvMsg(x)
+		time.Sleep(5 * time.Millisecond)
+		a.Stop()
+		if a.Result() != aio.ErrStopped {
+			t.Fatalf("RecvMsg at Stop = %v", a.Result())
+		}
+		b := e.NewAio(nil)
+		b.SetTimeout(waitLimit)
+		b.RecvMsg(x)
+		time.Sleep(5 * time.Millisecond)
+		e.Close()
+		b.Wait()
+		if b.Result() != aio.ErrClosed {
+			t.Fatalf("RecvMsg at Close = %v", b.Result())
+		}
+		if _, _, err := recvMsg(t, b, x); err != aio.ErrClosed {
+			t.Fatalf("RecvMsg after Close = %v", err)
+		}
+	})
+}
+
+// Two Aios waiting on one descriptor are served in the order they
+// started, and an Aio of another ring, restarting RecvMsg from its
+// callback, gets the descriptor's messages in order.
+func TestRecvMsgWaitersAndRings(t *testing.T) {
+	e := newEngine(t, aio.Config{Rings: 2, Callbacks: 4})
+	x, y, _, _ := seqpacket(t)
+	first, second := e.NewAio(nil), e.NewAio(nil)
+	defer first.Free()
+	defer second.Free()
+	first.SetTimeout(waitLimit)
+	second.SetTimeout(waitLimit)
+	first.RecvMsg(x)
+	second.RecvMsg(x)
+	write(t, y, "one")
+	write(t, y, "two")
+	first.Wait()
+	second.Wait()
+	if string(first.Msg().Bytes()) != "one" || string(second.Msg().Bytes()) != "two" {
+		t.Fatalf("waiters got %q and %q, want one and two", first.Msg().Bytes(), second.Msg().Bytes())
+	}
+	first.Msg().Free()
+	second.Msg().Free()
+
+	const n = 200
+	got := make(chan string, n)
+	// NewAio binds Aios to rings round robin: first and this one are on
+	// the descriptor's ring, the next (c) on the other.
+	skip := e.NewAio(nil)
+	defer skip.Free()
+	c := e.NewAio(func(a *aio.Aio) {
+		if a.Result() != nil || a.Msg() == nil {
+			got <- fmt.Sprintf("error %v", a.Result())
+			return
+		}
+		got <- string(a.Msg().Bytes())
+		a.Msg().Free()
+		a.RecvMsg(x)
+	})
+	c.SetTimeout(aio.Infinite)
+	c.RecvMsg(x)
+	for i := 0; i < n; i++ {
+		write(t, y, fmt.Sprintf("m%d", i))
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case s := <-got:
+			if want := fmt.Sprintf("m%d", i); s != want {
+				t.Fatalf("message %d = %q, want %q", i, s, want)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("message %d never arrived", i)
+		}
+	}
+	c.Stop()
+	c.Free()
+}
