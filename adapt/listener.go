@@ -144,7 +144,9 @@ func (l *Listener) Close() error {
 		return &net.OpError{Op: "close", Net: l.net, Addr: l.addr, Err: net.ErrClosed}
 	}
 	l.acc.close()
-	err := unix.Close(l.fd)
+	// CloseFD: a plain close would leave the engine's multishot ACCEPT
+	// holding the socket, which would go on accepting.
+	err := l.e.CloseFD(l.fd)
 	if l.unlink != "" {
 		os.Remove(l.unlink)
 	}

@@ -77,6 +77,11 @@ type aioExtra struct {
 	timer   *time.Timer // Sleep's timer, and the deadline of ops no link timer can cut
 	armed   bool        // the timer is armed for the current operation
 	stale   int32       // fires of earlier arms that Stop found already started
+
+	attached *Msg     // SetMsg's message, or RecvMsg's result
+	waitSt   *fdState // the descriptor whose results a RecvMsg or Accept waits for (stateMsg)
+	pending  *Msg     // a fallback RecvMsg's buffer while in the kernel
+	waitPool msgPool  // the pool a fallback RecvMsg waits on for a buffer (stateMsg)
 }
 
 func (a *Aio) extra() *aioExtra {

@@ -20,7 +20,14 @@ type engineHandler Engine
 // operation whose Aio has no callback.
 func (h *engineHandler) Inline(c *ring.CQE) bool {
 	ud := sqe.UserData(c.UserData)
-	if ud.Kind() != kindOp {
+	switch ud.Kind() {
+	case kindMsgRecv, kindMsgAccept:
+		// A multishot's result that leaves it armed may be taken by a
+		// user's goroutine (one waiting for it in Wait); its last CQE,
+		// which may re-arm it, goes to a reaper, whose round submits.
+		return c.Flags&ring.CQEFMore != 0
+	case kindOp:
+	default:
 		return true // a LINK_TIMEOUT that failed to arm: dropped in Complete
 	}
 	a := (*Engine)(h).table.lookup(ud.Index())
@@ -31,7 +38,14 @@ func (h *engineHandler) Inline(c *ring.CQE) bool {
 // callback goes to the reaper's batch b.
 func (h *engineHandler) Complete(c *ring.CQE, b *completion.Batch) (final bool) {
 	ud := sqe.UserData(c.UserData)
-	if ud.Kind() != kindOp {
+	switch ud.Kind() {
+	case kindMsgRecv, kindMsgAccept:
+		// Not final while IORING_CQE_F_MORE says the multishot stays
+		// armed: the shard keeps counting it in flight, and its seated
+		// reaper parks on the ring (the netpoller), as for any pending op.
+		return (*Engine)(h).msgs.complete(c, b)
+	case kindOp:
+	default:
 		return false // a LINK_TIMEOUT that failed to arm; its op reports
 	}
 	if a := (*Engine)(h).table.lookup(ud.Index()); a != nil {
@@ -53,7 +67,23 @@ func (a *Aio) resultLocked(res int32) (count int, err error) {
 			return 0, nil
 		case opRead, opWrite, opRecv, opSend:
 			return int(res), nil
+		case opRecvMsg:
+			if res > 0 {
+				m := a.x.pending
+				a.x.pending = nil
+				m.n = int(res)
+				m.live.Store(true)
+				a.x.attached = m
+				return int(res), nil
+			}
 		}
+	}
+	if r.kind == opRecvMsg && a.x.pending != nil {
+		// End of stream or an error: the buffer goes back unused.
+		a.x.pending.pool.put(a.x.pending)
+		a.x.pending = nil
+	}
+	if res >= 0 {
 		return 0, nil
 	}
 	errno := syscall.Errno(-res)

@@ -2,12 +2,12 @@
 //
 // An Aio is a reusable handle that runs one asynchronous operation at a
 // time. Allocate it with a callback, set its parameters (buffers with
-// SetIOV, a timeout with SetTimeout or SetExpire), start an operation (Nop,
-// Sleep, ReadAt, WriteAt, Fsync, Recv, Send, Accept, Connect), and the
-// callback runs exactly once when the operation ends, on one of the engine's
-// callback goroutines. Result and Count tell how it went. Wait blocks until
-// the operation and its callback are done; an Aio without a callback is used
-// with Wait alone.
+// SetIOV, a timeout with SetTimeout or SetExpire), start an operation
+// (Nop, Sleep, ReadAt, WriteAt, Fsync, Recv, RecvMsg, Send, Accept,
+// Connect), and the callback runs exactly once when the operation ends,
+// on one of the engine's callback goroutines. Result and Count tell how it
+// went. Wait blocks until the operation and its callback are done; an Aio
+// without a callback is used with Wait alone.
 //
 // Every Aio belongs to an Engine, which owns one or more io_urings (package
 // completion) and binds each Aio to one of them. The goroutine that starts
@@ -28,6 +28,45 @@
 // Buffers passed to SetIOV must not be touched while an operation that uses
 // them is in flight; the engine keeps them reachable and pinned until the
 // kernel is done with them, which is always before the callback runs.
+//
+// # Messages
+//
+// RecvMsg receives into a buffer of the engine's pool that the kernel
+// picks (nng_aio_get_msg): Msg then holds the bytes, now the caller's,
+// who gives the buffer back with Msg.Free. SetMsg attaches a message to an
+// Aio (nng_aio_set_msg), and Send then sends its bytes, so a RecvMsg →
+// SetMsg → Send chain forwards data without copying it. The engine never
+// frees a message by itself; a second Free, or Bytes or Send after Free,
+// panics.
+//
+// Under the hood each descriptor RecvMsg is used on has one multishot
+// receive armed in the kernel (IORING_RECV_MULTISHOT with a
+// provided-buffer ring, Linux 6.0): messages that arrive while nobody
+// receives are queued in order for the next RecvMsg, and one that arrives
+// as a RecvMsg is cancelled or times out is kept, never lost. On older
+// kernels RecvMsg is a single-shot receive into a pool buffer, with the
+// same contract. Accept on a listening descriptor likewise keeps one
+// multishot accept armed and queues accepted descriptors.
+//
+// Memory is bounded twice. Each ring has one pool of Config.MsgBuffers
+// buffers of Config.MsgBufferSize bytes (by default 1024 × 4 KiB: 4 MiB of
+// address space per ring, made on the ring's first RecvMsg, resident only
+// as the kernel writes buffers); an idle connection pins no buffer, only
+// its state (under 1 KiB of heap, measured). Each descriptor queues at
+// most 16 results (messages or accepted descriptors) before the engine
+// stops its multishot, so the sender is held back by TCP flow control;
+// nothing is dropped. When the pool runs dry (ENOBUFS) a receive waits for
+// a Free, subject to its timeout: it is not an error. A RecvMsg with a
+// zero timeout returns what has already arrived, or ErrTimedOut.
+//
+// Close descriptors used with RecvMsg or Accept through Engine.CloseFD:
+// the kernel's multishot request holds a socket open after a plain close
+// (a connection sends no FIN, a listener goes on accepting) until the
+// peer closes or the engine does, and a new descriptor that reuses the
+// number would get the old one's queued data. The engine drops a
+// descriptor's state by itself once a RecvMsg or Accept has reported its
+// end (end of stream or an error); Engine.Close drops them all, giving
+// queued messages back and closing queued accepted descriptors.
 //
 // Rules, as in nng:
 //   - Starting an operation while the previous one has not reached its

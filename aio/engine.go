@@ -29,6 +29,14 @@ type Config struct {
 	// many file operations in flight gain from one ring per P
 	// (runtime.GOMAXPROCS(0)); docs/design.md has the measurements.
 	Rings int
+	// MsgBuffers is how many message buffers each ring's pool holds
+	// (RecvMsg); 0 means DefaultMsgBuffers. It must be a power of two up to
+	// 32768 (the kernel's limit for a provided-buffer ring).
+	MsgBuffers int
+	// MsgBufferSize is the size of each message buffer in bytes: the
+	// most one RecvMsg returns; 0 means DefaultMsgBufferSize. At most
+	// MaxMsgBufferSize.
+	MsgBufferSize int
 	// Netpoll has no effect: the engine always waits for completions
 	// through Go's netpoller, so an idle engine holds no OS thread. It is
 	// kept so that programs that set it still build.
@@ -52,6 +60,7 @@ type Engine struct {
 	probe ring.Probe
 	flags ring.SetupFlags
 	clock monoClock
+	msgs  msgEngine
 }
 
 // NewEngine creates an engine with its own io_urings. Where io_uring cannot
@@ -63,6 +72,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	if cfg.Entries > ring.MaxEntries {
 		return nil, &wrapError{ErrInvalid, fmt.Errorf("Config.Entries %d exceeds %d", cfg.Entries, ring.MaxEntries)}
+	}
+	if err := resolveMsgConfig(&cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Callbacks <= 0 {
 		cfg.Callbacks = max(2, runtime.GOMAXPROCS(0))
@@ -111,8 +123,38 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e.probe = *e.shards[0].Probe()
 	e.flags = e.shards[0].Flags()
+	e.msgs.init(e, cfg)
 	return e, nil
 }
+
+// resolveMsgConfig applies the message defaults and checks the kernel's
+// limits.
+func resolveMsgConfig(cfg *Config) error {
+	if cfg.MsgBuffers == 0 {
+		cfg.MsgBuffers = DefaultMsgBuffers
+	}
+	if cfg.MsgBufferSize == 0 {
+		cfg.MsgBufferSize = DefaultMsgBufferSize
+	}
+	if n := cfg.MsgBuffers; n < 0 || n > ring.MaxBufRingEntries || n&(n-1) != 0 {
+		return &wrapError{ErrInvalid, fmt.Errorf("Config.MsgBuffers %d: must be a power of two up to %d (the kernel's limit for a provided-buffer ring)", n, ring.MaxBufRingEntries)}
+	}
+	if n := cfg.MsgBufferSize; n < 0 || n > MaxMsgBufferSize {
+		return &wrapError{ErrInvalid, fmt.Errorf("Config.MsgBufferSize %d: must be between 1 and %d (the kernel's largest single transfer, MAX_RW_COUNT)", n, MaxMsgBufferSize)}
+	}
+	return nil
+}
+
+// CloseFD closes descriptor fd after ending what the engine runs on it
+// for RecvMsg and Accept: the multishot request is cancelled, queued
+// messages go back to the pool, queued accepted descriptors are closed,
+// and RecvMsg or Accept calls waiting on fd end with ErrClosed. Use it
+// instead of unix.Close for a descriptor RecvMsg or Accept was used on:
+// the kernel's multishot request holds the socket open after a plain
+// close (no FIN is sent, a listener keeps accepting), and a new
+// descriptor given the same number would receive the old one's data.
+// For other descriptors it is unix.Close.
+func (e *Engine) CloseFD(fd int) error { return e.msgs.closeFD(fd) }
 
 // requiredFeatures names the first io_uring feature the engine needs that
 // the kernel lacks, or "".
@@ -231,12 +273,18 @@ func (e *Engine) Close() error {
 			e.waitClosing(a)
 		}
 	}
+	// Every Aio is idle: end the multishot requests (queued messages and
+	// descriptors go back) while the reapers still run.
+	e.msgs.close()
 	var errs []error
+	broken := false
 	for _, s := range e.shards {
+		broken = broken || s.Broken()
 		if err := s.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	e.msgs.closePools(broken)
 	e.closeErr = errors.Join(errs...)
 	close(e.closeDone)
 	return e.closeErr

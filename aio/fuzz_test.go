@@ -29,6 +29,9 @@ import (
 func FuzzAPI(f *testing.F) {
 	f.Add([]byte{0, 0, 1, 4, 8, 1, 5, 0, 7, 9, 10, 0})
 	f.Add([]byte{15, 0, 0, 0, 1, 3})
+	// RecvMsg, attach the message, Send it, RecvMsg with nothing there,
+	// cancel it.
+	f.Add([]byte{7, 10, 20, 0, 21, 1, 6, 0, 20, 0, 10, 0})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		runFuzzScript(t, script)
 	})
@@ -37,7 +40,7 @@ func FuzzAPI(f *testing.F) {
 const (
 	fuzzMaxSteps = 64
 	fuzzAios     = 3
-	fuzzCalls    = 20 // distinct calls a step can make
+	fuzzCalls    = 22 // distinct calls a step can make
 	fuzzFileSize = 1 << 16
 )
 
@@ -89,6 +92,8 @@ type fuzzAio struct {
 	reaped   bool
 	stopDone bool
 	bufs     [MaxIOV + 1][]byte
+	held     *Msg // the last message RecvMsg gave, kept until the next (the callback's)
+	attached *Msg // what SetMsg attached (the script's)
 }
 
 type fuzzRun struct {
@@ -158,7 +163,7 @@ func runFuzzScript(t *testing.T, script []byte) {
 		b0, arg := script[step], script[step+1]
 		x := aios[int(b0/fuzzCalls)%fuzzAios]
 		call := int(b0 % fuzzCalls)
-		if call <= 6 || call == 18 || call == 19 { // starts an op
+		if call <= 6 || call == 18 || call == 19 || call == 20 { // starts an op
 			if x.a.Busy() {
 				continue // one op at a time: starting now would panic, as documented
 			}
@@ -300,6 +305,21 @@ func runFuzzScript(t *testing.T, script []byte) {
 			}
 			r.fds = append(r.fds, s)
 			a.Connect(s, lnAddr)
+		case 20:
+			a.RecvMsg(sp[0])
+		case 21: // attach the held message for Send, or detach
+			if a.Busy() {
+				continue // the callback replaces the held message
+			}
+			if arg%2 == 0 || x.held == nil {
+				x.attached = nil
+			} else {
+				x.attached = x.held
+			}
+			a.SetMsg(x.attached)
+			if a.Msg() != x.attached {
+				r.bad("Msg() after SetMsg is not the message attached")
+			}
 		}
 	}
 
@@ -307,6 +327,10 @@ func runFuzzScript(t *testing.T, script []byte) {
 		if !x.reaped {
 			x.stopReq.Store(true)
 			x.a.Stop()
+		}
+		if x.held != nil {
+			x.held.Free()
+			x.held = nil
 		}
 	}
 	r.closeReq.Store(true)
@@ -333,10 +357,17 @@ func runFuzzScript(t *testing.T, script []byte) {
 
 // begin records an op about to be started by the script on x.
 func (r *fuzzRun) begin(x *fuzzAio, call int) {
-	kinds := map[int]opKind{0: opNop, 1: opSleep, 2: opRead, 3: opWrite, 4: opFsync, 5: opRecv, 6: opSend, 18: opAccept, 19: opConnect}
+	kinds := map[int]opKind{0: opNop, 1: opSleep, 2: opRead, 3: opWrite, 4: opFsync, 5: opRecv, 6: opSend, 18: opAccept, 19: opConnect, 20: opRecvMsg}
 	outputSet := x.op.outputSet
+	iovLen := x.iovLen
+	switch {
+	case call == 20:
+		iovLen = DefaultMsgBufferSize
+	case call == 6 && x.attached != nil:
+		iovLen = len(x.attached.Bytes())
+	}
 	x.op = fuzzOp{kind: kinds[call], harness: true, stopped: x.stopDone || x.reaped, closed: r.closed,
-		timeout: x.timeout, expire: x.expire, iovLen: x.iovLen, outputSet: outputSet}
+		timeout: x.timeout, expire: x.expire, iovLen: iovLen, outputSet: outputSet}
 	x.expire = 0 // one-shot, whatever the op
 	r.started(x)
 }
@@ -376,6 +407,27 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 	}
 	if err != nil && n != 0 {
 		r.bad("%s: %v with count %d", opNames[op.kind], err, n)
+	}
+	if op.kind == opRecvMsg {
+		m := a.Msg()
+		switch {
+		case err == nil && n > 0 && (m == nil || len(m.Bytes()) != n):
+			r.bad("RecvMsg: count %d with message %v", n, m)
+		case (err != nil || n == 0) && m != nil:
+			r.bad("RecvMsg: %v, count %d, with a message", err, n)
+		}
+		if m != nil {
+			// The previous message goes back; detach it first if the
+			// script attached it.
+			if x.held != nil {
+				if x.attached == x.held {
+					x.attached = nil
+				}
+				x.held.Free()
+			}
+			x.held = m
+		}
+		a.SetMsg(x.attached)
 	}
 	if n < 0 || (op.kind != opNop && n > op.iovLen) {
 		r.bad("%s: count %d, IOV %d bytes", opNames[op.kind], n, op.iovLen)

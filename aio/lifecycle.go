@@ -9,6 +9,22 @@ package aio
 //	Idle|Callback   kernel op queued                 Kernel          the starter
 //	Idle|Callback   Sleep armed                      Timer           the starter
 //	Idle|Callback   Start (provider)                 Provider        the provider
+//	Idle|Callback   RecvMsg/Accept with a result     Done            the starter
+//	                queued for the descriptor, or
+//	                its end (msgfd.go)
+//	Idle|Callback   RecvMsg/Accept with nothing      Msg             the starter; arms the
+//	                queued                                           descriptor's multishot if
+//	                                                                 it is not armed
+//	Idle|Callback   fallback RecvMsg, no free buffer Msg             the starter
+//	Msg             the descriptor's next result or  Done            a reaper, or a user goroutine
+//	                its end (a multishot CQE)                        reaping inline (results with
+//	                                                                 F_MORE only)
+//	Msg             a Free returns a buffer          Kernel          the freeing goroutine
+//	                (fallback RecvMsg)
+//	Msg             Abort/Stop/Close/timer           Done            the aborter; the multishot
+//	                                                                 stays armed, later results
+//	                                                                 queue for the next call
+//	Msg             Engine.CloseFD of the descriptor Done            the closer (ErrClosed)
 //	Kernel          its CQE (the op's own result,    Done            a reaper, or a user
 //	                or the abort's error for                         goroutine reaping inline
 //	                -ECANCELED)                                      (Wait-only Aios)
@@ -56,6 +72,7 @@ const (
 	stateKernel                  // in the ring; its CQE decides the result
 	stateTimer                   // a Sleep; its timer decides, unless aborted
 	stateProvider                // started with Start; Finish decides the result
+	stateMsg                     // RecvMsg/Accept waiting for its descriptor's next result, or a fallback RecvMsg for a buffer
 	stateDone                    // ended; the callback has not begun yet
 	stateCallback                // the callback runs
 )
@@ -189,6 +206,9 @@ func (a *Aio) abortLocked(err error) {
 		}
 	case stateTimer:
 		a.finishLocked(err, 0, nil)
+	case stateMsg:
+		a.abortMsgLocked(err) // unlocks
+		return
 	case stateProvider:
 		fn := a.cancelFn
 		a.cancelFn = nil

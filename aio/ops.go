@@ -28,10 +28,11 @@ const (
 	opSend
 	opAccept
 	opConnect
+	opRecvMsg // the single-shot fallback of RecvMsg (msgfallback.go)
 )
 
 var opNames = [...]string{opNop: "Nop", opSleep: "Sleep", opRead: "ReadAt", opWrite: "WriteAt",
-	opFsync: "Fsync", opRecv: "Recv", opSend: "Send", opAccept: "Accept", opConnect: "Connect"}
+	opFsync: "Fsync", opRecv: "Recv", opSend: "Send", opAccept: "Accept", opConnect: "Connect", opRecvMsg: "RecvMsg"}
 
 // kernelReq is what Prep writes into the ring for the current operation.
 type kernelReq struct {
@@ -123,12 +124,34 @@ func (a *Aio) Fsync(fd int) { a.startKernel(opFsync, fd, 0, nil) }
 // closed.
 func (a *Aio) Recv(fd int) { a.startKernel(opRecv, fd, 0, nil) }
 
-// Send sends the IOV on socket fd. Count may be short of the IOV's length.
+// Send sends the IOV on socket fd, or the attached message's bytes when
+// SetMsg attached one. Count may be short of the length.
 func (a *Aio) Send(fd int) { a.startKernel(opSend, fd, 0, nil) }
+
+// RecvMsg receives from socket fd into a buffer of the engine's pool that
+// the kernel picks. On success Msg holds the bytes, now the caller's to
+// Free, and Count is their length; at end of stream Count is 0 and Msg nil.
+// Timeouts, Cancel, Abort, Stop and Close are as for Recv, and a message
+// the kernel has filled is never lost: one that arrives while nobody
+// receives is kept, in order, for the next RecvMsg on fd. The package doc
+// tells how memory is bounded, and how to close fd (Engine.CloseFD).
+func (a *Aio) RecvMsg(fd int) {
+	if a.e.msgs.multishot {
+		a.startMulti(fd, false)
+		return
+	}
+	a.startKernel(opRecvMsg, fd, 0, nil)
+}
 
 // Accept accepts a connection on listening socket fd; Output(0) then holds
 // the new descriptor as an int (close-on-exec, blocking mode).
-func (a *Aio) Accept(fd int) { a.startKernel(opAccept, fd, 0, nil) }
+func (a *Aio) Accept(fd int) {
+	if a.e.msgs.msAccept && !a.e.msgs.zeroAttempt(a, fd) {
+		a.startMulti(fd, true)
+		return
+	}
+	a.startKernel(opAccept, fd, 0, nil)
+}
 
 // Connect connects socket fd to sa (*unix.SockaddrInet4, *unix.SockaddrInet6
 // or *unix.SockaddrUnix; others give ErrInvalid).
@@ -203,7 +226,13 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 	a.mu.Lock()
 	defer a.mu.Unlock() // also when beginLocked panics
 	fromCallback = a.state == stateCallback
+	if kind == opSend && a.x != nil && a.x.attached != nil && !a.x.attached.live.Load() {
+		panic("aio: Send of a Msg already freed (use after free)")
+	}
 	a.beginLocked(opNames[kind])
+	if kind == opRecvMsg && a.x != nil {
+		a.x.attached = nil
+	}
 	if err := a.admitLocked(); err != nil {
 		a.finishLocked(err, 0, nil)
 		return fromCallback, false
@@ -214,6 +243,10 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 		return fromCallback, false
 	}
 	if err := a.buildLocked(kind, fd, off, sa); err != nil {
+		if err == errNoBuffer {
+			a.waitBufferLocked(tm)
+			return fromCallback, false
+		}
 		a.finishLocked(err, 0, nil) // unpins what build pinned
 		return fromCallback, false
 	}
@@ -285,8 +318,20 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) erro
 		r.sqeOp = sqe.OpRecv
 		if kind == opSend {
 			r.sqeOp = sqe.OpSend
+			if a.x != nil && a.x.attached != nil {
+				// The message's buffer is the pool's mapping, outside
+				// the Go heap: nothing to pin.
+				b := a.x.attached.Bytes()
+				if len(b) > 0 {
+					r.addr, r.n = uint64(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b))
+				}
+				return nil
+			}
 		}
 		return a.singleLocked(r)
+	case opRecvMsg:
+		r.sqeOp = sqe.OpRecv
+		return a.bufferLocked(r)
 	case opAccept:
 		r.sqeOp, r.opFlags = sqe.OpAccept, sockCloexec
 	case opConnect:
@@ -355,7 +400,7 @@ func (a *Aio) armLocked(tm timing) bool {
 		a.nonblock = true
 		switch r.kind {
 		case opNop:
-		case opRecv, opSend:
+		case opRecv, opSend, opRecvMsg:
 			r.opFlags |= unix.MSG_DONTWAIT
 		case opRead, opWrite:
 			r.opFlags |= sqe.RWFNowait
@@ -370,7 +415,8 @@ func (a *Aio) armLocked(tm timing) bool {
 		return true
 	}
 	switch r.kind {
-	case opRead, opWrite, opFsync:
+	case opRead, opWrite, opFsync, opRecvMsg:
+		// opRecvMsg: the timer also bounds a wait for a free buffer.
 		d := tm.rel
 		if tm.mode == tAbsolute {
 			d = time.Duration(tm.abs - a.e.clock.now())

@@ -28,3 +28,32 @@ const reapersPerRing = 2
 // brokenCloseGrace is how long Engine.Close waits for operations on a ring
 // whose kernel dropped completions (EBADR) before it ends them itself.
 const brokenCloseGrace = 100 * time.Millisecond
+
+// DefaultMsgBuffers and DefaultMsgBufferSize size each ring's message
+// pool when Config leaves them 0: 1024 buffers of 4 KiB, 4 MiB of address
+// space per ring, of which only the pages the kernel has written are
+// resident (docs/design.md has the measurements).
+const (
+	DefaultMsgBuffers    = 1024
+	DefaultMsgBufferSize = 4096
+)
+
+// MaxMsgBufferSize is the largest Config.MsgBufferSize: the kernel's
+// largest single transfer (MAX_RW_COUNT, INT_MAX rounded down to a page).
+const MaxMsgBufferSize = 0x7ffff000
+
+// msgQueueMax is how many results (messages, accepted descriptors) a
+// descriptor queues for later RecvMsg or Accept calls before the engine
+// stops its multishot request; the sender is then held back by TCP flow
+// control, and nothing is dropped.
+const msgQueueMax = 16
+
+// useMultishotAccept selects Accept's implementation: one multishot
+// ACCEPT per listening descriptor, or a single-shot ACCEPT per call
+// (docs/design.md, the accept-rate comparison).
+var useMultishotAccept = true
+
+// forceMsgFallback makes RecvMsg use its single-shot fallback and Accept
+// its single-shot form, as on kernels before 6.0; tests set it before
+// NewEngine.
+var forceMsgFallback = false

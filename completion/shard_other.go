@@ -59,3 +59,6 @@ func (s *Shard) Reapers() int { return 0 }
 
 // InjectEBADR does nothing off Linux.
 func (s *Shard) InjectEBADR() {}
+
+// RegisterBufRing is never reached off Linux.
+func (s *Shard) RegisterBufRing(uint32, uint16) (*ring.BufRing, error) { return nil, ErrBroken }

@@ -191,3 +191,18 @@ type Options struct {
 	// SQThreadIdle is the SQPOLL thread's idle time in milliseconds.
 	SQThreadIdle uint32
 }
+
+// Provided-buffer rings (5.19).
+const (
+	registerPbufRing   = 22 // IORING_REGISTER_PBUF_RING
+	unregisterPbufRing = 23 // IORING_UNREGISTER_PBUF_RING
+
+	// MaxBufRingEntries is the most descriptors a buffer ring may hold
+	// (the kernel's limit: ring_entries < 65536, a power of two; liburing
+	// and the kernel's own tests keep to 32768).
+	MaxBufRingEntries = 32768
+
+	// CQEBufferShift: a CQE with CQEFBuffer carries the buffer id in
+	// Flags >> CQEBufferShift (IORING_CQE_BUFFER_SHIFT).
+	CQEBufferShift = 16
+)

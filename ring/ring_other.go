@@ -17,3 +17,9 @@ func New(Options) (*Ring, error) {
 
 // Close does nothing.
 func (r *Ring) Close() error { return nil }
+
+// KernelAtLeast reports false off Linux.
+func KernelAtLeast(major, minor int) bool { return false }
+
+// BufRing is a placeholder off Linux.
+type BufRing struct{}

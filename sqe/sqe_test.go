@@ -105,3 +105,19 @@ func TestOpString(t *testing.T) {
 		t.Fatalf("names: %q %q", OpLinkTimeout.String(), Op(200).String())
 	}
 }
+
+// The multishot preps set what the kernel reads: IOSQE_BUFFER_SELECT and
+// the group in buf_group, the multishot bit in ioprio, and overwrite a
+// stale entry whole.
+func TestMultishotPreps(t *testing.T) {
+	s := SQE{Flags: IOLink, Addr: 99, Len: 7, UserData: 5, FileIndex: 3}
+	s.RecvMultishot(4, 9, 0)
+	if s != (SQE{Opcode: OpRecv, Flags: BufferSelect, Ioprio: IoprioRecvMultishot, Fd: 4, BufIndex: 9}) {
+		t.Fatalf("RecvMultishot: %+v", s)
+	}
+	s = SQE{Flags: IOLink, Addr: 99, Len: 7}
+	s.AcceptMultishot(4, 0x80000)
+	if s != (SQE{Opcode: OpAccept, Ioprio: IoprioAcceptMultishot, Fd: 4, OpFlags: 0x80000}) {
+		t.Fatalf("AcceptMultishot: %+v", s)
+	}
+}

@@ -1,0 +1,21 @@
+package aio
+
+// SetMsgFallback makes engines made afterwards use RecvMsg's single-shot
+// fallback (as on kernels before 6.0) and single-shot Accept; the returned
+// func restores the default. Tests that use it must not run in parallel.
+func SetMsgFallback(on bool) (restore func()) {
+	old := forceMsgFallback
+	forceMsgFallback = on
+	return func() { forceMsgFallback = old }
+}
+
+// SetMultishotAccept selects Accept's implementation for engines made
+// afterwards; the returned func restores the default.
+func SetMultishotAccept(on bool) (restore func()) {
+	old := useMultishotAccept
+	useMultishotAccept = on
+	return func() { useMultishotAccept = old }
+}
+
+// MsgQueueMax is the per-descriptor queue bound.
+const MsgQueueMax = msgQueueMax

@@ -1,0 +1,189 @@
+//go:build linux
+
+package aio_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aioring/aioring/aio"
+	"golang.org/x/sys/unix"
+)
+
+// Close with messages queued for a descriptor (and a multishot armed on
+// it) and accepted descriptors queued for a listener: the messages go back,
+// the descriptors are closed, nothing is left open (/proc/self/fd).
+func TestMsgCloseWithQueued(t *testing.T) {
+	before := openFDs(t)
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y, closeX, closeY := seqpacket(t)
+	l, sa, closeL := listener(t, 64)
+	a := e.NewAio(nil)
+	a.SetTimeout(waitLimit)
+	write(t, y, "first")
+	m, _, err := recvMsg(t, a, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Free()
+	for i := 0; i < 5; i++ {
+		write(t, y, fmt.Sprintf("queued %d", i))
+	}
+	// One Accept arms the multishot; three more connections queue.
+	var clients []func()
+	_, c0 := dial(t, sa)
+	clients = append(clients, c0)
+	a.Accept(l)
+	a.Wait()
+	if a.Result() != nil {
+		t.Fatalf("Accept: %v", a.Result())
+	}
+	unix.Close(a.Output(0).(int))
+	for i := 0; i < 3; i++ {
+		_, c := dial(t, sa)
+		clients = append(clients, c)
+	}
+	time.Sleep(20 * time.Millisecond) // let them queue
+	a.Free()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closeX()
+	closeY()
+	closeL()
+	for _, c := range clients {
+		c()
+	}
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d descriptors open before, %d after Close", before, after)
+	}
+}
+
+// CloseFD ends the descriptor's multishot and closes it; a new socket
+// given the same number receives its own data, not the old one's, and a
+// listener closed with CloseFD stops accepting.
+func TestMsgCloseFDAndReuse(t *testing.T) {
+	e := newEngine(t, aio.Config{})
+	a := e.NewAio(nil)
+	defer a.Free()
+	a.SetTimeout(waitLimit)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := fds[0], fds[1]
+	write(t, y, "old 1")
+	m, _, err := recvMsg(t, a, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Free()
+	write(t, y, "old 2") // queued for x, never received
+	time.Sleep(10 * time.Millisecond)
+	// A waiting RecvMsg on another Aio ends with ErrClosed.
+	b := e.NewAio(nil)
+	defer b.Free()
+	if err := e.CloseFD(x); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(y)
+	fds, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	if fds[0] != x {
+		t.Skipf("the kernel gave descriptor %d, not the reused %d", fds[0], x)
+	}
+	write(t, fds[1], "new")
+	m, _, err = recvMsg(t, a, fds[0])
+	if err != nil || string(m.Bytes()) != "new" {
+		t.Fatalf("RecvMsg on the reused number = %v, %v; want new", m, err)
+	}
+	m.Free()
+	// A waiter at CloseFD ends with ErrClosed.
+	b.SetTimeout(waitLimit)
+	b.RecvMsg(fds[0])
+	time.Sleep(5 * time.Millisecond)
+	e.CloseFD(fds[0])
+	b.Wait()
+	if b.Result() != aio.ErrClosed {
+		t.Fatalf("RecvMsg waiting at CloseFD = %v, want ErrClosed", b.Result())
+	}
+
+	l, sa, _ := listener(t, 16)
+	_, c := dial(t, sa)
+	defer c()
+	a.Accept(l)
+	a.Wait()
+	if a.Result() != nil {
+		t.Fatal(a.Result())
+	}
+	unix.Close(a.Output(0).(int))
+	if err := e.CloseFD(l); err != nil {
+		t.Fatal(err)
+	}
+	s, closeS := tcpSocket(t)
+	defer closeS()
+	if err := unix.Connect(s, sa); err != unix.ECONNREFUSED {
+		t.Fatalf("connect after CloseFD of the listener = %v, want ECONNREFUSED", err)
+	}
+}
+
+// An armed multishot on an idle connection is like any pending op: the
+// ring's reaper parks on the netpoller, it does not spin.
+func TestMsgIdleMultishotParks(t *testing.T) {
+	e := newEngine(t, aio.Config{})
+	x, _, _, _ := socketpair(t)
+	a := e.NewAio(nil)
+	defer a.Free()
+	a.SetTimeout(waitLimit)
+	a.RecvMsg(x)
+	time.Sleep(10 * time.Millisecond)
+	st0 := e.Stats()
+	time.Sleep(200 * time.Millisecond)
+	st1 := e.Stats()
+	if d := st1.Enters - st0.Enters; d > 5 {
+		t.Fatalf("%d enters in 200ms with only an idle multishot armed", d)
+	}
+	if d := st1.Completed - st0.Completed; d != 0 {
+		t.Fatalf("%d completions while idle", d)
+	}
+	a.Cancel()
+	a.Wait()
+}
+
+// Accept's queued descriptors are handed out in order to later Accepts.
+func TestMsgAcceptQueue(t *testing.T) {
+	e := newEngine(t, aio.Config{})
+	l, sa, _ := listener(t, 64)
+	a := e.NewAio(nil)
+	defer a.Free()
+	a.SetTimeout(waitLimit)
+	var peers []int
+	for i := 0; i < 8; i++ {
+		p, _ := dial(t, sa)
+		peers = append(peers, p)
+	}
+	for i := range peers {
+		a.Accept(l)
+		a.Wait()
+		if a.Result() != nil {
+			t.Fatalf("Accept %d: %v", i, a.Result())
+		}
+		fd := a.Output(0).(int)
+		own(t, fd)
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil || fl&unix.O_NONBLOCK != 0 {
+			t.Fatalf("accepted descriptor flags %#x, %v: want blocking", fl, err)
+		}
+		fdfl, _ := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if fdfl&unix.FD_CLOEXEC == 0 {
+			t.Fatal("accepted descriptor is not close-on-exec")
+		}
+	}
+}

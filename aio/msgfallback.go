@@ -1,0 +1,110 @@
+package aio
+
+// RecvMsg without multishot receive (kernels before 6.0, or forced by
+// forceMsgFallback): a single-shot RECV into a pool buffer the engine
+// picks, with Recv's semantics (its own CQE decides; data received while a
+// cancel is in flight is delivered). With no buffer free, the receive
+// waits in stateMsg until a Free, subject to its timeout.
+
+import (
+	"errors"
+	"time"
+	"unsafe"
+)
+
+// errNoBuffer: the pool has no free buffer for a fallback receive.
+var errNoBuffer = errors.New("aio: no free message buffer")
+
+// bufferLocked takes a pool buffer for a fallback receive into r.
+func (a *Aio) bufferLocked(r *kernelReq) error {
+	p, err := a.e.msgs.poolFor(a.sh)
+	if err != nil {
+		return err
+	}
+	m := p.get()
+	for m == nil {
+		a.e.msgs.starvations.Add(1)
+		if p.starve() {
+			a.extra().waitPool = p
+			return errNoBuffer
+		}
+		m = p.get()
+	}
+	x := a.extra()
+	x.pending = m
+	r.addr, r.n = uint64(uintptr(unsafe.Pointer(&m.buf[0]))), uint32(len(m.buf))
+	return nil
+}
+
+// waitBufferLocked parks a fallback RecvMsg until a buffer comes back.
+func (a *Aio) waitBufferLocked(tm timing) {
+	ms := &a.e.msgs
+	if tm.mode == tZero {
+		a.x.waitPool.fed()
+		a.x.waitPool = nil
+		a.finishLocked(ErrTimedOut, 0, nil)
+		return
+	}
+	ms.fbWaitMu.Lock()
+	ms.fbWait = append(ms.fbWait, a)
+	ms.fbWaitMu.Unlock()
+	a.state = stateMsg
+	switch tm.mode {
+	case tRelative:
+		a.armTimerLocked(tm.rel)
+	case tAbsolute:
+		a.armTimerLocked(time.Duration(tm.abs - a.e.clock.now()))
+	}
+}
+
+// wakeFallback restarts one fallback receive waiting for a buffer of p.
+func (ms *msgEngine) wakeFallback(p msgPool) {
+	for {
+		ms.fbWaitMu.Lock()
+		var a *Aio
+		for i, w := range ms.fbWait {
+			if pool, _ := ms.poolFor(w.sh); pool == p {
+				a = w
+				ms.fbWait = append(ms.fbWait[:i], ms.fbWait[i+1:]...)
+				break
+			}
+		}
+		ms.fbWaitMu.Unlock()
+		if a == nil {
+			return
+		}
+		a.mu.Lock()
+		if a.state != stateMsg || a.x.waitPool != p {
+			a.mu.Unlock()
+			continue // aborted meanwhile
+		}
+		p.fed()
+		a.x.waitPool = nil
+		r := &a.req
+		if err := a.bufferLocked(r); err != nil {
+			if err == errNoBuffer {
+				// Taken by another receive first: wait again (the
+				// timer armed at the start still runs).
+				ms.fbWaitMu.Lock()
+				ms.fbWait = append(ms.fbWait, a)
+				ms.fbWaitMu.Unlock()
+				a.mu.Unlock()
+				return
+			}
+			a.finishLocked(err, 0, nil)
+			a.mu.Unlock()
+			return
+		}
+		if a.sh.Queue(r) != nil {
+			a.x.pending.pool.put(a.x.pending)
+			a.x.pending = nil
+			a.finishLocked(ErrClosed, 0, nil)
+			a.mu.Unlock()
+			return
+		}
+		a.state = stateKernel
+		a.mu.Unlock()
+		a.sh.Push(false)
+		return
+	}
+}
