@@ -77,6 +77,7 @@ type aioExtra struct {
 	timer   *time.Timer // Sleep's timer, and the deadline of ops no link timer can cut
 	armed   bool        // the timer is armed for the current operation
 	stale   int32       // fires of earlier arms that Stop found already started
+	zc      zcExtra     // zero-copy send (sendzc.go)
 }
 
 func (a *Aio) extra() *aioExtra {

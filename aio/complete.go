@@ -20,7 +20,7 @@ type engineHandler Engine
 // operation whose Aio has no callback.
 func (h *engineHandler) Inline(c *ring.CQE) bool {
 	ud := sqe.UserData(c.UserData)
-	if ud.Kind() != kindOp {
+	if k := ud.Kind(); k != kindOp && k != kindSendZC { // kindSendZC: sendzc.go
 		return true // a LINK_TIMEOUT that failed to arm: dropped in Complete
 	}
 	a := (*Engine)(h).table.lookup(ud.Index())
@@ -31,6 +31,12 @@ func (h *engineHandler) Inline(c *ring.CQE) bool {
 // callback goes to the reaper's batch b.
 func (h *engineHandler) Complete(c *ring.CQE, b *completion.Batch) (final bool) {
 	ud := sqe.UserData(c.UserData)
+	if ud.Kind() == kindSendZC { // a zero-copy send: result or notification (sendzc.go)
+		if a := (*Engine)(h).table.lookup(ud.Index()); a != nil {
+			return a.completeZC(c, b)
+		}
+		return c.Flags&ring.CQEFMore == 0
+	}
 	if ud.Kind() != kindOp {
 		return false // a LINK_TIMEOUT that failed to arm; its op reports
 	}

@@ -29,6 +29,15 @@ type Config struct {
 	// many file operations in flight gain from one ring per P
 	// (runtime.GOMAXPROCS(0)); docs/design.md has the measurements.
 	Rings int
+	// SendZeroCopyMin: a Send of at least this many bytes (all buffers
+	// together) uses zero-copy send (IORING_OP_SEND_ZC, SENDMSG_ZC for
+	// several buffers; Linux 6.0/6.1, else a plain send). 0, the default,
+	// never does: on loopback and Unix sockets it never paid here
+	// (docs/design.md, decision 10). Its callback runs only once the kernel
+	// has released the buffer, for TCP when the peer has acknowledged the
+	// data, so it can run well after the send's timeout. Negative:
+	// ErrInvalid.
+	SendZeroCopyMin int
 	// Netpoll has no effect: the engine always waits for completions
 	// through Go's netpoller, so an idle engine holds no OS thread. It is
 	// kept so that programs that set it still build.
@@ -52,6 +61,9 @@ type Engine struct {
 	probe ring.Probe
 	flags ring.SetupFlags
 	clock monoClock
+	// zcRefused: a socket refused zero-copy send (EOPNOTSUPP); the engine
+	// sends plainly from then on (sendzc.go).
+	zcRefused atomic.Bool
 }
 
 // NewEngine creates an engine with its own io_urings. Where io_uring cannot
@@ -63,6 +75,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	if cfg.Entries > ring.MaxEntries {
 		return nil, &wrapError{ErrInvalid, fmt.Errorf("Config.Entries %d exceeds %d", cfg.Entries, ring.MaxEntries)}
+	}
+	if cfg.SendZeroCopyMin < 0 {
+		return nil, &wrapError{ErrInvalid, fmt.Errorf("Config.SendZeroCopyMin %d is negative (0 turns zero-copy send off)", cfg.SendZeroCopyMin)}
 	}
 	if cfg.Callbacks <= 0 {
 		cfg.Callbacks = max(2, runtime.GOMAXPROCS(0))
@@ -257,9 +272,13 @@ func (e *Engine) waitClosing(a *Aio) {
 		time.Sleep(time.Millisecond)
 	}
 	a.mu.Lock()
-	if a.state == stateKernel {
+	switch a.state {
+	case stateKernel:
 		lostPins.keep(a)
 		a.finishLocked(ErrClosed, 0, nil)
+	case stateNotif: // a zero-copy send's result stands (sendzc.go)
+		lostPins.keep(a)
+		a.finishLocked(a.result, a.count, nil)
 	}
 	a.mu.Unlock()
 	a.wait()
