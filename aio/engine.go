@@ -32,10 +32,15 @@ type Config struct {
 	// SendZeroCopyMin: a Send of at least this many bytes (all buffers
 	// together) uses zero-copy send (IORING_OP_SEND_ZC, SENDMSG_ZC for
 	// several buffers; Linux 6.0/6.1, else a plain send). 0, the default,
-	// never does: on loopback and Unix sockets it never paid here
-	// (docs/design.md, decision 10). Its callback runs only once the kernel
-	// has released the buffer, for TCP when the peer has acknowledged the
-	// data, so it can run well after the send's timeout. Negative:
+	// never does: over loopback it never paid here (docs/design.md,
+	// decision 10); it is for real NICs, where the threshold is best
+	// measured on the target. Its callback
+	// runs only once the kernel has released the buffer, for TCP when the
+	// peer has acknowledged the data, so it can run well after the send's
+	// timeout, and Stop and Close wait for it. A socket that refuses zero
+	// copy (Unix sockets; TCP sockets accepted by an MPTCP listener, as
+	// Go's net.Listen makes by default) gets the send plainly, and that
+	// Aio sends plainly on that descriptor from then on. Negative:
 	// ErrInvalid.
 	SendZeroCopyMin int
 	// Netpoll has no effect: the engine always waits for completions
@@ -61,9 +66,9 @@ type Engine struct {
 	probe ring.Probe
 	flags ring.SetupFlags
 	clock monoClock
-	// zcRefused: a socket refused zero-copy send (EOPNOTSUPP); the engine
-	// sends plainly from then on (sendzc.go).
-	zcRefused atomic.Bool
+	// zcRefusals counts zero-copy sends refused by their socket
+	// (EOPNOTSUPP) and re-sent plainly (sendzc.go); for tests.
+	zcRefusals atomic.Uint64
 }
 
 // NewEngine creates an engine with its own io_urings. Where io_uring cannot

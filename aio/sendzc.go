@@ -19,12 +19,16 @@ package aio
 // request left in the kernel to cancel). An Aio awaiting its notification
 // is busy, so Wait, Stop and Engine.Close wait for it.
 //
-// Refusal: a socket that does not support zero copy (AF_UNIX, for one)
-// fails the request with -EOPNOTSUPP before sending anything. The engine
-// then remembers that its sockets may refuse (Engine.zcRefused) and sends
-// plainly from then on, and the refused operation is sent again as a plain
-// SEND/SENDMSG once its notification (if any) has come, keeping its
-// deadline. The re-queue runs on a reaper, as a completion.Callback, so
+// Refusal: a socket that does not support zero copy fails the request
+// with -EOPNOTSUPP before sending anything: AF_UNIX sockets, and TCP
+// sockets accepted by an MPTCP listener (Go's net.Listen makes those by
+// default since Go 1.24), while sockets of the same engine dialed or
+// accepted by a plain TCP listener take it. So the refusal is remembered
+// per Aio and descriptor, not per engine: that Aio sends plainly on that
+// descriptor from then on, and every other pair still tries zero copy
+// (one wasted round trip each, with no data moved). The refused operation
+// is sent again as a plain SEND/SENDMSG once its notification (if any) has
+// come, keeping its deadline. The re-queue runs on a reaper, as a completion.Callback, so
 // that the round that runs it also submits it (an inline reaper holds the
 // CQ lock and submits nothing after its reap).
 //
@@ -48,6 +52,8 @@ const kindSendZC sqe.Kind = 5
 type zcExtra struct {
 	deadline  int64        // engine clock ns: the plain re-issue's deadline; 0 for none
 	refusedUD sqe.UserData // the refused request awaiting its plain re-issue; 0 for none
+	refused   bool         // refusedFd refused zero copy: send plainly on it
+	refusedFd int32
 }
 
 // zeroCopyLocked turns the plain send just built in a.req into its
@@ -58,7 +64,7 @@ type zcExtra struct {
 func (a *Aio) zeroCopyLocked(tm timing) {
 	r := &a.req
 	threshold := a.e.cfg.SendZeroCopyMin
-	if threshold <= 0 || a.e.zcRefused.Load() {
+	if threshold <= 0 || a.x != nil && a.x.zc.refused && a.x.zc.refusedFd == r.fd {
 		return
 	}
 	var op sqe.Op
@@ -127,10 +133,12 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 	}
 	if c.Res == -int32(syscall.EOPNOTSUPP) {
 		// Refused before anything was sent: send it plainly, once the
-		// notification (if one follows) says the request is gone. The
+		// notification (if one follows) says the request is gone, and
+		// plainly from the start next time on this descriptor. The
 		// state stays Kernel so that an Abort meanwhile is recorded and
 		// ends the operation instead of the plain send.
-		a.e.zcRefused.Store(true)
+		a.e.zcRefusals.Add(1)
+		x.zc.refused, x.zc.refusedFd = true, a.req.fd
 		x.zc.refusedUD = ud
 		if final {
 			a.zcFallbackLocked(b)

@@ -8,8 +8,11 @@ package aio
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -163,7 +166,7 @@ func TestSendZCDelivers(t *testing.T) {
 			t.Errorf("%s: received bytes differ from those sent", tc.name)
 		}
 	}
-	if e.zcRefused.Load() {
+	if e.zcRefusals.Load() != 0 {
 		t.Error("TCP refused zero-copy send")
 	}
 }
@@ -401,14 +404,54 @@ func TestSendZCRefusedFallsBack(t *testing.T) {
 				if op := a.zcSendOp(); op != wantOp {
 					t.Fatalf("send %d went out as %v, want %v", i, op, wantOp)
 				}
-				if !e.zcRefused.Load() {
-					t.Fatal("the engine did not remember the refusal")
+				if e.zcRefusals.Load() != 1 {
+					t.Fatalf("%d refusals after send %d, want 1 (remembered)", e.zcRefusals.Load(), i)
 				}
 			}
 			if withCB && calls.Load() != 2 {
 				t.Fatalf("%d callbacks for 2 sends", calls.Load())
 			}
 		})
+	}
+}
+
+// A refusal is remembered per Aio and descriptor, not per engine: on one
+// engine, after a Unix socket refused, the same Aio on a TCP socket and
+// another Aio still send zero-copy, and the refusing pair stays plain.
+func TestSendZCRefusalPerDescriptor(t *testing.T) {
+	e := zcEngine(t, 1)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	snd, rcv := tcpPair(t, 0, 0)
+	a, other := e.NewAio(nil), e.NewAio(nil)
+	data := pattern(4096, 1)
+	for i, tc := range []struct {
+		a      *Aio
+		fd, rd int
+		op     sqe.Op
+	}{
+		{a, fds[0], fds[1], sqe.OpSend}, // refused, re-sent plainly
+		{a, snd, rcv, sqe.OpSendZC},
+		{other, snd, rcv, sqe.OpSendZC},
+		{a, fds[0], fds[1], sqe.OpSend}, // plain from the start
+		{other, fds[0], fds[1], sqe.OpSend},
+	} {
+		tc.a.SetIOV(data)
+		tc.a.Send(tc.fd)
+		tc.a.Wait()
+		if tc.a.Result() != nil || tc.a.Count() != len(data) || tc.a.zcSendOp() != tc.op {
+			t.Fatalf("send %d: %v, %d, %v; want nil, %d, %v", i, tc.a.Result(), tc.a.Count(), tc.a.zcSendOp(), len(data), tc.op)
+		}
+		if !bytes.Equal(readFull(t, tc.rd, len(data)), data) {
+			t.Fatalf("send %d: received bytes differ", i)
+		}
+	}
+	if n := e.zcRefusals.Load(); n != 2 {
+		t.Fatalf("%d refusals, want 2 (one per Aio on the Unix socket)", n)
 	}
 }
 
@@ -752,6 +795,7 @@ func TestSendZCKernelCQEs(t *testing.T) {
 		res   int32
 	}{
 		{"tcp", snd, 0, int32(len(buf))},
+		{"tcp-accepted", rcv, 0, int32(len(buf))},
 		{"unix", fds[0], 0, -int32(unix.EOPNOTSUPP)},
 		{"badfd", 1 << 20, 0, -int32(unix.EBADF)},
 		{"pipe", pr, 0, -int32(unix.ENOTSOCK)},
@@ -790,8 +834,11 @@ func TestSendZCKernelCQEs(t *testing.T) {
 		} else if len(cqes) != 1 {
 			t.Fatalf("%s: %+v, want no notification after a result without F_MORE", tc.name, cqes)
 		}
-		if tc.name == "tcp" {
+		switch tc.name {
+		case "tcp":
 			readFull(t, rcv, len(buf))
+		case "tcp-accepted":
+			readFull(t, snd, len(buf))
 		}
 	}
 	runtime.KeepAlive(buf)
@@ -824,7 +871,53 @@ func TestSendZCBadDescriptors(t *testing.T) {
 			t.Errorf("%d callbacks after %d sends", calls.Load(), i+1)
 		}
 	}
-	if e.zcRefused.Load() {
+	if e.zcRefusals.Load() != 0 {
 		t.Error("a bad descriptor counted as a refusal of zero copy")
 	}
+}
+
+// Sockets accepted by Go's default listener (MPTCP since Go 1.24, where
+// the kernel has it) refuse zero copy on 6.18; the send falls back and
+// arrives intact either way.
+func TestSendZCGoListenerAccepted(t *testing.T) {
+	e := zcEngine(t, 1)
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(true)
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f, err := c.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a := e.NewAio(nil)
+	data := pattern(64<<10, 2)
+	a.SetIOV(data)
+	got := make(chan []byte, 1)
+	go func() {
+		buf, err := io.ReadAll(io.LimitReader(peer, int64(len(data))))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- buf
+	}()
+	a.Send(int(f.Fd()))
+	a.Wait()
+	if a.Result() != nil || a.Count() != len(data) || !bytes.Equal(<-got, data) {
+		t.Fatalf("Send on a Go-accepted socket: %v, %d", a.Result(), a.Count())
+	}
+	t.Logf("MPTCP-accepted socket: sent as %v after %d refusals", a.zcSendOp(), e.zcRefusals.Load())
 }
