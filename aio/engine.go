@@ -69,6 +69,9 @@ type Engine struct {
 	// zcRefusals counts zero-copy sends refused by their socket
 	// (EOPNOTSUPP) and re-sent plainly (sendzc.go); for tests.
 	zcRefusals atomic.Uint64
+	// zcEarlyNotifs counts notifications that came before their send's
+	// result (sendzc.go); for tests and benchmarks.
+	zcEarlyNotifs atomic.Uint64
 }
 
 // NewEngine creates an engine with its own io_urings. Where io_uring cannot

@@ -54,6 +54,7 @@ type zcExtra struct {
 	refusedUD sqe.UserData // the refused request awaiting its plain re-issue; 0 for none
 	refused   bool         // refusedFd refused zero copy: send plainly on it
 	refusedFd int32
+	notified  bool // the notification came before the result
 }
 
 // zeroCopyLocked turns the plain send just built in a.req into its
@@ -91,6 +92,7 @@ func (a *Aio) zeroCopyLocked(tm timing) {
 	}
 	x := a.extra()
 	x.zc.refusedUD = 0
+	x.zc.notified = false
 	switch tm.mode {
 	case tAbsolute:
 		x.zc.deadline = tm.abs
@@ -106,16 +108,20 @@ func (a *Aio) zeroCopyLocked(tm timing) {
 }
 
 // completeZC handles a CQE of a zero-copy send: its result or its
-// notification. It reports whether the CQE was the request's last (no
-// IORING_CQE_F_MORE), which is what the shard counts, whatever the Aio's
-// state. b is as for finishLocked.
+// notification, in either order. It reports whether the CQE was the
+// request's last, which is what the shard counts in flight: the
+// notification, or the result when it has no IORING_CQE_F_MORE, or the
+// result when the notification came first. (Measured here: with the
+// receiver in another process the notification is sometimes posted before
+// the result; decision 10 in docs/design.md.) b is as for finishLocked.
 func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
-	final = c.Flags&ring.CQEFMore == 0
 	ud := sqe.UserData(c.UserData)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.req.userData != ud {
-		return final // stale: not the current operation (cannot happen)
+		// Stale: not the current operation (cannot happen while the Aio
+		// stays busy until both CQEs are in).
+		return c.Flags&ring.CQEFMore == 0
 	}
 	x := a.x
 	if c.Flags&ring.CQEFNotif != 0 {
@@ -125,12 +131,19 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 			a.finishLocked(a.result, a.count, b)
 		case a.state == stateKernel && x.zc.refusedUD == ud:
 			a.zcFallbackLocked(b)
+		case a.state == stateKernel:
+			// Before the result: the result CQE ends the operation.
+			x.zc.notified = true
+			a.e.zcEarlyNotifs.Add(1)
+			return false
 		}
-		return final
+		return true
 	}
 	if a.state != stateKernel {
-		return final
+		return c.Flags&ring.CQEFMore == 0
 	}
+	// more: a notification is still to come.
+	more := c.Flags&ring.CQEFMore != 0 && !x.zc.notified
 	if c.Res == -int32(syscall.EOPNOTSUPP) {
 		// Refused before anything was sent: send it plainly, once the
 		// notification (if one follows) says the request is gone, and
@@ -140,21 +153,21 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 		a.e.zcRefusals.Add(1)
 		x.zc.refused, x.zc.refusedFd = true, a.req.fd
 		x.zc.refusedUD = ud
-		if final {
+		if !more {
 			a.zcFallbackLocked(b)
 		}
-		return final
+		return !more
 	}
 	count, err := a.resultLocked(c.Res)
-	if final {
+	if !more {
 		a.finishLocked(err, count, b)
-		return final
+		return true
 	}
 	// The result stands; the buffer stays pinned and the Aio busy until
 	// the notification.
 	a.result, a.count = err, count
 	a.state = stateNotif
-	return final
+	return false
 }
 
 // zcFallbackLocked has a reaper re-queue the refused send as a plain one.

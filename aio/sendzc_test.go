@@ -921,3 +921,70 @@ func TestSendZCGoListenerAccepted(t *testing.T) {
 	}
 	t.Logf("MPTCP-accepted socket: sent as %v after %d refusals", a.zcSendOp(), e.zcRefusals.Load())
 }
+
+// A zero-copy send's two CQEs may be completed in either order: a round
+// takes CQEs under the CQ lock and completes them after releasing it,
+// while a goroutine in Wait completes under the lock, so the notification
+// can overtake its result. Many Wait-only Aios sending at once on one
+// engine drive both kinds of reaper; a send whose notification was
+// handled first must still end, exactly once (a hang here was found by
+// BenchmarkSendZC with the receiver in another process).
+func TestSendZCNotificationBeforeResult(t *testing.T) {
+	e := zcEngine(t, 1)
+	const aios = 8
+	rounds := 3000
+	if testing.Short() || raceEnabled {
+		rounds = 500
+	}
+	// Keep the reapers in rounds: a chain of Nops restarting from their
+	// callbacks, so that rounds take the senders' CQEs too.
+	var stopChain atomic.Bool
+	var chain sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		chain.Add(1)
+		n := e.NewAio(func(a *Aio) {
+			if stopChain.Load() {
+				chain.Done()
+				return
+			}
+			a.Nop()
+		})
+		n.Nop()
+	}
+	defer func() { stopChain.Store(true); chain.Wait() }()
+	var wg sync.WaitGroup
+	for i := 0; i < aios; i++ {
+		snd, rcv := tcpPair(t, 0, 0)
+		done := make(chan struct{})
+		go drainFd(rcv, done)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := e.NewAio(nil)
+			a.SetIOV(pattern(16<<10, byte(i)))
+			for r := 0; r < rounds; r++ {
+				a.Send(snd)
+				a.Wait()
+				if a.Result() != nil || a.Count() <= 0 {
+					t.Errorf("aio %d round %d: %v, %d", i, r, a.Result(), a.Count())
+					return
+				}
+			}
+			unix.Shutdown(snd, unix.SHUT_WR)
+			<-done
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("sends still waiting after 60 s (a lost notification)\n%s", stacks())
+	}
+	t.Logf("%d of %d notifications came before their result", e.zcEarlyNotifs.Load(), aios*rounds)
+}
+
+func stacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}
