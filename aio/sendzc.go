@@ -171,6 +171,10 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 }
 
 // zcFallbackLocked has a reaper re-queue the refused send as a plain one.
+// From an inline reaper (b nil) it hands the re-queue off; Handoff may
+// submit a wake NOP, taking the shard's life lock shared a second time on
+// this goroutine, which is safe because the only exclusive holder,
+// Shard.Close, runs only once every Aio is idle, and this one is busy.
 func (a *Aio) zcFallbackLocked(b *completion.Batch) {
 	if b != nil {
 		b.Add((*zcRetry)(a))
