@@ -34,14 +34,13 @@ type Config struct {
 	// several buffers; Linux 6.0/6.1, else a plain send). 0, the default,
 	// never does: over loopback it never paid here (docs/design.md,
 	// decision 10); it is for real NICs, where the threshold is best
-	// measured on the target. Its callback
-	// runs only once the kernel has released the buffer, for TCP when the
-	// peer has acknowledged the data, so it can run well after the send's
-	// timeout, and Stop and Close wait for it. A socket that refuses zero
-	// copy (Unix sockets; TCP sockets accepted by an MPTCP listener, as
-	// Go's net.Listen makes by default) gets the send plainly, and that
-	// Aio sends plainly on that descriptor from then on. Negative:
-	// ErrInvalid.
+	// measured on the target. Its callback runs only once the kernel has
+	// released the buffer, for TCP when the peer has acknowledged the
+	// data, so it can run well after the send's timeout, and Stop, Wait
+	// and Close wait for it. A socket that refuses zero copy (Unix
+	// sockets; TCP sockets accepted by an MPTCP listener, as Go's
+	// net.Listen makes by default) gets the send plainly, and that Aio
+	// sends plainly on that descriptor from then on. Negative: ErrInvalid.
 	SendZeroCopyMin int
 	// Netpoll has no effect: the engine always waits for completions
 	// through Go's netpoller, so an idle engine holds no OS thread. It is
