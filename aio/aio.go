@@ -82,6 +82,7 @@ type aioExtra struct {
 	waitSt   *fdState // the descriptor whose results a RecvMsg or Accept waits for (stateMsg)
 	pending  *Msg     // a fallback RecvMsg's buffer while in the kernel
 	waitPool msgPool  // the pool a fallback RecvMsg waits on for a buffer (stateMsg)
+	zc       zcExtra  // zero-copy send (sendzc.go)
 }
 
 func (a *Aio) extra() *aioExtra {

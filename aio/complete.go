@@ -26,7 +26,7 @@ func (h *engineHandler) Inline(c *ring.CQE) bool {
 		// user's goroutine (one waiting for it in Wait); its last CQE,
 		// which may re-arm it, goes to a reaper, whose round submits.
 		return c.Flags&ring.CQEFMore != 0
-	case kindOp:
+	case kindOp, kindSendZC: // kindSendZC: sendzc.go
 	default:
 		return true // a LINK_TIMEOUT that failed to arm: dropped in Complete
 	}
@@ -44,6 +44,11 @@ func (h *engineHandler) Complete(c *ring.CQE, b *completion.Batch) (final bool) 
 		// armed: the shard keeps counting it in flight, and its seated
 		// reaper parks on the ring (the netpoller), as for any pending op.
 		return (*Engine)(h).msgs.complete(c, b)
+	case kindSendZC: // a zero-copy send: result or notification (sendzc.go)
+		if a := (*Engine)(h).table.lookup(ud.Index()); a != nil {
+			return a.completeZC(c, b)
+		}
+		return c.Flags&ring.CQEFMore == 0
 	case kindOp:
 	default:
 		return false // a LINK_TIMEOUT that failed to arm; its op reports

@@ -68,6 +68,12 @@
 // end (end of stream or an error); Engine.Close drops them all, giving
 // queued messages back and closing queued accepted descriptors.
 //
+// Config.SendZeroCopyMin (0, off, by default) makes Sends of at least that
+// many bytes zero-copy (IORING_OP_SEND_ZC): worth trying on real NICs; over
+// loopback it never paid (docs/design.md, decision 15). The callback then
+// waits until the kernel has released the buffer, for TCP until the peer
+// has acknowledged the data, which can be well after the send's timeout.
+//
 // Rules, as in nng:
 //   - Starting an operation while the previous one has not reached its
 //     callback panics. The callback may start the next operation; so may

@@ -37,6 +37,19 @@ type Config struct {
 	// most one RecvMsg returns; 0 means DefaultMsgBufferSize. At most
 	// MaxMsgBufferSize.
 	MsgBufferSize int
+	// SendZeroCopyMin: a Send of at least this many bytes (all buffers
+	// together) uses zero-copy send (IORING_OP_SEND_ZC, SENDMSG_ZC for
+	// several buffers; Linux 6.0/6.1, else a plain send). 0, the default,
+	// never does: over loopback it never paid here (docs/design.md,
+	// decision 15); it is for real NICs, where the threshold is best
+	// measured on the target. Its callback runs only once the kernel has
+	// released the buffer, for TCP when the peer has acknowledged the
+	// data, so it can run well after the send's timeout, and Stop, Wait
+	// and Close wait for it. A socket that refuses zero copy (Unix
+	// sockets; TCP sockets accepted by an MPTCP listener, as Go's
+	// net.Listen makes by default) gets the send plainly, and that Aio
+	// sends plainly on that descriptor from then on. Negative: ErrInvalid.
+	SendZeroCopyMin int
 	// Netpoll has no effect: the engine always waits for completions
 	// through Go's netpoller, so an idle engine holds no OS thread. It is
 	// kept so that programs that set it still build.
@@ -61,6 +74,12 @@ type Engine struct {
 	flags ring.SetupFlags
 	clock monoClock
 	msgs  msgEngine
+	// zcRefusals counts zero-copy sends refused by their socket
+	// (EOPNOTSUPP) and re-sent plainly (sendzc.go); for tests.
+	zcRefusals atomic.Uint64
+	// zcEarlyNotifs counts notifications that came before their send's
+	// result (sendzc.go); for tests and benchmarks.
+	zcEarlyNotifs atomic.Uint64
 }
 
 // NewEngine creates an engine with its own io_urings. Where io_uring cannot
@@ -75,6 +94,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	if err := resolveMsgConfig(&cfg); err != nil {
 		return nil, err
+	}
+	if cfg.SendZeroCopyMin < 0 {
+		return nil, &wrapError{ErrInvalid, fmt.Errorf("Config.SendZeroCopyMin %d is negative (0 turns zero-copy send off)", cfg.SendZeroCopyMin)}
 	}
 	if cfg.Callbacks <= 0 {
 		cfg.Callbacks = max(2, runtime.GOMAXPROCS(0))
@@ -305,9 +327,13 @@ func (e *Engine) waitClosing(a *Aio) {
 		time.Sleep(time.Millisecond)
 	}
 	a.mu.Lock()
-	if a.state == stateKernel {
+	switch a.state {
+	case stateKernel:
 		lostPins.keep(a)
 		a.finishLocked(ErrClosed, 0, nil)
+	case stateNotif: // a zero-copy send's result stands (sendzc.go)
+		lostPins.keep(a)
+		a.finishLocked(a.result, a.count, nil)
 	}
 	a.mu.Unlock()
 	a.wait()

@@ -30,6 +30,16 @@ package aio
 //	                -ECANCELED)                                      (Wait-only Aios)
 //	Kernel          Abort/Stop/Close/engine deadline Kernel          anyone: queues ASYNC_CANCEL;
 //	                                                                 the CQE still decides
+//	Kernel          zero-copy send's result CQE      Notif           a reaper or inline reaper:
+//	                with F_MORE (sendzc.go)                          result recorded, buffers
+//	                                                                 still pinned
+//	Notif           its notification CQE (F_NOTIF)   Done            a reaper or inline reaper,
+//	                                                                 with the recorded result
+//	Notif           Abort/Stop/Close                 Notif           nothing: the result stands
+//	Kernel          zero-copy send refused           Kernel          after its notification (if
+//	                (-EOPNOTSUPP)                                    F_MORE), a reaper re-queues
+//	                                                                 it as a plain send, or ends
+//	                                                                 it with a recorded abort
 //	Timer           timer fires                      Done            the timer's goroutine
 //	Timer           Abort/Stop/Close                 Done            the aborter
 //	Provider        Finish                           Done            the provider
@@ -73,6 +83,7 @@ const (
 	stateTimer                   // a Sleep; its timer decides, unless aborted
 	stateProvider                // started with Start; Finish decides the result
 	stateMsg                     // RecvMsg/Accept waiting for its descriptor's next result, or a fallback RecvMsg for a buffer
+	stateNotif                   // a zero-copy send's result is in; the kernel holds the buffers until its notification
 	stateDone                    // ended; the callback has not begun yet
 	stateCallback                // the callback runs
 )
@@ -196,7 +207,9 @@ func (a *Aio) abortLocked(err error) {
 			a.abortErr = err
 			// Queued under mu, after the op itself (also queued under
 			// mu), so the cancel never overtakes its target.
-			if a.sh.QueueCancel(a.userData()) == nil {
+			// req.userData, not userData(): a zero-copy send has its
+			// own kind (sendzc.go).
+			if a.sh.QueueCancel(a.req.userData) == nil {
 				a.mu.Unlock()
 				a.sh.Push(false)
 				return
@@ -204,6 +217,9 @@ func (a *Aio) abortLocked(err error) {
 			// The ring is closed or broken: nothing will report this op.
 			a.finishLocked(err, 0, nil)
 		}
+	case stateNotif:
+		// A zero-copy send whose result is in: nothing left to cancel;
+		// the notification ends it with that result.
 	case stateTimer:
 		a.finishLocked(err, 0, nil)
 	case stateMsg:

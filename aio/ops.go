@@ -250,6 +250,9 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 		a.finishLocked(err, 0, nil) // unpins what build pinned
 		return fromCallback, false
 	}
+	if kind == opSend { // zero-copy send, when configured (sendzc.go)
+		a.zeroCopyLocked(tm)
+	}
 	if !a.e.probe.Supports(a.req.sqeOp) {
 		a.finishLocked(ErrUnsupported, 0, nil)
 		return fromCallback, false
