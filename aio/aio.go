@@ -82,7 +82,10 @@ type aioExtra struct {
 	waitSt   *fdState // the descriptor whose results a RecvMsg or Accept waits for (stateMsg)
 	pending  *Msg     // a fallback RecvMsg's buffer while in the kernel
 	waitPool msgPool  // the pool a fallback RecvMsg waits on for a buffer (stateMsg)
-	zc       zcExtra  // zero-copy send (sendzc.go)
+	// msgFDs: the descriptor states this Aio started RecvMsg or Accept
+	// on (msgfd.go); written with msgEngine.mu and mu both held.
+	msgFDs []*fdState
+	zc     zcExtra // zero-copy send (sendzc.go)
 }
 
 func (a *Aio) extra() *aioExtra {
@@ -113,6 +116,7 @@ func (a *Aio) Reap() {
 	a.maybeReleaseLocked()
 	a.mu.Unlock()
 	a.Abort(ErrStopped)
+	a.dropMsgStates()
 }
 
 // Stop aborts the current operation with ErrStopped and waits for it and its
@@ -124,6 +128,9 @@ func (a *Aio) Stop() {
 	a.stopped = true
 	a.mu.Unlock()
 	a.Abort(ErrStopped)
+	// After the abort, which took a off its descriptor's waiters: the
+	// last Aio to stop ends the descriptor's multishot.
+	a.dropMsgStates()
 	a.wait()
 }
 

@@ -23,10 +23,28 @@ package aio
 //     CQEs (table), with a generation so that a CQE of a dropped state
 //     never reaches a new one. It is dropped (taken out of fds) when a
 //     RecvMsg or Accept has reported its end (end of stream or an error),
-//     by Engine.CloseFD, and by Engine.Close; its table slot is freed when
+//     when the last Aio that used it stops (users, below), by
+//     Engine.CloseFD, and by Engine.Close; its table slot is freed when
 //     the multishot's last CQE has arrived. What a dropped state still
 //     holds or still receives goes back: buffers to the pool, accepted
 //     descriptors closed.
+//   - Users: every Aio lists the states it has started a RecvMsg or Accept
+//     on (aioExtra.msgFDs; a few entries at most, as dropped ones are
+//     pruned when it attaches to another), and a state counts the Aios
+//     that list it (users). Stop, Free and Reap detach the Aio
+//     (dropMsgStates); the last user to go drops the state. So a program
+//     that closes a descriptor with a plain close after freeing (or before
+//     freeing) the Aios that received on it leaves no multishot holding
+//     the socket. A waiter is always a user, so a state without users has
+//     no waiters.
+//   - Descriptor numbers are reused: a state records the identity of its
+//     socket (device and inode, from fstat at creation), and an Aio that
+//     attaches to an existing state for the first time checks it; a state
+//     whose descriptor is closed or now names another file is dropped and
+//     a fresh one made. An Aio already attached skips the check (it would
+//     be a system call per receive): a descriptor closed and its number
+//     reused while an Aio that used it lives must go through
+//     Engine.CloseFD.
 //
 // Lock order: msgEngine.mu → Aio.mu → msgEngine.poolMu, a pool's mu, a
 // shard's SQ lock. Msg.Free takes the pool's mu alone, and msgEngine.mu
@@ -96,6 +114,8 @@ type fdState struct {
 	q         []msgItem // ring buffer, grown when the bound is overshot
 	qh, qn    int
 	waiters   []*Aio
+	users     int    // Aios listing st in their msgFDs
+	dev, ino  uint64 // the socket's identity at creation (fstat)
 	req       msReq
 }
 
@@ -151,15 +171,123 @@ func (ms *msgEngine) poolFor(sh *completion.Shard) (msgPool, error) {
 	return ms.pools[i], nil
 }
 
-// stateLocked returns fd's state, making it for a's ring if there is none.
-func (ms *msgEngine) stateLocked(a *Aio, fd int32, accept bool) (*fdState, error) {
-	if st := ms.fds[fd]; st != nil {
-		if st.accept != accept {
-			return nil, ErrInvalid // RecvMsg and Accept on one descriptor
+// stateLocked returns fd's state, making it for a's ring if there is none,
+// and attaches a to it. Called with ms.mu and a.mu held.
+// push is the ring of a stale state dropped on the way, whose cancel the
+// caller submits once it has released the locks.
+func (ms *msgEngine) stateLocked(a *Aio, fd int32, accept bool) (st *fdState, push *completion.Shard, err error) {
+	st = ms.fds[fd]
+	if st != nil && !a.usesLocked(st) && !st.sameFile() {
+		// fd was closed, or its number now names another file, while
+		// an Aio that used it lives on: the old state must not serve
+		// the new descriptor.
+		if ms.dropLocked(st, ErrClosed) {
+			push = st.sh
 		}
-		return st, nil
+		st = nil
 	}
+	if st == nil {
+		if st, err = ms.newStateLocked(a, fd, accept); err != nil {
+			return nil, push, err
+		}
+	}
+	if st.accept != accept {
+		return nil, push, ErrInvalid // RecvMsg and Accept on one descriptor
+	}
+	ms.attachLocked(a, st)
+	return st, push, nil
+}
+
+// sameFile reports whether st.fd still names the socket st was made for.
+func (st *fdState) sameFile() bool {
+	var s unix.Stat_t
+	if unix.Fstat(int(st.fd), &s) != nil {
+		return false
+	}
+	return uint64(s.Dev) == st.dev && uint64(s.Ino) == st.ino
+}
+
+// usesLocked reports whether a lists st.
+func (a *Aio) usesLocked(st *fdState) bool {
+	l := a.x.msgFDs
+	if n := len(l); n > 0 && l[n-1] == st {
+		return true // the common case: the same descriptor again
+	}
+	for _, s := range l {
+		if s == st {
+			return true
+		}
+	}
+	return false
+}
+
+// attachLocked lists st in a's states, pruning dropped ones first.
+func (ms *msgEngine) attachLocked(a *Aio, st *fdState) {
+	x := a.x
+	if a.usesLocked(st) {
+		return
+	}
+	k := 0
+	for _, s := range x.msgFDs {
+		if s.dropped {
+			s.users--
+			continue
+		}
+		x.msgFDs[k] = s
+		k++
+	}
+	clear(x.msgFDs[k:])
+	x.msgFDs = append(x.msgFDs[:k], st)
+	st.users++
+}
+
+// dropMsgStates detaches a, which has stopped (no RecvMsg or Accept can
+// start on it any more), from the states it used, and drops those it was
+// the last user of.
+func (a *Aio) dropMsgStates() {
+	a.mu.Lock()
+	none := a.x == nil || len(a.x.msgFDs) == 0
+	a.mu.Unlock()
+	if none {
+		return // stopped is set: the list cannot grow any more
+	}
+	ms := &a.e.msgs
+	ms.mu.Lock()
+	a.mu.Lock()
+	l := a.x.msgFDs
+	a.x.msgFDs = nil
+	a.mu.Unlock()
+	var push [4]*completion.Shard
+	np := 0
+	var more []*completion.Shard
+	for _, st := range l {
+		st.users--
+		if st.users == 0 && ms.dropLocked(st, ErrStopped) {
+			if np < len(push) {
+				push[np] = st.sh
+				np++
+			} else {
+				more = append(more, st.sh)
+			}
+		}
+	}
+	ms.mu.Unlock()
+	for _, sh := range push[:np] {
+		sh.Push(false)
+	}
+	for _, sh := range more {
+		sh.Push(false)
+	}
+}
+
+// newStateLocked makes fd's state for a's ring.
+func (ms *msgEngine) newStateLocked(a *Aio, fd int32, accept bool) (*fdState, error) {
 	st := &fdState{ms: ms, fd: fd, accept: accept, sh: a.sh}
+	var s unix.Stat_t
+	if err := unix.Fstat(int(fd), &s); err != nil {
+		return nil, err // a closed descriptor: the kernel's errno
+	}
+	st.dev, st.ino = uint64(s.Dev), uint64(s.Ino)
 	kind := kindMsgAccept
 	if !accept {
 		p, err := ms.poolFor(a.sh)
@@ -437,6 +565,11 @@ func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 		// A last CQE is reaped only by a reaper (Handler.Inline), whose
 		// round submits what it queued: no Push here.
 		ms.armLocked(st)
+		if st.ended {
+			// The ring refused the re-arm (closed or broken): the
+			// waiters end now rather than at Engine.Close.
+			ms.serveLocked(st, b)
+		}
 	}
 	ms.mu.Unlock()
 	return final
@@ -470,12 +603,18 @@ func (ms *msgEngine) buffersBack(p msgPool) {
 // startMulti begins RecvMsg (accept false) or Accept on fd through its
 // multishot request.
 func (a *Aio) startMulti(fd int, accept bool) {
-	if sh, fromCallback := a.queueMulti(fd, accept); sh != nil {
+	var stale *completion.Shard
+	if sh, fromCallback := a.queueMulti(fd, accept, &stale); sh != nil {
 		sh.Push(fromCallback && sh == a.sh)
+	}
+	if stale != nil {
+		stale.Push(false)
 	}
 }
 
-func (a *Aio) queueMulti(fd int, accept bool) (push *completion.Shard, fromCallback bool) {
+// queueMulti begins the operation. stale is set to the ring of a stale
+// state dropped on the way (see stateLocked), to submit its cancel.
+func (a *Aio) queueMulti(fd int, accept bool, stale **completion.Shard) (push *completion.Shard, fromCallback bool) {
 	ms := &a.e.msgs
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
@@ -502,7 +641,8 @@ func (a *Aio) queueMulti(fd int, accept bool) (push *completion.Shard, fromCallb
 		a.finishLocked(unix.EBADF, 0, nil)
 		return nil, fromCallback
 	}
-	st, err := ms.stateLocked(a, int32(fd), accept)
+	st, dropped, err := ms.stateLocked(a, int32(fd), accept)
+	*stale = dropped
 	if err != nil {
 		a.finishLocked(err, 0, nil)
 		return nil, fromCallback
@@ -528,6 +668,13 @@ func (a *Aio) queueMulti(fd int, accept bool) (push *completion.Shard, fromCallb
 	}
 	if ms.armLocked(st) {
 		push = st.sh
+	}
+	if st.ended && len(st.waiters) == 0 {
+		// The ring refused the multishot (closed or broken): waiting
+		// would last until Engine.Close.
+		ms.dropLocked(st, nil)
+		a.finishLocked(st.endErr, 0, nil)
+		return push, fromCallback
 	}
 	if tm.mode == tZero {
 		// A non-blocking attempt: what has arrived is queued; nothing has.

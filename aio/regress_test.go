@@ -179,3 +179,48 @@ func TestRegressLargeFileIOMayBlock(t *testing.T) {
 		}
 	}
 }
+
+// Defect: a RecvMsg or Accept whose multishot the ring refused (closed or
+// broken) was parked as a waiter anyway, and ended only at Engine.Close.
+// Now it ends at once with ErrClosed, as a kernel operation does.
+func TestRegressMultishotRefusedEndsAtOnce(t *testing.T) {
+	if !useMultishotAccept || forceMsgFallback {
+		t.Skip("multishot accept off")
+	}
+	e, err := NewEngine(Config{Rings: 1})
+	if err != nil {
+		t.Skip(err)
+	}
+	if !e.msgs.msAccept {
+		e.Close()
+		t.Skip("kernel without multishot accept")
+	}
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 4); err != nil {
+		t.Fatal(err)
+	}
+	e.shards[0].InjectEBADR()
+	n := e.NewAio(nil)
+	n.Nop() // its enter reports EBADR: the ring is broken
+	n.Wait()
+	done := make(chan error, 1)
+	a := e.NewAio(func(a *Aio) { done <- a.Result() })
+	a.SetTimeout(Infinite)
+	a.Accept(lfd)
+	select {
+	case err := <-done:
+		if err != ErrClosed {
+			t.Fatalf("Accept on a broken ring: %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Accept on a broken ring still waiting after 5 s")
+	}
+	e.Close()
+}
