@@ -59,14 +59,26 @@
 // a Free, subject to its timeout: it is not an error. A RecvMsg with a
 // zero timeout returns what has already arrived, or ErrTimedOut.
 //
-// Close descriptors used with RecvMsg or Accept through Engine.CloseFD:
-// the kernel's multishot request holds a socket open after a plain close
-// (a connection sends no FIN, a listener goes on accepting) until the
-// peer closes or the engine does, and a new descriptor that reuses the
-// number would get the old one's queued data. The engine drops a
-// descriptor's state by itself once a RecvMsg or Accept has reported its
-// end (end of stream or an error); Engine.Close drops them all, giving
-// queued messages back and closing queued accepted descriptors.
+// A descriptor's multishot lives as long as an Aio that started RecvMsg
+// or Accept on it does: when the last such Aio stops (Stop, Free or Reap)
+// the engine cancels the multishot, gives queued messages back to the pool
+// and closes queued accepted descriptors. So freeing the Aios and closing
+// the descriptor with a plain close, in either order, closes the socket (a
+// connection sends its FIN, a listener stops accepting), and nothing
+// queued is leaked; what was queued and not received is discarded. To
+// keep receiving on a descriptor, keep one Aio that used it. The engine
+// also drops a descriptor's state by itself once a RecvMsg or Accept has
+// reported its end (end of stream or an error), and Engine.Close drops
+// them all.
+//
+// Engine.CloseFD is needed when a descriptor is closed while an Aio that
+// used it lives on (a pooled Aio, or a listener whose accepting Aios keep
+// running): after a plain close the kernel's multishot then holds the
+// socket open until that Aio stops, and if the number is reused, an Aio
+// already attached to the old descriptor would get its queued data. (A
+// RecvMsg or Accept from an Aio that has not used the old descriptor
+// checks its identity, and starts afresh on the new one.) CloseFD ends the
+// multishot, ends waiting calls with ErrClosed, and closes the descriptor.
 //
 // Config.SendZeroCopyMin (0, off, by default) makes Sends of at least that
 // many bytes zero-copy (IORING_OP_SEND_ZC): worth trying on real NICs; over

@@ -170,12 +170,13 @@ func resolveMsgConfig(cfg *Config) error {
 // CloseFD closes descriptor fd after ending what the engine runs on it
 // for RecvMsg and Accept: the multishot request is cancelled, queued
 // messages go back to the pool, queued accepted descriptors are closed,
-// and RecvMsg or Accept calls waiting on fd end with ErrClosed. Use it
-// instead of unix.Close for a descriptor RecvMsg or Accept was used on:
-// the kernel's multishot request holds the socket open after a plain
-// close (no FIN is sent, a listener keeps accepting), and a new
-// descriptor given the same number would receive the old one's data.
-// For other descriptors it is unix.Close.
+// and RecvMsg or Accept calls waiting on fd end with ErrClosed. A plain
+// close suffices once every Aio that used fd has stopped (or, in either
+// order, when they are freed with it); use CloseFD to close fd while such
+// an Aio lives on: the kernel's multishot request would hold the socket
+// open until it stops (no FIN, a listener keeps accepting), and that Aio
+// would receive the old descriptor's data if the number is reused (the
+// package doc). For other descriptors it is unix.Close.
 func (e *Engine) CloseFD(fd int) error { return e.msgs.closeFD(fd) }
 
 // requiredFeatures names the first io_uring feature the engine needs that

@@ -15,6 +15,8 @@ package aio
 //	Idle|Callback   RecvMsg/Accept with nothing      Msg             the starter; arms the
 //	                queued                                           descriptor's multishot if
 //	                                                                 it is not armed
+//	Idle|Callback   RecvMsg/Accept whose multishot   Done            the starter (ErrClosed)
+//	                the ring refuses (closed/broken)
 //	Idle|Callback   fallback RecvMsg, no free buffer Msg             the starter
 //	Msg             the descriptor's next result or  Done            a reaper, or a user goroutine
 //	                its end (a multishot CQE)                        reaping inline (results with
@@ -25,6 +27,13 @@ package aio
 //	                                                                 stays armed, later results
 //	                                                                 queue for the next call
 //	Msg             Engine.CloseFD of the descriptor Done            the closer (ErrClosed)
+//	Msg             another Aio's RecvMsg/Accept     Done            that starter (ErrClosed)
+//	                finds the number names another
+//	                file now (msgfd.go)
+//	Msg             the multishot's re-arm refused   Done            a reaper (ErrClosed)
+//	(any)           Stop/Free/Reap of the last Aio   (unchanged)     the stopper: its descriptors'
+//	                that used a descriptor                           multishots are cancelled,
+//	                                                                 their queues given back
 //	Kernel          its CQE (the op's own result,    Done            a reaper, or a user
 //	                or the abort's error for                         goroutine reaping inline
 //	                -ECANCELED)                                      (Wait-only Aios)
