@@ -180,7 +180,10 @@ func (ms *msgEngine) stateLocked(a *Aio, fd int32, accept bool) (st *fdState, pu
 	if st != nil && !a.usesLocked(st) && !st.sameFile() {
 		// fd was closed, or its number now names another file, while
 		// an Aio that used it lives on: the old state must not serve
-		// the new descriptor.
+		// the new descriptor. Its waiters (other Aios: a is not a
+		// user, and every waiter is) end with ErrClosed; taking their
+		// mu while holding a.mu is safe because two Aios' locks are
+		// only ever nested under msgEngine.mu, which is held here.
 		if ms.dropLocked(st, ErrClosed) {
 			push = st.sh
 		}
