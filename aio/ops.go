@@ -133,8 +133,9 @@ func (a *Aio) Send(fd int) { a.startKernel(opSend, fd, 0, nil) }
 // Free, and Count is their length; at end of stream Count is 0 and Msg nil.
 // Timeouts, Cancel, Abort, Stop and Close are as for Recv, and a message
 // the kernel has filled is never lost: one that arrives while nobody
-// receives is kept, in order, for the next RecvMsg on fd. The package doc
-// tells how memory is bounded, and how to close fd (Engine.CloseFD).
+// receives is kept, in order, for the next RecvMsg on fd while an Aio
+// that used fd lives. The package doc tells how memory is bounded, and
+// when to close fd with Engine.CloseFD rather than unix.Close.
 func (a *Aio) RecvMsg(fd int) {
 	if a.e.msgs.multishot {
 		a.startMulti(fd, false)
