@@ -11,7 +11,10 @@ package completion
 //     "enterer" (entering, under sqMu); a goroutine that queues while
 //     another enters leaves its SQEs to that one, which publishes again
 //     before it stops (Push), so concurrent submitters share enters.
-//   - The CQ head belongs to whoever holds cqMu. Reapers take every CQE;
+//   - The CQ head belongs to whoever holds cqMu, and CQEs are completed
+//     (Handler.Complete) before it is released, so the CQEs of one request
+//     are completed in the order the kernel posted them (a multishot
+//     receive's are its data's order). Reapers take every CQE;
 //     a user's goroutine (after its own submission, or in Wait) takes CQEs
 //     only while the handler says they need no callback (Handler.Inline),
 //     and stops at the first that does, leaving it for a reaper.
@@ -696,7 +699,13 @@ func (s *Shard) round(rp *reaper) {
 			s.stats.enters.Add(1)
 		}
 		n := s.r.PeekCQEs(rp.cqes)
-		s.cqMu.Unlock()
+		// The CQEs are completed before cqMu is released: a multishot
+		// request posts many CQEs whose order is its data's order, and
+		// another goroutine that took cqMu next (a standby reaper given
+		// the seat by the watchdog, or a user's goroutine reaping inline)
+		// would otherwise complete later CQEs of the same request before
+		// these. Complete runs no user code and takes only the handler's
+		// locks, which come after cqMu in the lock order.
 		for i := 0; i < n; i++ {
 			c := &rp.cqes[i]
 			switch sqe.UserData(c.UserData).Kind() {
@@ -712,6 +721,7 @@ func (s *Shard) round(rp *reaper) {
 				}
 			}
 		}
+		s.cqMu.Unlock()
 		if n > 0 {
 			s.stats.completed.Add(uint64(n))
 		}
