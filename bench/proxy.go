@@ -28,12 +28,13 @@ const proxyBulkFrom = 64 * kiB
 
 // startAioProxy runs examples/proxy's forwarding code (package relay) on
 // an engine, to the upstream at up.
-func startAioProxy(up string) (*server, error) {
+func startAioProxy(up string, recv bool) (*server, error) {
 	sa, err := relay.Resolve(up)
 	if err != nil {
 		return nil, err
 	}
-	e, err := aio.NewEngine(aio.Config{})
+	// Messages as large as the Recv path's buffers.
+	e, err := aio.NewEngine(aio.Config{MsgBufferSize: relay.DefaultBufSize})
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +45,7 @@ func startAioProxy(up string) (*server, error) {
 	}
 	// Failures are the load generator's to report; the log would only
 	// repeat them.
-	p, err := relay.New(e, fd, relay.Config{Upstream: sa, Log: io.Discard})
+	p, err := relay.New(e, fd, relay.Config{Upstream: sa, Log: io.Discard, Msgs: !recv})
 	if err != nil {
 		e.Close()
 		unix.Close(fd)
@@ -144,8 +145,8 @@ func startProxyServer(s *spec) (*server, error) {
 		return &server{addr: addr, stop: func() error { stop(); return nil }}, nil
 	}
 	switch s.Impl {
-	case implAio:
-		return startAioProxy(s.Upstream)
+	case implAio, implAioRecv:
+		return startAioProxy(s.Upstream, s.Impl == implAioRecv)
 	case implNet:
 		return startNetProxy(s.Upstream)
 	}

@@ -232,12 +232,18 @@ func startServer(s *spec) (*server, error) {
 	switch s.Scenario {
 	case scenTCP:
 		switch s.Impl {
-		case implAio:
-			e, err := aio.NewEngine(aio.Config{})
+		case implAio, implAioRecv:
+			// Messages as large as the Recv server's buffer, so both
+			// servers move a 16 KiB message in one receive.
+			e, err := aio.NewEngine(aio.Config{MsgBufferSize: echoBufSize})
 			if err != nil {
 				return nil, err
 			}
-			addr, stop, err := startAioEcho(e)
+			serve := serveAioMsgConn
+			if s.Impl == implAioRecv {
+				serve = serveAioConn
+			}
+			addr, stop, err := startAioEcho(e, serve)
 			if err != nil {
 				e.Close()
 				return nil, err
