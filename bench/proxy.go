@@ -28,13 +28,12 @@ const proxyBulkFrom = 64 * kiB
 
 // startAioProxy runs examples/proxy's forwarding code (package relay) on
 // an engine, to the upstream at up.
-func startAioProxy(up string, recv bool) (*server, error) {
+func startAioProxy(up string) (*server, error) {
 	sa, err := relay.Resolve(up)
 	if err != nil {
 		return nil, err
 	}
-	// Messages as large as the Recv path's buffers.
-	e, err := aio.NewEngine(aio.Config{MsgBufferSize: relay.DefaultBufSize})
+	e, err := aio.NewEngine(aio.Config{})
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +44,7 @@ func startAioProxy(up string, recv bool) (*server, error) {
 	}
 	// Failures are the load generator's to report; the log would only
 	// repeat them.
-	p, err := relay.New(e, fd, relay.Config{Upstream: sa, Log: io.Discard, Msgs: !recv})
+	p, err := relay.New(e, fd, relay.Config{Upstream: sa, Log: io.Discard})
 	if err != nil {
 		e.Close()
 		unix.Close(fd)
@@ -145,8 +144,8 @@ func startProxyServer(s *spec) (*server, error) {
 		return &server{addr: addr, stop: func() error { stop(); return nil }}, nil
 	}
 	switch s.Impl {
-	case implAio, implAioRecv:
-		return startAioProxy(s.Upstream, s.Impl == implAioRecv)
+	case implAio:
+		return startAioProxy(s.Upstream)
 	case implNet:
 		return startNetProxy(s.Upstream)
 	}

@@ -9,7 +9,6 @@ import (
 // others are its baselines.
 const (
 	implAio     = "aioring"
-	implAioRecv = "aioring-recv" // TEMPORARY: the Recv server, measured beside the RecvMsg one
 	implRawRing = "raw ring"
 	implStd     = "stdlib"
 	implFio     = "fio"

@@ -232,18 +232,12 @@ func startServer(s *spec) (*server, error) {
 	switch s.Scenario {
 	case scenTCP:
 		switch s.Impl {
-		case implAio, implAioRecv:
-			// Messages as large as the Recv server's buffer, so both
-			// servers move a 16 KiB message in one receive.
-			e, err := aio.NewEngine(aio.Config{MsgBufferSize: echoBufSize})
+		case implAio:
+			e, err := aio.NewEngine(aio.Config{})
 			if err != nil {
 				return nil, err
 			}
-			serve := serveAioMsgConn
-			if s.Impl == implAioRecv {
-				serve = serveAioConn
-			}
-			addr, stop, err := startAioEcho(e, serve)
+			addr, stop, err := startAioEcho(e)
 			if err != nil {
 				e.Close()
 				return nil, err

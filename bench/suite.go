@@ -159,7 +159,7 @@ func (s *suite) runScenario(name string) error {
 		for _, c := range s.p.conns {
 			for _, m := range s.p.msgSizes {
 				base := spec{Scenario: scenTCP, Case: fmt.Sprintf("c%d %s", c, sizeName(m)), Conns: c, MsgSize: m}
-				if err := s.runCase(base, c, []string{implAio, implAioRecv, implNet, implGnet}); err != nil {
+				if err := s.runCase(base, c, []string{implAio, implNet, implGnet}); err != nil {
 					return err
 				}
 			}
@@ -174,7 +174,7 @@ func (s *suite) runScenario(name string) error {
 	case scenProxy:
 		for _, pc := range []struct{ conns, size int }{{s.p.proxyConns, s.p.proxyMsg}, {s.p.proxyBulkConns, s.p.proxyBulk}} {
 			base := spec{Scenario: scenProxy, Case: fmt.Sprintf("c%d %s", pc.conns, sizeName(pc.size)), Conns: pc.conns, MsgSize: pc.size}
-			if err := s.runCase(base, pc.conns, []string{implAio, implAioRecv, implNet}); err != nil {
+			if err := s.runCase(base, pc.conns, []string{implAio, implNet}); err != nil {
 				return err
 			}
 		}

@@ -21,7 +21,7 @@ const echoBufSize = 32 * kiB
 // startAioEcho serves echo on the engine: a listening socket made with
 // package unix, an Aio accepting connections, and per connection one Aio
 // that receives and sends back what it received, looping from its callback.
-func startAioEcho(e *aio.Engine, serve func(*aio.Engine, int)) (string, func(), error) {
+func startAioEcho(e *aio.Engine) (string, func(), error) {
 	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return "", nil, err
@@ -56,7 +56,7 @@ func startAioEcho(e *aio.Engine, serve func(*aio.Engine, int)) (string, func(), 
 		fd := a.Output(0).(int)
 		// net sets TCP_NODELAY on every connection; so does this server.
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		serve(e, fd)
+		serveAioConn(e, fd)
 		a.Accept(lfd)
 	})
 	acc.Accept(lfd)
@@ -77,45 +77,6 @@ func transientAccept(err error) bool {
 		}
 	}
 	return false
-}
-
-// serveAioMsgConn echoes on fd until the peer closes or the engine does,
-// with the engine's messages: one Aio per connection loops RecvMsg (the
-// kernel picks a pool buffer; what arrives while the Aio sends is queued
-// by the engine, bounded) → SetMsg → Send from its callback. A short send
-// goes on from the IOV of the message's unsent bytes; the message is freed
-// once wholly sent. The socket is closed through CloseFD, which also stops
-// its multishot receive.
-func serveAioMsgConn(e *aio.Engine, fd int) {
-	var m *aio.Msg // being sent
-	var sent int
-	a := e.NewAio(func(a *aio.Aio) {
-		if a.Result() != nil || (m == nil && a.Count() == 0) {
-			if m != nil {
-				m.Free()
-			}
-			e.CloseFD(fd)
-			a.Reap()
-			return
-		}
-		if m == nil {
-			m, sent = a.Msg(), 0
-			a.SetMsg(m)
-			a.Send(fd)
-			return
-		}
-		sent += a.Count()
-		if b := m.Bytes(); sent < len(b) {
-			a.SetMsg(nil)
-			a.SetIOV(b[sent:])
-			a.Send(fd)
-			return
-		}
-		m.Free()
-		m = nil
-		a.RecvMsg(fd)
-	})
-	a.RecvMsg(fd)
 }
 
 // serveAioConn echoes on fd until the peer closes or the engine does.
