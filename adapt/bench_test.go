@@ -74,10 +74,3 @@ func benchHTTP(b *testing.B, l net.Listener) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 }
-
-// EXPERIMENT: BenchmarkHTTPAdapt with Read over RecvMsg.
-func BenchmarkHTTPAdaptMsg(b *testing.B) {
-	readMsgs = true
-	defer func() { readMsgs = false }()
-	BenchmarkHTTPAdapt(b)
-}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,11 +21,7 @@ import (
 // concurrent Reads (or Writes) take turns. Close ends pending operations
 // with net.ErrClosed and closes the socket once both are idle.
 type Conn struct {
-	e      *aio.Engine
 	fd     int
-	msgMu  sync.Mutex
-	msg    *aio.Msg // EXPERIMENT: the rest of the last message, from msgOff
-	msgOff int
 	net    string // "tcp" or "unix", for errors
 	rd, wr *runner
 	laddr  net.Addr
@@ -47,7 +42,7 @@ func NewConn(e *aio.Engine, fd int) (*Conn, error) {
 	} else if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 		return nil, &net.OpError{Op: "setsockopt", Net: network, Addr: la, Err: os.NewSyscallError("setsockopt", err)}
 	}
-	return &Conn{e: e, fd: fd, net: network, rd: newRunner(e), wr: newRunner(e), laddr: la, raddr: remoteAddr(fd)}, nil
+	return &Conn{fd: fd, net: network, rd: newRunner(e), wr: newRunner(e), laddr: la, raddr: remoteAddr(fd)}, nil
 }
 
 // Read reads into b with one Recv. It returns io.EOF once the peer has
@@ -58,9 +53,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, c.opError("read", net.ErrClosed)
 		}
 		return 0, nil
-	}
-	if readMsgs {
-		return c.readMsg(b)
 	}
 	n, err := c.rd.run(nil, func(a *aio.Aio) {
 		a.SetIOV(b)
@@ -107,13 +99,7 @@ func (c *Conn) Close() error {
 	}
 	c.rd.close()
 	c.wr.close()
-	c.msgMu.Lock()
-	if c.msg != nil {
-		c.msg.Free()
-		c.msg = nil
-	}
-	c.msgMu.Unlock()
-	if err := c.e.CloseFD(c.fd); err != nil {
+	if err := unix.Close(c.fd); err != nil {
 		return c.opError("close", os.NewSyscallError("close", err))
 	}
 	return nil
@@ -188,31 +174,4 @@ func netErr(op string, err error) error {
 		return os.NewSyscallError(name, errno)
 	}
 	return err
-}
-
-// readMsgs (EXPERIMENT) makes Read receive with RecvMsg.
-var readMsgs bool
-
-func (c *Conn) readMsg(b []byte) (int, error) {
-	c.msgMu.Lock()
-	defer c.msgMu.Unlock()
-	if c.msg == nil {
-		var m *aio.Msg
-		_, err := c.rd.run(nil, func(a *aio.Aio) { a.RecvMsg(c.fd) }, func(a *aio.Aio) { m = a.Msg() })
-		if err != nil {
-			return 0, c.opError("read", err)
-		}
-		if m == nil {
-			return 0, io.EOF
-		}
-		c.msg, c.msgOff = m, 0
-	}
-	bs := c.msg.Bytes()
-	n := copy(b, bs[c.msgOff:])
-	c.msgOff += n
-	if c.msgOff == len(bs) {
-		c.msg.Free()
-		c.msg = nil
-	}
-	return n, nil
 }
