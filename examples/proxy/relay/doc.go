@@ -31,5 +31,5 @@
 // connection is 2 directions × Slots messages plus the engine's queue per
 // socket (package aio's doc). Sockets are closed with Engine.CloseFD,
 // which ends a RecvMsg's multishot receive with them. Recv stays the
-// default: RecvMsg measured no faster here (docs/design.md, decision 16).
+// default: RecvMsg measured no faster here (docs/design.md, decision 17).
 package relay

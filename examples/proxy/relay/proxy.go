@@ -29,7 +29,7 @@ type Config struct {
 	// (messages of at most the engine's Config.MsgBufferSize), then SetMsg
 	// and Send, so no byte is copied; a slot then holds a message instead
 	// of a buffer. Off, each slot is a buffer of BufSize bytes that Recv
-	// fills: that measured faster here (docs/design.md, decision 16).
+	// fills: that measured faster here (docs/design.md, decision 17).
 	Msgs bool
 	// BufSize is the bytes of each slot's buffer without Msgs; 0 means
 	// DefaultBufSize.
