@@ -8,14 +8,16 @@ import (
 	"sync"
 
 	"github.com/aioring/aioring/aio"
-	"golang.org/x/sys/unix"
 )
 
 // conn echoes one client. The receiving Aio (rx) and the sending Aio (tx)
-// run at the same time over two buffers.
+// run at the same time over two slots: two buffers that Recv fills, or
+// with -msg two messages of the engine's pool (RecvMsg, then SetMsg and
+// Send, no copy; each freed once wholly sent).
 //
-// Invariants, under mu: a buffer is in exactly one place, free, being
-// received into, queued or being sent; inflight counts the operations
+// Invariants, under mu: a slot is in exactly one place, free, being
+// received into, queued or being sent; a queued slot's message (with
+// -msg) is the connection's until freed; inflight counts the operations
 // started and whose callback has not yet taken mu; once closing is set no
 // operation starts, and the socket is closed and both Aios reaped when
 // inflight drops to 0.
@@ -25,9 +27,9 @@ type conn struct {
 	rx, tx *aio.Aio
 
 	mu        sync.Mutex
-	bufs      [2][]byte
-	free      []int // buffers nobody uses
-	rxBuf     int   // the buffer rx is receiving into
+	bufs      [2][]byte // nil with -msg
+	free      []int     // buffers nobody uses
+	rxBuf     int       // the buffer rx is receiving into
 	queue     []filled
 	sent      int  // bytes of queue[0] already sent
 	sending   bool // tx is sending queue[0]
@@ -37,12 +39,34 @@ type conn struct {
 	why       string
 }
 
-type filled struct{ buf, n int }
+// filled is a received slot: buf's first n bytes, or message m (-msg).
+type filled struct {
+	buf, n int
+	m      *aio.Msg
+}
+
+// bytes is what f holds.
+func (c *conn) bytes(f filled) []byte {
+	if f.m != nil {
+		return f.m.Bytes()
+	}
+	return c.bufs[f.buf][:f.n]
+}
+
+// release gives f's slot back, and its message to the engine's pool.
+func (c *conn) release(f filled) {
+	if f.m != nil {
+		f.m.Free()
+	}
+	c.free = append(c.free, f.buf)
+}
 
 func newConn(s *server, fd int) *conn {
 	c := &conn{s: s, fd: fd, free: []int{0, 1}}
-	for i := range c.bufs {
-		c.bufs[i] = make([]byte, s.buf)
+	if !s.msgs {
+		for i := range c.bufs {
+			c.bufs[i] = make([]byte, s.buf)
+		}
 	}
 	c.rx = s.e.NewAio(c.received)
 	c.tx = s.e.NewAio(c.sentSome)
@@ -67,11 +91,17 @@ func (c *conn) recvLocked() {
 	c.free = c.free[:len(c.free)-1]
 	c.receiving = true
 	c.inflight++
+	if c.bufs[c.rxBuf] == nil {
+		c.rx.RecvMsg(c.fd)
+		return
+	}
 	c.rx.SetIOV(c.bufs[c.rxBuf])
 	c.rx.Recv(c.fd)
 }
 
-// sendLocked sends the rest of the first queued buffer.
+// sendLocked sends the rest of the first queued slot: its message,
+// attached, from the first byte; after a short send, the bytes not yet
+// sent through the IOV.
 func (c *conn) sendLocked() {
 	if c.closing || c.sending || len(c.queue) == 0 {
 		return
@@ -79,7 +109,12 @@ func (c *conn) sendLocked() {
 	f := c.queue[0]
 	c.sending = true
 	c.inflight++
-	c.tx.SetIOV(c.bufs[f.buf][c.sent:f.n])
+	if f.m != nil && c.sent == 0 {
+		c.tx.SetMsg(f.m)
+	} else {
+		c.tx.SetMsg(nil)
+		c.tx.SetIOV(c.bytes(f)[c.sent:])
+	}
 	c.tx.Send(c.fd)
 }
 
@@ -92,12 +127,15 @@ func (c *conn) received(a *aio.Aio) {
 	n, err := a.Count(), a.Result()
 	switch {
 	case c.closing:
+		if m := a.Msg(); err == nil && m != nil {
+			m.Free() // arrived as the receive was aborted
+		}
 	case err != nil:
 		c.closeLocked(reason("receive", err))
 	case n == 0:
 		c.closeLocked("client closed")
 	default:
-		c.queue = append(c.queue, filled{c.rxBuf, n})
+		c.queue = append(c.queue, filled{c.rxBuf, n, a.Msg()})
 		c.sendLocked()
 		c.recvLocked()
 	}
@@ -118,7 +156,7 @@ func (c *conn) sentSome(a *aio.Aio) {
 	default:
 		c.sent += n
 		if c.sent == c.queue[0].n {
-			c.free = append(c.free, c.queue[0].buf)
+			c.release(c.queue[0])
 			c.queue = c.queue[1:]
 			c.sent = 0
 		}
@@ -157,7 +195,13 @@ func (c *conn) finishLocked() {
 	}
 	c.inflight = -1 // finish once
 	fmt.Fprintf(c.s.log, "connection %d closed: %s\n", c.fd, c.why)
-	unix.Close(c.fd)
+	for _, f := range c.queue {
+		c.release(f) // nothing is in flight: no Send holds its message
+	}
+	c.queue = nil
+	// CloseFD, not close: a RecvMsg's multishot receive would hold the
+	// socket open in the kernel (package aio's doc, Messages).
+	c.s.e.CloseFD(c.fd)
 	// Reap is the way to free an Aio from a callback (its own or another's):
 	// each is released once its callback has returned.
 	c.rx.Reap()

@@ -2,14 +2,18 @@
 
 // Command echo is a TCP echo server built directly on the aio engine.
 //
-//	echo [-addr HOST:PORT] [-idle DURATION] [-buf BYTES] [-v]
+//	echo [-addr HOST:PORT] [-idle DURATION] [-buf BYTES] [-msg] [-v]
 //
 // One Aio accepts connections, in a callback chain: each accepted socket
 // gets TCP_NODELAY (as in package net) and starts its connection, and the
 // callback starts the next Accept. Each connection has one Aio per
 // direction: the receiving Aio fills one of two buffers while the sending
 // Aio writes the other back, so receiving the next bytes overlaps sending
-// the last ones. Both directions carry the -idle timeout: a client that
+// the last ones. With -msg the two slots are messages instead: RecvMsg
+// takes a buffer of the engine's pool (of -buf bytes) that the kernel
+// fills, SetMsg and Send echo it without a copy, and it is freed once
+// wholly sent; a client that stops reading holds at most two messages
+// plus the engine's per-descriptor queue. Both directions carry the -idle timeout: a client that
 // sends nothing (or stops reading its echo) for that long is disconnected.
 // The server prints "listening on ADDR" once it accepts connections, and
 // stops on SIGINT or SIGTERM by closing the engine, which ends every
@@ -38,6 +42,7 @@ type server struct {
 	fd   int
 	idle time.Duration
 	buf  int
+	msgs bool      // -msg: RecvMsg → SetMsg → Send
 	log  io.Writer // connection events with -v; io.Discard otherwise
 
 	// accepted, if set, is called with each accepted socket just before
@@ -51,11 +56,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1:7007", "address to listen on")
 	idle := fs.Duration("idle", 30*time.Second, "disconnect a client idle this long (0: never)")
 	bufSize := fs.Int("buf", 16<<10, "bytes per receive")
+	msgs := fs.Bool("msg", false, "receive into the engine's message pool (RecvMsg) and send the messages back without a copy")
 	verbose := fs.Bool("v", false, "log connections on stderr")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	e, err := aio.NewEngine(aio.Config{})
+	if *bufSize <= 0 {
+		fmt.Fprintf(stderr, "echo: -buf %d: must be positive\n", *bufSize)
+		return 2
+	}
+	cfg := aio.Config{}
+	if *msgs {
+		cfg.MsgBufferSize = *bufSize
+	}
+	e, err := aio.NewEngine(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "echo:", err)
 		return 1
@@ -66,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "echo:", err)
 		return 1
 	}
-	s := &server{e: e, fd: fd, idle: *idle, buf: *bufSize, log: io.Discard}
+	s := &server{e: e, fd: fd, idle: *idle, buf: *bufSize, msgs: *msgs, log: io.Discard}
 	if *verbose {
 		s.log = stderr
 	}

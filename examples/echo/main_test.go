@@ -119,7 +119,12 @@ func echoMessages(c net.Conn, msgs [][]byte) error {
 }
 
 func TestEcho500Clients(t *testing.T) {
-	addr := startServer(t, "-idle", "60s", "-buf", "4096")
+	echo500(t, startServer(t, "-idle", "60s", "-buf", "4096"))
+}
+
+// echo500 runs 500 clients at once against addr, each echoing a few
+// random messages of up to 20,000 bytes, checked byte for byte.
+func echo500(t *testing.T, addr string) {
 	const clients, messages = 500, 5
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
@@ -162,8 +167,9 @@ func TestEcho500Clients(t *testing.T) {
 
 // One client streams 16 MiB while reading the echo: the two directions
 // overlap, and every byte comes back in order.
-func TestEchoStream(t *testing.T) {
-	addr := startServer(t)
+func TestEchoStream(t *testing.T) { echoStream(t, startServer(t)) }
+
+func echoStream(t *testing.T, addr string) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

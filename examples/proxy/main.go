@@ -2,14 +2,17 @@
 
 // Command proxy is a TCP forwarding proxy built directly on the aio engine.
 //
-//	proxy -upstream HOST:PORT [-listen HOST:PORT] [-buf BYTES] [-dial-timeout DURATION] [-v]
+//	proxy -upstream HOST:PORT [-listen HOST:PORT] [-buf BYTES] [-msg] [-dial-timeout DURATION] [-v]
 //
 // Every connection accepted on -listen is forwarded to -upstream, both
 // ways, by package relay: one Aio accepts in a callback chain; per
 // connection one Aio connects the upstream, and each direction has an Aio
 // receiving from one socket and another sending to the other over two
 // buffers of -buf bytes, so a connection holds at most 4 × -buf bytes and
-// a slow reader slows its sender through TCP flow control. When one side
+// a slow reader slows its sender through TCP flow control. With -msg each
+// direction receives with RecvMsg into the engine's pool (messages of
+// -buf bytes) and sends each message with SetMsg and Send, without a
+// copy. When one side
 // ends its stream, the proxy shuts down the write side of the other once
 // everything before the end is sent (a half-close passes through); the
 // connection's sockets are closed when both directions have ended, or at
@@ -42,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	upstream := fs.String("upstream", "", "address to forward every connection to (required)")
 	bufSize := fs.Int("buf", relay.DefaultBufSize, "bytes per buffer (4 buffers per connection)")
 	dialTimeout := fs.Duration("dial-timeout", relay.DefaultDialTimeout, "give up connecting to the upstream after this long")
+	msgs := fs.Bool("msg", false, "forward the engine's messages (RecvMsg, SetMsg, Send) instead of receiving into buffers")
 	verbose := fs.Bool("v", false, "log every connection on stderr, not only failures")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -65,7 +69,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "proxy: -upstream:", err)
 		return 2
 	}
-	e, err := aio.NewEngine(aio.Config{})
+	cfg := aio.Config{}
+	if *msgs {
+		cfg.MsgBufferSize = *bufSize
+	}
+	e, err := aio.NewEngine(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "proxy:", err)
 		return 1
@@ -76,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "proxy: -listen:", err)
 		return 1
 	}
-	p, err := relay.New(e, fd, relay.Config{Upstream: up, BufSize: *bufSize,
+	p, err := relay.New(e, fd, relay.Config{Upstream: up, BufSize: *bufSize, Msgs: *msgs,
 		DialTimeout: *dialTimeout, Log: stderr, Verbose: *verbose})
 	if err != nil {
 		e.Close()

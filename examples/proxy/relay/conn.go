@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/aioring/aioring/aio"
-	"golang.org/x/sys/unix"
 )
 
 // conn is one proxied connection: the client's socket, the upstream's, the
@@ -125,12 +124,15 @@ func (c *conn) finishLocked() {
 	if c.failed || c.p.cfg.Verbose {
 		fmt.Fprintf(c.p.cfg.Log, "connection %d closed: %s\n", c.client, c.why)
 	}
-	unix.Close(c.client)
-	unix.Close(c.up)
+	// CloseFD: a plain close would leave a RecvMsg's multishot receive
+	// holding the socket open in the kernel (aio's package doc).
+	c.p.e.CloseFD(c.client)
+	c.p.e.CloseFD(c.up)
 	// Reap frees an Aio from a callback (its own or another's) once its
 	// callback has returned.
 	for _, p := range c.pipes {
 		if p != nil {
+			p.drainLocked()
 			p.rx.Reap()
 			p.tx.Reap()
 		}

@@ -23,7 +23,13 @@
 // closed once every operation has ended.
 //
 // The receive step is one small set of functions in pipe.go (recvLocked,
-// take, release): today it receives into one of the pipe's buffers with
-// Recv; with the engine's messages it becomes RecvMsg, and the send step
-// attaches the received Msg with SetMsg, forwarding without a copy.
+// take, release): by default it receives into one of the pipe's buffers
+// with Recv; with Config.Msgs it is RecvMsg into the engine's pool, the
+// send step attaches the received Msg with SetMsg (forwarding without a
+// copy, a short send finished from the IOV of the rest), and the message
+// is freed once sent. A slot then bounds messages held, so memory per
+// connection is 2 directions × Slots messages plus the engine's queue per
+// socket (package aio's doc). Sockets are closed with Engine.CloseFD,
+// which ends a RecvMsg's multishot receive with them. Recv stays the
+// default: RecvMsg measured no faster here (docs/design.md, decision 17).
 package relay

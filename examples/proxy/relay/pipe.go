@@ -25,8 +25,8 @@ type pipe struct {
 	src, dst int
 	rx, tx   *aio.Aio
 
-	bufs      [Slots][]byte
-	free      []int // slots holding nothing
+	bufs      [Slots][]byte // nil with Config.Msgs
+	free      []int         // slots holding nothing
 	rxSlot    int
 	queue     []chunk // received and not yet wholly sent, oldest first
 	sent      int     // bytes of queue[0] already sent
@@ -36,17 +36,21 @@ type pipe struct {
 	done      bool // the whole stream was sent and dst's write side shut
 }
 
-// chunk is received bytes waiting to be sent, and the slot holding them.
+// chunk is received bytes waiting to be sent, and the slot holding them;
+// m is the message holding them (Config.Msgs), or nil.
 type chunk struct {
 	slot int
 	b    []byte
+	m    *aio.Msg
 }
 
 func newPipe(c *conn, name string, src, dst int) *pipe {
 	p := &pipe{c: c, name: name, src: src, dst: dst,
 		free: make([]int, 0, Slots), queue: make([]chunk, 0, Slots)}
 	for i := range p.bufs {
-		p.bufs[i] = make([]byte, c.p.cfg.BufSize)
+		if !c.p.cfg.Msgs {
+			p.bufs[i] = make([]byte, c.p.cfg.BufSize)
+		}
 		p.free = append(p.free, i)
 	}
 	p.rx = c.p.e.NewAio(p.received)
@@ -59,10 +63,11 @@ func newPipe(c *conn, name string, src, dst int) *pipe {
 }
 
 // The receive step: recvLocked, take and release are the only code that
-// knows where received bytes live. With the engine's messages they become
-// RecvMsg (a slot then bounds the queue without holding a buffer), a chunk
-// holding the *aio.Msg, and Msg.Free; sendLocked attaches the Msg with
-// SetMsg when it sends a chunk from its first byte.
+// knows where received bytes live. With Config.Msgs a receive is a
+// RecvMsg: the kernel fills a buffer of the engine's pool, the chunk holds
+// the *aio.Msg, sendLocked attaches it with SetMsg (no copy), and release
+// frees it; a slot then bounds how many messages the pipe holds without
+// owning a buffer. Otherwise a receive is a Recv into the slot's buffer.
 
 // recvLocked starts a receive into a free slot, if there is one; otherwise
 // the next slot freed by a send restarts receiving.
@@ -74,28 +79,55 @@ func (p *pipe) recvLocked() {
 	p.free = p.free[:len(p.free)-1]
 	p.receiving = true
 	p.c.inflight++
+	if p.bufs[p.rxSlot] == nil {
+		p.rx.RecvMsg(p.src)
+		return
+	}
 	p.rx.SetIOV(p.bufs[p.rxSlot])
 	p.rx.Recv(p.src)
 }
 
 // take is the chunk a successful receive of a's Count() > 0 bytes filled.
 func (p *pipe) take(a *aio.Aio) chunk {
+	if m := a.Msg(); m != nil {
+		return chunk{slot: p.rxSlot, b: m.Bytes(), m: m}
+	}
 	return chunk{slot: p.rxSlot, b: p.bufs[p.rxSlot][:a.Count()]}
 }
 
-// release gives a sent chunk's slot back.
+// release gives a sent (or dropped) chunk's slot back, and its message to
+// the engine's pool.
 func (p *pipe) release(ch chunk) {
+	if ch.m != nil {
+		ch.m.Free()
+	}
 	p.free = append(p.free, ch.slot)
 }
 
-// sendLocked sends the rest of the oldest chunk.
+// drainLocked releases every chunk still queued: the connection is over
+// and nothing is in flight (finishLocked), so no Send holds a message.
+func (p *pipe) drainLocked() {
+	for _, ch := range p.queue {
+		p.release(ch)
+	}
+	p.queue = p.queue[:0]
+}
+
+// sendLocked sends the rest of the oldest chunk: its message, attached,
+// when it starts from the first byte; otherwise (after a short send) the
+// bytes not yet sent, through the IOV.
 func (p *pipe) sendLocked() {
 	if p.c.closing || p.sending || len(p.queue) == 0 {
 		return
 	}
 	p.sending = true
 	p.c.inflight++
-	p.tx.SetIOV(p.queue[0].b[p.sent:])
+	if ch := p.queue[0]; ch.m != nil && p.sent == 0 {
+		p.tx.SetMsg(ch.m)
+	} else {
+		p.tx.SetMsg(nil)
+		p.tx.SetIOV(ch.b[p.sent:])
+	}
 	p.tx.Send(p.dst)
 }
 
@@ -109,7 +141,13 @@ func (p *pipe) received(a *aio.Aio) {
 	n, err := a.Count(), a.Result()
 	switch {
 	case c.closing:
-		p.free = append(p.free, p.rxSlot)
+		// A message that arrived as the receive was aborted is the
+		// pipe's like any other: give it back.
+		if err == nil && n > 0 {
+			p.release(p.take(a))
+		} else {
+			p.free = append(p.free, p.rxSlot)
+		}
 	case err != nil:
 		p.free = append(p.free, p.rxSlot)
 		c.closeLocked(p.name+": receive", err)

@@ -15,8 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Slots is how many buffers each direction of a connection has: one being
-// received into while the other is being sent.
+// Slots is how many received chunks (messages, or buffers with
+// Config.Recv) each direction of a connection holds: one being received
+// while the other is being sent.
 const Slots = 2
 
 // Config says where and how a Proxy forwards.
@@ -24,7 +25,14 @@ type Config struct {
 	// Upstream is where every accepted connection is forwarded
 	// (*unix.SockaddrInet4, *unix.SockaddrInet6 or *unix.SockaddrUnix).
 	Upstream unix.Sockaddr
-	// BufSize is the bytes of each slot; 0 means DefaultBufSize.
+	// Msgs forwards with the engine's messages: RecvMsg into its pool
+	// (messages of at most the engine's Config.MsgBufferSize), then SetMsg
+	// and Send, so no byte is copied; a slot then holds a message instead
+	// of a buffer. Off, each slot is a buffer of BufSize bytes that Recv
+	// fills: that measured faster here (docs/design.md, decision 17).
+	Msgs bool
+	// BufSize is the bytes of each slot's buffer without Msgs; 0 means
+	// DefaultBufSize.
 	BufSize int
 	// DialTimeout bounds the connect to the upstream; 0 means
 	// DefaultDialTimeout, a negative value no bound.

@@ -73,6 +73,9 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
+// testMsgs makes proxyTo's proxies forward with Config.Msgs (TestMsgs).
+var testMsgs bool
+
 // proxyTo runs a Proxy on its own engine, forwarding a free loopback port
 // to up. The cleanup closes the engine, checks that every connection's
 // sockets were closed, and closes the listening socket.
@@ -92,7 +95,7 @@ func proxyTo(t *testing.T, up string, bufSize int) (string, *Proxy, *logBuf) {
 		t.Fatal(err)
 	}
 	log := &logBuf{}
-	p, err := New(e, fd, Config{Upstream: sa, BufSize: bufSize, DialTimeout: 10 * time.Second, Log: log})
+	p, err := New(e, fd, Config{Upstream: sa, BufSize: bufSize, DialTimeout: 10 * time.Second, Log: log, Msgs: testMsgs})
 	if err != nil {
 		e.Close()
 		unix.Close(fd)
