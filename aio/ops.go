@@ -217,7 +217,7 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 		a.finishLocked(err, 0, nil) // unpins what build pinned
 		return fromCallback, false
 	}
-	if !a.e.probe.Supports(a.req.sqeOp) {
+	if !a.e.Supports(a.req.sqeOp) {
 		a.finishLocked(ErrUnsupported, 0, nil)
 		return fromCallback, false
 	}
