@@ -1721,6 +1721,11 @@ func TestClosePendingAndAfter(t *testing.T) {
 func TestCloseLeavesNothing(t *testing.T) {
 	for _, cfg := range []aio.Config{{}, {Entries: 8, Callbacks: 5}, {SQPoll: true}} {
 		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
+			if cfg.SQPoll {
+				if e := newEngine(t, aio.Config{}); e.Backend() != aio.BackendIOURing {
+					t.Skipf("io_uring only: SQPOLL is a ring setup flag; this engine runs the %s backend", e.Backend())
+				}
+			}
 			x, _, _, _ := socketpair(t)
 			openFDs(t) // warm up anything ReadDir opens lazily
 			runtime.GC()
@@ -1964,6 +1969,9 @@ func TestPanicMessages(t *testing.T) {
 // IORING_SQ_NEED_WAKEUP set, from the start) and on an engine whose
 // thread went idle (sq_thread_idle defaults to one second).
 func TestSQPoll(t *testing.T) {
+	if e := newEngine(t, aio.Config{}); e.Backend() != aio.BackendIOURing {
+		t.Skipf("io_uring only: SQPOLL is a ring setup flag; this engine runs the %s backend", e.Backend())
+	}
 	closeWithin := func(t *testing.T, e *aio.Engine) {
 		t.Helper()
 		done := make(chan struct{})

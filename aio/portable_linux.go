@@ -99,7 +99,13 @@ func rw(po *portOp, flags uintptr) (int32, unix.Errno) {
 	for {
 		r, _, e := unix.Syscall6(nr, uintptr(po.fd), uintptr(unsafe.Pointer(iov)), n,
 			uintptr(off), uintptr(off>>32), flags)
-		if e == unix.EINTR {
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.ESPIPE && po.off != -1:
+			// A stream (pipe, socket, FIFO): io_uring ignores the offset
+			// there, and so does this backend.
+			po.off, off = -1, ^uint64(0)
 			continue
 		}
 		return int32(r), e
