@@ -72,6 +72,7 @@ type aioExtra struct {
 	iovecs  [MaxIOV]unix.Iovec // READV/WRITEV and msghdr vectors
 	msg     unix.Msghdr
 	sa      unix.RawSockaddrAny // CONNECT's address
+	sock    unix.Sockaddr       // the same as given, for the portable backend off Linux
 	inputs  [NumSlots]any
 	outputs [NumSlots]any
 	timer   *time.Timer // Sleep's timer, and the deadline of ops no link timer can cut

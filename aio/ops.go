@@ -295,6 +295,7 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) erro
 		if err != nil {
 			return ErrInvalid
 		}
+		x.sock = sa
 		r.sqeOp, r.addr, r.off = sqe.OpConnect, uint64(uintptr(unsafe.Pointer(&x.sa))), uint64(n)
 		a.pin.Pin(x)
 	}

@@ -85,6 +85,13 @@ const (
 	evWrite       // also: an error or hangup wakes both
 )
 
+// pollEvent is one readiness report of the poller: the descriptor, the
+// directions it woke, and the directions the report disarmed (one-shot).
+type pollEvent struct {
+	fd              int32
+	ready, disarmed uint8
+}
+
 // portOp is the portable backend's state of an Aio's operation. It is made
 // on the Aio's first portable operation and reused.
 type portOp struct {
@@ -105,9 +112,10 @@ type portOp struct {
 	msg        *unix.Msghdr
 	sa         *unix.RawSockaddrAny
 	salen      uint32
-	deadline   int64 // a link timeout's deadline, engine clock ns; 0: none
-	connecting bool  // Connect got EINPROGRESS: readiness means it ended
-	noNowait   bool  // the descriptor refused RWF_NOWAIT: readiness, then a file worker
+	sock       unix.Sockaddr // Connect's address as given (for the x/sys calls off Linux)
+	deadline   int64         // a link timeout's deadline, engine clock ns; 0: none
+	connecting bool          // Connect got EINPROGRESS: readiness means it ended
+	noNowait   bool          // the descriptor refused RWF_NOWAIT: readiness, then a file worker
 
 	// guarded by p.mu
 	state      portState
@@ -253,9 +261,9 @@ func (p *portShard) Queue(req completion.Request) error {
 	case sqe.OpReadv, sqe.OpWritev:
 		po.vector, po.iovp, po.niov = true, &a.x.iovecs[0], int(a.niov)
 	case sqe.OpRecvmsg, sqe.OpSendmsg:
-		po.vector, po.msg = true, &a.x.msg
+		po.vector, po.iovp, po.niov, po.msg = true, &a.x.iovecs[0], int(a.niov), &a.x.msg
 	case sqe.OpConnect:
-		po.sa, po.salen = &a.x.sa, uint32(r.off)
+		po.sa, po.salen, po.sock = &a.x.sa, uint32(r.off), a.x.sock
 	}
 	po.deadline = 0
 	if r.link {

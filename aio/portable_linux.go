@@ -11,13 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pollEvent is one readiness report: the descriptor, the directions it
-// woke, and the directions the report disarmed (one-shot).
-type pollEvent struct {
-	fd              int32
-	ready, disarmed uint8
-}
-
 // poller is the backend's epoll instance. Each waited-for descriptor is in
 // it EPOLLONESHOT, so a report disarms it until the next wait re-arms it
 // (EPOLL_CTL_MOD checks readiness at once: a change before the arm is not
