@@ -1,5 +1,3 @@
-//go:build linux
-
 package aio_test
 
 // Black-box tests of the contract in /work/shared/API.md, against the real
@@ -1386,7 +1384,7 @@ func TestKernelErrnos(t *testing.T) {
 	// TCP: the peer closed with unread data, so it answered with a reset.
 	l, lsa, _ := listener(t, 8)
 	c, _ := dial(t, lsa)
-	s, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
+	s, _, err := tAccept(l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -2050,7 +2048,7 @@ func TestConnectAddressFamilies(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, aio.Config{})
-			l, err := unix.Socket(tc.family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			l, err := unix.Socket(tc.family, unix.SOCK_STREAM|tSockCloexec, 0)
 			if err != nil {
 				t.Skipf("no %s sockets here: %v", tc.name, err)
 			}
@@ -2073,7 +2071,7 @@ func TestConnectAddressFamilies(t *testing.T) {
 				// the contract's form is the "@" one, as in the os package.
 				sa = tc.addr
 			}
-			fd, err := unix.Socket(tc.family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			fd, err := unix.Socket(tc.family, unix.SOCK_STREAM|tSockCloexec, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -2084,7 +2082,7 @@ func TestConnectAddressFamilies(t *testing.T) {
 			if a.Result() != nil {
 				t.Fatalf("Connect to %+v: %v", sa, a.Result())
 			}
-			s, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
+			s, _, err := tAccept(l)
 			if err != nil {
 				t.Fatalf("the listener saw no connection: %v", err)
 			}
@@ -2102,7 +2100,7 @@ func TestConnectAddressFamilies(t *testing.T) {
 		fd, _ := tcpSocket(t)
 		r := newRecorder()
 		a := e.NewAio(r.cb)
-		for _, sa := range []unix.Sockaddr{nil, &unix.SockaddrLinklayer{}, &unix.SockaddrInet4{Port: 70000}, &unix.SockaddrUnix{}} {
+		for _, sa := range []unix.Sockaddr{nil, otherSockaddr, &unix.SockaddrInet4{Port: 70000}, &unix.SockaddrUnix{}} {
 			a.Connect(fd, sa)
 			if c := r.next(t); !errors.Is(c.err, aio.ErrInvalid) {
 				t.Errorf("Connect(%#v): %v, want ErrInvalid", sa, c.err)
@@ -2254,20 +2252,6 @@ func TestCloseRacesStarts(t *testing.T) {
 // checked the same way.
 func TestBlockedReadIsCut(t *testing.T) {
 	open := map[string]func(t *testing.T) int{
-		"inotify": func(t *testing.T) int {
-			fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fd
-		},
-		"eventfd": func(t *testing.T) int {
-			fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fd
-		},
 		"fifo": func(t *testing.T) int {
 			p := t.TempDir() + "/fifo"
 			if err := unix.Mkfifo(p, 0o600); err != nil {
@@ -2279,6 +2263,9 @@ func TestBlockedReadIsCut(t *testing.T) {
 			}
 			return fd
 		},
+	}
+	for name, opener := range pollOnlyDescriptors {
+		open[name] = opener
 	}
 	for name, opener := range open {
 		t.Run(name, func(t *testing.T) {
