@@ -16,7 +16,7 @@ import (
 // reaperCount counts the engine's callback goroutines.
 func reaperCount(e *Engine) int {
 	if e.port != nil {
-		return len(e.port.goids)
+		return len(e.port.workers)
 	}
 	n := 0
 	for _, s := range e.rings {

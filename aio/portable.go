@@ -188,18 +188,8 @@ type portShard struct {
 
 	pollFile *os.File // the poller's descriptor, parked on Go's netpoller
 	pollConn syscall.RawConn
-	harvest  func(fd uintptr) bool // the netpoller condition, made once
-	evs      []pollEvent           // the poller goroutine's
-	nevs     int
-	runQ     opList // the poller goroutine's: woken operations to try again
 
-	cbMu     sync.Mutex
-	cbCond   sync.Cond
-	ready    []completion.Callback
-	rhead    int
-	cbIdle   int
-	cbClosed bool
-	goids    []int64 // the callback goroutines, set before Start returns
+	seatState // the callback goroutines and the seat (portable_seat.go)
 
 	wg sync.WaitGroup
 }
@@ -207,11 +197,15 @@ type portShard struct {
 // startPortable starts the portable backend of e: its poller goroutine and
 // its callback goroutines (file workers start on demand).
 func startPortable(e *Engine) (*portShard, error) {
-	p := &portShard{e: e, fds: make(map[int32]*fdWait), evs: make([]pollEvent, pollBatch)}
+	p := &portShard{e: e, fds: make(map[int32]*fdWait)}
 	p.fileCond.L = &p.mu
 	p.cbCond.L = &p.cbMu
 	fd, err := p.pl.open()
 	if err != nil {
+		return nil, err
+	}
+	if err := p.pl.openWake(); err != nil {
+		unix.Close(fd)
 		return nil, err
 	}
 	// Non-blocking, so os.NewFile registers it with the netpoller.
@@ -222,22 +216,10 @@ func startPortable(e *Engine) (*portShard, error) {
 	p.pollFile = os.NewFile(uintptr(fd), "aio-portable-poller")
 	if p.pollConn, err = p.pollFile.SyscallConn(); err != nil {
 		p.pollFile.Close()
+		p.pl.closeWake()
 		return nil, err
 	}
-	p.harvest = func(fd uintptr) bool {
-		p.nevs = p.pl.wait(int(fd), p.evs)
-		return p.nevs > 0
-	}
-	n := e.cfg.Callbacks
-	p.goids = make([]int64, n)
-	var started sync.WaitGroup
-	started.Add(n)
-	p.wg.Add(n + 1)
-	for i := 0; i < n; i++ {
-		go p.callbacks(i, &started)
-	}
-	go p.poll()
-	started.Wait()
+	p.startWorkers(e.cfg.Callbacks)
 	return p, nil
 }
 
@@ -345,7 +327,7 @@ func (p *portShard) Push(bool) {
 		}
 		po.state = pRunning
 		p.mu.Unlock()
-		p.run(po)
+		p.run(po, nil)
 	}
 }
 
@@ -364,7 +346,7 @@ func (p *portShard) endLocked(po *portOp) sqe.UserData {
 
 // run tries po (state pRunning, owned by the caller) and then ends it, or
 // parks it on its descriptor or the file queue.
-func (p *portShard) run(po *portOp) {
+func (p *portShard) run(po *portOp, b *completion.Batch) {
 	res, next := p.try(po)
 	p.mu.Lock()
 	if next != nDone && po.cancel {
@@ -416,7 +398,7 @@ func (p *portShard) run(po *portOp) {
 	}
 	ud := p.endLocked(po)
 	p.mu.Unlock()
-	po.a.completeRes(ud, res, nil)
+	po.a.completeRes(ud, res, b)
 }
 
 // waitLocked puts po on its descriptor's wait list for dir and arms the
@@ -515,56 +497,6 @@ func (po *portOp) onLink() {
 	po.a.completeRes(ud, -int32(unix.ECANCELED), nil)
 }
 
-// poll is the poller goroutine: it parks on the netpoller until the
-// backend's epoll (kqueue) instance has events, takes them off it, and
-// tries again the operations they woke. It never blocks elsewhere.
-func (p *portShard) poll() {
-	defer p.wg.Done()
-	for {
-		if err := p.pollConn.Read(p.harvest); err != nil {
-			return // Close closed the poller
-		}
-		p.mu.Lock()
-		for _, ev := range p.evs[:p.nevs] {
-			fw := p.fds[ev.fd]
-			if fw == nil {
-				continue
-			}
-			fw.armed &^= ev.disarmed
-			if ev.ready&evRead != 0 {
-				for po := fw.readers.pop(); po != nil; po = fw.readers.pop() {
-					po.state = pRunning
-					p.runQ.push(po)
-				}
-			}
-			if ev.ready&evWrite != 0 {
-				for po := fw.writers.pop(); po != nil; po = fw.writers.pop() {
-					po.state = pRunning
-					p.runQ.push(po)
-				}
-			}
-			// Waiters of the other direction keep waiting.
-			want := uint8(0)
-			if fw.readers.head != nil {
-				want |= evRead
-			}
-			if fw.writers.head != nil {
-				want |= evWrite
-			}
-			if want != 0 && want&^fw.armed != 0 && !p.closed {
-				if p.pl.arm(ev.fd, want) == 0 {
-					fw.armed = want
-				}
-			}
-		}
-		p.mu.Unlock()
-		// runQ is this goroutine's alone.
-		for po := p.runQ.pop(); po != nil; po = p.runQ.pop() {
-			p.run(po)
-		}
-	}
-}
-
 // fileWorker runs blocking system calls until Close.
 func (p *portShard) fileWorker() {
 	defer p.wg.Done()
@@ -592,87 +524,11 @@ func (p *portShard) fileWorker() {
 	}
 }
 
-// Handoff implements backend: a callback goroutine runs cb.
-func (p *portShard) Handoff(cb completion.Callback) bool {
-	p.cbMu.Lock()
-	if p.cbClosed {
-		p.cbMu.Unlock()
-		return false
-	}
-	if p.rhead > 0 && p.rhead == len(p.ready) {
-		p.ready, p.rhead = p.ready[:0], 0
-	}
-	p.ready = append(p.ready, cb)
-	if p.cbIdle > 0 {
-		p.cbCond.Signal()
-	}
-	p.cbMu.Unlock()
-	return true
-}
-
-// callbacks is a callback goroutine: it runs handed-off callbacks, one at
-// a time, so that one that blocks holds only its own goroutine.
-func (p *portShard) callbacks(i int, started *sync.WaitGroup) {
-	defer p.wg.Done()
-	goid := completion.GoroutineID()
-	p.goids[i] = goid
-	started.Done()
-	p.cbMu.Lock()
-	for {
-		if p.rhead < len(p.ready) {
-			cb := p.ready[p.rhead]
-			p.ready[p.rhead] = nil
-			p.rhead++
-			if p.rhead == len(p.ready) {
-				p.ready, p.rhead = p.ready[:0], 0
-			}
-			p.cbMu.Unlock()
-			cb.RunCallback(goid)
-			p.cbMu.Lock()
-			continue
-		}
-		if p.cbClosed {
-			p.cbMu.Unlock()
-			return
-		}
-		p.cbIdle++
-		p.cbCond.Wait()
-		p.cbIdle--
-	}
-}
-
 // ReapInline implements backend: results never wait to be reaped here.
 func (p *portShard) ReapInline() int { return 0 }
 
 // Broken implements backend: nothing can lose results.
 func (p *portShard) Broken() bool { return false }
-
-// IsReaper implements backend.
-func (p *portShard) IsReaper(goid int64) bool {
-	for _, g := range p.goids {
-		if g == goid {
-			return true
-		}
-	}
-	return false
-}
-
-// Close implements backend: the engine has ended every operation. The
-// poller, the file workers and the callback goroutines exit (the latter
-// after running what was handed to them).
-func (p *portShard) Close() error {
-	p.mu.Lock()
-	p.closed = true
-	p.fileCond.Broadcast()
-	p.mu.Unlock()
-	err := p.pollFile.Close()
-	p.cbMu.Lock()
-	p.cbClosed = true
-	p.cbCond.Broadcast()
-	p.cbMu.Unlock()
-	p.wg.Wait()
-	return err
-}
 
 // portableSupports reports the opcodes the portable backend carries out.
 func portableSupports(op sqe.Op) bool {

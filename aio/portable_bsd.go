@@ -19,9 +19,36 @@ import (
 
 // poller is the backend's kqueue instance.
 type poller struct {
-	fd  int
-	ch  [2]unix.Kevent_t
-	buf [pollBatch]unix.Kevent_t // the poller goroutine's
+	fd   int
+	wr   [2]int // a non-blocking pipe whose read end is in the kqueue: wakes the seat holder
+	ch   [2]unix.Kevent_t
+	buf  [pollBatch]unix.Kevent_t // the seat holder's
+	sink [64]byte
+}
+
+// openWake adds the wake pipe's read end (not one-shot).
+func (pl *poller) openWake() error {
+	if err := unix.Pipe(pl.wr[:]); err != nil {
+		return err
+	}
+	for _, fd := range pl.wr {
+		unix.CloseOnExec(fd)
+		unix.SetNonblock(fd, true)
+	}
+	unix.SetKevent(&pl.ch[0], pl.wr[0], unix.EVFILT_READ, unix.EV_ADD|unix.EV_ENABLE)
+	if _, err := unix.Kevent(pl.fd, pl.ch[:1], nil, nil); err != nil {
+		pl.closeWake()
+		return err
+	}
+	return nil
+}
+
+// wake makes the instance readable until the seat holder drains it.
+func (pl *poller) wake() { unix.Write(pl.wr[1], pl.sink[:1]) }
+
+func (pl *poller) closeWake() {
+	unix.Close(pl.wr[0])
+	unix.Close(pl.wr[1])
 }
 
 func (pl *poller) open() (int, error) {
@@ -55,19 +82,29 @@ func (pl *poller) arm(fd int32, want uint8) unix.Errno {
 }
 
 // wait takes the ready events off the kqueue fd without blocking. Each
-// report disarms only its own filter.
-func (pl *poller) wait(fd int, out []pollEvent) int {
+// report disarms only its own filter. woke reports the wake pipe (drained
+// here).
+func (pl *poller) wait(fd int, out []pollEvent) (n int, woke bool) {
 	var zero unix.Timespec
 	for {
-		n, err := unix.Kevent(fd, nil, pl.buf[:len(out)], &zero)
+		got, err := unix.Kevent(fd, nil, pl.buf[:len(out)], &zero)
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil || n <= 0 {
-			return 0
+		if err != nil || got <= 0 {
+			return 0, false
 		}
-		for i := 0; i < n; i++ {
+		for i := 0; i < got; i++ {
 			k := &pl.buf[i]
+			if int(k.Ident) == pl.wr[0] {
+				for {
+					if m, _ := unix.Read(pl.wr[0], pl.sink[:]); m <= 0 {
+						break
+					}
+				}
+				woke = true
+				continue
+			}
 			dir := evRead
 			if k.Filter == unix.EVFILT_WRITE {
 				dir = evWrite
@@ -76,9 +113,10 @@ func (pl *poller) wait(fd int, out []pollEvent) int {
 			if k.Flags&unix.EV_ERROR != 0 {
 				ready = evRead | evWrite
 			}
-			out[i] = pollEvent{fd: int32(k.Ident), ready: ready, disarmed: dir}
+			out[n] = pollEvent{fd: int32(k.Ident), ready: ready, disarmed: dir}
+			n++
 		}
-		return n
+		return n, woke
 	}
 }
 

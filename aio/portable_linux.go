@@ -16,9 +16,33 @@ import (
 // (EPOLL_CTL_MOD checks readiness at once: a change before the arm is not
 // missed).
 type poller struct {
-	fd  int
-	buf [pollBatch]unix.EpollEvent // the poller goroutine's
+	fd   int
+	wfd  int                        // an eventfd in the instance (data -1): wakes the seat holder
+	buf  [pollBatch]unix.EpollEvent // the seat holder's
+	one  [8]byte                    // wake's write, native-endian 1
+	sink [8]byte                    // the seat holder's drain buffer
 }
+
+// openWake adds the wake eventfd, level-triggered.
+func (pl *poller) openWake() error {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1}
+	if err := unix.EpollCtl(pl.fd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	pl.wfd = fd
+	*(*uint64)(unsafe.Pointer(&pl.one)) = 1
+	return nil
+}
+
+// wake makes the instance readable until the seat holder drains it.
+func (pl *poller) wake() { unix.Write(pl.wfd, pl.one[:]) }
+
+func (pl *poller) closeWake() { unix.Close(pl.wfd) }
 
 func (pl *poller) open() (int, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -49,18 +73,24 @@ func (pl *poller) arm(fd int32, want uint8) unix.Errno {
 	return 0
 }
 
-// wait takes the ready events off the epoll instance fd without blocking.
-func (pl *poller) wait(fd int, out []pollEvent) int {
+// wait takes the ready events off the epoll instance fd without blocking;
+// woke reports the wake eventfd (drained here).
+func (pl *poller) wait(fd int, out []pollEvent) (n int, woke bool) {
 	for {
-		n, err := unix.EpollWait(fd, pl.buf[:len(out)], 0)
+		got, err := unix.EpollWait(fd, pl.buf[:len(out)], 0)
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil || n <= 0 {
-			return 0
+		if err != nil || got <= 0 {
+			return 0, false
 		}
-		for i := 0; i < n; i++ {
+		for i := 0; i < got; i++ {
 			e := &pl.buf[i]
+			if e.Fd == -1 {
+				unix.Read(pl.wfd, pl.sink[:])
+				woke = true
+				continue
+			}
 			var r uint8
 			if e.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				r |= evRead
@@ -68,9 +98,10 @@ func (pl *poller) wait(fd int, out []pollEvent) int {
 			if e.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				r |= evWrite
 			}
-			out[i] = pollEvent{fd: e.Fd, ready: r, disarmed: evRead | evWrite}
+			out[n] = pollEvent{fd: e.Fd, ready: r, disarmed: evRead | evWrite}
+			n++
 		}
-		return n
+		return n, woke
 	}
 }
 
