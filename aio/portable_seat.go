@@ -66,6 +66,11 @@ type pworker struct {
 	harvest func(fd uintptr) bool // the netpoller condition, made once
 	runQ    opList                // operations its round retries
 	batch   completion.Batch      // callbacks its round runs
+	// next: callbacks of Aios whose callback this worker was running when
+	// they were handed off (an Aio restarted from its callback, ended at
+	// once); run before anything else when that callback returns, so an
+	// Aio's callbacks never overlap and a chain wakes nobody. Under cbMu.
+	next []completion.Callback
 }
 
 func (p *portShard) startWorkers(n int) {
@@ -96,6 +101,17 @@ func (p *portShard) work(w *pworker, started *sync.WaitGroup) {
 	started.Done()
 	p.cbMu.Lock()
 	for {
+		if len(w.next) > 0 {
+			cb := w.next[0]
+			copy(w.next, w.next[1:])
+			w.next[len(w.next)-1] = nil
+			w.next = w.next[:len(w.next)-1]
+			p.cbMu.Unlock()
+			cb.RunCallback(w.goid)
+			p.progress.Add(1)
+			p.cbMu.Lock()
+			continue
+		}
 		if p.rhead < len(p.ready) {
 			cb := p.ready[p.rhead]
 			p.ready[p.rhead] = nil
@@ -220,6 +236,20 @@ func (p *portShard) Handoff(cb completion.Callback) bool {
 	if p.cbClosed {
 		p.cbMu.Unlock()
 		return false
+	}
+	if ac, ok := cb.(*aioCallback); ok {
+		// Its callback still runs (the defer that clears cbGoid runs
+		// before the worker looks at next again, under cbMu): that
+		// worker runs this one when it returns.
+		if g := ac.cbGoid.Load(); g != 0 {
+			for _, w := range p.workers {
+				if w.goid == g {
+					w.next = append(w.next, cb)
+					p.cbMu.Unlock()
+					return true
+				}
+			}
+		}
 	}
 	if p.rhead > 0 && p.rhead == len(p.ready) {
 		p.ready, p.rhead = p.ready[:0], 0
