@@ -37,6 +37,10 @@ import (
 // watchdogPeriod).
 const watchdogPeriodPortable = time.Millisecond
 
+// seatPollEvery is how many callbacks the seat holder runs from its lists
+// before it looks at readiness without parking.
+const seatPollEvery = 16
+
 type seatState struct {
 	cbMu     sync.Mutex
 	cbCond   sync.Cond
@@ -64,13 +68,18 @@ type pworker struct {
 	evs     []pollEvent
 	nevs    int
 	harvest func(fd uintptr) bool // the netpoller condition, made once
-	runQ    opList                // operations its round retries
-	batch   completion.Batch      // callbacks its round runs
+	peek    func(fd uintptr)      // the same without parking, made once
+	// sincePoll counts callbacks run since the seat holder last looked
+	// at readiness.
+	sincePoll int
+	runQ      opList           // operations its round retries
+	batch     completion.Batch // callbacks its round runs
 	// next: callbacks of Aios whose callback this worker was running when
 	// they were handed off (an Aio restarted from its callback, ended at
 	// once); run before anything else when that callback returns, so an
 	// Aio's callbacks never overlap and a chain wakes nobody. Under cbMu.
 	next []completion.Callback
+	fair bool // it ran from next last: the shared list goes first
 }
 
 func (p *portShard) startWorkers(n int) {
@@ -88,6 +97,7 @@ func (p *portShard) startWorkers(n int) {
 			w.nevs, woke = p.pl.wait(int(fd), w.evs)
 			return w.nevs > 0 || woke
 		}
+		w.peek = func(fd uintptr) { w.nevs, _ = p.pl.wait(int(fd), w.evs) }
 		p.workers[i] = w
 		go p.work(w, &started)
 	}
@@ -101,11 +111,28 @@ func (p *portShard) work(w *pworker, started *sync.WaitGroup) {
 	started.Done()
 	p.cbMu.Lock()
 	for {
-		if len(w.next) > 0 {
+		if w.sincePoll >= seatPollEvery && p.seat == w && !p.pollDead {
+			// The seat holder has had callbacks to run for a while: look
+			// at readiness without parking, so its chains never starve
+			// the descriptors.
+			w.sincePoll = 0
+			p.cbMu.Unlock()
+			p.pollConn.Control(w.peek)
+			p.cbMu.Lock()
+			if w.nevs > 0 {
+				p.roundLocked(w)
+			}
+			continue
+		}
+		// Alternate between w's own chain (next) and the shared list, so
+		// that a chain that restarts forever never starves the others.
+		if len(w.next) > 0 && !(w.fair && p.rhead < len(p.ready)) {
 			cb := w.next[0]
 			copy(w.next, w.next[1:])
 			w.next[len(w.next)-1] = nil
 			w.next = w.next[:len(w.next)-1]
+			w.fair = true
+			w.sincePoll++
 			p.cbMu.Unlock()
 			cb.RunCallback(w.goid)
 			p.progress.Add(1)
@@ -119,6 +146,8 @@ func (p *portShard) work(w *pworker, started *sync.WaitGroup) {
 			if p.rhead == len(p.ready) {
 				p.ready, p.rhead = p.ready[:0], 0
 			}
+			w.fair = false
+			w.sincePoll++
 			p.cbMu.Unlock()
 			cb.RunCallback(w.goid)
 			p.progress.Add(1)
@@ -144,23 +173,29 @@ func (p *portShard) work(w *pworker, started *sync.WaitGroup) {
 				p.pollDead, p.seat = true, nil // Close closed it
 				continue
 			}
-			w.inRound = true
-			p.rounds++
-			p.seen = p.progress.Load()
-			p.watch.Reset(watchdogPeriodPortable)
-			p.cbMu.Unlock()
-			p.round(w)
-			p.cbMu.Lock()
-			w.inRound = false
-			p.rounds--
-			if p.rounds == 0 {
-				p.watch.Stop()
-			}
+			p.roundLocked(w)
 			continue
 		}
 		p.cbIdle++
 		p.cbCond.Wait()
 		p.cbIdle--
+	}
+}
+
+// roundLocked runs a round under the watchdog; cbMu is held on entry and
+// on return.
+func (p *portShard) roundLocked(w *pworker) {
+	w.inRound = true
+	p.rounds++
+	p.seen = p.progress.Load()
+	p.watch.Reset(watchdogPeriodPortable)
+	p.cbMu.Unlock()
+	p.round(w)
+	p.cbMu.Lock()
+	w.inRound = false
+	p.rounds--
+	if p.rounds == 0 {
+		p.watch.Stop()
 	}
 }
 
