@@ -58,7 +58,8 @@ func resolveBackend(b Backend) (Backend, error) {
 // (*completion.Shard) or the portable backend (*portShard). A backend only
 // takes a built request out and brings its result back, as a completion
 // of the request's user data (Aio.completeRes); it decides nothing of the
-// contract. The method set is the shard's, so the ring needs no adapter.
+// contract. The method set is the shard's plus Submit, which ringBackend
+// adds.
 type backend interface {
 	// Queue takes the request of an Aio whose mu is held; nothing
 	// completes inside it. Push carries it out.
@@ -66,8 +67,12 @@ type backend interface {
 	// QueueCancel asks to cancel the request with this user data (Aio.mu
 	// held); the request's own result still decides.
 	QueueCancel(sqe.UserData) error
-	// Push carries out what was queued, on the calling goroutine as far
-	// as that never blocks, and never runs a callback on it.
+	// Submit carries out what a's start queued, on the calling goroutine
+	// as far as that never blocks, and never runs a callback on it.
+	// fromCallback: a restarts itself from its own callback.
+	Submit(a *Aio, fromCallback bool)
+	// Push carries out whatever is queued (cancels, and on the ring the
+	// SQEs of others too), under the same rules.
 	Push(fromCallback bool)
 	// ReapInline completes, on the calling goroutine, results that are
 	// ready and need no callback; it returns how many.
@@ -83,4 +88,11 @@ type backend interface {
 	Close() error
 }
 
-var _ backend = (*completion.Shard)(nil)
+// ringBackend is an io_uring shard as a backend: what a start queued is
+// in the SQ, and Push submits it with everything else queued.
+type ringBackend struct{ *completion.Shard }
+
+// Submit implements backend.
+func (r ringBackend) Submit(_ *Aio, fromCallback bool) { r.Push(fromCallback) }
+
+var _ backend = ringBackend{}

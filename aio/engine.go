@@ -148,7 +148,7 @@ func (e *Engine) startRings() error {
 			return fmt.Errorf("aio: creating the io_uring: %w", err)
 		}
 		e.rings = append(e.rings, sh)
-		e.shards = append(e.shards, sh)
+		e.shards = append(e.shards, ringBackend{sh})
 	}
 	e.probe = *e.rings[0].Probe()
 	e.flags = e.rings[0].Flags()

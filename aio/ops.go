@@ -188,7 +188,7 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
 	if fromCallback, queued := a.queueKernel(kind, fd, off, sa); queued {
-		a.sh.Push(fromCallback)
+		a.sh.Submit(a, fromCallback)
 	}
 }
 

@@ -62,7 +62,6 @@ type portState uint8
 
 const (
 	pIdle       portState = iota // not queued anywhere: idle, or being ended
-	pQueued                      // in submitQ: started, not yet tried
 	pWaiting                     // on its descriptor's wait list
 	pFileQueued                  // in fileQ, for a file worker
 	pRunning                     // a goroutine runs its system call
@@ -177,7 +176,6 @@ type portShard struct {
 
 	mu       sync.Mutex
 	closed   bool
-	submitQ  opList // started, to be tried by the next Push
 	doneQ    opList // cancelled, to be ended by the next Push
 	fileQ    opList // for the file workers
 	fds      map[int32]*fdWait
@@ -261,8 +259,9 @@ func (p *portShard) Queue(req completion.Request) error {
 	if p.closed {
 		return errPortClosed
 	}
-	po.state, po.cancel = pQueued, false
-	p.submitQ.push(po)
+	// Running from here: its starter tries it in Submit, right after
+	// releasing Aio.mu; a cancel meanwhile only marks it.
+	po.state, po.cancel = pRunning, false
 	return nil
 }
 
@@ -290,7 +289,7 @@ func (p *portShard) QueueCancel(ud sqe.UserData) error {
 // system call, and otherwise marks it.
 func (p *portShard) cancelLocked(po *portOp) {
 	switch po.state {
-	case pQueued, pRunning:
+	case pRunning:
 		po.cancel = true
 	case pWaiting:
 		p.unwaitLocked(po)
@@ -306,28 +305,29 @@ func (p *portShard) doneLocked(po *portOp) {
 	p.doneQ.push(po)
 }
 
-// Push implements backend: it tries what was queued and ends what was
-// cancelled, on the calling goroutine. An operation that ends here with a
-// callback has it handed to a callback goroutine (finishLocked), so
-// callbacks never run on the starter.
+// Submit implements backend: the starter tries its own operation, which
+// Queue left in state pRunning, then ends what was cancelled. An
+// operation that ends here with a callback has it handed to a worker
+// (finishLocked), so callbacks never run on the starter.
+func (p *portShard) Submit(a *Aio, _ bool) {
+	p.run(a.port, nil)
+	p.Push(false)
+}
+
+// Push implements backend: it ends the operations cancelled before they
+// began their system call (doneQ), on the calling goroutine.
 func (p *portShard) Push(bool) {
 	for {
 		p.mu.Lock()
-		if po := p.doneQ.pop(); po != nil {
-			res := po.res
-			ud := p.endLocked(po)
-			p.mu.Unlock()
-			po.a.completeRes(ud, res, nil)
-			continue
-		}
-		po := p.submitQ.pop()
+		po := p.doneQ.pop()
 		if po == nil {
 			p.mu.Unlock()
 			return
 		}
-		po.state = pRunning
+		res := po.res
+		ud := p.endLocked(po)
 		p.mu.Unlock()
-		p.run(po, nil)
+		po.a.completeRes(ud, res, nil)
 	}
 }
 
@@ -484,7 +484,7 @@ func (po *portOp) onLink() {
 		p.unwaitLocked(po)
 	case pFileQueued:
 		p.fileQ.remove(po)
-	case pRunning, pQueued:
+	case pRunning:
 		po.cancel = true
 		p.mu.Unlock()
 		return
