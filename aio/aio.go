@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aioring/aioring/completion"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,7 +36,7 @@ const noSlot = ^uint32(0)
 // slot changes only under mu and e.mu, when the Aio is released.
 type Aio struct {
 	e    *Engine
-	sh   *completion.Shard // the ring this Aio's operations go to
+	sh   backend // the ring (or the portable backend) this Aio's operations go to
 	cb   func(*Aio)
 	slot uint32 // index in e.table, carried in user data; noSlot when none
 
@@ -63,6 +62,7 @@ type Aio struct {
 	pin      runtime.Pinner
 	waitCond *sync.Cond // allocated on the first Wait that blocks
 	x        *aioExtra  // allocated on first use of what it holds
+	port     *portOp    // the portable backend's state of the operation; made on its first
 }
 
 // aioExtra holds what most operations do not need, so that an idle Aio
@@ -72,6 +72,7 @@ type aioExtra struct {
 	iovecs  [MaxIOV]unix.Iovec // READV/WRITEV and msghdr vectors
 	msg     unix.Msghdr
 	sa      unix.RawSockaddrAny // CONNECT's address
+	sock    unix.Sockaddr       // the same as given, for the portable backend off Linux
 	inputs  [NumSlots]any
 	outputs [NumSlots]any
 	timer   *time.Timer // Sleep's timer, and the deadline of ops no link timer can cut

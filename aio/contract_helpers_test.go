@@ -1,5 +1,3 @@
-//go:build linux
-
 package aio_test
 
 // Helpers shared by the contract tests: engines that close themselves,
@@ -101,7 +99,7 @@ func own(t testing.TB, fd int) func() {
 // socketpair returns a connected pair of stream sockets.
 func socketpair(t testing.TB) (a, b int, closeA, closeB func()) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|tSockCloexec, 0)
 	if err != nil {
 		t.Fatalf("socketpair: %v", err)
 	}
@@ -111,7 +109,7 @@ func socketpair(t testing.TB) (a, b int, closeA, closeB func()) {
 // tcpSocket returns a new blocking IPv4 TCP socket.
 func tcpSocket(t testing.TB) (int, func()) {
 	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|tSockCloexec, 0)
 	if err != nil {
 		t.Fatalf("socket: %v", err)
 	}
@@ -169,7 +167,7 @@ func closedPort(t testing.TB) *unix.SockaddrInet4 {
 func pipe(t testing.TB) (r, w int, closeR, closeW func()) {
 	t.Helper()
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+	if err := tPipe(p[:]); err != nil {
 		t.Fatalf("pipe2: %v", err)
 	}
 	return p[0], p[1], own(t, p[0]), own(t, p[1])

@@ -1,5 +1,3 @@
-//go:build linux
-
 package aio_test
 
 // Black-box tests of the contract in /work/shared/API.md, against the real
@@ -1386,7 +1384,7 @@ func TestKernelErrnos(t *testing.T) {
 	// TCP: the peer closed with unread data, so it answered with a reset.
 	l, lsa, _ := listener(t, 8)
 	c, _ := dial(t, lsa)
-	s, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
+	s, _, err := tAccept(l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1721,6 +1719,11 @@ func TestClosePendingAndAfter(t *testing.T) {
 func TestCloseLeavesNothing(t *testing.T) {
 	for _, cfg := range []aio.Config{{}, {Entries: 8, Callbacks: 5}, {SQPoll: true}} {
 		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
+			if cfg.SQPoll {
+				if e := newEngine(t, aio.Config{}); e.Backend() != aio.BackendIOURing {
+					t.Skipf("io_uring only: SQPOLL is a ring setup flag; this engine runs the %s backend", e.Backend())
+				}
+			}
 			x, _, _, _ := socketpair(t)
 			openFDs(t) // warm up anything ReadDir opens lazily
 			runtime.GC()
@@ -1964,6 +1967,9 @@ func TestPanicMessages(t *testing.T) {
 // IORING_SQ_NEED_WAKEUP set, from the start) and on an engine whose
 // thread went idle (sq_thread_idle defaults to one second).
 func TestSQPoll(t *testing.T) {
+	if e := newEngine(t, aio.Config{}); e.Backend() != aio.BackendIOURing {
+		t.Skipf("io_uring only: SQPOLL is a ring setup flag; this engine runs the %s backend", e.Backend())
+	}
 	closeWithin := func(t *testing.T, e *aio.Engine) {
 		t.Helper()
 		done := make(chan struct{})
@@ -2042,7 +2048,7 @@ func TestConnectAddressFamilies(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, aio.Config{})
-			l, err := unix.Socket(tc.family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			l, err := unix.Socket(tc.family, unix.SOCK_STREAM|tSockCloexec, 0)
 			if err != nil {
 				t.Skipf("no %s sockets here: %v", tc.name, err)
 			}
@@ -2065,7 +2071,7 @@ func TestConnectAddressFamilies(t *testing.T) {
 				// the contract's form is the "@" one, as in the os package.
 				sa = tc.addr
 			}
-			fd, err := unix.Socket(tc.family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			fd, err := unix.Socket(tc.family, unix.SOCK_STREAM|tSockCloexec, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -2076,7 +2082,7 @@ func TestConnectAddressFamilies(t *testing.T) {
 			if a.Result() != nil {
 				t.Fatalf("Connect to %+v: %v", sa, a.Result())
 			}
-			s, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
+			s, _, err := tAccept(l)
 			if err != nil {
 				t.Fatalf("the listener saw no connection: %v", err)
 			}
@@ -2094,7 +2100,7 @@ func TestConnectAddressFamilies(t *testing.T) {
 		fd, _ := tcpSocket(t)
 		r := newRecorder()
 		a := e.NewAio(r.cb)
-		for _, sa := range []unix.Sockaddr{nil, &unix.SockaddrLinklayer{}, &unix.SockaddrInet4{Port: 70000}, &unix.SockaddrUnix{}} {
+		for _, sa := range []unix.Sockaddr{nil, otherSockaddr, &unix.SockaddrInet4{Port: 70000}, &unix.SockaddrUnix{}} {
 			a.Connect(fd, sa)
 			if c := r.next(t); !errors.Is(c.err, aio.ErrInvalid) {
 				t.Errorf("Connect(%#v): %v, want ErrInvalid", sa, c.err)
@@ -2246,20 +2252,6 @@ func TestCloseRacesStarts(t *testing.T) {
 // checked the same way.
 func TestBlockedReadIsCut(t *testing.T) {
 	open := map[string]func(t *testing.T) int{
-		"inotify": func(t *testing.T) int {
-			fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fd
-		},
-		"eventfd": func(t *testing.T) int {
-			fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return fd
-		},
 		"fifo": func(t *testing.T) int {
 			p := t.TempDir() + "/fifo"
 			if err := unix.Mkfifo(p, 0o600); err != nil {
@@ -2271,6 +2263,9 @@ func TestBlockedReadIsCut(t *testing.T) {
 			}
 			return fd
 		},
+	}
+	for name, opener := range pollOnlyDescriptors {
+		open[name] = opener
 	}
 	for name, opener := range open {
 		t.Run(name, func(t *testing.T) {

@@ -1,4 +1,6 @@
-// Package aio is the Go form of nng's nng_aio, driven by io_uring.
+// Package aio is the Go form of nng's nng_aio, driven by io_uring, or
+// where io_uring cannot be used by a portable backend with the same
+// contract.
 //
 // An Aio is a reusable handle that runs one asynchronous operation at a
 // time. Allocate it with a callback, set its parameters (buffers with
@@ -100,5 +102,21 @@
 //     cannot complete at once, an expiry in the past) are reported through
 //     the callback like any other result.
 //
-// Off Linux the package builds, and NewEngine returns ErrUnsupported.
+// # Backends
+//
+// Config.Backend picks how operations reach the kernel. BackendIOURing is
+// the engine described above. BackendPortable implements the same
+// contract without io_uring: socket operations are non-blocking system
+// calls (MSG_DONTWAIT; the caller's descriptor flags are kept) that wait
+// for readiness in an epoll (kqueue) instance of the engine's own, parked
+// on Go's netpoller; file operations are blocking system calls on a
+// bounded pool of goroutines; callbacks run on the engine's callback
+// goroutines. BackendAuto, the zero value, is io_uring where it can be
+// used and the portable backend otherwise; Engine.Backend says which runs
+// and Engine.Fallback why io_uring was not used. The environment variable
+// AIORING_BACKEND ("io_uring" or "portable") overrides BackendAuto for
+// every engine, Default's included, so any program or test suite runs on
+// either backend unchanged; any other value makes NewEngine return
+// ErrInvalid. On macOS and the BSDs the portable backend is what
+// NewEngine gives. Windows is not supported.
 package aio

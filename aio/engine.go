@@ -50,6 +50,11 @@ type Config struct {
 	// net.Listen makes by default) gets the send plainly, and that Aio
 	// sends plainly on that descriptor from then on. Negative: ErrInvalid.
 	SendZeroCopyMin int
+	// Backend picks how operations reach the kernel: BackendAuto (the
+	// zero value, io_uring where it works, the portable backend
+	// otherwise; AIORING_BACKEND overrides it), BackendIOURing or
+	// BackendPortable. Entries, SQPoll and Rings apply to io_uring only.
+	Backend Backend
 	// Netpoll has no effect: the engine always waits for completions
 	// through Go's netpoller, so an idle engine holds no OS thread. It is
 	// kept so that programs that set it still build.
@@ -60,9 +65,13 @@ type Config struct {
 // them and run callbacks, and the table that maps completions back to
 // Aios. It is safe for concurrent use.
 type Engine struct {
-	cfg    Config
-	shards []*completion.Shard
-	next   atomic.Uint32 // round-robin shard for NewAio
+	cfg      Config
+	backend  Backend             // BackendIOURing or BackendPortable
+	fallback error               // why BackendAuto did not get io_uring; nil otherwise
+	shards   []backend           // where Aios' operations go (the rings, or one portable backend)
+	rings    []*completion.Shard // the io_uring shards; empty on the portable backend
+	port     *portShard          // the portable backend; nil on io_uring
+	next     atomic.Uint32       // round-robin shard for NewAio
 
 	closed    atomic.Bool // set once, first thing in Close
 	mu        sync.Mutex  // guards table and the close handshake; taken after Aio.mu, never before
@@ -82,9 +91,13 @@ type Engine struct {
 	zcEarlyNotifs atomic.Uint64
 }
 
-// NewEngine creates an engine with its own io_urings. Where io_uring cannot
-// be used (another OS, a kernel too old, disabled by sysctl, blocked by
-// seccomp) the error matches ErrUnsupported and says why and what to do.
+// NewEngine creates an engine. With Config.Backend left BackendAuto it
+// uses io_uring where it can, and otherwise the portable backend, with
+// Fallback telling why; AIORING_BACKEND ("io_uring" or "portable")
+// overrides BackendAuto, and any other value of it is ErrInvalid. With
+// BackendIOURing, where io_uring cannot be used (another OS, a kernel too
+// old, disabled by sysctl, blocked by seccomp) the error matches
+// ErrUnsupported and says why and what to do.
 func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Entries == 0 {
 		cfg.Entries = DefaultEntries
@@ -98,6 +111,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.SendZeroCopyMin < 0 {
 		return nil, &wrapError{ErrInvalid, fmt.Errorf("Config.SendZeroCopyMin %d is negative (0 turns zero-copy send off)", cfg.SendZeroCopyMin)}
 	}
+	be, err := resolveBackend(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Callbacks <= 0 {
 		cfg.Callbacks = max(2, runtime.GOMAXPROCS(0))
 	}
@@ -109,6 +126,30 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, closeDone: make(chan struct{})}
 	e.clock.init()
+	if be != BackendPortable {
+		err := e.startRings()
+		switch {
+		case err == nil:
+			e.backend = BackendIOURing
+			e.msgs.init(e, cfg)
+			return e, nil
+		case be == BackendIOURing || !errors.Is(err, ErrUnsupported):
+			return nil, err
+		}
+		e.fallback = err
+	}
+	p, err := startPortable(e)
+	if err != nil {
+		return nil, fmt.Errorf("aio: starting the portable backend: %w", err)
+	}
+	e.backend, e.port, e.shards = BackendPortable, p, []backend{p}
+	e.msgs.init(e, cfg)
+	return e, nil
+}
+
+// startRings creates the engine's io_urings.
+func (e *Engine) startRings() error {
+	cfg := e.cfg
 	flags := completion.DefaultFlags
 	if cfg.SQPoll {
 		flags = ring.SetupSQPoll | ring.SetupSubmitAll
@@ -129,25 +170,37 @@ func NewEngine(cfg Config) (*Engine, error) {
 			}
 		}
 		if err != nil {
-			for _, s := range e.shards {
+			for _, s := range e.rings {
 				s.Close()
 			}
+			e.rings, e.shards = nil, nil
 			var we *wrapError
 			switch {
 			case errors.As(err, &we):
-				return nil, err
+				return err
 			case errors.Is(err, errors.ErrUnsupported):
-				return nil, &wrapError{ErrUnsupported, err}
+				return &wrapError{ErrUnsupported, err}
 			}
-			return nil, fmt.Errorf("aio: creating the io_uring: %w", err)
+			return fmt.Errorf("aio: creating the io_uring: %w", err)
 		}
-		e.shards = append(e.shards, sh)
+		e.rings = append(e.rings, sh)
+		e.shards = append(e.shards, ringBackend{sh})
 	}
-	e.probe = *e.shards[0].Probe()
-	e.flags = e.shards[0].Flags()
-	e.msgs.init(e, cfg)
-	return e, nil
+	e.probe = *e.rings[0].Probe()
+	e.flags = e.rings[0].Flags()
+	return nil
 }
+
+// Backend reports which backend the engine runs: BackendIOURing or
+// BackendPortable.
+func (e *Engine) Backend() Backend { return e.backend }
+
+// Fallback is nil when the engine runs io_uring, or when the portable
+// backend was asked for. When BackendAuto fell back to the portable
+// backend, it is the reason io_uring was not used: an error matching
+// ErrUnsupported with the cause and the fix, as NewEngine with
+// BackendIOURing returns it. A program may log it once at start.
+func (e *Engine) Fallback() error { return e.fallback }
 
 // resolveMsgConfig applies the message defaults and checks the kernel's
 // limits.
@@ -340,20 +393,29 @@ func (e *Engine) waitClosing(a *Aio) {
 	a.wait()
 }
 
-// Stats reports the counters of the engine's rings, summed.
+// Stats reports the counters of the engine's rings, summed (zeros on the
+// portable backend, which has no ring).
 func (e *Engine) Stats() completion.Stats {
 	var st completion.Stats
-	for _, s := range e.shards {
+	for _, s := range e.rings {
 		st = st.Add(s.Stats())
 	}
 	return st
 }
 
-// RingFlags reports the io_uring setup flags the engine's rings run with.
+// RingFlags reports the io_uring setup flags the engine's rings run with
+// (0 on the portable backend).
 func (e *Engine) RingFlags() ring.SetupFlags { return e.flags }
 
-// Supports reports whether the kernel implements op.
-func (e *Engine) Supports(op sqe.Op) bool { return e.probe.Supports(op) }
+// Supports reports whether the engine can run op: whether the kernel's
+// io_uring implements it, or, on the portable backend, whether that
+// backend has a system call for it.
+func (e *Engine) Supports(op sqe.Op) bool {
+	if e.port != nil {
+		return portableSupports(op)
+	}
+	return e.probe.Supports(op)
+}
 
 // pinKeeper keeps the pins of operations ended by Close on a ring that
 // lost their completions: the kernel may still write their buffers until

@@ -1,5 +1,3 @@
-//go:build linux
-
 package aio_test
 
 import (
@@ -22,7 +20,7 @@ func ExampleEngine_NewAio() {
 	}
 	defer e.Close()
 
-	fds, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|tSockCloexec, 0)
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
 
@@ -91,7 +89,7 @@ func ExampleAio_SetTimeout() {
 	}
 	defer e.Close()
 
-	fds, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|tSockCloexec, 0)
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
 
@@ -130,7 +128,7 @@ func ExampleAio_Cancel() {
 	}
 	defer e.Close()
 
-	fds, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|tSockCloexec, 0)
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
 

@@ -19,3 +19,8 @@ func SetMultishotAccept(on bool) (restore func()) {
 
 // MsgQueueMax is the per-descriptor queue bound.
 const MsgQueueMax = msgQueueMax
+
+// MsgMultishot reports whether e's RecvMsg keeps a multishot receive
+// armed (and so queues messages nobody is receiving yet); false on the
+// portable backend and in the single-shot fallback.
+func MsgMultishot(e *Engine) bool { return e.msgs.multishot }

@@ -15,8 +15,11 @@ import (
 
 // reaperCount counts the engine's callback goroutines.
 func reaperCount(e *Engine) int {
+	if e.port != nil {
+		return len(e.port.workers)
+	}
 	n := 0
-	for _, s := range e.shards {
+	for _, s := range e.rings {
 		n += s.Reapers()
 	}
 	return n

@@ -37,12 +37,24 @@ func TestIdleAioSize(t *testing.T) {
 
 // Steady-state operations on a reused Aio allocate nothing (the engine
 // issue's allocation target), on whichever goroutine: AllocsPerRun counts
-// the whole process's mallocs.
+// the whole process's mallocs. Both backends.
 func TestZeroAllocsPerOp(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	e := testEngine(t)
+	for _, be := range []Backend{BackendIOURing, BackendPortable} {
+		t.Run(string(be), func(t *testing.T) {
+			e, err := NewEngine(Config{Backend: be})
+			if err != nil {
+				t.Skipf("%s unavailable: %v", be, err)
+			}
+			t.Cleanup(func() { e.Close() })
+			zeroAllocsPerOp(t, e)
+		})
+	}
+}
+
+func zeroAllocsPerOp(t *testing.T, e *Engine) {
 	path := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, make([]byte, 1<<16), 0o600); err != nil {
 		t.Fatal(err)

@@ -105,14 +105,21 @@ func TestMsgCloseFDAndReuse(t *testing.T) {
 		t.Fatalf("RecvMsg on the reused number = %v, %v; want new", m, err)
 	}
 	m.Free()
-	// A waiter at CloseFD ends with ErrClosed.
-	b.SetTimeout(waitLimit)
-	b.RecvMsg(fds[0])
-	time.Sleep(5 * time.Millisecond)
-	e.CloseFD(fds[0])
-	b.Wait()
-	if b.Result() != aio.ErrClosed {
-		t.Fatalf("RecvMsg waiting at CloseFD = %v, want ErrClosed", b.Result())
+	if aio.MsgMultishot(e) {
+		// A waiter at CloseFD ends with ErrClosed.
+		b.SetTimeout(waitLimit)
+		b.RecvMsg(fds[0])
+		time.Sleep(5 * time.Millisecond)
+		e.CloseFD(fds[0])
+		b.Wait()
+		if b.Result() != aio.ErrClosed {
+			t.Fatalf("RecvMsg waiting at CloseFD = %v, want ErrClosed", b.Result())
+		}
+	} else {
+		// A single-shot receive is in the kernel (or the portable
+		// backend's poller) as a Recv is; closing its descriptor does
+		// not end it.
+		t.Log("single-shot RecvMsg: the check of a waiter ended by CloseFD does not apply")
 	}
 
 	l, sa, _ := listener(t, 16)

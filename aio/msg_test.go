@@ -272,6 +272,39 @@ func TestRecvMsgSetMsgSend(t *testing.T) {
 	})
 }
 
+// An attached message wins over the IOV however many buffers the IOV
+// holds (found in review: with two or more buffers Send sent the IOV).
+func TestSetMsgWinsOverVectorIOV(t *testing.T) {
+	bothMsgModes(t, func(t *testing.T) {
+		e := newEngine(t, aio.Config{})
+		x, y, _, _ := socketpair(t)
+		p, q, _, _ := socketpair(t)
+		a := e.NewAio(nil)
+		defer a.Free()
+		a.SetTimeout(waitLimit)
+		write(t, y, "the message")
+		m, _, err := recvMsg(t, a, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Free()
+		if err := a.SetIOV([]byte("iov one "), []byte("iov two")); err != nil {
+			t.Fatal(err)
+		}
+		a.SetMsg(m)
+		a.Send(p)
+		a.Wait()
+		if err := a.Result(); err != nil || a.Count() != len("the message") {
+			t.Fatalf("Send = %d, %v; want the message's %d bytes", a.Count(), err, len("the message"))
+		}
+		buf := make([]byte, 64)
+		n, _ := unix.Read(q, buf)
+		if string(buf[:n]) != "the message" {
+			t.Fatalf("sent %q, want the attached message", buf[:n])
+		}
+	})
+}
+
 // Timeouts, expiries, Stop and Close end a waiting RecvMsg as they end a
 // Recv; a message arriving afterwards is kept for the next RecvMsg.
 func TestRecvMsgEndsLikeRecv(t *testing.T) {

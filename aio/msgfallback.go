@@ -104,7 +104,7 @@ func (ms *msgEngine) wakeFallback(p msgPool) {
 		}
 		a.state = stateKernel
 		a.mu.Unlock()
-		a.sh.Push(false)
+		a.sh.Submit(a, false)
 		return
 	}
 }

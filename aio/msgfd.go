@@ -103,7 +103,7 @@ type fdState struct {
 	id        uint32
 	fd        int32
 	accept    bool
-	sh        *completion.Shard
+	sh        backend
 	pool      msgPool // nil for accept
 	armed     bool    // the multishot is in the kernel (its last CQE not seen)
 	canceling bool    // an ASYNC_CANCEL of it is queued
@@ -149,12 +149,17 @@ func (ms *msgEngine) init(e *Engine, cfg Config) {
 	ms.nbuf, ms.size = cfg.MsgBuffers, cfg.MsgBufferSize
 	ms.multishot = !forceMsgFallback && ring.KernelAtLeast(6, 0)
 	ms.msAccept = useMultishotAccept && !forceMsgFallback && ring.KernelAtLeast(5, 19)
+	if e.port != nil {
+		// The portable backend has no multishot requests: RecvMsg is a
+		// single-shot receive into a pool buffer, Accept single-shot.
+		ms.multishot, ms.msAccept = false, false
+	}
 	ms.fds = make(map[int32]*fdState)
 	ms.pools = make([]msgPool, len(e.shards))
 }
 
 // poolFor returns sh's pool, making it on first use.
-func (ms *msgEngine) poolFor(sh *completion.Shard) (msgPool, error) {
+func (ms *msgEngine) poolFor(sh backend) (msgPool, error) {
 	ms.poolMu.Lock()
 	defer ms.poolMu.Unlock()
 	i := 0
@@ -175,7 +180,7 @@ func (ms *msgEngine) poolFor(sh *completion.Shard) (msgPool, error) {
 // and attaches a to it. Called with ms.mu and a.mu held.
 // push is the ring of a stale state dropped on the way, whose cancel the
 // caller submits once it has released the locks.
-func (ms *msgEngine) stateLocked(a *Aio, fd int32, accept bool) (st *fdState, push *completion.Shard, err error) {
+func (ms *msgEngine) stateLocked(a *Aio, fd int32, accept bool) (st *fdState, push backend, err error) {
 	st = ms.fds[fd]
 	if st != nil && !a.usesLocked(st) && !st.sameFile() {
 		// fd was closed, or its number now names another file, while
@@ -260,9 +265,9 @@ func (a *Aio) dropMsgStates() {
 	l := a.x.msgFDs
 	a.x.msgFDs = nil
 	a.mu.Unlock()
-	var push [4]*completion.Shard
+	var push [4]backend
 	np := 0
-	var more []*completion.Shard
+	var more []backend
 	for _, st := range l {
 		st.users--
 		if st.users == 0 && ms.dropLocked(st, ErrStopped) {
@@ -582,7 +587,7 @@ func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 // p, and restarts fallback receives waiting for one.
 func (ms *msgEngine) buffersBack(p msgPool) {
 	ms.mu.Lock()
-	var push *completion.Shard
+	var push backend
 	for i := 0; i < len(ms.starved); i++ {
 		st := ms.starved[i]
 		if st.pool != p {
@@ -606,7 +611,7 @@ func (ms *msgEngine) buffersBack(p msgPool) {
 // startMulti begins RecvMsg (accept false) or Accept on fd through its
 // multishot request.
 func (a *Aio) startMulti(fd int, accept bool) {
-	var stale *completion.Shard
+	var stale backend
 	if sh, fromCallback := a.queueMulti(fd, accept, &stale); sh != nil {
 		sh.Push(fromCallback && sh == a.sh)
 	}
@@ -617,7 +622,7 @@ func (a *Aio) startMulti(fd int, accept bool) {
 
 // queueMulti begins the operation. stale is set to the ring of a stale
 // state dropped on the way (see stateLocked), to submit its cancel.
-func (a *Aio) queueMulti(fd int, accept bool, stale **completion.Shard) (push *completion.Shard, fromCallback bool) {
+func (a *Aio) queueMulti(fd int, accept bool, stale *backend) (push backend, fromCallback bool) {
 	ms := &a.e.msgs
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
@@ -762,7 +767,7 @@ func (ms *msgEngine) closeFD(fd int) error {
 		return unix.EBADF
 	}
 	ms.mu.Lock()
-	var sh *completion.Shard
+	var sh backend
 	if st := ms.fds[int32(fd)]; st != nil {
 		if ms.dropLocked(st, ErrClosed) {
 			sh = st.sh
@@ -781,7 +786,7 @@ func (ms *msgEngine) closeFD(fd int) error {
 func (ms *msgEngine) close() {
 	ms.mu.Lock()
 	ms.closing = true
-	var push []*completion.Shard
+	var push []backend
 	for _, st := range ms.table {
 		if st != nil && ms.dropLocked(st, ErrClosed) {
 			push = append(push, st.sh)

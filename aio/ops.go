@@ -212,7 +212,7 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
 	if fromCallback, queued := a.queueKernel(kind, fd, off, sa); queued {
-		a.sh.Push(fromCallback)
+		a.sh.Submit(a, fromCallback)
 	}
 }
 
@@ -254,7 +254,7 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 	if kind == opSend { // zero-copy send, when configured (sendzc.go)
 		a.zeroCopyLocked(tm)
 	}
-	if !a.e.probe.Supports(a.req.sqeOp) {
+	if !a.e.Supports(a.req.sqeOp) {
 		a.finishLocked(ErrUnsupported, 0, nil)
 		return fromCallback, false
 	}
@@ -304,6 +304,16 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) erro
 	case opRecv, opSend:
 		if kind == opSend {
 			r.opFlags = msgNosignal
+			if a.x != nil && a.x.attached != nil {
+				// SetMsg's message wins over the IOV, however many
+				// buffers that holds. Its buffer is the pool's mapping,
+				// outside the Go heap: nothing to pin.
+				r.sqeOp = sqe.OpSend
+				if b := a.x.attached.Bytes(); len(b) > 0 {
+					r.addr, r.n = uint64(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b))
+				}
+				return nil
+			}
 		}
 		if a.niov > 1 {
 			r.sqeOp = sqe.OpRecvmsg
@@ -322,15 +332,6 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) erro
 		r.sqeOp = sqe.OpRecv
 		if kind == opSend {
 			r.sqeOp = sqe.OpSend
-			if a.x != nil && a.x.attached != nil {
-				// The message's buffer is the pool's mapping, outside
-				// the Go heap: nothing to pin.
-				b := a.x.attached.Bytes()
-				if len(b) > 0 {
-					r.addr, r.n = uint64(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b))
-				}
-				return nil
-			}
 		}
 		return a.singleLocked(r)
 	case opRecvMsg:
@@ -344,6 +345,7 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) erro
 		if err != nil {
 			return ErrInvalid
 		}
+		x.sock = sa
 		r.sqeOp, r.addr, r.off = sqe.OpConnect, uint64(uintptr(unsafe.Pointer(&x.sa))), uint64(n)
 		a.pin.Pin(x)
 	}

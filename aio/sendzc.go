@@ -87,8 +87,8 @@ func (a *Aio) zeroCopyLocked(tm timing) {
 	default:
 		return
 	}
-	if !a.e.probe.Supports(op) {
-		return // before 6.0 (SEND_ZC) or 6.1 (SENDMSG_ZC): a plain send
+	if !a.e.Supports(op) {
+		return // the portable backend, or before 6.0 (SEND_ZC) or 6.1 (SENDMSG_ZC): a plain send
 	}
 	x := a.extra()
 	x.zc.refusedUD = 0

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -95,20 +96,48 @@ func TestSeccompHelper(t *testing.T) {
 	_, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 8, 0, 0)
 	fmt.Printf("RAW %d\n", int(e))
 
-	e1, err := NewEngine(Config{})
+	// The parent's AIORING_BACKEND (a CI pass may set it) must not decide.
+	os.Unsetenv(BackendEnv)
+	e1, err := NewEngine(Config{Backend: BackendIOURing})
 	fmt.Printf("NEWENGINE nil-engine=%v unsupported=%v std-unsupported=%v errno=%v\n",
 		e1 == nil, errors.Is(err, ErrUnsupported), errors.Is(err, errors.ErrUnsupported), errors.Is(err, errno))
 	fmt.Printf("MESSAGE %v\n", err)
-	_, err = Default()
-	fmt.Printf("DEFAULT unsupported=%v\n", errors.Is(err, ErrUnsupported))
-	a, err := New(nil)
-	fmt.Printf("NEW nil-aio=%v unsupported=%v\n", a == nil, errors.Is(err, ErrUnsupported))
+	os.Setenv(BackendEnv, string(BackendIOURing))
+	_, err = NewEngine(Config{})
+	fmt.Printf("ENV-IOURING unsupported=%v\n", errors.Is(err, ErrUnsupported))
+	os.Unsetenv(BackendEnv)
+
+	// Auto falls back to the portable backend, which works.
+	e2, err := NewEngine(Config{})
+	if err != nil {
+		fmt.Printf("AUTO error %v\n", err)
+		return
+	}
+	fb := e2.Fallback()
+	fmt.Printf("AUTO backend=%s unsupported=%v errno=%v\n", e2.Backend(), errors.Is(fb, ErrUnsupported), errors.Is(fb, errno))
+	fmt.Printf("FALLBACK %v\n", fb)
+	a := e2.NewAio(nil)
+	a.Nop()
+	a.Wait()
+	fmt.Printf("NOP result=%v\n", a.Result())
+	a.Free()
+	e2.Close()
+	d, err := Default()
+	fmt.Printf("DEFAULT err=%v backend=%s\n", err, d.Backend())
+	a, err = New(nil)
+	fmt.Printf("NEW nil-aio=%v err=%v\n", a == nil, err)
+	a.Sleep(time.Millisecond)
+	a.Wait()
+	fmt.Printf("SLEEP result=%v\n", a.Result())
 	fmt.Println("DONE")
 }
 
-// With io_uring_setup denied by seccomp, with EPERM and with ENOSYS, the
-// engine reports ErrUnsupported, names seccomp as the cause and says how to
-// allow io_uring, and nothing panics.
+// With io_uring_setup denied by seccomp, with EPERM and with ENOSYS:
+// BackendIOURing (asked in Config or through AIORING_BACKEND) reports
+// ErrUnsupported, names seccomp as the cause and says how to allow
+// io_uring; BackendAuto (Config{}, Default) falls back to the portable
+// backend, which runs operations, and Fallback gives the same reason; and
+// nothing panics.
 func TestUnavailableUnderSeccomp(t *testing.T) {
 	if auditArch() == 0 {
 		t.Skipf("no seccomp arch constant for %s", runtime.GOARCH)
@@ -135,8 +164,12 @@ func TestUnavailableUnderSeccomp(t *testing.T) {
 			for _, line := range []string{
 				fmt.Sprintf("RAW %d", want),
 				"NEWENGINE nil-engine=true unsupported=true std-unsupported=true errno=true",
-				"DEFAULT unsupported=true",
-				"NEW nil-aio=true unsupported=true",
+				"ENV-IOURING unsupported=true",
+				"AUTO backend=portable unsupported=true errno=true",
+				"NOP result=<nil>",
+				"DEFAULT err=<nil> backend=portable",
+				"NEW nil-aio=false err=<nil>",
+				"SLEEP result=<nil>",
 				"DONE",
 			} {
 				if !strings.Contains(out, line+"\n") {
@@ -145,8 +178,15 @@ func TestUnavailableUnderSeccomp(t *testing.T) {
 			}
 			_, msg, _ := strings.Cut(out, "MESSAGE ")
 			msg, _, _ = strings.Cut(msg, "\n")
-			if !strings.Contains(msg, "seccomp") || !strings.Contains(msg, "allows io_uring_setup") {
-				t.Errorf("message does not name the cause (seccomp) and the fix: %q", msg)
+			_, fb, _ := strings.Cut(out, "FALLBACK ")
+			fb, _, _ = strings.Cut(fb, "\n")
+			for what, m := range map[string]string{"NewEngine(BackendIOURing)": msg, "Fallback()": fb} {
+				if !strings.Contains(m, "seccomp") || !strings.Contains(m, "allows io_uring_setup") {
+					t.Errorf("%s does not name the cause (seccomp) and the fix: %q", what, m)
+				}
+			}
+			if msg != fb {
+				t.Errorf("Fallback() %q differs from NewEngine's error %q", fb, msg)
 			}
 			t.Logf("%s: %s", mode, msg)
 		})

@@ -59,6 +59,7 @@ type options struct {
 	soak       time.Duration
 	stress     bool
 	procs      int
+	backend    string
 	compare    [2]string // -compare OLD NEW
 }
 
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.soak, "soak", 0, "instead of the suite, run the soak test for `DURATION`")
 	fs.BoolVar(&o.stress, "stress", false, "run one CPU-bound process per core (nice 0) beside every case: a busy machine")
 	fs.IntVar(&o.procs, "procs", 0, "set GOMAXPROCS=`N` in every measured process, as in a container limited to N CPUs")
+	fs.StringVar(&o.backend, "backend", string(aio.BackendIOURing), "measure aioring on backend `NAME`: io_uring, or portable (named aioring-portable in tables and JSON)")
 	fs.StringVar(&o.compare[0], "compare", "", "instead of measuring, compare two -json files: -compare `OLD.json` NEW.json")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,6 +111,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Visit(func(f *flag.Flag) { procsSet = procsSet || f.Name == "procs" })
 	if procsSet && o.procs < 1 {
 		return nil, usagef("-procs %d: GOMAXPROCS must be at least 1", o.procs)
+	}
+	if o.backend != string(aio.BackendIOURing) && o.backend != string(aio.BackendPortable) {
+		return nil, usagef("-backend %q: choose io_uring or portable", o.backend)
 	}
 	if o.full && o.tiny {
 		return nil, usagef("-full and -tiny exclude each other; pick one")
@@ -249,7 +254,8 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 		}
 		cl.add(chartOut.abort)
 	}
-	if err := checkIOUring(); err != nil {
+	useBackend(o.backend)
+	if err := checkBackend(); err != nil {
 		return 0, err
 	}
 	load0 := loadAvg()
@@ -286,7 +292,7 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 		return 0, ctx.Err()
 	}
 	wall := time.Since(s.start)
-	rep := &report{Mode: p.mode, Stress: o.stress, StressProcs: s.stress, Procs: o.procs,
+	rep := &report{Mode: p.mode, Backend: o.backend, Stress: o.stress, StressProcs: s.stress, Procs: o.procs,
 		Started: s.start.UTC(), WallSeconds: wall.Seconds(), Notes: s.notes(), Results: s.results}
 	rep.LoadAvg[0] = load0
 	rep.fillHost()
@@ -308,8 +314,26 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 	return exitOK, nil
 }
 
-// checkIOUring fails with a usage error when this machine cannot run io_uring.
-func checkIOUring() error {
+// useBackend makes every engine of this process and of its children (which
+// inherit the environment) run backend b, and names aioring's rows after it.
+func useBackend(b string) {
+	os.Setenv(aio.BackendEnv, b)
+	backendFromEnv()
+}
+
+// backendFromEnv sets implAio from AIORING_BACKEND; children call it.
+func backendFromEnv() {
+	implAio = implAioRing
+	if os.Getenv(aio.BackendEnv) == string(aio.BackendPortable) {
+		implAio = implAioPortable
+	}
+}
+
+func init() { backendFromEnv() }
+
+// checkBackend fails with a usage error when this machine cannot run the
+// chosen backend (io_uring: unavailable, or denied).
+func checkBackend() error {
 	e, err := aio.NewEngine(aio.Config{})
 	if err != nil {
 		if errors.Is(err, aio.ErrUnsupported) {
@@ -318,6 +342,10 @@ func checkIOUring() error {
 			return usagef("io_uring is unavailable, so there is nothing to measure: %v", err)
 		}
 		return usagef("cannot create an io_uring (%v): check RLIMIT_MEMLOCK and kernel.io_uring_disabled", err)
+	}
+	if want := aio.Backend(os.Getenv(aio.BackendEnv)); e.Backend() != want {
+		e.Close()
+		return usagef("the engine runs %s, not %s", e.Backend(), want)
 	}
 	return e.Close()
 }

@@ -66,6 +66,8 @@ func (o *outFile) abort() {
 // report is everything a run measured.
 type report struct {
 	Mode string `json:"mode"`
+	// Backend is aioring's backend (-backend): io_uring or portable.
+	Backend string `json:"backend,omitempty"`
 	// Stress says whether CPU burners ran beside every case (-stress), and
 	// StressProcs how many; Procs is the GOMAXPROCS of every measured
 	// process (-procs), 0 when not set.

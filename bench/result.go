@@ -7,25 +7,31 @@ import (
 
 // Implementations measured. aioring is always the first of a case; the
 // others are its baselines.
+// implAio is this run's aioring: "aioring" on io_uring, "aioring-portable"
+// with -backend portable (set from AIORING_BACKEND, which the children
+// inherit, by useBackend).
+var implAio = implAioRing
+
 const (
-	implAio     = "aioring"
-	implRawRing = "raw ring"
-	implStd     = "stdlib"
-	implFio     = "fio"
-	implIOCopy  = "io.Copy"
-	implRW      = "read+write"
-	implCp      = "cp"
-	implNet     = "net"
-	implGnet    = "gnet"
-	implAfter   = "time.AfterFunc"
-	scenNop     = "nop"
-	scenDirect  = "read-direct"
-	scenCached  = "read-cached"
-	scenCopy    = "copy"
-	scenTCP     = "tcp-echo"
-	scenTimers  = "timers"
-	scenHTTP    = "http"
-	scenProxy   = "proxy"
+	implAioRing     = "aioring"
+	implAioPortable = "aioring-portable"
+	implRawRing     = "raw ring"
+	implStd         = "stdlib"
+	implFio         = "fio"
+	implIOCopy      = "io.Copy"
+	implRW          = "read+write"
+	implCp          = "cp"
+	implNet         = "net"
+	implGnet        = "gnet"
+	implAfter       = "time.AfterFunc"
+	scenNop         = "nop"
+	scenDirect      = "read-direct"
+	scenCached      = "read-cached"
+	scenCopy        = "copy"
+	scenTCP         = "tcp-echo"
+	scenTimers      = "timers"
+	scenHTTP        = "http"
+	scenProxy       = "proxy"
 )
 
 // scenarios in the order they run.

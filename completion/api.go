@@ -4,6 +4,7 @@ package completion
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
@@ -63,6 +64,20 @@ type Batch struct {
 
 // Add schedules cb to run on the reaper that owns the batch.
 func (b *Batch) Add(cb Callback) { b.cbs = append(b.cbs, cb) }
+
+// Run runs the batch's callbacks in order on the calling goroutine (goid),
+// counting each in progress once it returns, and empties the batch. For
+// owners of a batch outside this package (the aio package's portable
+// backend).
+func (b *Batch) Run(goid int64, progress *atomic.Uint64) {
+	for i := 0; i < len(b.cbs); i++ {
+		cb := b.cbs[i]
+		b.cbs[i] = nil
+		cb.RunCallback(goid)
+		progress.Add(1)
+	}
+	b.cbs = b.cbs[:0]
+}
 
 // Handler receives a shard's completions.
 type Handler interface {

@@ -23,3 +23,12 @@ func KernelAtLeast(major, minor int) bool { return false }
 
 // BufRing is a placeholder off Linux.
 type BufRing struct{}
+
+// Unmap does nothing off Linux.
+func (br *BufRing) Unmap() {}
+
+// Add does nothing off Linux, where no BufRing is ever made.
+func (br *BufRing) Add(addr uint64, n uint32, bid uint16, pending int) {}
+
+// Advance does nothing off Linux.
+func (br *BufRing) Advance(n int) {}

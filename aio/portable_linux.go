@@ -1,0 +1,336 @@
+//go:build linux
+
+package aio
+
+// The portable backend's system calls on Linux: raw calls on the request's
+// own buffers (no allocation), and the epoll instance.
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// poller is the backend's epoll instance. Each waited-for descriptor is in
+// it EPOLLONESHOT, so a report disarms it until the next wait re-arms it
+// (EPOLL_CTL_MOD checks readiness at once: a change before the arm is not
+// missed).
+type poller struct {
+	fd   int
+	wfd  int                        // an eventfd in the instance (data -1): wakes the seat holder
+	buf  [pollBatch]unix.EpollEvent // the seat holder's
+	one  [8]byte                    // wake's write, native-endian 1
+	sink [8]byte                    // the seat holder's drain buffer
+}
+
+// openWake adds the wake eventfd, level-triggered.
+func (pl *poller) openWake() error {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1}
+	if err := unix.EpollCtl(pl.fd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	pl.wfd = fd
+	*(*uint64)(unsafe.Pointer(&pl.one)) = 1
+	return nil
+}
+
+// wake makes the instance readable until the seat holder drains it.
+func (pl *poller) wake() { unix.Write(pl.wfd, pl.one[:]) }
+
+func (pl *poller) closeWake() { unix.Close(pl.wfd) }
+
+func (pl *poller) open() (int, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	pl.fd = fd
+	return fd, err
+}
+
+// arm (re-)arms fd for the directions in want. EPERM: fd is a regular
+// file (or another kind epoll cannot watch).
+func (pl *poller) arm(fd int32, want uint8) unix.Errno {
+	ev := unix.EpollEvent{Events: unix.EPOLLONESHOT, Fd: fd}
+	if want&evRead != 0 {
+		ev.Events |= unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if want&evWrite != 0 {
+		ev.Events |= unix.EPOLLOUT
+	}
+	err := unix.EpollCtl(pl.fd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+	if err == unix.ENOENT {
+		err = unix.EpollCtl(pl.fd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		if err == unix.EEXIST {
+			err = unix.EpollCtl(pl.fd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+		}
+	}
+	if err != nil {
+		return err.(unix.Errno)
+	}
+	return 0
+}
+
+// wait takes the ready events off the epoll instance fd without blocking;
+// woke reports the wake eventfd (drained here).
+func (pl *poller) wait(fd int, out []pollEvent) (n int, woke bool) {
+	for {
+		got, err := unix.EpollWait(fd, pl.buf[:len(out)], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || got <= 0 {
+			return 0, false
+		}
+		for i := 0; i < got; i++ {
+			e := &pl.buf[i]
+			if e.Fd == -1 {
+				unix.Read(pl.wfd, pl.sink[:])
+				woke = true
+				continue
+			}
+			var r uint8
+			if e.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				r |= evRead
+			}
+			if e.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				r |= evWrite
+			}
+			out[n] = pollEvent{fd: e.Fd, ready: r, disarmed: evRead | evWrite}
+			n++
+		}
+		return n, woke
+	}
+}
+
+// rw is a read or write of po at its offset (-1: the file position) with
+// preadv2/pwritev2 flags (RWF_NOWAIT for an attempt). It uses Syscall, as
+// os.File does: even a cached transfer may copy for long.
+func rw(po *portOp, flags uintptr) (int32, unix.Errno) {
+	iov, n := &po.iov, uintptr(1)
+	if po.vector {
+		iov, n = po.iovp, uintptr(po.niov)
+	}
+	nr := uintptr(unix.SYS_PREADV2)
+	if po.kind == opWrite {
+		nr = unix.SYS_PWRITEV2
+	}
+	// pos_l, pos_h: the kernel joins them by half-word shifts, so on
+	// 64-bit targets the high half contributes nothing.
+	off := uint64(po.off)
+	for {
+		r, _, e := unix.Syscall6(nr, uintptr(po.fd), uintptr(unsafe.Pointer(iov)), n,
+			uintptr(off), uintptr(off>>32), flags)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.ESPIPE && po.off != -1:
+			// A stream (pipe, socket, FIFO): io_uring ignores the offset
+			// there, and so does this backend.
+			po.off, off = -1, ^uint64(0)
+			continue
+		}
+		return int32(r), e
+	}
+}
+
+// try runs po's system call once without blocking.
+func (p *portShard) try(po *portOp) (int32, portNext) {
+	switch po.kind {
+	case opNop:
+		return 0, nDone
+	case opRead, opWrite:
+		return tryRW(po)
+	case opFsync:
+		return 0, nFile
+	case opRecv, opSend:
+		n, e := sockIO(po)
+		if e == 0 {
+			return n, nDone
+		}
+		if e != unix.EAGAIN {
+			return -int32(e), nDone
+		}
+		if po.nonblock {
+			return -int32(unix.EAGAIN), nDone
+		}
+		if po.kind == opRecv {
+			return 0, nRead
+		}
+		return 0, nWrite
+	case opAccept:
+		return tryAccept(po)
+	case opConnect:
+		return tryConnect(po)
+	}
+	return -int32(unix.EINVAL), nDone
+}
+
+// tryRW: a read or write with RWF_NOWAIT, which the kernel refuses where
+// the data is not at hand (EAGAIN: a pipe then waits for readiness, a
+// regular file, which epoll refuses with EPERM, goes to a file worker).
+// Descriptors without RWF_NOWAIT (EOPNOTSUPP: inotify, some devices) wait
+// for readiness and then a file worker reads, so a timeout or Cancel can
+// still end a read that nothing answers.
+func tryRW(po *portOp) (int32, portNext) {
+	if !po.noNowait {
+		n, e := rw(po, unix.RWF_NOWAIT)
+		switch e {
+		case 0:
+			return n, nDone
+		case unix.EAGAIN:
+			if po.nonblock {
+				return -int32(unix.EAGAIN), nDone
+			}
+			if po.kind == opRead {
+				return 0, nRead
+			}
+			return 0, nWrite
+		case unix.EOPNOTSUPP:
+			po.noNowait = true
+		default:
+			return -int32(e), nDone
+		}
+	}
+	ev, next := int16(unix.POLLIN), nRead
+	if po.kind == opWrite {
+		ev, next = unix.POLLOUT, nWrite
+	}
+	fds := [1]unix.PollFd{{Fd: po.fd, Events: ev}}
+	if n, _ := unix.Poll(fds[:], 0); n > 0 {
+		return 0, nFile
+	}
+	if po.nonblock {
+		return -int32(unix.EAGAIN), nDone
+	}
+	return 0, next
+}
+
+// sockIO is one non-blocking receive or send: MSG_DONTWAIT makes this call
+// non-blocking whatever the descriptor's mode, which stays the caller's.
+func sockIO(po *portOp) (int32, unix.Errno) {
+	flags := uintptr(po.flags | unix.MSG_DONTWAIT)
+	var r uintptr
+	var e unix.Errno
+	switch {
+	case po.vector && po.kind == opRecv:
+		r, _, e = unix.RawSyscall(unix.SYS_RECVMSG, uintptr(po.fd), uintptr(unsafe.Pointer(po.msg)), flags)
+	case po.vector:
+		r, _, e = unix.RawSyscall(unix.SYS_SENDMSG, uintptr(po.fd), uintptr(unsafe.Pointer(po.msg)), flags)
+	case po.kind == opRecv:
+		r, _, e = unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(po.fd), uintptr(unsafe.Pointer(po.iov.Base)), uintptr(po.iov.Len), flags, 0, 0)
+	default:
+		r, _, e = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(po.fd), uintptr(unsafe.Pointer(po.iov.Base)), uintptr(po.iov.Len), flags, 0, 0)
+	}
+	return int32(r), e
+}
+
+// getfl returns fd's file status flags.
+func getfl(fd int32) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETFL, 0)
+	return int(r), e
+}
+
+// tryAccept: accept(2) has no per-call non-blocking flag. On a
+// non-blocking listener accept4 is tried at once; on a blocking one (the
+// caller's choice, which is kept) readiness is waited for, and then a file
+// worker calls accept4, which does not block unless another process or
+// thread took the connection in between (then it waits for the next one;
+// see docs/design.md).
+func tryAccept(po *portOp) (int32, portNext) {
+	fl, e := getfl(po.fd)
+	if e != 0 {
+		return -int32(e), nDone
+	}
+	if fl&unix.O_NONBLOCK != 0 {
+		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(po.fd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+		switch {
+		case e == 0:
+			return int32(r), nDone
+		case e != unix.EAGAIN:
+			return -int32(e), nDone
+		case po.nonblock:
+			return -int32(unix.EAGAIN), nDone
+		}
+		return 0, nRead
+	}
+	fds := [1]unix.PollFd{{Fd: po.fd, Events: unix.POLLIN}}
+	if n, _ := unix.Poll(fds[:], 0); n > 0 {
+		return 0, nFile // a connection is there (or an error, which accept4 reports)
+	}
+	if po.nonblock {
+		return -int32(unix.EAGAIN), nDone
+	}
+	return 0, nRead
+}
+
+// tryConnect: connect(2) has no per-call non-blocking flag either. On a
+// blocking socket the descriptor is made non-blocking for the connect(2)
+// call alone and restored right after it (the connection then proceeds in
+// the kernel whatever the mode), so the caller finds its flags as it left
+// them. While the socket connects nothing else may use it (the contract:
+// one operation on an unconnected socket). When it becomes writable,
+// SO_ERROR says how the connection ended.
+func tryConnect(po *portOp) (int32, portNext) {
+	if po.connecting {
+		v, err := unix.GetsockoptInt(int(po.fd), unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return -int32(err.(unix.Errno)), nDone
+		}
+		return -int32(v), nDone
+	}
+	fl, e := getfl(po.fd)
+	if e != 0 {
+		return -int32(e), nDone
+	}
+	if fl&unix.O_NONBLOCK == 0 {
+		if _, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(po.fd), unix.F_SETFL, uintptr(fl|unix.O_NONBLOCK)); e != 0 {
+			return -int32(e), nDone
+		}
+	}
+	_, _, e = unix.RawSyscall(unix.SYS_CONNECT, uintptr(po.fd), uintptr(unsafe.Pointer(po.sa)), uintptr(po.salen))
+	if fl&unix.O_NONBLOCK == 0 {
+		unix.RawSyscall(unix.SYS_FCNTL, uintptr(po.fd), unix.F_SETFL, uintptr(fl))
+	}
+	switch e {
+	case 0:
+		return 0, nDone
+	case unix.EINPROGRESS:
+		if po.nonblock {
+			return -int32(e), nDone
+		}
+		po.connecting = true
+		return 0, nWrite
+	}
+	return -int32(e), nDone
+}
+
+// block runs po's system call on a file worker, blocking as long as it
+// must (Syscall, so the scheduler hands the P to others meanwhile).
+func (p *portShard) block(po *portOp) int32 {
+	for {
+		var r uintptr
+		var e unix.Errno
+		switch po.kind {
+		case opRead, opWrite:
+			var n int32
+			n, e = rw(po, 0)
+			r = uintptr(n)
+		case opFsync:
+			_, _, e = unix.Syscall(unix.SYS_FSYNC, uintptr(po.fd), 0, 0)
+		case opAccept:
+			r, _, e = unix.Syscall6(unix.SYS_ACCEPT4, uintptr(po.fd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+		default:
+			e = unix.EINVAL
+		}
+		switch e {
+		case 0:
+			return int32(r)
+		case unix.EINTR:
+			continue
+		}
+		return -int32(e)
+	}
+}
