@@ -118,5 +118,8 @@
 // every engine, Default's included, so any program or test suite runs on
 // either backend unchanged; any other value makes NewEngine return
 // ErrInvalid. On macOS and the BSDs the portable backend is what
-// NewEngine gives. Windows is not supported.
+// NewEngine gives. Windows is not supported. On the portable backend
+// RecvMsg is a single-shot receive into a pool buffer (as on kernels
+// before 6.0): a waiting RecvMsg holds one buffer, and nothing is queued
+// between calls; Accept is single-shot, and zero-copy send is off.
 package aio
