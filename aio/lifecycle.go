@@ -66,9 +66,12 @@ package aio
 // Callback state is distinct from Idle so that a callback that returns
 // after a new operation has started never touches that operation's state.
 //
-// Callbacks run only on a shard's reapers: an operation ended by its CQE
-// on a reaper joins the reaper's batch; one ended anywhere else (a timer,
-// an abort, a refused start, a provider's Finish) is handed to a reaper.
+// Callbacks run only on a shard's reapers (on the portable backend, its
+// callback goroutines, which play the reapers' part; there "Kernel" means
+// the operation is in that backend and "its CQE" its result code, see
+// backend.go): an operation ended by its CQE on a reaper joins the
+// reaper's batch; one ended anywhere else (a timer, an abort, a refused
+// start, a provider's Finish) is handed to a reaper.
 // A user goroutine that reaps (after its submission, or in Wait) completes
 // only Aios without a callback.
 //
