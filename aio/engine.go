@@ -229,7 +229,12 @@ func resolveMsgConfig(cfg *Config) error {
 // an Aio lives on: the kernel's multishot request would hold the socket
 // open until it stops (no FIN, a listener keeps accepting), and that Aio
 // would receive the old descriptor's data if the number is reused (the
-// package doc). For other descriptors it is unix.Close.
+// package doc). When a multishot request was armed on fd, CloseFD shuts
+// the socket down (shutdown(2), both directions) before closing it, so the
+// socket ends at once although the kernel releases the request's hold on
+// it a moment later; this ends the connection for every descriptor that
+// shares it, as closing the last of them would. For other descriptors it
+// is unix.Close.
 func (e *Engine) CloseFD(fd int) error { return e.msgs.closeFD(fd) }
 
 // requiredFeatures names the first io_uring feature the engine needs that

@@ -776,6 +776,12 @@ func (ms *msgEngine) closeFD(fd int) error {
 	ms.mu.Unlock()
 	if sh != nil {
 		sh.Push(false)
+		// The cancel just queued completes asynchronously, and until it
+		// does the kernel's request holds the file, so close alone would
+		// leave the socket open for a moment (a listener accepting, a
+		// connection without its FIN). shutdown ends the socket now, for
+		// every reference; an error (not a socket) changes nothing.
+		unix.Shutdown(fd, unix.SHUT_RDWR)
 	}
 	return unix.Close(fd)
 }
