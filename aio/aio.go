@@ -57,15 +57,12 @@ type Aio struct {
 	count    int
 	timeout  time.Duration
 	expireAt int64 // one-shot absolute deadline, engine clock ns; 0 when unset
-	// drainedFD: fd+1 of the socket this Aio's last Recv left empty (its
-	// CQE had no IORING_CQE_F_SOCK_NONEMPTY); 0 when none (pollfirst.go).
-	drainedFD int32
-	iov0      []byte
-	req       kernelReq
-	pin       runtime.Pinner
-	waitCond  *sync.Cond // allocated on the first Wait that blocks
-	x         *aioExtra  // allocated on first use of what it holds
-	port      *portOp    // the portable backend's state of the operation; made on its first
+	iov0     []byte
+	req      kernelReq
+	pin      runtime.Pinner
+	waitCond *sync.Cond // allocated on the first Wait that blocks
+	x        *aioExtra  // allocated on first use of what it holds
+	port     *portOp    // the portable backend's state of the operation; made on its first
 }
 
 // aioExtra holds what most operations do not need, so that an idle Aio

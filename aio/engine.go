@@ -83,9 +83,6 @@ type Engine struct {
 	flags ring.SetupFlags
 	clock monoClock
 	msgs  msgEngine
-	// pollFirst: which Recvs skip their first attempt (pollfirst.go); set
-	// once in NewEngine.
-	pollFirst pollFirstMode
 	// zcRefusals counts zero-copy sends refused by their socket
 	// (EOPNOTSUPP) and re-sent plainly (sendzc.go); for tests.
 	zcRefusals atomic.Uint64
@@ -135,7 +132,6 @@ func NewEngine(cfg Config) (*Engine, error) {
 		case err == nil:
 			e.backend = BackendIOURing
 			e.msgs.init(e, cfg)
-			e.pollFirst = defaultPollFirst()
 			return e, nil
 		case be == BackendIOURing || !errors.Is(err, ErrUnsupported):
 			return nil, err

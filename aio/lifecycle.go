@@ -148,25 +148,18 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 // dropped: it cannot happen while every op posts exactly one CQE, but a
 // stray CQE must never complete the wrong operation.
 func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
-	a.completeFlags(sqe.UserData(c.UserData), c.Res, c.Flags, b)
+	a.completeRes(sqe.UserData(c.UserData), c.Res, b)
 }
 
 // completeRes ends the kernel operation ud with the kernel's result res
 // (a count, or a negated errno): a CQE's, or what the portable backend's
 // system call returned. Both backends end operations here.
 func (a *Aio) completeRes(ud sqe.UserData, res int32, b *completion.Batch) {
-	a.completeFlags(ud, res, 0, b)
-}
-
-// completeFlags is completeRes with the CQE's flags (IORING_CQE_F_*; 0 on
-// the portable backend).
-func (a *Aio) completeFlags(ud sqe.UserData, res int32, flags uint32, b *completion.Batch) {
 	a.mu.Lock()
 	if a.state != stateKernel || a.gen&sqe.GenMask != ud.Gen() {
 		a.mu.Unlock()
 		return
 	}
-	a.noteRecvLocked(res, flags) // pollfirst.go
 	count, err := a.resultLocked(res)
 	a.finishLocked(err, count, b)
 	a.mu.Unlock()

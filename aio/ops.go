@@ -281,11 +281,7 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) erro
 		return unix.EBADF
 	}
 	r := &a.req
-	prevKind, prevFD := r.kind, r.fd
 	*r = kernelReq{kind: kind, fd: int32(fd), userData: a.userData()}
-	if kind == opRecv {
-		r.ioprio = a.pollFirstLocked(prevKind, prevFD) // pollfirst.go
-	}
 	switch kind {
 	case opNop:
 		r.sqeOp, r.fd = sqe.OpNop, -1
@@ -411,9 +407,7 @@ func (a *Aio) armLocked(tm timing) bool {
 		switch r.kind {
 		case opNop:
 		case opRecv, opSend, opRecvMsg:
-			// A zero timeout's attempt must try at once: never POLL_FIRST.
 			r.opFlags |= unix.MSG_DONTWAIT
-			r.ioprio &^= sqe.RecvsendPollFirst
 		case opRead, opWrite:
 			r.opFlags |= sqe.RWFNowait
 		case opAccept, opConnect:
