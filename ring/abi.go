@@ -66,7 +66,10 @@ type CQE struct {
 const (
 	CQEFBuffer = 1 << 0 // IORING_CQE_F_BUFFER
 	CQEFMore   = 1 << 1 // IORING_CQE_F_MORE: a multishot request will post more
-	CQEFNotif  = 1 << 3 // IORING_CQE_F_NOTIF
+	// CQEFSockNonempty: IORING_CQE_F_SOCK_NONEMPTY (5.19), data was left in
+	// the socket after this receive.
+	CQEFSockNonempty = 1 << 2
+	CQEFNotif        = 1 << 3 // IORING_CQE_F_NOTIF
 )
 
 // SetupFlags are IORING_SETUP_* flags.

@@ -115,6 +115,10 @@ const (
 
 	AcceptDontwait = 1 << 1 // IORING_ACCEPT_DONTWAIT (Ioprio), 6.10+
 
+	// RecvsendPollFirst: IORING_RECVSEND_POLL_FIRST (Ioprio of RECV,
+	// RECVMSG, SEND, SENDMSG), 5.19+: arm the poll without trying first.
+	RecvsendPollFirst = 1 << 0
+
 	RWFNowait = 0x8 // RWF_NOWAIT (OpFlags of READ/WRITE)
 )
 
