@@ -8,7 +8,6 @@ package aio
 
 import (
 	"errors"
-	"time"
 	"unsafe"
 )
 
@@ -49,12 +48,7 @@ func (a *Aio) waitBufferLocked(tm timing) {
 	ms.fbWait = append(ms.fbWait, a)
 	ms.fbWaitMu.Unlock()
 	a.state = stateMsg
-	switch tm.mode {
-	case tRelative:
-		a.armTimerLocked(tm.rel)
-	case tAbsolute:
-		a.armTimerLocked(time.Duration(tm.abs - a.e.clock.now()))
-	}
+	a.armDeadlineLocked(tm)
 }
 
 // wakeFallback restarts one fallback receive waiting for a buffer of p.

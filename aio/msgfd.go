@@ -692,12 +692,7 @@ func (a *Aio) queueMulti(fd int, accept bool, stale *backend) (push backend, fro
 	st.waiters = append(st.waiters, a)
 	x.waitSt = st
 	a.state = stateMsg
-	switch tm.mode {
-	case tRelative:
-		a.armTimerLocked(tm.rel)
-	case tAbsolute:
-		a.armTimerLocked(time.Duration(tm.abs - a.e.clock.now()))
-	}
+	a.armDeadlineLocked(tm)
 	return push, fromCallback
 }
 

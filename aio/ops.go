@@ -423,11 +423,7 @@ func (a *Aio) armLocked(tm timing) bool {
 	switch r.kind {
 	case opRead, opWrite, opFsync, opRecvMsg:
 		// opRecvMsg: the timer also bounds a wait for a free buffer.
-		d := tm.rel
-		if tm.mode == tAbsolute {
-			d = time.Duration(tm.abs - a.e.clock.now())
-		}
-		a.armTimerLocked(d)
+		a.armDeadlineLocked(tm)
 	default:
 		r.link = true
 		if tm.mode == tAbsolute {
@@ -438,6 +434,17 @@ func (a *Aio) armLocked(tm timing) bool {
 		}
 	}
 	return true
+}
+
+// armDeadlineLocked arms the Aio's timer at tm's deadline when it has one
+// (tRelative, tAbsolute); the other modes arm nothing.
+func (a *Aio) armDeadlineLocked(tm timing) {
+	switch tm.mode {
+	case tRelative:
+		a.armTimerLocked(tm.rel)
+	case tAbsolute:
+		a.armTimerLocked(time.Duration(tm.abs - a.e.clock.now()))
+	}
 }
 
 // armTimerLocked arms the Aio's runtime timer to fire after d: Sleep's

@@ -1,7 +1,5 @@
 package aio
 
-import "time"
-
 // Start begins an operation implemented outside the kernel (nng_aio_start).
 // cancel is called at most once, without locks held, if the operation is
 // aborted, stopped, closed or times out; it receives the reason and should
@@ -34,11 +32,7 @@ func (a *Aio) Start(cancel func(a *Aio, err error)) bool {
 		return false
 	case tRelative, tAbsolute:
 		if cancel != nil {
-			d := tm.rel
-			if tm.mode == tAbsolute {
-				d = time.Duration(tm.abs - a.e.clock.now())
-			}
-			a.armTimerLocked(d)
+			a.armDeadlineLocked(tm)
 		}
 	}
 	a.cancelFn = cancel
