@@ -559,3 +559,45 @@ func portableSupports(op sqe.Op) bool {
 // fileWorkers is the most goroutines one engine keeps blocked in file
 // system calls.
 func fileWorkers() int { return max(fileWorkersMin, fileWorkersPerP*runtime.GOMAXPROCS(0)) }
+
+// tryNext classifies the result of one non-blocking system call: done
+// with n, failed with e, a zero-timeout attempt that would have blocked,
+// or a wait for readiness in direction wait before trying again. Both
+// systems' try use it.
+func tryNext(po *portOp, n int32, e unix.Errno, wait portNext) (int32, portNext) {
+	switch {
+	case e == 0:
+		return n, nDone
+	case e != unix.EAGAIN:
+		return -int32(e), nDone
+	case po.nonblock:
+		return -int32(unix.EAGAIN), nDone
+	}
+	return 0, wait
+}
+
+// sockWait is the readiness a socket transfer waits for.
+func sockWait(po *portOp) portNext {
+	if po.kind == opRecv {
+		return nRead
+	}
+	return nWrite
+}
+
+// connectNext classifies connect(2)'s result on a socket made
+// non-blocking for the call: connected, failed, or in progress (then the
+// operation waits for writability and reads SO_ERROR, unless it is a
+// zero-timeout attempt).
+func connectNext(po *portOp, e unix.Errno) (int32, portNext) {
+	switch e {
+	case 0:
+		return 0, nDone
+	case unix.EINPROGRESS:
+		if po.nonblock {
+			return -int32(e), nDone
+		}
+		po.connecting = true
+		return 0, nWrite
+	}
+	return -int32(e), nDone
+}

@@ -181,18 +181,7 @@ func (p *portShard) try(po *portOp) (int32, portNext) {
 		} else {
 			n, err = unix.SendmsgBuffers(int(po.fd), bufs, nil, nil, flags)
 		}
-		e := errnoOf(err)
-		switch {
-		case e == 0:
-			return int32(n), nDone
-		case e != unix.EAGAIN:
-			return -int32(e), nDone
-		case po.nonblock:
-			return -int32(unix.EAGAIN), nDone
-		case po.kind == opRecv:
-			return 0, nRead
-		}
-		return 0, nWrite
+		return tryNext(po, int32(n), errnoOf(err), sockWait(po))
 	case opAccept:
 		fl, err := unix.FcntlInt(uintptr(po.fd), unix.F_GETFL, 0)
 		if err != nil {
@@ -200,15 +189,7 @@ func (p *portShard) try(po *portOp) (int32, portNext) {
 		}
 		if fl&unix.O_NONBLOCK != 0 {
 			nfd, e := acceptCloexec(po.fd)
-			switch {
-			case e == 0:
-				return int32(nfd), nDone
-			case e != unix.EAGAIN:
-				return -int32(e), nDone
-			case po.nonblock:
-				return -int32(unix.EAGAIN), nDone
-			}
-			return 0, nRead
+			return tryNext(po, int32(nfd), e, nRead)
 		}
 		return readiness(po, true)
 	case opConnect:
@@ -233,17 +214,7 @@ func (p *portShard) try(po *portOp) (int32, portNext) {
 		if fl&unix.O_NONBLOCK == 0 {
 			unix.FcntlInt(uintptr(po.fd), unix.F_SETFL, fl)
 		}
-		switch e {
-		case 0:
-			return 0, nDone
-		case unix.EINPROGRESS:
-			if po.nonblock {
-				return -int32(e), nDone
-			}
-			po.connecting = true
-			return 0, nWrite
-		}
-		return -int32(e), nDone
+		return connectNext(po, e)
 	}
 	return -int32(unix.EINVAL), nDone
 }

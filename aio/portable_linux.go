@@ -147,19 +147,7 @@ func (p *portShard) try(po *portOp) (int32, portNext) {
 		return 0, nFile
 	case opRecv, opSend:
 		n, e := sockIO(po)
-		if e == 0 {
-			return n, nDone
-		}
-		if e != unix.EAGAIN {
-			return -int32(e), nDone
-		}
-		if po.nonblock {
-			return -int32(unix.EAGAIN), nDone
-		}
-		if po.kind == opRecv {
-			return 0, nRead
-		}
-		return 0, nWrite
+		return tryNext(po, n, e, sockWait(po))
 	case opAccept:
 		return tryAccept(po)
 	case opConnect:
@@ -246,15 +234,7 @@ func tryAccept(po *portOp) (int32, portNext) {
 	}
 	if fl&unix.O_NONBLOCK != 0 {
 		r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(po.fd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
-		switch {
-		case e == 0:
-			return int32(r), nDone
-		case e != unix.EAGAIN:
-			return -int32(e), nDone
-		case po.nonblock:
-			return -int32(unix.EAGAIN), nDone
-		}
-		return 0, nRead
+		return tryNext(po, int32(r), e, nRead)
 	}
 	fds := [1]unix.PollFd{{Fd: po.fd, Events: unix.POLLIN}}
 	if n, _ := unix.Poll(fds[:], 0); n > 0 {
@@ -294,17 +274,7 @@ func tryConnect(po *portOp) (int32, portNext) {
 	if fl&unix.O_NONBLOCK == 0 {
 		unix.RawSyscall(unix.SYS_FCNTL, uintptr(po.fd), unix.F_SETFL, uintptr(fl))
 	}
-	switch e {
-	case 0:
-		return 0, nDone
-	case unix.EINPROGRESS:
-		if po.nonblock {
-			return -int32(e), nDone
-		}
-		po.connecting = true
-		return 0, nWrite
-	}
-	return -int32(e), nDone
+	return connectNext(po, e)
 }
 
 // block runs po's system call on a file worker, blocking as long as it

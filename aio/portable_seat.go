@@ -126,27 +126,24 @@ func (p *portShard) work(w *pworker, started *sync.WaitGroup) {
 		}
 		// Alternate between w's own chain (next) and the shared list, so
 		// that a chain that restarts forever never starves the others.
-		if len(w.next) > 0 && !(w.fair && p.rhead < len(p.ready)) {
-			cb := w.next[0]
+		var cb completion.Callback
+		switch {
+		case len(w.next) > 0 && !(w.fair && p.rhead < len(p.ready)):
+			cb = w.next[0]
 			copy(w.next, w.next[1:])
 			w.next[len(w.next)-1] = nil
 			w.next = w.next[:len(w.next)-1]
 			w.fair = true
-			w.sincePoll++
-			p.cbMu.Unlock()
-			cb.RunCallback(w.goid)
-			p.progress.Add(1)
-			p.cbMu.Lock()
-			continue
-		}
-		if p.rhead < len(p.ready) {
-			cb := p.ready[p.rhead]
+		case p.rhead < len(p.ready):
+			cb = p.ready[p.rhead]
 			p.ready[p.rhead] = nil
 			p.rhead++
 			if p.rhead == len(p.ready) {
 				p.ready, p.rhead = p.ready[:0], 0
 			}
 			w.fair = false
+		}
+		if cb != nil {
 			w.sincePoll++
 			p.cbMu.Unlock()
 			cb.RunCallback(w.goid)
