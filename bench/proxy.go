@@ -158,18 +158,9 @@ func startProxyServer(s *spec) (*server, error) {
 // From proxyBulkFrom on, each connection's message is written by a
 // goroutine of its own while the echo is read.
 func loadProxy(s *spec, addr string) (*result, error) {
-	conns := make([]net.Conn, s.Conns)
-	deadline := time.Now().Add(s.Warmup + s.Window + maxWindow + 20*time.Second)
-	for i := range conns {
-		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-		if err != nil {
-			for _, c := range conns[:i] {
-				c.Close()
-			}
-			return nil, fmt.Errorf("connection %d of %d: %w", i+1, s.Conns, err)
-		}
-		c.SetDeadline(deadline)
-		conns[i] = c
+	conns, err := dialLoad(s, addr)
+	if err != nil {
+		return nil, err
 	}
 	// Bulk messages: a writer goroutine per connection, woken through its
 	// next channel per message, answering on done, so that the message

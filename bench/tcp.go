@@ -108,6 +108,26 @@ func serveAioConn(e *aio.Engine, fd int) {
 	a.Recv(fd)
 }
 
+// dialLoad opens a load generator's s.Conns connections to addr, each with
+// a deadline past the case's end: a server that stops answering must fail
+// the case, not hang it. On an error none is left open.
+func dialLoad(s *spec, addr string) ([]net.Conn, error) {
+	conns := make([]net.Conn, s.Conns)
+	deadline := time.Now().Add(s.Warmup + s.Window + maxWindow + 20*time.Second)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			for _, c := range conns[:i] {
+				c.Close()
+			}
+			return nil, fmt.Errorf("connection %d of %d: %w", i+1, s.Conns, err)
+		}
+		c.SetDeadline(deadline)
+		conns[i] = c
+	}
+	return conns, nil
+}
+
 // startNetEcho serves echo the standard library's way: net.Listen and a
 // goroutine per connection copying what it reads back.
 func startNetEcho() (string, func(), error) {
@@ -164,19 +184,9 @@ func startNetEcho() (string, func(), error) {
 // connections, each a goroutine writing an s.MsgSize message and reading
 // exactly that many bytes back, as fast as it can.
 func loadEcho(s *spec, addr string) (*result, error) {
-	conns := make([]net.Conn, s.Conns)
-	// A server that stops answering must fail the case, not hang it.
-	deadline := time.Now().Add(s.Warmup + s.Window + maxWindow + 20*time.Second)
-	for i := range conns {
-		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-		if err != nil {
-			for _, c := range conns[:i] {
-				c.Close()
-			}
-			return nil, fmt.Errorf("connection %d of %d: %w", i+1, s.Conns, err)
-		}
-		c.SetDeadline(deadline)
-		conns[i] = c
+	conns, err := dialLoad(s, addr)
+	if err != nil {
+		return nil, err
 	}
 	defer func() {
 		for _, c := range conns {
