@@ -4,13 +4,11 @@ package aio
 
 import (
 	"math/rand/v2"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,53 +44,13 @@ func stormRecvMsg(t *testing.T) {
 	if testing.Short() {
 		total = 512 << 10
 	}
-	want := make([]byte, total)
-	wrng := rand.New(rand.NewPCG(7, 7))
-	for i := range want {
-		want[i] = byte(wrng.Uint32())
-	}
-	writeErr := make(chan error, 1)
-	go func() {
-		rng := rand.New(rand.NewPCG(8, 8))
-		for off := 0; off < total; {
-			n := min(total-off, rng.IntN(4096)+1)
-			if _, err := peer.Write(want[off : off+n]); err != nil {
-				writeErr <- err
-				return
-			}
-			off += n
-			if rng.IntN(2) == 0 {
-				time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond)
-			}
-		}
-		writeErr <- peer.(*net.TCPConn).CloseWrite()
-	}()
+	want, writeErr := stormStream(peer, total, 4096)
 
 	done := make(chan struct{}, 1)
 	a := e.NewAio(func(*Aio) { done <- struct{}{} })
 	defer a.Free()
 
-	stopCancel := make(chan struct{})
-	var cancels atomic.Int64
-	var cwg sync.WaitGroup
-	cwg.Add(1)
-	go func() {
-		defer cwg.Done()
-		rng := rand.New(rand.NewPCG(9, 9))
-		for {
-			select {
-			case <-stopCancel:
-				return
-			case <-time.After(time.Duration(rng.IntN(500)) * time.Microsecond):
-			}
-			if rng.IntN(2) == 0 {
-				a.Cancel()
-			} else {
-				a.Abort(errStormAbort)
-			}
-			cancels.Add(1)
-		}
-	}()
+	cancels, stopCancel := stormCanceller(a)
 
 	var tally resultTally
 	got := make([]byte, 0, total)
@@ -151,8 +109,7 @@ func stormRecvMsg(t *testing.T) {
 		m.Free()
 	}
 	frees.Wait()
-	close(stopCancel)
-	cwg.Wait()
+	stopCancel()
 	if err := <-writeErr; err != nil {
 		t.Fatal(err)
 	}

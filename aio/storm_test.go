@@ -26,6 +26,62 @@ import (
 // errStormAbort is the custom reason the storms pass to Abort.
 var errStormAbort = errors.New("storm abort")
 
+// stormStream writes total random bytes (a fixed seed) to peer from a
+// goroutine, in chunks of 1 to maxChunk bytes with random pauses, then
+// half-closes it. The pauses let the reader drain the socket, so that its
+// receives wait and timers and cancels race with arrivals. writeErr
+// reports the writer's end.
+func stormStream(peer net.Conn, total, maxChunk int) (want []byte, writeErr chan error) {
+	want = make([]byte, total)
+	wrng := rand.New(rand.NewPCG(7, 7))
+	for i := range want {
+		want[i] = byte(wrng.Uint32())
+	}
+	writeErr = make(chan error, 1)
+	go func() {
+		rng := rand.New(rand.NewPCG(8, 8))
+		for off := 0; off < total; {
+			n := min(total-off, rng.IntN(maxChunk)+1)
+			if _, err := peer.Write(want[off : off+n]); err != nil {
+				writeErr <- err
+				return
+			}
+			off += n
+			if rng.IntN(2) == 0 {
+				time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond)
+			}
+		}
+		writeErr <- peer.(*net.TCPConn).CloseWrite()
+	}()
+	return want, writeErr
+}
+
+// stormCanceller cancels or aborts a's operation at random intervals
+// (under 500 µs) until stop, which returns once it has stopped. cancels
+// counts them; the caller may add its own.
+func stormCanceller(a *Aio) (cancels *atomic.Int64, stop func()) {
+	cancels = new(atomic.Int64)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		rng := rand.New(rand.NewPCG(9, 9))
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(time.Duration(rng.IntN(500)) * time.Microsecond):
+			}
+			if rng.IntN(2) == 0 {
+				a.Cancel()
+			} else {
+				a.Abort(errStormAbort)
+			}
+			cancels.Add(1)
+		}
+	})
+	return cancels, func() { close(quit); wg.Wait() }
+}
+
 // relEngine creates an engine closed at the end of the test, or skips the
 // test where io_uring is unavailable.
 func relEngine(t testing.TB, cfg Config) *Engine {
@@ -347,55 +403,13 @@ func TestStormRecvStreamComplete(t *testing.T) {
 	if testing.Short() {
 		total = 1 << 20
 	}
-	want := make([]byte, total)
-	wrng := rand.New(rand.NewPCG(7, 7))
-	for i := range want {
-		want[i] = byte(wrng.Uint32())
-	}
-	writeErr := make(chan error, 1)
-	go func() {
-		rng := rand.New(rand.NewPCG(8, 8))
-		for off := 0; off < total; {
-			n := min(total-off, rng.IntN(2048)+1)
-			if _, err := peer.Write(want[off : off+n]); err != nil {
-				writeErr <- err
-				return
-			}
-			off += n
-			if rng.IntN(2) == 0 {
-				// Pauses let the reader drain the socket, so that its
-				// Recvs wait and timers and cancels race with arrivals.
-				time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond)
-			}
-		}
-		writeErr <- peer.(*net.TCPConn).CloseWrite()
-	}()
+	want, writeErr := stormStream(peer, total, 2048)
 
 	done := make(chan struct{}, 1)
 	a := e.NewAio(func(*Aio) { done <- struct{}{} })
 	defer a.Free()
 
-	stopCancel := make(chan struct{})
-	var cancels atomic.Int64
-	var cwg sync.WaitGroup
-	cwg.Add(1)
-	go func() {
-		defer cwg.Done()
-		rng := rand.New(rand.NewPCG(9, 9))
-		for {
-			select {
-			case <-stopCancel:
-				return
-			case <-time.After(time.Duration(rng.IntN(500)) * time.Microsecond):
-			}
-			if rng.IntN(2) == 0 {
-				a.Cancel()
-			} else {
-				a.Abort(errStormAbort)
-			}
-			cancels.Add(1)
-		}
-	}()
+	cancels, stopCancel := stormCanceller(a)
 
 	var tally resultTally
 	got := make([]byte, 0, total)
@@ -435,8 +449,7 @@ func TestStormRecvStreamComplete(t *testing.T) {
 			break
 		}
 	}
-	close(stopCancel)
-	cwg.Wait()
+	stopCancel()
 	if err := <-writeErr; err != nil {
 		t.Fatal(err)
 	}
