@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aioring/aioring/examples/internal/exampletest"
 )
 
 func TestCatPrintsExactBytes(t *testing.T) {
@@ -68,7 +70,7 @@ func TestCatErrors(t *testing.T) {
 // The built program, run as a process, prints the file byte for byte.
 func TestCatBinary(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "cat")
-	build(t, bin)
+	exampletest.Build(t, bin)
 	b := bytes.Repeat([]byte("0123456789abcdef\n"), 50_000)
 	name := filepath.Join(t.TempDir(), "in")
 	os.WriteFile(name, b, 0o600)
@@ -78,12 +80,5 @@ func TestCatBinary(t *testing.T) {
 	}
 	if !bytes.Equal(out, b) {
 		t.Errorf("the cat binary printed %d bytes, want the file's %d", len(out), len(b))
-	}
-}
-
-func build(t *testing.T, out string) {
-	t.Helper()
-	if b, err := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", out, ".")...).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
 	}
 }

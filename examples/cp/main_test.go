@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aioring/aioring/examples/internal/exampletest"
 )
 
 func randFile(t *testing.T, path string, size int, seed uint64) []byte {
@@ -210,9 +212,7 @@ func TestCopyFailureLeavesNoDestination(t *testing.T) {
 			t.Skip("prlimit (util-linux) is not installed; it sets the file size limit of the copy")
 		}
 		bin := filepath.Join(t.TempDir(), "cp")
-		if out, err := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", bin, ".")...).CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
+		exampletest.Build(t, bin)
 		out := filepath.Join(dir, "out")
 		os.Mkdir(out, 0o755)
 		dst := filepath.Join(out, "dst")
