@@ -25,13 +25,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/aioring/aioring/aio"
+	"github.com/aioring/aioring/examples/proxy/relay"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "echo:", err)
 		return 1
 	}
-	fd, bound, err := listen(*addr)
+	fd, bound, err := relay.Listen(*addr)
 	if err != nil {
 		e.Close()
 		fmt.Fprintln(stderr, "echo:", err)
@@ -101,56 +101,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	<-stopped
 	unix.Close(fd)
 	return 0
-}
-
-// listen makes a blocking listening TCP socket: io_uring waits for
-// readiness itself, and would fail operations on a non-blocking socket
-// with EAGAIN.
-func listen(addr string) (int, string, error) {
-	ta, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil {
-		return -1, "", err
-	}
-	var sa unix.Sockaddr
-	family := unix.AF_INET
-	if ip4 := ta.IP.To4(); ip4 != nil || ta.IP == nil {
-		s4 := &unix.SockaddrInet4{Port: ta.Port}
-		copy(s4.Addr[:], ip4)
-		sa = s4
-	} else {
-		family = unix.AF_INET6
-		s6 := &unix.SockaddrInet6{Port: ta.Port}
-		copy(s6.Addr[:], ta.IP.To16())
-		sa = s6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, "", os.NewSyscallError("socket", err)
-	}
-	fail := func(call string, err error) (int, string, error) {
-		unix.Close(fd)
-		return -1, "", os.NewSyscallError(call, err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return fail("setsockopt", err)
-	}
-	if err := unix.Bind(fd, sa); err != nil {
-		return fail("bind", err)
-	}
-	if err := unix.Listen(fd, 4096); err != nil {
-		return fail("listen", err)
-	}
-	got, err := unix.Getsockname(fd)
-	if err != nil {
-		return fail("getsockname", err)
-	}
-	switch got := got.(type) {
-	case *unix.SockaddrInet4:
-		return fd, net.JoinHostPort(net.IP(got.Addr[:]).String(), fmt.Sprint(got.Port)), nil
-	case *unix.SockaddrInet6:
-		return fd, net.JoinHostPort(net.IP(got.Addr[:]).String(), fmt.Sprint(got.Port)), nil
-	}
-	return fd, addr, nil
 }
 
 // startAccepting runs the accept chain; stopped is closed when it ends

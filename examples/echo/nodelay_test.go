@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aioring/aioring/aio"
+	"github.com/aioring/aioring/examples/proxy/relay"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,7 +74,7 @@ func nextAccepted(t *testing.T, got <-chan acceptedSocket) acceptedSocket {
 // its connections. Without it a 64 KiB echo ends in a partial segment
 // that Nagle's algorithm holds back until the client's delayed ACK.
 func TestEchoSetsNoDelay(t *testing.T) {
-	fd, addr, err := listen("127.0.0.1:0")
+	fd, addr, err := relay.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
