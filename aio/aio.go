@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aioring/aioring/internal/op"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,9 +31,9 @@ const noSlot = ^uint32(0)
 //
 // Ownership: fields under "mu" are read and written with mu held; the
 // lifecycle (state, busy and the transitions between them) is in
-// lifecycle.go. The kernel request (req) is written by the starting
-// goroutine under mu before its SQEs are queued, and not written again
-// until the operation has ended. e, cb and sh never change after NewAio;
+// lifecycle.go. The operation's description (desc) is written by the
+// starting goroutine under mu before it is handed to the backend, and not
+// written again until the operation has ended. e, cb and sh never change after NewAio;
 // slot changes only under mu and e.mu, when the Aio is released.
 type Aio struct {
 	e    *Engine
@@ -45,24 +46,25 @@ type Aio struct {
 	stopped  bool // Stop, Free or Reap happened: every later op ends with ErrStopped
 	reaped   bool // release the slot as soon as busy drops to 0
 	released bool
-	nonblock bool // the op is a zero-timeout attempt
-	niov     uint8
-	waiters  int32
-	gen      uint32       // bumped per op; stale CQEs compare against it
-	busy     atomic.Int32 // ops started whose callback has not returned
-	cbGoid   atomic.Int64 // goroutine running this Aio's callback, 0 when none
-	abortErr error        // the error Abort asked for, while the op is pending
-	cancelFn func(*Aio, error)
-	result   error
-	count    int
-	timeout  time.Duration
-	expireAt int64 // one-shot absolute deadline, engine clock ns; 0 when unset
-	iov0     []byte
-	req      kernelReq
-	pin      runtime.Pinner
-	waitCond *sync.Cond // allocated on the first Wait that blocks
-	x        *aioExtra  // allocated on first use of what it holds
-	port     *portOp    // the portable backend's state of the operation; made on its first
+	kind     opKind // the public operation running, or last run
+	// sleepTimesOut: a Sleep's timer is the Aio's timeout, not the sleep.
+	sleepTimesOut bool
+	niov          uint8
+	waiters       int32
+	gen           uint32       // bumped per op; stale CQEs compare against it
+	busy          atomic.Int32 // ops started whose callback has not returned
+	cbGoid        atomic.Int64 // goroutine running this Aio's callback, 0 when none
+	abortErr      error        // the error Abort asked for, while the op is pending
+	cancelFn      func(*Aio, error)
+	result        error
+	count         int
+	timeout       time.Duration
+	expireAt      int64 // one-shot absolute deadline, engine clock ns; 0 when unset
+	iov0          []byte
+	desc          op.Desc
+	pin           runtime.Pinner
+	waitCond      *sync.Cond // allocated on the first Wait that blocks
+	x             *aioExtra  // allocated on first use of what it holds
 }
 
 // aioExtra holds what most operations do not need, so that an idle Aio

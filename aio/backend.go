@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/op"
+	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
 
@@ -55,22 +57,25 @@ func resolveBackend(b Backend) (Backend, error) {
 // backend is the seam between the semantics of an operation (this
 // package: the state table in lifecycle.go, results in complete.go,
 // timeouts in ops.go) and what carries it out: an io_uring shard
-// (*completion.Shard) or the portable backend (*portShard). A backend only
-// takes a built request out and brings its result back, as a completion
-// of the request's user data (Aio.completeRes); it decides nothing of the
-// contract. The method set is the shard's plus Submit, which ringBackend
-// adds.
+// (ringBackend) or the portable backend (*portShard). The Aio describes
+// its operation once, backend-neutrally (op.Desc); a backend turns the
+// description into its own form and reports how it ended in op's terms
+// (op.Result), through the engine's handler; it decides nothing of the
+// contract.
 type backend interface {
-	// Queue takes the request of an Aio whose mu is held; nothing
-	// completes inside it. Push carries it out.
-	Queue(completion.Request) error
-	// QueueCancel asks to cancel the request with this user data (Aio.mu
-	// held); the request's own result still decides.
-	QueueCancel(sqe.UserData) error
-	// Submit carries out what a's start queued, on the calling goroutine
-	// as far as that never blocks, and never runs a callback on it.
-	// fromCallback: a restarts itself from its own callback.
-	Submit(a *Aio, fromCallback bool)
+	// Supports reports whether the backend can carry out d as described
+	// (the kernel's probe on io_uring).
+	Supports(d *op.Desc) bool
+	// Queue takes d, the description of an Aio whose mu is held; nothing
+	// completes inside it. Submit carries it out.
+	Queue(d *op.Desc) error
+	// Cancel asks to end the operation d describes (Aio.mu held); its
+	// own result still decides.
+	Cancel(d *op.Desc) error
+	// Submit carries out what the start of d queued, on the calling
+	// goroutine as far as that never blocks, and never runs a callback
+	// on it. fromCallback: d's Aio restarts itself from its own callback.
+	Submit(d *op.Desc, fromCallback bool)
 	// Push carries out whatever is queued (cancels, and on the ring the
 	// SQEs of others too), under the same rules.
 	Push(fromCallback bool)
@@ -89,10 +94,44 @@ type backend interface {
 }
 
 // ringBackend is an io_uring shard as a backend: what a start queued is
-// in the SQ, and Push submits it with everything else queued.
-type ringBackend struct{ *completion.Shard }
+// in the SQ, and Push submits it with everything else queued. Beyond the
+// seam it is what the message machinery and zero-copy send need of a
+// ring (multishot requests, a provided-buffer ring), which they reach
+// through the ringer interface.
+type ringBackend struct {
+	*completion.Shard
+	probe *ring.Probe
+}
+
+// Supports implements backend: the kernel's probe has d's opcode.
+func (r ringBackend) Supports(d *op.Desc) bool {
+	o, ok := completion.Opcode(d)
+	return ok && r.probe.Supports(o)
+}
+
+// Queue implements backend.
+func (r ringBackend) Queue(d *op.Desc) error { return r.QueueOp(d) }
+
+// Cancel implements backend: an ASYNC_CANCEL of d's token.
+func (r ringBackend) Cancel(d *op.Desc) error { return r.QueueCancel(sqe.UserData(d.Token)) }
 
 // Submit implements backend.
-func (r ringBackend) Submit(_ *Aio, fromCallback bool) { r.Push(fromCallback) }
+func (r ringBackend) Submit(_ *op.Desc, fromCallback bool) { r.Push(fromCallback) }
 
-var _ backend = ringBackend{}
+// ringer is what only a ring offers: requests of the engine's own making
+// (multishot receive and accept) and their cancels, and provided-buffer
+// rings. The message machinery asks a backend for it and, on the
+// portable backend, does without.
+type ringer interface {
+	QueueRequest(completion.Request) error
+	QueueCancel(sqe.UserData) error
+	RegisterBufRing(entries uint32, group uint16) (*ring.BufRing, error)
+}
+
+// QueueRequest implements ringer.
+func (r ringBackend) QueueRequest(req completion.Request) error { return r.Shard.Queue(req) }
+
+var (
+	_ backend = ringBackend{}
+	_ ringer  = ringBackend{}
+)

@@ -4,13 +4,10 @@ import (
 	"syscall"
 
 	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
-
-// erestartsys is the kernel-internal ERESTARTSYS (512), which a cancelled
-// io-wq request can leak into its CQE (reference: liburing.md §4.2).
-const erestartsys = 512
 
 // engineHandler is the Engine seen by its shards as a completion.Handler,
 // so the methods stay out of the public API.
@@ -59,13 +56,43 @@ func (h *engineHandler) Complete(c *ring.CQE, b *completion.Batch) (final bool) 
 	return true
 }
 
-// resultLocked maps an operation's CQE result to the Aio's result. The
-// operation's own CQE decides: a positive result stands even when a cancel
-// or a timer raced with it.
-func (a *Aio) resultLocked(res int32) (count int, err error) {
-	r := &a.req
+// CompleteOp is how the portable backend reports a result: the
+// operation named by token ended with r. b is the calling worker's batch,
+// or nil off one.
+func (h *engineHandler) CompleteOp(token uint64, r op.Result, b *completion.Batch) {
+	ud := sqe.UserData(token)
+	if a := (*Engine)(h).table.lookup(ud.Index()); a != nil {
+		a.completeRes(ud, r, b)
+	}
+}
+
+// resultLocked maps how the backend says the operation ended to the
+// Aio's result, in the contract's terms. The operation's own result
+// decides: a count stands even when a cancel or a timer raced with it.
+func (a *Aio) resultLocked(r op.Result) (count int, err error) {
+	res := r.Res
+	switch r.End {
+	case op.Interrupted, op.TimedOut:
+		// A cancel or the deadline ended it: the abort the engine asked
+		// for first, if any, else the deadline (io_uring cannot tell the
+		// two apart: both are -ECANCELED), else what the kernel said.
+		a.dropPendingLocked()
+		switch {
+		case a.abortErr != nil:
+			return 0, a.abortErr
+		case r.End == op.TimedOut || !a.desc.Deadline.IsZero() || a.desc.Attempt:
+			return 0, ErrTimedOut
+		case res < 0:
+			return 0, syscall.Errno(-res)
+		}
+		return 0, syscall.ECANCELED
+	case op.WouldBlock:
+		// A zero timeout's attempt would have had to wait.
+		a.dropPendingLocked()
+		return 0, ErrTimedOut
+	}
 	if res >= 0 {
-		switch r.kind {
+		switch a.kind {
 		case opAccept:
 			x := a.extra()
 			x.outputs[0] = int(res)
@@ -82,32 +109,18 @@ func (a *Aio) resultLocked(res int32) (count int, err error) {
 				return int(res), nil
 			}
 		}
+		a.dropPendingLocked()
+		return 0, nil
 	}
-	if r.kind == opRecvMsg && a.x.pending != nil {
-		// End of stream or an error: the buffer goes back unused.
+	a.dropPendingLocked()
+	return 0, syscall.Errno(-res)
+}
+
+// dropPendingLocked gives a fallback RecvMsg's buffer back unused (end of
+// stream, an error, a cancel).
+func (a *Aio) dropPendingLocked() {
+	if a.kind == opRecvMsg && a.x.pending != nil {
 		a.x.pending.pool.put(a.x.pending)
 		a.x.pending = nil
 	}
-	if res >= 0 {
-		return 0, nil
-	}
-	errno := syscall.Errno(-res)
-	switch errno {
-	case syscall.ECANCELED, syscall.EINTR, erestartsys:
-		if a.abortErr != nil {
-			return 0, a.abortErr
-		}
-		if errno == syscall.ECANCELED && r.link {
-			return 0, ErrTimedOut // the linked timer fired
-		}
-	case syscall.EAGAIN:
-		if a.nonblock {
-			return 0, ErrTimedOut // a zero timeout's attempt would have blocked
-		}
-	case syscall.EINPROGRESS, syscall.EALREADY:
-		if a.nonblock && r.kind == opConnect {
-			return 0, ErrTimedOut
-		}
-	}
-	return 0, errno
 }

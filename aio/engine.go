@@ -55,9 +55,10 @@ type Config struct {
 	// otherwise; AIORING_BACKEND overrides it), BackendIOURing or
 	// BackendPortable. Entries, SQPoll and Rings apply to io_uring only.
 	Backend Backend
-	// Netpoll has no effect: the engine always waits for completions
-	// through Go's netpoller, so an idle engine holds no OS thread. It is
-	// kept so that programs that set it still build.
+	// Deprecated: Netpoll has no effect. The engine always waits for
+	// completions through Go's netpoller, so an idle engine holds no OS
+	// thread; the field is kept only so that programs that set it still
+	// build.
 	Netpoll bool
 }
 
@@ -68,9 +69,8 @@ type Engine struct {
 	cfg      Config
 	backend  Backend             // BackendIOURing or BackendPortable
 	fallback error               // why BackendAuto did not get io_uring; nil otherwise
-	shards   []backend           // where Aios' operations go (the rings, or one portable backend)
-	rings    []*completion.Shard // the io_uring shards; empty on the portable backend
-	port     *portShard          // the portable backend; nil on io_uring
+	shards   []backend           // where Aios' operations go: the rings, or one portable backend
+	rings    []*completion.Shard // the same rings, for what only a ring has (Stats, probing); empty on the portable backend
 	next     atomic.Uint32       // round-robin shard for NewAio
 
 	closed    atomic.Bool // set once, first thing in Close
@@ -79,8 +79,7 @@ type Engine struct {
 	closeDone chan struct{}
 	closeErr  error
 
-	probe ring.Probe
-	flags ring.SetupFlags
+	probe ring.Probe // the kernel's opcodes (the first ring's probe; all rings share a kernel)
 	clock monoClock
 	msgs  msgEngine
 	// zcRefusals counts zero-copy sends refused by their socket
@@ -138,11 +137,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 		}
 		e.fallback = err
 	}
-	p, err := startPortable(e)
+	p, err := startPortable((*engineHandler)(e), e.clock.now, cfg.Callbacks)
 	if err != nil {
 		return nil, fmt.Errorf("aio: starting the portable backend: %w", err)
 	}
-	e.backend, e.port, e.shards = BackendPortable, p, []backend{p}
+	e.backend, e.shards = BackendPortable, []backend{p}
 	e.msgs.init(e, cfg)
 	return e, nil
 }
@@ -184,10 +183,9 @@ func (e *Engine) startRings() error {
 			return fmt.Errorf("aio: creating the io_uring: %w", err)
 		}
 		e.rings = append(e.rings, sh)
-		e.shards = append(e.shards, ringBackend{sh})
+		e.shards = append(e.shards, ringBackend{sh, &e.probe})
 	}
 	e.probe = *e.rings[0].Probe()
-	e.flags = e.rings[0].Flags()
 	return nil
 }
 
@@ -398,28 +396,39 @@ func (e *Engine) waitClosing(a *Aio) {
 	a.wait()
 }
 
-// Stats reports the counters of the engine's rings, summed (zeros on the
-// portable backend, which has no ring).
-func (e *Engine) Stats() completion.Stats {
-	var st completion.Stats
+// Stats reports the engine's counters: for tests, benchmarks and
+// diagnosis. On io_uring they are summed over its rings; the portable
+// backend has no ring and reports zeros.
+func (e *Engine) Stats() Stats {
+	var st Stats
 	for _, s := range e.rings {
-		st = st.Add(s.Stats())
+		c := s.Stats()
+		st.Enters += c.Enters
+		st.Submitted += c.Submitted
+		st.Completed += c.Completed
+		st.Inline += c.Inline
+		st.Sleeps += c.Sleeps
+		st.Wakeups += c.Wakeups
 	}
 	return st
 }
 
-// RingFlags reports the io_uring setup flags the engine's rings run with
-// (0 on the portable backend).
-func (e *Engine) RingFlags() ring.SetupFlags { return e.flags }
-
-// Supports reports whether the engine can run op: whether the kernel's
-// io_uring implements it, or, on the portable backend, whether that
-// backend has a system call for it.
-func (e *Engine) Supports(op sqe.Op) bool {
-	if e.port != nil {
-		return portableSupports(op)
+// Supports reports whether the engine has f. The operations of the
+// contract run on every engine; a feature decides how some of them are
+// carried out.
+func (e *Engine) Supports(f Feature) bool {
+	if len(e.rings) == 0 {
+		return false // the portable backend has none of them
 	}
-	return e.probe.Supports(op)
+	switch f {
+	case FeatureZeroCopySend:
+		return e.probe.Supports(sqe.OpSendZC)
+	case FeatureMultishotRecv:
+		return e.msgs.multishot
+	case FeatureMultishotAccept:
+		return e.msgs.msAccept
+	}
+	return false
 }
 
 // pinKeeper keeps the pins of operations ended by Close on a ring that

@@ -15,8 +15,8 @@ import (
 
 // reaperCount counts the engine's callback goroutines.
 func reaperCount(e *Engine) int {
-	if e.port != nil {
-		return len(e.port.workers)
+	if p, ok := e.shards[0].(*portShard); ok {
+		return len(p.workers)
 	}
 	n := 0
 	for _, s := range e.rings {

@@ -82,6 +82,7 @@ import (
 	"sync"
 
 	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
@@ -151,19 +152,27 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 // dropped: it cannot happen while every op posts exactly one CQE, but a
 // stray CQE must never complete the wrong operation.
 func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
-	a.completeRes(sqe.UserData(c.UserData), c.Res, b)
-}
-
-// completeRes ends the kernel operation ud with the kernel's result res
-// (a count, or a negated errno): a CQE's, or what the portable backend's
-// system call returned. Both backends end operations here.
-func (a *Aio) completeRes(ud sqe.UserData, res int32, b *completion.Batch) {
+	ud := sqe.UserData(c.UserData)
 	a.mu.Lock()
 	if a.state != stateKernel || a.gen&sqe.GenMask != ud.Gen() {
 		a.mu.Unlock()
 		return
 	}
-	count, err := a.resultLocked(res)
+	count, err := a.resultLocked(completion.Result(&a.desc, c.Res))
+	a.finishLocked(err, count, b)
+	a.mu.Unlock()
+}
+
+// completeRes ends the operation ud with r, as a backend reports it. Both
+// backends end operations here or in completeCQE, which differ only in
+// how the result reads.
+func (a *Aio) completeRes(ud sqe.UserData, r op.Result, b *completion.Batch) {
+	a.mu.Lock()
+	if a.state != stateKernel || a.gen&sqe.GenMask != ud.Gen() {
+		a.mu.Unlock()
+		return
+	}
+	count, err := a.resultLocked(r)
 	a.finishLocked(err, count, b)
 	a.mu.Unlock()
 }
@@ -225,9 +234,9 @@ func (a *Aio) abortLocked(err error) {
 			a.abortErr = err
 			// Queued under mu, after the op itself (also queued under
 			// mu), so the cancel never overtakes its target.
-			// req.userData, not userData(): a zero-copy send has its
-			// own kind (sendzc.go).
-			if a.sh.QueueCancel(a.req.userData) == nil {
+			// The description's token, not userData(): a zero-copy
+			// send has its own kind (sendzc.go).
+			if a.sh.Cancel(&a.desc) == nil {
 				a.mu.Unlock()
 				a.sh.Push(false)
 				return

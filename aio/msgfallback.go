@@ -8,14 +8,15 @@ package aio
 
 import (
 	"errors"
-	"unsafe"
+
+	"github.com/aioring/aioring/internal/op"
 )
 
 // errNoBuffer: the pool has no free buffer for a fallback receive.
 var errNoBuffer = errors.New("aio: no free message buffer")
 
-// bufferLocked takes a pool buffer for a fallback receive into r.
-func (a *Aio) bufferLocked(r *kernelReq) error {
+// bufferLocked takes a pool buffer for a fallback receive into d.
+func (a *Aio) bufferLocked(d *op.Desc) error {
 	p, err := a.e.msgs.poolFor(a.sh)
 	if err != nil {
 		return err
@@ -31,7 +32,8 @@ func (a *Aio) bufferLocked(r *kernelReq) error {
 	}
 	x := a.extra()
 	x.pending = m
-	r.addr, r.n = uint64(uintptr(unsafe.Pointer(&m.buf[0]))), uint32(len(m.buf))
+	d.Iov.Base = &m.buf[0]
+	d.Iov.SetLen(len(m.buf))
 	return nil
 }
 
@@ -74,8 +76,8 @@ func (ms *msgEngine) wakeFallback(p msgPool) {
 		}
 		p.fed()
 		a.x.waitPool = nil
-		r := &a.req
-		if err := a.bufferLocked(r); err != nil {
+		d := &a.desc
+		if err := a.bufferLocked(d); err != nil {
 			if err == errNoBuffer {
 				// Taken by another receive first: wait again (the
 				// timer armed at the start still runs).
@@ -89,7 +91,7 @@ func (ms *msgEngine) wakeFallback(p msgPool) {
 			a.mu.Unlock()
 			return
 		}
-		if a.sh.Queue(r) != nil {
+		if a.sh.Queue(d) != nil {
 			a.x.pending.pool.put(a.x.pending)
 			a.x.pending = nil
 			a.finishLocked(ErrClosed, 0, nil)
@@ -98,7 +100,7 @@ func (ms *msgEngine) wakeFallback(p msgPool) {
 		}
 		a.state = stateKernel
 		a.mu.Unlock()
-		a.sh.Submit(a, false)
+		a.sh.Submit(&a.desc, false)
 		return
 	}
 }

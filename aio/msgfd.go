@@ -104,6 +104,7 @@ type fdState struct {
 	fd        int32
 	accept    bool
 	sh        backend
+	rg        ringer  // sh's ring: the multishot's home
 	pool      msgPool // nil for accept
 	armed     bool    // the multishot is in the kernel (its last CQE not seen)
 	canceling bool    // an ASYNC_CANCEL of it is queued
@@ -149,7 +150,7 @@ func (ms *msgEngine) init(e *Engine, cfg Config) {
 	ms.nbuf, ms.size = cfg.MsgBuffers, cfg.MsgBufferSize
 	ms.multishot = !forceMsgFallback && ring.KernelAtLeast(6, 0)
 	ms.msAccept = useMultishotAccept && !forceMsgFallback && ring.KernelAtLeast(5, 19)
-	if e.port != nil {
+	if _, ok := e.shards[0].(ringer); !ok {
 		// The portable backend has no multishot requests: RecvMsg is a
 		// single-shot receive into a pool buffer, Accept single-shot.
 		ms.multishot, ms.msAccept = false, false
@@ -291,6 +292,7 @@ func (a *Aio) dropMsgStates() {
 // newStateLocked makes fd's state for a's ring.
 func (ms *msgEngine) newStateLocked(a *Aio, fd int32, accept bool) (*fdState, error) {
 	st := &fdState{ms: ms, fd: fd, accept: accept, sh: a.sh}
+	st.rg, _ = a.sh.(ringer) // multishot is on only where it is a ring
 	var s unix.Stat_t
 	if err := unix.Fstat(int(fd), &s); err != nil {
 		return nil, err // a closed descriptor: the kernel's errno
@@ -332,7 +334,7 @@ func (ms *msgEngine) armLocked(st *fdState) bool {
 	if st.armed || st.ended || st.starved || st.dropped || st.qn >= msgQueueMax || ms.closing {
 		return false
 	}
-	if st.sh.Queue(&st.req) != nil {
+	if st.rg.QueueRequest(&st.req) != nil {
 		st.ended, st.endErr = true, ErrClosed
 		return false
 	}
@@ -372,7 +374,7 @@ func (ms *msgEngine) enqueueLocked(st *fdState, it msgItem, b *completion.Batch)
 			if !st.sh.Handoff((*fdCancel)(st)) {
 				st.canceling = false
 			}
-		} else if st.sh.QueueCancel(st.req.ud) != nil {
+		} else if st.rg.QueueCancel(st.req.ud) != nil {
 			st.canceling = false
 		}
 	}
@@ -385,7 +387,7 @@ type fdCancel fdState
 func (c *fdCancel) RunCallback(int64) {
 	st := (*fdState)(c)
 	st.ms.mu.Lock()
-	if st.armed && st.sh.QueueCancel(st.req.ud) != nil {
+	if st.armed && st.rg.QueueCancel(st.req.ud) != nil {
 		st.canceling = false
 	}
 	st.ms.mu.Unlock()
@@ -469,7 +471,7 @@ func (ms *msgEngine) dropLocked(st *fdState, err error) (push bool) {
 		ms.freeIDLocked(st)
 		return false
 	}
-	if !st.canceling && st.sh.QueueCancel(st.req.ud) == nil {
+	if !st.canceling && st.rg.QueueCancel(st.req.ud) == nil {
 		st.canceling = true
 		return true
 	}

@@ -73,7 +73,7 @@ func newPool(ms *msgEngine, sh backend, nbuf, size int, fallback bool) (msgPool,
 		}
 		return p, nil
 	}
-	rb, ok := sh.(ringBackend)
+	rb, ok := sh.(ringer)
 	if !ok {
 		unix.Munmap(mem)
 		return nil, fmt.Errorf("aio: a provided-buffer ring needs the io_uring backend: %w", ErrUnsupported)

@@ -3,16 +3,16 @@ package aio
 import (
 	"math"
 	"time"
-	"unsafe"
 
+	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/sqe"
 	"golang.org/x/sys/unix"
 )
 
-// User data kinds of the engine's SQEs (see sqe.UserData).
+// User data kinds of the engine's operations (see sqe.UserData): the
+// token a backend reports a result with.
 const (
-	kindOp          sqe.Kind = 1 // an operation; its CQE decides the result
-	kindLinkTimeout sqe.Kind = 2 // LINK_TIMEOUT with CQE_SKIP_SUCCESS: posts nothing
+	kindOp sqe.Kind = 1 // an operation; its result decides
 )
 
 // opKind is the public operation an Aio runs.
@@ -33,26 +33,6 @@ const (
 
 var opNames = [...]string{opNop: "Nop", opSleep: "Sleep", opRead: "ReadAt", opWrite: "WriteAt",
 	opFsync: "Fsync", opRecv: "Recv", opSend: "Send", opAccept: "Accept", opConnect: "Connect", opRecvMsg: "RecvMsg"}
-
-// kernelReq is what Prep writes into the ring for the current operation.
-type kernelReq struct {
-	kind     opKind
-	sqeOp    sqe.Op
-	link     bool // a LINK_TIMEOUT follows the operation
-	ioprio   uint16
-	fd       int32
-	n        uint32
-	opFlags  uint32
-	tsFlags  uint32
-	addr     uint64
-	off      uint64
-	userData sqe.UserData
-	ts       sqe.Timespec
-	// mayBlock: submitting it can copy a lot inline (see tuning.go).
-	mayBlock bool
-	// Sleep only: the timer is the Aio's timeout, not the sleep.
-	sleepTimesOut bool
-}
 
 // timing is an operation's resolved timeout.
 type timing struct {
@@ -100,9 +80,6 @@ func (a *Aio) resolvedTimeoutLocked() time.Duration {
 	}
 	return d
 }
-
-// isFileIO reports whether kind reads or writes a file's data.
-func isFileIO(kind opKind) bool { return kind == opRead || kind == opWrite }
 
 func (a *Aio) userData() sqe.UserData { return sqe.Pack(kindOp, a.slot, a.gen) }
 
@@ -185,8 +162,8 @@ func (a *Aio) Sleep(d time.Duration) {
 	}
 	// A runtime timer, not an IORING_OP_TIMEOUT: arming one is a heap
 	// insert on this P, with no system call and no SQE (docs/design.md).
-	a.req.kind = opSleep
-	a.req.sleepTimesOut = timesOut
+	a.kind = opSleep
+	a.sleepTimesOut = timesOut
 	a.state = stateTimer
 	if d > 0 {
 		a.armTimerLocked(d)
@@ -212,7 +189,7 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
 	if fromCallback, queued := a.queueKernel(kind, fd, off, sa); queued {
-		a.sh.Submit(a, fromCallback)
+		a.sh.Submit(&a.desc, fromCallback)
 	}
 }
 
@@ -254,7 +231,7 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 	if kind == opSend { // zero-copy send, when configured (sendzc.go)
 		a.zeroCopyLocked(tm)
 	}
-	if !a.e.Supports(a.req.sqeOp) {
+	if !a.sh.Supports(&a.desc) {
 		a.finishLocked(ErrUnsupported, 0, nil)
 		return fromCallback, false
 	}
@@ -264,7 +241,7 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 	}
 	// Queued under mu, so an Abort (which queues its cancel under mu too)
 	// can never overtake it.
-	if a.sh.Queue(&a.req) != nil {
+	if a.sh.Queue(&a.desc) != nil {
 		// Closed or broken (the kernel dropped CQEs): Engine.Close
 		// reports the cause.
 		a.finishLocked(ErrClosed, 0, nil)
@@ -274,111 +251,88 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 	return fromCallback, true
 }
 
-// buildLocked fills a.req for kind. Descriptors are passed to the kernel as
-// they are, so a bad one comes back as the kernel's errno.
+// buildLocked describes kind in a.desc: what, on which descriptor, with
+// which buffers and address (the timing comes in armLocked). Descriptors
+// are passed on as they are, so a bad one comes back as the kernel's
+// errno. The memory the description points to is pinned here until the
+// operation ends (finishLocked unpins).
 func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) error {
 	if fd > math.MaxInt32 || fd < math.MinInt32 {
 		return unix.EBADF
 	}
-	r := &a.req
-	*r = kernelReq{kind: kind, fd: int32(fd), userData: a.userData()}
+	a.kind = kind
+	d := &a.desc
+	be := d.Backend // the backend's per-Aio state outlives the operation
+	*d = op.Desc{FD: int32(fd), Token: uint64(a.userData()), Backend: be}
 	switch kind {
 	case opNop:
-		r.sqeOp, r.fd = sqe.OpNop, -1
+		d.Kind, d.FD = op.Nop, -1
 	case opRead, opWrite:
-		r.off = uint64(off)
-		if a.niov > 1 {
-			r.sqeOp = sqe.OpReadv
-			if kind == opWrite {
-				r.sqeOp = sqe.OpWritev
-			}
-			return a.vectorLocked(r)
-		}
-		r.sqeOp = sqe.OpRead
+		d.Kind, d.Off = op.Read, off
 		if kind == opWrite {
-			r.sqeOp = sqe.OpWrite
+			d.Kind = op.Write
 		}
-		return a.singleLocked(r)
+		return a.buffersLocked(d)
 	case opFsync:
-		r.sqeOp = sqe.OpFsync
-	case opRecv, opSend:
-		if kind == opSend {
-			r.opFlags = msgNosignal
-			if a.x != nil && a.x.attached != nil {
-				// SetMsg's message wins over the IOV, however many
-				// buffers that holds. Its buffer is the pool's mapping,
-				// outside the Go heap: nothing to pin.
-				r.sqeOp = sqe.OpSend
-				if b := a.x.attached.Bytes(); len(b) > 0 {
-					r.addr, r.n = uint64(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b))
-				}
-				return nil
+		d.Kind = op.Fsync
+	case opRecv:
+		d.Kind = op.Recv
+		return a.buffersLocked(d)
+	case opSend:
+		d.Kind = op.Send
+		if a.x != nil && a.x.attached != nil {
+			// SetMsg's message wins over the IOV, however many buffers
+			// that holds. Its buffer is the pool's mapping, outside the
+			// Go heap: nothing to pin.
+			if b := a.x.attached.Bytes(); len(b) > 0 {
+				d.Iov.Base = &b[0]
+				d.Iov.SetLen(len(b))
 			}
-		}
-		if a.niov > 1 {
-			r.sqeOp = sqe.OpRecvmsg
-			if kind == opSend {
-				r.sqeOp = sqe.OpSendmsg
-			}
-			if err := a.vectorLocked(r); err != nil {
-				return err
-			}
-			x := a.x
-			x.msg = unix.Msghdr{Iov: &x.iovecs[0]}
-			x.msg.SetIovlen(int(a.niov))
-			r.addr, r.n = uint64(uintptr(unsafe.Pointer(&x.msg))), 1
 			return nil
 		}
-		r.sqeOp = sqe.OpRecv
-		if kind == opSend {
-			r.sqeOp = sqe.OpSend
-		}
-		return a.singleLocked(r)
+		return a.buffersLocked(d)
 	case opRecvMsg:
-		r.sqeOp = sqe.OpRecv
-		return a.bufferLocked(r)
+		d.Kind = op.Recv
+		return a.bufferLocked(d)
 	case opAccept:
-		r.sqeOp, r.opFlags = sqe.OpAccept, sockCloexec
+		d.Kind = op.Accept
 	case opConnect:
+		d.Kind = op.Connect
 		x := a.extra()
 		n, err := putSockaddr(&x.sa, sa)
 		if err != nil {
 			return ErrInvalid
 		}
 		x.sock = sa
-		r.sqeOp, r.addr, r.off = sqe.OpConnect, uint64(uintptr(unsafe.Pointer(&x.sa))), uint64(n)
+		d.Addr, d.AddrLen, d.Sock = &x.sa, uint32(n), sa
 		a.pin.Pin(x)
 	}
 	return nil
 }
 
-// singleLocked points r at the one buffer of the IOV (or none) and pins it.
-func (a *Aio) singleLocked(r *kernelReq) error {
-	b := a.iov0
-	if a.niov == 0 || len(b) == 0 {
+// buffersLocked points d at the IOV and pins it: the one buffer in
+// d.Iov, or several in the iovec array (pinned too: the kernel reads the
+// array at submission, the buffers until the operation ends).
+func (a *Aio) buffersLocked(d *op.Desc) error {
+	if a.niov <= 1 {
+		b := a.iov0
+		if a.niov == 0 || len(b) == 0 {
+			return nil
+		}
+		if uint64(len(b)) > math.MaxUint32 {
+			return ErrInvalid
+		}
+		d.Iov.Base = &b[0]
+		d.Iov.SetLen(len(b))
+		a.pin.Pin(&b[0])
 		return nil
 	}
-	if uint64(len(b)) > math.MaxUint32 {
-		return ErrInvalid
-	}
-	r.addr, r.n = uint64(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b))
-	r.mayBlock = isFileIO(r.kind) && len(b) > inlineCopyMax
-	a.pin.Pin(&b[0])
-	return nil
-}
-
-// vectorLocked fills the iovec array from the IOV and pins the buffers and
-// the array (the kernel reads the array at submission, the buffers until the
-// CQE).
-func (a *Aio) vectorLocked(r *kernelReq) error {
 	x := a.extra()
-	total := 0
 	for i := 0; i < int(a.niov); i++ {
 		b := a.iov0
 		if i > 0 {
 			b = x.iov[i-1]
 		}
-		total += len(b)
 		x.iovecs[i] = unix.Iovec{}
 		if len(b) > 0 {
 			x.iovecs[i].Base = &b[0]
@@ -386,51 +340,38 @@ func (a *Aio) vectorLocked(r *kernelReq) error {
 			a.pin.Pin(&b[0])
 		}
 	}
-	r.addr, r.n = uint64(uintptr(unsafe.Pointer(&x.iovecs[0]))), uint32(a.niov)
-	r.mayBlock = isFileIO(r.kind) && total > inlineCopyMax
+	d.Vec, d.NVec, d.Hdr = &x.iovecs[0], int(a.niov), &x.msg
 	a.pin.Pin(x)
 	return nil
 }
 
-// armLocked applies the timeout: a non-blocking flag for a zero timeout, a
-// LINK_TIMEOUT where the kernel's timer can cut the operation, the engine's
-// own timer where it cannot (io-wq work: regular files and fsync). It
-// returns false when a zero timeout cannot be honoured without blocking.
+// armLocked applies the timeout: an attempt for a zero timeout, a
+// deadline the backend enforces where it can cut the operation, the
+// engine's own timer where it cannot (a regular file's I/O and fsync run
+// in io-wq or on a file worker, where no timer reaches them). It returns
+// false when a zero timeout cannot be honoured without blocking.
 func (a *Aio) armLocked(tm timing) bool {
-	r := &a.req
-	a.nonblock = false
+	d := &a.desc
 	switch tm.mode {
 	case tInfinite:
 		return true
 	case tZero:
-		a.nonblock = true
-		switch r.kind {
-		case opNop:
-		case opRecv, opSend, opRecvMsg:
-			r.opFlags |= unix.MSG_DONTWAIT
-		case opRead, opWrite:
-			r.opFlags |= sqe.RWFNowait
-		case opAccept, opConnect:
-			// One attempt: the operation is issued, and if it would
-			// block, the shortest link timer cancels it.
-			r.link = true
-			r.ts = sqe.Timespec{Nsec: 1}
-		default:
-			return false
+		switch a.kind {
+		case opNop, opRecv, opSend, opRecvMsg, opRead, opWrite, opAccept, opConnect:
+			d.Attempt = true
+			return true
 		}
-		return true
+		return false
 	}
-	switch r.kind {
+	switch a.kind {
 	case opRead, opWrite, opFsync, opRecvMsg:
 		// opRecvMsg: the timer also bounds a wait for a free buffer.
 		a.armDeadlineLocked(tm)
 	default:
-		r.link = true
 		if tm.mode == tAbsolute {
-			r.ts.SetNanoseconds(tm.abs)
-			r.tsFlags = sqe.TimeoutAbs
+			d.Deadline.Abs = tm.abs
 		} else {
-			r.ts.SetNanoseconds(int64(tm.rel))
+			d.Deadline.Rel = int64(tm.rel)
 		}
 	}
 	return true
@@ -492,7 +433,7 @@ func (a *Aio) onTimer() {
 	x.armed = false
 	if a.state == stateTimer {
 		var err error
-		if a.req.sleepTimesOut {
+		if a.sleepTimesOut {
 			err = ErrTimedOut
 		}
 		a.finishLocked(err, 0, nil)
@@ -500,31 +441,4 @@ func (a *Aio) onTimer() {
 		return
 	}
 	a.abortLocked(ErrTimedOut)
-}
-
-// SQEs implements completion.Request.
-func (r *kernelReq) SQEs() int {
-	if r.link {
-		return 2
-	}
-	return 1
-}
-
-// MayBlock implements completion.Request.
-func (r *kernelReq) MayBlock() bool { return r.mayBlock }
-
-// Prep implements completion.Request; it runs on the starting goroutine
-// with the shard's SQ held.
-func (r *kernelReq) Prep(s []*sqe.SQE) {
-	*s[0] = sqe.SQE{Opcode: r.sqeOp, Fd: r.fd, Ioprio: r.ioprio, Off: r.off, Addr: r.addr,
-		Len: r.n, OpFlags: r.opFlags, UserData: uint64(r.userData)}
-	if r.link {
-		s[0].Flags |= sqe.IOLink
-		lt := s[1]
-		lt.LinkTimeout(&r.ts, r.tsFlags)
-		// One CQE per operation: the timer reports only through the
-		// operation's -ECANCELED.
-		lt.Flags |= sqe.CQESkipSuccess
-		lt.UserData = uint64(sqe.Pack(kindLinkTimeout, r.userData.Index(), r.userData.Gen()))
-	}
 }

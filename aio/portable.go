@@ -2,11 +2,12 @@
 
 package aio
 
-// The portable backend: the same contract without io_uring. It only
-// carries an operation out and brings its result back as the kernel's
-// result code (a count or a negated errno) through Aio.completeRes, the
-// one place both backends end operations; what that code means (timeouts,
-// aborts, zero-timeout attempts) is decided in complete.go, as for a CQE.
+// The portable backend: the same contract without io_uring. It carries
+// out an operation as its op.Desc describes it and reports how it ended
+// as an op.Result (a count or a negated errno; a cancel; its deadline; an
+// attempt that would block) to its sink, the engine; what that means for
+// the program (timeouts, aborts) is decided in the aio package's
+// complete.go, as for a CQE.
 //
 //   - Sockets (and pipes): one non-blocking system call (MSG_DONTWAIT,
 //     RWF_NOWAIT), on the goroutine that started the operation. If it
@@ -25,17 +26,18 @@ package aio
 //     which run them through the same path as the ring's reapers
 //     (aioCallback.RunCallback); never on the starter, never on the poller.
 //   - A LINK_TIMEOUT's twin: a runtime timer per Aio, armed only while the
-//     operation waits for readiness; when it fires the operation ends with
-//     -ECANCELED, which complete.go maps to ErrTimedOut. Regular-file
-//     timeouts use the Aio's engine timer, as on the ring.
-//   - Cancel: an operation still queued or waiting ends with -ECANCELED; one
-//     whose system call is running keeps that call's result unless it
+//     operation waits for readiness, for the Desc's Deadline; when it fires
+//     the operation ends as op.TimedOut. Regular-file timeouts use the
+//     Aio's engine timer, as on the ring (the Desc then has no Deadline).
+//   - Cancel: an operation still queued or waiting ends as op.Interrupted;
+//     one whose system call is running keeps that call's result unless it
 //     would have blocked, so a completed result always stands.
 //
 // Ownership: every portOp field below "guarded by p.mu" and every list
 // belongs to p.mu; a portOp in state pRunning is owned by the goroutine
-// running its system call, which alone reads its request (the request is
-// written under Aio.mu before Queue and not again until it ends). Lock
+// running its system call, which alone reads the fields Queue copied from
+// the Desc (written under Aio.mu before Queue and not again until the
+// operation ends). Lock
 // order: Aio.mu → p.mu; p.cbMu is taken alone or under Aio.mu. No lock is
 // held while a callback runs or a system call blocks (epoll_ctl runs under
 // p.mu; it does not block).
@@ -49,7 +51,7 @@ import (
 	"time"
 
 	"github.com/aioring/aioring/completion"
-	"github.com/aioring/aioring/sqe"
+	"github.com/aioring/aioring/internal/op"
 	"golang.org/x/sys/unix"
 )
 
@@ -92,14 +94,14 @@ type pollEvent struct {
 }
 
 // portOp is the portable backend's state of an Aio's operation. It is made
-// on the Aio's first portable operation and reused.
+// on the Aio's first portable operation, kept in its Desc's Backend field,
+// and reused.
 type portOp struct {
-	a *Aio
 	p *portShard
 
 	// Set by Queue under Aio.mu and p.mu; read by whoever runs the call.
-	ud         sqe.UserData
-	kind       opKind
+	token      uint64
+	kind       op.Kind
 	vector     bool // several buffers: iovp/niov (files) or msg (sockets)
 	nonblock   bool // a zero-timeout attempt
 	fd         int32
@@ -118,9 +120,11 @@ type portOp struct {
 
 	// guarded by p.mu
 	state      portState
-	cancel     bool  // a cancel or the link timer came while running or queued
-	dir        uint8 // the wait list it is on, while pWaiting
-	res        int32
+	cancel     bool   // a cancel or the link timer came while running or queued
+	cancelEnd  op.End // how: op.Interrupted (a cancel) or op.TimedOut (the link timer)
+	dir        uint8  // the wait list it is on, while pWaiting
+	res        int32  // pDone: the result
+	end        op.End // pDone: how it ended
 	prev, next *portOp
 	timer      *time.Timer // the link timer, made once
 	armed      bool
@@ -170,9 +174,17 @@ type fdWait struct {
 	armed            uint8 // directions armed in the poller (one-shot)
 }
 
+// portSink receives the portable backend's results: the engine.
+type portSink interface {
+	// CompleteOp ends the operation named token with r; b is the calling
+	// worker's batch, or nil off a worker.
+	CompleteOp(token uint64, r op.Result, b *completion.Batch)
+}
+
 // portShard is the portable backend of one engine.
 type portShard struct {
-	e *Engine
+	sink portSink
+	now  func() int64 // the engine's clock: CLOCK_MONOTONIC ns (op.Deadline.Abs)
 
 	mu       sync.Mutex
 	closed   bool
@@ -194,8 +206,8 @@ type portShard struct {
 
 // startPortable starts the portable backend of e: its poller goroutine and
 // its callback goroutines (file workers start on demand).
-func startPortable(e *Engine) (*portShard, error) {
-	p := &portShard{e: e, fds: make(map[int32]*fdWait)}
+func startPortable(sink portSink, now func() int64, callbacks int) (*portShard, error) {
+	p := &portShard{sink: sink, now: now, fds: make(map[int32]*fdWait)}
 	p.fileCond.L = &p.mu
 	p.cbCond.L = &p.cbMu
 	fd, err := p.pl.open()
@@ -217,58 +229,45 @@ func startPortable(e *Engine) (*portShard, error) {
 		p.pl.closeWake()
 		return nil, err
 	}
-	p.startWorkers(e.cfg.Callbacks)
+	p.startWorkers(callbacks)
 	return p, nil
 }
 
-// Queue implements backend: it records the request of a.
-func (p *portShard) Queue(req completion.Request) error {
-	r := req.(*kernelReq)
-	a := p.e.table.lookup(r.userData.Index())
-	po := a.port
+// Supports implements backend: every kind, never zero copy.
+func (p *portShard) Supports(d *op.Desc) bool {
+	return !d.ZeroCopy && d.Kind >= op.Nop && d.Kind <= op.Connect
+}
+
+// Queue implements backend: it takes the operation d describes.
+func (p *portShard) Queue(d *op.Desc) error {
+	po, _ := d.Backend.(*portOp)
 	if po == nil {
-		po = &portOp{a: a, p: p}
-		a.port = po
+		po = &portOp{p: p}
+		d.Backend = po
 	}
-	po.ud, po.kind, po.fd, po.flags, po.off = r.userData, r.kind, r.fd, r.opFlags, int64(r.off)
-	po.nonblock, po.connecting, po.noNowait, po.vector = a.nonblock, false, false, false
-	po.iov = unix.Iovec{}
-	if b := a.iov0; a.niov > 0 && len(b) > 0 {
-		po.iov.Base = &b[0]
-		po.iov.SetLen(len(b))
+	po.token, po.kind, po.fd, po.off = d.Token, d.Kind, d.FD, d.Off
+	po.nonblock, po.connecting, po.noNowait = d.Attempt, false, false
+	po.flags = 0
+	if d.Kind == op.Send {
+		po.flags = msgNosignal
 	}
+	po.iov, po.vector, po.iovp, po.niov, po.msg = d.Iov, false, nil, 0, nil
+	if d.NVec > 0 {
+		po.vector, po.iovp, po.niov = true, d.Vec, d.NVec
+		if d.Kind == op.Recv || d.Kind == op.Send {
+			*d.Hdr = unix.Msghdr{Iov: d.Vec}
+			d.Hdr.SetIovlen(d.NVec)
+			po.msg = d.Hdr
+		}
+	}
+	po.sa, po.salen, po.sock = d.Addr, d.AddrLen, d.Sock
 	switch {
-	case r.kind == opRecvMsg:
-		// A single-shot receive into the pool buffer that bufferLocked
-		// took (msgfallback.go): this backend has no multishot requests.
-		po.kind = opRecv
-		b := a.x.pending.buf
-		po.iov.Base = &b[0]
-		po.iov.SetLen(len(b))
-	case r.kind == opSend && r.sqeOp == sqe.OpSend && a.x != nil && a.x.attached != nil:
-		// SetMsg's message, which buildLocked sent instead of the IOV.
-		po.iov = unix.Iovec{}
-		if b := a.x.attached.Bytes(); len(b) > 0 {
-			po.iov.Base = &b[0]
-			po.iov.SetLen(len(b))
-		}
-	}
-	switch r.sqeOp {
-	case sqe.OpReadv, sqe.OpWritev:
-		po.vector, po.iovp, po.niov = true, &a.x.iovecs[0], int(a.niov)
-	case sqe.OpRecvmsg, sqe.OpSendmsg:
-		po.vector, po.iovp, po.niov, po.msg = true, &a.x.iovecs[0], int(a.niov), &a.x.msg
-	case sqe.OpConnect:
-		po.sa, po.salen, po.sock = &a.x.sa, uint32(r.off), a.x.sock
-	}
-	po.deadline = 0
-	if r.link {
-		ns := r.ts.Sec*1e9 + r.ts.Nsec
-		if r.tsFlags&sqe.TimeoutAbs != 0 {
-			po.deadline = ns
-		} else {
-			po.deadline = p.e.clock.now() + ns
-		}
+	case d.Deadline.Abs != 0:
+		po.deadline = d.Deadline.Abs
+	case d.Deadline.Rel != 0:
+		po.deadline = p.now() + d.Deadline.Rel
+	default:
+		po.deadline = 0
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -281,52 +280,67 @@ func (p *portShard) Queue(req completion.Request) error {
 	return nil
 }
 
-// QueueCancel implements backend. An operation queued or waiting ends with
-// -ECANCELED (by the next Push); a running one keeps its system call's
+// Cancel implements backend. An operation queued or waiting ends as
+// op.Interrupted (by the next Push); a running one keeps its system call's
 // result unless that would have blocked.
-func (p *portShard) QueueCancel(ud sqe.UserData) error {
-	a := p.e.table.lookup(ud.Index())
-	if a == nil || a.port == nil {
+func (p *portShard) Cancel(d *op.Desc) error {
+	po, _ := d.Backend.(*portOp)
+	if po == nil {
 		return nil
 	}
-	po := a.port
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return errPortClosed
 	}
-	if po.ud == ud {
-		p.cancelLocked(po)
+	if po.token == d.Token {
+		p.cancelLocked(po, op.Interrupted)
 	}
 	return nil
 }
 
-// cancelLocked moves po to doneQ with -ECANCELED if it has not begun its
+// cancelLocked moves po to doneQ, ended as end, if it has not begun its
 // system call, and otherwise marks it.
-func (p *portShard) cancelLocked(po *portOp) {
+func (p *portShard) cancelLocked(po *portOp, end op.End) {
 	switch po.state {
 	case pRunning:
-		po.cancel = true
+		po.cancel, po.cancelEnd = true, end
 	case pWaiting:
 		p.unwaitLocked(po)
-		p.doneLocked(po)
+		p.doneLocked(po, end)
 	case pFileQueued:
 		p.fileQ.remove(po)
-		p.doneLocked(po)
+		p.doneLocked(po, end)
 	}
 }
 
-func (p *portShard) doneLocked(po *portOp) {
-	po.state, po.res = pDone, -int32(unix.ECANCELED)
+func (p *portShard) doneLocked(po *portOp, end op.End) {
+	po.state, po.res, po.end = pDone, 0, end
 	p.doneQ.push(po)
+}
+
+// result reads the result res of po's system call in op's terms: a
+// zero-timeout attempt that would have had to wait is op.WouldBlock.
+func (po *portOp) result(res int32) op.Result {
+	if po.nonblock {
+		switch -res {
+		case int32(unix.EAGAIN):
+			return op.Result{End: op.WouldBlock}
+		case int32(unix.EINPROGRESS), int32(unix.EALREADY):
+			if po.kind == op.Connect {
+				return op.Result{End: op.WouldBlock}
+			}
+		}
+	}
+	return op.Result{Res: res}
 }
 
 // Submit implements backend: the starter tries its own operation, which
 // Queue left in state pRunning, then ends what was cancelled. An
-// operation that ends here with a callback has it handed to a worker
-// (finishLocked), so callbacks never run on the starter.
-func (p *portShard) Submit(a *Aio, _ bool) {
-	p.run(a.port, nil)
+// operation that ends here with a callback has it handed to a worker by
+// the sink, so callbacks never run on the starter.
+func (p *portShard) Submit(d *op.Desc, _ bool) {
+	p.run(d.Backend.(*portOp), nil)
 	p.Push(false)
 }
 
@@ -340,16 +354,16 @@ func (p *portShard) Push(bool) {
 			p.mu.Unlock()
 			return
 		}
-		res := po.res
-		ud := p.endLocked(po)
+		r := op.Result{Res: po.res, End: po.end}
+		token := p.endLocked(po)
 		p.mu.Unlock()
-		po.a.completeRes(ud, res, nil)
+		p.sink.CompleteOp(token, r, nil)
 	}
 }
 
 // endLocked takes po out of the backend (its timer disarmed) and returns
-// the user data its result goes to.
-func (p *portShard) endLocked(po *portOp) sqe.UserData {
+// the token its result goes to.
+func (p *portShard) endLocked(po *portOp) uint64 {
 	po.state, po.cancel = pIdle, false
 	if po.armed {
 		po.armed = false
@@ -357,22 +371,25 @@ func (p *portShard) endLocked(po *portOp) sqe.UserData {
 			po.stale++
 		}
 	}
-	return po.ud
+	return po.token
 }
 
 // run tries po (state pRunning, owned by the caller) and then ends it, or
 // parks it on its descriptor or the file queue.
 func (p *portShard) run(po *portOp, b *completion.Batch) {
 	res, next := p.try(po)
+	var r op.Result
 	p.mu.Lock()
 	if next != nDone && po.cancel {
 		// Cancelled (or timed out) while the call ran, and it would block.
-		next, res = nDone, -int32(unix.ECANCELED)
+		next, r = nDone, op.Result{End: po.cancelEnd}
+	} else if next == nDone {
+		r = po.result(res)
 	}
 	switch next {
 	case nRead, nWrite:
-		if po.deadline != 0 && po.deadline <= p.e.clock.now() {
-			next, res = nDone, -int32(unix.ECANCELED) // the link timer's deadline passed
+		if po.deadline != 0 && po.deadline <= p.now() {
+			next, r = nDone, op.Result{End: op.TimedOut} // the link timer's deadline passed
 			break
 		}
 		dir := evRead
@@ -387,8 +404,12 @@ func (p *portShard) run(po *portOp, b *completion.Batch) {
 			p.mu.Unlock()
 			return
 		}
-		if errno != unix.EPERM || po.kind == opRecv || po.kind == opSend || po.kind == opConnect || po.kind == opAccept {
-			next, res = nDone, -int32(errno)
+		if errno == unix.ECANCELED { // closed
+			next, r = nDone, op.Result{End: op.Interrupted}
+			break
+		}
+		if errno != unix.EPERM || po.kind == op.Recv || po.kind == op.Send || po.kind == op.Connect || po.kind == op.Accept {
+			next, r = nDone, op.Result{Res: -int32(errno)}
 			break
 		}
 		// A regular file: it cannot be polled, it is always "ready", and
@@ -397,7 +418,7 @@ func (p *portShard) run(po *portOp, b *completion.Batch) {
 	}
 	if next == nFile {
 		if p.closed {
-			next, res = nDone, -int32(unix.ECANCELED)
+			r = op.Result{End: op.Interrupted}
 		} else {
 			po.state = pFileQueued
 			p.fileQ.push(po)
@@ -412,9 +433,9 @@ func (p *portShard) run(po *portOp, b *completion.Batch) {
 			return
 		}
 	}
-	ud := p.endLocked(po)
+	token := p.endLocked(po)
 	p.mu.Unlock()
-	po.a.completeRes(ud, res, b)
+	p.sink.CompleteOp(token, r, b)
 }
 
 // waitLocked puts po on its descriptor's wait list for dir and arms the
@@ -470,7 +491,7 @@ func (p *portShard) armLinkLocked(po *portOp) {
 	if po.armed {
 		return // armed when it first waited; the deadline has not moved
 	}
-	d := time.Duration(po.deadline - p.e.clock.now())
+	d := time.Duration(po.deadline - p.now())
 	po.armed = true
 	if po.timer == nil {
 		po.timer = time.AfterFunc(d, po.onLink)
@@ -479,9 +500,9 @@ func (p *portShard) armLinkLocked(po *portOp) {
 	}
 }
 
-// onLink is the link timer: the operation, if it still waits, ends with
-// -ECANCELED (complete.go makes that ErrTimedOut). A fire that endLocked
-// could not stop belongs to an earlier operation and is skipped.
+// onLink is the link timer: the operation, if it still waits, ends as
+// op.TimedOut. A fire that endLocked could not stop belongs to an earlier
+// operation and is skipped.
 func (po *portOp) onLink() {
 	p := po.p
 	p.mu.Lock()
@@ -501,16 +522,16 @@ func (po *portOp) onLink() {
 	case pFileQueued:
 		p.fileQ.remove(po)
 	case pRunning:
-		po.cancel = true
+		po.cancel, po.cancelEnd = true, op.TimedOut
 		p.mu.Unlock()
 		return
 	default:
 		p.mu.Unlock()
 		return
 	}
-	ud := p.endLocked(po)
+	token := p.endLocked(po)
 	p.mu.Unlock()
-	po.a.completeRes(ud, -int32(unix.ECANCELED), nil)
+	p.sink.CompleteOp(token, op.Result{End: op.TimedOut}, nil)
 }
 
 // fileWorker runs blocking system calls until Close.
@@ -533,9 +554,9 @@ func (p *portShard) fileWorker() {
 		p.mu.Unlock()
 		res := p.block(po)
 		p.mu.Lock()
-		ud := p.endLocked(po)
+		token := p.endLocked(po)
 		p.mu.Unlock()
-		po.a.completeRes(ud, res, nil)
+		p.sink.CompleteOp(token, op.Result{Res: res}, nil)
 		p.mu.Lock()
 	}
 }
@@ -545,16 +566,6 @@ func (p *portShard) ReapInline() int { return 0 }
 
 // Broken implements backend: nothing can lose results.
 func (p *portShard) Broken() bool { return false }
-
-// portableSupports reports the opcodes the portable backend carries out.
-func portableSupports(op sqe.Op) bool {
-	switch op {
-	case sqe.OpNop, sqe.OpRead, sqe.OpWrite, sqe.OpReadv, sqe.OpWritev, sqe.OpFsync,
-		sqe.OpRecv, sqe.OpSend, sqe.OpRecvmsg, sqe.OpSendmsg, sqe.OpAccept, sqe.OpConnect:
-		return true
-	}
-	return false
-}
 
 // fileWorkers is the most goroutines one engine keeps blocked in file
 // system calls.
@@ -578,7 +589,7 @@ func tryNext(po *portOp, n int32, e unix.Errno, wait portNext) (int32, portNext)
 
 // sockWait is the readiness a socket transfer waits for.
 func sockWait(po *portOp) portNext {
-	if po.kind == opRecv {
+	if po.kind == op.Recv {
 		return nRead
 	}
 	return nWrite

@@ -14,6 +14,7 @@ package aio
 import (
 	"unsafe"
 
+	"github.com/aioring/aioring/internal/op"
 	"golang.org/x/sys/unix"
 )
 
@@ -153,9 +154,9 @@ func buffers(po *portOp, dst *[MaxIOV][]byte) [][]byte {
 // try runs po's system call once without blocking.
 func (p *portShard) try(po *portOp) (int32, portNext) {
 	switch po.kind {
-	case opNop:
+	case op.Nop:
 		return 0, nDone
-	case opRead, opWrite:
+	case op.Read, op.Write:
 		var st unix.Stat_t
 		if err := unix.Fstat(int(po.fd), &st); err != nil {
 			return -int32(errnoOf(err)), nDone
@@ -163,16 +164,16 @@ func (p *portShard) try(po *portOp) (int32, portNext) {
 		if st.Mode&unix.S_IFMT == unix.S_IFREG {
 			return 0, nFile
 		}
-		return readiness(po, po.kind == opRead)
-	case opFsync:
+		return readiness(po, po.kind == op.Read)
+	case op.Fsync:
 		return 0, nFile
-	case opRecv, opSend:
+	case op.Recv, op.Send:
 		var bb [MaxIOV][]byte
 		bufs := buffers(po, &bb)
 		flags := int(po.flags) | unix.MSG_DONTWAIT
 		var n int
 		var err error
-		if po.kind == opRecv {
+		if po.kind == op.Recv {
 			if len(bufs) == 1 {
 				n, _, err = unix.Recvfrom(int(po.fd), bufs[0], flags)
 			} else {
@@ -182,7 +183,7 @@ func (p *portShard) try(po *portOp) (int32, portNext) {
 			n, err = unix.SendmsgBuffers(int(po.fd), bufs, nil, nil, flags)
 		}
 		return tryNext(po, int32(n), errnoOf(err), sockWait(po))
-	case opAccept:
+	case op.Accept:
 		fl, err := unix.FcntlInt(uintptr(po.fd), unix.F_GETFL, 0)
 		if err != nil {
 			return -int32(errnoOf(err)), nDone
@@ -192,7 +193,7 @@ func (p *portShard) try(po *portOp) (int32, portNext) {
 			return tryNext(po, int32(nfd), e, nRead)
 		}
 		return readiness(po, true)
-	case opConnect:
+	case op.Connect:
 		if po.connecting {
 			v, err := unix.GetsockoptInt(int(po.fd), unix.SOL_SOCKET, unix.SO_ERROR)
 			if err != nil {
@@ -251,7 +252,7 @@ func acceptCloexec(fd int32) (int, unix.Errno) {
 // block runs po's system call on a file worker.
 func (p *portShard) block(po *portOp) int32 {
 	switch po.kind {
-	case opRead, opWrite:
+	case op.Read, op.Write:
 		var bb [MaxIOV][]byte
 		total := 0
 		for _, b := range buffers(po, &bb) {
@@ -260,9 +261,9 @@ func (p *portShard) block(po *portOp) int32 {
 			for {
 				var err error
 				switch {
-				case po.kind == opRead && po.off == -1:
+				case po.kind == op.Read && po.off == -1:
 					n, err = unix.Read(int(po.fd), b)
-				case po.kind == opRead:
+				case po.kind == op.Read:
 					n, err = unix.Pread(int(po.fd), b, po.off+int64(total))
 				case po.off == -1:
 					n, err = unix.Write(int(po.fd), b)
@@ -290,9 +291,9 @@ func (p *portShard) block(po *portOp) int32 {
 			}
 		}
 		return int32(total)
-	case opFsync:
+	case op.Fsync:
 		return -int32(errnoOf(unix.Fsync(int(po.fd))))
-	case opAccept:
+	case op.Accept:
 		nfd, e := acceptCloexec(po.fd)
 		if e != 0 {
 			return -int32(e)

@@ -8,6 +8,7 @@ package aio
 import (
 	"unsafe"
 
+	"github.com/aioring/aioring/internal/op"
 	"golang.org/x/sys/unix"
 )
 
@@ -114,7 +115,7 @@ func rw(po *portOp, flags uintptr) (int32, unix.Errno) {
 		iov, n = po.iovp, uintptr(po.niov)
 	}
 	nr := uintptr(unix.SYS_PREADV2)
-	if po.kind == opWrite {
+	if po.kind == op.Write {
 		nr = unix.SYS_PWRITEV2
 	}
 	// pos_l, pos_h: the kernel joins them by half-word shifts, so on
@@ -139,18 +140,18 @@ func rw(po *portOp, flags uintptr) (int32, unix.Errno) {
 // try runs po's system call once without blocking.
 func (p *portShard) try(po *portOp) (int32, portNext) {
 	switch po.kind {
-	case opNop:
+	case op.Nop:
 		return 0, nDone
-	case opRead, opWrite:
+	case op.Read, op.Write:
 		return tryRW(po)
-	case opFsync:
+	case op.Fsync:
 		return 0, nFile
-	case opRecv, opSend:
+	case op.Recv, op.Send:
 		n, e := sockIO(po)
 		return tryNext(po, n, e, sockWait(po))
-	case opAccept:
+	case op.Accept:
 		return tryAccept(po)
-	case opConnect:
+	case op.Connect:
 		return tryConnect(po)
 	}
 	return -int32(unix.EINVAL), nDone
@@ -172,7 +173,7 @@ func tryRW(po *portOp) (int32, portNext) {
 			if po.nonblock {
 				return -int32(unix.EAGAIN), nDone
 			}
-			if po.kind == opRead {
+			if po.kind == op.Read {
 				return 0, nRead
 			}
 			return 0, nWrite
@@ -183,7 +184,7 @@ func tryRW(po *portOp) (int32, portNext) {
 		}
 	}
 	ev, next := int16(unix.POLLIN), nRead
-	if po.kind == opWrite {
+	if po.kind == op.Write {
 		ev, next = unix.POLLOUT, nWrite
 	}
 	fds := [1]unix.PollFd{{Fd: po.fd, Events: ev}}
@@ -203,11 +204,11 @@ func sockIO(po *portOp) (int32, unix.Errno) {
 	var r uintptr
 	var e unix.Errno
 	switch {
-	case po.vector && po.kind == opRecv:
+	case po.vector && po.kind == op.Recv:
 		r, _, e = unix.RawSyscall(unix.SYS_RECVMSG, uintptr(po.fd), uintptr(unsafe.Pointer(po.msg)), flags)
 	case po.vector:
 		r, _, e = unix.RawSyscall(unix.SYS_SENDMSG, uintptr(po.fd), uintptr(unsafe.Pointer(po.msg)), flags)
-	case po.kind == opRecv:
+	case po.kind == op.Recv:
 		r, _, e = unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(po.fd), uintptr(unsafe.Pointer(po.iov.Base)), uintptr(po.iov.Len), flags, 0, 0)
 	default:
 		r, _, e = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(po.fd), uintptr(unsafe.Pointer(po.iov.Base)), uintptr(po.iov.Len), flags, 0, 0)
@@ -284,13 +285,13 @@ func (p *portShard) block(po *portOp) int32 {
 		var r uintptr
 		var e unix.Errno
 		switch po.kind {
-		case opRead, opWrite:
+		case op.Read, op.Write:
 			var n int32
 			n, e = rw(po, 0)
 			r = uintptr(n)
-		case opFsync:
+		case op.Fsync:
 			_, _, e = unix.Syscall(unix.SYS_FSYNC, uintptr(po.fd), 0, 0)
-		case opAccept:
+		case op.Accept:
 			r, _, e = unix.Syscall6(unix.SYS_ACCEPT4, uintptr(po.fd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
 		default:
 			e = unix.EINVAL

@@ -57,38 +57,26 @@ type zcExtra struct {
 	notified  bool // the notification came before the result
 }
 
-// zeroCopyLocked turns the plain send just built in a.req into its
-// zero-copy form when the engine's threshold asks for it, the kernel has
-// the opcode and the engine's sockets have not refused it. tm is the
-// operation's timing: a refused send is re-issued under the same deadline.
-// Called with mu held, between buildLocked and the queueing.
+// zeroCopyLocked turns the plain send just described in a.desc into its
+// zero-copy form when the engine's threshold asks for it, the backend has
+// it and the engine's sockets have not refused it. tm is the operation's
+// timing: a refused send is re-issued under the same deadline. Called with
+// mu held, between buildLocked and the queueing.
 func (a *Aio) zeroCopyLocked(tm timing) {
-	r := &a.req
+	d := &a.desc
 	threshold := a.e.cfg.SendZeroCopyMin
-	if threshold <= 0 || a.x != nil && a.x.zc.refused && a.x.zc.refusedFd == r.fd {
+	if threshold <= 0 || a.x != nil && a.x.zc.refused && a.x.zc.refusedFd == d.FD {
 		return
 	}
-	var op sqe.Op
-	switch r.sqeOp {
-	case sqe.OpSend:
-		if int(r.n) < threshold {
-			return
-		}
-		op = sqe.OpSendZC
-	case sqe.OpSendmsg:
-		total := 0
-		for _, v := range a.x.iovecs[:a.niov] {
-			total += int(v.Len)
-		}
-		if total < threshold {
-			return
-		}
-		op = sqe.OpSendmsgZC
-	default:
+	if d.Len() < threshold {
 		return
 	}
-	if !a.e.Supports(op) {
-		return // the portable backend, or before 6.0 (SEND_ZC) or 6.1 (SENDMSG_ZC): a plain send
+	d.ZeroCopy = true
+	if !a.sh.Supports(d) {
+		// The portable backend, or before 6.0 (SEND_ZC) or 6.1
+		// (SENDMSG_ZC): a plain send.
+		d.ZeroCopy = false
+		return
 	}
 	x := a.extra()
 	x.zc.refusedUD = 0
@@ -103,8 +91,7 @@ func (a *Aio) zeroCopyLocked(tm timing) {
 	default:
 		x.zc.deadline = 0
 	}
-	r.sqeOp = op
-	r.userData = sqe.Pack(kindSendZC, a.slot, a.gen)
+	d.Token = uint64(sqe.Pack(kindSendZC, a.slot, a.gen))
 }
 
 // completeZC handles a CQE of a zero-copy send: its result or its
@@ -118,7 +105,7 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 	ud := sqe.UserData(c.UserData)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.req.userData != ud {
+	if sqe.UserData(a.desc.Token) != ud {
 		// Stale: not the current operation (cannot happen while the Aio
 		// stays busy until both CQEs are in).
 		return c.Flags&ring.CQEFMore == 0
@@ -151,14 +138,14 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 		// state stays Kernel so that an Abort meanwhile is recorded and
 		// ends the operation instead of the plain send.
 		a.e.zcRefusals.Add(1)
-		x.zc.refused, x.zc.refusedFd = true, a.req.fd
+		x.zc.refused, x.zc.refusedFd = true, a.desc.FD
 		x.zc.refusedUD = ud
 		if !more {
 			a.zcFallbackLocked(b)
 		}
 		return !more
 	}
-	count, err := a.resultLocked(c.Res)
+	count, err := a.resultLocked(completion.Result(&a.desc, c.Res))
 	if !more {
 		a.finishLocked(err, count, b)
 		return true
@@ -207,7 +194,7 @@ func (z *zcRetry) RunCallback(int64) {
 // reports whether it queued it; otherwise the operation has ended.
 func (a *Aio) zcRequeueLocked() bool {
 	x := a.x
-	if a.state != stateKernel || x == nil || x.zc.refusedUD == 0 || x.zc.refusedUD != a.req.userData {
+	if a.state != stateKernel || x == nil || x.zc.refusedUD == 0 || x.zc.refusedUD != sqe.UserData(a.desc.Token) {
 		return false // ended meanwhile (a broken ring's Close)
 	}
 	x.zc.refusedUD = 0
@@ -222,7 +209,7 @@ func (a *Aio) zcRequeueLocked() bool {
 	}
 	tm := timing{mode: tInfinite}
 	switch {
-	case a.nonblock:
+	case a.desc.Attempt:
 		tm.mode = tZero
 	case x.zc.deadline != 0:
 		if x.zc.deadline <= a.e.clock.now() {
@@ -232,7 +219,7 @@ func (a *Aio) zcRequeueLocked() bool {
 		tm = timing{mode: tAbsolute, abs: x.zc.deadline}
 	}
 	// The kernel has let go of the buffers: build afresh, pinning again.
-	fd := int(a.req.fd)
+	fd := int(a.desc.FD)
 	a.pin.Unpin()
 	if err := a.buildLocked(opSend, fd, 0, nil); err != nil {
 		a.finishLocked(err, 0, nil)
@@ -242,7 +229,7 @@ func (a *Aio) zcRequeueLocked() bool {
 		a.finishLocked(ErrTimedOut, 0, nil)
 		return false
 	}
-	if a.sh.Queue(&a.req) != nil {
+	if a.sh.Queue(&a.desc) != nil {
 		a.finishLocked(ErrClosed, 0, nil)
 		return false
 	}
@@ -253,5 +240,6 @@ func (a *Aio) zcRequeueLocked() bool {
 func (a *Aio) zcSendOp() sqe.Op {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.req.sqeOp
+	o, _ := completion.Opcode(&a.desc)
+	return o
 }

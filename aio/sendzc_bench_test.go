@@ -66,7 +66,7 @@ func benchSendZCv(b *testing.B, transport string, size int, zc bool, nbufs int) 
 		b.Skip(err)
 	}
 	defer e.Close()
-	if zc && !e.Supports(0x2f) { // IORING_OP_SEND_ZC
+	if zc && !e.Supports(FeatureZeroCopySend) {
 		b.Skip("no SEND_ZC")
 	}
 	var snd int

@@ -34,7 +34,7 @@ func zcEngine(t testing.TB, min int) *Engine {
 		t.Skipf("io_uring unavailable: %v", err)
 	}
 	t.Cleanup(func() { e.Close() })
-	if !e.Supports(sqe.OpSendZC) {
+	if !e.Supports(FeatureZeroCopySend) {
 		t.Skip("kernel without IORING_OP_SEND_ZC (6.0)")
 	}
 	return e
@@ -496,7 +496,7 @@ func TestSendZCRefusedAbortRace(t *testing.T) {
 		if err != nil {
 			t.Skip(err)
 		}
-		if !e.Supports(sqe.OpSendZC) {
+		if !e.Supports(FeatureZeroCopySend) {
 			e.Close()
 			t.Skip("no SEND_ZC")
 		}

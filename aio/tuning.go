@@ -13,14 +13,6 @@ const DefaultEntries = 1024
 // queue, so bursts of completions rarely overflow into the kernel's backlog.
 const cqFactor = 8
 
-// inlineCopyMax is the largest file read or write (in bytes) submitted with
-// RawSyscall. io_uring_enter serves a page-cache hit inline, copying the
-// data before it returns; RawSyscall keeps the P for that time and a
-// stop-the-world waits for it, so larger transfers are submitted with
-// Syscall, which lets the scheduler and the GC go on (defect found in
-// review: a 1 GiB cached read through adapt.File held the P throughout).
-const inlineCopyMax = 64 << 10
-
 // reapersPerRing is the fewest reapers a ring gets by default: one can run
 // a slow callback while another keeps reaping.
 const reapersPerRing = 2

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 
+	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
@@ -62,3 +63,6 @@ func (s *Shard) InjectEBADR() {}
 
 // RegisterBufRing is never reached off Linux.
 func (s *Shard) RegisterBufRing(uint32, uint16) (*ring.BufRing, error) { return nil, ErrBroken }
+
+// QueueOp is never reached off Linux: Start fails.
+func (s *Shard) QueueOp(*op.Desc) error { return ErrBroken }

@@ -1,0 +1,131 @@
+//go:build linux
+
+package completion
+
+// How the ring carries out an op.Desc: its SQEs (and LINK_TIMEOUT), and
+// how a CQE's result reads in op's terms. Everything io_uring-specific
+// about an operation is here; what a result means for the program is the
+// aio package's.
+
+import (
+	"unsafe"
+
+	"github.com/aioring/aioring/internal/op"
+	"github.com/aioring/aioring/sqe"
+	"golang.org/x/sys/unix"
+)
+
+// inlineCopyMax is the largest file read or write (in bytes) submitted with
+// RawSyscall. io_uring_enter serves a page-cache hit inline, copying the
+// data before it returns; RawSyscall keeps the P for that time and a
+// stop-the-world waits for it, so larger transfers are submitted with
+// Syscall, which lets the scheduler and the GC go on (defect found in
+// review: a 1 GiB cached read through adapt.File held the P throughout).
+const inlineCopyMax = 64 << 10
+
+// QueueOp writes d's SQEs into the SQ, as Queue does for a Request. The
+// memory d points to must stay put until the operation's CQE.
+func (s *Shard) QueueOp(d *op.Desc) error {
+	n := 1
+	if linked(d) {
+		n = 2
+	}
+	if err := s.reserve(n); err != nil {
+		return err
+	}
+	prepOp(d, s.ents[:n])
+	if mayBlock(d) {
+		s.mayBlock = true
+	}
+	s.outstanding.Add(1)
+	s.unreserve()
+	return nil
+}
+
+// mayBlock reports whether submitting d can copy a lot inline: a file
+// transfer larger than inlineCopyMax (see ring.EnterPublished).
+func mayBlock(d *op.Desc) bool {
+	return (d.Kind == op.Read || d.Kind == op.Write) && d.Len() > inlineCopyMax
+}
+
+// prepOp fills s[0] with d's operation and, when there is one, s[1] with
+// its LINK_TIMEOUT.
+func prepOp(d *op.Desc, s []*sqe.SQE) {
+	e := s[0]
+	buf, n := unsafe.Pointer(d.Iov.Base), uint32(d.Iov.Len)
+	vec := d.NVec > 0
+	var rwFlags, msgFlags uint32
+	if d.Attempt {
+		rwFlags, msgFlags = sqe.RWFNowait, unix.MSG_DONTWAIT
+	}
+	switch d.Kind {
+	case op.Nop:
+		e.Nop()
+	case op.Read, op.Write:
+		switch {
+		case vec && d.Kind == op.Read:
+			e.Readv(d.FD, unsafe.Pointer(d.Vec), uint32(d.NVec), d.Off, rwFlags)
+		case vec:
+			e.Writev(d.FD, unsafe.Pointer(d.Vec), uint32(d.NVec), d.Off, rwFlags)
+		case d.Kind == op.Read:
+			e.Read(d.FD, buf, n, d.Off, rwFlags)
+		default:
+			e.Write(d.FD, buf, n, d.Off, rwFlags)
+		}
+	case op.Fsync:
+		e.Fsync(d.FD, 0)
+	case op.Recv, op.Send:
+		if d.Kind == op.Send {
+			msgFlags |= unix.MSG_NOSIGNAL
+		}
+		if vec {
+			// The msghdr is read at submission (IORING_FEAT_SUBMIT_STABLE)
+			// and its iovecs until the CQE; both are pinned by the owner.
+			*d.Hdr = unix.Msghdr{Iov: d.Vec}
+			d.Hdr.SetIovlen(d.NVec)
+		}
+		switch {
+		case d.Kind == op.Recv && vec:
+			e.Recvmsg(d.FD, unsafe.Pointer(d.Hdr), msgFlags)
+		case d.Kind == op.Recv:
+			e.Recv(d.FD, buf, n, msgFlags)
+		case vec && d.ZeroCopy:
+			e.SendmsgZC(d.FD, unsafe.Pointer(d.Hdr), msgFlags, 0)
+		case vec:
+			e.Sendmsg(d.FD, unsafe.Pointer(d.Hdr), msgFlags)
+		case d.ZeroCopy:
+			e.SendZC(d.FD, buf, n, msgFlags, 0)
+		default:
+			e.Send(d.FD, buf, n, msgFlags)
+		}
+	case op.Accept:
+		e.Accept(d.FD, nil, nil, unix.SOCK_CLOEXEC)
+	case op.Connect:
+		e.Connect(d.FD, unsafe.Pointer(d.Addr), d.AddrLen)
+	}
+	e.UserData = d.Token
+	if len(s) < 2 {
+		return
+	}
+	// The timespec lives in d (Scratch) until submission, which is when
+	// the kernel reads it (IORING_FEAT_SUBMIT_STABLE).
+	ts := (*sqe.Timespec)(unsafe.Pointer(&d.Scratch))
+	var tsFlags uint32
+	switch {
+	case d.Deadline.Abs != 0:
+		ts.SetNanoseconds(d.Deadline.Abs)
+		tsFlags = sqe.TimeoutAbs
+	case d.Deadline.Rel != 0:
+		ts.SetNanoseconds(d.Deadline.Rel)
+	default: // an Attempt of accept or connect: the shortest timer
+		*ts = sqe.Timespec{Nsec: 1}
+	}
+	e.Flags |= sqe.IOLink
+	lt := s[1]
+	lt.LinkTimeout(ts, tsFlags)
+	// One CQE per operation: the timer reports only through the
+	// operation's -ECANCELED.
+	lt.Flags |= sqe.CQESkipSuccess
+	ud := sqe.UserData(d.Token)
+	lt.UserData = uint64(sqe.Pack(KindLinkTimeout, ud.Index(), ud.Gen()))
+}

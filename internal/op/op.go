@@ -1,0 +1,149 @@
+// Package op describes one operation of the engine in terms that belong
+// to no backend: what it does, on which descriptor, with which buffers and
+// address, and until when. The aio package builds a Desc once per
+// operation; each backend turns it into its own form (io_uring SQEs in
+// internal/completion; a non-blocking system call, a readiness wait or a
+// file worker's blocking call in internal/portable) and reports how it
+// ended as a Result. What a Result means for the program (ErrTimedOut,
+// the error given to Abort, a count) is decided once, by the aio package.
+//
+// Adding an operation means a Kind and its fields here, one SQE prep in
+// internal/completion and one system call in internal/portable.
+//
+// It is internal: only the engine imports it.
+package op
+
+import "golang.org/x/sys/unix"
+
+// Kind is what an operation does.
+type Kind uint8
+
+// The kinds. A Desc's fields that a kind does not name are zero.
+const (
+	Nop     Kind = iota + 1 // nothing; completes with 0
+	Read                    // pread(2)/preadv(2) into the buffers at Off (-1: the file position)
+	Write                   // pwrite(2)/pwritev(2) from the buffers at Off (-1: the file position)
+	Fsync                   // fsync(2)
+	Recv                    // recv(2)/recvmsg(2) into the buffers
+	Send                    // send(2)/sendmsg(2) from the buffers, never raising SIGPIPE (MSG_NOSIGNAL)
+	Accept                  // accept4(2), the new descriptor close-on-exec; Result.Res is it
+	Connect                 // connect(2) to Addr
+)
+
+var kindNames = [...]string{Nop: "Nop", Read: "Read", Write: "Write", Fsync: "Fsync",
+	Recv: "Recv", Send: "Send", Accept: "Accept", Connect: "Connect"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return "Kind(?)"
+}
+
+// Deadline is when a backend must end an operation that has not
+// completed, with Result.End TimedOut (or Interrupted where it cannot tell
+// its timer from a cancel). At most one of its fields is set; the zero
+// Deadline is none. Abs is on the engine's clock: CLOCK_MONOTONIC
+// nanoseconds, the clock of io_uring's absolute timeouts.
+type Deadline struct {
+	Rel int64 // nanoseconds from the submission
+	Abs int64 // CLOCK_MONOTONIC nanoseconds
+}
+
+// IsZero reports whether d sets no deadline.
+func (d Deadline) IsZero() bool { return d.Rel == 0 && d.Abs == 0 }
+
+// Desc is one operation. The aio package writes it under the Aio's lock
+// before handing it to a backend and does not write it again until the
+// operation has ended; the memory its pointers reach (buffers, the
+// iovec array, the msghdr scratch, the address) is pinned by the aio
+// package until then.
+type Desc struct {
+	Kind Kind
+	FD   int32
+	Off  int64 // Read, Write: the offset; -1 is the file position. Streams ignore it.
+
+	// The buffers: Iov when there is at most one (Base nil: none), else
+	// NVec entries at Vec.
+	Iov  unix.Iovec
+	Vec  *unix.Iovec
+	NVec int
+	// Hdr is scratch space a backend may use for the msghdr of a vector
+	// Recv or Send; it lives and is pinned as long as Vec.
+	Hdr *unix.Msghdr
+
+	// Connect's address: the encoded form (Addr, AddrLen) and the value
+	// as given (Sock), for system call wrappers that take a Sockaddr.
+	Addr    *unix.RawSockaddrAny
+	AddrLen uint32
+	Sock    unix.Sockaddr
+
+	// Attempt: a zero timeout; if the operation would have to wait, it
+	// ends with WouldBlock instead.
+	Attempt bool
+	// Deadline bounds the operation in the backend. The aio package
+	// leaves it zero for operations a backend cannot cut short (a
+	// regular file's read in io-wq or on a file worker) and bounds those
+	// with a timer of its own.
+	Deadline Deadline
+	// ZeroCopy asks for a zero-copy send where the backend has one
+	// (IORING_OP_SEND_ZC); the aio package sets it only when the backend
+	// reports that it supports it.
+	ZeroCopy bool
+	// Scratch is the backend's, for an encoding of Deadline that must
+	// stay in memory until submission (io_uring reads a LINK_TIMEOUT's
+	// timespec then).
+	Scratch [2]int64
+
+	// Token names the operation in the Result the backend reports: the
+	// aio package's (slot, generation) user data.
+	Token uint64
+	// Backend is the backend's own state for the Aio that owns this Desc,
+	// made by the backend on first use and kept across operations (so a
+	// start allocates nothing once warm). The aio package never reads it.
+	Backend any
+}
+
+// Len is the total length of the buffers.
+func (d *Desc) Len() int {
+	if d.NVec == 0 {
+		return int(d.Iov.Len)
+	}
+	n := 0
+	for _, v := range d.Vecs() {
+		n += int(v.Len)
+	}
+	return n
+}
+
+// Vecs returns the buffers of a vector operation (nil otherwise).
+func (d *Desc) Vecs() []unix.Iovec {
+	if d.NVec == 0 {
+		return nil
+	}
+	return unsafeSlice(d.Vec, d.NVec)
+}
+
+// End is how an operation ended, as far as its backend can tell.
+type End uint8
+
+const (
+	// Completed: Res is the system call's result, a count (or an
+	// accepted descriptor) or a negated errno.
+	Completed End = iota
+	// Interrupted: a cancel or the Deadline ended it, and the backend
+	// cannot tell which (io_uring reports both as -ECANCELED, or -EINTR
+	// for io-wq work); Res keeps the negated errno. The aio package
+	// decides: the abort it asked for, else its deadline, else the errno.
+	Interrupted
+	// TimedOut: the backend's own timer for Deadline ended it.
+	TimedOut
+	// WouldBlock: an Attempt that would have had to wait.
+	WouldBlock
+)
+
+// Result is what a backend reports when an operation ends.
+type Result struct {
+	Res int32 // Completed: a count or a negated errno; otherwise 0
+	End End
+}
