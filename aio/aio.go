@@ -149,7 +149,7 @@ func (a *Aio) Abort(err error) {
 		err = ErrCanceled
 	}
 	a.mu.Lock()
-	a.abortLocked(err)
+	a.abortAndUnlock(err)
 }
 
 // Wait blocks until the current operation and its callback have finished,

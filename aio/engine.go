@@ -165,7 +165,7 @@ func (e *Engine) startRings() error {
 		if err == nil {
 			if missing := requiredFeatures(sh.Features()); missing != "" {
 				sh.Close()
-				err = &wrapError{ErrUnsupported, &ring.ErrMissingFeature{Feature: missing}}
+				err = &wrapError{ErrUnsupported, &ring.MissingFeatureError{Feature: missing}}
 			}
 		}
 		if err != nil {

@@ -223,11 +223,12 @@ func (c *aioCallback) RunCallback(goid int64) {
 	a.cb(a)
 }
 
-// abortLocked ends the pending operation with err if it can still be
-// cancelled, and unlocks mu. A kernel operation gets an ASYNC_CANCEL (its
+// abortAndUnlock ends the pending operation with err if it can still be
+// cancelled. Called with mu held; it releases mu on every path (before a
+// submission or a provider's hook, which must run without it). A kernel operation gets an ASYNC_CANCEL (its
 // CQE still decides); a Sleep ends now; a provider operation's cancel hook
 // is called once, without the lock held.
-func (a *Aio) abortLocked(err error) {
+func (a *Aio) abortAndUnlock(err error) {
 	switch a.state {
 	case stateKernel:
 		if a.abortErr == nil {

@@ -440,5 +440,5 @@ func (a *Aio) onTimer() {
 		a.mu.Unlock()
 		return
 	}
-	a.abortLocked(ErrTimedOut)
+	a.abortAndUnlock(ErrTimedOut)
 }

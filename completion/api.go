@@ -24,7 +24,7 @@ var ErrBroken = errors.New("completion: the kernel dropped completions (EBADR)")
 const MaxSQEs = 4
 
 // DefaultFlags are the setup flags a shard asks for first; the ring falls
-// back from them on kernels that lack some (ring.FallbackOrder).
+// back from them on kernels that lack some (ring.FallbackOrder()).
 //
 // Deliberately absent, by measurement (docs/design.md): SINGLE_ISSUER and
 // DEFER_TASKRUN tie all submission and completion work to one thread, so

@@ -188,7 +188,7 @@ type Options struct {
 	// the kernel's default of twice Entries.
 	CQEntries uint32
 	// Flags are the setup flags to try first. When the kernel answers EINVAL,
-	// New drops them in FallbackOrder and retries, so a newer flag never keeps
+	// New drops them in the order FallbackOrder gives and retries, so a newer flag never keeps
 	// an older kernel from working. Flags() reports what was kept.
 	Flags SetupFlags
 	// SQThreadIdle is the SQPOLL thread's idle time in milliseconds.

@@ -116,15 +116,16 @@ func seccompFiltered() bool {
 	return false
 }
 
-// ErrMissingFeature is returned by New when the kernel lacks a feature
-// aioring relies on; it matches errors.ErrUnsupported.
-type ErrMissingFeature struct {
-	Feature string
+// MissingFeatureError reports that the kernel's io_uring lacks a feature
+// (an IORING_FEAT_* bit) that its user relies on; it matches
+// errors.ErrUnsupported. The ring is usable; its user decides.
+type MissingFeatureError struct {
+	Feature string // the feature and the kernel version that brought it, e.g. "IORING_FEAT_NODROP (5.5)"
 }
 
-func (e *ErrMissingFeature) Error() string {
+func (e *MissingFeatureError) Error() string {
 	return "io_uring: kernel lacks " + e.Feature + "; use Linux 5.19 or later"
 }
 
 // Is matches errors.ErrUnsupported.
-func (e *ErrMissingFeature) Is(target error) bool { return target == errors.ErrUnsupported }
+func (e *MissingFeatureError) Is(target error) bool { return target == errors.ErrUnsupported }

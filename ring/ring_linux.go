@@ -13,9 +13,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FallbackOrder is the order in which New gives up setup flags the kernel
-// rejects: the newest and least essential first, as liburing and fio do.
-var FallbackOrder = []SetupFlags{
+// FallbackOrder returns the order in which New gives up setup flags the
+// kernel rejects: the newest and least essential first, as liburing and
+// fio do. The slice is a copy: the order New uses cannot be changed.
+func FallbackOrder() []SetupFlags { return append([]SetupFlags(nil), fallbackOrder...) }
+
+var fallbackOrder = []SetupFlags{
 	SetupNoSQArray,                      // 6.6
 	SetupDeferTaskrun,                   // 6.1
 	SetupSingleIssuer,                   // 6.0
@@ -93,9 +96,9 @@ func New(opt Options) (*Ring, error) {
 		}
 		// Drop the next flag we asked for; stop when nothing is left to drop.
 		dropped := false
-		for ; i < len(FallbackOrder); i++ {
-			if flags&FallbackOrder[i] != 0 {
-				flags &^= FallbackOrder[i]
+		for ; i < len(fallbackOrder); i++ {
+			if flags&fallbackOrder[i] != 0 {
+				flags &^= fallbackOrder[i]
 				dropped = true
 				break
 			}

@@ -366,3 +366,16 @@ func TestDiagnoseSetup(t *testing.T) {
 		}
 	}
 }
+
+// FallbackOrder hands out a copy: a caller cannot change the order New
+// uses (it was a mutable exported slice).
+func TestFallbackOrderIsACopy(t *testing.T) {
+	o := FallbackOrder()
+	if len(o) == 0 || o[0] != SetupNoSQArray {
+		t.Fatalf("FallbackOrder() = %v, want SetupNoSQArray first", o)
+	}
+	o[0] = 0
+	if FallbackOrder()[0] != SetupNoSQArray {
+		t.Fatal("writing to FallbackOrder's result changed New's order")
+	}
+}
