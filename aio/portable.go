@@ -267,7 +267,7 @@ func (p *portShard) Queue(req completion.Request) error {
 		if r.tsFlags&sqe.TimeoutAbs != 0 {
 			po.deadline = ns
 		} else {
-			po.deadline = p.e.clock.now() + ns
+			po.deadline = addMono(p.e.clock.now(), ns) // SetTimeout(math.MaxInt64) stays far
 		}
 	}
 	p.mu.Lock()
