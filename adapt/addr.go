@@ -1,5 +1,3 @@
-//go:build linux
-
 package adapt
 
 import (
@@ -97,7 +95,7 @@ func tcpSockaddr(network string, ap netip.AddrPort) (sockaddr, error) {
 // io_uring fails operations on an O_NONBLOCK socket with EAGAIN instead of
 // waiting for readiness.
 func newSocket(sa sockaddr) (int, error) {
-	fd, err := unix.Socket(sa.family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := socketCloexec(sa.family, unix.SOCK_STREAM)
 	if err != nil {
 		return -1, err
 	}

@@ -1,5 +1,3 @@
-//go:build linux
-
 package adapt
 
 import (
@@ -167,7 +165,7 @@ func netErr(op string, err error) error {
 	case errors.Is(err, aio.ErrStopped):
 		return net.ErrClosed
 	case errors.As(err, &errno):
-		name := map[string]string{"read": "recvfrom", "write": "sendto", "accept": "accept4", "dial": "connect"}[op]
+		name := map[string]string{"read": "recvfrom", "write": "sendto", "accept": acceptCall, "dial": "connect"}[op]
 		if name == "" {
 			name = op
 		}

@@ -1,6 +1,13 @@
 // Package adapt lets code written against io, os and net run its I/O through
 // an aio.Engine (io_uring) without changing.
 //
+// Platforms: wherever aio builds. On Linux it runs over io_uring or the
+// portable backend; on macOS and the BSDs (FreeBSD, OpenBSD, DragonFly)
+// over the portable backend, where CI vets it and builds its tests for
+// darwin (they have not run on such a host here). What differs by OS
+// (making a close-on-exec socket, Linux's abstract unix socket names) is
+// in sys_linux.go and sys_other.go; the rest is the same code everywhere.
+//
 // File is an *os.File-like type: ReadAt and WriteAt (io.ReaderAt,
 // io.WriterAt) loop over short transfers as os.File does, Read and Write use
 // the file position, Sync is an Fsync, and the ...Context forms turn a

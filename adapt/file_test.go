@@ -1,5 +1,3 @@
-//go:build linux
-
 package adapt
 
 import (
@@ -135,7 +133,7 @@ func TestFileWriteReadRoundTrip(t *testing.T) {
 // the File still works.
 func TestFileContext(t *testing.T) {
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+	if err := unix.Pipe(p[:]); err != nil { // the tests start no process
 		t.Fatal(err)
 	}
 	defer unix.Close(p[1])

@@ -1,5 +1,3 @@
-//go:build linux
-
 package adapt
 
 import (
@@ -69,7 +67,7 @@ func Listen(e *aio.Engine, network, address string) (*Listener, error) {
 			return fail(err)
 		}
 		l := &Listener{e: e, fd: fd, net: network, addr: localAddr(fd), acc: newRunner(e)}
-		if sa.family == unix.AF_UNIX && address != "" && address[0] != '@' {
+		if sa.family == unix.AF_UNIX && address != "" && !abstractUnix(address) {
 			l.unlink = address
 		}
 		return l, nil

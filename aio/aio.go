@@ -191,7 +191,9 @@ func (a *Aio) SetTimeout(d time.Duration) {
 }
 
 // SetExpire sets an absolute deadline for the next operation only; it wins
-// over SetTimeout for that operation. The zero Time clears it.
+// over SetTimeout for that operation. The zero Time clears it. A time 292
+// years or more ahead (year 9999, time.Now().Add(math.MaxInt64)) is a
+// deadline that never comes, as for net.Conn.
 func (a *Aio) SetExpire(t time.Time) {
 	a.mu.Lock()
 	if t.IsZero() {

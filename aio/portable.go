@@ -265,7 +265,7 @@ func (p *portShard) Queue(d *op.Desc) error {
 	case d.Deadline.Abs != 0:
 		po.deadline = d.Deadline.Abs
 	case d.Deadline.Rel != 0:
-		po.deadline = p.now() + d.Deadline.Rel
+		po.deadline = addMono(p.now(), d.Deadline.Rel) // SetTimeout(math.MaxInt64) stays far
 	default:
 		po.deadline = 0
 	}

@@ -87,7 +87,7 @@ func (a *Aio) zeroCopyLocked(tm timing) {
 	case tRelative:
 		// One clock read per zero-copy send, so that a refused send's
 		// plain re-issue keeps the original deadline.
-		x.zc.deadline = a.e.clock.now() + int64(tm.rel)
+		x.zc.deadline = addMono(a.e.clock.now(), int64(tm.rel))
 	default:
 		x.zc.deadline = 0
 	}
