@@ -7,6 +7,8 @@
 // check them against the header. Helpers zero the whole entry first, as the
 // kernel rejects requests with stray bits in reserved fields.
 //
+// Public API, with package ring: see ring's package doc.
+//
 // User data (the 64-bit cookie the kernel hands back in the CQE) is never a Go
 // pointer: see UserData for the encoding.
 package sqe
