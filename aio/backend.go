@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"

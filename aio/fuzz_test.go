@@ -5,7 +5,7 @@ package aio
 import (
 	"errors"
 	"fmt"
-	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/completion"
 	"os"
 	"path/filepath"
 	"sync"

@@ -7,7 +7,7 @@ package aio
 // engine's table, and that callbacks run on the engine's workers.
 
 import (
-	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/completion"
 	"runtime"
 	"testing"
 	"time"

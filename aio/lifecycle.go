@@ -81,7 +81,7 @@ package aio
 import (
 	"sync"
 
-	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"

@@ -57,7 +57,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 	"golang.org/x/sys/unix"

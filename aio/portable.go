@@ -50,7 +50,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/internal/op"
 	"golang.org/x/sys/unix"
 )

@@ -29,7 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/completion"
 )
 
 // watchdogPeriodPortable is how long a round may go without a callback

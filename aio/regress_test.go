@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/ring"
 	"golang.org/x/sys/unix"
 )

@@ -38,7 +38,7 @@ package aio
 import (
 	"syscall"
 
-	"github.com/aioring/aioring/completion"
+	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )

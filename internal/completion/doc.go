@@ -1,6 +1,8 @@
-// Package completion drives one io_uring for the aio engine: a Shard is a
+// Package completion is the aio engine's io_uring backend: a Shard is a
 // ring, the goroutines that reap it, and the rules for who may touch which
-// end of it.
+// end of it. It is internal because only the engine should import it: its
+// API follows the engine's needs, not a contract with users (the pure-Go
+// liburing that users may import is ring and sqe).
 //
 // Any goroutine submits: Queue writes a Request's SQEs into the ring under
 // the shard's SQ lock, and Push enters the kernel on the calling goroutine
