@@ -525,3 +525,62 @@ func TestNoIOUring(t *testing.T) {
 	expectUsageError(t, cmd, "seccomp")
 	assertEmptyDir(t, out)
 }
+
+// -compare with several runs per side: medians, min-max spreads, and a row
+// marked moved only when the spreads do not overlap.
+func TestCompareRunSets(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, aioEcho, netEcho, aioNop float64) string {
+		rep := &report{Mode: "quick", Results: []*result{
+			{Scenario: scenTCP, Case: "c64 64B", Impl: implAio, OpsPerS: aioEcho, ServerCPUSPerMop: 5},
+			{Scenario: scenTCP, Case: "c64 64B", Impl: implNet, OpsPerS: netEcho, ServerCPUSPerMop: 10},
+			{Scenario: scenNop, Case: "qd1", Impl: implAio, OpsPerS: aioNop},
+			{Scenario: scenNop, Case: "qd1", Impl: implRawRing, OpsPerS: 1000},
+		}}
+		p := filepath.Join(dir, name)
+		var b bytes.Buffer
+		if err := rep.writeJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// tcp-echo aioring: OLD 90-110k, NEW 130-150k (apart: moved up);
+	// nop aioring: OLD 400-600, NEW 500-700 (overlapping: within).
+	olds := []string{write("o1.json", 100_000, 50_000, 400), write("o2.json", 90_000, 51_000, 600), write("o3.json", 110_000, 49_000, 500)}
+	news := []string{write("n1.json", 140_000, 50_000, 700), write("n2.json", 130_000, 50_000, 500), write("n3.json", 150_000, 52_000, 650)}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-compare", strings.Join(olds, ","), strings.Join(news, ",")}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit status %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	line := func(scen, impl string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, scen+" ") && strings.Contains(l, " "+impl+" ") {
+				return l
+			}
+		}
+		t.Fatalf("no %s %s row in:\n%s", scen, impl, out)
+		return ""
+	}
+	if l := line(scenTCP, implAio); !strings.Contains(l, "100.0k [90.0k-110.0k]") || !strings.Contains(l, "+40.0%") || !strings.Contains(l, "MOVED up") {
+		t.Errorf("tcp-echo aioring: want the median 100.0k [90.0k-110.0k], +40.0%% and MOVED up:\n%s", l)
+	}
+	if l := line(scenNop, implAio); !strings.Contains(l, "within the spread") || strings.Contains(l, "MOVED") {
+		t.Errorf("nop aioring should be within the spread:\n%s", l)
+	}
+	if !strings.Contains(out, "aioring rows that moved: 1.") {
+		t.Errorf("want one moved row:\n%s", out)
+	}
+	// A side mixing conditions is a usage error.
+	stressed := filepath.Join(dir, "s.json")
+	var b bytes.Buffer
+	(&report{Mode: "quick", Stress: true, Results: []*result{{Scenario: scenNop, Case: "qd1", Impl: implAio, OpsPerS: 1}}}).writeJSON(&b)
+	os.WriteFile(stressed, b.Bytes(), 0o644)
+	stderr.Reset()
+	if code := run([]string{"-compare", olds[0] + "," + stressed, news[0]}, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "one mode and condition") {
+		t.Errorf("mixed conditions on one side: exit %d, %q", code, stderr.String())
+	}
+}

@@ -78,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.stress, "stress", false, "run one CPU-bound process per core (nice 0) beside every case: a busy machine")
 	fs.IntVar(&o.procs, "procs", 0, "set GOMAXPROCS=`N` in every measured process, as in a container limited to N CPUs")
 	fs.StringVar(&o.backend, "backend", string(aio.BackendIOURing), "measure aioring on backend `NAME`: io_uring, or portable (named aioring-portable in tables and JSON)")
-	fs.StringVar(&o.compare[0], "compare", "", "instead of measuring, compare two -json files: -compare `OLD.json` NEW.json")
+	fs.StringVar(&o.compare[0], "compare", "", "instead of measuring, compare two -json files: -compare `OLD.json` NEW.json; or several runs per build, comma-separated (-compare O1.json,O2.json,O3.json N1.json,N2.json,N3.json): medians and min-max spreads")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "usage: go run ./bench [flags]\n\nRuns the benchmark suite (about a minute) and prints a table.\n\n")
@@ -167,7 +167,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	if o.compare[0] != "" {
-		if err := compareFiles(o.compare[0], o.compare[1], stdout); err != nil {
+		cmp := compareFiles
+		if strings.Contains(o.compare[0], ",") || strings.Contains(o.compare[1], ",") {
+			cmp = compareRunSets
+		}
+		if err := cmp(o.compare[0], o.compare[1], stdout); err != nil {
 			fmt.Fprintf(stderr, "bench: %s\n", oneLine(err.Error()))
 			return exitUsage
 		}
