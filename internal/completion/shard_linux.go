@@ -39,9 +39,17 @@ package completion
 //     NOP of kind KindWake puts a CQE in the ring so a parked reaper wakes.
 //     User goroutines never consume a KindWake CQE, so its readiness edge
 //     is never lost.
-//   - life is held shared by every user entry point (Push, ReapInline,
-//     Queue, Handoff) and exclusively by Close, which unmaps the ring only
-//     after the reapers have exited, so reapers do without it.
+//   - life counts the users of the ring's mapped memory: every user entry
+//     point (Push, ReapInline, Queue, QueueCancel, RegisterBufRing) holds a
+//     reference while it touches the ring. Taking one never blocks and may
+//     nest (a Push's inline reap completes an Aio whose callback is handed
+//     off, and that wakes a reaper by queueing a NOP, on the same goroutine),
+//     which a sync.RWMutex forbids: a waiting writer blocks the second
+//     RLock. Close sets lifeClosing, after which new references are refused
+//     (the caller sees the shard closed), waits for the count to drain, and
+//     only then unmaps. Reapers take no reference: Close unmaps the ring
+//     only after they have exited. (Go's internal/poll fdMutex counts a
+//     descriptor's users the same way.)
 //
 // Lock order: (caller's own locks, e.g. an Aio's mutex) → sqMu; cqMu →
 // (the handler's locks). Nothing holds sqMu while taking cqMu.
@@ -74,7 +82,8 @@ type Shard struct {
 	r       *ring.Ring
 	probe   *ring.Probe
 
-	life sync.RWMutex // shared: any use of r; exclusive: Close
+	life      atomic.Int64  // references to r (low bits) | lifeClosing; see the design notes
+	lifeDrain chan struct{} // Close waits here for the references to drain; capacity 1
 
 	sqMu     sync.Mutex
 	entering bool // a goroutine is submitting; it re-publishes before it stops
@@ -192,6 +201,7 @@ func Start(cfg Config) (*Shard, error) {
 	s.reapers = make([]*reaper, cfg.Reapers)
 	s.callIn = make(chan struct{}, 1)
 	s.kick = make(chan struct{}, 1)
+	s.lifeDrain = make(chan struct{}, 1)
 	s.quit = make(chan struct{})
 	s.watch = time.AfterFunc(time.Hour, s.watchdog)
 	s.watch.Stop()
@@ -339,11 +349,37 @@ func (s *Shard) queueWake() error {
 	return nil
 }
 
-// reserve takes life (shared) and sqMu and puts n consecutive SQEs in
+// lifeClosing is the bit of Shard.life that Close sets: no new references.
+const lifeClosing = int64(1) << 62
+
+// acquire takes a reference to the ring's memory; false once Close has
+// begun. It never blocks, so it may nest on one goroutine.
+func (s *Shard) acquire() bool {
+	if s.life.Add(1)&lifeClosing != 0 {
+		s.release()
+		return false
+	}
+	return true
+}
+
+// release drops a reference; the last one after Close began lets Close
+// unmap.
+func (s *Shard) release() {
+	if s.life.Add(-1) == lifeClosing {
+		select {
+		case s.lifeDrain <- struct{}{}:
+		default: // a signal is pending; Close re-reads the count anyway
+		}
+	}
+}
+
+// reserve takes a reference to the ring (acquire) and sqMu and puts n consecutive SQEs in
 // s.ents; the caller fills them and calls unreserve. On error nothing is
 // held.
 func (s *Shard) reserve(n int) (err error) {
-	s.life.RLock()
+	if !s.acquire() {
+		return errShardClosed
+	}
 	s.sqMu.Lock()
 	for {
 		switch {
@@ -354,7 +390,7 @@ func (s *Shard) reserve(n int) (err error) {
 		}
 		if err != nil {
 			s.sqMu.Unlock()
-			s.life.RUnlock()
+			s.release()
 			return err
 		}
 		if s.r.SQSpace() >= uint32(n) {
@@ -378,7 +414,7 @@ func (s *Shard) reserve(n int) (err error) {
 
 func (s *Shard) unreserve() {
 	s.sqMu.Unlock()
-	s.life.RUnlock()
+	s.release()
 }
 
 // Push submits what is queued and reaps what completed during the
@@ -394,10 +430,12 @@ func (s *Shard) Push(fromCallback bool) {
 	if fromCallback || s.inReaper() {
 		return
 	}
-	s.life.RLock()
+	if !s.acquire() {
+		return
+	}
 	s.submitHeld()
 	s.reapInlineHeld()
-	s.life.RUnlock()
+	s.release()
 	s.watchIfNeeded()
 }
 
@@ -425,12 +463,13 @@ func (s *Shard) wakeIdle() {
 // goroutine is entering, it leaves them to that one, which publishes again
 // before it stops.
 func (s *Shard) submit() {
-	s.life.RLock()
-	s.submitHeld()
-	s.life.RUnlock()
+	if s.acquire() {
+		s.submitHeld()
+		s.release()
+	}
 }
 
-// submitHeld is submit for callers that hold life, or that are reapers
+// submitHeld is submit for callers that hold a reference, or that are reapers
 // (Close unmaps the ring only after the reapers have exited).
 func (s *Shard) submitHeld() {
 	s.sqMu.Lock()
@@ -515,12 +554,15 @@ func (s *Shard) inlineOK(c *ring.CQE) bool {
 // many it took. If another goroutine is reaping, it returns 0 at once:
 // that one takes them.
 func (s *Shard) ReapInline() int {
-	s.life.RLock()
-	defer s.life.RUnlock()
-	return s.reapInlineHeld()
+	if !s.acquire() {
+		return 0
+	}
+	n := s.reapInlineHeld()
+	s.release()
+	return n
 }
 
-// reapInlineHeld is ReapInline for callers that hold life.
+// reapInlineHeld is ReapInline for callers that hold a reference.
 func (s *Shard) reapInlineHeld() int {
 	if s.closed || !s.cqMu.TryLock() {
 		return 0
@@ -783,8 +825,10 @@ func (s *Shard) Close() error {
 	for _, cb := range left {
 		cb.RunCallback(0)
 	}
-	s.life.Lock()
-	defer s.life.Unlock()
+	// Refuse new references, then wait for those held to be dropped.
+	for v := s.life.Or(lifeClosing) | lifeClosing; v != lifeClosing; v = s.life.Load() {
+		<-s.lifeDrain
+	}
 	s.sqMu.Lock()
 	s.closed = true
 	s.sqMu.Unlock()

@@ -515,3 +515,74 @@ func TestInlineReapsDoNotDisarmTheRing(t *testing.T) {
 		}
 	}
 }
+
+// handoffHandler completes every CQE inline and hands a callback off from
+// inside Complete, as the engine does for an Aio ended by an inline reap
+// (a waiter with a callback, a zero-copy fallback): the hand-off then runs
+// on a goroutine that already holds a reference to the ring.
+type handoffHandler struct {
+	s   atomic.Pointer[Shard]
+	ran atomic.Int64
+}
+
+func (h *handoffHandler) Inline(*ring.CQE) bool { return true }
+
+func (h *handoffHandler) Complete(c *ring.CQE, b *Batch) bool {
+	cb := &countCallback{n: &h.ran}
+	if b != nil {
+		b.Add(cb)
+	} else if s := h.s.Load(); s == nil || !s.Handoff(cb) {
+		h.ran.Add(1)
+	}
+	return true
+}
+
+type countCallback struct{ n *atomic.Int64 }
+
+func (c *countCallback) RunCallback(int64) { c.n.Add(1) }
+
+// Close races submitters whose inline reaps hand callbacks off. With a
+// sync.RWMutex as the ring's life lock this could deadlock: Push held it
+// shared, the hand-off's wake took it shared again, and Close's waiting
+// Lock blocked that second RLock. Every iteration must finish.
+func TestCloseRacesInlineHandoffs(t *testing.T) {
+	iters := 300
+	if testing.Short() {
+		iters = 50
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < iters; i++ {
+			h := &handoffHandler{}
+			s := start(t, Config{Entries: 8, Reapers: 2, Handler: h})
+			h.s.Store(s)
+			var stop atomic.Bool
+			var wg sync.WaitGroup
+			for g := 0; g < 3; g++ {
+				wg.Add(1)
+				go func(g int) {
+					defer wg.Done()
+					for n := uint32(0); !stop.Load(); n++ {
+						if s.Queue(&nopReq{id: n}) != nil {
+							return
+						}
+						s.Push(false)
+						s.ReapInline()
+					}
+				}(g)
+			}
+			time.Sleep(time.Duration(i%5) * 100 * time.Microsecond)
+			if err := s.Close(); err != nil {
+				t.Errorf("iteration %d: Close: %v", i, err)
+			}
+			stop.Store(true)
+			wg.Wait()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Close and the submitters deadlocked")
+	}
+}
