@@ -394,7 +394,7 @@ func (e *Engine) waitClosing(a *Aio) {
 		lostPins.keep(a)
 		a.finishLocked(a.result, a.count, nil)
 	}
-	a.mu.Unlock()
+	a.unlock()
 	a.wait()
 }
 

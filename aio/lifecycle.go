@@ -139,10 +139,26 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 		b.Add((*aioCallback)(a))
 		return
 	}
-	if !a.sh.Handoff((*aioCallback)(a)) {
+	ok, wake := a.sh.Handoff((*aioCallback)(a))
+	if !ok {
 		// No reapers (a closed engine, or a broken ring): a goroutine of
 		// the engine's own runs the callback.
 		go (*aioCallback)(a).RunCallback(0)
+	}
+	if wake {
+		a.wakeOwed = true // made by unlock, out of mu
+	}
+}
+
+// unlock releases mu and then makes the backend's wake that a hand-off
+// under mu (finishLocked) owed: no system call runs under an Aio's mutex.
+// Every unlock that can follow a finishLocked goes through it.
+func (a *Aio) unlock() {
+	wake := a.wakeOwed
+	a.wakeOwed = false
+	a.mu.Unlock()
+	if wake {
+		a.sh.Wake()
 	}
 }
 
@@ -160,12 +176,12 @@ func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
 func (a *Aio) completeRes(ud sqe.UserData, res int32, b *completion.Batch) {
 	a.mu.Lock()
 	if a.state != stateKernel || a.gen&sqe.GenMask != ud.Gen() {
-		a.mu.Unlock()
+		a.unlock()
 		return
 	}
 	count, err := a.resultLocked(res)
 	a.finishLocked(err, count, b)
-	a.mu.Unlock()
+	a.unlock()
 }
 
 // doneLocked ends the bookkeeping of an operation whose callback returned
@@ -198,7 +214,7 @@ func (c *aioCallback) RunCallback(goid int64) {
 	if a.state == stateDone {
 		a.state = stateCallback // a start is allowed from here on
 	}
-	a.mu.Unlock()
+	a.unlock()
 	a.cbGoid.Store(goid)
 	defer func() {
 		// Even if the callback panics, the Aio must not stay busy forever
@@ -209,7 +225,7 @@ func (c *aioCallback) RunCallback(goid int64) {
 			a.state = stateIdle
 		}
 		a.doneLocked()
-		a.mu.Unlock()
+		a.unlock()
 	}()
 	a.cb(a)
 }
@@ -228,7 +244,7 @@ func (a *Aio) abortLocked(err error) {
 			// req.userData, not userData(): a zero-copy send has its
 			// own kind (sendzc.go).
 			if a.sh.QueueCancel(a.req.userData) == nil {
-				a.mu.Unlock()
+				a.unlock()
 				a.sh.Push(false)
 				return
 			}
@@ -247,12 +263,12 @@ func (a *Aio) abortLocked(err error) {
 		fn := a.cancelFn
 		a.cancelFn = nil
 		if fn != nil {
-			a.mu.Unlock()
+			a.unlock()
 			fn(a, err) // the provider decides; it calls Finish if it can
 			return
 		}
 	}
-	a.mu.Unlock()
+	a.unlock()
 }
 
 // wait blocks until busy drops to 0. It first reaps what the ring holds:
@@ -272,7 +288,7 @@ func (a *Aio) wait() {
 			a.waitCond.Wait()
 			a.waiters--
 		}
-		a.mu.Unlock()
+		a.unlock()
 	}
 }
 

@@ -262,12 +262,13 @@ func (p *portShard) watchdog() {
 
 // Handoff implements backend: a worker runs cb. While a round runs, its
 // worker takes the ready list when the round ends (or the watchdog wakes
-// another), so no standby worker is woken for it.
-func (p *portShard) Handoff(cb completion.Callback) bool {
+// another), so no standby worker is woken for it. A parked seat holder is
+// woken by Wake, which the caller calls once it holds no lock.
+func (p *portShard) Handoff(cb completion.Callback) (ok, wake bool) {
 	p.cbMu.Lock()
 	if p.cbClosed {
 		p.cbMu.Unlock()
-		return false
+		return false, false
 	}
 	if ac, ok := cb.(*aioCallback); ok {
 		// Its callback still runs (the defer that clears cbGoid runs
@@ -278,7 +279,7 @@ func (p *portShard) Handoff(cb completion.Callback) bool {
 				if w.goid == g {
 					w.next = append(w.next, cb)
 					p.cbMu.Unlock()
-					return true
+					return true, false
 				}
 			}
 		}
@@ -287,7 +288,6 @@ func (p *portShard) Handoff(cb completion.Callback) bool {
 		p.ready, p.rhead = p.ready[:0], 0
 	}
 	p.ready = append(p.ready, cb)
-	wake := false
 	switch {
 	case p.rounds > 0:
 	case p.cbIdle > 0:
@@ -296,11 +296,12 @@ func (p *portShard) Handoff(cb completion.Callback) bool {
 		p.wakeSent, wake = true, true
 	}
 	p.cbMu.Unlock()
-	if wake {
-		p.pl.wake()
-	}
-	return true
+	return true, wake
 }
+
+// Wake implements backend: the poller's wake descriptor makes the parked
+// seat holder's epoll (kqueue) instance readable.
+func (p *portShard) Wake() { p.pl.wake() }
 
 // IsReaper implements backend.
 func (p *portShard) IsReaper(goid int64) bool {

@@ -117,7 +117,7 @@ func (a *Aio) zeroCopyLocked(tm timing) {
 func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 	ud := sqe.UserData(c.UserData)
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	if a.req.userData != ud {
 		// Stale: not the current operation (cannot happen while the Aio
 		// stays busy until both CQEs are in).
@@ -171,19 +171,22 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 }
 
 // zcFallbackLocked has a reaper re-queue the refused send as a plain one.
-// From an inline reaper (b nil) it hands the re-queue off; Handoff may
-// submit a wake NOP, taking the shard's life lock shared a second time on
-// this goroutine, which is safe because the only exclusive holder,
-// Shard.Close, runs only once every Aio is idle, and this one is busy.
+// From an inline reaper (b nil) it hands the re-queue off; the wake that
+// may need is made after mu is released (Aio.unlock, and the inline reap
+// itself once the CQ is released).
 func (a *Aio) zcFallbackLocked(b *completion.Batch) {
 	if b != nil {
 		b.Add((*zcRetry)(a))
 		return
 	}
-	if !a.sh.Handoff((*zcRetry)(a)) {
+	ok, wake := a.sh.Handoff((*zcRetry)(a))
+	if !ok {
 		// No reapers (a broken ring): nothing was sent.
 		a.x.zc.refusedUD = 0
 		a.finishLocked(ErrClosed, 0, nil)
+	}
+	if wake {
+		a.wakeOwed = true // made by unlock, out of mu
 	}
 }
 
@@ -197,7 +200,7 @@ func (z *zcRetry) RunCallback(int64) {
 	a := (*Aio)(z)
 	a.mu.Lock()
 	queued := a.zcRequeueLocked()
-	a.mu.Unlock()
+	a.unlock()
 	if queued {
 		a.sh.Push(false) // a no-op on a reaper: its round submits
 	}
@@ -252,6 +255,6 @@ func (a *Aio) zcRequeueLocked() bool {
 // zcSendOp reports the opcode the Aio's last send went out with (tests).
 func (a *Aio) zcSendOp() sqe.Op {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	return a.req.sqeOp
 }

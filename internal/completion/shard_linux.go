@@ -38,7 +38,10 @@ package completion
 //     timer, an abort, a start failure) are handed to the ready list; a
 //     NOP of kind KindWake puts a CQE in the ring so a parked reaper wakes.
 //     User goroutines never consume a KindWake CQE, so its readiness edge
-//     is never lost.
+//     is never lost. Handoff only queues (its callers hold an Aio's
+//     mutex); the wake's system call is Wake's, which the caller makes
+//     once it has released its locks, and which ReapInline makes itself
+//     for hand-offs from the Handler it called.
 //   - life counts the users of the ring's mapped memory: every user entry
 //     point (Push, ReapInline, Queue, QueueCancel, RegisterBufRing) holds a
 //     reference while it touches the ring. Taking one never blocks and may
@@ -103,6 +106,7 @@ type Shard struct {
 	readyN      atomic.Int32
 	reapersGone bool        // under readyMu: Handoff refuses
 	wakePending atomic.Bool // a KindWake NOP is queued and no reaper has taken the list since
+	wakeOwed    atomic.Bool // Handoff reported a wake that no Wake has made yet
 
 	batching atomic.Int32 // reapers inside a round
 	reapers  []*reaper
@@ -585,42 +589,66 @@ func (s *Shard) reapInlineHeld() int {
 	if total > 0 {
 		s.stats.completed.Add(uint64(total))
 		s.stats.inline.Add(uint64(total))
+		// What the Handler handed off while the CQ was held (an Aio ended
+		// here whose callback goes to a reaper, a multishot's cancel): its
+		// wake, now that no lock is held.
+		s.Wake()
 	}
 	return total
 }
 
-// Handoff schedules cb on a reaper. It returns false after Close has
-// stopped the reapers, or once the ring is broken; the caller must then run
-// cb some other way.
-func (s *Shard) Handoff(cb Callback) bool {
+// Handoff schedules cb on a reaper. ok is false after Close has stopped
+// the reapers, or once the ring is broken; the caller must then run cb some
+// other way. wake reports that a parked reaper must be woken: the caller
+// calls Wake once it holds no lock. Handoff makes no system call and takes
+// no lock of the ring's but the ready list's, so it may be called under an
+// Aio's mutex; it does not allocate once the list has grown.
+func (s *Shard) Handoff(cb Callback) (ok, wake bool) {
 	s.readyMu.Lock()
 	if s.reapersGone || s.broken.Load() {
 		// No reapers, or no way to wake them (a wake is a NOP, and a
 		// broken ring takes no more SQEs).
 		s.readyMu.Unlock()
-		return false
+		return false, false
 	}
 	s.ready = append(s.ready, cb)
 	s.readyN.Add(1)
 	s.readyMu.Unlock()
-	if s.idle.Load() {
-		// The seated reaper waits on kick (it sets idle before it reads
-		// readyN, so it sees this callback or we see it idle).
-		s.wakeIdle()
-		return true
+	// readyN was raised before idle and wakePending are read: the pairings
+	// are at Wake. With a wake NOP still to be reaped, its reaper will see
+	// this callback; otherwise one is owed.
+	if s.idle.Load() || !s.wakePending.Load() {
+		s.wakeOwed.Store(true)
+		return true, true
 	}
-	// Wake a reaper unless a wake is already on its way. Invariant: while
-	// wakePending is true a KindWake CQE is still to be reaped, and the
-	// reaper that reaps it clears wakePending and then reads readyN, so a
-	// callback added before the clear is seen, and one added after it
-	// sends a new wake.
+	return true, false
+}
+
+// Wake makes the wake that Handoff reported: it kicks the seated reaper
+// waiting off the ring, or queues and submits a KindWake NOP for one parked
+// on it. Several hand-offs owe one wake; a Wake with none owed returns at
+// once. Call it holding no lock (it may enter the kernel).
+//
+// Pairings: the idle seated reaper sets idle before it reads readyN, and
+// Handoff raised readyN before reading idle, so it sees the callback or
+// the kick reaches it. While wakePending is true a KindWake CQE is still to
+// be reaped, and the reaper that reaps it clears wakePending and then
+// reads readyN, so a callback added before the clear is seen, and one added
+// after it owes a new wake.
+func (s *Shard) Wake() {
+	if !s.wakeOwed.Load() || !s.wakeOwed.Swap(false) {
+		return
+	}
+	if s.idle.Load() {
+		s.wakeIdle()
+		return
+	}
 	if s.wakePending.CompareAndSwap(false, true) {
 		if s.queueWake() == nil {
 			s.stats.wakeups.Add(1)
 			s.submit()
 		}
 	}
-	return true
 }
 
 // reap is a reaper goroutine's body.

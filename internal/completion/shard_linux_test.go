@@ -222,7 +222,15 @@ func TestReaperWakes(t *testing.T) {
 		submit(t, s, tr)
 		waitFor(t, h, 1)
 		time.Sleep(5 * time.Millisecond)
-		s.Handoff(&testCallback{h: h, id: 1001})
+		enters := s.Stats().Enters
+		ok, wake := s.Handoff(&testCallback{h: h, id: 1001})
+		if !ok || !wake {
+			t.Fatalf("Handoff to a parked reaper: ok %v, wake %v; want both", ok, wake)
+		}
+		if n := s.Stats().Enters; n != enters {
+			t.Fatalf("Handoff entered the kernel (%d enters); the wake is Wake's", n-enters)
+		}
+		s.Wake()
 		waitFor(t, h, 1)
 	}
 	if st := s.Stats(); st.Sleeps == 0 || st.Wakeups == 0 {
@@ -340,7 +348,7 @@ func TestQueueAfterClose(t *testing.T) {
 	if err := s.Queue(&nopReq{id: 2}); err == nil {
 		t.Fatal("Queue after Close succeeded")
 	}
-	if s.Handoff(&testCallback{}) {
+	if ok, _ := s.Handoff(&testCallback{}); ok {
 		t.Fatal("Handoff after Close succeeded")
 	}
 }
@@ -531,7 +539,13 @@ func (h *handoffHandler) Complete(c *ring.CQE, b *Batch) bool {
 	cb := &countCallback{n: &h.ran}
 	if b != nil {
 		b.Add(cb)
-	} else if s := h.s.Load(); s == nil || !s.Handoff(cb) {
+	} else if s := h.s.Load(); s != nil {
+		// The shard makes the owed wake itself once ReapInline has
+		// released the CQ.
+		if ok, _ := s.Handoff(cb); !ok {
+			h.ran.Add(1)
+		}
+	} else {
 		h.ran.Add(1)
 	}
 	return true

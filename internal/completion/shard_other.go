@@ -31,7 +31,10 @@ func (s *Shard) Push(bool) {}
 func (s *Shard) ReapInline() int { return 0 }
 
 // Handoff refuses off Linux.
-func (s *Shard) Handoff(Callback) bool { return false }
+func (s *Shard) Handoff(Callback) (ok, wake bool) { return false, false }
+
+// Wake does nothing off Linux.
+func (s *Shard) Wake() {}
 
 // Broken reports false off Linux.
 func (s *Shard) Broken() bool { return false }
