@@ -59,6 +59,7 @@ package completion
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
@@ -137,7 +138,8 @@ type Shard struct {
 	epCtl     func(fd uintptr) // epollCtl as a func value, made once
 	harvestFn func(fd uintptr) // takes a delivered event off the epoll fd, made once
 
-	injectBadr atomic.Bool // tests: the next enter reports EBADR
+	injectBadr atomic.Bool           // tests: the next enter reports EBADR
+	flushErr   atomic.Pointer[error] // the first unexpected error of an overflow flush, for Close
 
 	stats struct{ enters, submitted, completed, inline, sleeps, wakeups atomic.Uint64 }
 }
@@ -762,12 +764,7 @@ func (s *Shard) round(rp *reaper) {
 	for {
 		// No life lock: Close unmaps the ring only after the reapers exit.
 		s.cqMu.Lock()
-		if s.r.NeedsFlush() {
-			// CQEs wait in the kernel's overflow list: GETEVENTS moves them
-			// into the CQ.
-			s.r.EnterPublished(0, 0, false)
-			s.stats.enters.Add(1)
-		}
+		flushed := s.flushOverflow()
 		n := s.r.PeekCQEs(rp.cqes)
 		// The CQEs are completed before cqMu is released: a multishot
 		// request posts many CQEs whose order is its data's order, and
@@ -804,6 +801,12 @@ func (s *Shard) round(rp *reaper) {
 			s.readyMu.Unlock()
 		}
 		if n == 0 && len(rp.batch.cbs) == 0 {
+			if !flushed && !s.broken.Load() {
+				// The kernel kept the overflowed CQEs and the CQ is
+				// empty: give it a moment rather than spin; the reaper
+				// comes back at once (hasWork sees NeedsFlush).
+				time.Sleep(refusedBackoff)
+			}
 			break
 		}
 		for i, cb := range rp.batch.cbs {
@@ -832,6 +835,27 @@ func (s *Shard) round(rp *reaper) {
 	s.batching.Add(-1)
 	rp.tid.Store(0)
 	runtime.UnlockOSThread()
+}
+
+// flushOverflow moves CQEs from the kernel's overflow list into the CQ
+// (GETEVENTS with nothing to submit) when there are any; called with cqMu
+// held. It reports false when the kernel did not: EBADR breaks the shard
+// as in enterUnlocked; a transient refusal (the CQ still full, EAGAIN,
+// EBUSY, ENOMEM) is retried by the next look; any other error is also
+// retried, and the first one is kept for Close to report.
+func (s *Shard) flushOverflow() bool {
+	if !s.r.NeedsFlush() {
+		return true
+	}
+	err := s.enterUnlocked(0, false)
+	switch err {
+	case nil:
+		return true
+	case ErrBroken, syscall.EAGAIN, syscall.EBUSY, syscall.ENOMEM:
+	default:
+		s.flushErr.CompareAndSwap(nil, &err)
+	}
+	return false
 }
 
 // Close stops the reapers and releases the ring. The caller must have let
@@ -863,6 +887,9 @@ func (s *Shard) Close() error {
 	err := s.r.Close()
 	if s.broken.Load() {
 		return ErrBroken
+	}
+	if ferr := s.flushErr.Load(); ferr != nil {
+		return errors.Join(fmt.Errorf("completion: flushing overflowed CQEs: %w", *ferr), err)
 	}
 	return err
 }

@@ -600,3 +600,41 @@ func TestCloseRacesInlineHandoffs(t *testing.T) {
 		t.Fatal("Close and the submitters deadlocked")
 	}
 }
+
+// An overflow flush that the kernel answers with EBADR breaks the shard, as
+// a submitting enter's does (the round used to drop the flush's error).
+func TestOverflowFlushEBADRBreaks(t *testing.T) {
+	h := newHandler()
+	block := make(chan struct{})
+	blocked := make(chan struct{}, 1)
+	h.onCallback = func(id uint32) {
+		if id == 1 {
+			blocked <- struct{}{}
+			<-block
+		}
+	}
+	s := start(t, Config{Entries: 8, CQEntries: 16, Reapers: 1, Handler: h})
+	submit(t, s, &nopReq{id: 1})
+	<-blocked // the only reaper is inside a callback: nobody reaps
+	// Odd ids need a callback, so no inline reap takes them: 16 fill the
+	// CQ, the rest wait in the kernel's overflow list.
+	for i := 0; i < 20; i++ {
+		submit(t, s, &nopReq{id: uint32(3 + 2*i)})
+	}
+	s.cqMu.Lock()
+	if !s.r.NeedsFlush() {
+		s.cqMu.Unlock()
+		close(block)
+		t.Fatal("the CQ did not overflow: the test did not test what it claims")
+	}
+	s.injectBadr.Store(true)
+	flushed := s.flushOverflow()
+	s.cqMu.Unlock()
+	close(block)
+	if flushed || !s.Broken() {
+		t.Fatalf("flush with EBADR: flushed %v, broken %v; want false, true", flushed, s.Broken())
+	}
+	if err := s.Close(); !errors.Is(err, ErrBroken) {
+		t.Fatalf("Close: %v, want ErrBroken", err)
+	}
+}
