@@ -82,6 +82,7 @@ import (
 	"sync"
 
 	"github.com/aioring/aioring/internal/completion"
+	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
@@ -203,12 +204,17 @@ func (a *Aio) doneLocked() {
 // method stays out of the public API.
 type aioCallback Aio
 
+// Running implements seat.Callback: the worker running a's callback, so
+// that a callback of a's next operation, ended while this one runs, runs
+// after it on that worker (RunCallback clears cbGoid before it returns).
+func (c *aioCallback) Running() int64 { return (*Aio)(c).cbGoid.Load() }
+
 // RunCallback runs a's callback on a reaper (goid is the reaper's id, 0 if
 // unknown).
 func (c *aioCallback) RunCallback(goid int64) {
 	a := (*Aio)(c)
 	if goid == 0 {
-		goid = completion.GoroutineID()
+		goid = seat.GoroutineID()
 	}
 	a.mu.Lock()
 	if a.state == stateDone {
@@ -303,7 +309,7 @@ func (a *Aio) maybeReleaseLocked() {
 // checkNotOwnCallback panics when called from a's own callback, where
 // waiting would deadlock.
 func (a *Aio) checkNotOwnCallback(what string) {
-	if g := a.cbGoid.Load(); g != 0 && g == completion.GoroutineID() {
+	if g := a.cbGoid.Load(); g != 0 && g == seat.GoroutineID() {
 		panic("aio: " + what + " called from the aio's own callback would deadlock; use Reap to free an aio from its callback")
 	}
 }

@@ -36,7 +36,7 @@ package aio
 // belongs to p.mu; a portOp in state pRunning is owned by the goroutine
 // running its system call, which alone reads its request (the request is
 // written under Aio.mu before Queue and not again until it ends). Lock
-// order: Aio.mu → p.mu; p.cbMu is taken alone or under Aio.mu. No lock is
+// order: Aio.mu → p.mu; the seat's lock is taken alone or under Aio.mu. No lock is
 // held while a callback runs or a system call blocks (epoll_ctl runs under
 // p.mu; it does not block).
 
@@ -197,7 +197,6 @@ type portShard struct {
 func startPortable(e *Engine) (*portShard, error) {
 	p := &portShard{e: e, fds: make(map[int32]*fdWait)}
 	p.fileCond.L = &p.mu
-	p.cbCond.L = &p.cbMu
 	fd, err := p.pl.open()
 	if err != nil {
 		return nil, err

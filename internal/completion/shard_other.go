@@ -60,8 +60,8 @@ func (s *Shard) Stats() Stats { return Stats{} }
 // Reapers reports none off Linux.
 func (s *Shard) Reapers() int { return 0 }
 
-// InjectEBADR does nothing off Linux.
-func (s *Shard) InjectEBADR() {}
+// InjectEBADRForTest does nothing off Linux.
+func InjectEBADRForTest(*Shard) {}
 
 // RegisterBufRing is never reached off Linux.
 func (s *Shard) RegisterBufRing(uint32, uint16) (*ring.BufRing, error) { return nil, ErrBroken }
