@@ -49,6 +49,7 @@ type Aio struct {
 	kind     opKind // the public operation running, or last run
 	// sleepTimesOut: a Sleep's timer is the Aio's timeout, not the sleep.
 	sleepTimesOut bool
+	wakeOwed      bool // a hand-off under mu owes the backend a Wake, made by unlock
 	niov          uint8
 	waiters       int32
 	gen           uint32       // bumped per op; stale CQEs compare against it
@@ -106,7 +107,7 @@ func (a *Aio) Free() {
 	a.mu.Lock()
 	a.reaped = true
 	a.maybeReleaseLocked()
-	a.mu.Unlock()
+	a.unlock()
 }
 
 // Reap is Free without waiting: the Aio is stopped now and released once
@@ -117,7 +118,7 @@ func (a *Aio) Reap() {
 	a.stopped = true
 	a.reaped = true
 	a.maybeReleaseLocked()
-	a.mu.Unlock()
+	a.unlock()
 	a.Abort(ErrStopped)
 	a.dropMsgStates()
 }
@@ -129,7 +130,7 @@ func (a *Aio) Stop() {
 	a.checkNotOwnCallback("Stop")
 	a.mu.Lock()
 	a.stopped = true
-	a.mu.Unlock()
+	a.unlock()
 	a.Abort(ErrStopped)
 	// After the abort, which took a off its descriptor's waiters: the
 	// last Aio to stop ends the descriptor's multishot.
@@ -170,14 +171,14 @@ func (a *Aio) Busy() bool { return a.busy.Load() != 0 }
 // operation has ended (in the callback, or after Wait).
 func (a *Aio) Result() error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	return a.result
 }
 
 // Count returns the number of bytes the last operation transferred.
 func (a *Aio) Count() int {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	return a.count
 }
 
@@ -187,7 +188,7 @@ func (a *Aio) Count() int {
 func (a *Aio) SetTimeout(d time.Duration) {
 	a.mu.Lock()
 	a.timeout = d
-	a.mu.Unlock()
+	a.unlock()
 }
 
 // SetExpire sets an absolute deadline for the next operation only; it wins
@@ -201,7 +202,7 @@ func (a *Aio) SetExpire(t time.Time) {
 	} else {
 		a.expireAt = max(a.e.clock.at(t), 1)
 	}
-	a.mu.Unlock()
+	a.unlock()
 }
 
 // SetIOV sets the buffers for ReadAt, WriteAt, Recv and Send. More than
@@ -212,7 +213,7 @@ func (a *Aio) SetIOV(bufs ...[]byte) error {
 		return ErrInvalid
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	a.niov = uint8(len(bufs))
 	a.iov0 = nil
 	if len(bufs) > 0 {
@@ -244,7 +245,7 @@ func (a *Aio) setSlot(output bool, i int, v any) error {
 		return ErrInvalid
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	x := a.extra()
 	if output {
 		x.outputs[i] = v
@@ -259,7 +260,7 @@ func (a *Aio) slotValue(output bool, i int) any {
 		return nil
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	switch {
 	case a.x == nil:
 		return nil

@@ -82,9 +82,12 @@ type backend interface {
 	// ReapInline completes, on the calling goroutine, results that are
 	// ready and need no callback; it returns how many.
 	ReapInline() int
-	// Handoff runs cb on one of the backend's goroutines; false when it
-	// has none left.
-	Handoff(completion.Callback) bool
+	// Handoff runs cb on one of the backend's goroutines; ok is false when
+	// it has none left. It makes no system call (callers hold an Aio's
+	// mutex); wake reports that Wake must be called once no lock is held.
+	Handoff(completion.Callback) (ok, wake bool)
+	// Wake wakes the goroutine that Handoff said must be woken.
+	Wake()
 	// Broken reports that results may have been lost (EBADR).
 	Broken() bool
 	// IsReaper reports whether goroutine goid runs the backend's callbacks.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aioring/aioring/internal/completion"
+	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
@@ -323,7 +324,7 @@ func (e *Engine) isEngineGoroutine(goid int64) bool {
 // if a ring lost completions in the kernel (EBADR); the operations that
 // were waiting for them end with ErrClosed, and their buffers stay pinned.
 func (e *Engine) Close() error {
-	if e.isEngineGoroutine(completion.GoroutineID()) {
+	if e.isEngineGoroutine(seat.GoroutineID()) {
 		panic("aio: Engine.Close called from a callback; it waits for callbacks to finish and would deadlock")
 	}
 	if !e.closed.CompareAndSwap(false, true) {
@@ -392,7 +393,7 @@ func (e *Engine) waitClosing(a *Aio) {
 		lostPins.keep(a)
 		a.finishLocked(a.result, a.count, nil)
 	}
-	a.mu.Unlock()
+	a.unlock()
 	a.wait()
 }
 

@@ -5,7 +5,7 @@ package aio
 import (
 	"errors"
 	"fmt"
-	"github.com/aioring/aioring/internal/completion"
+	"github.com/aioring/aioring/internal/seat"
 	"os"
 	"path/filepath"
 	"sync"
@@ -131,7 +131,7 @@ func runFuzzScript(t *testing.T, script []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &fuzzRun{t: t, e: e, mainGoid: completion.GoroutineID()}
+	r := &fuzzRun{t: t, e: e, mainGoid: seat.GoroutineID()}
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -386,7 +386,7 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 		r.bad("second callback for one op")
 	}
 	x.calls.Add(1)
-	if g := completion.GoroutineID(); g == r.mainGoid {
+	if g := seat.GoroutineID(); g == r.mainGoid {
 		r.bad("callback ran on the goroutine that started the op")
 	}
 	op := x.op

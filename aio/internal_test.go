@@ -7,7 +7,7 @@ package aio
 // engine's table, and that callbacks run on the engine's workers.
 
 import (
-	"github.com/aioring/aioring/internal/completion"
+	"github.com/aioring/aioring/internal/seat"
 	"runtime"
 	"testing"
 	"time"
@@ -108,7 +108,7 @@ func TestInternalCallbacksOnWorkers(t *testing.T) {
 	}
 	defer e.Close()
 	got := make(chan bool, 2)
-	a := e.NewAio(func(a *Aio) { got <- e.isEngineGoroutine(completion.GoroutineID()) })
+	a := e.NewAio(func(a *Aio) { got <- e.isEngineGoroutine(seat.GoroutineID()) })
 	a.Nop()
 	if !<-got {
 		t.Fatal("Nop's callback ran outside the workers")

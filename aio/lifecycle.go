@@ -83,6 +83,7 @@ import (
 
 	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/internal/op"
+	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
@@ -140,10 +141,26 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 		b.Add((*aioCallback)(a))
 		return
 	}
-	if !a.sh.Handoff((*aioCallback)(a)) {
+	ok, wake := a.sh.Handoff((*aioCallback)(a))
+	if !ok {
 		// No reapers (a closed engine, or a broken ring): a goroutine of
 		// the engine's own runs the callback.
 		go (*aioCallback)(a).RunCallback(0)
+	}
+	if wake {
+		a.wakeOwed = true // made by unlock, out of mu
+	}
+}
+
+// unlock releases mu and then makes the backend's wake that a hand-off
+// under mu (finishLocked) owed: no system call runs under an Aio's mutex.
+// Every unlock that can follow a finishLocked goes through it.
+func (a *Aio) unlock() {
+	wake := a.wakeOwed
+	a.wakeOwed = false
+	a.mu.Unlock()
+	if wake {
+		a.sh.Wake()
 	}
 }
 
@@ -155,12 +172,12 @@ func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
 	ud := sqe.UserData(c.UserData)
 	a.mu.Lock()
 	if a.state != stateKernel || a.gen&sqe.GenMask != ud.Gen() {
-		a.mu.Unlock()
+		a.unlock()
 		return
 	}
 	count, err := a.resultLocked(completion.Result(&a.desc, c.Res))
 	a.finishLocked(err, count, b)
-	a.mu.Unlock()
+	a.unlock()
 }
 
 // completeRes ends the operation ud with r, as a backend reports it. Both
@@ -169,12 +186,12 @@ func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
 func (a *Aio) completeRes(ud sqe.UserData, r op.Result, b *completion.Batch) {
 	a.mu.Lock()
 	if a.state != stateKernel || a.gen&sqe.GenMask != ud.Gen() {
-		a.mu.Unlock()
+		a.unlock()
 		return
 	}
 	count, err := a.resultLocked(r)
 	a.finishLocked(err, count, b)
-	a.mu.Unlock()
+	a.unlock()
 }
 
 // doneLocked ends the bookkeeping of an operation whose callback returned
@@ -196,18 +213,23 @@ func (a *Aio) doneLocked() {
 // method stays out of the public API.
 type aioCallback Aio
 
+// Running implements seat.Callback: the worker running a's callback, so
+// that a callback of a's next operation, ended while this one runs, runs
+// after it on that worker (RunCallback clears cbGoid before it returns).
+func (c *aioCallback) Running() int64 { return (*Aio)(c).cbGoid.Load() }
+
 // RunCallback runs a's callback on a reaper (goid is the reaper's id, 0 if
 // unknown).
 func (c *aioCallback) RunCallback(goid int64) {
 	a := (*Aio)(c)
 	if goid == 0 {
-		goid = completion.GoroutineID()
+		goid = seat.GoroutineID()
 	}
 	a.mu.Lock()
 	if a.state == stateDone {
 		a.state = stateCallback // a start is allowed from here on
 	}
-	a.mu.Unlock()
+	a.unlock()
 	a.cbGoid.Store(goid)
 	defer func() {
 		// Even if the callback panics, the Aio must not stay busy forever
@@ -218,7 +240,7 @@ func (c *aioCallback) RunCallback(goid int64) {
 			a.state = stateIdle
 		}
 		a.doneLocked()
-		a.mu.Unlock()
+		a.unlock()
 	}()
 	a.cb(a)
 }
@@ -238,7 +260,7 @@ func (a *Aio) abortAndUnlock(err error) {
 			// The description's token, not userData(): a zero-copy
 			// send has its own kind (sendzc.go).
 			if a.sh.Cancel(&a.desc) == nil {
-				a.mu.Unlock()
+				a.unlock()
 				a.sh.Push(false)
 				return
 			}
@@ -257,12 +279,12 @@ func (a *Aio) abortAndUnlock(err error) {
 		fn := a.cancelFn
 		a.cancelFn = nil
 		if fn != nil {
-			a.mu.Unlock()
+			a.unlock()
 			fn(a, err) // the provider decides; it calls Finish if it can
 			return
 		}
 	}
-	a.mu.Unlock()
+	a.unlock()
 }
 
 // wait blocks until busy drops to 0. It first reaps what the ring holds:
@@ -282,7 +304,7 @@ func (a *Aio) wait() {
 			a.waitCond.Wait()
 			a.waiters--
 		}
-		a.mu.Unlock()
+		a.unlock()
 	}
 }
 
@@ -297,7 +319,7 @@ func (a *Aio) maybeReleaseLocked() {
 // checkNotOwnCallback panics when called from a's own callback, where
 // waiting would deadlock.
 func (a *Aio) checkNotOwnCallback(what string) {
-	if g := a.cbGoid.Load(); g != 0 && g == completion.GoroutineID() {
+	if g := a.cbGoid.Load(); g != 0 && g == seat.GoroutineID() {
 		panic("aio: " + what + " called from the aio's own callback would deadlock; use Reap to free an aio from its callback")
 	}
 }

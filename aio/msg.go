@@ -51,14 +51,14 @@ func (a *Aio) SetMsg(m *Msg) {
 	if m != nil || a.x != nil {
 		a.extra().attached = m
 	}
-	a.mu.Unlock()
+	a.unlock()
 }
 
 // Msg returns the attached message: after a successful RecvMsg, the
 // message received (now the caller's, to Free); nil at end of stream.
 func (a *Aio) Msg() *Msg {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	if a.x == nil {
 		return nil
 	}

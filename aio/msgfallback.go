@@ -71,7 +71,7 @@ func (ms *msgEngine) wakeFallback(p msgPool) {
 		}
 		a.mu.Lock()
 		if a.state != stateMsg || a.x.waitPool != p {
-			a.mu.Unlock()
+			a.unlock()
 			continue // aborted meanwhile
 		}
 		p.fed()
@@ -84,22 +84,22 @@ func (ms *msgEngine) wakeFallback(p msgPool) {
 				ms.fbWaitMu.Lock()
 				ms.fbWait = append(ms.fbWait, a)
 				ms.fbWaitMu.Unlock()
-				a.mu.Unlock()
+				a.unlock()
 				return
 			}
 			a.finishLocked(err, 0, nil)
-			a.mu.Unlock()
+			a.unlock()
 			return
 		}
 		if a.sh.Queue(d) != nil {
 			a.x.pending.pool.put(a.x.pending)
 			a.x.pending = nil
 			a.finishLocked(ErrClosed, 0, nil)
-			a.mu.Unlock()
+			a.unlock()
 			return
 		}
 		a.state = stateKernel
-		a.mu.Unlock()
+		a.unlock()
 		a.sh.Submit(&a.desc, false)
 		return
 	}

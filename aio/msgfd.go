@@ -256,7 +256,7 @@ func (ms *msgEngine) attachLocked(a *Aio, st *fdState) {
 func (a *Aio) dropMsgStates() {
 	a.mu.Lock()
 	none := a.x == nil || len(a.x.msgFDs) == 0
-	a.mu.Unlock()
+	a.unlock()
 	if none {
 		return // stopped is set: the list cannot grow any more
 	}
@@ -265,7 +265,7 @@ func (a *Aio) dropMsgStates() {
 	a.mu.Lock()
 	l := a.x.msgFDs
 	a.x.msgFDs = nil
-	a.mu.Unlock()
+	a.unlock()
 	var push [4]backend
 	np := 0
 	var more []backend
@@ -347,12 +347,9 @@ func (ms *msgEngine) armLocked(st *fdState) bool {
 // multishot (TCP's window then fills and the sender waits): nothing is
 // dropped, the queue grows by what was already posted.
 //
-// b is nil when a user's goroutine reaps (ReapInline, holding the shard's
-// life lock shared): the shard calls made then (Handoff here, and for a
-// waiter with a callback in finishLocked) take that lock shared again.
-// That cannot deadlock: only Shard.Close takes it exclusively, and Close
-// runs only after msgEngine.close has seen every multishot's last CQE,
-// which comes after this one.
+// b is nil when a user's goroutine reaps (ReapInline): the hand-offs made
+// then (here, and for a waiter with a callback in finishLocked) only queue;
+// their wake comes after the locks are released.
 func (ms *msgEngine) enqueueLocked(st *fdState, it msgItem, b *completion.Batch) {
 	if st.qn == len(st.q) {
 		// Made on the first result queued, so an idle descriptor costs
@@ -371,7 +368,9 @@ func (ms *msgEngine) enqueueLocked(st *fdState, it msgItem, b *completion.Batch)
 			// Reaped by a user's goroutine, which submits nothing
 			// afterwards: a reaper queues the cancel, and its round
 			// submits it.
-			if !st.sh.Handoff((*fdCancel)(st)) {
+			// The wake this may owe is made by the inline reap once it
+			// has released the CQ (Shard.ReapInline), out of our locks.
+			if ok, _ := st.sh.Handoff((*fdCancel)(st)); !ok {
 				st.canceling = false
 			}
 		} else if st.rg.QueueCancel(st.req.ud) != nil {
@@ -383,6 +382,9 @@ func (ms *msgEngine) enqueueLocked(st *fdState, it msgItem, b *completion.Batch)
 // fdCancel is an fdState seen by a shard as a completion.Callback: it
 // queues the cancel of the multishot on a reaper.
 type fdCancel fdState
+
+// Running implements completion.Callback: a cancel follows no callback.
+func (c *fdCancel) Running() int64 { return 0 }
 
 func (c *fdCancel) RunCallback(int64) {
 	st := (*fdState)(c)
@@ -440,7 +442,7 @@ func (ms *msgEngine) finishWaiter(a *Aio, st *fdState, it msgItem, err error, b 
 	default:
 		a.finishLocked(err, 0, b)
 	}
-	a.mu.Unlock()
+	a.unlock()
 }
 
 // dropLocked takes st out of use: queued messages go back to the pool,
@@ -629,7 +631,7 @@ func (a *Aio) queueMulti(fd int, accept bool, stale *backend) (push backend, fro
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	fromCallback = a.state == stateCallback
 	name := "RecvMsg"
 	if accept {
@@ -705,7 +707,7 @@ func (a *Aio) queueMulti(fd int, accept bool, stale *backend) (push backend, fro
 func (ms *msgEngine) zeroAttempt(a *Aio, fd int) bool {
 	a.mu.Lock()
 	zero := a.expireAt == 0 && a.resolvedTimeoutLocked() == 0
-	a.mu.Unlock()
+	a.unlock()
 	if !zero || fd < 0 || fd > math.MaxInt32 {
 		return false
 	}
@@ -736,11 +738,11 @@ func (a *Aio) abortMsgLocked(err error) {
 			a.x.waitPool = nil
 		}
 		a.finishLocked(err, 0, nil)
-		a.mu.Unlock()
+		a.unlock()
 		return
 	}
 	gen := a.gen
-	a.mu.Unlock()
+	a.unlock()
 	ms.mu.Lock()
 	a.mu.Lock()
 	if a.state == stateMsg && a.gen == gen && a.x.waitSt != nil {
@@ -754,7 +756,7 @@ func (a *Aio) abortMsgLocked(err error) {
 		a.x.waitSt = nil
 		a.finishLocked(err, 0, nil)
 	}
-	a.mu.Unlock()
+	a.unlock()
 	ms.mu.Unlock()
 }
 

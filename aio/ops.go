@@ -141,7 +141,7 @@ func (a *Aio) Connect(fd int, sa unix.Sockaddr) { a.startKernel(opConnect, fd, 0
 // cancelled or timed out.
 func (a *Aio) Sleep(d time.Duration) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	a.beginLocked("Sleep")
 	a.expireAt = 0 // one-shot: consumed, though Sleep ignores it
 	if err := a.admitLocked(); err != nil {
@@ -202,7 +202,7 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 // submission on the ring.)
 func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fromCallback, queued bool) {
 	a.mu.Lock()
-	defer a.mu.Unlock() // also when beginLocked panics
+	defer a.unlock() // also when beginLocked panics
 	fromCallback = a.state == stateCallback
 	if kind == opSend && a.x != nil && a.x.attached != nil && !a.x.attached.live.Load() {
 		panic("aio: Send of a Msg already freed (use after free)")
@@ -423,11 +423,11 @@ func (a *Aio) onTimer() {
 	x := a.x
 	if x.stale > 0 {
 		x.stale--
-		a.mu.Unlock()
+		a.unlock()
 		return
 	}
 	if !x.armed {
-		a.mu.Unlock()
+		a.unlock()
 		return
 	}
 	x.armed = false
@@ -437,7 +437,7 @@ func (a *Aio) onTimer() {
 			err = ErrTimedOut
 		}
 		a.finishLocked(err, 0, nil)
-		a.mu.Unlock()
+		a.unlock()
 		return
 	}
 	a.abortAndUnlock(ErrTimedOut)

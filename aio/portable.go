@@ -38,7 +38,7 @@ package aio
 // running its system call, which alone reads the fields Queue copied from
 // the Desc (written under Aio.mu before Queue and not again until the
 // operation ends). Lock
-// order: Aio.mu → p.mu; p.cbMu is taken alone or under Aio.mu. No lock is
+// order: Aio.mu → p.mu; the seat's lock is taken alone or under Aio.mu. No lock is
 // held while a callback runs or a system call blocks (epoll_ctl runs under
 // p.mu; it does not block).
 
@@ -209,7 +209,6 @@ type portShard struct {
 func startPortable(sink portSink, now func() int64, callbacks int) (*portShard, error) {
 	p := &portShard{sink: sink, now: now, fds: make(map[int32]*fdWait)}
 	p.fileCond.L = &p.mu
-	p.cbCond.L = &p.cbMu
 	fd, err := p.pl.open()
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ package aio
 // touch the Aio again. Otherwise the provider must call Finish exactly once.
 func (a *Aio) Start(cancel func(a *Aio, err error)) bool {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	a.beginLocked("Start")
 	err := ErrStopped
 	if !a.stopped {
@@ -45,7 +45,7 @@ func (a *Aio) Start(cancel func(a *Aio, err error)) bool {
 // Start, or twice, panics.
 func (a *Aio) Finish(err error, count int) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	if a.state != stateProvider {
 		panic("aio: Finish called without a pending Start (each Start gets exactly one Finish)")
 	}

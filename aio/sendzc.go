@@ -104,7 +104,7 @@ func (a *Aio) zeroCopyLocked(tm timing) {
 func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 	ud := sqe.UserData(c.UserData)
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	if sqe.UserData(a.desc.Token) != ud {
 		// Stale: not the current operation (cannot happen while the Aio
 		// stays busy until both CQEs are in).
@@ -158,19 +158,22 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 }
 
 // zcFallbackLocked has a reaper re-queue the refused send as a plain one.
-// From an inline reaper (b nil) it hands the re-queue off; Handoff may
-// submit a wake NOP, taking the shard's life lock shared a second time on
-// this goroutine, which is safe because the only exclusive holder,
-// Shard.Close, runs only once every Aio is idle, and this one is busy.
+// From an inline reaper (b nil) it hands the re-queue off; the wake that
+// may need is made after mu is released (Aio.unlock, and the inline reap
+// itself once the CQ is released).
 func (a *Aio) zcFallbackLocked(b *completion.Batch) {
 	if b != nil {
 		b.Add((*zcRetry)(a))
 		return
 	}
-	if !a.sh.Handoff((*zcRetry)(a)) {
+	ok, wake := a.sh.Handoff((*zcRetry)(a))
+	if !ok {
 		// No reapers (a broken ring): nothing was sent.
 		a.x.zc.refusedUD = 0
 		a.finishLocked(ErrClosed, 0, nil)
+	}
+	if wake {
+		a.wakeOwed = true // made by unlock, out of mu
 	}
 }
 
@@ -178,13 +181,17 @@ func (a *Aio) zcFallbackLocked(b *completion.Batch) {
 // the completion.Callback that re-queues it as a plain send.
 type zcRetry Aio
 
+// Running implements completion.Callback: a re-queue runs no user code, so
+// it need not follow the Aio's callback.
+func (z *zcRetry) Running() int64 { return 0 }
+
 // RunCallback implements completion.Callback: it runs on a reaper, whose
 // round submits what it queues. It runs no user code.
 func (z *zcRetry) RunCallback(int64) {
 	a := (*Aio)(z)
 	a.mu.Lock()
 	queued := a.zcRequeueLocked()
-	a.mu.Unlock()
+	a.unlock()
 	if queued {
 		a.sh.Push(false) // a no-op on a reaper: its round submits
 	}
@@ -239,7 +246,7 @@ func (a *Aio) zcRequeueLocked() bool {
 // zcSendOp reports the opcode the Aio's last send went out with (tests).
 func (a *Aio) zcSendOp() sqe.Op {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer a.unlock()
 	o, _ := completion.Opcode(&a.desc)
 	return o
 }

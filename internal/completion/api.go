@@ -4,8 +4,8 @@ package completion
 
 import (
 	"errors"
-	"sync/atomic"
 
+	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
@@ -49,35 +49,12 @@ type Request interface {
 	MayBlock() bool
 }
 
-// Callback is work that must run on one of the shard's reapers: an
-// operation's user callback.
-type Callback interface {
-	// RunCallback runs on a reaper goroutine; goid is that goroutine's id.
-	RunCallback(goid int64)
-}
+// Callback is work that must run on one of the shard's reapers (the
+// workers of its seat): an operation's user callback.
+type Callback = seat.Callback
 
 // Batch collects the callbacks a reaper runs after a round of reaping.
-// Its backing array is reused, so adding never allocates once warm.
-type Batch struct {
-	cbs []Callback
-}
-
-// Add schedules cb to run on the reaper that owns the batch.
-func (b *Batch) Add(cb Callback) { b.cbs = append(b.cbs, cb) }
-
-// Run runs the batch's callbacks in order on the calling goroutine (goid),
-// counting each in progress once it returns, and empties the batch. For
-// owners of a batch outside this package (the aio package's portable
-// backend).
-func (b *Batch) Run(goid int64, progress *atomic.Uint64) {
-	for i := 0; i < len(b.cbs); i++ {
-		cb := b.cbs[i]
-		b.cbs[i] = nil
-		cb.RunCallback(goid)
-		progress.Add(1)
-	}
-	b.cbs = b.cbs[:0]
-}
+type Batch = seat.Batch
 
 // Handler receives a shard's completions.
 type Handler interface {

@@ -10,8 +10,10 @@ import "github.com/aioring/aioring/ring"
 // lock, and unmaps it (BufRing.Unmap) after Close, which unregisters it
 // with the ring.
 func (s *Shard) RegisterBufRing(entries uint32, group uint16) (*ring.BufRing, error) {
-	s.life.RLock()
-	defer s.life.RUnlock()
+	if !s.acquire() {
+		return nil, errShardClosed
+	}
+	defer s.release()
 	s.sqMu.Lock()
 	closed := s.closed
 	s.sqMu.Unlock()

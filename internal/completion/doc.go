@@ -14,8 +14,9 @@
 // off the ring on a channel instead, and the ring fd is out of the epoll
 // set. A round reaps every CQE, gives each to the Handler, runs the
 // callbacks it collected on the reaper's own goroutine, and submits in one
-// enter what those callbacks queued. A watchdog hands the seat to a standby
-// reaper when a callback blocks.
+// enter what those callbacks queued. The reapers are an internal/seat Seat's
+// workers: its doc has the seat's rules (the standby reapers, the watchdog
+// that hands the seat on when a callback blocks, hand-offs).
 //
 // The ring runs without SINGLE_ISSUER and DEFER_TASKRUN (many goroutines
 // submit) and without COOP_TASKRUN; docs/design.md has the measurements.

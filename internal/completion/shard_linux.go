@@ -18,36 +18,52 @@ package completion
 //     a user's goroutine (after its own submission, or in Wait) takes CQEs
 //     only while the handler says they need no callback (Handler.Inline),
 //     and stops at the first that does, leaving it for a reaper.
-//   - One reaper at a time holds the seat: it parks on Go's netpoller on a
-//     duplicate of the ring fd, which polls readable while the CQ holds
-//     entries, and runs the rounds. The other reapers stand by on a
-//     channel, off the netpoller: a second goroutine parked on the ring fd
-//     would be woken by every CQE the seated one is about to reap anyway
-//     (measured: a chain of cached reads took 2.8 µs per read with two
-//     parked reapers, 1.7 µs with one). A watchdog timer, armed for each
-//     round, hands the seat to a standby reaper when no callback has
-//     returned for a whole period, so a callback that blocks never leaves
-//     the ring without a reaper.
+//   - The reapers are the workers of an internal/seat Seat, whose package
+//     doc holds the seat's invariants (one holder parks and reaps, the
+//     others stand by off the netpoller; the watchdog; hand-offs). What is
+//     the ring's: the holder parks on Go's netpoller on an epoll instance
+//     holding a duplicate of the ring fd one-shot (the ring fd polls
+//     readable while the CQ holds entries), or, with nothing in flight,
+//     off the ring on a channel (idle; Park). A seated round reaps every
+//     CQE (Round); hand-offs run in the holder's rounds, as measured, and
+//     not on standby reapers (seat.Config.StandbyRuns false: a wake is a
+//     NOP the holder's round reaps with its other CQEs; running them on a
+//     standby reaper instead is unmeasured here); and the watchdog period
+//     is watchdogPeriod.
 //   - A reaper's round runs the callbacks of what it reaped on its own
 //     goroutine. Operations those callbacks start are queued without an
 //     enter (Push sees it is called from a reaper in a round), and the
-//     round submits them all in one enter before reaping again, so a chain
-//     of callbacks costs no wakeups. To recognise its own thread the reaper
-//     locks it for the round and records its thread id.
+//     round submits them all in one enter after each batch (AfterBatch),
+//     so a chain of callbacks costs no wakeups. To recognise its own
+//     thread the reaper locks it for the round and records its thread id
+//     (BeginRound).
 //   - Callbacks that are ready outside a reaper (an operation ended by a
-//     timer, an abort, a start failure) are handed to the ready list; a
-//     NOP of kind KindWake puts a CQE in the ring so a parked reaper wakes.
+//     timer, an abort, a start failure) are handed to the seat; the wake
+//     of a holder parked on the ring is a NOP of kind KindWake, whose CQE
+//     makes the ring fd readable, and of one idle off the ring a kick.
 //     User goroutines never consume a KindWake CQE, so its readiness edge
-//     is never lost.
-//   - life is held shared by every user entry point (Push, ReapInline,
-//     Queue, Handoff) and exclusively by Close, which unmaps the ring only
-//     after the reapers have exited, so reapers do without it.
+//     is never lost. Handoff only queues (its callers hold an Aio's
+//     mutex); the wake's system call is Wake's, which the caller makes
+//     once it has released its locks, and which ReapInline makes itself
+//     for hand-offs from the Handler it called.
+//   - life counts the users of the ring's mapped memory: every user entry
+//     point (Push, ReapInline, Queue, QueueCancel, RegisterBufRing) holds a
+//     reference while it touches the ring. Taking one never blocks and may
+//     nest (a Push's inline reap completes an Aio whose callback is handed
+//     off, and that wakes a reaper by queueing a NOP, on the same goroutine),
+//     which a sync.RWMutex forbids: a waiting writer blocks the second
+//     RLock. Close sets lifeClosing, after which new references are refused
+//     (the caller sees the shard closed), waits for the count to drain, and
+//     only then unmaps. Reapers take no reference: Close unmaps the ring
+//     only after they have exited. (Go's internal/poll fdMutex counts a
+//     descriptor's users the same way.)
 //
 // Lock order: (caller's own locks, e.g. an Aio's mutex) → sqMu; cqMu →
 // (the handler's locks). Nothing holds sqMu while taking cqMu.
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
@@ -55,6 +71,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 	"golang.org/x/sys/unix"
@@ -74,7 +91,8 @@ type Shard struct {
 	r       *ring.Ring
 	probe   *ring.Probe
 
-	life sync.RWMutex // shared: any use of r; exclusive: Close
+	life      atomic.Int64  // references to r (low bits) | lifeClosing; see the design notes
+	lifeDrain chan struct{} // Close waits here for the references to drain; capacity 1
 
 	sqMu     sync.Mutex
 	entering bool // a goroutine is submitting; it re-publishes before it stops
@@ -89,32 +107,15 @@ type Shard struct {
 	keepInline func(c *ring.CQE) bool // made once, so passing it never allocates
 	hasWork    func(fd uintptr) bool  // the reapers' netpoller condition, made once
 
-	readyMu     sync.Mutex
-	ready       []Callback // handed-off callbacks for the reapers
-	readyN      atomic.Int32
-	reapersGone bool        // under readyMu: Handoff refuses
-	wakePending atomic.Bool // a KindWake NOP is queued and no reaper has taken the list since
-
-	batching atomic.Int32 // reapers inside a round
-	reapers  []*reaper
-	wg       sync.WaitGroup
+	quit     chan struct{}  // closed by Close: the idle holder's park ends
+	batching atomic.Int32   // reapers inside a round
+	seat     *seat.Seat     // the reapers (internal/seat)
+	tids     []atomic.Int32 // per reaper: its thread while in a round, else 0
+	cqes     [][]ring.CQE   // per reaper: its round's CQE buffer
 
 	outstanding atomic.Int64  // Requests queued whose final CQE is not reaped
 	idle        atomic.Bool   // the seated reaper waits on kick, not on the ring
 	kick        chan struct{} // wakes an idle seated reaper
-
-	// seatMu orders the seat's changes against rounds: the watchdog takes
-	// the seat only from a reaper inside a round, and a reaper learns
-	// whether it still holds the seat only as its round ends. So outside
-	// rounds exactly one reaper acts as seated, and only it touches the
-	// epoll instance and idle.
-	seatMu   sync.Mutex
-	seat     atomic.Pointer[reaper] // the reaper that parks and reaps; nil while handed over
-	callIn   chan struct{}          // wakes a standby reaper to take a free seat
-	quit     chan struct{}          // closed by Close: standby reapers exit
-	progress atomic.Uint64          // callbacks run, for the watchdog
-	watch    *time.Timer            // the round watchdog; armed only during rounds
-	seen     atomic.Uint64          // progress when the watchdog last looked
 
 	pollFile  *os.File // the epoll instance, on Go's netpoller
 	pollConn  syscall.RawConn
@@ -124,18 +125,10 @@ type Shard struct {
 	epCtl     func(fd uintptr) // epollCtl as a func value, made once
 	harvestFn func(fd uintptr) // takes a delivered event off the epoll fd, made once
 
-	injectBadr atomic.Bool // tests: the next enter reports EBADR
+	injectBadr atomic.Bool           // tests: the next enter reports EBADR
+	flushErr   atomic.Pointer[error] // the first unexpected error of an overflow flush, for Close
 
 	stats struct{ enters, submitted, completed, inline, sleeps, wakeups atomic.Uint64 }
-}
-
-// reaper is one reaping goroutine's state.
-type reaper struct {
-	goid    int64
-	tid     atomic.Int32 // its thread while in a round, else 0
-	inRound bool         // under Shard.seatMu
-	cqes    []ring.CQE
-	batch   Batch
 }
 
 // Start creates a shard's ring and starts its reapers. It returns the setup
@@ -183,30 +176,22 @@ func Start(cfg Config) (*Shard, error) {
 		}
 	}
 	s.hasWork = func(uintptr) bool {
-		if s.r.CQReady() != 0 || s.r.NeedsFlush() || s.readyN.Load() != 0 {
+		if s.r.CQReady() != 0 || s.r.NeedsFlush() || s.seat.HasReady() {
 			return true
 		}
 		s.stats.sleeps.Add(1)
 		return false
 	}
-	s.reapers = make([]*reaper, cfg.Reapers)
-	s.callIn = make(chan struct{}, 1)
 	s.kick = make(chan struct{}, 1)
+	s.lifeDrain = make(chan struct{}, 1)
 	s.quit = make(chan struct{})
-	s.watch = time.AfterFunc(time.Hour, s.watchdog)
-	s.watch.Stop()
-	var started sync.WaitGroup
-	started.Add(cfg.Reapers)
-	s.wg.Add(cfg.Reapers)
-	for i := range s.reapers {
-		rp := &reaper{cqes: make([]ring.CQE, 256)}
-		s.reapers[i] = rp
-		if i == 0 {
-			s.seat.Store(rp)
-		}
-		go s.reap(rp, &started)
+	s.tids = make([]atomic.Int32, cfg.Reapers)
+	s.cqes = make([][]ring.CQE, cfg.Reapers)
+	for i := range s.cqes {
+		s.cqes[i] = make([]ring.CQE, 256)
 	}
-	started.Wait()
+	s.seat = seat.New((*seatHooks)(s), seat.Config{Workers: cfg.Reapers, Watchdog: watchdogPeriod})
+	s.seat.Start()
 	return s, nil
 }
 
@@ -339,11 +324,37 @@ func (s *Shard) queueWake() error {
 	return nil
 }
 
-// reserve takes life (shared) and sqMu and puts n consecutive SQEs in
+// lifeClosing is the bit of Shard.life that Close sets: no new references.
+const lifeClosing = int64(1) << 62
+
+// acquire takes a reference to the ring's memory; false once Close has
+// begun. It never blocks, so it may nest on one goroutine.
+func (s *Shard) acquire() bool {
+	if s.life.Add(1)&lifeClosing != 0 {
+		s.release()
+		return false
+	}
+	return true
+}
+
+// release drops a reference; the last one after Close began lets Close
+// unmap.
+func (s *Shard) release() {
+	if s.life.Add(-1) == lifeClosing {
+		select {
+		case s.lifeDrain <- struct{}{}:
+		default: // a signal is pending; Close re-reads the count anyway
+		}
+	}
+}
+
+// reserve takes a reference to the ring (acquire) and sqMu and puts n consecutive SQEs in
 // s.ents; the caller fills them and calls unreserve. On error nothing is
 // held.
 func (s *Shard) reserve(n int) (err error) {
-	s.life.RLock()
+	if !s.acquire() {
+		return errShardClosed
+	}
 	s.sqMu.Lock()
 	for {
 		switch {
@@ -354,7 +365,7 @@ func (s *Shard) reserve(n int) (err error) {
 		}
 		if err != nil {
 			s.sqMu.Unlock()
-			s.life.RUnlock()
+			s.release()
 			return err
 		}
 		if s.r.SQSpace() >= uint32(n) {
@@ -378,7 +389,7 @@ func (s *Shard) reserve(n int) (err error) {
 
 func (s *Shard) unreserve() {
 	s.sqMu.Unlock()
-	s.life.RUnlock()
+	s.release()
 }
 
 // Push submits what is queued and reaps what completed during the
@@ -394,10 +405,12 @@ func (s *Shard) Push(fromCallback bool) {
 	if fromCallback || s.inReaper() {
 		return
 	}
-	s.life.RLock()
+	if !s.acquire() {
+		return
+	}
 	s.submitHeld()
 	s.reapInlineHeld()
-	s.life.RUnlock()
+	s.release()
 	s.watchIfNeeded()
 }
 
@@ -425,12 +438,13 @@ func (s *Shard) wakeIdle() {
 // goroutine is entering, it leaves them to that one, which publishes again
 // before it stops.
 func (s *Shard) submit() {
-	s.life.RLock()
-	s.submitHeld()
-	s.life.RUnlock()
+	if s.acquire() {
+		s.submitHeld()
+		s.release()
+	}
 }
 
-// submitHeld is submit for callers that hold life, or that are reapers
+// submitHeld is submit for callers that hold a reference, or that are reapers
 // (Close unmaps the ring only after the reapers have exited).
 func (s *Shard) submitHeld() {
 	s.sqMu.Lock()
@@ -491,8 +505,8 @@ func (s *Shard) inReaper() bool {
 		return false
 	}
 	tid := int32(unix.Gettid())
-	for _, rp := range s.reapers {
-		if rp.tid.Load() == tid {
+	for i := range s.tids {
+		if s.tids[i].Load() == tid {
 			return true
 		}
 	}
@@ -515,12 +529,15 @@ func (s *Shard) inlineOK(c *ring.CQE) bool {
 // many it took. If another goroutine is reaping, it returns 0 at once:
 // that one takes them.
 func (s *Shard) ReapInline() int {
-	s.life.RLock()
-	defer s.life.RUnlock()
-	return s.reapInlineHeld()
+	if !s.acquire() {
+		return 0
+	}
+	n := s.reapInlineHeld()
+	s.release()
+	return n
 }
 
-// reapInlineHeld is ReapInline for callers that hold life.
+// reapInlineHeld is ReapInline for callers that hold a reference.
 func (s *Shard) reapInlineHeld() int {
 	if s.closed || !s.cqMu.TryLock() {
 		return 0
@@ -543,133 +560,86 @@ func (s *Shard) reapInlineHeld() int {
 	if total > 0 {
 		s.stats.completed.Add(uint64(total))
 		s.stats.inline.Add(uint64(total))
+		// What the Handler handed off while the CQ was held (an Aio ended
+		// here whose callback goes to a reaper, a multishot's cancel): its
+		// wake, now that no lock is held.
+		s.Wake()
 	}
 	return total
 }
 
-// Handoff schedules cb on a reaper. It returns false after Close has
-// stopped the reapers, or once the ring is broken; the caller must then run
-// cb some other way.
-func (s *Shard) Handoff(cb Callback) bool {
-	s.readyMu.Lock()
-	if s.reapersGone || s.broken.Load() {
-		// No reapers, or no way to wake them (a wake is a NOP, and a
-		// broken ring takes no more SQEs).
-		s.readyMu.Unlock()
-		return false
+// Handoff schedules cb on a reaper (seat.Seat.Handoff). ok is false after
+// Close has stopped the reapers, or once the ring is broken; the caller
+// must then run cb some other way. wake reports that a parked reaper must
+// be woken: the caller calls Wake once it holds no lock. Handoff makes no
+// system call, so it may be called under an Aio's mutex; it does not
+// allocate once the seat's lists have grown.
+func (s *Shard) Handoff(cb Callback) (ok, wake bool) {
+	if s.broken.Load() {
+		// No way to wake a reaper (a wake is a NOP, and a broken ring
+		// takes no more SQEs).
+		return false, false
 	}
-	s.ready = append(s.ready, cb)
-	s.readyN.Add(1)
-	s.readyMu.Unlock()
-	if s.idle.Load() {
-		// The seated reaper waits on kick (it sets idle before it reads
-		// readyN, so it sees this callback or we see it idle).
-		s.wakeIdle()
-		return true
-	}
-	// Wake a reaper unless a wake is already on its way. Invariant: while
-	// wakePending is true a KindWake CQE is still to be reaped, and the
-	// reaper that reaps it clears wakePending and then reads readyN, so a
-	// callback added before the clear is seen, and one added after it
-	// sends a new wake.
-	if s.wakePending.CompareAndSwap(false, true) {
-		if s.queueWake() == nil {
-			s.stats.wakeups.Add(1)
-			s.submit()
-		}
-	}
-	return true
+	return s.seat.Handoff(cb)
 }
 
-// reap is a reaper goroutine's body.
-func (s *Shard) reap(rp *reaper, started *sync.WaitGroup) {
-	defer s.wg.Done()
-	rp.goid = GoroutineID()
-	started.Done()
-	for {
-		if !s.takeSeat(rp) {
-			// Standing by, off the netpoller, until the watchdog frees
-			// the seat.
-			select {
-			case <-s.callIn:
-				continue
-			case <-s.quit:
-				return
-			}
-		}
+// Wake makes the wake that Handoff reported, if nobody has yet. Call it
+// holding no lock: it may enter the kernel.
+func (s *Shard) Wake() { s.seat.Wake() }
+
+// seatHooks is the shard as its seat's seat.Backend (the methods at the end
+// of this file).
+type seatHooks Shard
+
+// Park implements seat.Backend: the seated reaper waits for the ring.
+//
+// Idle: with nothing in flight it waits off the ring, on kick, with the
+// ring fd out of the epoll set, so that CQEs reaped inline by their
+// submitters wake nobody. Pairings: it sets idle before it reads
+// outstanding and the seat's ready list; a submitter raises outstanding,
+// and Handoff the list, before Push (watchIfNeeded) and Wake read idle. So
+// either it sees the work or they see it idle and kick it.
+//
+// Busy: it arms the ring fd's one-shot event, then parks on the epoll fd:
+// a CQE posted after hasWork looked fires the armed event and marks the
+// epoll fd ready, and the netpoller is edge-triggered, so the park cannot
+// miss it. Then it takes the event off the epoll instance: EPOLLONESHOT
+// disarms the ring fd when the event is delivered, so CQEs posted during
+// the round wake no thread blocked in the netpoller.
+func (s *Shard) park() seat.Park {
+	if !s.needsWatch() {
+		s.idle.Store(true)
 		if !s.needsWatch() {
-			// Nothing in flight: wait off the ring, so that CQEs
-			// reaped inline by their submitters wake nobody.
-			s.idle.Store(true)
-			if !s.needsWatch() {
-				s.unwatch()
-				s.stats.sleeps.Add(1)
-				select {
-				case <-s.kick:
-				case <-s.quit:
-					s.idle.Store(false)
-					return
-				}
+			s.unwatch()
+			s.stats.sleeps.Add(1)
+			select {
+			case <-s.kick:
+			case <-s.quit:
+				s.idle.Store(false)
+				return seat.Closed
 			}
-			s.idle.Store(false)
-			continue
 		}
-		// Arm, then look: a CQE posted after hasWork looked fires the
-		// armed event and marks the epoll fd ready, and the netpoller
-		// is edge-triggered, so the park cannot miss it.
-		if !s.arm() {
-			return // Close closed the epoll fd
-		}
-		if err := s.pollConn.Read(s.hasWork); err != nil {
-			return // Close closed the file
-		}
-		// Take the event off the epoll instance: EPOLLONESHOT disarms
-		// the ring fd when the event is delivered, so CQEs posted during
-		// the round wake no thread blocked in the netpoller.
-		s.pollConn.Control(s.harvestFn)
-		if s.r.CQReady() != 0 || s.r.NeedsFlush() || s.readyN.Load() != 0 {
-			s.round(rp)
-		}
+		s.idle.Store(false)
+		return seat.Again
 	}
+	if !s.arm() {
+		return seat.Closed // Close closed the epoll fd
+	}
+	if err := s.pollConn.Read(s.hasWork); err != nil {
+		return seat.Closed // Close closed the file
+	}
+	s.pollConn.Control(s.harvestFn)
+	if s.r.CQReady() != 0 || s.r.NeedsFlush() || s.seat.HasReady() {
+		return seat.Ready
+	}
+	return seat.Again
 }
 
 // needsWatch reports whether the seated reaper must watch the ring: a
 // Request is in flight, a CQE or a handed-off callback waits, or the
 // kernel holds overflowed CQEs.
 func (s *Shard) needsWatch() bool {
-	return s.outstanding.Load() > 0 || s.readyN.Load() != 0 || s.r.CQReady() != 0 || s.r.NeedsFlush()
-}
-
-// watchdog runs on a timer goroutine while a round is on: if no callback
-// has returned for a whole period, the seated reaper is stuck in one, and
-// the seat goes to a standby reaper. The stuck one finishes its batch when
-// its callback returns, then stands by.
-func (s *Shard) watchdog() {
-	s.seatMu.Lock()
-	defer s.seatMu.Unlock()
-	rp := s.seat.Load()
-	if rp == nil || !rp.inRound {
-		return
-	}
-	if p := s.progress.Load(); p != s.seen.Swap(p) {
-		s.watch.Reset(watchdogPeriod)
-		return
-	}
-	s.seat.Store(nil)
-	select {
-	case s.callIn <- struct{}{}:
-	default:
-	}
-}
-
-// takeSeat reports whether rp holds the seat, taking it if it is free.
-func (s *Shard) takeSeat(rp *reaper) bool {
-	s.seatMu.Lock()
-	defer s.seatMu.Unlock()
-	if s.seat.Load() == nil {
-		s.seat.Store(rp)
-	}
-	return s.seat.Load() == rp
+	return s.outstanding.Load() > 0 || s.seat.HasReady() || s.r.CQReady() != 0 || s.r.NeedsFlush()
 }
 
 // watchdogPeriod is how long a callback may run before the ring's seat
@@ -678,90 +648,117 @@ func (s *Shard) takeSeat(rp *reaper) bool {
 // blocked callback for longer.
 const watchdogPeriod = time.Millisecond
 
-// round reaps and runs callbacks until there is nothing left to do, or
-// until its reaper has lost the seat.
-func (s *Shard) round(rp *reaper) {
-	runtime.LockOSThread()
-	rp.tid.Store(int32(unix.Gettid()))
-	s.batching.Add(1)
-	s.seatMu.Lock()
-	rp.inRound = true
-	s.seatMu.Unlock()
-	s.seen.Store(s.progress.Load())
-	s.watch.Reset(watchdogPeriod)
-	for {
-		// No life lock: Close unmaps the ring only after the reapers exit.
-		s.cqMu.Lock()
-		if s.r.NeedsFlush() {
-			// CQEs wait in the kernel's overflow list: GETEVENTS moves them
-			// into the CQ.
-			s.r.EnterPublished(0, 0, false)
-			s.stats.enters.Add(1)
-		}
-		n := s.r.PeekCQEs(rp.cqes)
-		// The CQEs are completed before cqMu is released: a multishot
-		// request posts many CQEs whose order is its data's order, and
-		// another goroutine that took cqMu next (a standby reaper given
-		// the seat by the watchdog, or a user's goroutine reaping inline)
-		// would otherwise complete later CQEs of the same request before
-		// these. Complete runs no user code and takes only the handler's
-		// locks, which come after cqMu in the lock order.
-		for i := 0; i < n; i++ {
-			c := &rp.cqes[i]
-			switch sqe.UserData(c.UserData).Kind() {
-			case KindWake:
-				// The wake has arrived; a callback handed off from now on
-				// needs a new one. Those handed off before are counted in
-				// readyN, which is read below.
-				s.wakePending.Store(false)
-			case KindCancel:
-			default:
-				if s.handler.Complete(c, &rp.batch) {
-					s.outstanding.Add(-1)
-				}
+// reapRound is the ring's part of a round (seat.Backend.Round): it reaps
+// every CQE the CQ holds, adding the callbacks of what ended to b. look is
+// false for a reaper that does not hold the seat: it then reaps nothing.
+func (s *Shard) reapRound(w int, b *Batch, look bool) bool {
+	if !look {
+		return false
+	}
+	cqes := s.cqes[w]
+	// No life reference: Close unmaps the ring only after the reapers exit.
+	s.cqMu.Lock()
+	flushed := s.flushOverflow()
+	n := s.r.PeekCQEs(cqes)
+	// The CQEs are completed before cqMu is released: a multishot
+	// request posts many CQEs whose order is its data's order, and
+	// another goroutine that took cqMu next (a standby reaper given the
+	// seat by the watchdog, or a user's goroutine reaping inline) would
+	// otherwise complete later CQEs of the same request before these.
+	// Complete runs no user code and takes only the handler's locks,
+	// which come after cqMu in the lock order.
+	for i := 0; i < n; i++ {
+		c := &cqes[i]
+		switch sqe.UserData(c.UserData).Kind() {
+		case KindWake, KindCancel:
+			// A wake has done its work by waking the holder; a cancel's
+			// target reports for itself.
+		default:
+			if s.handler.Complete(c, b) {
+				s.outstanding.Add(-1)
 			}
 		}
-		s.cqMu.Unlock()
-		if n > 0 {
-			s.stats.completed.Add(uint64(n))
-		}
-		if s.readyN.Load() != 0 {
-			s.readyMu.Lock()
-			rp.batch.cbs = append(rp.batch.cbs, s.ready...)
-			clear(s.ready)
-			s.ready = s.ready[:0]
-			s.readyN.Store(0)
-			s.readyMu.Unlock()
-		}
-		if n == 0 && len(rp.batch.cbs) == 0 {
-			break
-		}
-		for i, cb := range rp.batch.cbs {
-			cb.RunCallback(rp.goid)
-			rp.batch.cbs[i] = nil
-			s.progress.Add(1)
-		}
-		rp.batch.cbs = rp.batch.cbs[:0]
-		// Everything the callbacks started, in one enter.
-		s.submitHeld()
-		if s.seat.Load() != rp {
-			break // the watchdog gave the ring to another reaper
-		}
 	}
-	s.seatMu.Lock()
-	rp.inRound = false
-	lost := s.seat.Load() != rp
-	s.seatMu.Unlock()
-	s.watch.Stop()
+	s.cqMu.Unlock()
+	if n > 0 {
+		s.stats.completed.Add(uint64(n))
+		return true
+	}
+	if !flushed && !s.broken.Load() {
+		// The kernel kept the overflowed CQEs and the CQ is empty: give
+		// it a moment rather than spin; the reaper comes back at once
+		// (hasWork sees NeedsFlush).
+		time.Sleep(refusedBackoff)
+	}
+	return false
+}
+
+// beginRound locks the reaper to its thread and records the thread id, so
+// that Push tells a start from one of its callbacks (inReaper).
+func (s *Shard) beginRound(w int) {
+	runtime.LockOSThread()
+	s.tids[w].Store(int32(unix.Gettid()))
+	s.batching.Add(1)
+}
+
+// endRound undoes beginRound. A reaper that lost the seat kicks the new
+// holder if work is in flight: what this round's callbacks started, and
+// what it did not reap, is now the new holder's, which may be waiting off
+// the ring, and those starts skipped the kick (Push from a callback).
+func (s *Shard) endRound(w int, lost bool) {
 	if lost {
-		// What this round's callbacks started, and what it did not reap,
-		// is now the new seat holder's, which may be waiting off the
-		// ring: those starts skipped the kick (Push from a callback).
 		s.watchIfNeeded()
 	}
 	s.batching.Add(-1)
-	rp.tid.Store(0)
+	s.tids[w].Store(0)
 	runtime.UnlockOSThread()
+}
+
+// wakeHolder is seat.Backend's Wake: a kick for a holder idle off the
+// ring, else a KindWake NOP whose CQE makes the ring fd readable (the
+// holder armed it before it parked, or arms it after this and finds the
+// CQE then).
+func (s *Shard) wakeHolder() {
+	if s.idle.Load() {
+		s.wakeIdle()
+		return
+	}
+	if s.queueWake() == nil {
+		s.stats.wakeups.Add(1)
+		s.submit()
+	}
+}
+
+// The seat.Backend methods, on a named type so that they stay out of
+// Shard's method set (the engine's backend interface).
+func (h *seatHooks) Park(int) seat.Park { return (*Shard)(h).park() }
+func (h *seatHooks) Round(w int, b *seat.Batch, look bool) bool {
+	return (*Shard)(h).reapRound(w, b, look)
+}
+func (h *seatHooks) AfterBatch(int)            { (*Shard)(h).submitHeld() } // everything the callbacks started, in one enter
+func (h *seatHooks) BeginRound(w int)          { (*Shard)(h).beginRound(w) }
+func (h *seatHooks) EndRound(w int, lost bool) { (*Shard)(h).endRound(w, lost) }
+func (h *seatHooks) Wake()                     { (*Shard)(h).wakeHolder() }
+
+// flushOverflow moves CQEs from the kernel's overflow list into the CQ
+// (GETEVENTS with nothing to submit) when there are any; called with cqMu
+// held. It reports false when the kernel did not: EBADR breaks the shard
+// as in enterUnlocked; a transient refusal (the CQ still full, EAGAIN,
+// EBUSY, ENOMEM) is retried by the next look; any other error is also
+// retried, and the first one is kept for Close to report.
+func (s *Shard) flushOverflow() bool {
+	if !s.r.NeedsFlush() {
+		return true
+	}
+	err := s.enterUnlocked(0, false)
+	switch err {
+	case nil:
+		return true
+	case ErrBroken, syscall.EAGAIN, syscall.EBUSY, syscall.ENOMEM:
+	default:
+		s.flushErr.CompareAndSwap(nil, &err)
+	}
+	return false
 }
 
 // Close stops the reapers and releases the ring. The caller must have let
@@ -770,21 +767,13 @@ func (s *Shard) round(rp *reaper) {
 // Callbacks handed off after the reapers stopped are refused (Handoff
 // returns false); those queued before run first.
 func (s *Shard) Close() error {
-	close(s.quit)      // standby reapers exit
-	s.pollFile.Close() // the seated reaper's Read fails
-	s.wg.Wait()
-	s.watch.Stop()
-	s.readyMu.Lock()
-	s.reapersGone = true
-	left := s.ready
-	s.ready = nil
-	s.readyN.Store(0)
-	s.readyMu.Unlock()
-	for _, cb := range left {
-		cb.RunCallback(0)
+	close(s.quit)      // an idle holder's park ends
+	s.pollFile.Close() // a holder parked on the ring: its Read fails
+	s.seat.Close()     // hand-offs refused; the reapers run what was handed off, and exit
+	// Refuse new references, then wait for those held to be dropped.
+	for v := s.life.Or(lifeClosing) | lifeClosing; v != lifeClosing; v = s.life.Load() {
+		<-s.lifeDrain
 	}
-	s.life.Lock()
-	defer s.life.Unlock()
 	s.sqMu.Lock()
 	s.closed = true
 	s.sqMu.Unlock()
@@ -792,18 +781,14 @@ func (s *Shard) Close() error {
 	if s.broken.Load() {
 		return ErrBroken
 	}
+	if ferr := s.flushErr.Load(); ferr != nil {
+		return errors.Join(fmt.Errorf("completion: flushing overflowed CQEs: %w", *ferr), err)
+	}
 	return err
 }
 
 // IsReaper reports whether the goroutine goid is one of the shard's reapers.
-func (s *Shard) IsReaper(goid int64) bool {
-	for _, rp := range s.reapers {
-		if rp.goid == goid {
-			return true
-		}
-	}
-	return false
-}
+func (s *Shard) IsReaper(goid int64) bool { return s.seat.IsWorker(goid) }
 
 // Probe reports the opcodes the kernel supports.
 func (s *Shard) Probe() *ring.Probe { return s.probe }
@@ -822,9 +807,11 @@ func (s *Shard) Stats() Stats {
 }
 
 // Reapers returns how many reaper goroutines the shard runs.
-func (s *Shard) Reapers() int { return len(s.reapers) }
+func (s *Shard) Reapers() int { return s.seat.Workers() }
 
-// InjectEBADR makes the shard's next io_uring_enter report EBADR, as the
+// InjectEBADRForTest makes s's next io_uring_enter report EBADR, as the
 // kernel does when it had to drop completions. It is fault injection for
-// tests: the real condition needs the kernel to run out of memory.
-func (s *Shard) InjectEBADR() { s.injectBadr.Store(true) }
+// tests only (the real condition needs the kernel to run out of memory);
+// a function rather than a method, so that it is not part of the Shard the
+// engine uses.
+func InjectEBADRForTest(s *Shard) { s.injectBadr.Store(true) }

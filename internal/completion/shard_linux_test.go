@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
@@ -105,8 +106,10 @@ type testCallback struct {
 	id uint32
 }
 
+func (c *testCallback) Running() int64 { return 0 }
+
 func (c *testCallback) RunCallback(goid int64) {
-	if s := c.h.s.Load(); s != nil && !s.IsReaper(GoroutineID()) {
+	if s := c.h.s.Load(); s != nil && !s.IsReaper(seat.GoroutineID()) {
 		c.h.cbOffRing.Add(1)
 	}
 	if f := c.h.onCallback; f != nil {
@@ -222,7 +225,15 @@ func TestReaperWakes(t *testing.T) {
 		submit(t, s, tr)
 		waitFor(t, h, 1)
 		time.Sleep(5 * time.Millisecond)
-		s.Handoff(&testCallback{h: h, id: 1001})
+		enters := s.Stats().Enters
+		ok, wake := s.Handoff(&testCallback{h: h, id: 1001})
+		if !ok || !wake {
+			t.Fatalf("Handoff to a parked reaper: ok %v, wake %v; want both", ok, wake)
+		}
+		if n := s.Stats().Enters; n != enters {
+			t.Fatalf("Handoff entered the kernel (%d enters); the wake is Wake's", n-enters)
+		}
+		s.Wake()
 		waitFor(t, h, 1)
 	}
 	if st := s.Stats(); st.Sleeps == 0 || st.Wakeups == 0 {
@@ -340,7 +351,7 @@ func TestQueueAfterClose(t *testing.T) {
 	if err := s.Queue(&nopReq{id: 2}); err == nil {
 		t.Fatal("Queue after Close succeeded")
 	}
-	if s.Handoff(&testCallback{}) {
+	if ok, _ := s.Handoff(&testCallback{}); ok {
 		t.Fatal("Handoff after Close succeeded")
 	}
 }
@@ -513,5 +524,121 @@ func TestInlineReapsDoNotDisarmTheRing(t *testing.T) {
 				t.Fatalf("round %d: the waiting request's completion never reached a reaper; stats %+v", round, s.Stats())
 			}
 		}
+	}
+}
+
+// handoffHandler completes every CQE inline and hands a callback off from
+// inside Complete, as the engine does for an Aio ended by an inline reap
+// (a waiter with a callback, a zero-copy fallback): the hand-off then runs
+// on a goroutine that already holds a reference to the ring.
+type handoffHandler struct {
+	s   atomic.Pointer[Shard]
+	ran atomic.Int64
+}
+
+func (h *handoffHandler) Inline(*ring.CQE) bool { return true }
+
+func (h *handoffHandler) Complete(c *ring.CQE, b *Batch) bool {
+	cb := &countCallback{n: &h.ran}
+	if b != nil {
+		b.Add(cb)
+	} else if s := h.s.Load(); s != nil {
+		// The shard makes the owed wake itself once ReapInline has
+		// released the CQ.
+		if ok, _ := s.Handoff(cb); !ok {
+			h.ran.Add(1)
+		}
+	} else {
+		h.ran.Add(1)
+	}
+	return true
+}
+
+type countCallback struct{ n *atomic.Int64 }
+
+func (c *countCallback) RunCallback(int64) { c.n.Add(1) }
+func (c *countCallback) Running() int64    { return 0 }
+
+// Close races submitters whose inline reaps hand callbacks off. With a
+// sync.RWMutex as the ring's life lock this could deadlock: Push held it
+// shared, the hand-off's wake took it shared again, and Close's waiting
+// Lock blocked that second RLock. Every iteration must finish.
+func TestCloseRacesInlineHandoffs(t *testing.T) {
+	iters := 300
+	if testing.Short() {
+		iters = 50
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < iters; i++ {
+			h := &handoffHandler{}
+			s := start(t, Config{Entries: 8, Reapers: 2, Handler: h})
+			h.s.Store(s)
+			var stop atomic.Bool
+			var wg sync.WaitGroup
+			for g := 0; g < 3; g++ {
+				wg.Add(1)
+				go func(g int) {
+					defer wg.Done()
+					for n := uint32(0); !stop.Load(); n++ {
+						if s.Queue(&nopReq{id: n}) != nil {
+							return
+						}
+						s.Push(false)
+						s.ReapInline()
+					}
+				}(g)
+			}
+			time.Sleep(time.Duration(i%5) * 100 * time.Microsecond)
+			if err := s.Close(); err != nil {
+				t.Errorf("iteration %d: Close: %v", i, err)
+			}
+			stop.Store(true)
+			wg.Wait()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Close and the submitters deadlocked")
+	}
+}
+
+// An overflow flush that the kernel answers with EBADR breaks the shard, as
+// a submitting enter's does (the round used to drop the flush's error).
+func TestOverflowFlushEBADRBreaks(t *testing.T) {
+	h := newHandler()
+	block := make(chan struct{})
+	blocked := make(chan struct{}, 1)
+	h.onCallback = func(id uint32) {
+		if id == 1 {
+			blocked <- struct{}{}
+			<-block
+		}
+	}
+	s := start(t, Config{Entries: 8, CQEntries: 16, Reapers: 1, Handler: h})
+	submit(t, s, &nopReq{id: 1})
+	<-blocked // the only reaper is inside a callback: nobody reaps
+	// Odd ids need a callback, so no inline reap takes them: 16 fill the
+	// CQ, the rest wait in the kernel's overflow list.
+	for i := 0; i < 20; i++ {
+		submit(t, s, &nopReq{id: uint32(3 + 2*i)})
+	}
+	s.cqMu.Lock()
+	if !s.r.NeedsFlush() {
+		s.cqMu.Unlock()
+		close(block)
+		t.Fatal("the CQ did not overflow: the test did not test what it claims")
+	}
+	s.injectBadr.Store(true)
+	flushed := s.flushOverflow()
+	s.cqMu.Unlock()
+	close(block)
+	if flushed || !s.Broken() {
+		t.Fatalf("flush with EBADR: flushed %v, broken %v; want false, true", flushed, s.Broken())
+	}
+	if err := s.Close(); !errors.Is(err, ErrBroken) {
+		t.Fatalf("Close: %v, want ErrBroken", err)
 	}
 }

@@ -32,7 +32,10 @@ func (s *Shard) Push(bool) {}
 func (s *Shard) ReapInline() int { return 0 }
 
 // Handoff refuses off Linux.
-func (s *Shard) Handoff(Callback) bool { return false }
+func (s *Shard) Handoff(Callback) (ok, wake bool) { return false, false }
+
+// Wake does nothing off Linux.
+func (s *Shard) Wake() {}
 
 // Broken reports false off Linux.
 func (s *Shard) Broken() bool { return false }
@@ -58,8 +61,8 @@ func (s *Shard) Stats() Stats { return Stats{} }
 // Reapers reports none off Linux.
 func (s *Shard) Reapers() int { return 0 }
 
-// InjectEBADR does nothing off Linux.
-func (s *Shard) InjectEBADR() {}
+// InjectEBADRForTest does nothing off Linux.
+func InjectEBADRForTest(*Shard) {}
 
 // RegisterBufRing is never reached off Linux.
 func (s *Shard) RegisterBufRing(uint32, uint16) (*ring.BufRing, error) { return nil, ErrBroken }

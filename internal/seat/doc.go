@@ -1,0 +1,50 @@
+// Package seat runs the callback goroutines of one of the engine's
+// backends (an io_uring shard, or the portable backend's poller): a fixed
+// set of workers, the seat that one of them holds, the watchdog that hands
+// the seat on when a callback blocks, and the list of callbacks handed off
+// from elsewhere. It knows nothing of rings, descriptors or Aios: what a
+// backend waits on and does in a round are the Backend's hooks. It is
+// internal because only the engine's backends should import it.
+//
+// Invariants (written here once; the backends point to them):
+//
+//   - One worker at a time holds the seat. Only the holder parks on the
+//     backend's descriptor (Backend.Park: an epoll or kqueue instance
+//     parked on Go's netpoller) and looks for new work (Backend.Round with
+//     look). The others stand by on a condition variable, off the
+//     netpoller: a second goroutine parked on the descriptor would be woken
+//     by every event the holder is about to take anyway.
+//   - A round runs on one worker's goroutine: the backend's part (reap, or
+//     retry what is ready) adds callbacks to the worker's Batch, and the
+//     worker runs them itself, so an event costs one goroutine wakeup.
+//     AfterBatch follows every batch (the ring submits in one enter what
+//     the callbacks queued), so a chain of callbacks wakes nobody.
+//   - The watchdog: every round arms a timer (Config.Watchdog). If no
+//     callback has returned for a whole period while the holder is in a
+//     round, the seat is freed and a standby worker is signalled to take it;
+//     the stuck worker finishes its batch when its callback returns (its
+//     round then ends: it learns it lost the seat only there, and
+//     Backend.EndRound is told), then stands by. So a callback that blocks
+//     never leaves the backend unserved. Seat changes happen under mu: the
+//     watchdog frees the seat only from a holder inside a round, and a free
+//     seat is taken only by a worker outside one, so outside rounds exactly
+//     one worker acts as the holder.
+//   - Handoff puts a callback on the ready list. It runs, in this order of
+//     preference: on the worker that is running the same operation's
+//     previous callback (Callback.Running), after it returns, so one
+//     operation's callbacks never overlap and a restart chain wakes nobody;
+//     in the holder's round, if one is on (it looks at the list after every
+//     batch and before it parks); on a standby worker, if the backend lets
+//     standby workers run them (Config.StandbyRuns); else the parked holder
+//     must be woken. Handoff never makes a system call (its callers hold
+//     their own locks): it reports the wake, and the caller calls Wake
+//     once it holds no lock. One wake is owed per park (wakeSent), and a
+//     holder that leaves Park looks at the list before it parks again, so a
+//     hand-off is never left without a worker that will see it.
+//   - Close refuses hand-offs from then on; the workers run what was
+//     handed off before, and exit. The backend closes its descriptor first,
+//     so that a parked holder's Park returns.
+//
+// Lock order: (the caller's locks, e.g. an Aio's mutex) → mu. Neither a
+// callback nor a Backend hook runs with mu held.
+package seat

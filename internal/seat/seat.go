@@ -1,0 +1,372 @@
+package seat
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Callback is work that must run on one of a seat's workers: an
+// operation's user callback.
+type Callback interface {
+	// RunCallback runs on a worker; goid is that goroutine's id (0 when
+	// it runs on some other goroutine, after Close).
+	RunCallback(goid int64)
+	// Running returns the goroutine id of the worker now running this
+	// operation's previous callback, or 0. A callback handed off while
+	// that one runs goes to the same worker, after it.
+	Running() int64
+}
+
+// Batch collects the callbacks a worker runs after its backend's part of a
+// round. Its backing array is reused, so adding never allocates once warm.
+type Batch struct {
+	cbs []Callback
+}
+
+// Add schedules cb to run on the worker that owns the batch.
+func (b *Batch) Add(cb Callback) { b.cbs = append(b.cbs, cb) }
+
+// Park is Backend.Park's result.
+type Park uint8
+
+const (
+	Ready  Park = iota // there is work: run a round
+	Again              // woken with nothing to do (a kick, a spurious wakeup): look at the lists and park again
+	Closed             // the backend's descriptor is closed: nobody parks any more
+)
+
+// Backend is what a seat's workers do that depends on the backend. Worker
+// numbers w run from 0 to Config.Workers-1, so a backend keeps per-worker
+// state in a slice. No hook is called with the seat's lock held.
+type Backend interface {
+	// Park blocks the holder until there is work, Wake is called, or
+	// the backend closes. Only the holder calls it.
+	Park(w int) Park
+	// Round does the backend's part of a round, adding callbacks to b,
+	// and reports whether it found anything. look is false when it must
+	// not look for new work (w does not hold the seat, or the backend's
+	// Config.LookEvery has not come round): it then only takes what Park
+	// gave it.
+	Round(w int, b *Batch, look bool) (found bool)
+	// AfterBatch runs after every batch of callbacks in a round.
+	AfterBatch(w int)
+	// BeginRound and EndRound bracket a round on w's goroutine. lost:
+	// the watchdog gave the seat to another worker during the round.
+	BeginRound(w int)
+	EndRound(w int, lost bool)
+	// Wake wakes the parked holder (Park returns). Several calls may
+	// come for one park.
+	Wake()
+}
+
+// Config configures a seat.
+type Config struct {
+	Workers  int           // at least 1
+	Watchdog time.Duration // how long a round may go without a callback returning before the seat is handed on
+	// LookEvery: 0 makes the holder look for new work (Round with look)
+	// before every batch; n > 0 only once it has run n callbacks since it
+	// last looked (looking costs the portable backend a system call).
+	LookEvery int
+	// StandbyRuns lets standby workers run handed-off callbacks (they are
+	// signalled for them). Otherwise only the holder's rounds run them,
+	// and a hand-off wakes the parked holder.
+	StandbyRuns bool
+}
+
+// Seat is a backend's set of workers and its seat.
+type Seat struct {
+	be  Backend
+	cfg Config
+
+	mu       sync.Mutex
+	cond     sync.Cond  // standby workers wait here
+	ready    []Callback // handed off, FIFO from rhead; under mu
+	rhead    int
+	readyN   atomic.Int32 // len(ready)-rhead, for lock-free looks
+	idle     int          // workers waiting on cond
+	closed   bool         // Handoff refuses; workers exit once the lists are empty
+	dead     bool         // Park reported Closed: nobody takes the seat
+	parked   bool         // the holder is in Park
+	wakeSent bool         // a wake is owed or made for this park
+	rounds   int          // rounds running, on any worker
+
+	holder   atomic.Pointer[worker] // nil while handed over; written under mu
+	wakeOwed atomic.Bool            // Handoff reported a wake that no Wake has made yet
+	watch    *time.Timer            // armed while rounds run
+
+	workers []*worker
+	wg      sync.WaitGroup
+}
+
+// worker is one callback goroutine's state.
+type worker struct {
+	id      int
+	goid    int64
+	inRound bool // under mu
+	batch   Batch
+	// next holds callbacks of operations whose previous callback this
+	// worker was running when they were handed off; under mu, nextN
+	// mirrors its length for lock-free looks.
+	next      []Callback
+	nextN     atomic.Int32
+	sinceLook int           // callbacks run since the holder last looked
+	progress  atomic.Uint64 // callbacks it has run to their return, for the watchdog
+	seen      uint64        // progress when the watchdog last looked; under mu
+}
+
+// New makes a seat of cfg.Workers workers; Start starts them. (Two steps,
+// so that the backend can keep the seat before its hooks run.)
+func New(be Backend, cfg Config) *Seat {
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	s := &Seat{be: be, cfg: cfg}
+	s.cond.L = &s.mu
+	s.watch = time.AfterFunc(time.Hour, s.watchdog)
+	s.watch.Stop()
+	s.workers = make([]*worker, cfg.Workers)
+	for i := range s.workers {
+		s.workers[i] = &worker{id: i}
+	}
+	s.holder.Store(s.workers[0])
+	return s
+}
+
+// Start starts the workers, and returns once each knows its goroutine id;
+// the first holds the seat.
+func (s *Seat) Start() {
+	var started sync.WaitGroup
+	started.Add(len(s.workers))
+	s.wg.Add(len(s.workers))
+	for _, w := range s.workers {
+		go s.work(w, &started)
+	}
+	started.Wait()
+}
+
+// Workers returns how many workers the seat runs.
+func (s *Seat) Workers() int { return len(s.workers) }
+
+// IsWorker reports whether goroutine goid is one of the seat's workers.
+func (s *Seat) IsWorker(goid int64) bool {
+	for _, w := range s.workers {
+		if w.goid == goid {
+			return true
+		}
+	}
+	return false
+}
+
+// HasReady reports whether handed-off callbacks wait on the shared list.
+// A backend's Park reads it after it has published that it is about to
+// sleep off its descriptor (Handoff raises it before it reports a wake),
+// so that one of the two sees the other.
+func (s *Seat) HasReady() bool { return s.readyN.Load() != 0 }
+
+// work is a worker's body.
+func (s *Seat) work(w *worker, started *sync.WaitGroup) {
+	defer s.wg.Done()
+	w.goid = GoroutineID()
+	started.Done()
+	s.mu.Lock()
+	for {
+		seated := s.holder.Load() == w
+		if len(w.next) > 0 || (s.readyN.Load() != 0 && (seated || s.cfg.StandbyRuns || s.closed)) {
+			s.roundLocked(w, false)
+			continue
+		}
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		if !seated && !s.dead && s.holder.Load() == nil {
+			s.holder.Store(w)
+			seated = true
+		}
+		if seated {
+			// parked is set with the lists seen empty under mu: a
+			// Handoff from now on reports a wake.
+			s.parked = true
+			s.mu.Unlock()
+			p := s.be.Park(w.id)
+			s.mu.Lock()
+			s.parked, s.wakeSent = false, false
+			switch p {
+			case Closed:
+				s.dead = true
+				s.holder.Store(nil)
+			case Ready:
+				s.roundLocked(w, true)
+			}
+			continue
+		}
+		s.idle++
+		s.cond.Wait()
+		s.idle--
+	}
+}
+
+// roundLocked runs a round on w under the watchdog; mu is held on entry
+// and on return. look: the first Round may look for new work (w just left
+// Park).
+func (s *Seat) roundLocked(w *worker, look bool) {
+	w.inRound = true
+	s.rounds++
+	w.seen = w.progress.Load()
+	s.watch.Reset(s.cfg.Watchdog)
+	seated := s.holder.Load() == w
+	s.mu.Unlock()
+	s.be.BeginRound(w.id)
+	lost := false
+	for {
+		found := s.be.Round(w.id, &w.batch, look && s.holder.Load() == w)
+		s.take(w)
+		if !found && len(w.batch.cbs) == 0 {
+			break
+		}
+		for i := 0; i < len(w.batch.cbs); i++ {
+			cb := w.batch.cbs[i]
+			w.batch.cbs[i] = nil
+			cb.RunCallback(w.goid)
+			w.progress.Add(1)
+		}
+		w.sinceLook += len(w.batch.cbs)
+		w.batch.cbs = w.batch.cbs[:0]
+		s.be.AfterBatch(w.id)
+		if s.holder.Load() != w {
+			if seated {
+				lost = true // the watchdog gave the seat to another worker
+				break
+			}
+			continue // a standby running hand-offs, or a chain that outlived its seat
+		}
+		look = s.cfg.LookEvery == 0 || w.sinceLook >= s.cfg.LookEvery
+		if look {
+			w.sinceLook = 0
+		}
+	}
+	s.be.EndRound(w.id, lost)
+	s.mu.Lock()
+	w.inRound = false
+	s.rounds--
+	if s.rounds == 0 {
+		s.watch.Stop()
+	}
+}
+
+// take moves w's own list and the shared list (all of it for the holder
+// when standby workers do not run hand-offs, else one) into w's batch.
+func (s *Seat) take(w *worker) {
+	if w.nextN.Load() == 0 && s.readyN.Load() == 0 {
+		return
+	}
+	seated := s.holder.Load() == w
+	s.mu.Lock()
+	if len(w.next) > 0 {
+		w.batch.cbs = append(w.batch.cbs, w.next...)
+		clear(w.next)
+		w.next = w.next[:0]
+		w.nextN.Store(0)
+	}
+	if s.rhead < len(s.ready) && (seated || s.cfg.StandbyRuns || s.closed) {
+		end := len(s.ready)
+		if s.cfg.StandbyRuns {
+			end = s.rhead + 1
+		}
+		w.batch.cbs = append(w.batch.cbs, s.ready[s.rhead:end]...)
+		clear(s.ready[s.rhead:end])
+		s.rhead = end
+		if s.rhead == len(s.ready) {
+			s.ready, s.rhead = s.ready[:0], 0
+		}
+		s.readyN.Store(int32(len(s.ready) - s.rhead))
+	}
+	s.mu.Unlock()
+}
+
+// watchdog runs on a timer goroutine while rounds are on: if the holder is
+// in a round and no callback has returned for a whole period, the seat
+// goes to a standby worker.
+func (s *Seat) watchdog() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.holder.Load()
+	if w == nil || !w.inRound {
+		return
+	}
+	// The holder's own progress: callbacks that other workers finish
+	// (hand-offs on standby workers) say nothing about whether it is stuck.
+	if p := w.progress.Load(); p != w.seen {
+		w.seen = p
+		s.watch.Reset(s.cfg.Watchdog)
+		return
+	}
+	s.holder.Store(nil)
+	if s.idle > 0 {
+		s.cond.Signal()
+	}
+}
+
+// Handoff schedules cb on a worker (see the package doc for which). ok is
+// false after Close: the caller must run cb some other way. wake reports
+// that the parked holder must be woken: the caller calls Wake once it
+// holds no lock. Handoff makes no system call and does not allocate once
+// the lists have grown.
+func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false, false
+	}
+	if g := cb.Running(); g != 0 {
+		for _, w := range s.workers {
+			if w.goid == g {
+				// Its previous callback still runs there (RunCallback
+				// clears what Running reports before that worker takes
+				// its list again, under mu).
+				w.next = append(w.next, cb)
+				w.nextN.Store(int32(len(w.next)))
+				s.mu.Unlock()
+				return true, false
+			}
+		}
+	}
+	if s.rhead > 0 && s.rhead == len(s.ready) {
+		s.ready, s.rhead = s.ready[:0], 0
+	}
+	s.ready = append(s.ready, cb)
+	s.readyN.Add(1)
+	h := s.holder.Load()
+	switch {
+	case h != nil && h.inRound:
+		// The holder takes the list after its batch, or before it parks.
+	case s.cfg.StandbyRuns && s.idle > 0:
+		s.cond.Signal()
+	case s.parked && !s.wakeSent:
+		s.wakeSent, wake = true, true
+		s.wakeOwed.Store(true)
+	}
+	s.mu.Unlock()
+	return true, wake
+}
+
+// Wake makes the wake a Handoff reported, if no one has made it yet; call
+// it holding no lock (the backend's wake may be a system call).
+func (s *Seat) Wake() {
+	if s.wakeOwed.Load() && s.wakeOwed.Swap(false) {
+		s.be.Wake()
+	}
+}
+
+// Close refuses further hand-offs, lets the workers run what was handed
+// off, and waits for them to exit. The backend must have closed what Park
+// waits on first.
+func (s *Seat) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.watch.Stop()
+}

@@ -1,0 +1,246 @@
+package seat
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeBackend parks on channels: an event carries a callback that the
+// round adds to the batch.
+type fakeBackend struct {
+	events  chan Callback
+	wake    chan struct{}
+	closed  chan struct{}
+	parked  chan int // each park's worker, best effort
+	pending []Callback
+	wakes   atomic.Int64
+	lost    atomic.Int64
+}
+
+func newFake(workers int) *fakeBackend {
+	return &fakeBackend{events: make(chan Callback, 64), wake: make(chan struct{}, 1),
+		closed: make(chan struct{}), parked: make(chan int, 64), pending: make([]Callback, workers)}
+}
+
+func (f *fakeBackend) Park(w int) Park {
+	select {
+	case f.parked <- w:
+	default:
+	}
+	select {
+	case cb := <-f.events:
+		f.pending[w] = cb
+		return Ready
+	case <-f.wake:
+		return Again
+	case <-f.closed:
+		return Closed
+	}
+}
+
+func (f *fakeBackend) Round(w int, b *Batch, look bool) bool {
+	found := false
+	if cb := f.pending[w]; cb != nil {
+		f.pending[w] = nil
+		b.Add(cb)
+		found = true
+	}
+	for look {
+		select {
+		case cb := <-f.events:
+			b.Add(cb)
+			found = true
+		default:
+			look = false
+		}
+	}
+	return found
+}
+
+func (f *fakeBackend) AfterBatch(int) {}
+func (f *fakeBackend) BeginRound(int) {}
+func (f *fakeBackend) EndRound(_ int, lost bool) {
+	if lost {
+		f.lost.Add(1)
+	}
+}
+func (f *fakeBackend) Wake() {
+	f.wakes.Add(1)
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// funcCallback runs fn; running is what Running reports.
+type funcCallback struct {
+	fn      func(goid int64)
+	running func() int64
+}
+
+func (c *funcCallback) RunCallback(goid int64) { c.fn(goid) }
+func (c *funcCallback) Running() int64 {
+	if c.running == nil {
+		return 0
+	}
+	return c.running()
+}
+
+func startSeat(t *testing.T, f *fakeBackend, cfg Config) *Seat {
+	t.Helper()
+	s := New(f, cfg)
+	s.Start()
+	t.Cleanup(func() {
+		select {
+		case <-f.closed:
+		default:
+			close(f.closed)
+			s.Close()
+		}
+	})
+	return s
+}
+
+func waitChan[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
+}
+
+// A hand-off to a parked holder, with no standby allowed to run it, owes
+// exactly one wake; Handoff itself calls no hook, Wake does, and the
+// callback then runs on a worker.
+func TestHandoffWakesParkedHolder(t *testing.T) {
+	f := newFake(2)
+	s := startSeat(t, f, Config{Workers: 2, Watchdog: time.Millisecond})
+	waitChan(t, f.parked, "the holder to park")
+	ran := make(chan int64, 2)
+	cb := &funcCallback{fn: func(goid int64) { ran <- goid }}
+	ok, wake := s.Handoff(cb)
+	if !ok || !wake {
+		t.Fatalf("Handoff to a parked holder: ok %v, wake %v; want both", ok, wake)
+	}
+	if ok, wake := s.Handoff(cb); !ok || wake {
+		t.Fatalf("second Handoff in one park: ok %v, wake %v; want true, false", ok, wake)
+	}
+	if n := f.wakes.Load(); n != 0 {
+		t.Fatalf("Handoff called the backend's Wake %d times; only Wake may", n)
+	}
+	s.Wake()
+	s.Wake() // one wake owed: the second does nothing
+	for i := 0; i < 2; i++ {
+		if g := waitChan(t, ran, "the handed-off callback"); !s.IsWorker(g) {
+			t.Fatalf("callback ran on goroutine %d, not a worker", g)
+		}
+	}
+	if n := f.wakes.Load(); n != 1 {
+		t.Fatalf("backend woken %d times, want 1", n)
+	}
+}
+
+// A callback that blocks in the holder's round: the watchdog hands the seat
+// to the standby worker, which parks and serves the next event, whose
+// callback releases the first.
+func TestWatchdogHandsSeatOn(t *testing.T) {
+	f := newFake(2)
+	startSeat(t, f, Config{Workers: 2, Watchdog: time.Millisecond})
+	release := make(chan struct{})
+	started := make(chan int64, 1)
+	f.events <- &funcCallback{fn: func(goid int64) {
+		started <- goid
+		<-release
+	}}
+	g1 := waitChan(t, started, "the blocking callback")
+	second := make(chan int64, 1)
+	f.events <- &funcCallback{fn: func(goid int64) {
+		second <- goid
+		close(release)
+	}}
+	if g2 := waitChan(t, second, "the second event's callback (the seat never moved)"); g2 == g1 {
+		t.Fatalf("both callbacks ran on goroutine %d", g1)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.lost.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if f.lost.Load() == 0 {
+		t.Fatal("EndRound was never told the seat was lost")
+	}
+}
+
+// A callback handed off while its operation's previous callback runs
+// (Running names that worker) runs on the same worker after it returns,
+// never beside it, even with idle standby workers that run hand-offs.
+func TestRunningCallbackFollowsOnItsWorker(t *testing.T) {
+	f := newFake(4)
+	s := startSeat(t, f, Config{Workers: 4, Watchdog: time.Hour, StandbyRuns: true})
+	var running atomic.Int64
+	var overlap atomic.Bool
+	var goids sync.Map
+	done := make(chan struct{})
+	const chain = 200
+	n := 0
+	var cb *funcCallback
+	cb = &funcCallback{running: running.Load}
+	cb.fn = func(goid int64) {
+		if !running.CompareAndSwap(0, goid) {
+			overlap.Store(true)
+		}
+		goids.Store(goid, true)
+		n++
+		if n < chain {
+			if ok, wake := s.Handoff(cb); !ok || wake {
+				t.Errorf("Handoff from the running callback: ok %v, wake %v; want true, false", ok, wake)
+			}
+			time.Sleep(10 * time.Microsecond) // let an idle worker try to take it
+		} else {
+			close(done)
+		}
+		running.Store(0)
+	}
+	f.events <- cb
+	waitChan(t, done, "the chain's end")
+	if overlap.Load() {
+		t.Fatal("two callbacks of one chain overlapped")
+	}
+	k := 0
+	goids.Range(func(any, any) bool { k++; return true })
+	if k != 1 {
+		t.Fatalf("the chain ran on %d workers, want 1", k)
+	}
+}
+
+// Close runs what was handed off before it, on the workers, and refuses
+// hand-offs after it.
+func TestCloseRunsHandedOffThenRefuses(t *testing.T) {
+	f := newFake(2)
+	s := New(f, Config{Workers: 2, Watchdog: time.Millisecond})
+	s.Start()
+	waitChan(t, f.parked, "the holder to park")
+	var ran atomic.Int64
+	for i := 0; i < 10; i++ {
+		if ok, _ := s.Handoff(&funcCallback{fn: func(goid int64) {
+			if s.IsWorker(goid) {
+				ran.Add(1)
+			}
+		}}); !ok {
+			t.Fatal("Handoff refused before Close")
+		}
+	}
+	close(f.closed) // the backend closes first: the parked holder's Park ends
+	s.Close()
+	if n := ran.Load(); n != 10 {
+		t.Fatalf("%d of 10 handed-off callbacks ran on workers before Close returned", n)
+	}
+	if ok, _ := s.Handoff(&funcCallback{fn: func(int64) {}}); ok {
+		t.Fatal("Handoff after Close succeeded")
+	}
+}
