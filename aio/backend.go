@@ -57,7 +57,7 @@ func resolveBackend(b Backend) (Backend, error) {
 // backend is the seam between the semantics of an operation (this
 // package: the state table in lifecycle.go, results in complete.go,
 // timeouts in ops.go) and what carries it out: an io_uring shard
-// (ringBackend) or the portable backend (*portShard). The Aio describes
+// (ringBackend) or the portable backend (internal/portable). The Aio describes
 // its operation once, backend-neutrally (op.Desc); a backend turns the
 // description into its own form and reports how it ended in op's terms
 // (op.Result), through the engine's handler; it decides nothing of the

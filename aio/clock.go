@@ -1,7 +1,7 @@
 package aio
 
 import (
-	"math"
+	"github.com/aioring/aioring/internal/op"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,24 +33,7 @@ func (c *monoClock) init() {
 // at converts t to CLOCK_MONOTONIC nanoseconds. A time too far ahead for
 // that (t.Sub saturates at 292 years) gives math.MaxInt64, a deadline that
 // never comes, rather than wrapping into the past.
-func (c *monoClock) at(t time.Time) int64 { return addMono(c.baseMono, int64(t.Sub(c.base))) }
-
-// addMono returns the clock reading ns after mono (>= 0), saturated at
-// math.MaxInt64: a far deadline stays far. Every deadline made by adding a
-// span to a reading goes through it.
-//
-// The saturated value is a valid deadline everywhere it goes: subtracting
-// a reading from it cannot overflow (readings are >= 0), a runtime timer
-// clamps its own end, and as an IORING_TIMEOUT_ABS timespec it is
-// {tv_sec 9223372036, tv_nsec 854775807}: the kernel's timeout prep only
-// refuses negative fields, and timespec64_to_ktime (ktime_set) turns
-// tv_sec >= KTIME_SEC_MAX into KTIME_MAX, an hrtimer that never fires.
-func addMono(mono, ns int64) int64 {
-	if ns > math.MaxInt64-mono {
-		return math.MaxInt64
-	}
-	return mono + ns
-}
+func (c *monoClock) at(t time.Time) int64 { return op.AddMono(c.baseMono, int64(t.Sub(c.base))) }
 
 // now returns the current CLOCK_MONOTONIC estimate.
 func (c *monoClock) now() int64 { return c.at(time.Now()) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aioring/aioring/internal/completion"
+	"github.com/aioring/aioring/internal/portable"
 	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
@@ -138,7 +139,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		}
 		e.fallback = err
 	}
-	p, err := startPortable((*engineHandler)(e), e.clock.now, cfg.Callbacks)
+	p, err := portable.Start((*engineHandler)(e), e.clock.now, cfg.Callbacks)
 	if err != nil {
 		return nil, fmt.Errorf("aio: starting the portable backend: %w", err)
 	}

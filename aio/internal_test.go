@@ -7,6 +7,8 @@ package aio
 // engine's table, and that callbacks run on the engine's workers.
 
 import (
+	"github.com/aioring/aioring/internal/op"
+	"github.com/aioring/aioring/internal/portable"
 	"github.com/aioring/aioring/internal/seat"
 	"runtime"
 	"testing"
@@ -15,8 +17,8 @@ import (
 
 // reaperCount counts the engine's callback goroutines.
 func reaperCount(e *Engine) int {
-	if p, ok := e.shards[0].(*portShard); ok {
-		return len(p.workers)
+	if p, ok := e.shards[0].(*portable.Backend); ok {
+		return p.Workers()
 	}
 	n := 0
 	for _, s := range e.rings {
@@ -172,5 +174,12 @@ func TestInternalDefaultCallbacks(t *testing.T) {
 	defer e.Close()
 	if got, want := reaperCount(e), max(2, runtime.GOMAXPROCS(0)); got != want {
 		t.Fatalf("%d callback goroutines, want %d", got, want)
+	}
+}
+
+// The description's vector bound and the contract's are one number.
+func TestMaxIOVIsTheDescriptionsBound(t *testing.T) {
+	if MaxIOV != op.MaxVec {
+		t.Fatalf("aio.MaxIOV %d, op.MaxVec %d", MaxIOV, op.MaxVec)
 	}
 }

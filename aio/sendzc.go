@@ -39,6 +39,7 @@ import (
 	"syscall"
 
 	"github.com/aioring/aioring/internal/completion"
+	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 )
@@ -87,7 +88,7 @@ func (a *Aio) zeroCopyLocked(tm timing) {
 	case tRelative:
 		// One clock read per zero-copy send, so that a refused send's
 		// plain re-issue keeps the original deadline.
-		x.zc.deadline = addMono(a.e.clock.now(), int64(tm.rel))
+		x.zc.deadline = op.AddMono(a.e.clock.now(), int64(tm.rel))
 	default:
 		x.zc.deadline = 0
 	}

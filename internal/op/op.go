@@ -13,7 +13,15 @@
 // It is internal: only the engine imports it.
 package op
 
-import "golang.org/x/sys/unix"
+import (
+	"math"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxVec is the most buffers one operation has: aio.MaxIOV (a test in
+// package aio checks they agree).
+const MaxVec = 8
 
 // Kind is what an operation does.
 type Kind uint8
@@ -146,4 +154,21 @@ const (
 type Result struct {
 	Res int32 // Completed: a count or a negated errno; otherwise 0
 	End End
+}
+
+// AddMono returns the clock reading ns after mono (>= 0), saturated at
+// math.MaxInt64: a far deadline stays far. Every deadline made by adding a
+// span to a reading goes through it.
+//
+// The saturated value is a valid deadline everywhere it goes: subtracting
+// a reading from it cannot overflow (readings are >= 0), a runtime timer
+// clamps its own end, and as an IORING_TIMEOUT_ABS timespec it is
+// {tv_sec 9223372036, tv_nsec 854775807}: the kernel's timeout prep only
+// refuses negative fields, and timespec64_to_ktime (ktime_set) turns
+// tv_sec >= KTIME_SEC_MAX into KTIME_MAX, an hrtimer that never fires.
+func AddMono(mono, ns int64) int64 {
+	if ns > math.MaxInt64-mono {
+		return math.MaxInt64
+	}
+	return mono + ns
 }

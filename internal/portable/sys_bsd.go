@@ -1,6 +1,6 @@
 //go:build darwin || freebsd || netbsd || openbsd || dragonfly
 
-package aio
+package portable
 
 // The portable backend's system calls on macOS and the BSDs, through
 // x/sys's wrappers (which may allocate: the zero-allocation target is
@@ -132,7 +132,7 @@ func errnoOf(err error) unix.Errno {
 }
 
 // buffers returns po's buffers as slices (the vector's, or the one).
-func buffers(po *portOp, dst *[MaxIOV][]byte) [][]byte {
+func buffers(po *portOp, dst *[op.MaxVec][]byte) [][]byte {
 	if !po.vector {
 		if po.iov.Base == nil {
 			dst[0] = nil
@@ -152,7 +152,7 @@ func buffers(po *portOp, dst *[MaxIOV][]byte) [][]byte {
 }
 
 // try runs po's system call once without blocking.
-func (p *portShard) try(po *portOp) (int32, portNext) {
+func (p *Backend) try(po *portOp) (int32, portNext) {
 	switch po.kind {
 	case op.Nop:
 		return 0, nDone
@@ -168,7 +168,7 @@ func (p *portShard) try(po *portOp) (int32, portNext) {
 	case op.Fsync:
 		return 0, nFile
 	case op.Recv, op.Send:
-		var bb [MaxIOV][]byte
+		var bb [op.MaxVec][]byte
 		bufs := buffers(po, &bb)
 		flags := int(po.flags) | unix.MSG_DONTWAIT
 		var n int
@@ -250,10 +250,10 @@ func acceptCloexec(fd int32) (int, unix.Errno) {
 }
 
 // block runs po's system call on a file worker.
-func (p *portShard) block(po *portOp) int32 {
+func (p *Backend) block(po *portOp) int32 {
 	switch po.kind {
 	case op.Read, op.Write:
-		var bb [MaxIOV][]byte
+		var bb [op.MaxVec][]byte
 		total := 0
 		for _, b := range buffers(po, &bb) {
 			var n int
@@ -302,3 +302,8 @@ func (p *portShard) block(po *portOp) int32 {
 	}
 	return -int32(unix.EINVAL)
 }
+
+// msgNosignal: these systems have no per-call flag everywhere (macOS
+// lacks MSG_NOSIGNAL); Go's runtime ignores SIGPIPE on descriptors other
+// than stdout and stderr.
+const msgNosignal = 0

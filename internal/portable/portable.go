@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package aio
+package portable
 
 // The portable backend: the same contract without io_uring. It carries
 // out an operation as its op.Desc describes it and reports how it ended
@@ -50,8 +50,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/internal/op"
+	"github.com/aioring/aioring/internal/seat"
 	"golang.org/x/sys/unix"
 )
 
@@ -97,7 +97,7 @@ type pollEvent struct {
 // on the Aio's first portable operation, kept in its Desc's Backend field,
 // and reused.
 type portOp struct {
-	p *portShard
+	p *Backend
 
 	// Set by Queue under Aio.mu and p.mu; read by whoever runs the call.
 	token      uint64
@@ -174,16 +174,16 @@ type fdWait struct {
 	armed            uint8 // directions armed in the poller (one-shot)
 }
 
-// portSink receives the portable backend's results: the engine.
-type portSink interface {
+// Sink receives the portable backend's results: the engine.
+type Sink interface {
 	// CompleteOp ends the operation named token with r; b is the calling
 	// worker's batch, or nil off a worker.
-	CompleteOp(token uint64, r op.Result, b *completion.Batch)
+	CompleteOp(token uint64, r op.Result, b *seat.Batch)
 }
 
-// portShard is the portable backend of one engine.
-type portShard struct {
-	sink portSink
+// Backend is the portable backend of one engine.
+type Backend struct {
+	sink Sink
 	now  func() int64 // the engine's clock: CLOCK_MONOTONIC ns (op.Deadline.Abs)
 
 	mu       sync.Mutex
@@ -204,10 +204,10 @@ type portShard struct {
 	wg sync.WaitGroup
 }
 
-// startPortable starts the portable backend of e: its poller goroutine and
+// Start starts the portable backend of e: its poller goroutine and
 // its callback goroutines (file workers start on demand).
-func startPortable(sink portSink, now func() int64, callbacks int) (*portShard, error) {
-	p := &portShard{sink: sink, now: now, fds: make(map[int32]*fdWait)}
+func Start(sink Sink, now func() int64, callbacks int) (*Backend, error) {
+	p := &Backend{sink: sink, now: now, fds: make(map[int32]*fdWait)}
 	p.fileCond.L = &p.mu
 	fd, err := p.pl.open()
 	if err != nil {
@@ -233,12 +233,12 @@ func startPortable(sink portSink, now func() int64, callbacks int) (*portShard, 
 }
 
 // Supports implements backend: every kind, never zero copy.
-func (p *portShard) Supports(d *op.Desc) bool {
+func (p *Backend) Supports(d *op.Desc) bool {
 	return !d.ZeroCopy && d.Kind >= op.Nop && d.Kind <= op.Connect
 }
 
 // Queue implements backend: it takes the operation d describes.
-func (p *portShard) Queue(d *op.Desc) error {
+func (p *Backend) Queue(d *op.Desc) error {
 	po, _ := d.Backend.(*portOp)
 	if po == nil {
 		po = &portOp{p: p}
@@ -264,7 +264,7 @@ func (p *portShard) Queue(d *op.Desc) error {
 	case d.Deadline.Abs != 0:
 		po.deadline = d.Deadline.Abs
 	case d.Deadline.Rel != 0:
-		po.deadline = addMono(p.now(), d.Deadline.Rel) // SetTimeout(math.MaxInt64) stays far
+		po.deadline = op.AddMono(p.now(), d.Deadline.Rel) // SetTimeout(math.MaxInt64) stays far
 	default:
 		po.deadline = 0
 	}
@@ -282,7 +282,7 @@ func (p *portShard) Queue(d *op.Desc) error {
 // Cancel implements backend. An operation queued or waiting ends as
 // op.Interrupted (by the next Push); a running one keeps its system call's
 // result unless that would have blocked.
-func (p *portShard) Cancel(d *op.Desc) error {
+func (p *Backend) Cancel(d *op.Desc) error {
 	po, _ := d.Backend.(*portOp)
 	if po == nil {
 		return nil
@@ -300,7 +300,7 @@ func (p *portShard) Cancel(d *op.Desc) error {
 
 // cancelLocked moves po to doneQ, ended as end, if it has not begun its
 // system call, and otherwise marks it.
-func (p *portShard) cancelLocked(po *portOp, end op.End) {
+func (p *Backend) cancelLocked(po *portOp, end op.End) {
 	switch po.state {
 	case pRunning:
 		po.cancel, po.cancelEnd = true, end
@@ -313,7 +313,7 @@ func (p *portShard) cancelLocked(po *portOp, end op.End) {
 	}
 }
 
-func (p *portShard) doneLocked(po *portOp, end op.End) {
+func (p *Backend) doneLocked(po *portOp, end op.End) {
 	po.state, po.res, po.end = pDone, 0, end
 	p.doneQ.push(po)
 }
@@ -338,14 +338,14 @@ func (po *portOp) result(res int32) op.Result {
 // Queue left in state pRunning, then ends what was cancelled. An
 // operation that ends here with a callback has it handed to a worker by
 // the sink, so callbacks never run on the starter.
-func (p *portShard) Submit(d *op.Desc, _ bool) {
+func (p *Backend) Submit(d *op.Desc, _ bool) {
 	p.run(d.Backend.(*portOp), nil)
 	p.Push(false)
 }
 
 // Push implements backend: it ends the operations cancelled before they
 // began their system call (doneQ), on the calling goroutine.
-func (p *portShard) Push(bool) {
+func (p *Backend) Push(bool) {
 	for {
 		p.mu.Lock()
 		po := p.doneQ.pop()
@@ -362,7 +362,7 @@ func (p *portShard) Push(bool) {
 
 // endLocked takes po out of the backend (its timer disarmed) and returns
 // the token its result goes to.
-func (p *portShard) endLocked(po *portOp) uint64 {
+func (p *Backend) endLocked(po *portOp) uint64 {
 	po.state, po.cancel = pIdle, false
 	if po.armed {
 		po.armed = false
@@ -375,7 +375,7 @@ func (p *portShard) endLocked(po *portOp) uint64 {
 
 // run tries po (state pRunning, owned by the caller) and then ends it, or
 // parks it on its descriptor or the file queue.
-func (p *portShard) run(po *portOp, b *completion.Batch) {
+func (p *Backend) run(po *portOp, b *seat.Batch) {
 	res, next := p.try(po)
 	var r op.Result
 	p.mu.Lock()
@@ -440,7 +440,7 @@ func (p *portShard) run(po *portOp, b *completion.Batch) {
 // waitLocked puts po on its descriptor's wait list for dir and arms the
 // poller for it. It returns the poller's errno when the descriptor cannot
 // be waited for (EPERM: a regular file).
-func (p *portShard) waitLocked(po *portOp, dir uint8) unix.Errno {
+func (p *Backend) waitLocked(po *portOp, dir uint8) unix.Errno {
 	if p.closed {
 		return unix.ECANCELED
 	}
@@ -476,7 +476,7 @@ func (p *portShard) waitLocked(po *portOp, dir uint8) unix.Errno {
 }
 
 // unwaitLocked takes a waiting po off its descriptor's list.
-func (p *portShard) unwaitLocked(po *portOp) {
+func (p *Backend) unwaitLocked(po *portOp) {
 	fw := p.fds[po.fd]
 	if po.dir == evWrite {
 		fw.writers.remove(po)
@@ -486,7 +486,7 @@ func (p *portShard) unwaitLocked(po *portOp) {
 }
 
 // armLinkLocked arms po's link timer for its deadline.
-func (p *portShard) armLinkLocked(po *portOp) {
+func (p *Backend) armLinkLocked(po *portOp) {
 	if po.armed {
 		return // armed when it first waited; the deadline has not moved
 	}
@@ -534,7 +534,7 @@ func (po *portOp) onLink() {
 }
 
 // fileWorker runs blocking system calls until Close.
-func (p *portShard) fileWorker() {
+func (p *Backend) fileWorker() {
 	defer p.wg.Done()
 	p.mu.Lock()
 	for {
@@ -561,10 +561,10 @@ func (p *portShard) fileWorker() {
 }
 
 // ReapInline implements backend: results never wait to be reaped here.
-func (p *portShard) ReapInline() int { return 0 }
+func (p *Backend) ReapInline() int { return 0 }
 
 // Broken implements backend: nothing can lose results.
-func (p *portShard) Broken() bool { return false }
+func (p *Backend) Broken() bool { return false }
 
 // fileWorkers is the most goroutines one engine keeps blocked in file
 // system calls.

@@ -1,6 +1,6 @@
 //go:build linux
 
-package aio
+package portable
 
 // The portable backend's system calls on Linux: raw calls on the request's
 // own buffers (no allocation), and the epoll instance.
@@ -138,7 +138,7 @@ func rw(po *portOp, flags uintptr) (int32, unix.Errno) {
 }
 
 // try runs po's system call once without blocking.
-func (p *portShard) try(po *portOp) (int32, portNext) {
+func (p *Backend) try(po *portOp) (int32, portNext) {
 	switch po.kind {
 	case op.Nop:
 		return 0, nDone
@@ -280,7 +280,7 @@ func tryConnect(po *portOp) (int32, portNext) {
 
 // block runs po's system call on a file worker, blocking as long as it
 // must (Syscall, so the scheduler hands the P to others meanwhile).
-func (p *portShard) block(po *portOp) int32 {
+func (p *Backend) block(po *portOp) int32 {
 	for {
 		var r uintptr
 		var e unix.Errno
@@ -305,3 +305,6 @@ func (p *portShard) block(po *portOp) int32 {
 		return -int32(e)
 	}
 }
+
+// msgNosignal keeps a send on a closed socket from raising SIGPIPE.
+const msgNosignal = unix.MSG_NOSIGNAL

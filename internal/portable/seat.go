@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package aio
+package portable
 
 // The portable backend's callback goroutines (Config.Callbacks of them)
 // are the workers of an internal/seat Seat, whose package doc holds the
@@ -28,7 +28,6 @@ package aio
 import (
 	"time"
 
-	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/internal/seat"
 )
 
@@ -59,10 +58,10 @@ type pworker struct {
 }
 
 // portSeat is the portable backend as its seat's seat.Backend, so the
-// hooks stay out of portShard's method set.
-type portSeat portShard
+// hooks stay out of Backend's method set.
+type portSeat Backend
 
-func (p *portShard) startWorkers(n int) {
+func (p *Backend) startWorkers(n int) {
 	p.workers = make([]pworker, max(n, 1))
 	for i := range p.workers {
 		w := &p.workers[i]
@@ -81,7 +80,7 @@ func (p *portShard) startWorkers(n int) {
 
 // Park implements seat.Backend: the holder parks on the poller.
 func (ps *portSeat) Park(i int) seat.Park {
-	p := (*portShard)(ps)
+	p := (*Backend)(ps)
 	w := &p.workers[i]
 	if err := p.pollConn.Read(w.harvest); err != nil {
 		return seat.Closed // Close closed it
@@ -94,7 +93,7 @@ func (ps *portSeat) Park(i int) seat.Park {
 // again without parking when look allows and Park gave none), retries the
 // operations they woke, and adds the callbacks of those that ended to b.
 func (ps *portSeat) Round(i int, b *seat.Batch, look bool) bool {
-	p := (*portShard)(ps)
+	p := (*Backend)(ps)
 	w := &p.workers[i]
 	if !w.fresh {
 		if !look {
@@ -159,18 +158,18 @@ func (ps *portSeat) EndRound(int, bool) {}
 func (ps *portSeat) Wake() { ps.pl.wake() }
 
 // Handoff implements backend: a worker runs cb (seat.Seat.Handoff).
-func (p *portShard) Handoff(cb completion.Callback) (ok, wake bool) { return p.seat.Handoff(cb) }
+func (p *Backend) Handoff(cb seat.Callback) (ok, wake bool) { return p.seat.Handoff(cb) }
 
 // Wake implements backend: it makes the wake Handoff reported.
-func (p *portShard) Wake() { p.seat.Wake() }
+func (p *Backend) Wake() { p.seat.Wake() }
 
 // IsReaper implements backend.
-func (p *portShard) IsReaper(goid int64) bool { return p.seat.IsWorker(goid) }
+func (p *Backend) IsReaper(goid int64) bool { return p.seat.IsWorker(goid) }
 
 // Close implements backend: the engine has ended every operation. The
 // seat holder's park fails, the file workers and the workers exit (the
 // latter after running what was handed to them).
-func (p *portShard) Close() error {
+func (p *Backend) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	p.fileCond.Broadcast()
@@ -181,3 +180,6 @@ func (p *portShard) Close() error {
 	p.pl.closeWake()
 	return err
 }
+
+// Workers returns how many callback goroutines the backend runs.
+func (p *Backend) Workers() int { return len(p.workers) }
