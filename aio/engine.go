@@ -72,7 +72,6 @@ type Engine struct {
 	backend  Backend             // BackendIOURing or BackendPortable
 	fallback error               // why BackendAuto did not get io_uring; nil otherwise
 	shards   []backend           // where Aios' operations go: the rings, or one portable backend
-	rings    []*completion.Shard // the same rings, for what only a ring has (Stats, probing); empty on the portable backend
 	next     atomic.Uint32       // round-robin shard for NewAio
 
 	closed    atomic.Bool // set once, first thing in Close
@@ -171,10 +170,10 @@ func (e *Engine) startRings() error {
 			}
 		}
 		if err != nil {
-			for _, s := range e.rings {
+			for _, s := range e.shards {
 				s.Close()
 			}
-			e.rings, e.shards = nil, nil
+			e.shards = nil
 			var we *wrapError
 			switch {
 			case errors.As(err, &we):
@@ -184,10 +183,11 @@ func (e *Engine) startRings() error {
 			}
 			return fmt.Errorf("aio: creating the io_uring: %w", err)
 		}
-		e.rings = append(e.rings, sh)
+		if i == 0 {
+			e.probe = *sh.Probe() // one kernel: every ring has the same opcodes
+		}
 		e.shards = append(e.shards, ringBackend{sh, &e.probe})
 	}
-	e.probe = *e.rings[0].Probe()
 	return nil
 }
 
@@ -403,8 +403,12 @@ func (e *Engine) waitClosing(a *Aio) {
 // backend has no ring and reports zeros.
 func (e *Engine) Stats() Stats {
 	var st Stats
-	for _, s := range e.rings {
-		c := s.Stats()
+	for _, sh := range e.shards {
+		r, ok := sh.(ringBackend)
+		if !ok {
+			continue
+		}
+		c := r.Stats()
 		st.Enters += c.Enters
 		st.Submitted += c.Submitted
 		st.Completed += c.Completed
@@ -419,7 +423,7 @@ func (e *Engine) Stats() Stats {
 // contract run on every engine; a feature decides how some of them are
 // carried out.
 func (e *Engine) Supports(f Feature) bool {
-	if len(e.rings) == 0 {
+	if e.backend != BackendIOURing {
 		return false // the portable backend has none of them
 	}
 	switch f {

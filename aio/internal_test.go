@@ -21,7 +21,8 @@ func reaperCount(e *Engine) int {
 		return p.Workers()
 	}
 	n := 0
-	for _, s := range e.rings {
+	for _, sh := range e.shards {
+		s := sh.(ringBackend)
 		n += s.Reapers()
 	}
 	return n

@@ -147,7 +147,7 @@ func TestRegressBrokenRingCloses(t *testing.T) {
 	r := e.NewAio(func(a *Aio) { pendingErr.Store(a.Result()) })
 	r.SetIOV(make([]byte, 16))
 	r.Recv(fds[0]) // nobody sends: pending until Close
-	completion.InjectEBADRForTest(e.rings[0])
+	completion.InjectEBADRForTest(e.shards[0].(ringBackend).Shard)
 	n := e.NewAio(nil)
 	n.Nop() // its enter reports EBADR
 	n.Wait()
@@ -224,7 +224,7 @@ func TestRegressMultishotRefusedEndsAtOnce(t *testing.T) {
 	if err := unix.Listen(lfd, 4); err != nil {
 		t.Fatal(err)
 	}
-	completion.InjectEBADRForTest(e.rings[0])
+	completion.InjectEBADRForTest(e.shards[0].(ringBackend).Shard)
 	n := e.NewAio(nil)
 	n.Nop() // its enter reports EBADR: the ring is broken
 	n.Wait()
