@@ -129,18 +129,18 @@ type counted struct {
 	finalOK bool
 }
 
-// done reads the final count, lets the forking thread go and closes the
-// parent's copy of the counter. Called once the child was waited for.
+// done reads the final count, closes the parent's copy of the counter and
+// then lets the forking thread go. Called once the child was waited for.
 func (k *counted) done() {
 	if k == nil {
 		return
 	}
 	k.once.Do(func() {
-		close(k.release)
 		if k.file != nil {
 			k.final, k.finalOK = readCounter(int(k.file.Fd()))
 			k.file.Close()
 		}
+		close(k.release)
 	})
 }
 
@@ -150,11 +150,14 @@ func (k *counted) done() {
 //
 // The counter lives on the OS thread that forks the child: a goroutine
 // locks a thread, opens the counter, forks, and then holds the thread,
-// doing nothing, until the child has been waited for. Letting the thread
-// run other goroutines would copy the counter into every process it later
-// forks (the next case's children would add to this one's count); letting
-// it exit would kill the child at once (Pdeathsig fires when the forking
-// thread ends, not the process).
+// doing nothing, until the child has been waited for and the counter's
+// file closed (done), which takes the counter off the thread; only then
+// does it unlock the thread. Letting the thread run other goroutines
+// before that would copy the counter into every process it forks (the
+// next case's children would add to this one's count). Letting the thread
+// exit instead would kill, by Pdeathsig (which fires when the forking
+// thread ends, not the process), every child it ever forked, including
+// those an unlocked goroutine forked on it earlier (the -stress burners).
 func (c *children) startCounted(cmd *exec.Cmd, peer *os.File) (*counted, error) {
 	id, why := syscallCounting()
 	if why != "" {
@@ -164,7 +167,7 @@ func (c *children) startCounted(cmd *exec.Cmd, peer *os.File) (*counted, error) 
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		// Never unlocked: the thread ends with this goroutine.
+		defer runtime.UnlockOSThread()
 		fd, err := openSyscallCounter(id, true)
 		if err != nil {
 			// Counting worked in the probe, so this is a passing shortage
@@ -181,9 +184,10 @@ func (c *children) startCounted(cmd *exec.Cmd, peer *os.File) (*counted, error) 
 		}
 		err = c.start(cmd)
 		errc <- err
-		if err == nil {
-			<-k.release
-		}
+		// done closes release after closing the file: the child has
+		// exited and closed its copy, so the kernel has released the
+		// counter and taken it off this thread.
+		<-k.release
 	}()
 	if err := <-errc; err != nil {
 		k.done()
