@@ -109,6 +109,7 @@ func TestTinySuite(t *testing.T) {
 			t.Errorf("%s %s %s: server CPU %v s/Mop of %v for the whole run; want a part of it", r.Scenario, r.Case, r.Impl, r.ServerCPUSPerMop, r.CPUSPerMop)
 		}
 	}
+	checkCounts(t, &rep, table)
 	if rep.Stress || rep.Procs != 0 || !bytes.Contains(b, []byte(`"stress": false`)) || !bytes.Contains(b, []byte(`"procs": 0`)) {
 		t.Errorf("a quiet run's header says stress %v, procs %d; want false and 0 in the JSON", rep.Stress, rep.Procs)
 	}
@@ -193,6 +194,9 @@ func TestBadInput(t *testing.T) {
 		{"compare missing file", []string{"-compare", filepath.Join(dir, "nosuch.json"), filepath.Join(dir, "nosuch2.json")}, "no such file"},
 		{"compare with a measuring flag", []string{"-tiny", "-compare", "a.json", "b.json"}, "drop it"},
 		{"compare not json", []string{"-compare", notDir, notDir}, "not a bench -json file"},
+		{"count zero", []string{"-count", "0"}, "-count 0"},
+		{"chart runs with a measuring flag", []string{"-tiny", "-chart", filepath.Join(dir, "c.svg"), "a.json"}, "drop it"},
+		{"chart runs missing file", []string{"-chart", filepath.Join(dir, "c.svg"), filepath.Join(dir, "nosuch.json")}, "no such file"},
 		{"missing dir", []string{"-tiny", "-only", "copy", "-json", filepath.Join(dir, "out.json"), "-dir", filepath.Join(dir, "nosuch")}, "-dir"},
 	}
 	for _, c := range cases {
@@ -583,4 +587,335 @@ func TestCompareRunSets(t *testing.T) {
 	if code := run([]string{"-compare", olds[0] + "," + stressed, news[0]}, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "one mode and condition") {
 		t.Errorf("mixed conditions on one side: exit %d, %q", code, stderr.String())
 	}
+}
+
+// checkCounts checks a run's system calls and context switches per
+// operation: present on every measured row but fio's (syscalls only where
+// this user may count them, and then plausible), the load generator's too
+// in the server scenarios, and where syscalls cannot be counted, a note
+// saying why, once.
+func checkCounts(t *testing.T, rep *report, table string) {
+	t.Helper()
+	_, why := syscallCounting()
+	for _, r := range rep.Results {
+		if r.Note != "" || r.Impl == implFio {
+			continue
+		}
+		name := r.Scenario + " " + r.Case + " " + r.Impl
+		if r.CtxswPerOp == nil {
+			t.Errorf("%s: no ctxsw_per_op", name)
+		}
+		switch {
+		case why == "" && r.SyscallsPerOp == nil:
+			t.Errorf("%s: syscalls can be counted here, yet the row has no syscalls_per_op", name)
+		case why != "" && r.SyscallsPerOp != nil:
+			t.Errorf("%s: syscalls_per_op %v although counting is unavailable (%s)", name, *r.SyscallsPerOp, why)
+		}
+		served := r.Scenario == scenTCP || r.Scenario == scenHTTP || r.Scenario == scenProxy
+		if served && r.LoadCtxswPerOp == nil {
+			t.Errorf("%s: no load_ctxsw_per_op for the load generator", name)
+		}
+		if served && why == "" && r.LoadSyscallsPerOp == nil {
+			t.Errorf("%s: no load_syscalls_per_op for the load generator", name)
+		}
+		if !served && (r.LoadCtxswPerOp != nil || r.LoadSyscallsPerOp != nil) {
+			t.Errorf("%s: load generator figures in a scenario without a server", name)
+		}
+		// The raw ring at depth 1 enters the kernel once per NOP
+		// (io_uring_enter submitting one and waiting for it): a counter
+		// that missed threads or counted another process would show.
+		if why == "" && r.Scenario == scenNop && r.Case == "qd1" && r.Impl == implRawRing {
+			if v := *r.SyscallsPerOp; v < 0.95 || v > 1.5 {
+				t.Errorf("raw ring qd1: %.3f system calls per NOP, want about 1", v)
+			}
+		}
+	}
+	notes := strings.Count(table, "SYS/OP is absent")
+	switch {
+	case why != "" && notes != 1:
+		t.Errorf("syscall counting is unavailable (%s); the table says so %d times, want once:\n%s", why, notes, table)
+	case why == "" && notes != 0:
+		t.Errorf("syscall counting is available, yet the table says it is absent:\n%s", table)
+	}
+	t.Logf("syscall counting: %q (empty: available)", why)
+}
+
+// TestProbeSyscallCounting checks the reasons given where the tracepoint
+// cannot be read.
+func TestProbeSyscallCounting(t *testing.T) {
+	dir := t.TempDir()
+	if _, why := probeSyscallCounting([]string{filepath.Join(dir, "nosuch", "id")}); !strings.Contains(why, "tracefs") {
+		t.Errorf("no tracefs: want a reason naming tracefs, got %q", why)
+	}
+	bad := filepath.Join(dir, "id")
+	os.WriteFile(bad, []byte("x\n"), 0o644)
+	if _, why := probeSyscallCounting([]string{bad}); !strings.Contains(why, "no tracepoint id") {
+		t.Errorf("a garbled id file: got %q", why)
+	}
+}
+
+// TestSwitchCounts checks the parsing of /proc status files and that a
+// server's thread ending or starting within the window never makes its
+// context switches go backwards.
+func TestSwitchCounts(t *testing.T) {
+	st := []byte("Name:\tx\nThreads:\t3\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n")
+	if n, ok := statusSwitches(st); !ok || n != 127 {
+		t.Errorf("statusSwitches = %d, %v; want 127, true", n, ok)
+	}
+	if _, ok := statusSwitches([]byte("Name:\tx\n")); ok {
+		t.Error("a status file without the counts parsed")
+	}
+	old := peerSample{sys: 100, sysOK: true, csw: map[int]uint64{1: 10, 2: 50, 3: 5}}
+	// Thread 2 ended (its 50 leave the sum); thread 4 started and
+	// switched 3 times.
+	cur := peerSample{sys: 160, sysOK: true, csw: map[int]uint64{1: 14, 3: 6, 4: 3}}
+	u := cur.since(old)
+	if !u.sysOK || u.sys != 60 || !u.cswOK || u.csw != 4+1+3 {
+		t.Errorf("since = %+v; want 60 syscalls and 8 switches", u)
+	}
+	if got := (peerSample{sys: 5, sysOK: true}).since(peerSample{sys: 9, sysOK: true}); got.sysOK {
+		t.Errorf("a counter going backwards gave %+v; want it absent", got)
+	}
+	// Self: this process's own counts move forward.
+	u0 := selfUsage()
+	if !u0.cswOK {
+		t.Error("getrusage gave no context switches")
+	}
+	r := &result{Ops: 4}
+	r.setCounts(usage{sys: 8, sysOK: true, csw: 2, cswOK: true}, &usage{sys: 12, sysOK: true, cswOK: false})
+	if r.SyscallsPerOp == nil || *r.SyscallsPerOp != 3 || r.CtxswPerOp != nil || *r.LoadSyscallsPerOp != 2 || *r.LoadCtxswPerOp != 0.5 {
+		t.Errorf("setCounts with a server: %+v", r)
+	}
+}
+
+// TestMedianRow checks -count's arithmetic: medians field by field, the
+// headline of every run in order with its extremes, and the table's
+// spread.
+func TestMedianRow(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	runs := []*result{
+		{Scenario: scenTCP, Case: "c64 64B", Impl: implAio, Ops: 300, OpsPerS: 300, CPUSPerMop: 3, P99us: 30, Threads: 4, SyscallsPerOp: f(1.5), CtxswPerOp: f(0.3)},
+		{Scenario: scenTCP, Case: "c64 64B", Impl: implAio, Ops: 100, OpsPerS: 100, CPUSPerMop: 9, P99us: 10, Threads: 6, SyscallsPerOp: f(1.1), CtxswPerOp: f(0.1)},
+		{Scenario: scenTCP, Case: "c64 64B", Impl: implAio, Ops: 200, OpsPerS: 200, CPUSPerMop: 4, P99us: 20, Threads: 5, SyscallsPerOp: f(1.2), CtxswPerOp: nil},
+	}
+	r := medianRow(runs)
+	if r.OpsPerS != 200 || r.Ops != 200 || r.Min != 100 || r.Max != 300 || r.CPUSPerMop != 4 || r.P99us != 20 || r.Threads != 6 {
+		t.Errorf("median of three: %+v", r)
+	}
+	if fmt.Sprint(r.Runs) != "[300 100 200]" {
+		t.Errorf("runs %v, want [300 100 200] in the order they ran", r.Runs)
+	}
+	if r.SyscallsPerOp == nil || *r.SyscallsPerOp != 1.2 || r.CtxswPerOp != nil {
+		t.Errorf("syscalls %v (want 1.2), ctxsw %v (want absent: one run lacked it)", r.SyscallsPerOp, r.CtxswPerOp)
+	}
+	if runs[0].OpsPerS != 300 || runs[1].Runs != nil {
+		t.Error("medianRow changed its runs")
+	}
+	// Two runs: the mean of both for every figure.
+	two := medianRow([]*result{
+		{Scenario: scenCopy, Case: "8MiB", Impl: implAio, MBPerS: 100, CPUSPerGiB: 1},
+		{Scenario: scenCopy, Case: "8MiB", Impl: implAio, MBPerS: 300, CPUSPerGiB: 2},
+	})
+	if two.MBPerS != 200 || two.CPUSPerGiB != 1.5 || two.Min != 100 || two.Max != 300 {
+		t.Errorf("median of two: %+v", two)
+	}
+	// A run with a note makes the row that note.
+	failed := medianRow([]*result{runs[0], {Scenario: scenTCP, Impl: implAio, Note: "FAILED in run 2 of 2: x"}})
+	if failed.Note == "" {
+		t.Error("a failed run disappeared into the median")
+	}
+	// JSON and table.
+	rep := &report{Mode: "quick", Count: 3, Results: []*result{r, two}}
+	var b bytes.Buffer
+	if err := rep.writeJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"count": 3`, `"runs": [`, `"min": 100`, `"max": 300`, `"syscalls_per_op": 1.2`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the JSON lacks %s:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), `"ctxsw_per_op"`) {
+		t.Error("an absent ctxsw_per_op is in the JSON")
+	}
+	var tb bytes.Buffer
+	writeTable(&tb, rep)
+	for _, want := range []string{"200 [100-300]", "200.0 [100.0-300.0]", "median [min-max] of 3 runs"} {
+		if !strings.Contains(tb.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, tb.String())
+		}
+	}
+}
+
+// TestTinyCount runs nop twice per case with -count 2: every row carries
+// both runs, interleaved in the progress (aioring, raw ring, aioring, raw
+// ring).
+func TestTinyCount(t *testing.T) {
+	jsonPath := filepath.Join(t.TempDir(), "out.json")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-tiny", "-only", "nop", "-count", "2", "-json", jsonPath}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit status %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Count != 2 || len(rep.Results) != 4 {
+		t.Fatalf("count %d, %d rows; want 2 and 4", rep.Count, len(rep.Results))
+	}
+	for _, r := range rep.Results {
+		if len(r.Runs) != 2 || r.Min > r.OpsPerS || r.OpsPerS > r.Max || r.Min <= 0 {
+			t.Errorf("%s %s: runs %v, min %v, median %v, max %v", r.Case, r.Impl, r.Runs, r.Min, r.OpsPerS, r.Max)
+		}
+	}
+	var order []string
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if i := strings.Index(l, "nop qd1 "); i >= 0 && strings.Contains(l, "(run ") {
+			what, _, _ := strings.Cut(l[i:], ":")
+			order = append(order, what)
+		}
+	}
+	want := []string{"nop qd1 aioring (run 1 of 2)", "nop qd1 raw ring (run 1 of 2)", "nop qd1 aioring (run 2 of 2)", "nop qd1 raw ring (run 2 of 2)"}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Errorf("runs went %q; want them interleaved, %q", order, want)
+	}
+	if !strings.Contains(stdout.String(), "[") {
+		t.Errorf("the table shows no spread:\n%s", stdout.String())
+	}
+}
+
+// writeReport writes rep as a -json file in dir.
+func writeReport(t *testing.T, dir, name string, rep *report) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	var b bytes.Buffer
+	if err := rep.writeJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCompareCountFiles compares one -count file per side: its runs are
+// the runs, with no comma needed.
+func TestCompareCountFiles(t *testing.T) {
+	dir := t.TempDir()
+	row := func(impl string, runs ...float64) *result {
+		r := medianRow(func() []*result {
+			var rs []*result
+			for _, v := range runs {
+				rs = append(rs, &result{Scenario: scenTCP, Case: "c64 64B", Impl: impl, OpsPerS: v, ServerCPUSPerMop: 5})
+			}
+			return rs
+		}())
+		return r
+	}
+	old := writeReport(t, dir, "old.json", &report{Mode: "quick", Count: 3, Results: []*result{row(implAio, 100_000, 90_000, 110_000), row(implNet, 50_000, 51_000, 49_000)}})
+	// aioring's NEW runs overlap OLD's (105k is within 90-110k) although
+	// the median rose 20%: within the spread.
+	same := writeReport(t, dir, "same.json", &report{Mode: "quick", Count: 3, Results: []*result{row(implAio, 120_000, 105_000, 130_000), row(implNet, 50_000, 50_000, 50_000)}})
+	up := writeReport(t, dir, "up.json", &report{Mode: "quick", Count: 3, Results: []*result{row(implAio, 140_000, 130_000, 150_000), row(implNet, 50_000, 50_000, 50_000)}})
+	for _, c := range []struct {
+		name, cur, mark string
+	}{{"overlapping", same, "within the spread"}, {"apart", up, "MOVED up"}} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run([]string{"-compare", old, c.cur}, &stdout, &stderr); code != exitOK {
+				t.Fatalf("exit status %d: %s", code, stderr.String())
+			}
+			out := stdout.String()
+			if !strings.Contains(out, "of 3 OLD and 3 NEW runs") || !strings.Contains(out, "100.0k [90.0k-110.0k]") {
+				t.Errorf("want the OLD file's three runs as a spread:\n%s", out)
+			}
+			if !strings.Contains(out, "Rule: an aioring row MOVED when the two spreads do not overlap") {
+				t.Errorf("the output does not say which rule marks a row moved:\n%s", out)
+			}
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "tcp-echo") && strings.Contains(l, " aioring ") && !strings.Contains(l, c.mark) {
+					t.Errorf("want %q:\n%s", c.mark, l)
+				}
+			}
+		})
+	}
+}
+
+// TestChartConditions draws three runs' JSON (quiet, -stress, -procs 1)
+// and checks one group per baseline row with one bar per condition.
+func TestChartConditions(t *testing.T) {
+	dir := t.TempDir()
+	rows := func(scale float64) []*result {
+		return []*result{
+			{Scenario: scenNop, Case: "qd256", Impl: implAio, OpsPerS: 1e6},
+			{Scenario: scenNop, Case: "qd256", Impl: implRawRing, OpsPerS: 2e6, Ratio: 0.5 * scale},
+			{Scenario: scenTCP, Case: "c64 64B", Impl: implAio, OpsPerS: 1e5},
+			{Scenario: scenTCP, Case: "c64 64B", Impl: implNet, OpsPerS: 1e5, Ratio: 1.0 * scale},
+			{Scenario: scenTCP, Case: "c64 64B", Impl: implGnet, OpsPerS: 1e5, Ratio: 0.9 * scale},
+			{Scenario: scenHTTP, Case: "c64 64B", Impl: implAio, OpsPerS: 1e4},
+			{Scenario: scenHTTP, Case: "c64 64B", Impl: implNet, OpsPerS: 1e4, Ratio: 0.8 * scale},
+			{Scenario: scenProxy, Case: "c64 64B", Impl: implAio, OpsPerS: 1e4},
+			{Scenario: scenProxy, Case: "c64 64B", Impl: implNet, OpsPerS: 1e4, Ratio: 1.2 * scale},
+			{Scenario: scenCopy, Case: "256MiB", Impl: implAio, MBPerS: 1000},
+			{Scenario: scenCopy, Case: "256MiB", Impl: implCp, MBPerS: 100, Ratio: 10 * scale},
+			{Scenario: scenCached, Case: "qd1", Impl: implFio, Note: "fio not installed"},
+		}
+	}
+	files := []string{
+		writeReport(t, dir, "quiet.json", &report{Mode: "quick", Results: rows(1)}),
+		writeReport(t, dir, "stress.json", &report{Mode: "quick", Stress: true, StressProcs: 2, Results: rows(0.8)}),
+		writeReport(t, dir, "procs1.json", &report{Mode: "quick", Procs: 1, Results: rows(0.9)}),
+	}
+	svgPath := filepath.Join(dir, "bench.svg")
+	var stdout, stderr bytes.Buffer
+	if code := run(append([]string{"-chart", svgPath}, files...), &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit status %d: %s", code, stderr.String())
+	}
+	var reps []*report
+	for _, f := range files {
+		r, err := readReport(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, r)
+	}
+	conds, groups := chartData(reps)
+	if fmt.Sprint(conds) != "[quiet -stress -procs 1]" {
+		t.Errorf("conditions %q", conds)
+	}
+	// Six baseline rows with figures; fio's, with none, is left out.
+	if len(groups) != 6 {
+		t.Fatalf("%d groups, want 6", len(groups))
+	}
+	for _, g := range groups {
+		if len(g.ratios) != 3 || g.ratios[0] == 0 || g.ratios[1] == 0 || g.ratios[2] == 0 {
+			t.Errorf("%s: ratios %v, want three", g.label, g.ratios)
+		}
+	}
+	if groups[0].target != 0.5 || groups[3].target != 1.0 {
+		t.Errorf("targets: nop %v (want 0.5), http c64 %v (want 1.0)", groups[0].target, groups[3].target)
+	}
+	svg, err := os.ReadFile(svgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each condition's color fills one bar per group and its legend swatch.
+	for _, c := range conditionColors[:3] {
+		fill := fmt.Sprintf("fill:#%02X%02X%02X", c.R, c.G, c.B)
+		if n := bytes.Count(svg, []byte(fill)); n != len(groups)+1 {
+			t.Errorf("%s: %d shapes, want %d bars and the legend's", fill, n, len(groups))
+		}
+	}
+	for _, want := range []string{"quiet", "-stress", "-procs 1", "http", "proxy"} {
+		if !bytes.Contains(svg, []byte(want)) {
+			t.Errorf("the chart does not say %q", want)
+		}
+	}
+	// Runs of different modes do not make one chart.
+	tiny := writeReport(t, dir, "tiny.json", &report{Mode: "tiny", Results: rows(1)})
+	expectUsageError(t, benchCmd(t, "-chart", filepath.Join(dir, "mixed.svg"), files[0], tiny), "different modes")
 }

@@ -102,8 +102,9 @@ func measureCase(s *spec) (*result, error) {
 type children struct {
 	mu     sync.Mutex
 	cur    map[*exec.Cmd]bool
-	env    []string    // added to every Go child's environment (GOMAXPROCS)
-	stress []*stressor // CPU burners beside every case (-stress)
+	counts map[*exec.Cmd]*counted // the syscall counters of running children
+	env    []string               // added to every Go child's environment (GOMAXPROCS)
+	stress []*stressor            // CPU burners beside every case (-stress)
 }
 
 // command makes a child process of this binary that measures s.
@@ -129,6 +130,12 @@ func caseLimit(s *spec) time.Duration {
 
 // run measures s in a fresh child process.
 func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result, error) {
+	return c.runPeer(ctx, s, stderr, nil)
+}
+
+// runPeer is run for a load generator, which is handed its server's
+// syscall counter, peer (nil: none).
+func (c *children) runPeer(ctx context.Context, s *spec, stderr io.Writer, peer *os.File) (*result, error) {
 	in, err := json.Marshal(s)
 	if err != nil {
 		return nil, err
@@ -146,7 +153,7 @@ func (c *children) run(ctx context.Context, s *spec, stderr io.Writer) (*result,
 	cmd.Stdin = bytes.NewReader(in)
 	cmd.Stdout = &out
 	cmd.Stderr = &errb
-	err = c.runCmd(cmd)
+	err = c.runCounted(cmd, peer)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -192,8 +199,36 @@ func (c *children) wait(cmd *exec.Cmd) error {
 	err := cmd.Wait()
 	c.mu.Lock()
 	delete(c.cur, cmd)
+	k := c.counts[cmd]
+	delete(c.counts, cmd)
 	c.mu.Unlock()
+	k.done()
 	return err
+}
+
+// startCountedCmd is startCounted remembering the counter, which wait
+// releases.
+func (c *children) startCountedCmd(cmd *exec.Cmd, peer *os.File) (*counted, error) {
+	k, err := c.startCounted(cmd, peer)
+	if err != nil || k == nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.counts == nil {
+		c.counts = map[*exec.Cmd]*counted{}
+	}
+	c.counts[cmd] = k
+	c.mu.Unlock()
+	return k, nil
+}
+
+// runCounted is runCmd with a syscall counter handed to the child (and
+// its server's, peer, when not nil).
+func (c *children) runCounted(cmd *exec.Cmd, peer *os.File) error {
+	if _, err := c.startCountedCmd(cmd, peer); err != nil {
+		return err
+	}
+	return c.wait(cmd)
 }
 
 // runCmd starts cmd, remembers it so that an interrupt can kill it, and
@@ -203,14 +238,6 @@ func (c *children) runCmd(cmd *exec.Cmd) error {
 		return err
 	}
 	return c.wait(cmd)
-}
-
-// output is runCmd returning the command's combined output.
-func (c *children) output(cmd *exec.Cmd) ([]byte, error) {
-	var b bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &b, &b
-	err := c.runCmd(cmd)
-	return bytes.TrimSpace(b.Bytes()), err
 }
 
 // kill ends every current child and stress process.

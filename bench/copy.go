@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aioring/aioring/aio"
@@ -82,7 +84,7 @@ func copyAio(s *spec) (*result, error) {
 	}
 	ls := watchLoop(e)
 	ts := startThreadSampler()
-	c0, t0 := cpuTime(), time.Now()
+	u0, c0, t0 := selfUsage(), cpuTime(), time.Now()
 	aios := make([]*aio.Aio, s.Depth)
 	for i := range aios {
 		w := &worker{buf: bufs[i]}
@@ -116,7 +118,7 @@ func copyAio(s *spec) (*result, error) {
 		}
 	}
 	wg.Wait()
-	wall, cpu := time.Since(t0), cpuTime()-c0
+	wall, cpu, use := time.Since(t0), cpuTime()-c0, selfUsage().sub(u0)
 	for _, a := range aios {
 		a.Free()
 	}
@@ -124,6 +126,7 @@ func copyAio(s *spec) (*result, error) {
 		return nil, ferr
 	}
 	r := copyResult(size, wall, cpu, ts.finish())
+	r.setCountsOver(float64(size)/miB, use, nil)
 	r.Loop = ls.done()
 	return r, nil
 }
@@ -133,7 +136,7 @@ func copyAio(s *spec) (*result, error) {
 // bytes, which is what the aioring copy does with a few in flight.
 func copyStd(s *spec, rw bool) (*result, error) {
 	ts := startThreadSampler()
-	c0, t0 := cpuTime(), time.Now()
+	u0, c0, t0 := selfUsage(), cpuTime(), time.Now()
 	src, err := os.Open(s.File)
 	if err != nil {
 		return nil, err
@@ -157,15 +160,24 @@ func copyStd(s *spec, rw bool) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return copyResult(n, time.Since(t0), cpuTime()-c0, ts.finish()), nil
+	r := copyResult(n, time.Since(t0), cpuTime()-c0, ts.finish())
+	r.setCountsOver(float64(n)/miB, selfUsage().sub(u0), nil)
+	return r, nil
 }
 
-// copyCp runs cp(1) as its own process.
+// copyCp runs cp(1) as its own process, measured whole: its system calls
+// from its exec to its end, its context switches from its rusage.
 func copyCp(ctx context.Context, c *children, s *spec) (*result, error) {
 	cmd := exec.CommandContext(ctx, "cp", s.File, s.Dst)
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
 	t0 := time.Now()
-	out, err := c.output(cmd)
+	k, err := c.startCountedCmd(cmd, nil)
+	if err == nil {
+		err = c.wait(cmd)
+	}
 	wall := time.Since(t0)
+	out := bytes.TrimSpace(b.Bytes())
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -173,7 +185,16 @@ func copyCp(ctx context.Context, c *children, s *spec) (*result, error) {
 		return nil, fmt.Errorf("cp: %v: %s", err, out)
 	}
 	ps := cmd.ProcessState
-	return copyResult(s.FileSize, wall, ps.UserTime()+ps.SystemTime(), 1), nil
+	r := copyResult(s.FileSize, wall, ps.UserTime()+ps.SystemTime(), 1)
+	var use usage
+	if k != nil {
+		use.sys, use.sysOK = k.final, k.finalOK
+	}
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		use.csw, use.cswOK = uint64(ru.Nvcsw+ru.Nivcsw), true
+	}
+	r.setCountsOver(float64(s.FileSize)/miB, use, nil)
+	return r, nil
 }
 
 func copyResult(size int64, wall, cpu time.Duration, threads int) *result {

@@ -11,7 +11,9 @@
 //	go run ./bench -soak 10m            # the soak test instead of the suite
 //	go run ./bench -stress              # one CPU-bound process per core beside every case
 //	go run ./bench -procs 1             # GOMAXPROCS=1 in every measured process
+//	go run ./bench -count 3             # every case three times: medians and min-max spreads
 //	go run ./bench -compare OLD.json NEW.json   # what changed between two -json runs
+//	go run ./bench -chart docs/bench.svg quiet.json stress.json procs1.json  # one bar per condition
 //
 // The scenarios are nop, read-direct, read-cached, copy, tcp-echo (aioring,
 // net and gnet v2 echo servers), timers, http (an http.Server over the
@@ -31,12 +33,39 @@
 // ring), the way a container limited to N CPUs runs it. The table's title
 // and the JSON header ("stress", "procs") say which held.
 //
+// Every row also says what an operation cost the system: SYS/OP, system
+// calls per operation (syscalls_per_op in the JSON), counted by the
+// kernel's raw_syscalls:sys_enter tracepoint through perf_event_open over
+// the measured window for every thread of the process, and CSW/OP, context
+// switches per operation (ctxsw_per_op), from getrusage or
+// /proc/PID/task/*/status. In the server scenarios both are the server's,
+// and the JSON adds the load generator's (load_syscalls_per_op,
+// load_ctxsw_per_op). Where the tracepoint cannot be read (tracefs not
+// mounted, perf_event_paranoid too high for a user without CAP_PERFMON),
+// SYS/OP is absent and a note says why once.
+//
+// -count N runs each case N times, interleaved by case (aioring and its
+// baselines one after the other, then again), so that a slow stretch of the
+// machine hits every implementation of the case alike. Each row is then
+// the median of its runs, figure by figure, with the min-max spread of its
+// headline (ops/s, MB/s for copy) in the table ("412k [380k-450k]") and in
+// the JSON (runs, min, max); the ratios are of the medians.
+//
+// -chart FILE followed by -json files (one per condition: quiet, -stress,
+// -procs N, read from each file's header) draws those runs instead of
+// measuring: one group of bars per baseline row, one bar per condition, the
+// ratio aioring / baseline, with the row's target marked. -chart FILE
+// after a measuring run draws that run alone.
+//
 // -compare OLD.json NEW.json reads two -json files of the same mode and
 // condition and prints, per scenario, case and implementation, both
 // figures and the change, marking the aioring rows that moved by more than
 // the run-to-run noise (the larger of the noise measured on one build run
 // twice, and how far the baselines, unchanged code, moved between the two
-// files). Progress goes to stderr, the table to stdout at the
+// files). With several runs per side (comma-separated files, or files
+// written with -count N, whose N runs count), it prints each row's median
+// and spread on both sides and marks an aioring row moved only when the
+// two spreads do not overlap. Progress goes to stderr, the table to stdout at the
 // end. Test files go in a temporary directory under -dir (default the
 // system's temporary directory), removed at the end and on Ctrl-C.
 //

@@ -59,8 +59,10 @@ type options struct {
 	soak       time.Duration
 	stress     bool
 	procs      int
+	count      int
 	backend    string
 	compare    [2]string // -compare OLD NEW
+	chartFrom  []string  // -chart FILE RUN.json...: chart these runs
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -71,12 +73,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.tiny, "tiny", false, "a few seconds of tiny cases, to check that the suite works (CI); the figures mean nothing")
 	fs.StringVar(&o.only, "only", "", "run only the scenario `NAME`: "+strings.Join(scenarios, ", "))
 	fs.StringVar(&o.jsonPath, "json", "", "write every figure to `FILE` as JSON")
-	fs.StringVar(&o.chartPath, "chart", "", "draw the ratios to `FILE` (.svg or .png)")
+	fs.StringVar(&o.chartPath, "chart", "", "draw the ratios to `FILE` (.svg or .png); followed by -json files (-chart FILE quiet.json stress.json procs1.json), draw those runs instead of measuring, one bar per condition")
 	fs.StringVar(&o.dir, "dir", os.TempDir(), "make the test files in `DIR` (needs room for two copies of the file)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each aioring case to `PREFIX`-<scenario>-<case>.pprof")
 	fs.DurationVar(&o.soak, "soak", 0, "instead of the suite, run the soak test for `DURATION`")
 	fs.BoolVar(&o.stress, "stress", false, "run one CPU-bound process per core (nice 0) beside every case: a busy machine")
 	fs.IntVar(&o.procs, "procs", 0, "set GOMAXPROCS=`N` in every measured process, as in a container limited to N CPUs")
+	fs.IntVar(&o.count, "count", 1, "run each case `N` times, interleaved by case, and report the median of every figure with the min-max spread of the headline")
 	fs.StringVar(&o.backend, "backend", string(aio.BackendIOURing), "measure aioring on backend `NAME`: io_uring, or portable (named aioring-portable in tables and JSON)")
 	fs.StringVar(&o.compare[0], "compare", "", "instead of measuring, compare two -json files: -compare `OLD.json` NEW.json; or several runs per build, comma-separated (-compare O1.json,O2.json,O3.json N1.json,N2.json,N3.json): medians and min-max spreads")
 	if err := fs.Parse(args); err != nil {
@@ -104,11 +107,32 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		return o, nil
 	}
+	if o.chartPath != "" {
+		if ext := strings.ToLower(filepath.Ext(o.chartPath)); ext != ".svg" && ext != ".png" {
+			return nil, usagef("-chart %s: the file name must end in .svg or .png", o.chartPath)
+		}
+	}
+	if o.chartPath != "" && fs.NArg() > 0 {
+		o.chartFrom = fs.Args()
+		var other string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "chart" && other == "" {
+				other = f.Name
+			}
+		})
+		if other != "" {
+			return nil, usagef("-chart with -json files draws those runs and measures nothing, so -%s does not apply: drop it", other)
+		}
+		return o, nil
+	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q: bench takes only flags (go run ./bench -h lists them)", fs.Arg(0))
 	}
 	procsSet := false
 	fs.Visit(func(f *flag.Flag) { procsSet = procsSet || f.Name == "procs" })
+	if o.count < 1 {
+		return nil, usagef("-count %d: each case must run at least once", o.count)
+	}
 	if procsSet && o.procs < 1 {
 		return nil, usagef("-procs %d: GOMAXPROCS must be at least 1", o.procs)
 	}
@@ -120,11 +144,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.only != "" && !slices.Contains(scenarios, o.only) {
 		return nil, usagef("unknown scenario %q for -only: choose one of %s", o.only, strings.Join(scenarios, ", "))
-	}
-	if o.chartPath != "" {
-		if ext := strings.ToLower(filepath.Ext(o.chartPath)); ext != ".svg" && ext != ".png" {
-			return nil, usagef("-chart %s: the file name must end in .svg or .png", o.chartPath)
-		}
 	}
 	if o.soak < 0 {
 		return nil, usagef("-soak %v: the duration must be positive", o.soak)
@@ -168,12 +187,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	if o.compare[0] != "" {
 		cmp := compareFiles
-		if strings.Contains(o.compare[0], ",") || strings.Contains(o.compare[1], ",") {
+		if strings.Contains(o.compare[0], ",") || strings.Contains(o.compare[1], ",") || hasRuns(o.compare[0]) || hasRuns(o.compare[1]) {
 			cmp = compareRunSets
 		}
 		if err := cmp(o.compare[0], o.compare[1], stdout); err != nil {
 			fmt.Fprintf(stderr, "bench: %s\n", oneLine(err.Error()))
 			return exitUsage
+		}
+		return exitOK
+	}
+
+	if len(o.chartFrom) > 0 {
+		if err := chartFiles(o.chartPath, o.chartFrom, &cl); err != nil {
+			fmt.Fprintf(stderr, "bench: %s\n", oneLine(err.Error()))
+			var u *errUsage
+			if errors.As(err, &u) {
+				return exitUsage
+			}
+			return exitFail
 		}
 		return exitOK
 	}
@@ -266,7 +297,7 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 	if o.procs > 0 {
 		kids.env = append(kids.env, fmt.Sprintf("GOMAXPROCS=%d", o.procs))
 	}
-	s := &suite{p: p, ctx: ctx, kids: kids, stderr: stderr, cpuProfile: o.cpuProfile, start: time.Now(), procs: o.procs}
+	s := &suite{p: p, ctx: ctx, kids: kids, stderr: stderr, cpuProfile: o.cpuProfile, start: time.Now(), procs: o.procs, count: o.count}
 	run := scenarios
 	if o.only != "" {
 		run = []string{o.only}
@@ -296,7 +327,7 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 		return 0, ctx.Err()
 	}
 	wall := time.Since(s.start)
-	rep := &report{Mode: p.mode, Backend: o.backend, Stress: o.stress, StressProcs: s.stress, Procs: o.procs,
+	rep := &report{Mode: p.mode, Backend: o.backend, Stress: o.stress, StressProcs: s.stress, Procs: o.procs, Count: o.count,
 		Started: s.start.UTC(), WallSeconds: wall.Seconds(), Notes: s.notes(), Results: s.results}
 	rep.LoadAvg[0] = load0
 	rep.fillHost()
@@ -307,7 +338,7 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 		}
 	}
 	if chartOut != nil {
-		if err := chartOut.commit(func(w io.Writer) error { return writeChart(w, o.chartPath, rep) }); err != nil {
+		if err := chartOut.commit(func(w io.Writer) error { return writeChart(w, o.chartPath, []*report{rep}) }); err != nil {
 			return 0, err
 		}
 	}

@@ -36,24 +36,36 @@ func (p *phase) counted() { p.got.Store(true) }
 // operation to be counted.
 const maxWindow = 10 * time.Second
 
+// span is what a window measured: its wall time, the CPU time (user+system,
+// the whole process) spent in it, and what the process (self) and, when
+// there is one, its server (peer) did in it.
+type span struct {
+	wall, cpu, peerCPU time.Duration
+	self               usage
+	peer               *usage
+}
+
 // window runs the warm-up and the measurement window of a case whose workers
-// are already running and watch ph. It returns the measured wall time and
-// the CPU time (user+system, the whole process) spent in the window, and
-// when peer is not 0 the CPU time process peer spent in it (the server
-// under a load generator).
+// are already running and watch ph. When peer is not 0 it also measures
+// process peer (the server under a load generator).
 //
 // The window lasts at least d, and until some operation has been counted:
 // on a busy machine a single operation can stall for longer than a tiny
 // window, and a case with no operation has no figures at all.
-func window(ph *phase, warmup, d time.Duration, peer int) (wall, cpu, peerCPU time.Duration, err error) {
+func window(ph *phase, warmup, d time.Duration, peer int) (sp span, err error) {
 	time.Sleep(warmup)
-	var p0 time.Duration
+	var (
+		p0 time.Duration
+		q0 peerSample
+	)
 	if peer != 0 {
 		if p0, err = procCPU(peer); err != nil {
 			ph.Store(phaseStop)
-			return 0, 0, 0, fmt.Errorf("the server's CPU time: %w", err)
+			return span{}, fmt.Errorf("the server's CPU time: %w", err)
 		}
+		q0 = readPeer(peer)
 	}
+	u0 := selfUsage()
 	c0 := cpuTime()
 	t0 := time.Now()
 	ph.Store(phaseMeasure)
@@ -62,16 +74,20 @@ func window(ph *phase, warmup, d time.Duration, peer int) (wall, cpu, peerCPU ti
 		time.Sleep(time.Millisecond)
 	}
 	ph.Store(phaseStop)
-	wall = time.Since(t0)
-	cpu = cpuTime() - c0
+	sp.wall = time.Since(t0)
+	sp.cpu = cpuTime() - c0
+	sp.self = selfUsage().sub(u0)
 	if peer != 0 {
+		q1 := readPeer(peer)
 		p1, err := procCPU(peer)
 		if err != nil {
-			return 0, 0, 0, fmt.Errorf("the server's CPU time: %w", err)
+			return span{}, fmt.Errorf("the server's CPU time: %w", err)
 		}
-		peerCPU = p1 - p0
+		sp.peerCPU = p1 - p0
+		pu := q1.since(q0)
+		sp.peer = &pu
 	}
-	return wall, cpu, peerCPU, nil
+	return sp, nil
 }
 
 // cpuTime is the process's user plus system time so far (getrusage).
@@ -199,18 +215,19 @@ func closedLoop(s *spec, n int, newOp func(i int) func() (time.Duration, error),
 			}
 		}()
 	}
-	wall, cpu, srvCPU, werr := window(&ph, s.Warmup, s.Window, s.ServerPID)
+	sp, werr := window(&ph, s.Warmup, s.Window, s.ServerPID)
 	wg.Wait()
 	r := &result{Threads: ts.finish()}
 	if werr != nil {
 		return nil, werr
 	}
 	// With a server in another process, the whole run's CPU is both.
-	if err := r.sum(ws, true, bytesPerOp, wall, cpu+srvCPU); err != nil {
+	if err := r.sum(ws, true, bytesPerOp, sp.wall, sp.cpu+sp.peerCPU); err != nil {
 		return nil, err
 	}
+	r.setCounts(sp.self, sp.peer)
 	if s.ServerPID != 0 {
-		r.ServerCPUSeconds = srvCPU.Seconds()
+		r.ServerCPUSeconds = sp.peerCPU.Seconds()
 		if r.Ops > 0 {
 			r.ServerCPUSPerMop = r.ServerCPUSeconds / float64(r.Ops) * 1e6
 		}

@@ -65,7 +65,7 @@ func nopAio(s *spec) (*result, error) {
 		w.start = time.Now()
 		w.a.Nop()
 	}
-	wall, cpu, _, _ := window(&ph, s.Warmup, s.Window, 0)
+	sp, _ := window(&ph, s.Warmup, s.Window, 0)
 	wg.Wait()
 	r := &result{Threads: ts.finish(), Loop: ls.done()}
 	tallies := make([]*tally, len(ws))
@@ -73,9 +73,10 @@ func nopAio(s *spec) (*result, error) {
 		tallies[i] = &w.tally
 		w.a.Free()
 	}
-	if err := r.sum(tallies, timed, 0, wall, cpu); err != nil {
+	if err := r.sum(tallies, timed, 0, sp.wall, sp.cpu); err != nil {
 		return nil, err
 	}
+	r.setCounts(sp.self, nil)
 	return r, nil
 }
 
@@ -160,13 +161,14 @@ func nopRawRing(s *spec) (*result, error) {
 		}
 		return nil, err
 	}
-	wall, cpu, _, _ := window(&ph, s.Warmup, s.Window, 0)
+	sp, _ := window(&ph, s.Warmup, s.Window, 0)
 	<-done
 	if rerr != nil {
 		return nil, rerr
 	}
 	r := &result{Ops: n, Threads: ts.finish()}
-	r.derive(0, wall, cpu)
+	r.derive(0, sp.wall, sp.cpu)
+	r.setCounts(sp.self, nil)
 	if s.Depth == 1 {
 		r.P50us, r.P99us, r.MaxUs = lat.quantile(0.50), lat.quantile(0.99), lat.maxUs()
 	}

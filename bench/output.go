@@ -71,9 +71,12 @@ type report struct {
 	// Stress says whether CPU burners ran beside every case (-stress), and
 	// StressProcs how many; Procs is the GOMAXPROCS of every measured
 	// process (-procs), 0 when not set.
-	Stress      bool      `json:"stress"`
-	StressProcs int       `json:"stress_procs,omitempty"`
-	Procs       int       `json:"procs"`
+	Stress      bool `json:"stress"`
+	StressProcs int  `json:"stress_procs,omitempty"`
+	Procs       int  `json:"procs"`
+	// Count is how many runs of every case each row is the median of
+	// (-count); 0 or 1: one.
+	Count       int       `json:"count,omitempty"`
 	Started     time.Time `json:"started"`
 	WallSeconds float64   `json:"wall_s"`
 	Kernel      string    `json:"kernel"`
@@ -105,13 +108,36 @@ func (r *report) writeJSON(w io.Writer) error {
 
 // writeTable prints the fixed-width table and its footnotes.
 func writeTable(w io.Writer, r *report) {
-	fmt.Fprintf(w, "aioring benchmark suite, %s mode, %s: Linux %s, %s, %d CPUs, %.0f s, load average %.1f at the start and %.1f at the end\n\n",
-		r.Mode, r.condition(), r.Kernel, r.GoVersion, r.CPUs, r.WallSeconds, r.LoadAvg[0], r.LoadAvg[1])
-	const row = "%-11s %-10s %-14s %9s %8s %9s %8s %8s %8s %8s %4s %6s %6s  %-26s %s\n"
-	fmt.Fprintf(w, row, "SCENARIO", "CASE", "IMPL", "OPS/S", "MB/S", "CPU/MOP", "SRV/MOP", "P50us", "P99us", "MAXus", "THR", "RATIO", "CPU-R", "TARGET (aioring vs this)", "RESULT")
-	fmt.Fprintln(w, strings.Repeat("-", 160))
-	prev := ""
+	runs := ""
+	if r.Count > 1 {
+		runs = fmt.Sprintf(", median [min-max] of %d runs", r.Count)
+	}
+	fmt.Fprintf(w, "aioring benchmark suite, %s mode, %s%s: Linux %s, %s, %d CPUs, %.0f s, load average %.1f at the start and %.1f at the end\n\n",
+		r.Mode, r.condition(), runs, r.Kernel, r.GoVersion, r.CPUs, r.WallSeconds, r.LoadAvg[0], r.LoadAvg[1])
+	type cells struct {
+		x        *result
+		ops, mbs string
+	}
+	var rows []cells
+	opsW, mbW := 9, 8
 	for _, x := range r.Results {
+		c := cells{x: x, ops: si(x.OpsPerS), mbs: num(x.MBPerS, 1)}
+		if len(x.Runs) > 1 {
+			if x.Scenario == scenCopy {
+				c.mbs = fmt.Sprintf("%s [%s-%s]", num(x.MBPerS, 1), num(x.Min, 1), num(x.Max, 1))
+			} else {
+				c.ops = fmt.Sprintf("%s [%s-%s]", si(x.OpsPerS), si(x.Min), si(x.Max))
+			}
+		}
+		opsW, mbW = max(opsW, len(c.ops)), max(mbW, len(c.mbs))
+		rows = append(rows, c)
+	}
+	row := "%-11s %-10s %-14s %" + strconv.Itoa(opsW) + "s %" + strconv.Itoa(mbW) + "s %9s %8s %8s %8s %8s %4s %7s %7s %6s %6s  %-26s %s\n"
+	fmt.Fprintf(w, row, "SCENARIO", "CASE", "IMPL", "OPS/S", "MB/S", "CPU/MOP", "SRV/MOP", "P50us", "P99us", "MAXus", "THR", "SYS/OP", "CSW/OP", "RATIO", "CPU-R", "TARGET (aioring vs this)", "RESULT")
+	fmt.Fprintln(w, strings.Repeat("-", 160+opsW-9+mbW-8))
+	prev := ""
+	for _, c := range rows {
+		x := c.x
 		if prev != "" && x.Scenario != prev {
 			fmt.Fprintln(w)
 		}
@@ -135,13 +161,29 @@ func writeTable(w io.Writer, r *report) {
 		if tgt == "" && x.Impl != implAio {
 			tgt = "-"
 		}
-		fmt.Fprintf(w, row, x.Scenario, x.Case, x.Impl, si(x.OpsPerS), num(x.MBPerS, 1), cpu, num(x.ServerCPUSPerMop, 2),
-			lat(x.P50us), lat(x.P99us), lat(x.MaxUs), count(x.Threads), ratio(x.Ratio), ratio(x.CPURatio), tgt, res)
+		fmt.Fprintf(w, row, x.Scenario, x.Case, x.Impl, c.ops, c.mbs, cpu, num(x.ServerCPUSPerMop, 2),
+			lat(x.P50us), lat(x.P99us), lat(x.MaxUs), count(x.Threads), perOp(x.SyscallsPerOp), perOp(x.CtxswPerOp),
+			ratio(x.Ratio), ratio(x.CPURatio), tgt, res)
 	}
 	fmt.Fprintln(w)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "* %s\n", n)
 	}
+}
+
+// perOp formats a count per operation, "-" when absent: three significant
+// digits, since a chain of 32 reads in flight makes 0.03 system calls per
+// read and a wake-up per thousand operations still shows.
+func perOp(v *float64) string {
+	switch {
+	case v == nil:
+		return "-"
+	case *v == 0:
+		return "0"
+	case *v >= 100:
+		return fmt.Sprintf("%.0f", *v)
+	}
+	return fmt.Sprintf("%.3g", *v)
 }
 
 // condition says what the machine was put through: quiet, -stress, -procs.

@@ -81,7 +81,7 @@ func readAio(s *spec) (*result, error) {
 		w.start = time.Now()
 		w.a.ReadAt(fd, int64(w.rnd.below(blocks))*blockSize)
 	}
-	wall, cpu, _, _ := window(&ph, s.Warmup, s.Window, 0)
+	sp, _ := window(&ph, s.Warmup, s.Window, 0)
 	wg.Wait()
 	r := &result{Threads: ts.finish(), Loop: ls.done()}
 	tallies := make([]*tally, len(ws))
@@ -89,9 +89,10 @@ func readAio(s *spec) (*result, error) {
 		tallies[i] = &w.tally
 		w.a.Free()
 	}
-	if err := r.sum(tallies, true, blockSize, wall, cpu); err != nil {
+	if err := r.sum(tallies, true, blockSize, sp.wall, sp.cpu); err != nil {
 		return nil, err
 	}
+	r.setCounts(sp.self, nil)
 	return r, nil
 }
 

@@ -89,6 +89,24 @@ type result struct {
 	// Threads is the most OS threads of the measured process: the
 	// server's in the server scenarios.
 	Threads int `json:"threads,omitempty"`
+	// SyscallsPerOp and CtxswPerOp are the system calls (the kernel's
+	// raw_syscalls:sys_enter tracepoint) and context switches (voluntary
+	// and involuntary) per operation over the window, every thread of the
+	// process counted: the server's process where there is a server, the
+	// load generator's then in LoadSyscallsPerOp and LoadCtxswPerOp. For
+	// copy an operation is one MiB copied. Absent when they could not be
+	// read; the report's notes say why.
+	SyscallsPerOp     *float64 `json:"syscalls_per_op,omitempty"`
+	CtxswPerOp        *float64 `json:"ctxsw_per_op,omitempty"`
+	LoadSyscallsPerOp *float64 `json:"load_syscalls_per_op,omitempty"`
+	LoadCtxswPerOp    *float64 `json:"load_ctxsw_per_op,omitempty"`
+	// Runs are the headline figure (ops/s, MB/s for copy) of each run
+	// with -count N, in the order they ran, and Min and Max their
+	// extremes; every other figure of the row is then the median over the
+	// runs.
+	Runs []float64 `json:"runs,omitempty"`
+	Min  float64   `json:"min,omitempty"`
+	Max  float64   `json:"max,omitempty"`
 	// Ratio is aioring's figure over this baseline's (ops/s, or MB/s for
 	// copy); CPURatio the same for CPU per operation, the server's own
 	// where there is a server. Set on baselines.
@@ -108,8 +126,6 @@ type result struct {
 	// Note says why figures are missing (fio not installed, O_DIRECT
 	// unsupported, ...).
 	Note string `json:"note,omitempty"`
-	// ChartTarget is the ratio the chart marks for this row, 0 for none.
-	ChartTarget float64 `json:"-"`
 }
 
 // derive fills the per-second and per-operation figures from the raw ones.
@@ -215,7 +231,6 @@ func compare(a, b *result, t *target) {
 		return
 	}
 	b.Target = t.text
-	b.ChartTarget = t.chart
 	var misses []string
 	if t.minRatio > 0 && b.Ratio < t.minRatio {
 		misses = append(misses, fmt.Sprintf("%.2fx < %.2gx", b.Ratio, t.minRatio))

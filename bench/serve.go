@@ -71,7 +71,11 @@ func (c *children) runServed(ctx context.Context, s *spec, stderr io.Writer) (*r
 
 	ls := *s
 	ls.Role, ls.Addr, ls.ServerPID, ls.CPUProfile = roleLoad, srv.addr, srv.cmd.Process.Pid, ""
-	r, lerr := c.run(ctx, &ls, stderr)
+	var srvCounter *os.File
+	if srv.count != nil {
+		srvCounter = srv.count.file
+	}
+	r, lerr := c.runPeer(ctx, &ls, stderr, srvCounter)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -111,7 +115,8 @@ type servedChild struct {
 	stdin  io.WriteCloser
 	out    *bufio.Reader
 	errb   bytes.Buffer
-	addr   string // where it listens
+	addr   string   // where it listens
+	count  *counted // its syscall counter, nil when not counted
 	limit  time.Duration
 	cctx   context.Context
 	cancel context.CancelFunc
@@ -143,7 +148,7 @@ func (c *children) startServed(ctx context.Context, s *spec) (*servedChild, erro
 	// WaitDelay bounds the wait for the stderr copy if the server leaves a
 	// descendant holding it.
 	sc.cmd.WaitDelay = 5 * time.Second
-	if err := c.start(sc.cmd); err != nil {
+	if sc.count, err = c.startCountedCmd(sc.cmd, nil); err != nil {
 		sc.cancel()
 		return nil, err
 	}

@@ -26,6 +26,7 @@ type suite struct {
 	start      time.Time
 	stress     int // CPU burners beside every case (-stress), 0 for none
 	procs      int // GOMAXPROCS of every child (-procs), 0 when not set
+	count      int // runs of every case (-count), their median counts
 
 	dir       string // the run's temporary directory
 	file      string // the test file, when a scenario needs one
@@ -83,7 +84,14 @@ func (s *suite) notes() []string {
 		"RATIO is aioring's ops/s (MB/s for copy) over this row's; CPU-R is aioring's CPU per operation over this row's. Below 1.0 CPU-R is better, above 1.0 RATIO is better.",
 		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations.",
 		"THR is the most OS threads the measured process (the server, in tcp-echo and http; the proxy, in proxy) had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in fresh processes.",
+		"SYS/OP is system calls per operation (the kernel's raw_syscalls:sys_enter tracepoint, counted with perf_event_open over the window, every thread of the process), CSW/OP context switches per operation (voluntary and involuntary: getrusage for the measured process, /proc/PID/task/*/status for a server). Where there is a server, both are the server's; the JSON has the load generator's as load_syscalls_per_op and load_ctxsw_per_op. For copy an operation is one MiB copied; cp is counted whole, from its exec to its end; fio rows have neither.",
 		"P50/P99/MAX: round-trip time of one NOP (nop qd1), of tcp-echo messages and of http requests, per-operation latency of reads, lateness past the deadline of timers.",
+	}
+	if _, why := syscallCounting(); why != "" {
+		n = append(n, "SYS/OP is absent: "+why+".")
+	}
+	if s.count > 1 {
+		n = append(n, fmt.Sprintf("-count %d: each case ran %d times, its implementations one after the other in each run, so that a slow stretch of the machine hits all of them alike; every figure is the median over the runs, [min-max] the spread of the headline figure (ops/s; MB/s for copy), and RATIO and CPU-R are of the medians.", s.count, s.count))
 	}
 	if s.file != "" {
 		size := fmt.Sprintf("%d MiB", s.p.fileSize/miB)
@@ -189,37 +197,123 @@ func (s *suite) skip(base spec, impls []string, why string) {
 	}
 }
 
-// runCase measures aioring and then each baseline on the same case, and
-// compares them. A failed measurement becomes a row that says why; only an
-// interrupt stops the run.
+// runCase measures aioring and then each baseline on the same case,
+// s.count times over, and compares the rows' medians. The runs interleave
+// (aioring, the baselines, aioring, the baselines, ...) so that a slow
+// stretch of the machine falls on every implementation of the case alike.
+// A failed measurement becomes a row that says why; only an interrupt
+// stops the run.
 func (s *suite) runCase(base spec, key int, impls []string) error {
 	base.Warmup, base.Window = s.p.warmup, s.p.window
-	var rows []*result
-	for _, impl := range impls {
-		sp := base
-		sp.Impl = impl
-		if impl == implAio && s.cpuProfile != "" {
-			sp.CPUProfile = fmt.Sprintf("%s-%s-%s.pprof", s.cpuProfile, sp.Scenario, sanitize(sp.Case))
+	n := max(s.count, 1)
+	runs := make([][]*result, len(impls))
+	for run := range n {
+		for i, impl := range impls {
+			sp := base
+			sp.Impl = impl
+			if impl == implAio && s.cpuProfile != "" {
+				sp.CPUProfile = fmt.Sprintf("%s-%s-%s.pprof", s.cpuProfile, sp.Scenario, sanitize(sp.Case))
+				if n > 1 {
+					sp.CPUProfile = fmt.Sprintf("%s-%s-%s-run%d.pprof", s.cpuProfile, sp.Scenario, sanitize(sp.Case), run+1)
+				}
+			}
+			which := ""
+			if n > 1 {
+				which = fmt.Sprintf(" (run %d of %d)", run+1, n)
+			}
+			r, err := s.measure(&sp)
+			if s.ctx.Err() != nil {
+				return s.ctx.Err()
+			}
+			if err != nil {
+				s.failed = true
+				r = &result{Note: "FAILED: " + oneLine(err.Error())}
+				if n > 1 {
+					r.Note = fmt.Sprintf("FAILED in run %d of %d: %s", run+1, n, oneLine(err.Error()))
+				}
+				s.progress("%s %s %s%s: %s", sp.Scenario, sp.Case, impl, which, r.Note)
+			} else {
+				s.progress("%s %s %s%s: %s", sp.Scenario, sp.Case, impl, which, summary(r))
+			}
+			r.Scenario, r.Case, r.Impl = sp.Scenario, sp.Case, impl
+			runs[i] = append(runs[i], r)
 		}
-		r, err := s.measure(&sp)
-		if s.ctx.Err() != nil {
-			return s.ctx.Err()
-		}
-		if err != nil {
-			s.failed = true
-			r = &result{Note: "FAILED: " + oneLine(err.Error())}
-			s.progress("%s %s %s: %s", sp.Scenario, sp.Case, impl, r.Note)
-		} else {
-			s.progress("%s %s %s: %s", sp.Scenario, sp.Case, impl, summary(r))
-		}
-		r.Scenario, r.Case, r.Impl = sp.Scenario, sp.Case, impl
-		rows = append(rows, r)
+	}
+	rows := make([]*result, len(impls))
+	for i := range impls {
+		rows[i] = medianRow(runs[i])
 	}
 	for _, b := range rows[1:] {
 		compare(rows[0], b, targetFor(base.Scenario, key, b.Impl))
 	}
 	s.results = append(s.results, rows...)
 	return nil
+}
+
+// medianRow makes one row of several runs of one implementation in one
+// case (-count): every figure is the median over the runs, field by field,
+// except the counts of the run whose headline figure is the median (Ops,
+// seconds, CPU seconds, the loop's statistics), which stay together, and
+// Threads, the most of any run. Runs, Min and Max keep the headline of
+// each run. A row that has a note in any run (a failure, a missing tool)
+// is that note.
+func medianRow(runs []*result) *result {
+	if len(runs) == 1 {
+		return runs[0]
+	}
+	for _, x := range runs {
+		if x.Note != "" {
+			return x
+		}
+	}
+	heads := make([]float64, len(runs))
+	for i, x := range runs {
+		heads[i], _ = figure(x)
+	}
+	order := make([]int, len(runs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(heads[a], heads[b]) })
+	// The lower of the two middle runs when there are an even number.
+	r := *runs[order[(len(runs)-1)/2]]
+	r.Runs = heads
+	r.Min, r.Max = slices.Min(heads), slices.Max(heads)
+	med := func(get func(*result) float64) float64 {
+		v := make([]float64, 0, len(runs))
+		for _, x := range runs {
+			v = append(v, get(x))
+		}
+		return median(v)
+	}
+	medPtr := func(get func(*result) *float64) *float64 {
+		v := make([]float64, 0, len(runs))
+		for _, x := range runs {
+			p := get(x)
+			if p == nil {
+				return nil // absent in one run: absent
+			}
+			v = append(v, *p)
+		}
+		m := median(v)
+		return &m
+	}
+	r.OpsPerS = med(func(x *result) float64 { return x.OpsPerS })
+	r.MBPerS = med(func(x *result) float64 { return x.MBPerS })
+	r.CPUSPerMop = med(func(x *result) float64 { return x.CPUSPerMop })
+	r.CPUSPerGiB = med(func(x *result) float64 { return x.CPUSPerGiB })
+	r.ServerCPUSPerMop = med(func(x *result) float64 { return x.ServerCPUSPerMop })
+	r.P50us = med(func(x *result) float64 { return x.P50us })
+	r.P99us = med(func(x *result) float64 { return x.P99us })
+	r.MaxUs = med(func(x *result) float64 { return x.MaxUs })
+	r.SyscallsPerOp = medPtr(func(x *result) *float64 { return x.SyscallsPerOp })
+	r.CtxswPerOp = medPtr(func(x *result) *float64 { return x.CtxswPerOp })
+	r.LoadSyscallsPerOp = medPtr(func(x *result) *float64 { return x.LoadSyscallsPerOp })
+	r.LoadCtxswPerOp = medPtr(func(x *result) *float64 { return x.LoadCtxswPerOp })
+	for _, x := range runs {
+		r.Threads = max(r.Threads, x.Threads)
+	}
+	return &r
 }
 
 // measure runs one implementation: external tools directly, everything

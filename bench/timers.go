@@ -50,9 +50,10 @@ func (t *timerRun) run(s *spec, arm func(i int, d time.Duration)) *result {
 		ts     = startThreadSampler()
 		window = s.Warmup + s.Window
 		first  = time.Now()
+		use    = zeroUsage
 	)
 	for round := 0; round == 0 || time.Since(first) < window; round++ {
-		c0, t0 := cpuTime(), time.Now()
+		u0, c0, t0 := selfUsage(), cpuTime(), time.Now()
 		t.wg.Add(t.n)
 		for i := range t.n {
 			d := timerMin + time.Duration(rnd.below(uint64(timerMax-timerMin)))
@@ -62,6 +63,7 @@ func (t *timerRun) run(s *spec, arm func(i int, d time.Duration)) *result {
 		t.wg.Wait()
 		wall += time.Since(t0)
 		cpu += cpuTime() - c0
+		use = use.add(selfUsage().sub(u0))
 		ops += uint64(t.n)
 		for _, l := range t.late {
 			if l < 0 {
@@ -72,6 +74,7 @@ func (t *timerRun) run(s *spec, arm func(i int, d time.Duration)) *result {
 	}
 	r := &result{Ops: ops, Threads: ts.finish()}
 	r.derive(0, wall, cpu)
+	r.setCounts(use, nil)
 	r.P50us, r.P99us, r.MaxUs = all.quantile(0.50), all.quantile(0.99), all.maxUs()
 	return r
 }
