@@ -282,17 +282,7 @@ func childPIDs(t *testing.T) int {
 // the baselines' movement is marked, one that moved with them is not.
 func TestCompare(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name string, rep *report) string {
-		p := filepath.Join(dir, name)
-		var b bytes.Buffer
-		if err := rep.writeJSON(&b); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name string, rep *report) string { return writeReport(t, dir, name, rep) }
 	rows := func(aioEcho, netEcho, aioNop, srv float64) []*result {
 		return []*result{
 			{Scenario: scenTCP, Case: "c64 64B", Impl: implAio, OpsPerS: aioEcho, CPUSPerMop: 2 * srv, ServerCPUSPerMop: srv},
@@ -309,15 +299,7 @@ func TestCompare(t *testing.T) {
 		t.Fatalf("exit status %d: %s", code, stderr.String())
 	}
 	out := stdout.String()
-	line := func(scen, impl string) string {
-		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, scen+" ") && strings.Contains(l, " "+impl+" ") {
-				return l
-			}
-		}
-		t.Fatalf("no %s %s row in:\n%s", scen, impl, out)
-		return ""
-	}
+	line := func(scen, impl string) string { return tableRow(t, out, scen, impl) }
 	if l := line(scenTCP, implAio); !strings.Contains(l, "+50.0%") || !strings.Contains(l, "MOVED") || !strings.Contains(l, "-25.0%") {
 		t.Errorf("tcp-echo aioring should show +50.0%%, the server CPU's -25.0%% and MOVED:\n%s", l)
 	}
@@ -541,15 +523,7 @@ func TestCompareRunSets(t *testing.T) {
 			{Scenario: scenNop, Case: "qd1", Impl: implAio, OpsPerS: aioNop},
 			{Scenario: scenNop, Case: "qd1", Impl: implRawRing, OpsPerS: 1000},
 		}}
-		p := filepath.Join(dir, name)
-		var b bytes.Buffer
-		if err := rep.writeJSON(&b); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return writeReport(t, dir, name, rep)
 	}
 	// tcp-echo aioring: OLD 90-110k, NEW 130-150k (apart: moved up);
 	// nop aioring: OLD 400-600, NEW 500-700 (overlapping: within).
@@ -560,15 +534,7 @@ func TestCompareRunSets(t *testing.T) {
 		t.Fatalf("exit status %d: %s", code, stderr.String())
 	}
 	out := stdout.String()
-	line := func(scen, impl string) string {
-		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, scen+" ") && strings.Contains(l, " "+impl+" ") {
-				return l
-			}
-		}
-		t.Fatalf("no %s %s row in:\n%s", scen, impl, out)
-		return ""
-	}
+	line := func(scen, impl string) string { return tableRow(t, out, scen, impl) }
 	if l := line(scenTCP, implAio); !strings.Contains(l, "100.0k [90.0k-110.0k]") || !strings.Contains(l, "+40.0%") || !strings.Contains(l, "MOVED up") {
 		t.Errorf("tcp-echo aioring: want the median 100.0k [90.0k-110.0k], +40.0%% and MOVED up:\n%s", l)
 	}
@@ -800,6 +766,19 @@ func writeReport(t *testing.T, dir, name string, rep *report) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// tableRow returns the line of out for scenario scen and implementation
+// impl.
+func tableRow(t *testing.T, out, scen, impl string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, scen+" ") && strings.Contains(l, " "+impl+" ") {
+			return l
+		}
+	}
+	t.Fatalf("no %s %s row in:\n%s", scen, impl, out)
+	return ""
 }
 
 // TestCompareCountFiles compares one -count file per side: its runs are
