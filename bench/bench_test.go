@@ -294,11 +294,7 @@ func TestCompare(t *testing.T) {
 	old := write("old.json", &report{Mode: "quick", Results: rows(100_000, 100_000, 500, 8)})
 	// tcp-echo aioring +50% while net moved 3%; nop aioring +4%.
 	cur := write("new.json", &report{Mode: "quick", Results: rows(150_000, 103_000, 520, 6)})
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"-compare", old, cur}, &stdout, &stderr); code != exitOK {
-		t.Fatalf("exit status %d: %s", code, stderr.String())
-	}
-	out := stdout.String()
+	out := compareOut(t, old, cur)
 	line := func(scen, impl string) string { return tableRow(t, out, scen, impl) }
 	if l := line(scenTCP, implAio); !strings.Contains(l, "+50.0%") || !strings.Contains(l, "MOVED") || !strings.Contains(l, "-25.0%") {
 		t.Errorf("tcp-echo aioring should show +50.0%%, the server CPU's -25.0%% and MOVED:\n%s", l)
@@ -529,12 +525,9 @@ func TestCompareRunSets(t *testing.T) {
 	// nop aioring: OLD 400-600, NEW 500-700 (overlapping: within).
 	olds := []string{write("o1.json", 100_000, 50_000, 400), write("o2.json", 90_000, 51_000, 600), write("o3.json", 110_000, 49_000, 500)}
 	news := []string{write("n1.json", 140_000, 50_000, 700), write("n2.json", 130_000, 50_000, 500), write("n3.json", 150_000, 52_000, 650)}
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"-compare", strings.Join(olds, ","), strings.Join(news, ",")}, &stdout, &stderr); code != exitOK {
-		t.Fatalf("exit status %d: %s", code, stderr.String())
-	}
-	out := stdout.String()
+	out := compareOut(t, strings.Join(olds, ","), strings.Join(news, ","))
 	line := func(scen, impl string) string { return tableRow(t, out, scen, impl) }
+	var stdout, stderr bytes.Buffer
 	if l := line(scenTCP, implAio); !strings.Contains(l, "100.0k [90.0k-110.0k]") || !strings.Contains(l, "+40.0%") || !strings.Contains(l, "MOVED up") {
 		t.Errorf("tcp-echo aioring: want the median 100.0k [90.0k-110.0k], +40.0%% and MOVED up:\n%s", l)
 	}
@@ -766,6 +759,16 @@ func writeReport(t *testing.T, dir, name string, rep *report) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// compareOut runs -compare old cur and returns what it printed.
+func compareOut(t *testing.T, old, cur string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-compare", old, cur}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit status %d: %s", code, stderr.String())
+	}
+	return stdout.String()
 }
 
 // tableRow returns the line of out for scenario scen and implementation

@@ -611,3 +611,21 @@ func connectNext(po *portOp, e unix.Errno) (int32, portNext) {
 	}
 	return -int32(e), nDone
 }
+
+// readiness: a descriptor found ready goes to a file worker for the
+// blocking call; one that is not waits in the poller (or, for a zero
+// timeout, ends with EAGAIN).
+func readiness(po *portOp, read bool) (int32, portNext) {
+	ev, next := int16(unix.POLLIN), nRead
+	if !read {
+		ev, next = unix.POLLOUT, nWrite
+	}
+	fds := [1]unix.PollFd{{Fd: po.fd, Events: ev}}
+	if n, _ := unix.Poll(fds[:], 0); n > 0 {
+		return 0, nFile
+	}
+	if po.nonblock {
+		return -int32(unix.EAGAIN), nDone
+	}
+	return 0, next
+}

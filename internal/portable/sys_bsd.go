@@ -220,24 +220,6 @@ func (p *Backend) try(po *portOp) (int32, portNext) {
 	return -int32(unix.EINVAL), nDone
 }
 
-// readiness: a descriptor found ready goes to a file worker for the
-// blocking call; one that is not waits in the kqueue (or, for a zero
-// timeout, ends with EAGAIN).
-func readiness(po *portOp, read bool) (int32, portNext) {
-	ev, next := int16(unix.POLLIN), nRead
-	if !read {
-		ev, next = unix.POLLOUT, nWrite
-	}
-	fds := [1]unix.PollFd{{Fd: po.fd, Events: ev}}
-	if n, _ := unix.Poll(fds[:], 0); n > 0 {
-		return 0, nFile
-	}
-	if po.nonblock {
-		return -int32(unix.EAGAIN), nDone
-	}
-	return 0, next
-}
-
 // acceptCloexec accepts and marks the descriptor close-on-exec (not in
 // one call: macOS has no accept4).
 func acceptCloexec(fd int32) (int, unix.Errno) {

@@ -183,18 +183,7 @@ func tryRW(po *portOp) (int32, portNext) {
 			return -int32(e), nDone
 		}
 	}
-	ev, next := int16(unix.POLLIN), nRead
-	if po.kind == op.Write {
-		ev, next = unix.POLLOUT, nWrite
-	}
-	fds := [1]unix.PollFd{{Fd: po.fd, Events: ev}}
-	if n, _ := unix.Poll(fds[:], 0); n > 0 {
-		return 0, nFile
-	}
-	if po.nonblock {
-		return -int32(unix.EAGAIN), nDone
-	}
-	return 0, next
+	return readiness(po, po.kind == op.Read)
 }
 
 // sockIO is one non-blocking receive or send: MSG_DONTWAIT makes this call
