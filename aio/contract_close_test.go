@@ -430,7 +430,9 @@ func TestCloseRacesStarts(t *testing.T) {
 			}()
 		}
 		_ = y
-		time.Sleep(20 * time.Millisecond)
+		// Close once the starters are in full flow: ops completing, others
+		// pending (a busy machine must not let Close come first).
+		aio.WaitUntil(t, "200 callbacks before Close", func() bool { return called.Load() >= 200 })
 		if err := e.Close(); err != nil {
 			t.Fatal(err)
 		}

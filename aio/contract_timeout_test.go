@@ -418,16 +418,18 @@ func TestBlockedReadIsCut(t *testing.T) {
 			a.Wait()
 
 			a.SetTimeout(aio.Infinite)
+			m := aio.MarkSubmissions(t)
 			a.ReadAt(fd, -1)
-			time.Sleep(20 * time.Millisecond) // let it reach the worker and block
+			m.Parked(t, e, a, fd) // Cancel must find it waiting, not on its way
 			a.Cancel()
 			if c := r.next(t); !errors.Is(c.err, aio.ErrCanceled) {
 				t.Fatalf("after Cancel: %v", c.err)
 			}
 			a.Wait()
 
+			m = aio.MarkSubmissions(t)
 			a.ReadAt(fd, -1)
-			time.Sleep(20 * time.Millisecond)
+			m.Parked(t, e, a, fd) // and so must Close
 			e.Close()
 			if c := r.next(t); !errors.Is(c.err, aio.ErrClosed) {
 				t.Fatalf("after Close: %v", c.err)

@@ -130,8 +130,9 @@ func TestSendZCRefusedKeepsTimeoutAndCancel(t *testing.T) {
 		t.Fatalf("refused then plain send on a full socket: %v after %v; want ErrTimedOut after 30 ms", a.Result(), time.Since(start))
 	}
 	a.SetTimeout(Infinite)
+	m := MarkSubmissions(t)
 	a.Send(fds[0])
-	time.Sleep(10 * time.Millisecond)
+	m.Parked(t, e, a, fds[0]) // Cancel is to find the plain re-issue waiting for room
 	a.Cancel()
 	a.Wait()
 	if a.Result() != ErrCanceled {
