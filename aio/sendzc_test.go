@@ -8,6 +8,7 @@ package aio
 
 import (
 	"bytes"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,7 +193,7 @@ func TestSendZCWaitsForNotification(t *testing.T) {
 	data := stuckSend(t, e, a, snd)
 	want := bytes.Clone(data)
 	a.Cancel()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // proving an absence: Cancel must change nothing
 	if !a.Busy() || calls.Load() != 0 {
 		t.Fatalf("before the notification: busy %v, %d callbacks; want busy, none", a.Busy(), calls.Load())
 	}
@@ -236,7 +237,17 @@ func TestSendZCStopAndCloseWaitForNotification(t *testing.T) {
 			var released atomic.Bool
 			got := make(chan []byte, 1)
 			go func() {
-				time.Sleep(50 * time.Millisecond)
+				// Release the pages only once the test goroutine is inside
+				// the call that must wait for them; until the receiver
+				// reads, that call cannot return.
+				inCall := map[string]string{"Stop": "aio.(*Aio).Stop(", "Close": "aio.(*Engine).Close(", "Wait": "aio.(*Aio).Wait("}[how]
+				for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stacks(), inCall); {
+					if time.Now().After(deadline) {
+						t.Errorf("%s not called within 10 s", how)
+						break
+					}
+					time.Sleep(100 * time.Microsecond) // polling interval
+				}
 				released.Store(true)
 				got <- readFull(t, rcv, len(data))
 			}()
