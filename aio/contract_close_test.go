@@ -246,7 +246,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 			}
 			deadline := time.Now().Add(5 * time.Second)
 			for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
+				time.Sleep(5 * time.Millisecond) // polling interval of a wait with a deadline
 			}
 			if g := runtime.NumGoroutine(); g > g0 {
 				t.Errorf("%d goroutines after Close, %d before NewEngine:\n%s", g, g0, allStacks())
@@ -440,7 +440,7 @@ func TestCloseRacesStarts(t *testing.T) {
 		wg.Wait()
 		deadline := time.Now().Add(waitLimit)
 		for called.Load() < started.Load() && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // polling interval of a wait with a deadline
 		}
 		if s, c := started.Load(), called.Load(); s != c {
 			t.Fatalf("round %d: %d ops started, %d callbacks", round, s, c)

@@ -302,7 +302,7 @@ func TestWaitFromManyAndFromOtherCallback(t *testing.T) {
 	e := newEngine(t, aio.Config{})
 	var cbDone atomic.Bool
 	a := e.NewAio(func(*aio.Aio) {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // a slow callback: the Waits must wait for it
 		cbDone.Store(true)
 	})
 	a.Sleep(30 * time.Millisecond)

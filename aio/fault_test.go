@@ -294,7 +294,7 @@ func signalStorm(stop <-chan struct{}) int {
 				sent++
 			}
 		}
-		time.Sleep(20 * time.Microsecond)
+		time.Sleep(20 * time.Microsecond) // pacing of the signal storm
 	}
 }
 
@@ -536,10 +536,10 @@ func TestFaultCloseRaces(t *testing.T) {
 				started.Add(1)
 				a.Nop()
 				fresh = append(fresh, a)
-				time.Sleep(50 * time.Microsecond)
+				time.Sleep(50 * time.Microsecond) // pacing: keeps the starts from burying Close
 			}
 		}()
-		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
+		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond) // a random phase for Close, not an ordering
 		closeErr := make(chan error, 2)
 		go func() { closeErr <- e.Close() }()
 		go func() { closeErr <- e.Close() }() // Close is idempotent and may race with itself

@@ -56,7 +56,7 @@ func refusedWithin(t *testing.T, sa unix.Sockaddr, d time.Duration) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling interval of a wait with a deadline
 	}
 }
 
@@ -69,7 +69,7 @@ func fdsBackTo(t *testing.T, n int, d time.Duration) int {
 		if got == n || time.Now().After(deadline) {
 			return got
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling interval of a wait with a deadline
 	}
 }
 
@@ -426,12 +426,12 @@ func TestMsgStopRacingResult(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i%3 != 0 {
-				time.Sleep(time.Duration(i%7) * time.Microsecond)
+				time.Sleep(time.Duration(i%7) * time.Microsecond) // jitter: varies which side of the Free the write lands on
 			}
 			write(t, y, want)
 		}()
 		if i%2 == 0 {
-			time.Sleep(time.Duration(i%5) * time.Microsecond)
+			time.Sleep(time.Duration(i%5) * time.Microsecond) // jitter: varies which side of the Free the write lands on
 		}
 		a.Free()
 		wg.Wait()

@@ -159,7 +159,7 @@ func TestStormSendZC(t *testing.T) {
 						return
 					default:
 					}
-					time.Sleep(time.Duration(r.IntN(300)) * time.Microsecond)
+					time.Sleep(time.Duration(r.IntN(300)) * time.Microsecond) // jitter: cancels at random moments
 					a.Cancel()
 				}
 			}()
@@ -305,7 +305,7 @@ func TestSendZCKernelCQEs(t *testing.T) {
 			if len(cqes) > 0 && cqes[len(cqes)-1].Flags&ring.CQEFMore == 0 {
 				break
 			}
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // polling interval of a wait with a deadline
 		}
 		t.Logf("%s: %+v", tc.name, cqes)
 		if len(cqes) == 0 || cqes[0].Res != tc.res || cqes[0].Flags&ring.CQEFNotif != 0 {

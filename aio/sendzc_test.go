@@ -119,7 +119,7 @@ func waitState(t testing.TB, a *Aio, want opState) {
 		if time.Now().After(deadline) {
 			t.Fatalf("aio state %d, want %d after 5 s", s, want)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling interval
 	}
 }
 
