@@ -208,14 +208,11 @@ func closeRaceIteration(t *testing.T, iter int, closedKinds *sync.Map) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// On the way out, also when the iteration fails: the engine is closed
+	// first (callbacks may still add helpers), then the helpers stopped,
+	// then the descriptors closed.
 	var fds closeRaceFDs
 	defer fds.closeAll()
-	closed := false
-	defer func() {
-		if !closed {
-			e.Close()
-		}
-	}()
 	stop := make(chan struct{})
 	var helpers sync.WaitGroup
 	stopped := false
@@ -227,6 +224,12 @@ func closeRaceIteration(t *testing.T, iter int, closedKinds *sync.Map) bool {
 		}
 	}
 	defer stopHelpers()
+	closed := false
+	defer func() {
+		if !closed {
+			e.Close()
+		}
+	}()
 
 	var all []*raceAio
 	add := func(kind string) *raceAio {
