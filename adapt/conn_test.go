@@ -50,6 +50,19 @@ func tcpPipe(network, addr string) (c1, c2 net.Conn, stop func(), err error) {
 	return c1, r.c, stop, nil
 }
 
+// waitStarted waits until r's operation has started (its Aio is busy), so
+// that what the test does next meets the operation pending rather than
+// before it, however late the goroutine that starts it is scheduled.
+func waitStarted(t *testing.T, r *runner) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !r.a.Busy(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the operation did not start within 10 s")
+		}
+		time.Sleep(100 * time.Microsecond) // polling interval
+	}
+}
+
 func TestNettestConn(t *testing.T) {
 	t.Run("TCP4", func(t *testing.T) {
 		nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) { return tcpPipe("tcp", "127.0.0.1:0") })
@@ -143,7 +156,7 @@ func TestConnCloseUnblocksRead(t *testing.T) {
 		_, err := c1.Read(make([]byte, 8))
 		errc <- err
 	}()
-	time.Sleep(30 * time.Millisecond)
+	waitStarted(t, c1.(*Conn).rd) // Close is to end a Read that waits, not one yet to start
 	c1.Close()
 	select {
 	case err := <-errc:
@@ -174,9 +187,9 @@ func TestConnDeadlineExtended(t *testing.T) {
 		n, err := c1.Read(buf)
 		ch <- res{n, err}
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitStarted(t, c1.(*Conn).rd) // the deadline is to move under a Read that waits
 	c1.SetReadDeadline(time.Now().Add(10 * time.Second))
-	time.Sleep(500 * time.Millisecond) // past the first deadline
+	time.Sleep(500 * time.Millisecond) // the behaviour under test: past the first deadline, the Read still waits
 	c2.Write([]byte("late"))
 	r := <-ch
 	if r.err != nil || string(buf[:r.n]) != "late" {
@@ -218,7 +231,7 @@ func TestListenerClose(t *testing.T) {
 		_, err := l.Accept()
 		errc <- err
 	}()
-	time.Sleep(30 * time.Millisecond)
+	waitStarted(t, l.acc) // Close is to end an Accept that waits
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

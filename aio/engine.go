@@ -69,10 +69,10 @@ type Config struct {
 // Aios. It is safe for concurrent use.
 type Engine struct {
 	cfg      Config
-	backend  Backend             // BackendIOURing or BackendPortable
-	fallback error               // why BackendAuto did not get io_uring; nil otherwise
-	shards   []backend           // where Aios' operations go: the rings, or one portable backend
-	next     atomic.Uint32       // round-robin shard for NewAio
+	backend  Backend       // BackendIOURing or BackendPortable
+	fallback error         // why BackendAuto did not get io_uring; nil otherwise
+	shards   []backend     // where Aios' operations go: the rings, or one portable backend
+	next     atomic.Uint32 // round-robin shard for NewAio
 
 	closed    atomic.Bool // set once, first thing in Close
 	mu        sync.Mutex  // guards table and the close handshake; taken after Aio.mu, never before

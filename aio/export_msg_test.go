@@ -24,3 +24,14 @@ const MsgQueueMax = msgQueueMax
 // armed (and so queues messages nobody is receiving yet); false on the
 // portable backend and in the single-shot fallback.
 func MsgMultishot(e *Engine) bool { return e.msgs.multishot }
+
+// MsgQueued is how many messages or accepted connections e holds queued
+// for fd, taken by the multishot and not yet received.
+func MsgQueued(e *Engine, fd int) int {
+	e.msgs.mu.Lock()
+	defer e.msgs.mu.Unlock()
+	if st := e.msgs.fds[int32(fd)]; st != nil {
+		return st.qn
+	}
+	return 0
+}

@@ -126,8 +126,9 @@ func TestFaultPeerReset(t *testing.T) {
 	a := e.NewAio(func(*Aio) { done <- struct{}{} })
 	defer a.Free()
 	a.SetIOV(buf)
+	m := MarkSubmissions(t)
 	a.Recv(fd) // pending when the reset arrives
-	time.Sleep(20 * time.Millisecond)
+	m.Parked(t, e, a, fd)
 	if !a.Busy() {
 		t.Fatalf("Recv ended before the reset: %v", a.Result())
 	}
@@ -140,7 +141,12 @@ func TestFaultPeerReset(t *testing.T) {
 
 	f2, peer2 := relTCPPair(t)
 	resetPeer(t, peer2)
-	time.Sleep(10 * time.Millisecond)
+	// The sends below are to meet a socket the reset has reached: the
+	// kernel moved it to TCP_CLOSE.
+	WaitUntil(t, "the reset reaches the socket", func() bool {
+		ti, err := unix.GetsockoptTCPInfo(int(f2.Fd()), unix.IPPROTO_TCP, unix.TCP_INFO)
+		return err == nil && ti.State == unix.BPF_TCP_CLOSE
+	})
 	var sawPipe bool
 	for i := 0; i < 3; i++ { // the first send may fail either way; later ones with EPIPE
 		err, _ := runOne(t, e, func(a *Aio) { a.SetIOV(buf) }, func(a *Aio) { a.Send(int(f2.Fd())) })
@@ -233,8 +239,9 @@ func TestFaultFullSocketBuffer(t *testing.T) {
 	a := e.NewAio(func(*Aio) { done <- struct{}{} })
 	defer a.Free()
 	a.SetIOV(buf)
+	m := MarkSubmissions(t)
 	a.Send(s0)
-	time.Sleep(10 * time.Millisecond)
+	m.Parked(t, e, a, s0) // Cancel must find it waiting for room
 	a.Cancel()
 	<-done
 	a.Wait()
@@ -287,7 +294,7 @@ func signalStorm(stop <-chan struct{}) int {
 				sent++
 			}
 		}
-		time.Sleep(20 * time.Microsecond)
+		time.Sleep(20 * time.Microsecond) // pacing of the signal storm
 	}
 }
 
@@ -529,10 +536,10 @@ func TestFaultCloseRaces(t *testing.T) {
 				started.Add(1)
 				a.Nop()
 				fresh = append(fresh, a)
-				time.Sleep(50 * time.Microsecond)
+				time.Sleep(50 * time.Microsecond) // pacing: keeps the starts from burying Close
 			}
 		}()
-		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
+		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond) // a random phase for Close, not an ordering
 		closeErr := make(chan error, 2)
 		go func() { closeErr <- e.Close() }()
 		go func() { closeErr <- e.Close() }() // Close is idempotent and may race with itself

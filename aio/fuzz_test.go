@@ -340,7 +340,7 @@ func runFuzzScript(t *testing.T, script []byte) {
 	deadline := time.Now().Add(5 * time.Second)
 	for _, x := range all {
 		for x.started.Load() != x.calls.Load() && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Microsecond)
+			time.Sleep(100 * time.Microsecond) // polling interval of a wait with a deadline
 		}
 		if s, c := x.started.Load(), x.calls.Load(); s != c {
 			r.bad("%d ops started, %d callbacks", s, c)

@@ -68,7 +68,7 @@ func expectBaseline(t *testing.T, what string, base procSnapshot) procSnapshot {
 			time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling interval of a wait with a deadline
 	}
 	t.Logf("%s: goroutines %d -> %d, fds %d -> %d, io_uring maps %d -> %d, live heap %d KiB -> %d KiB",
 		what, base.goroutines, now.goroutines, base.fds, now.fds, base.maps, now.maps, base.heap>>10, now.heap>>10)

@@ -47,7 +47,9 @@ func TestMsgCloseWithQueued(t *testing.T) {
 		_, c := dial(t, sa)
 		clients = append(clients, c)
 	}
-	time.Sleep(20 * time.Millisecond) // let them queue
+	// Let them queue: Close is to find them in the engine's queues.
+	aio.WaitMsgsTaken(t, e, x)
+	aio.WaitConnsTaken(t, e, l, 3)
 	a.Free()
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
@@ -83,7 +85,7 @@ func TestMsgCloseFDAndReuse(t *testing.T) {
 	}
 	m.Free()
 	write(t, y, "old 2") // queued for x, never received
-	time.Sleep(10 * time.Millisecond)
+	aio.WaitMsgsTaken(t, e, x)
 	// A waiting RecvMsg on another Aio ends with ErrClosed.
 	b := e.NewAio(nil)
 	defer b.Free()
@@ -108,8 +110,7 @@ func TestMsgCloseFDAndReuse(t *testing.T) {
 	if aio.MsgMultishot(e) {
 		// A waiter at CloseFD ends with ErrClosed.
 		b.SetTimeout(waitLimit)
-		b.RecvMsg(fds[0])
-		time.Sleep(5 * time.Millisecond)
+		startRecvMsgParked(t, e, b, fds[0])
 		e.CloseFD(fds[0])
 		b.Wait()
 		if b.Result() != aio.ErrClosed {
@@ -149,10 +150,11 @@ func TestMsgIdleMultishotParks(t *testing.T) {
 	a := e.NewAio(nil)
 	defer a.Free()
 	a.SetTimeout(waitLimit)
+	m := aio.MarkSubmissions(t)
 	a.RecvMsg(x)
-	time.Sleep(10 * time.Millisecond)
+	m.Parked(t, e, a, x) // the multishot (or the fallback's receive) is armed
 	st0 := e.Stats()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the window in which nothing is to happen
 	st1 := e.Stats()
 	if d := st1.Enters - st0.Enters; d > 5 {
 		t.Fatalf("%d enters in 200ms with only an idle multishot armed", d)

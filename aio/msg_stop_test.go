@@ -56,7 +56,7 @@ func refusedWithin(t *testing.T, sa unix.Sockaddr, d time.Duration) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling interval of a wait with a deadline
 	}
 }
 
@@ -69,7 +69,7 @@ func fdsBackTo(t *testing.T, n int, d time.Duration) int {
 		if got == n || time.Now().After(deadline) {
 			return got
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling interval of a wait with a deadline
 	}
 }
 
@@ -122,7 +122,7 @@ func TestMsgAcceptFreeThenPlainClose(t *testing.T) {
 		_, c := dial(t, sa)
 		clients = append(clients, c)
 	}
-	time.Sleep(20 * time.Millisecond)
+	aio.WaitConnsTaken(t, e, lfd, 3)
 	acc.Free()
 	unix.Close(lfd)
 	if !refusedWithin(t, sa, 5*time.Second) {
@@ -152,7 +152,7 @@ func TestMsgAcceptPlainCloseThenFree(t *testing.T) {
 	unix.Close(acc.Output(0).(int))
 	c0()
 	_, c1 := dial(t, sa) // queued
-	time.Sleep(20 * time.Millisecond)
+	aio.WaitConnsTaken(t, e, lfd, 1)
 	unix.Close(lfd)
 	acc.Free()
 	if !refusedWithin(t, sa, 5*time.Second) {
@@ -214,7 +214,12 @@ func TestMsgRecvFreeAndPlainClose(t *testing.T) {
 				t.Fatalf("RecvMsg = %q, %v", got, res)
 			}
 			write(t, cli, "queued") // kept for a next RecvMsg that never comes
-			time.Sleep(10 * time.Millisecond)
+			if order != "reap-close" {
+				// Queued in the engine when the Aio goes. (Reaped in
+				// its callback, the Aio left the descriptor no user:
+				// its multishot is cancelled and takes nothing more.)
+				aio.WaitMsgsTaken(t, e, srv)
+			}
 			switch order {
 			case "free-close":
 				a.Free()
@@ -240,13 +245,15 @@ func TestMsgAcceptConcurrentFreeOne(t *testing.T) {
 	before := openFDs(t)
 	lfd, sa := rawListener(t)
 	aios := make([]*aio.Aio, 3)
+	m := aio.MarkSubmissions(t)
 	for i := range aios {
 		aios[i] = e.NewAio(nil)
 		aios[i].SetTimeout(waitLimit)
 		aios[i].Accept(lfd) // all three wait
 	}
-	time.Sleep(10 * time.Millisecond)
-	aios[0].Free() // stops the first while it waits
+	// The Free below stops the first while it waits, so wait until it does.
+	m.Parked(t, e, aios[0], lfd)
+	aios[0].Free()
 	if r := aios[0].Result(); r != aio.ErrStopped {
 		t.Fatalf("freed waiting Accept = %v, want ErrStopped", r)
 	}
@@ -317,7 +324,7 @@ func TestMsgStopSeveralDescriptors(t *testing.T) {
 		t.Fatalf("b's first RecvMsg = %v, want ErrTimedOut", b.Result())
 	}
 	write(t, c2, "for b") // queued for s2 while a stops
-	time.Sleep(10 * time.Millisecond)
+	aio.WaitMsgsTaken(t, e, s2)
 	a.Free()
 	unix.Close(s1)
 	if !eofWithin(t, c1, 5*time.Second) {
@@ -357,7 +364,7 @@ func TestMsgReusedNumberNewAio(t *testing.T) {
 	}
 	m.Free()
 	write(t, y, "old 2") // queued for x
-	time.Sleep(10 * time.Millisecond)
+	aio.WaitMsgsTaken(t, e, x)
 	unix.Close(x)
 	unix.Close(y)
 	fds, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -419,12 +426,12 @@ func TestMsgStopRacingResult(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i%3 != 0 {
-				time.Sleep(time.Duration(i%7) * time.Microsecond)
+				time.Sleep(time.Duration(i%7) * time.Microsecond) // jitter: varies which side of the Free the write lands on
 			}
 			write(t, y, want)
 		}()
 		if i%2 == 0 {
-			time.Sleep(time.Duration(i%5) * time.Microsecond)
+			time.Sleep(time.Duration(i%5) * time.Microsecond) // jitter: varies which side of the Free the write lands on
 		}
 		a.Free()
 		wg.Wait()

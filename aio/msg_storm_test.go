@@ -303,7 +303,7 @@ func TestMsgCloseReturnsQueued(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for m, c := queued(); (m < 5 || c < 5) && time.Now().Before(deadline); m, c = queued() {
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling interval of a wait with a deadline
 	}
 	if m, c := queued(); m != 5 || c != 5 {
 		t.Fatalf("queued %d messages and %d connections, want 5 and 5", m, c)

@@ -35,6 +35,19 @@ func seqpacket(t testing.TB) (a, b int, closeA, closeB func()) {
 	return fds[0], fds[1], own(t, fds[0]), own(t, fds[1])
 }
 
+// startRecvMsgParked starts RecvMsg on fd and returns once it waits: with
+// a multishot armed on fd, RecvMsg has joined the descriptor's waiters
+// before it returns; a single-shot receive (the fallback, the portable
+// backend) is waited for until it is parked in the kernel.
+func startRecvMsgParked(t testing.TB, e *aio.Engine, a *aio.Aio, fd int) {
+	t.Helper()
+	m := aio.MarkSubmissions(t)
+	a.RecvMsg(fd)
+	if !aio.MsgMultishot(e) {
+		m.Parked(t, e, a, fd)
+	}
+}
+
 // recvMsg runs one RecvMsg on a callback-less Aio and returns its result.
 func recvMsg(t testing.TB, a *aio.Aio, fd int) (*aio.Msg, int, error) {
 	t.Helper()
@@ -84,7 +97,12 @@ func TestRecvMsgOrderQueued(t *testing.T) {
 		for i := 1; i < n; i++ {
 			write(t, y, fmt.Sprintf("m%d", i))
 		}
-		time.Sleep(20 * time.Millisecond) // let them queue
+		if aio.MsgMultishot(e) {
+			// Let them queue: the multishot takes messages until the
+			// queue's bound stops it, and the receives below are to find
+			// it stopped (in the fallback nothing takes them meanwhile).
+			aio.WaitUntil(t, "the queue fills to its bound", func() bool { return aio.MsgQueued(e, x) >= aio.MsgQueueMax })
+		}
 		for i := 1; i < n; i++ {
 			m, _, err := recvMsg(t, a, x)
 			if err != nil {
@@ -151,7 +169,7 @@ func TestRecvMsgPoolExhaustion(t *testing.T) {
 		}
 		a.SetTimeout(waitLimit)
 		a.RecvMsg(x)
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // proving an absence: it must not end by itself
 		if !a.Busy() {
 			t.Fatalf("RecvMsg ended with the pool empty: %v", a.Result())
 		}
@@ -331,16 +349,14 @@ func TestRecvMsgEndsLikeRecv(t *testing.T) {
 			t.Fatalf("RecvMsg after the timeout = %v, %v", m, err)
 		}
 		m.Free()
-		a.RecvMsg(x)
-		time.Sleep(5 * time.Millisecond)
+		startRecvMsgParked(t, e, a, x)
 		a.Stop()
 		if a.Result() != aio.ErrStopped {
 			t.Fatalf("RecvMsg at Stop = %v", a.Result())
 		}
 		b := e.NewAio(nil)
 		b.SetTimeout(waitLimit)
-		b.RecvMsg(x)
-		time.Sleep(5 * time.Millisecond)
+		startRecvMsgParked(t, e, b, x)
 		e.Close()
 		b.Wait()
 		if b.Result() != aio.ErrClosed {

@@ -195,7 +195,20 @@ func TestRegressRefusedOpUnpins(t *testing.T) {
 	}
 	runtime.GC()
 	runtime.GC()
-	time.Sleep(50 * time.Millisecond) // finalizers run
+	// The Pinners' finalizers, queued by the collections above, run on
+	// the runtime's one finalizer goroutine; a sentinel whose finalizer is
+	// queued after theirs tells when they have run, where a sleep would
+	// only hope so.
+	ran := make(chan struct{})
+	sentinel := new([32]byte)
+	runtime.SetFinalizer(sentinel, func(*[32]byte) { close(ran) })
+	sentinel = nil
+	runtime.GC()
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("finalizers did not run within 10 s")
+	}
 }
 
 // Defect: a RecvMsg or Accept whose multishot the ring refused (closed or

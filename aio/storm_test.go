@@ -48,7 +48,7 @@ func stormStream(peer net.Conn, total, maxChunk int) (want []byte, writeErr chan
 			}
 			off += n
 			if rng.IntN(2) == 0 {
-				time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond)
+				time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond) // jitter: a writer of random pace
 			}
 		}
 		writeErr <- peer.(*net.TCPConn).CloseWrite()
@@ -355,7 +355,7 @@ func TestStormExactlyOnce(t *testing.T) {
 					_ = s.a.Busy()
 				}
 				if i%64 == 0 {
-					time.Sleep(10 * time.Microsecond)
+					time.Sleep(10 * time.Microsecond) // pacing of the storm
 				}
 			}
 		}(w)
@@ -564,7 +564,7 @@ func TestStormFileWritesExact(t *testing.T) {
 			} else {
 				a.Abort(errStormAbort)
 			}
-			time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
+			time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond) // jitter: cancels at random moments
 		}
 	}()
 	wg.Wait()
@@ -749,7 +749,7 @@ func TestStormEchoThroughEngine(t *testing.T) {
 	for time.Now().Before(deadline) {
 		cancellable[rng.IntN(len(cancellable))].Cancel()
 		cancels++
-		time.Sleep(time.Duration(rng.IntN(500)) * time.Microsecond)
+		time.Sleep(time.Duration(rng.IntN(500)) * time.Microsecond) // jitter: cancels at random moments
 	}
 	stopping.Store(true)
 	for _, a := range aios {

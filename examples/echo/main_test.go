@@ -178,7 +178,7 @@ func TestEchoIdleTimeout(t *testing.T) {
 		if err := echoMessages(busy, [][]byte{[]byte(fmt.Sprint("ping ", i))}); err != nil {
 			t.Fatalf("active client, message %d: %v", i, err)
 		}
-		time.Sleep(idle / 5)
+		time.Sleep(idle / 5) // the behaviour under test: gaps shorter than the idle timeout
 	}
 
 	// An idle one is disconnected: EOF, after the timeout and not long

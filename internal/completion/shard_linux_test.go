@@ -176,7 +176,7 @@ func TestConcurrentSubmitExactlyOnce(t *testing.T) {
 		for i := 0; i < each; i++ {
 			submit(t, s, &nopReq{id: uint32(g*each + i)})
 			if i%50 == 0 {
-				time.Sleep(50 * time.Microsecond) // let the reapers park sometimes
+				time.Sleep(50 * time.Microsecond) // load shaping, not ordering: let the reapers park sometimes
 			}
 		}
 	})
@@ -212,6 +212,18 @@ func TestInlineReap(t *testing.T) {
 	}
 }
 
+// waitIdle waits until s's seated reaper has nothing in flight and parks
+// off the ring (idle set just before it waits on its kick channel).
+func waitIdle(t *testing.T, s *Shard) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !s.idle.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the seated reaper did not park within 10 s")
+		}
+		time.Sleep(100 * time.Microsecond) // polling interval
+	}
+}
+
 // A parked reaper wakes for a CQE that arrives later (a kernel timer), and
 // for a callback handed off by a goroutine that is not a reaper.
 func TestReaperWakes(t *testing.T) {
@@ -219,12 +231,12 @@ func TestReaperWakes(t *testing.T) {
 	s := start(t, Config{Entries: 8, Reapers: 2, Handler: h})
 	defer s.Close()
 	for i := 0; i < 5; i++ {
-		time.Sleep(5 * time.Millisecond) // the reapers are parked by now
+		waitIdle(t, s) // the CQE is to find the reapers parked
 		tr := &timeoutReq{id: uint32(2*i + 1)}
 		tr.ts.SetNanoseconds(int64(10 * time.Millisecond))
 		submit(t, s, tr)
 		waitFor(t, h, 1)
-		time.Sleep(5 * time.Millisecond)
+		waitIdle(t, s) // and so is the hand-off
 		enters := s.Stats().Enters
 		ok, wake := s.Handoff(&testCallback{h: h, id: 1001})
 		if !ok || !wake {
@@ -249,9 +261,11 @@ func TestReaperWakes(t *testing.T) {
 func TestBlockingCallbackDoesNotStall(t *testing.T) {
 	h := newHandler()
 	release := make(chan struct{})
+	blocked := make(chan struct{})
 	h.onCallback = func(id uint32) {
 		switch id {
 		case 1:
+			close(blocked)
 			select {
 			case <-release:
 			case <-time.After(20 * time.Second):
@@ -263,7 +277,11 @@ func TestBlockingCallbackDoesNotStall(t *testing.T) {
 	s := start(t, Config{Entries: 8, Reapers: 2, Handler: h})
 	defer s.Close()
 	submit(t, s, &nopReq{id: 1})
-	time.Sleep(10 * time.Millisecond) // callback 1 is blocked now
+	select { // the second request is to come while callback 1 blocks
+	case <-blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("callback 1 did not run")
+	}
 	done := make(chan struct{})
 	go func() {
 		submit(t, s, &nopReq{id: 3})
@@ -482,7 +500,7 @@ func TestSeatHandoverKeepsChainGoing(t *testing.T) {
 			return
 		}
 		if n%100 == 0 {
-			time.Sleep(3 * watchdogPeriod) // the watchdog hands the seat over
+			time.Sleep(3 * watchdogPeriod) // the behaviour under test: a callback stalled past the watchdog's period, which hands the seat over
 		}
 		if err := s.Queue(&nopReq{id: id}); err != nil {
 			panic(err)
@@ -512,7 +530,7 @@ func TestInlineReapsDoNotDisarmTheRing(t *testing.T) {
 		for i := 0; time.Now().Before(deadline); i++ {
 			submit(t, s, &nopReq{id: 2 * uint32(i)}) // reaped inline
 			if i%8 == 0 {
-				time.Sleep(100 * time.Microsecond) // let the reaper run
+				time.Sleep(100 * time.Microsecond) // load shaping, not ordering: let the reaper run
 			}
 		}
 		deadline = time.Now().Add(10 * time.Second)

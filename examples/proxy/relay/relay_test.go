@@ -228,7 +228,7 @@ func waitClosed(t *testing.T, p *Proxy) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d connections still open 30s after their clients finished", p.Open())
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // polling interval of a wait with a deadline
 	}
 }
 
@@ -506,7 +506,7 @@ func TestStopClosesConnections(t *testing.T) {
 		cs = append(cs, c)
 	}
 	for p.Open() < len(cs) {
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling interval
 	}
 	e.Close()
 	<-p.Done()
@@ -525,7 +525,7 @@ func TestStopClosesConnections(t *testing.T) {
 	// then only the test's own descriptors remain.
 	deadline := time.Now().Add(10 * time.Second)
 	for openFDs(t) > before+1 && time.Now().Before(deadline) { // +1: the upstream's listener
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling interval of a wait with a deadline
 	}
 	if n := openFDs(t); n > before+1 {
 		t.Errorf("%d descriptors open, %d before the test (+1 for the upstream's listener)", n, before)
