@@ -73,18 +73,19 @@ package aio
 // makes the pool there (once per ring).
 //
 // Lock order (the message machinery's part of docs/design.md's "Lock
-// order", which is the one place the engine-wide order is written):
+// order", which is the one place the engine-wide order is written; keep
+// the two the same):
 //
-//	Shard.cqMu → fdState.mu → Aio.mu → msgRing.waitMu → ringPool.mu
-//	fdState.mu → an fd map's mu (fdShard.mu) → msgEngine.tabMu
-//	fdState.mu, Aio.mu → Shard.sqMu (queueing SQEs and cancels)
-//	msgRing.mkMu (the pool gate) → what newPool takes (the ring's own)
+//	Shard.cqMu → fdState.mu → Aio.mu → msgRing.mkMu → msgRing.waitMu → ringPool.mu
+//	fdState.mu, Aio.mu → fdShard.mu → msgEngine.tabMu
+//	fdState.mu, Aio.mu → Shard.sqMu
 //
-// Two fdState.mu are never held together, nor two Aio.mu. A CQE's
-// handler takes the state's lock under the shard's CQ lock; Msg.Free
-// takes ringPool.mu alone, then (buffersBack) msgRing.waitMu alone, then
-// a state's lock or an Aio's. msgRing.mkMu is taken with none of these
-// held, except by the fallback's bufferLocked (under Aio.mu, above).
+// Two fdState.mu are never held together, nor two Aio.mu. A multishot
+// CQE's handler takes the state's lock under the shard's CQ lock.
+// Msg.Free takes ringPool.mu alone, then (a receive waiting for a buffer)
+// msgRing.waitMu alone, then a state's lock or an Aio's. msgRing.mkMu is
+// held only while the pool is made, with no other message lock held,
+// except under Aio.mu by the fallback's bufferLocked (above).
 
 import (
 	"math"
