@@ -238,7 +238,10 @@ func (ms *msgEngine) ringOf(sh backend) *msgRing {
 	panic("aio: an Aio's ring is not one of its engine's")
 }
 
-// poolFor returns sh's pool, making it on first use.
+// poolFor returns sh's pool, making it on first use. It takes no lock but
+// the ring's gate, and must be called with none held: a single-shot
+// RecvMsg that calls it before it locks the Aio leaves bufferLocked
+// nothing to make under the Aio's lock (ops.go's RecvMsg does not yet).
 func (ms *msgEngine) poolFor(sh backend) (msgPool, error) {
 	return ms.ringOf(sh).poolMade(ms)
 }
