@@ -87,7 +87,7 @@ type aioExtra struct {
 	pending  *Msg     // a fallback RecvMsg's buffer while in the kernel
 	waitPool msgPool  // the pool a fallback RecvMsg waits on for a buffer (stateMsg)
 	// msgFDs: the descriptor states this Aio started RecvMsg or Accept
-	// on (msgfd.go); written with msgEngine.mu and mu both held.
+	// on (msgfd.go); under mu (appended with the state's lock held too).
 	msgFDs []*fdState
 	zc     zcExtra // zero-copy send (sendzc.go)
 }

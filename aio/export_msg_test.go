@@ -28,10 +28,11 @@ func MsgMultishot(e *Engine) bool { return e.msgs.multishot }
 // MsgQueued is how many messages or accepted connections e holds queued
 // for fd, taken by the multishot and not yet received.
 func MsgQueued(e *Engine, fd int) int {
-	e.msgs.mu.Lock()
-	defer e.msgs.mu.Unlock()
-	if st := e.msgs.fds[int32(fd)]; st != nil {
-		return st.qn
+	st := e.msgs.lookup(int32(fd))
+	if st == nil {
+		return 0
 	}
-	return 0
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.qn
 }

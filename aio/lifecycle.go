@@ -273,7 +273,7 @@ func (a *Aio) abortAndUnlock(err error) {
 	case stateTimer:
 		a.finishLocked(err, 0, nil)
 	case stateMsg:
-		a.abortMsgLocked(err) // unlocks
+		a.abortMsgAndUnlock(err)
 		return
 	case stateProvider:
 		fn := a.cancelFn

@@ -67,9 +67,11 @@ func (a *Aio) Msg() *Msg {
 
 // msgPool is a ring's pool of message buffers. The io_uring pool publishes
 // free buffers to the kernel's provided-buffer ring; another backend can
-// supply its own (it receives into a buffer it takes with get). Methods
-// other than give are called with msgEngine.mu held; give locks what it
-// needs itself, as Free calls it from any goroutine.
+// supply its own (it receives into a buffer it takes with get). A pool
+// locks what it needs itself and makes no system call under its lock: it
+// is called under a descriptor's state lock or an Aio's (take, put, get,
+// starve), under its ring's msgRing.waitMu (starve), and with no lock
+// held from Free (give).
 type msgPool interface {
 	// take turns buffer bid, which the kernel selected and filled with n
 	// bytes, into a live Msg.

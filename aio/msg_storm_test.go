@@ -184,8 +184,8 @@ func TestZeroAllocsRecvMsgCycle(t *testing.T) {
 // connection with its multishot armed costs only its state on the heap.
 func TestMsgMemory(t *testing.T) {
 	e := testEngine(t)
-	for i, p := range e.msgs.pools {
-		if p != nil {
+	for i := range e.msgs.rings {
+		if p := e.msgs.poolOf(i); p != nil {
 			t.Fatalf("ring %d has a pool before any RecvMsg", i)
 		}
 	}
@@ -287,17 +287,14 @@ func TestMsgCloseReturnsQueued(t *testing.T) {
 		unix.Connect(c, sa)
 	}
 	queued := func() (msgs, conns int) {
-		e.msgs.mu.Lock()
-		defer e.msgs.mu.Unlock()
-		for _, st := range e.msgs.table {
-			if st == nil {
-				continue
-			}
+		for _, st := range e.msgs.states() {
+			st.mu.Lock()
 			if st.accept {
 				conns += st.qn
 			} else {
 				msgs += st.qn
 			}
+			st.mu.Unlock()
 		}
 		return
 	}
@@ -309,7 +306,7 @@ func TestMsgCloseReturnsQueued(t *testing.T) {
 		t.Fatalf("queued %d messages and %d connections, want 5 and 5", m, c)
 	}
 	before := openFDsInternal(t)
-	pool := e.msgs.pools[0].(*ringPool)
+	pool := e.msgs.poolOf(0).(*ringPool)
 	a.Free()
 	e.Close()
 	if pool.out != 0 {

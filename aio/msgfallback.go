@@ -15,17 +15,31 @@ import (
 // errNoBuffer: the pool has no free buffer for a fallback receive.
 var errNoBuffer = errors.New("aio: no free message buffer")
 
-// bufferLocked takes a pool buffer for a fallback receive into d.
+// bufferLocked takes a pool buffer for a fallback receive into d. Called
+// with a.mu held (from buildLocked); RecvMsg has made the ring's pool
+// before it locked the Aio, so poolMade only reads it here (it makes it
+// only if that failed, and then fails the same way). With no buffer free, the receive is listed in its
+// ring's fbWait and errNoBuffer returned: starve and the listing are one
+// step under waitMu, so a Free that makes a buffer free either is seen by
+// starve or finds the receive listed (wakeFallback).
 func (a *Aio) bufferLocked(d *op.Desc) error {
-	p, err := a.e.msgs.poolFor(a.sh)
+	ms := &a.e.msgs
+	mr := ms.ringOf(a.sh)
+	p, err := mr.poolMade(ms)
 	if err != nil {
 		return err
 	}
 	m := p.get()
 	for m == nil {
-		a.e.msgs.starvations.Add(1)
-		if p.starve() {
+		ms.starvations.Add(1)
+		mr.waitMu.Lock()
+		starved := p.starve()
+		if starved {
 			a.extra().waitPool = p
+			mr.fbWait = append(mr.fbWait, a)
+		}
+		mr.waitMu.Unlock()
+		if starved {
 			return errNoBuffer
 		}
 		m = p.get()
@@ -37,35 +51,40 @@ func (a *Aio) bufferLocked(d *op.Desc) error {
 	return nil
 }
 
-// waitBufferLocked parks a fallback RecvMsg until a buffer comes back.
+// waitBufferLocked parks a fallback RecvMsg, listed by bufferLocked, until
+// a buffer comes back.
 func (a *Aio) waitBufferLocked(tm timing) {
-	ms := &a.e.msgs
 	if tm.mode == tZero {
+		r := a.e.msgs.ringOf(a.sh)
+		r.waitMu.Lock()
+		for i, w := range r.fbWait {
+			if w == a {
+				r.fbWait = append(r.fbWait[:i], r.fbWait[i+1:]...)
+				break
+			}
+		}
+		r.waitMu.Unlock()
 		a.x.waitPool.fed()
 		a.x.waitPool = nil
 		a.finishLocked(ErrTimedOut, 0, nil)
 		return
 	}
-	ms.fbWaitMu.Lock()
-	ms.fbWait = append(ms.fbWait, a)
-	ms.fbWaitMu.Unlock()
 	a.state = stateMsg
 	a.armDeadlineLocked(tm)
 }
 
-// wakeFallback restarts one fallback receive waiting for a buffer of p.
-func (ms *msgEngine) wakeFallback(p msgPool) {
+// wakeFallback restarts one fallback receive of ring r waiting for a
+// buffer of its pool p. A receive taken off the list that has ended
+// meanwhile (aborted, timed out) passes the buffer on to the next.
+func (ms *msgEngine) wakeFallback(r *msgRing, p msgPool) {
 	for {
-		ms.fbWaitMu.Lock()
+		r.waitMu.Lock()
 		var a *Aio
-		for i, w := range ms.fbWait {
-			if pool, _ := ms.poolFor(w.sh); pool == p {
-				a = w
-				ms.fbWait = append(ms.fbWait[:i], ms.fbWait[i+1:]...)
-				break
-			}
+		if len(r.fbWait) > 0 {
+			a = r.fbWait[0]
+			r.fbWait = append(r.fbWait[:0], r.fbWait[1:]...)
 		}
-		ms.fbWaitMu.Unlock()
+		r.waitMu.Unlock()
 		if a == nil {
 			return
 		}
@@ -78,16 +97,11 @@ func (ms *msgEngine) wakeFallback(p msgPool) {
 		a.x.waitPool = nil
 		d := &a.desc
 		if err := a.bufferLocked(d); err != nil {
-			if err == errNoBuffer {
-				// Taken by another receive first: wait again (the
-				// timer armed at the start still runs).
-				ms.fbWaitMu.Lock()
-				ms.fbWait = append(ms.fbWait, a)
-				ms.fbWaitMu.Unlock()
-				a.unlock()
-				return
+			// errNoBuffer: taken by another receive first; listed again
+			// by bufferLocked (the timer armed at the start still runs).
+			if err != errNoBuffer {
+				a.finishLocked(err, 0, nil)
 			}
-			a.finishLocked(err, 0, nil)
 			a.unlock()
 			return
 		}

@@ -7,48 +7,85 @@ package aio
 //     place: the pool's free set (the kernel's provided-buffer ring, or the
 //     fallback's list), a live Msg (the program's), or a queued Msg of an
 //     fdState (the engine's, until a RecvMsg hands it over or Close gives
-//     it back). Msg.Free is the only way a live buffer returns.
+//     it back). Msg.Free is the only way a live buffer returns. A ring's
+//     pool is made once, on the ring's first RecvMsg, behind the ring's
+//     own gate (msgRing.mkMu), and never under an Aio's lock or a state's.
 //   - An fdState is the engine's per-descriptor state while RecvMsg or
 //     Accept is used on it: one multishot request in the kernel (armed),
 //     the results it posted that nobody has taken yet (the queue, in
-//     order), and the Aios waiting for them. All of it is under
-//     msgEngine.mu. The multishot belongs to the descriptor, not to an
-//     Aio: cancelling a RecvMsg takes the Aio off the waiters and leaves
-//     the multishot armed, so a message the kernel fills afterwards is
-//     queued for the next RecvMsg instead of being lost.
-//   - An fdState is found by descriptor number in a map under the lock
-//     (fds; the lock guards the queue anyway, and a map lookup is small
-//     against a receive, where a table indexed by descriptor would grow
-//     with the largest number ever used), and by its table index in the user data of the multishot's
-//     CQEs (table), with a generation so that a CQE of a dropped state
-//     never reaches a new one. It is dropped (taken out of fds) when a
-//     RecvMsg or Accept has reported its end (end of stream or an error),
-//     when the last Aio that used it stops (users, below), by
-//     Engine.CloseFD, and by Engine.Close; its table slot is freed when
-//     the multishot's last CQE has arrived. What a dropped state still
+//     order), and the Aios waiting for them. All of it is under the
+//     state's own mutex (fdState.mu): servers with many connections on
+//     many cores meet on no common lock. The multishot belongs to the
+//     descriptor, not to an Aio: cancelling a RecvMsg takes the Aio off
+//     the waiters and leaves the multishot armed, so a message the kernel
+//     fills afterwards is queued for the next RecvMsg instead of being
+//     lost.
+//   - An fdState is found (msgtable.go) by descriptor number in one of
+//     fdShardCount maps (fds), chosen by the number, each under its own
+//     short lock held only for the lookup, insertion or removal itself
+//     (one lookup per RecvMsg start; a table indexed by descriptor would
+//     grow with the largest number ever used). It is found by its table index in the user data
+//     of the multishot's CQEs (table: fixed-size chunks of atomic
+//     pointers that never move, read without a lock, one load per CQE),
+//     with a generation kept in the state so that a CQE of a dropped
+//     state never reaches a new one in the same slot: the slot is cleared
+//     under the state's lock when the multishot's last CQE has arrived,
+//     and a CQE that found the state checks, under that lock, that its
+//     slot was not freed meanwhile. A state is dropped (taken out of fds)
+//     when a RecvMsg or Accept has reported its end (end of stream or an
+//     error), when the last Aio that used it stops (users, below), by
+//     Engine.CloseFD, and by Engine.Close. What a dropped state still
 //     holds or still receives goes back: buffers to the pool, accepted
-//     descriptors closed.
+//     descriptors closed (after the state's lock is released).
 //   - Users: every Aio lists the states it has started a RecvMsg or Accept
 //     on (aioExtra.msgFDs; a few entries at most, as dropped ones are
 //     pruned when it attaches to another), and a state counts the Aios
-//     that list it (users). Stop, Free and Reap detach the Aio
-//     (dropMsgStates); the last user to go drops the state. So a program
-//     that closes a descriptor with a plain close after freeing (or before
-//     freeing) the Aios that received on it leaves no multishot holding
-//     the socket. A waiter is always a user, so a state without users has
-//     no waiters.
+//     that list it (users; meaningful until it is dropped). Stop, Free and
+//     Reap detach the Aio (dropMsgStates); the last user to go drops the
+//     state. So a program that closes a descriptor with a plain close
+//     after freeing (or before freeing) the Aios that received on it
+//     leaves no multishot holding the socket. A waiter is always a user,
+//     so a state without users has no waiters.
 //   - Descriptor numbers are reused: a state records the identity of its
-//     socket (device and inode, from fstat at creation), and an Aio that
-//     attaches to an existing state for the first time checks it; a state
-//     whose descriptor is closed or now names another file is dropped and
-//     a fresh one made. An Aio already attached skips the check (it would
-//     be a system call per receive): a descriptor closed and its number
-//     reused while an Aio that used it lives must go through
-//     Engine.CloseFD.
+//     socket (device and inode, from an fstat made before the state is
+//     published), and an Aio that attaches to an existing state for the
+//     first time checks it with an fstat made, without any lock, after it
+//     found the state, and then re-validates (the state may have been
+//     dropped meanwhile); a state whose descriptor is closed or now names
+//     another file is dropped and a fresh one made. An Aio already
+//     attached skips the check (it would be a system call per receive): a
+//     descriptor closed and its number reused while an Aio that used it
+//     lives must go through Engine.CloseFD.
+//   - Starvation (the pool empty) is per ring: the states stopped by
+//     ENOBUFS and the fallback receives waiting for a buffer are listed in
+//     their ring's msgRing, under msgRing.waitMu, and a Free wakes one.
 //
-// Lock order: msgEngine.mu → Aio.mu → msgEngine.poolMu, a pool's mu, a
-// shard's SQ lock. Msg.Free takes the pool's mu alone, and msgEngine.mu
-// (buffersBack) only after releasing it.
+// System calls: none runs under a state's lock, an fd map's lock or the
+// table's lock, and none of the machinery's own runs under an Aio's
+// lock: fstat runs before the locks are taken (and is re-validated),
+// the pool is made under the ring's gate only, and the descriptors to
+// close (queued accepted connections of a dropped state) and the
+// shutdown of CloseFD wait until every lock is released (msgAfter).
+// Queueing SQEs and cancels to a ring under these locks is the ring's
+// business (its SQ lock). One exception is left: the single-shot
+// fallback (and the portable backend) takes its receive buffer in
+// bufferLocked, under the Aio's lock, so a ring's first such RecvMsg
+// makes the pool there (once per ring).
+//
+// Lock order (the message machinery's part of docs/design.md's "Lock
+// order", which is the one place the engine-wide order is written; keep
+// the two the same):
+//
+//	Shard.cqMu → fdState.mu → Aio.mu → msgRing.mkMu → msgRing.waitMu → ringPool.mu
+//	fdState.mu, Aio.mu → fdShard.mu → msgEngine.tabMu
+//	fdState.mu, Aio.mu → Shard.sqMu
+//
+// Two fdState.mu are never held together, nor two Aio.mu. A multishot
+// CQE's handler takes the state's lock under the shard's CQ lock.
+// Msg.Free takes ringPool.mu alone, then (a receive waiting for a buffer)
+// msgRing.waitMu alone, then a state's lock or an Aio's. msgRing.mkMu is
+// held only while the pool is made, with no other message lock held,
+// except under Aio.mu by the fallback's bufferLocked (above).
 
 import (
 	"math"
@@ -77,47 +114,78 @@ type msgEngine struct {
 	multishot bool // multishot RECV with a buffer ring; else single-shot fallback
 	msAccept  bool // Accept uses a multishot ACCEPT
 
-	poolMu sync.Mutex
-	pools  []msgPool // by shard index; made on a ring's first RecvMsg
+	rings []msgRing // by shard index
 
-	mu       sync.Mutex
-	fds      map[int32]*fdState
-	table    []*fdState // by index in user data
-	gens     []uint32   // generation of each table slot
-	freeIDs  []uint32
-	starved  []*fdState // stopped by ENOBUFS; re-armed as buffers come back
-	armed    int        // multishot requests in the kernel
-	closing  bool
-	fbWait   []*Aio // fallback RecvMsg waiting for a buffer
-	fbWaitMu sync.Mutex
+	fds [fdShardCount]fdShard // descriptor number → state
+
+	// The user-data table: dir's chunks never move once made (dir itself
+	// is replaced, with the same chunks and one more, as it grows), so a
+	// CQE's lookup loads two pointers without a lock. tabMu guards the
+	// slot allocation (nslots, freeIDs, the chunks' gen) and dir's growth.
+	dir     atomic.Pointer[[]*msgChunk]
+	tabMu   sync.Mutex
+	nslots  uint32
+	freeIDs []uint32
+
+	closing atomic.Bool // msgEngine.close has begun: nothing is armed any more
 
 	// starvations counts receives that found the pool empty (-ENOBUFS, or
 	// no free buffer for a fallback receive), for tests.
 	starvations atomic.Int64
 }
 
-// fdState is one descriptor's multishot request and what it posted. All
-// fields are under msgEngine.mu.
+// msgRing is the message machinery of one ring (one backend shard).
+type msgRing struct {
+	sh backend
+
+	// The pool, made on the ring's first RecvMsg. mkMu is the gate: it is
+	// taken only when pool is still nil, so that one caller makes the
+	// pool (mmap and, with multishot receive, IORING_REGISTER_PBUF_RING)
+	// while others for this ring wait; shut (under mkMu) is set by
+	// closePools, after which no pool is made.
+	pool atomic.Pointer[poolRef]
+	mkMu sync.Mutex
+	shut bool
+
+	armed atomic.Int32 // multishot requests in the kernel on this ring
+
+	// Receives stopped for lack of buffers, woken one per buffer given
+	// back: multishot states (starved) and fallback receives (fbWait).
+	waitMu  sync.Mutex
+	starved []*fdState
+	fbWait  []*Aio
+}
+
+// poolRef holds a ring's pool, for msgRing.pool's atomic pointer.
+type poolRef struct{ p msgPool }
+
+// fdState is one descriptor's multishot request and what it posted. The
+// fields above mu are set before the state is published and never change;
+// the others are under mu.
 type fdState struct {
-	ms        *msgEngine
-	id        uint32
-	fd        int32
-	accept    bool
-	sh        backend
-	rg        ringer  // sh's ring: the multishot's home
-	pool      msgPool // nil for accept
-	armed     bool    // the multishot is in the kernel (its last CQE not seen)
-	canceling bool    // an ASYNC_CANCEL of it is queued
-	dropped   bool    // out of fds; what arrives goes back
-	starved   bool    // in msgEngine.starved
-	ended     bool    // the last CQE said end of stream (endErr nil) or an error
+	ms       *msgEngine
+	mr       *msgRing
+	id, gen  uint32 // slot in the user-data table, and its generation
+	fd       int32
+	accept   bool
+	sh       backend
+	rg       ringer  // sh's ring: the multishot's home (nil on the portable backend, which has none)
+	pool     msgPool // nil for accept
+	dev, ino uint64  // the socket's identity at creation (fstat)
+	req      msReq
+
+	mu        sync.Mutex
+	dropped   atomic.Bool // out of fds; what arrives goes back. Set under mu; read without it when pruning
+	freed     bool        // the table slot is freed: a CQE that found st late ignores it
+	armed     bool        // the multishot is in the kernel (its last CQE not seen)
+	canceling bool        // an ASYNC_CANCEL of it is queued
+	starved   bool        // in mr.starved (or being taken off it by buffersBack)
+	ended     bool        // the last CQE said end of stream (endErr nil) or an error
 	endErr    error
 	q         []msgItem // ring buffer, grown when the bound is overshot
 	qh, qn    int
 	waiters   []*Aio
-	users     int    // Aios listing st in their msgFDs
-	dev, ino  uint64 // the socket's identity at creation (fstat)
-	req       msReq
+	users     int // Aios listing st in their msgFDs (until dropped)
 }
 
 // msgItem is a queued result: a message, or an accepted descriptor.
@@ -155,69 +223,79 @@ func (ms *msgEngine) init(e *Engine, cfg Config) {
 		// single-shot receive into a pool buffer, Accept single-shot.
 		ms.multishot, ms.msAccept = false, false
 	}
-	ms.fds = make(map[int32]*fdState)
-	ms.pools = make([]msgPool, len(e.shards))
+	ms.rings = make([]msgRing, len(e.shards))
+	for i := range ms.rings {
+		ms.rings[i].sh = e.shards[i]
+	}
 }
 
-// poolFor returns sh's pool, making it on first use.
+// ringOf returns sh's message ring.
+func (ms *msgEngine) ringOf(sh backend) *msgRing {
+	for i := range ms.rings {
+		if ms.rings[i].sh == sh {
+			return &ms.rings[i]
+		}
+	}
+	panic("aio: an Aio's ring is not one of its engine's")
+}
+
+// poolFor returns sh's pool, making it on first use. It takes no lock but
+// the ring's gate, and must be called with none held: a single-shot
+// RecvMsg that calls it before it locks the Aio (ops.go's RecvMsg does)
+// leaves bufferLocked nothing to make under the Aio's lock.
 func (ms *msgEngine) poolFor(sh backend) (msgPool, error) {
-	ms.poolMu.Lock()
-	defer ms.poolMu.Unlock()
-	i := 0
-	for i < len(ms.e.shards) && ms.e.shards[i] != sh {
-		i++
+	return ms.ringOf(sh).poolMade(ms)
+}
+
+// poolMade returns r's pool, making it on first use behind r's gate: the
+// mmap and the buffer ring's registration run under mkMu only.
+func (r *msgRing) poolMade(ms *msgEngine) (msgPool, error) {
+	if ref := r.pool.Load(); ref != nil {
+		return ref.p, nil
 	}
-	if ms.pools[i] == nil {
-		p, err := newPool(ms, sh, ms.nbuf, ms.size, !ms.multishot)
+	r.mkMu.Lock()
+	defer r.mkMu.Unlock()
+	if ref := r.pool.Load(); ref != nil {
+		return ref.p, nil
+	}
+	if r.shut {
+		return nil, ErrClosed
+	}
+	p, err := newPool(ms, r.sh, ms.nbuf, ms.size, !ms.multishot)
+	if err != nil {
+		return nil, err
+	}
+	r.pool.Store(&poolRef{p})
+	return p, nil
+}
+
+// newState makes and publishes fd's state for a's ring, with the identity
+// id, or returns the state published meanwhile by another goroutine
+// (mine then reports false). It takes no lock but the fd map's and the
+// table's, so the pool is made here, outside them.
+func (ms *msgEngine) newState(a *Aio, fd int32, accept bool, id fileID) (st *fdState, mine bool, err error) {
+	mr := ms.ringOf(a.sh)
+	n := &fdState{ms: ms, mr: mr, fd: fd, accept: accept, sh: a.sh, dev: id.dev, ino: id.ino}
+	n.rg, _ = a.sh.(ringer) // multishot is on only where it is a ring
+	kind := kindMsgAccept
+	if !accept {
+		p, err := mr.poolMade(ms)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		ms.pools[i] = p
+		n.pool = p
+		n.req.group, _ = p.group()
+		kind = kindMsgRecv
 	}
-	return ms.pools[i], nil
-}
-
-// stateLocked returns fd's state, making it for a's ring if there is none,
-// and attaches a to it. Called with ms.mu and a.mu held.
-// push is the ring of a stale state dropped on the way, whose cancel the
-// caller submits once it has released the locks.
-func (ms *msgEngine) stateLocked(a *Aio, fd int32, accept bool) (st *fdState, push backend, err error) {
-	st = ms.fds[fd]
-	if st != nil && !a.usesLocked(st) && !st.sameFile() {
-		// fd was closed, or its number now names another file, while
-		// an Aio that used it lives on: the old state must not serve
-		// the new descriptor. Its waiters (other Aios: a is not a
-		// user, and every waiter is) end with ErrClosed; taking their
-		// mu while holding a.mu is safe because two Aios' locks are
-		// only ever nested under msgEngine.mu, which is held here.
-		if ms.dropLocked(st, ErrClosed) {
-			push = st.sh
-		}
-		st = nil
-	}
-	if st == nil {
-		if st, err = ms.newStateLocked(a, fd, accept); err != nil {
-			return nil, push, err
-		}
-	}
-	if st.accept != accept {
-		return nil, push, ErrInvalid // RecvMsg and Accept on one descriptor
-	}
-	ms.attachLocked(a, st)
-	return st, push, nil
-}
-
-// sameFile reports whether st.fd still names the socket st was made for.
-func (st *fdState) sameFile() bool {
-	var s unix.Stat_t
-	if unix.Fstat(int(st.fd), &s) != nil {
-		return false
-	}
-	return uint64(s.Dev) == st.dev && uint64(s.Ino) == st.ino
+	st, err = ms.publish(n, kind)
+	return st, st == n, err
 }
 
 // usesLocked reports whether a lists st.
 func (a *Aio) usesLocked(st *fdState) bool {
+	if a.x == nil {
+		return false
+	}
 	l := a.x.msgFDs
 	if n := len(l); n > 0 && l[n-1] == st {
 		return true // the common case: the same descriptor again
@@ -230,7 +308,9 @@ func (a *Aio) usesLocked(st *fdState) bool {
 	return false
 }
 
-// attachLocked lists st in a's states, pruning dropped ones first.
+// attachLocked lists st in a's states, pruning dropped ones first (their
+// users count no longer matters, so it is left alone: it is under their
+// own locks, which are not held here). Called with st.mu and a.mu held.
 func (ms *msgEngine) attachLocked(a *Aio, st *fdState) {
 	x := a.x
 	if a.usesLocked(st) {
@@ -238,8 +318,7 @@ func (ms *msgEngine) attachLocked(a *Aio, st *fdState) {
 	}
 	k := 0
 	for _, s := range x.msgFDs {
-		if s.dropped {
-			s.users--
+		if s.dropped.Load() {
 			continue
 		}
 		x.msgFDs[k] = s
@@ -252,86 +331,38 @@ func (ms *msgEngine) attachLocked(a *Aio, st *fdState) {
 
 // dropMsgStates detaches a, which has stopped (no RecvMsg or Accept can
 // start on it any more), from the states it used, and drops those it was
-// the last user of.
+// the last user of. Each state is locked on its own, without a.mu.
 func (a *Aio) dropMsgStates() {
 	a.mu.Lock()
-	none := a.x == nil || len(a.x.msgFDs) == 0
+	var l []*fdState
+	if a.x != nil {
+		// stopped is set: the list cannot grow any more.
+		l = a.x.msgFDs
+		a.x.msgFDs = nil
+	}
 	a.unlock()
-	if none {
-		return // stopped is set: the list cannot grow any more
+	if len(l) == 0 {
+		return
 	}
 	ms := &a.e.msgs
-	ms.mu.Lock()
-	a.mu.Lock()
-	l := a.x.msgFDs
-	a.x.msgFDs = nil
-	a.unlock()
-	var push [4]backend
-	np := 0
-	var more []backend
+	var after msgAfter
 	for _, st := range l {
+		st.mu.Lock()
 		st.users--
-		if st.users == 0 && ms.dropLocked(st, ErrStopped) {
-			if np < len(push) {
-				push[np] = st.sh
-				np++
-			} else {
-				more = append(more, st.sh)
-			}
+		if st.users == 0 {
+			ms.dropLocked(st, ErrStopped, &after)
 		}
+		st.mu.Unlock()
 	}
-	ms.mu.Unlock()
-	for _, sh := range push[:np] {
-		sh.Push(false)
-	}
-	for _, sh := range more {
-		sh.Push(false)
-	}
-}
-
-// newStateLocked makes fd's state for a's ring.
-func (ms *msgEngine) newStateLocked(a *Aio, fd int32, accept bool) (*fdState, error) {
-	st := &fdState{ms: ms, fd: fd, accept: accept, sh: a.sh}
-	st.rg, _ = a.sh.(ringer) // multishot is on only where it is a ring
-	var s unix.Stat_t
-	if err := unix.Fstat(int(fd), &s); err != nil {
-		return nil, err // a closed descriptor: the kernel's errno
-	}
-	st.dev, st.ino = uint64(s.Dev), uint64(s.Ino)
-	kind := kindMsgAccept
-	if !accept {
-		p, err := ms.poolFor(a.sh)
-		if err != nil {
-			return nil, err
-		}
-		st.pool = p
-		st.req.group, _ = p.group()
-		kind = kindMsgRecv
-	}
-	if n := len(ms.freeIDs); n > 0 {
-		st.id = ms.freeIDs[n-1]
-		ms.freeIDs = ms.freeIDs[:n-1]
-	} else {
-		if len(ms.table) >= math.MaxInt32 {
-			return nil, ErrInvalid
-		}
-		st.id = uint32(len(ms.table))
-		ms.table = append(ms.table, nil)
-		ms.gens = append(ms.gens, 0)
-	}
-	ms.gens[st.id]++
-	ms.table[st.id] = st
-	st.req = msReq{fd: fd, group: st.req.group, accept: accept, ud: sqe.Pack(kind, st.id, ms.gens[st.id])}
-	ms.fds[fd] = st
-	return st, nil
+	after.run()
 }
 
 // armLocked queues st's multishot if it should run: not armed, not ended,
 // not starved, and the queue below its bound. It reports whether st.sh
 // needs a Push. A ring that no longer takes requests ends st with
-// ErrClosed.
+// ErrClosed. Called with st.mu held.
 func (ms *msgEngine) armLocked(st *fdState) bool {
-	if st.armed || st.ended || st.starved || st.dropped || st.qn >= msgQueueMax || ms.closing {
+	if st.armed || st.ended || st.starved || st.dropped.Load() || st.qn >= msgQueueMax || ms.closing.Load() {
 		return false
 	}
 	if st.rg.QueueRequest(&st.req) != nil {
@@ -339,7 +370,7 @@ func (ms *msgEngine) armLocked(st *fdState) bool {
 		return false
 	}
 	st.armed = true
-	ms.armed++
+	st.mr.armed.Add(1)
 	return true
 }
 
@@ -388,11 +419,11 @@ func (c *fdCancel) Running() int64 { return 0 }
 
 func (c *fdCancel) RunCallback(int64) {
 	st := (*fdState)(c)
-	st.ms.mu.Lock()
+	st.mu.Lock()
 	if st.armed && st.rg.QueueCancel(st.req.ud) != nil {
 		st.canceling = false
 	}
-	st.ms.mu.Unlock()
+	st.mu.Unlock()
 }
 
 func (ms *msgEngine) popLocked(st *fdState) msgItem {
@@ -406,7 +437,7 @@ func (ms *msgEngine) popLocked(st *fdState) msgItem {
 // serveLocked hands queued results, then the end, to waiting Aios in
 // order. b is the reaper's batch of st.sh, or nil. It drops st once its
 // end has been reported.
-func (ms *msgEngine) serveLocked(st *fdState, b *completion.Batch) {
+func (ms *msgEngine) serveLocked(st *fdState, b *completion.Batch, after *msgAfter) {
 	for len(st.waiters) > 0 && (st.qn > 0 || st.ended) {
 		a := st.waiters[0]
 		copy(st.waiters, st.waiters[1:])
@@ -418,14 +449,14 @@ func (ms *msgEngine) serveLocked(st *fdState, b *completion.Batch) {
 		}
 		ms.finishWaiter(a, st, msgItem{}, st.endErr, b)
 		if len(st.waiters) == 0 {
-			ms.dropLocked(st, nil)
+			ms.dropLocked(st, nil, after)
 		}
 	}
 }
 
 // finishWaiter ends a's RecvMsg or Accept with it, or with err when it is
-// empty. a is in stateMsg: it was on st's waiters, which only this lock
-// changes.
+// empty. a is in stateMsg: it was on st's waiters, which only st.mu
+// (held) changes.
 func (ms *msgEngine) finishWaiter(a *Aio, st *fdState, it msgItem, err error, b *completion.Batch) {
 	a.mu.Lock()
 	if a.sh != st.sh {
@@ -446,19 +477,18 @@ func (ms *msgEngine) finishWaiter(a *Aio, st *fdState, it msgItem, err error, b 
 }
 
 // dropLocked takes st out of use: queued messages go back to the pool,
-// queued descriptors are closed, waiters end with err (ErrClosed, for
-// CloseFD and Close), and the multishot is cancelled. Its table slot is
-// freed when the multishot's last CQE arrives.
-func (ms *msgEngine) dropLocked(st *fdState, err error) (push bool) {
-	if st.dropped {
-		return false
+// queued descriptors are left in after to close, waiters end with err
+// (ErrClosed, for CloseFD and Close), and the multishot is cancelled (its
+// ring left in after to push). Its table slot is freed when the
+// multishot's last CQE arrives. Called with st.mu held and no Aio's lock.
+func (ms *msgEngine) dropLocked(st *fdState, err error, after *msgAfter) {
+	if st.dropped.Load() {
+		return
 	}
-	st.dropped = true
-	if ms.fds[st.fd] == st {
-		delete(ms.fds, st.fd)
-	}
+	st.dropped.Store(true)
+	ms.unpublishLocked(st)
 	for st.qn > 0 {
-		ms.retire(st, ms.popLocked(st))
+		ms.retire(st, ms.popLocked(st), after)
 	}
 	for _, a := range st.waiters {
 		ms.finishWaiter(a, st, msgItem{}, err, nil)
@@ -467,89 +497,103 @@ func (ms *msgEngine) dropLocked(st *fdState, err error) (push bool) {
 	if st.starved {
 		st.starved = false
 		st.pool.fed()
-		ms.unstarveLocked(st)
+		st.mr.unstarve(st)
 	}
 	if !st.armed {
 		ms.freeIDLocked(st)
-		return false
+		return
 	}
 	if !st.canceling && st.rg.QueueCancel(st.req.ud) == nil {
 		st.canceling = true
-		return true
+		after.pushLater(st.sh)
 	}
-	return false
 }
 
-// retire gives back what a result holds that nobody will take.
-func (ms *msgEngine) retire(st *fdState, it msgItem) {
+// dropUnusedLocked drops st if no Aio uses it: a RecvMsg that published
+// it ended before attaching (a stopped Aio, a past deadline).
+func (ms *msgEngine) dropUnusedLocked(st *fdState, after *msgAfter) {
+	if st.users == 0 {
+		ms.dropLocked(st, nil, after)
+	}
+}
+
+// retire gives back what a result holds that nobody will take: a buffer
+// at once, a descriptor through after (closed once the locks are
+// released).
+func (ms *msgEngine) retire(st *fdState, it msgItem, after *msgAfter) {
 	if it.m != nil {
 		it.m.pool.put(it.m)
 	} else if st.accept {
-		unix.Close(int(it.fd))
+		after.fds = append(after.fds, it.fd)
 	}
 }
 
-func (ms *msgEngine) freeIDLocked(st *fdState) {
-	if ms.table[st.id] == st {
-		ms.table[st.id] = nil
-		ms.freeIDs = append(ms.freeIDs, st.id)
-	}
-}
-
-func (ms *msgEngine) unstarveLocked(st *fdState) {
-	for i, s := range ms.starved {
+// unstarve takes st off r's starved list, if it is on it.
+func (r *msgRing) unstarve(st *fdState) {
+	r.waitMu.Lock()
+	for i, s := range r.starved {
 		if s == st {
-			ms.starved = append(ms.starved[:i], ms.starved[i+1:]...)
-			return
+			r.starved = append(r.starved[:i], r.starved[i+1:]...)
+			break
 		}
 	}
+	r.waitMu.Unlock()
 }
 
 // complete handles a CQE of a multishot request. b is the batch of the
 // reaper of the request's ring that reaped it, or nil when a user's
 // goroutine did (only CQEs with IORING_CQE_F_MORE: see Handler.Inline).
-// It reports whether the CQE was the request's last.
+// It reports whether the CQE was the request's last. The shard completes
+// one ring's CQEs in order under its CQ lock, so one request's CQEs are
+// handled one after the other.
 func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 	ud := sqe.UserData(c.UserData)
 	final = c.Flags&ring.CQEFMore == 0
-	ms.mu.Lock()
-	var st *fdState
-	if i := ud.Index(); int(i) < len(ms.table) && ms.gens[i]&sqe.GenMask == ud.Gen() {
-		st = ms.table[i]
+	st := ms.byUserData(ud)
+	if st != nil {
+		st.mu.Lock()
+		if st.freed {
+			// Its last CQE came first (cannot happen: see above).
+			st.mu.Unlock()
+			st = nil
+		}
+	}
+	if st == nil {
+		// Cannot happen (a slot is freed only after its last CQE); never
+		// leak an accepted descriptor if it does.
+		if ud.Kind() == kindMsgAccept && c.Res > 0 {
+			unix.Close(int(c.Res))
+		}
+		return final
 	}
 	var it msgItem
 	got := false
 	switch {
 	case ud.Kind() == kindMsgAccept && c.Res >= 0:
 		it, got = msgItem{fd: c.Res}, true
-	case c.Flags&ring.CQEFBuffer != 0 && st != nil && c.Res > 0:
+	case c.Flags&ring.CQEFBuffer != 0 && c.Res > 0:
 		it, got = msgItem{m: st.pool.take(uint16(c.Flags>>ring.CQEBufferShift), int(c.Res))}, true
-	case c.Flags&ring.CQEFBuffer != 0 && st != nil:
+	case c.Flags&ring.CQEFBuffer != 0:
 		// A buffer selected for an empty result: straight back.
 		st.pool.put(st.pool.take(uint16(c.Flags>>ring.CQEBufferShift), 0))
 	}
-	if st == nil {
-		// Cannot happen (a slot is freed only after its last CQE); never
-		// leak an accepted descriptor if it does.
-		if got && it.fd > 0 && it.m == nil {
-			unix.Close(int(it.fd))
-		}
-		ms.mu.Unlock()
-		return final
-	}
 	if final {
 		st.armed, st.canceling = false, false
-		ms.armed--
+		st.mr.armed.Add(-1)
 	}
+	// Cancels queued here need no Push (see the end); after only closes
+	// descriptors.
+	var after msgAfter
 	switch {
-	case st.dropped:
+	case st.dropped.Load():
 		if got {
-			ms.retire(st, it)
+			ms.retire(st, it, &after)
 		}
 		if final {
 			ms.freeIDLocked(st)
 		}
-		ms.mu.Unlock()
+		st.mu.Unlock()
+		after.closeFDs()
 		return final
 	case got:
 		ms.enqueueLocked(st, it, b)
@@ -557,108 +601,201 @@ func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 		st.ended = true // end of stream
 	case c.Res == -int32(syscall.ENOBUFS):
 		// The pool is empty: not an error. Wait for a Free, unless one
-		// came back since the kernel looked.
+		// came back since the kernel looked. starve and the listing are
+		// one step under waitMu, which buffersBack takes before it looks
+		// at the list, so the Free that makes a buffer free either is
+		// seen by starve or finds st listed.
 		ms.starvations.Add(1)
+		st.mr.waitMu.Lock()
 		if st.pool.starve() {
 			st.starved = true
-			ms.starved = append(ms.starved, st)
+			st.mr.starved = append(st.mr.starved, st)
 		}
-	case c.Res == -int32(syscall.ECANCELED) && !ms.closing:
+		st.mr.waitMu.Unlock()
+	case c.Res == -int32(syscall.ECANCELED) && !ms.closing.Load():
 		// Our own cancel at the queue's bound: re-armed below when the
 		// queue has room.
 	case c.Res < 0 && final:
 		st.ended, st.endErr = true, syscall.Errno(-c.Res)
-		if ms.closing {
+		if ms.closing.Load() {
 			st.endErr = ErrClosed
 		}
 	}
-	ms.serveLocked(st, b)
-	if final && !st.dropped {
+	ms.serveLocked(st, b, &after)
+	if final && !st.dropped.Load() {
 		// A last CQE is reaped only by a reaper (Handler.Inline), whose
 		// round submits what it queued: no Push here.
 		ms.armLocked(st)
 		if st.ended {
 			// The ring refused the re-arm (closed or broken): the
 			// waiters end now rather than at Engine.Close.
-			ms.serveLocked(st, b)
+			ms.serveLocked(st, b, &after)
 		}
 	}
-	ms.mu.Unlock()
+	st.mu.Unlock()
+	after.closeFDs()
 	return final
 }
 
-// buffersBack re-arms receives that starved, now that a buffer is back in
-// p, and restarts fallback receives waiting for one.
+// buffersBack re-arms a receive that starved, now that a buffer is back in
+// p, and restarts a fallback receive waiting for one.
 func (ms *msgEngine) buffersBack(p msgPool) {
-	ms.mu.Lock()
+	var r *msgRing
+	for i := range ms.rings {
+		if ref := ms.rings[i].pool.Load(); ref != nil && ref.p == p {
+			r = &ms.rings[i]
+			break
+		}
+	}
+	if r == nil {
+		return // closePools ran: nothing waits any more
+	}
 	var push backend
-	for i := 0; i < len(ms.starved); i++ {
-		st := ms.starved[i]
-		if st.pool != p {
+	for push == nil {
+		r.waitMu.Lock()
+		if len(r.starved) == 0 {
+			r.waitMu.Unlock()
+			break
+		}
+		st := r.starved[0]
+		r.starved = append(r.starved[:0], r.starved[1:]...)
+		r.waitMu.Unlock()
+		st.mu.Lock()
+		if !st.starved {
+			// Dropped since (dropLocked undid its starve): the buffer
+			// goes to the next one.
+			st.mu.Unlock()
 			continue
 		}
-		ms.starved = append(ms.starved[:i], ms.starved[i+1:]...)
 		st.starved = false
 		p.fed()
 		if ms.armLocked(st) {
 			push = st.sh
 		}
+		st.mu.Unlock()
 		break // one receive per buffer returned
 	}
-	ms.mu.Unlock()
 	if push != nil {
 		push.Push(false)
 	}
-	ms.wakeFallback(p)
+	ms.wakeFallback(r, p)
 }
 
 // startMulti begins RecvMsg (accept false) or Accept on fd through its
 // multishot request.
 func (a *Aio) startMulti(fd int, accept bool) {
-	var stale backend
-	if sh, fromCallback := a.queueMulti(fd, accept, &stale); sh != nil {
+	var after msgAfter
+	if sh, fromCallback := a.queueMulti(fd, accept, &after); sh != nil {
 		sh.Push(fromCallback && sh == a.sh)
 	}
-	if stale != nil {
-		stale.Push(false)
+	after.run()
+}
+
+// msgState finds or makes fd's state, checked to be the socket fd names
+// now unless a already uses it, and returns it with st.mu and a.mu held.
+// The system calls (fstat, and making the pool) run with no lock held.
+// When no state can be had, it returns the error, with no lock held.
+func (a *Aio) msgState(fd int, accept bool, after *msgAfter) (*fdState, error) {
+	ms := &a.e.msgs
+	if fd < 0 || fd > math.MaxInt32 {
+		return nil, unix.EBADF
+	}
+	fd32 := int32(fd)
+	var checked *fdState // the state the last fstat was made after finding
+	var id fileID
+	var statErr error
+	for {
+		st := ms.lookup(fd32)
+		mine := false
+		if st == nil {
+			id, statErr = fstatID(fd32)
+			if statErr != nil {
+				return nil, statErr
+			}
+			var err error
+			if st, mine, err = ms.newState(a, fd32, accept, id); err != nil {
+				return nil, err
+			}
+		}
+		st.mu.Lock()
+		if st.dropped.Load() {
+			// Dropped since the lookup, and so out of fds: look again.
+			st.mu.Unlock()
+			continue
+		}
+		a.mu.Lock()
+		if mine || a.usesLocked(st) {
+			return st, nil
+		}
+		if checked != st {
+			// First use of a state made by another: check that fd still
+			// names its socket, with an fstat made now, unlocked, and
+			// then look again.
+			a.unlock()
+			st.mu.Unlock()
+			id, statErr = fstatID(fd32)
+			checked = st
+			continue
+		}
+		if statErr == nil && id == (fileID{st.dev, st.ino}) {
+			return st, nil
+		}
+		// fd was closed, or its number now names another file, while an
+		// Aio that used it lives on: the old state must not serve the
+		// new descriptor. Its waiters (other Aios: a is not a user, and
+		// every waiter is) end with ErrClosed; a.mu is released first,
+		// as two Aios' locks are never held together.
+		a.unlock()
+		ms.dropLocked(st, ErrClosed, after)
+		st.mu.Unlock()
+		checked = nil
 	}
 }
 
-// queueMulti begins the operation. stale is set to the ring of a stale
-// state dropped on the way (see stateLocked), to submit its cancel.
-func (a *Aio) queueMulti(fd int, accept bool, stale *backend) (push backend, fromCallback bool) {
+// queueMulti begins the operation. after collects what to do once the
+// locks are released (cancels of dropped states, descriptors to close).
+func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, fromCallback bool) {
 	ms := &a.e.msgs
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	a.mu.Lock()
-	defer a.unlock()
-	fromCallback = a.state == stateCallback
 	name := "RecvMsg"
 	if accept {
 		name = "Accept"
 	}
+	st, stErr := a.msgState(fd, accept, after)
+	if st == nil {
+		a.mu.Lock()
+	} else {
+		defer st.mu.Unlock()
+	}
+	defer a.unlock()
+	fromCallback = a.state == stateCallback
 	a.beginLocked(name)
 	x := a.extra()
 	x.attached = nil
 	if err := a.admitLocked(); err != nil {
 		a.finishLocked(err, 0, nil)
+		if st != nil {
+			ms.dropUnusedLocked(st, after)
+		}
 		return nil, fromCallback
 	}
 	tm := a.timingLocked()
 	if tm.mode == tPast {
 		a.finishLocked(ErrTimedOut, 0, nil)
+		if st != nil {
+			ms.dropUnusedLocked(st, after)
+		}
 		return nil, fromCallback
 	}
-	if fd < 0 || fd > math.MaxInt32 {
-		a.finishLocked(unix.EBADF, 0, nil)
+	if st == nil {
+		a.finishLocked(stErr, 0, nil)
 		return nil, fromCallback
 	}
-	st, dropped, err := ms.stateLocked(a, int32(fd), accept)
-	*stale = dropped
-	if err != nil {
-		a.finishLocked(err, 0, nil)
+	if st.accept != accept {
+		a.finishLocked(ErrInvalid, 0, nil) // RecvMsg and Accept on one descriptor
+		ms.dropUnusedLocked(st, after)
 		return nil, fromCallback
 	}
+	ms.attachLocked(a, st)
 	if len(st.waiters) == 0 && st.qn > 0 {
 		it := ms.popLocked(st)
 		if ms.armLocked(st) {
@@ -674,8 +811,8 @@ func (a *Aio) queueMulti(fd int, accept bool, stale *backend) (push backend, fro
 		return push, fromCallback
 	}
 	if len(st.waiters) == 0 && st.ended {
-		ms.dropLocked(st, nil)
 		a.finishLocked(st.endErr, 0, nil)
+		ms.dropLocked(st, nil, after) // no waiters: no other Aio's lock
 		return nil, fromCallback
 	}
 	if ms.armLocked(st) {
@@ -684,8 +821,8 @@ func (a *Aio) queueMulti(fd int, accept bool, stale *backend) (push backend, fro
 	if st.ended && len(st.waiters) == 0 {
 		// The ring refused the multishot (closed or broken): waiting
 		// would last until Engine.Close.
-		ms.dropLocked(st, nil)
 		a.finishLocked(st.endErr, 0, nil)
+		ms.dropLocked(st, nil, after)
 		return push, fromCallback
 	}
 	if tm.mode == tZero {
@@ -711,27 +848,28 @@ func (ms *msgEngine) zeroAttempt(a *Aio, fd int) bool {
 	if !zero || fd < 0 || fd > math.MaxInt32 {
 		return false
 	}
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	return ms.fds[int32(fd)] == nil
+	return ms.lookup(int32(fd)) == nil
 }
 
-// abortMsgLocked ends a RecvMsg or Accept waiting in stateMsg with err, and
-// unlocks a.mu. It takes the Aio off its descriptor's waiters (the
-// multishot stays armed for the next receive), or off the fallback's
-// buffer waiters.
-func (a *Aio) abortMsgLocked(err error) {
+// abortMsgAndUnlock ends a RecvMsg or Accept waiting in stateMsg with
+// err. Called with a.mu held; a.mu is released on every path (the
+// state's lock comes first in the lock order). It takes the Aio off its
+// descriptor's waiters (the multishot stays armed for the next receive),
+// or off the fallback's buffer waiters.
+func (a *Aio) abortMsgAndUnlock(err error) {
 	ms := &a.e.msgs
-	if a.x.waitSt == nil {
+	st := a.x.waitSt
+	if st == nil {
 		// Fallback receive waiting for a buffer.
-		ms.fbWaitMu.Lock()
-		for i, w := range ms.fbWait {
+		r := ms.ringOf(a.sh)
+		r.waitMu.Lock()
+		for i, w := range r.fbWait {
 			if w == a {
-				ms.fbWait = append(ms.fbWait[:i], ms.fbWait[i+1:]...)
+				r.fbWait = append(r.fbWait[:i], r.fbWait[i+1:]...)
 				break
 			}
 		}
-		ms.fbWaitMu.Unlock()
+		r.waitMu.Unlock()
 		// Whoever clears waitPool (under a.mu) undoes its starve.
 		if a.x.waitPool != nil {
 			a.x.waitPool.fed()
@@ -743,10 +881,9 @@ func (a *Aio) abortMsgLocked(err error) {
 	}
 	gen := a.gen
 	a.unlock()
-	ms.mu.Lock()
+	st.mu.Lock()
 	a.mu.Lock()
-	if a.state == stateMsg && a.gen == gen && a.x.waitSt != nil {
-		st := a.x.waitSt
+	if a.state == stateMsg && a.gen == gen && a.x.waitSt == st {
 		for i, w := range st.waiters {
 			if w == a {
 				st.waiters = append(st.waiters[:i], st.waiters[i+1:]...)
@@ -757,24 +894,33 @@ func (a *Aio) abortMsgLocked(err error) {
 		a.finishLocked(err, 0, nil)
 	}
 	a.unlock()
-	ms.mu.Unlock()
+	st.mu.Unlock()
 }
 
-// closeFD drops fd's state and closes fd.
+// closeFD drops fd's state and closes fd. The shutdown and the close(2)s
+// run with no lock held.
 func (ms *msgEngine) closeFD(fd int) error {
 	if fd < 0 || fd > math.MaxInt32 {
 		return unix.EBADF
 	}
-	ms.mu.Lock()
-	var sh backend
-	if st := ms.fds[int32(fd)]; st != nil {
-		if ms.dropLocked(st, ErrClosed) {
-			sh = st.sh
+	var after msgAfter
+	for {
+		st := ms.lookup(int32(fd))
+		if st == nil {
+			break
 		}
+		st.mu.Lock()
+		if st.dropped.Load() {
+			st.mu.Unlock()
+			continue // out of fds by now: look again
+		}
+		ms.dropLocked(st, ErrClosed, &after)
+		st.mu.Unlock()
+		break
 	}
-	ms.mu.Unlock()
-	if sh != nil {
-		sh.Push(false)
+	pushed := after.pushed()
+	after.run()
+	if pushed {
 		// The cancel just queued completes asynchronously, and until it
 		// does the kernel's request holds the file, so close alone would
 		// leave the socket open for a moment (a listener accepting, a
@@ -787,25 +933,24 @@ func (ms *msgEngine) closeFD(fd int) error {
 
 // close drops every state and waits, up to a grace period on a broken
 // ring, for the multishots' last CQEs. Engine.Close calls it once every
-// Aio is idle, with the reapers still running.
+// Aio is idle, with the reapers still running. closing is set before the
+// states are listed: a state published after the listing sees it and is
+// never armed.
 func (ms *msgEngine) close() {
-	ms.mu.Lock()
-	ms.closing = true
-	var push []backend
-	for _, st := range ms.table {
-		if st != nil && ms.dropLocked(st, ErrClosed) {
-			push = append(push, st.sh)
-		}
+	ms.closing.Store(true)
+	var after msgAfter
+	for _, st := range ms.states() {
+		st.mu.Lock()
+		ms.dropLocked(st, ErrClosed, &after)
+		st.mu.Unlock()
 	}
-	ms.mu.Unlock()
-	for _, sh := range push {
-		sh.Push(false)
-	}
+	after.run()
 	deadline := time.Now().Add(brokenCloseGrace)
 	for {
-		ms.mu.Lock()
-		n := ms.armed
-		ms.mu.Unlock()
+		n := int32(0)
+		for i := range ms.rings {
+			n += ms.rings[i].armed.Load()
+		}
 		if n == 0 {
 			return
 		}
@@ -822,13 +967,24 @@ func (ms *msgEngine) close() {
 
 // closePools releases the pools once the rings are closed. On a broken
 // ring the kernel may still write into them, so their memory is kept.
+// No pool is made afterwards.
 func (ms *msgEngine) closePools(broken bool) {
-	ms.poolMu.Lock()
-	defer ms.poolMu.Unlock()
-	for i, p := range ms.pools {
-		if p != nil && !broken {
-			p.close()
+	for i := range ms.rings {
+		r := &ms.rings[i]
+		r.mkMu.Lock()
+		r.shut = true
+		if ref := r.pool.Load(); ref != nil && !broken {
+			ref.p.close()
 		}
-		ms.pools[i] = nil
+		r.pool.Store(nil)
+		r.mkMu.Unlock()
 	}
+}
+
+// poolOf returns ring i's pool, nil before its first RecvMsg.
+func (ms *msgEngine) poolOf(i int) msgPool {
+	if ref := ms.rings[i].pool.Load(); ref != nil {
+		return ref.p
+	}
+	return nil
 }

@@ -109,16 +109,16 @@ func (p *ringPool) handleLocked(bid uint16, n int) *Msg {
 }
 
 // releaseLocked puts m's buffer back in the free set and its handle at the
-// end of the quarantine.
-func (p *ringPool) releaseLocked(m *Msg) {
+// end of the quarantine. After close, the last buffer back returns the
+// mapping, for the caller to unmap once mu is released.
+func (p *ringPool) releaseLocked(m *Msg) (unmap []byte) {
 	p.out--
 	if p.closed {
 		m.buf = nil
 		if p.out == 0 {
-			unix.Munmap(p.mem)
-			p.mem = nil
+			unmap, p.mem = p.mem, nil
 		}
-		return
+		return unmap
 	}
 	if p.br != nil {
 		p.br.Add(p.addr(m.bid), uint32(p.size), m.bid, 0)
@@ -129,6 +129,14 @@ func (p *ringPool) releaseLocked(m *Msg) {
 	m.buf = nil
 	p.hq[(p.hhead+p.hn)%len(p.hq)] = m.h
 	p.hn++
+	return nil
+}
+
+// unmap releases a mapping releaseLocked or close gave up (no lock held).
+func unmap(mem []byte) {
+	if mem != nil {
+		unix.Munmap(mem)
+	}
 }
 
 func (p *ringPool) take(bid uint16, n int) *Msg {
@@ -153,14 +161,16 @@ func (p *ringPool) get() *Msg {
 func (p *ringPool) put(m *Msg) {
 	m.live.Store(false)
 	p.mu.Lock()
-	p.releaseLocked(m)
+	mem := p.releaseLocked(m)
 	p.mu.Unlock()
+	unmap(mem)
 }
 
 func (p *ringPool) give(m *Msg) {
 	p.mu.Lock()
-	p.releaseLocked(m)
+	mem := p.releaseLocked(m)
 	p.mu.Unlock()
+	unmap(mem)
 	// After out dropped (under mu): see waiting.
 	if p.waiting.Load() > 0 {
 		p.ms.buffersBack(p)
@@ -186,14 +196,16 @@ func (p *ringPool) group() (uint16, bool) { return msgGroup, p.br != nil }
 // stay readable: the mapping goes with the last of them.
 func (p *ringPool) close() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
-	if p.br != nil {
-		p.br.Unmap()
-		p.br = nil
-	}
+	br := p.br
+	p.br = nil
+	var mem []byte
 	if p.out == 0 {
-		unix.Munmap(p.mem)
-		p.mem = nil
+		mem, p.mem = p.mem, nil
 	}
+	p.mu.Unlock()
+	if br != nil {
+		br.Unmap()
+	}
+	unmap(mem)
 }

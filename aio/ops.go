@@ -118,6 +118,9 @@ func (a *Aio) RecvMsg(fd int) {
 		a.startMulti(fd, false)
 		return
 	}
+	// The ring's pool is made (an mmap, once) before the Aio is locked;
+	// an error here comes back from bufferLocked, through the callback.
+	a.e.msgs.poolFor(a.sh)
 	a.startKernel(opRecvMsg, fd, 0, nil)
 }
 
