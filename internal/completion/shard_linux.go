@@ -701,13 +701,18 @@ func (s *Shard) beginRound(w int) {
 	s.batching.Add(1)
 }
 
-// endRound undoes beginRound. A reaper that lost the seat kicks the new
-// holder if work is in flight: what this round's callbacks started, and
-// what it did not reap, is now the new holder's, which may be waiting off
-// the ring, and those starts skipped the kick (Push from a callback).
+// endRound undoes beginRound. A reaper that lost the seat wakes the new
+// holder: what this round's callbacks started, and what it did not reap,
+// is now the new holder's, which may be parked (those starts skipped the
+// kick: Push from a callback); and this reaper may have reaped, in a reap
+// begun while it still held the seat, the very wake NOP a hand-off sent to
+// the new holder, which then waits for a CQE that never comes while the
+// hand-off sits on the ready list (found by TestCloseRacesEveryHandoff:
+// Close hung on a Sleep's callback in 1 run of 3). A spurious wake costs
+// one NOP, and only when the watchdog has moved the seat.
 func (s *Shard) endRound(w int, lost bool) {
 	if lost {
-		s.watchIfNeeded()
+		s.wakeHolder()
 	}
 	s.batching.Add(-1)
 	s.tids[w].Store(0)
