@@ -719,6 +719,18 @@ func (s *Shard) endRound(w int, lost bool) {
 	runtime.UnlockOSThread()
 }
 
+// afterBatch submits in one enter everything a batch's callbacks started
+// (their Push skipped it), then kicks the holder if it waits off the ring:
+// the batch may have run on a standby reaper (a callback routed to the
+// worker that ran its Aio's previous one), whose starts the idle holder
+// would otherwise never hear of (TestRecvMsgOrderManyConns stalled under
+// -race: RecvMsg re-arms submitted by a standby, the holder asleep on
+// kick with the multishot in flight).
+func (s *Shard) afterBatch() {
+	s.submitHeld()
+	s.watchIfNeeded()
+}
+
 // wakeHolder is seat.Backend's Wake: a kick for a holder idle off the
 // ring, else a KindWake NOP whose CQE makes the ring fd readable (the
 // holder armed it before it parked, or arms it after this and finds the
@@ -740,7 +752,7 @@ func (h *seatHooks) Park(int) seat.Park { return (*Shard)(h).park() }
 func (h *seatHooks) Round(w int, b *seat.Batch, look bool) bool {
 	return (*Shard)(h).reapRound(w, b, look)
 }
-func (h *seatHooks) AfterBatch(int)            { (*Shard)(h).submitHeld() } // everything the callbacks started, in one enter
+func (h *seatHooks) AfterBatch(int)            { (*Shard)(h).afterBatch() }
 func (h *seatHooks) BeginRound(w int)          { (*Shard)(h).beginRound(w) }
 func (h *seatHooks) EndRound(w int, lost bool) { (*Shard)(h).endRound(w, lost) }
 func (h *seatHooks) Wake()                     { (*Shard)(h).wakeHolder() }
