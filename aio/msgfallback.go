@@ -57,12 +57,7 @@ func (a *Aio) waitBufferLocked(tm timing) {
 	if tm.mode == tZero {
 		r := a.e.msgs.ringOf(a.sh)
 		r.waitMu.Lock()
-		for i, w := range r.fbWait {
-			if w == a {
-				r.fbWait = append(r.fbWait[:i], r.fbWait[i+1:]...)
-				break
-			}
-		}
+		r.fbWait = without(r.fbWait, a)
 		r.waitMu.Unlock()
 		a.x.waitPool.fed()
 		a.x.waitPool = nil

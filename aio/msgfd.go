@@ -531,12 +531,7 @@ func (ms *msgEngine) retire(st *fdState, it msgItem, after *msgAfter) {
 // unstarve takes st off r's starved list, if it is on it.
 func (r *msgRing) unstarve(st *fdState) {
 	r.waitMu.Lock()
-	for i, s := range r.starved {
-		if s == st {
-			r.starved = append(r.starved[:i], r.starved[i+1:]...)
-			break
-		}
-	}
+	r.starved = without(r.starved, st)
 	r.waitMu.Unlock()
 }
 

@@ -7,6 +7,7 @@ package aio
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -237,4 +238,13 @@ func fstatID(fd int32) (fileID, error) {
 		return fileID{}, err // a closed descriptor: the kernel's errno
 	}
 	return fileID{uint64(s.Dev), uint64(s.Ino)}, nil
+}
+
+// without returns s without its first element equal to v, the order of
+// the others kept (the starved and waiting lists are short).
+func without[T comparable](s []T, v T) []T {
+	if i := slices.Index(s, v); i >= 0 {
+		return slices.Delete(s, i, i+1)
+	}
+	return s
 }
