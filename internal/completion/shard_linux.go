@@ -112,6 +112,9 @@ type Shard struct {
 	seat     *seat.Seat     // the reapers (internal/seat)
 	tids     []atomic.Int32 // per reaper: its thread while in a round, else 0
 	cqes     [][]ring.CQE   // per reaper: its round's CQE buffer
+	// wakesTaken, per reaper: KindWake CQEs its current round reaped;
+	// the reaper's alone (reset by beginRound).
+	wakesTaken []int
 
 	outstanding atomic.Int64  // Requests queued whose final CQE is not reaped
 	idle        atomic.Bool   // the seated reaper waits on kick, not on the ring
@@ -187,6 +190,7 @@ func Start(cfg Config) (*Shard, error) {
 	s.quit = make(chan struct{})
 	s.tids = make([]atomic.Int32, cfg.Reapers)
 	s.cqes = make([][]ring.CQE, cfg.Reapers)
+	s.wakesTaken = make([]int, cfg.Reapers)
 	for i := range s.cqes {
 		s.cqes[i] = make([]ring.CQE, 256)
 	}
@@ -670,9 +674,12 @@ func (s *Shard) reapRound(w int, b *Batch, look bool) bool {
 	for i := 0; i < n; i++ {
 		c := &cqes[i]
 		switch sqe.UserData(c.UserData).Kind() {
-		case KindWake, KindCancel:
-			// A wake has done its work by waking the holder; a cancel's
-			// target reports for itself.
+		case KindWake:
+			// A wake has done its work by waking the holder; counted, for
+			// a round that turns out to have lost the seat (endRound).
+			s.wakesTaken[w]++
+		case KindCancel:
+			// A cancel's target reports for itself.
 		default:
 			if s.handler.Complete(c, b) {
 				s.outstanding.Add(-1)
@@ -701,19 +708,26 @@ func (s *Shard) beginRound(w int) {
 	s.batching.Add(1)
 }
 
-// endRound undoes beginRound. A reaper that lost the seat wakes the new
-// holder: what this round's callbacks started, and what it did not reap,
-// is now the new holder's, which may be parked (those starts skipped the
-// kick: Push from a callback); and this reaper may have reaped, in a reap
-// begun while it still held the seat, the very wake NOP a hand-off sent to
-// the new holder, which then waits for a CQE that never comes while the
-// hand-off sits on the ready list (found by TestCloseRacesEveryHandoff:
-// Close hung on a Sleep's callback in 1 run of 3). A spurious wake costs
-// one NOP, and only when the watchdog has moved the seat.
+// endRound undoes beginRound. A reaper that lost the seat kicks the new
+// holder if work is in flight: what this round's callbacks started, and
+// what it did not reap, is now the new holder's, which may be waiting off
+// the ring (those starts skipped the kick: Push from a callback). And if
+// the round reaped a wake NOP, that may have been the one a hand-off sent
+// to the new holder (a reap begun while this reaper still held the seat),
+// which then waits for a CQE that never comes while the hand-off sits on
+// the ready list (found by TestCloseRacesEveryHandoff: Close hung on a
+// Sleep's callback in 3 of 10 runs): it wakes the holder again. Only then:
+// a NOP on every handover cost system calls under load (read-cached qd1
+// under -stress, 1.05 system calls per read against 1.00).
 func (s *Shard) endRound(w int, lost bool) {
 	if lost {
-		s.wakeHolder()
+		if s.wakesTaken[w] > 0 {
+			s.wakeHolder()
+		} else {
+			s.watchIfNeeded()
+		}
 	}
+	s.wakesTaken[w] = 0
 	s.batching.Add(-1)
 	s.tids[w].Store(0)
 	runtime.UnlockOSThread()
