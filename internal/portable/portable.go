@@ -172,6 +172,11 @@ func (l *opList) pop() *portOp {
 type fdWait struct {
 	readers, writers opList
 	armed            uint8 // directions armed in the poller (one-shot)
+	// accepting: a file worker is in accept4 on this (blocking) listener.
+	// Another Accept of the engine waits for readiness again instead of
+	// blocking in a second accept4 that the one pending connection cannot
+	// satisfy (it would wait, uncancellable, for the next connection).
+	accepting bool
 }
 
 // Sink receives the portable backend's results: the engine.
@@ -550,14 +555,67 @@ func (p *Backend) fileWorker() {
 			continue
 		}
 		po.state = pRunning
+		var fw *fdWait
+		if po.kind == op.Accept {
+			if fw = p.acceptTurnLocked(po); fw == nil {
+				continue // waits for readiness again, or ended
+			}
+		}
 		p.mu.Unlock()
 		res := p.block(po)
 		p.mu.Lock()
+		if fw != nil {
+			fw.accepting = false
+		}
 		token := p.endLocked(po)
 		p.mu.Unlock()
 		p.sink.CompleteOp(token, op.Result{Res: res}, nil)
 		p.mu.Lock()
 	}
+}
+
+// acceptTurnLocked gives po, an Accept on a blocking listener, the
+// listener's turn at accept4, and returns the listener's entry; or, when
+// another Accept of this engine is in accept4 on it, or no connection is
+// pending any more, puts po back to waiting for readiness (or ends it, if
+// it cannot wait) and returns nil. Called with p.mu held.
+func (p *Backend) acceptTurnLocked(po *portOp) *fdWait {
+	fw := p.fds[po.fd]
+	if fw == nil {
+		fw = new(fdWait)
+		p.fds[po.fd] = fw
+	}
+	if !fw.accepting && acceptable(po.fd) {
+		fw.accepting = true
+		return fw
+	}
+	if po.cancel {
+		token := p.endLocked(po)
+		end := po.cancelEnd
+		p.mu.Unlock()
+		p.sink.CompleteOp(token, op.Result{End: end}, nil)
+		p.mu.Lock()
+		return nil
+	}
+	if errno := p.waitLocked(po, evRead); errno != 0 {
+		token := p.endLocked(po)
+		p.mu.Unlock()
+		p.sink.CompleteOp(token, op.Result{Res: -int32(errno)}, nil)
+		p.mu.Lock()
+		return nil
+	}
+	if po.deadline != 0 {
+		p.armLinkLocked(po)
+	}
+	return nil
+}
+
+// acceptable reports whether a connection (or an error) is pending on
+// listener fd, without blocking.
+func acceptable(fd int32) bool {
+	fds := [1]unix.PollFd{{Fd: fd, Events: unix.POLLIN}}
+	n, _ := unix.Poll(fds[:], 0)
+	return n > 0
 }
 
 // ReapInline implements backend: results never wait to be reaped here.
