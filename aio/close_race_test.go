@@ -96,39 +96,8 @@ func (f *closeRaceFDs) closeAll() {
 // up.
 func closeRaceTCP(t *testing.T, fds *closeRaceFDs, rcvbuf int) (snd, rcv int) {
 	t.Helper()
-	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(ln)
-	if rcvbuf > 0 {
-		if err := unix.SetsockoptInt(ln, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: loopback}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(ln, 1); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fds.add(snd)
-	if err := unix.Connect(snd, sa); err != nil {
-		t.Fatal(err)
-	}
-	rcv, _, err = unix.Accept4(ln, unix.SOCK_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fds.add(rcv)
+	snd, rcv = aio.LoopbackTCP(t, 0, rcvbuf)
+	fds.add(snd, rcv)
 	return snd, rcv
 }
 

@@ -37,6 +37,14 @@ func zcEngine(t testing.TB, min int) *Engine {
 // it advertises), sndbuf > 0 sets the sender's.
 func tcpPair(t testing.TB, sndbuf, rcvbuf int) (snd, rcv int) {
 	t.Helper()
+	snd, rcv = loopbackTCP(t, sndbuf, rcvbuf)
+	t.Cleanup(func() { unix.Close(snd); unix.Close(rcv) })
+	return snd, rcv
+}
+
+// loopbackTCP is tcpPair without the cleanup: the caller closes both.
+func loopbackTCP(t testing.TB, sndbuf, rcvbuf int) (snd, rcv int) {
+	t.Helper()
 	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +83,6 @@ func tcpPair(t testing.TB, sndbuf, rcvbuf int) (snd, rcv int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(snd); unix.Close(rcv) })
 	return snd, rcv
 }
 
