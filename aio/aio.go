@@ -62,7 +62,10 @@ type Aio struct {
 	timeout       time.Duration
 	expireAt      int64 // one-shot absolute deadline, engine clock ns; 0 when unset
 	iov0          []byte
-	desc          op.Desc
+	// newFD is the descriptor the last OpenAt or Accept produced, plus
+	// one (0: none), so that the zero value means none (FD, ops_file.go).
+	newFD int32
+	desc  op.Desc
 	pin           runtime.Pinner
 	waitCond      *sync.Cond // allocated on the first Wait that blocks
 	x             *aioExtra  // allocated on first use of what it holds
@@ -90,6 +93,7 @@ type aioExtra struct {
 	// on (msgfd.go); under mu (appended with the state's lock held too).
 	msgFDs []*fdState
 	zc     zcExtra // zero-copy send (sendzc.go)
+	file   fileExtra // files by name (ops_file.go)
 }
 
 func (a *Aio) extra() *aioExtra {

@@ -96,6 +96,13 @@ func (a *Aio) resultLocked(r op.Result) (count int, err error) {
 		case opAccept:
 			x := a.extra()
 			x.outputs[0] = int(res)
+			a.newFD = res + 1
+			return 0, nil
+		case opOpenAt:
+			// The descriptor is the caller's from here, even when a
+			// cancel or a timer raced with the open: its real result
+			// stands, so nothing is leaked.
+			a.newFD = res + 1
 			return 0, nil
 		case opRead, opWrite, opRecv, opSend:
 			return int(res), nil

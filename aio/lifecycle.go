@@ -115,6 +115,7 @@ func (a *Aio) beginLocked(op string) {
 	a.result = nil
 	a.count = 0
 	a.abortErr = nil
+	a.newFD = 0
 	if a.x != nil {
 		clear(a.x.outputs[:])
 	}

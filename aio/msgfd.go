@@ -469,6 +469,7 @@ func (ms *msgEngine) finishWaiter(a *Aio, st *fdState, it msgItem, err error, b 
 		a.finishLocked(nil, it.m.n, b)
 	case err == nil && st.accept:
 		a.x.outputs[0] = int(it.fd)
+		a.newFD = it.fd + 1 // FD (ops_file.go)
 		a.finishLocked(nil, 0, b)
 	default:
 		a.finishLocked(err, 0, b)
@@ -801,6 +802,7 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, fr
 			a.finishLocked(nil, it.m.n, nil)
 		} else {
 			x.outputs[0] = int(it.fd)
+			a.newFD = it.fd + 1 // FD (ops_file.go)
 			a.finishLocked(nil, 0, nil)
 		}
 		return push, fromCallback
@@ -898,6 +900,14 @@ func (ms *msgEngine) closeFD(fd int) error {
 	if fd < 0 || fd > math.MaxInt32 {
 		return unix.EBADF
 	}
+	ms.endFD(fd)
+	return unix.Close(fd)
+}
+
+// endFD drops fd's state (0 <= fd <= MaxInt32), as closeFD does before
+// its close(2): Aio.CloseFD then closes through its backend. It runs with
+// no lock held, and allocates nothing when fd has no state.
+func (ms *msgEngine) endFD(fd int) {
 	var after msgAfter
 	for {
 		st := ms.lookup(int32(fd))
@@ -923,7 +933,6 @@ func (ms *msgEngine) closeFD(fd int) error {
 		// every reference; an error (not a socket) changes nothing.
 		unix.Shutdown(fd, unix.SHUT_RDWR)
 	}
-	return unix.Close(fd)
 }
 
 // close drops every state and waits, up to a grace period on a broken

@@ -189,9 +189,15 @@ func (a *Aio) admitLocked() error {
 }
 
 func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
+	a.startKernelFile(kind, fd, off, sa, nil)
+}
+
+// startKernelFile is startKernel with a files-by-name operation's
+// arguments (ops_file.go); fa is nil for the other operations.
+func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) {
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
-	if fromCallback, queued := a.queueKernel(kind, fd, off, sa); queued {
+	if fromCallback, queued := a.queueKernel(kind, fd, off, sa, fa); queued {
 		a.sh.Submit(&a.desc, fromCallback)
 	}
 }
@@ -203,14 +209,14 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 // another goroutine starts it while the callback runs, as nng allows, the
 // operation is submitted when the callback returns, or with any earlier
 // submission on the ring.)
-func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fromCallback, queued bool) {
+func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) (fromCallback, queued bool) {
 	a.mu.Lock()
 	defer a.unlock() // also when beginLocked panics
 	fromCallback = a.state == stateCallback
 	if kind == opSend && a.x != nil && a.x.attached != nil && !a.x.attached.live.Load() {
 		panic("aio: Send of a Msg already freed (use after free)")
 	}
-	a.beginLocked(opNames[kind])
+	a.beginLocked(kind.name())
 	if kind == opRecvMsg && a.x != nil {
 		a.x.attached = nil
 	}
@@ -223,7 +229,7 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 		a.finishLocked(ErrTimedOut, 0, nil)
 		return fromCallback, false
 	}
-	if err := a.buildLocked(kind, fd, off, sa); err != nil {
+	if err := a.buildLocked(kind, fd, off, sa, fa); err != nil {
 		if err == errNoBuffer {
 			a.waitBufferLocked(tm)
 			return fromCallback, false
@@ -259,7 +265,7 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 // are passed on as they are, so a bad one comes back as the kernel's
 // errno. The memory the description points to is pinned here until the
 // operation ends (finishLocked unpins).
-func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) error {
+func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) error {
 	if fd > math.MaxInt32 || fd < math.MinInt32 {
 		return unix.EBADF
 	}
@@ -309,6 +315,8 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) erro
 		x.sock = sa
 		d.Addr, d.AddrLen, d.Sock = &x.sa, uint32(n), sa
 		a.pin.Pin(x)
+	default:
+		return a.buildFileLocked(kind, off, fa) // ops_file.go
 	}
 	return nil
 }
@@ -367,8 +375,10 @@ func (a *Aio) armLocked(tm timing) bool {
 		return false
 	}
 	switch a.kind {
-	case opRead, opWrite, opFsync, opRecvMsg:
+	case opRead, opWrite, opFsync, opRecvMsg, opOpenAt, opStatx, opClose, opFdatasync, opFallocate:
 		// opRecvMsg: the timer also bounds a wait for a free buffer.
+		// The files-by-name kinds run in io-wq or on a file worker,
+		// where a link timer starts only once the call has returned.
 		a.armDeadlineLocked(tm)
 	default:
 		if tm.mode == tAbsolute {

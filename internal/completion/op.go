@@ -56,6 +56,16 @@ func Opcode(d *op.Desc) (sqe.Op, bool) {
 		return sqe.OpAccept, true
 	case op.Connect:
 		return sqe.OpConnect, true
+	case op.OpenAt:
+		return sqe.OpOpenat, true
+	case op.Statx:
+		return sqe.OpStatx, true
+	case op.Close:
+		return sqe.OpClose, true
+	case op.Fdatasync:
+		return sqe.OpFsync, true // with IORING_FSYNC_DATASYNC
+	case op.Fallocate:
+		return sqe.OpFallocate, true
 	}
 	return 0, false
 }

@@ -102,6 +102,8 @@ func prepOp(d *op.Desc, s []*sqe.SQE) {
 		e.Accept(d.FD, nil, nil, unix.SOCK_CLOEXEC)
 	case op.Connect:
 		e.Connect(d.FD, unsafe.Pointer(d.Addr), d.AddrLen)
+	default:
+		prepFile(d, e)
 	}
 	e.UserData = d.Token
 	if len(s) < 2 {
@@ -128,4 +130,25 @@ func prepOp(d *op.Desc, s []*sqe.SQE) {
 	lt.Flags |= sqe.CQESkipSuccess
 	ud := sqe.UserData(d.Token)
 	lt.UserData = uint64(sqe.Pack(KindLinkTimeout, ud.Index(), ud.Gen()))
+}
+
+// prepFile fills e with one of the files-by-name kinds. The path and the
+// statx buffer are pinned by the owner until the CQE.
+func prepFile(d *op.Desc, e *sqe.SQE) {
+	var path unsafe.Pointer
+	if len(d.Path) > 0 {
+		path = unsafe.Pointer(&d.Path[0])
+	}
+	switch d.Kind {
+	case op.OpenAt:
+		e.Openat(d.FD, path, d.Flags, d.Mode)
+	case op.Statx:
+		e.Statx(d.FD, path, d.Flags, d.Mode, d.Stat)
+	case op.Close:
+		e.Close(d.FD)
+	case op.Fdatasync:
+		e.Fsync(d.FD, sqe.FsyncDatasync)
+	case op.Fallocate:
+		e.Fallocate(d.FD, d.Mode, d.Off, d.Length)
+	}
 }

@@ -15,6 +15,7 @@ package op
 
 import (
 	"math"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,12 +39,32 @@ const (
 	Connect                 // connect(2) to Addr
 )
 
+// Files by name, metadata and durability (issue 18). Numbered from 32
+// so that kinds added alongside never collide.
+const (
+	OpenAt    Kind = iota + 32 // openat(2) of Path at FD (a directory, or AT_FDCWD) with Flags and Mode; Result.Res is the new descriptor
+	Statx                      // statx(2) of Path at FD with Flags (AT_*) and mask Mode, into Stat
+	Close                      // close(2) of FD
+	Fdatasync                  // fdatasync(2)
+	Fallocate                  // fallocate(2) of FD with mode Mode, at Off for Length bytes
+)
+
+var fileKindNames = [...]string{OpenAt - 32: "OpenAt", Statx - 32: "Statx", Close - 32: "Close",
+	Fdatasync - 32: "Fdatasync", Fallocate - 32: "Fallocate"}
+
+// IsFile reports whether k is one of the files-by-name kinds (OpenAt to
+// Fallocate): a blocking call in every backend but the ring's own.
+func (k Kind) IsFile() bool { return k >= OpenAt && k <= Fallocate }
+
 var kindNames = [...]string{Nop: "Nop", Read: "Read", Write: "Write", Fsync: "Fsync",
 	Recv: "Recv", Send: "Send", Accept: "Accept", Connect: "Connect"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
 		return kindNames[k]
+	}
+	if k.IsFile() {
+		return fileKindNames[k-32]
 	}
 	return "Kind(?)"
 }
@@ -110,6 +131,20 @@ type Desc struct {
 	// made by the backend on first use and kept across operations (so a
 	// start allocates nothing once warm). The aio package never reads it.
 	Backend any
+
+	// Files by name (OpenAt, Statx): Path is the NUL-terminated path (its
+	// last byte is the NUL), pinned by the aio package until the
+	// operation ends (the kernel may read it at issue, not only at
+	// submission). Flags: OpenAt's open flags (O_CLOEXEC always among
+	// them), Statx's AT_* flags. Mode: OpenAt's mode, Statx's mask,
+	// Fallocate's mode. Stat: where Statx's result goes, a struct statx
+	// (unix.Statx_t, Linux only; pinned, and written before the operation
+	// ends). Length: Fallocate's length.
+	Path   []byte
+	Flags  uint32
+	Mode   uint32
+	Stat   unsafe.Pointer
+	Length int64
 }
 
 // Len is the total length of the buffers.

@@ -68,6 +68,9 @@ const (
 	pFileQueued                  // in fileQ, for a file worker
 	pRunning                     // a goroutine runs its system call
 	pDone                        // in doneQ with res: cancelled, ended by the next Push
+	// pBlocking: a file worker is in a files-by-name call (op.Kind.IsFile),
+	// which nothing can interrupt; a cancel detaches it (detachLocked).
+	pBlocking
 )
 
 // What try says comes next.
@@ -117,6 +120,7 @@ type portOp struct {
 	deadline   int64         // a link timeout's deadline, engine clock ns; 0: none
 	connecting bool          // Connect got EINPROGRESS: readiness means it ended
 	noNowait   bool          // the descriptor refused RWF_NOWAIT: readiness, then a file worker
+	file       fileOp        // a files-by-name operation's arguments (file.go)
 
 	// guarded by p.mu
 	state      portState
@@ -239,6 +243,9 @@ func Start(sink Sink, now func() int64, callbacks int) (*Backend, error) {
 
 // Supports implements backend: every kind, never zero copy.
 func (p *Backend) Supports(d *op.Desc) bool {
+	if d.Kind.IsFile() {
+		return fileSupported(d.Kind)
+	}
 	return !d.ZeroCopy && d.Kind >= op.Nop && d.Kind <= op.Connect
 }
 
@@ -265,6 +272,9 @@ func (p *Backend) Queue(d *op.Desc) error {
 		}
 	}
 	po.sa, po.salen, po.sock = d.Addr, d.AddrLen, d.Sock
+	if d.Kind.IsFile() {
+		po.file.queue(d)
+	}
 	switch {
 	case d.Deadline.Abs != 0:
 		po.deadline = d.Deadline.Abs
@@ -299,6 +309,11 @@ func (p *Backend) Cancel(d *op.Desc) error {
 	}
 	if po.token == d.Token {
 		p.cancelLocked(po, op.Interrupted)
+		if po.file.detached {
+			// The file worker keeps po until its call returns; the
+			// Aio's next operation gets a portOp of its own.
+			d.Backend = nil
+		}
 	}
 	return nil
 }
@@ -315,6 +330,8 @@ func (p *Backend) cancelLocked(po *portOp, end op.End) {
 	case pFileQueued:
 		p.fileQ.remove(po)
 		p.doneLocked(po, end)
+	case pBlocking:
+		p.detachLocked(po, end)
 	}
 }
 
@@ -381,7 +398,13 @@ func (p *Backend) endLocked(po *portOp) uint64 {
 // run tries po (state pRunning, owned by the caller) and then ends it, or
 // parks it on its descriptor or the file queue.
 func (p *Backend) run(po *portOp, b *seat.Batch) {
-	res, next := p.try(po)
+	var res int32
+	var next portNext
+	if po.kind.IsFile() {
+		next = nFile // a blocking call by name or on a whole file
+	} else {
+		res, next = p.try(po)
+	}
 	var r op.Result
 	p.mu.Lock()
 	if next != nDone && po.cancel {
@@ -538,15 +561,16 @@ func (po *portOp) onLink() {
 	p.sink.CompleteOp(token, op.Result{End: op.TimedOut}, nil)
 }
 
-// fileWorker runs blocking system calls until Close.
+// fileWorker runs blocking system calls until Close, or until a cancel
+// detaches it from the call it is in (then it leaves once that returns).
 func (p *Backend) fileWorker() {
-	defer p.wg.Done()
 	p.mu.Lock()
 	for {
 		po := p.fileQ.pop()
 		if po == nil {
 			if p.closed {
 				p.mu.Unlock()
+				p.wg.Done()
 				return
 			}
 			p.fileIdle++
@@ -555,6 +579,12 @@ func (p *Backend) fileWorker() {
 			continue
 		}
 		po.state = pRunning
+		if po.kind.IsFile() {
+			if !p.blockFile(po) {
+				return // detached: it has left the pool
+			}
+			continue
+		}
 		var fw *fdWait
 		if po.kind == op.Accept {
 			if fw = p.acceptTurnLocked(po); fw == nil {

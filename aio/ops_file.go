@@ -1,0 +1,154 @@
+package aio
+
+// Files by name, metadata and durability (issue 18): OpenAt, Statx,
+// CloseFD, Fdatasync, Fallocate, and FD. On io_uring they are
+// IORING_OP_OPENAT, STATX, CLOSE, FSYNC with IORING_FSYNC_DATASYNC and
+// FALLOCATE (each checked against the kernel's probe: a missing one ends
+// with ErrUnsupported through the callback); on the portable backend,
+// blocking calls on its bounded file workers (docs/design.md, "Files by
+// name"). The kernel runs all of them but CLOSE in io-wq, where a
+// LINK_TIMEOUT only starts once the call has returned, so their timeouts
+// are the Aio's own timer, which cancels them (armLocked).
+
+import (
+	"math"
+	"strings"
+	"unsafe"
+
+	"github.com/aioring/aioring/internal/op"
+	"golang.org/x/sys/unix"
+)
+
+// The files-by-name operations. Numbered from 32, apart from the other
+// operations (see name).
+const (
+	opOpenAt opKind = iota + 32
+	opStatx
+	opClose
+	opFdatasync
+	opFallocate
+)
+
+var fileOpNames = [...]string{opOpenAt - 32: "OpenAt", opStatx - 32: "Statx", opClose - 32: "CloseFD",
+	opFdatasync - 32: "Fdatasync", opFallocate - 32: "Fallocate"}
+
+// name is the public name of the operation, for panics.
+func (k opKind) name() string {
+	if k >= opOpenAt && k <= opFallocate {
+		return fileOpNames[k-opOpenAt]
+	}
+	if int(k) < len(opNames) && opNames[k] != "" {
+		return opNames[k]
+	}
+	return "operation"
+}
+
+// fileArgs carries a files-by-name operation's arguments from its start
+// method to buildLocked (on the starter's stack).
+type fileArgs struct {
+	path   string
+	flags  uint32
+	mode   uint32
+	st     unsafe.Pointer // Statx's *unix.Statx_t (ops_file_linux.go)
+	length int64
+}
+
+// fileExtra is an Aio's state for the files-by-name operations.
+type fileExtra struct {
+	// path is the NUL-terminated copy of the last path, grown as needed
+	// and reused, so an operation with a path allocates nothing once it
+	// has held one as long. It is pinned while an operation uses it; the
+	// next operation may overwrite it only after that one has ended
+	// (one operation at a time), and the portable backend copies it
+	// into its own state at Queue.
+	path []byte
+}
+
+// OpenAt opens path relative to directory dirfd (unix.AT_FDCWD: the
+// working directory), as openat(2) with flags and mode. The descriptor is
+// close-on-exec (O_CLOEXEC is always added); on success FD holds it and it
+// is the caller's to close. An OpenAt that is cancelled or times out while
+// the kernel completes the open anyway reports its real result (nil, and
+// the descriptor in FD): nothing is leaked. A zero timeout ends it with
+// ErrTimedOut at once, as openat has no non-blocking form. A path with a
+// NUL byte gives ErrInvalid.
+//
+// Reusing the same Aio allocates nothing once its path buffer has grown to
+// the longest path it has opened.
+func (a *Aio) OpenAt(dirfd int, path string, flags int, mode uint32) {
+	fa := fileArgs{path: path, flags: uint32(flags) | unix.O_CLOEXEC, mode: mode}
+	a.startKernelFile(opOpenAt, dirfd, 0, nil, &fa)
+}
+
+// CloseFD closes fd. First it ends fd's state in the engine, as
+// Engine.CloseFD does (RecvMsg or Accept calls waiting on fd end with
+// ErrClosed, its queued messages and descriptors go back, a multishot
+// request on it is cancelled and the socket shut down); then close(2) runs
+// as the operation.
+func (a *Aio) CloseFD(fd int) {
+	if fd >= 0 && fd <= math.MaxInt32 {
+		a.e.msgs.endFD(fd)
+	}
+	a.startKernelFile(opClose, fd, 0, nil, nil)
+}
+
+// Fdatasync flushes fd's data to storage, and of its metadata only what
+// reading the data back needs (fdatasync(2)). A zero timeout makes it end
+// with ErrTimedOut at once.
+func (a *Aio) Fdatasync(fd int) { a.startKernelFile(opFdatasync, fd, 0, nil, nil) }
+
+// Fallocate allocates (or, with mode's FALLOC_FL_* flags, punches or
+// zeroes) length bytes of fd from off, as fallocate(2).
+func (a *Aio) Fallocate(fd int, mode uint32, off, length int64) {
+	fa := fileArgs{mode: mode, length: length}
+	a.startKernelFile(opFallocate, fd, off, nil, &fa)
+}
+
+// FD returns the descriptor the last operation produced: after an OpenAt
+// or an Accept that succeeded, the new descriptor, which is the caller's;
+// -1 otherwise (an operation in progress, a failure, another operation).
+func (a *Aio) FD() int {
+	a.mu.Lock()
+	fd := int(a.newFD) - 1
+	a.mu.Unlock()
+	return fd
+}
+
+// buildFileLocked describes a files-by-name kind in a.desc (buildLocked
+// set its FD and Token) and pins its path and statx buffer until the
+// operation ends.
+func (a *Aio) buildFileLocked(kind opKind, off int64, fa *fileArgs) error {
+	d := &a.desc
+	switch kind {
+	case opOpenAt, opStatx:
+		if kind == opStatx && fa.st == nil {
+			return ErrInvalid
+		}
+		if strings.IndexByte(fa.path, 0) >= 0 {
+			return ErrInvalid
+		}
+		x := a.extra()
+		if n := len(fa.path) + 1; cap(x.file.path) < n {
+			x.file.path = make([]byte, n, max(n, 2*cap(x.file.path)))
+		}
+		p := x.file.path[:len(fa.path)+1]
+		copy(p, fa.path)
+		p[len(fa.path)] = 0
+		d.Path, d.Flags, d.Mode = p, fa.flags, fa.mode
+		a.pin.Pin(&p[0])
+		d.Kind = op.OpenAt
+		if kind == opStatx {
+			d.Kind, d.Stat = op.Statx, fa.st
+			a.pin.Pin(fa.st)
+		}
+	case opClose:
+		d.Kind = op.Close
+	case opFdatasync:
+		d.Kind = op.Fdatasync
+	case opFallocate:
+		d.Kind, d.Mode, d.Off, d.Length = op.Fallocate, fa.mode, off, fa.length
+	default:
+		return ErrInvalid
+	}
+	return nil
+}
