@@ -64,11 +64,11 @@ type Aio struct {
 	iov0          []byte
 	// newFD is the descriptor the last OpenAt or Accept produced, plus
 	// one (0: none), so that the zero value means none (FD, ops_file.go).
-	newFD int32
-	desc  op.Desc
-	pin           runtime.Pinner
-	waitCond      *sync.Cond // allocated on the first Wait that blocks
-	x             *aioExtra  // allocated on first use of what it holds
+	newFD    int32
+	desc     op.Desc
+	pin      runtime.Pinner
+	waitCond *sync.Cond // allocated on the first Wait that blocks
+	x        *aioExtra  // allocated on first use of what it holds
 }
 
 // aioExtra holds what most operations do not need, so that an idle Aio
@@ -92,7 +92,7 @@ type aioExtra struct {
 	// msgFDs: the descriptor states this Aio started RecvMsg or Accept
 	// on (msgfd.go); under mu (appended with the state's lock held too).
 	msgFDs []*fdState
-	zc     zcExtra // zero-copy send (sendzc.go)
+	zc     zcExtra   // zero-copy send (sendzc.go)
 	file   fileExtra // files by name (ops_file.go)
 }
 
