@@ -62,13 +62,14 @@ type Aio struct {
 	timeout       time.Duration
 	expireAt      int64 // one-shot absolute deadline, engine clock ns; 0 when unset
 	iov0          []byte
+	desc          op.Desc
+	pin           runtime.Pinner
+	waitCond      *sync.Cond // allocated on the first Wait that blocks
+	x             *aioExtra  // allocated on first use of what it holds
+
 	// newFD is the descriptor the last OpenAt or Accept produced, plus
 	// one (0: none), so that the zero value means none (FD, ops_file.go).
-	newFD    int32
-	desc     op.Desc
-	pin      runtime.Pinner
-	waitCond *sync.Cond // allocated on the first Wait that blocks
-	x        *aioExtra  // allocated on first use of what it holds
+	newFD int32
 }
 
 // aioExtra holds what most operations do not need, so that an idle Aio
@@ -92,8 +93,9 @@ type aioExtra struct {
 	// msgFDs: the descriptor states this Aio started RecvMsg or Accept
 	// on (msgfd.go); under mu (appended with the state's lock held too).
 	msgFDs []*fdState
-	zc     zcExtra   // zero-copy send (sendzc.go)
-	file   fileExtra // files by name (ops_file.go)
+	zc     zcExtra // zero-copy send (sendzc.go)
+
+	file fileExtra // files by name (ops_file.go)
 }
 
 func (a *Aio) extra() *aioExtra {
