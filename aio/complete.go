@@ -77,6 +77,11 @@ func (a *Aio) resultLocked(r op.Result) (count int, err error) {
 		// for first, if any, else the deadline (io_uring cannot tell the
 		// two apart: both are -ECANCELED), else what the kernel said.
 		a.dropPendingLocked()
+		if a.kind == opClose && syscall.Errno(-res) == syscall.ECANCELED {
+			// The ring's cancel took the close before it ran (queued
+			// in io-wq): a close is never left undone (ops_file.go).
+			syscall.Close(int(a.desc.FD))
+		}
 		switch {
 		case a.abortErr != nil:
 			return 0, a.abortErr

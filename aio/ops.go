@@ -371,6 +371,11 @@ func (a *Aio) armLocked(tm timing) bool {
 		case opNop, opRecv, opSend, opRecvMsg, opRead, opWrite, opAccept, opConnect:
 			d.Attempt = true
 			return true
+		case opClose:
+			// A close is never refused nor left half-done: it runs
+			// (close(2) does not wait for anything that a zero
+			// timeout could spare), and Attempt means nothing to it.
+			return true
 		}
 		return false
 	}

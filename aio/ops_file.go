@@ -84,7 +84,10 @@ func (a *Aio) OpenAt(dirfd int, path string, flags int, mode uint32) {
 // Engine.CloseFD does (RecvMsg or Accept calls waiting on fd end with
 // ErrClosed, its queued messages and descriptors go back, a multishot
 // request on it is cancelled and the socket shut down); then close(2) runs
-// as the operation.
+// as the operation. The close is made even with a zero timeout, and even
+// when a timeout or a cancel ends the operation first (the descriptor is
+// then closed all the same; only its result is not reported), so fd is
+// never left open: as for close(2), do not use or close fd again.
 func (a *Aio) CloseFD(fd int) {
 	if fd >= 0 && fd <= math.MaxInt32 {
 		a.e.msgs.endFD(fd)

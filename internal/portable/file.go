@@ -73,6 +73,12 @@ func (p *Backend) blockFile(po *portOp) bool {
 	return true
 }
 
+// closeUnmade closes fd for a Close that a cancel (or the backend's
+// Close) ended before its call was made: a close is never left undone,
+// so the descriptor is not leaked whoever ended the operation. Called
+// with no lock held.
+func closeUnmade(fd int32) { unix.Close(int(fd)) }
+
 // detachLocked ends po, whose worker is in a call that cannot be
 // interrupted, as end (by the next Push). The worker leaves the pool (a
 // new one may start in its place, so a call that never returns does not

@@ -376,8 +376,13 @@ func (p *Backend) Push(bool) {
 			return
 		}
 		r := op.Result{Res: po.res, End: po.end}
+		unmade := po.kind == op.Close && !po.file.detached
+		fd := po.fd
 		token := p.endLocked(po)
 		p.mu.Unlock()
+		if unmade {
+			closeUnmade(fd)
+		}
 		p.sink.CompleteOp(token, r, nil)
 	}
 }
@@ -462,6 +467,9 @@ func (p *Backend) run(po *portOp, b *seat.Batch) {
 	}
 	token := p.endLocked(po)
 	p.mu.Unlock()
+	if po.kind == op.Close && r.End != op.Completed {
+		closeUnmade(po.fd) // ended before its call: fields still ours
+	}
 	p.sink.CompleteOp(token, r, b)
 }
 
