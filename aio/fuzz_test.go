@@ -8,6 +8,7 @@ import (
 	"github.com/aioring/aioring/internal/seat"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +33,9 @@ func FuzzAPI(f *testing.F) {
 	// RecvMsg, attach the message, Send it, RecvMsg with nothing there,
 	// cancel it.
 	f.Add([]byte{7, 10, 20, 0, 21, 1, 6, 0, 20, 0, 10, 0})
+	// Files by name: OpenAt, Statx, CloseFD, Fdatasync, Fallocate; a
+	// missing path, a NUL, a zero timeout; a cancelled OpenAt.
+	f.Add([]byte{22, 0, 23, 0, 24, 0, 25, 0, 26, 3, 22, 1, 23, 2, 8, 0, 22, 0, 24, 0, 8, 1, 22, 0, 10, 0})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		runFuzzScript(t, script)
 	})
@@ -40,7 +44,7 @@ func FuzzAPI(f *testing.F) {
 const (
 	fuzzMaxSteps = 64
 	fuzzAios     = 3
-	fuzzCalls    = 22 // distinct calls a step can make
+	fuzzCalls    = 27 // distinct calls a step can make
 	fuzzFileSize = 1 << 16
 )
 
@@ -74,6 +78,7 @@ type fuzzOp struct {
 	sleep     time.Duration
 	iovLen    int
 	outputSet bool // an output slot was set before the start: it must read nil
+	fileErr   error // files by name: the error the op's arguments must give, if any
 }
 
 type fuzzAio struct {
@@ -94,6 +99,7 @@ type fuzzAio struct {
 	bufs     [MaxIOV + 1][]byte
 	held     *Msg // the last message RecvMsg gave, kept until the next (the callback's)
 	attached *Msg // what SetMsg attached (the script's)
+	st       unix.Statx_t
 }
 
 type fuzzRun struct {
@@ -163,7 +169,7 @@ func runFuzzScript(t *testing.T, script []byte) {
 		b0, arg := script[step], script[step+1]
 		x := aios[int(b0/fuzzCalls)%fuzzAios]
 		call := int(b0 % fuzzCalls)
-		if call <= 6 || call == 18 || call == 19 || call == 20 { // starts an op
+		if call <= 6 || call == 18 || call == 19 || call == 20 || call >= 22 { // starts an op
 			if x.a.Busy() {
 				continue // one op at a time: starting now would panic, as documented
 			}
@@ -320,6 +326,30 @@ func runFuzzScript(t *testing.T, script []byte) {
 			if a.Msg() != x.attached {
 				r.bad("Msg() after SetMsg is not the message attached")
 			}
+		case 22, 23: // OpenAt, Statx of a path that exists, is missing, or holds a NUL
+			path, want := "/proc/self/fd/"+strconv.Itoa(int(file.Fd())), error(nil)
+			switch arg % 4 {
+			case 1:
+				path, want = "/nonexistent-aioring-fuzz", unix.ENOENT
+			case 2:
+				path, want = "bad\x00path", ErrInvalid
+			}
+			x.op.fileErr = want
+			if call == 22 {
+				a.OpenAt(unix.AT_FDCWD, path, unix.O_RDONLY, 0)
+			} else {
+				a.Statx(unix.AT_FDCWD, path, 0, unix.STATX_BASIC_STATS, &x.st)
+			}
+		case 24: // CloseFD of a fresh duplicate: closed whatever the result
+			fd, err := unix.FcntlInt(file.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.CloseFD(fd)
+		case 25:
+			a.Fdatasync(int(file.Fd()))
+		case 26:
+			a.Fallocate(int(file.Fd()), unix.FALLOC_FL_KEEP_SIZE, int64(arg)*512, 4096)
 		}
 	}
 
@@ -357,7 +387,8 @@ func runFuzzScript(t *testing.T, script []byte) {
 
 // begin records an op about to be started by the script on x.
 func (r *fuzzRun) begin(x *fuzzAio, call int) {
-	kinds := map[int]opKind{0: opNop, 1: opSleep, 2: opRead, 3: opWrite, 4: opFsync, 5: opRecv, 6: opSend, 18: opAccept, 19: opConnect, 20: opRecvMsg}
+	kinds := map[int]opKind{0: opNop, 1: opSleep, 2: opRead, 3: opWrite, 4: opFsync, 5: opRecv, 6: opSend, 18: opAccept, 19: opConnect, 20: opRecvMsg,
+		22: opOpenAt, 23: opStatx, 24: opClose, 25: opFdatasync, 26: opFallocate}
 	outputSet := x.op.outputSet
 	iovLen := x.iovLen
 	switch {
@@ -393,7 +424,7 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 	err, n := a.Result(), a.Count()
 	if op.outputSet {
 		if a.Output(3) != nil {
-			r.bad("%s: output slot not cleared at start", opNames[op.kind])
+			r.bad("%s: output slot not cleared at start", op.kind.name())
 		}
 		x.op.outputSet = false
 	}
@@ -406,7 +437,21 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 		}
 	}
 	if err != nil && n != 0 {
-		r.bad("%s: %v with count %d", opNames[op.kind], err, n)
+		r.bad("%s: %v with count %d", op.kind.name(), err, n)
+	}
+	switch fd := a.FD(); {
+	case op.kind == opOpenAt && err == nil:
+		if fd < 0 {
+			r.bad("OpenAt succeeded with FD %d", fd)
+		} else {
+			unix.Close(fd)
+		}
+	case op.kind == opAccept && err == nil:
+		if out, _ := a.Output(0).(int); fd != out {
+			r.bad("Accept: FD %d, Output(0) %v", fd, a.Output(0))
+		}
+	case fd != -1:
+		r.bad("%s (%v): FD %d, want -1", op.kind.name(), err, fd)
 	}
 	if op.kind == opRecvMsg {
 		m := a.Msg()
@@ -430,7 +475,7 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 		a.SetMsg(x.attached)
 	}
 	if n < 0 || (op.kind != opNop && n > op.iovLen) {
-		r.bad("%s: count %d, IOV %d bytes", opNames[op.kind], n, op.iovLen)
+		r.bad("%s: count %d, IOV %d bytes", op.kind.name(), n, op.iovLen)
 	}
 	timeout := op.timeout
 	if timeout == DefaultTimeout {
@@ -442,11 +487,11 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 	switch {
 	case op.harness && op.stopped:
 		if err != ErrStopped {
-			r.bad("%s on a stopped aio: %v, want ErrStopped", opNames[op.kind], err)
+			r.bad("%s on a stopped aio: %v, want ErrStopped", op.kind.name(), err)
 		}
 	case op.harness && op.closed:
 		if err != ErrClosed {
-			r.bad("%s on a closed engine: %v, want ErrClosed", opNames[op.kind], err)
+			r.bad("%s on a closed engine: %v, want ErrClosed", op.kind.name(), err)
 		}
 	case aborted:
 	case op.kind == opSleep:
@@ -459,16 +504,25 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 		}
 	case op.harness && op.expire == 1:
 		if err != ErrTimedOut {
-			r.bad("%s with a past expiry: %v, want ErrTimedOut", opNames[op.kind], err)
+			r.bad("%s with a past expiry: %v, want ErrTimedOut", op.kind.name(), err)
 		}
 	case op.kind == opFsync && timeout == 0 && op.expire == 0:
 		if err != ErrTimedOut {
 			r.bad("Fsync with a zero timeout: %v, want ErrTimedOut", err)
 		}
+	case op.harness && op.fileErr == ErrInvalid:
+		if err != ErrInvalid {
+			r.bad("%s of a path with a NUL: %v, want ErrInvalid", op.kind.name(), err)
+		}
+	case op.harness && op.kind >= opOpenAt && op.kind != opClose && timeout == 0 && op.expire == 0:
+		if err != ErrTimedOut {
+			r.bad("%s with a zero timeout: %v, want ErrTimedOut", op.kind.name(), err)
+		}
+	case op.harness && op.fileErr != nil && err == op.fileErr:
 	case err == nil:
 	case err == ErrTimedOut && canTimeOut && (op.kind != opNop || op.expire != 0):
 	default:
-		r.bad("%s (timeout %v, expire %d): unexpected result %v", opNames[op.kind], op.timeout, op.expire, err)
+		r.bad("%s (timeout %v, expire %d): unexpected result %v", op.kind.name(), op.timeout, op.expire, err)
 	}
 	if x.chain > 0 && !x.stopReq.Load() {
 		x.chain--

@@ -197,8 +197,11 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) {
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
-	if fromCallback, queued := a.queueKernel(kind, fd, off, sa, fa); queued {
+	fromCallback, queued := a.queueKernel(kind, fd, off, sa, fa)
+	if queued {
 		a.sh.Submit(&a.desc, fromCallback)
+	} else if kind == opClose {
+		closeRefused(fd) // ops_file.go
 	}
 }
 

@@ -13,6 +13,7 @@ package aio
 import (
 	"math"
 	"strings"
+	"syscall"
 	"unsafe"
 
 	"github.com/aioring/aioring/internal/op"
@@ -84,10 +85,14 @@ func (a *Aio) OpenAt(dirfd int, path string, flags int, mode uint32) {
 // Engine.CloseFD does (RecvMsg or Accept calls waiting on fd end with
 // ErrClosed, its queued messages and descriptors go back, a multishot
 // request on it is cancelled and the socket shut down); then close(2) runs
-// as the operation. The close is made even with a zero timeout, and even
-// when a timeout or a cancel ends the operation first (the descriptor is
-// then closed all the same; only its result is not reported), so fd is
-// never left open: as for close(2), do not use or close fd again.
+// as the operation, and its result is the operation's.
+//
+// fd is closed whatever the operation's result, as close(2) releases a
+// descriptor even when it reports an error: when the operation ends
+// before its close could run (a stopped Aio, a closed engine, an expiry
+// already past, a Cancel that took it first), fd is closed all the same,
+// and a zero timeout does not refuse it. So never use or close fd again
+// after CloseFD.
 func (a *Aio) CloseFD(fd int) {
 	if fd >= 0 && fd <= math.MaxInt32 {
 		a.e.msgs.endFD(fd)
@@ -154,4 +159,13 @@ func (a *Aio) buildFileLocked(kind opKind, off int64, fa *fileArgs) error {
 		return ErrInvalid
 	}
 	return nil
+}
+
+// closeRefused closes fd for a CloseFD that ended before reaching its
+// backend (see CloseFD), on the starter, with no lock held. Nothing else
+// can have been given fd's number meanwhile: fd was open until here.
+func closeRefused(fd int) {
+	if fd >= 0 && fd <= math.MaxInt32 {
+		syscall.Close(fd)
+	}
 }
