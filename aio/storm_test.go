@@ -197,10 +197,12 @@ type stormAio struct {
 	sleep   time.Duration
 	started atomic.Int64
 	calls   atomic.Int64
+	stx     unix.Statx_t // Statx's
 }
 
 type stormState struct {
 	file     int // a file of stormFileSize bytes, each byte = its offset mod 251
+	filePath string
 	quiet    int // a socket on which no data ever arrives
 	stopping atomic.Bool
 	started  atomic.Int64
@@ -222,7 +224,7 @@ func (st *stormState) start(s *stormAio, rng *rand.Rand) {
 		s.timeout = time.Duration(rng.IntN(2000)+1) * time.Microsecond
 	}
 	s.a.SetTimeout(s.timeout)
-	s.kind = []opKind{opNop, opNop, opSleep, opSleep, opRecv, opRead}[rng.IntN(6)]
+	s.kind = []opKind{opNop, opNop, opSleep, opSleep, opRecv, opRead, opOpenAt, opStatx}[rng.IntN(8)]
 	s.sleep = time.Duration(rng.IntN(2000)) * time.Microsecond
 	if !s.pending.CompareAndSwap(0, 1) {
 		st.tally.bad("start while the previous op's callback is outstanding")
@@ -240,6 +242,10 @@ func (st *stormState) start(s *stormAio, rng *rand.Rand) {
 	case opRead:
 		s.a.SetIOV(s.buf)
 		s.a.ReadAt(st.file, int64(rng.IntN(stormFileSize-len(s.buf))))
+	case opOpenAt:
+		s.a.OpenAt(unix.AT_FDCWD, st.filePath, unix.O_RDONLY, 0)
+	case opStatx:
+		s.a.Statx(unix.AT_FDCWD, st.filePath, 0, unix.STATX_SIZE, &s.stx)
 	}
 }
 
@@ -262,6 +268,14 @@ func (st *stormState) callback(s *stormAio, rng *rand.Rand) {
 		case opRead:
 			ok = n == len(s.buf)
 		case opRecv: // nothing is ever sent on the quiet socket
+		case opOpenAt: // the descriptor is the callback's, even after a raced cancel
+			fd := s.a.FD()
+			ok = n == 0 && fd >= 0
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		case opStatx:
+			ok = n == 0 && s.stx.Size == stormFileSize
 		}
 	case err == ErrCanceled, err == errStormAbort:
 		ok = n == 0
@@ -277,7 +291,7 @@ func (st *stormState) callback(s *stormAio, rng *rand.Rand) {
 		}
 	}
 	if !ok {
-		st.tally.bad("%s (timeout %v, sleep %v): result %v, count %d", opNames[s.kind], s.timeout, s.sleep, err, n)
+		st.tally.bad("%s (timeout %v, sleep %v): result %v, count %d", s.kind.name(), s.timeout, s.sleep, err, n)
 	}
 	if !st.stopping.Load() && rng.IntN(2) == 0 {
 		st.start(s, rng) // still owned: the callback starts the next op
@@ -305,7 +319,9 @@ func TestStormExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.file = int(f.Fd())
+	st.filePath = f.Name()
 	st.quiet, _ = relSocketPair(t)
+	fdsBefore := countOpenFDs(t)
 
 	const naios, workers = 2048, 8
 	aios := make([]*stormAio, naios)
@@ -389,6 +405,19 @@ func TestStormExactlyOnce(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// No OpenAt lost its descriptor, whatever raced with it.
+	if n := countOpenFDs(t); n > fdsBefore {
+		t.Fatalf("%d descriptors open after the storm, %d before", n, fdsBefore)
+	}
+}
+
+// countOpenFDs counts the process's open descriptors.
+func countOpenFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
 
 // A byte stream read through Recv with random short timeouts, zero-timeout
