@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 
 	"github.com/aioring/aioring/aio"
 	"golang.org/x/sys/unix"
@@ -38,14 +39,45 @@ const maxPooled = 16
 // 2 GiB per call anyway, and the engine takes at most 4 GiB per buffer.
 const maxChunk = 1 << 30
 
-// Open opens the named file with flag and perm as os.OpenFile does (the
-// descriptor is close-on-exec) and returns a File on engine e.
-func Open(e *aio.Engine, name string, flag int, perm os.FileMode) (*File, error) {
-	fd, err := unix.Open(name, flag|unix.O_CLOEXEC, uint32(perm.Perm()))
-	if err != nil {
+// OpenFile opens the named file with flag and perm as os.OpenFile does,
+// through the engine (an aio OpenAt: on io_uring an IORING_OP_OPENAT, on
+// the portable backend a file worker's openat), and returns a File on
+// engine e. The descriptor is close-on-exec. Errors are *os.PathError, so
+// errors.Is(err, fs.ErrNotExist) and the like hold as for os.OpenFile.
+func OpenFile(e *aio.Engine, name string, flag int, perm os.FileMode) (*File, error) {
+	a := e.NewAio(nil)
+	defer a.Free()
+	a.SetTimeout(aio.Infinite)
+	a.OpenAt(unix.AT_FDCWD, name, flag, openMode(perm))
+	a.Wait()
+	if err := a.Result(); err != nil {
+		if err == aio.ErrInvalid {
+			err = syscall.EINVAL // a NUL in name, as os.OpenFile reports it
+		}
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	return NewFile(e, fd, name), nil
+	return NewFile(e, a.FD(), name), nil
+}
+
+// Open is OpenFile (its older name).
+func Open(e *aio.Engine, name string, flag int, perm os.FileMode) (*File, error) {
+	return OpenFile(e, name, flag, perm)
+}
+
+// openMode is perm as open(2) takes it: the permission bits and the
+// setuid, setgid and sticky bits, as os.OpenFile passes them.
+func openMode(perm os.FileMode) uint32 {
+	m := uint32(perm.Perm())
+	if perm&os.ModeSetuid != 0 {
+		m |= unix.S_ISUID
+	}
+	if perm&os.ModeSetgid != 0 {
+		m |= unix.S_ISGID
+	}
+	if perm&os.ModeSticky != 0 {
+		m |= unix.S_ISVTX
+	}
+	return m
 }
 
 // NewFile returns a File for fd, which it then owns; name is used in
@@ -165,9 +197,57 @@ func (f *File) SyncContext(ctx context.Context) error {
 	return err
 }
 
-// Close waits for the operations in flight, then closes the descriptor.
-// Later calls, like other operations after Close, return an error matching
-// os.ErrClosed.
+// Seek sets the file position for the next Read or Write, as
+// os.File.Seek: whence is io.SeekStart, io.SeekCurrent or io.SeekEnd; a
+// resulting negative position is an error (EINVAL). It is lseek(2) itself:
+// it never waits, so it is no engine operation.
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	if err := f.check("seek"); err != nil {
+		return 0, err
+	}
+	off, err := unix.Seek(f.fd, offset, whence)
+	if err != nil {
+		return 0, &os.PathError{Op: "seek", Path: f.name, Err: err}
+	}
+	return off, nil
+}
+
+// copyBuf is the buffer size of ReadFrom and WriteTo: larger than io.Copy's
+// 32 KiB, so a copy takes fewer engine operations.
+const copyBuf = 256 << 10
+
+// onlyWriter and onlyReader hide File's ReadFrom and WriteTo from io.Copy,
+// which would otherwise call them back.
+type onlyWriter struct{ f *File }
+
+func (w onlyWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+
+type onlyReader struct{ f *File }
+
+func (r onlyReader) Read(p []byte) (int, error) { return r.f.Read(p) }
+
+// ReadFrom copies r to the file at the file position until r ends
+// (io.ReaderFrom, as os.File.ReadFrom): a nil error at r's io.EOF.
+func (f *File) ReadFrom(r io.Reader) (int64, error) {
+	if err := f.check("write"); err != nil {
+		return 0, err
+	}
+	return io.CopyBuffer(onlyWriter{f}, r, make([]byte, copyBuf))
+}
+
+// WriteTo copies the file from its position to its end to w (io.WriterTo,
+// as os.File.WriteTo): a nil error at the end of the file.
+func (f *File) WriteTo(w io.Writer) (int64, error) {
+	if err := f.check("read"); err != nil {
+		return 0, err
+	}
+	return io.CopyBuffer(w, onlyReader{f}, make([]byte, copyBuf))
+}
+
+// Close waits for the operations in flight, then closes the descriptor
+// through the engine (a CloseFD, which also ends the descriptor's state
+// in the engine). Later calls, like other operations after Close, return
+// an error matching os.ErrClosed.
 func (f *File) Close() error {
 	f.mu.Lock()
 	if f.closed {
@@ -186,7 +266,12 @@ func (f *File) Close() error {
 	for _, a := range pool {
 		a.Free()
 	}
-	if err := unix.Close(f.fd); err != nil {
+	a := f.e.NewAio(nil)
+	defer a.Free()
+	a.SetTimeout(aio.Infinite)
+	a.CloseFD(f.fd) // closes f.fd whatever the result
+	a.Wait()
+	if err := a.Result(); err != nil {
 		return &os.PathError{Op: "close", Path: f.name, Err: err}
 	}
 	return nil

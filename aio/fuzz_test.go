@@ -77,7 +77,7 @@ type fuzzOp struct {
 	expire    int           // 0 none, 1 past, 2 future
 	sleep     time.Duration
 	iovLen    int
-	outputSet bool // an output slot was set before the start: it must read nil
+	outputSet bool  // an output slot was set before the start: it must read nil
 	fileErr   error // files by name: the error the op's arguments must give, if any
 }
 
