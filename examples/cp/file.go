@@ -20,7 +20,7 @@ import (
 // dst's directory, renamed over dst only once complete and fsynced.
 func (c *copier) copyFile(src, dst string, perm os.FileMode) (err error) {
 	srcDirect := c.o.direct
-	in, err := openDirect(src, unix.O_RDONLY, 0, &srcDirect)
+	in, err := c.openDirect(src, unix.O_RDONLY, 0, &srcDirect)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: src, Err: err}
 	}
@@ -33,7 +33,7 @@ func (c *copier) copyFile(src, dst string, perm os.FileMode) (err error) {
 	dir := filepath.Dir(dst)
 	tmp := filepath.Join(dir, "."+filepath.Base(dst)+".cp-"+randomSuffix())
 	dstDirect := c.o.direct
-	out, err := openDirect(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, &dstDirect)
+	out, err := c.openDirect(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, &dstDirect)
 	if err != nil {
 		return &os.PathError{Op: "create", Path: tmp, Err: err}
 	}
@@ -46,6 +46,14 @@ func (c *copier) copyFile(src, dst string, perm os.FileMode) (err error) {
 		}
 	}()
 
+	// Reserve the destination's blocks up front: the file system can lay
+	// them out in one piece, and a full disk fails here, before any data
+	// is copied. A file system without fallocate (EOPNOTSUPP) just goes on.
+	if st.Size > 0 {
+		if err := c.run(func(a *aio.Aio) { a.Fallocate(out, 0, 0, st.Size) }); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+			return &os.PathError{Op: "fallocate", Path: tmp, Err: err}
+		}
+	}
 	b := &blockCopy{c: c, in: in, out: out, size: st.Size, bs: c.o.bs,
 		srcDirect: srcDirect, dstDirect: dstDirect, done: make(chan struct{})}
 	if err := b.run(); err != nil {
@@ -60,8 +68,10 @@ func (c *copier) copyFile(src, dst string, perm os.FileMode) (err error) {
 	if err := unix.Fchmod(out, uint32(perm)); err != nil {
 		return &os.PathError{Op: "chmod", Path: tmp, Err: err}
 	}
-	if err := fsync(c.e, out); err != nil {
-		return &os.PathError{Op: "fsync", Path: tmp, Err: err}
+	// Fdatasync: the data, and the metadata reading it back needs (the
+	// size); the rename and the directory's fsync then publish it.
+	if err := c.run(func(a *aio.Aio) { a.Fdatasync(out) }); err != nil {
+		return &os.PathError{Op: "fdatasync", Path: tmp, Err: err}
 	}
 	err = unix.Close(out)
 	out = -1
@@ -74,18 +84,29 @@ func (c *copier) copyFile(src, dst string, perm os.FileMode) (err error) {
 	return c.syncDir(dir)
 }
 
-// openDirect opens name, with O_DIRECT when *direct is set; a file system
-// that refuses O_DIRECT (EINVAL) gets a plain open and *direct is cleared.
-func openDirect(name string, flags int, perm uint32, direct *bool) (int, error) {
-	flags |= unix.O_CLOEXEC
+// openDirect opens name through the engine (OpenAt: close-on-exec), with
+// O_DIRECT when *direct is set; a file system that refuses O_DIRECT
+// (EINVAL) gets a plain open and *direct is cleared.
+func (c *copier) openDirect(name string, flags int, perm uint32, direct *bool) (int, error) {
 	if *direct {
-		fd, err := unix.Open(name, flags|unix.O_DIRECT, perm)
+		fd, err := c.openAt(name, flags|unix.O_DIRECT, perm)
 		if !errors.Is(err, unix.EINVAL) {
 			return fd, err
 		}
 		*direct = false
 	}
-	return unix.Open(name, flags, perm)
+	return c.openAt(name, flags, perm)
+}
+
+// openAt runs one engine OpenAt and returns the new descriptor.
+func (c *copier) openAt(name string, flags int, perm uint32) (int, error) {
+	fd := -1
+	err := c.run(func(a *aio.Aio) {
+		a.OpenAt(unix.AT_FDCWD, name, flags, perm)
+		a.Wait()
+		fd = a.FD()
+	})
+	return fd, err
 }
 
 func randomSuffix() string {

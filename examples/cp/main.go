@@ -17,6 +17,10 @@
 // directory is fsynced after the rename. A copy that fails removes its
 // temporary file and leaves whatever was at the destination untouched.
 //
+// The engine does the file work too: files are opened with OpenAt, the
+// destination's blocks are reserved with Fallocate before the copy, and its
+// data is flushed with Fdatasync before the rename.
+//
 // As with cp -r, a DST that is an existing directory receives SRC under its
 // own base name; an existing file at DST is replaced.
 package main
@@ -124,6 +128,17 @@ func (c *copier) syncDir(dir string) error {
 		return &os.PathError{Op: "fsync", Path: dir, Err: err}
 	}
 	return nil
+}
+
+// run starts one engine operation with start on a fresh Aio, waits for it
+// and returns its result (start may Wait and read the Aio's outputs).
+func (c *copier) run(start func(a *aio.Aio)) error {
+	a := c.e.NewAio(nil)
+	defer a.Free()
+	a.SetTimeout(aio.Infinite)
+	start(a)
+	a.Wait()
+	return a.Result()
 }
 
 // fsync runs one engine Fsync and waits for it.
