@@ -88,6 +88,21 @@ func measureCase(s *spec) (*result, error) {
 		return loadHTTP(s, "http://"+s.Addr+"/")
 	case scenProxy:
 		return loadProxy(s, s.Addr)
+	case scenFiles:
+		if s.Impl == implStd {
+			return filesStd(s)
+		}
+		return filesAio(s)
+	case scenStat:
+		if s.Impl == implStd {
+			return statStd(s)
+		}
+		return statAio(s)
+	case scenLog:
+		if s.Impl == implStd {
+			return logStd(s)
+		}
+		return logAio(s)
 	case scenTimers:
 		if s.Impl == implAfter {
 			return timersAfterFunc(s)

@@ -307,6 +307,11 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 			return 0, err
 		}
 	}
+	if s.dir == "" && needsDir(run) {
+		if err := s.prepareDir(o.dir, cl); err != nil {
+			return 0, err
+		}
+	}
 	if o.stress {
 		s.stress = stressCount()
 		s.progress("starting %d CPU-bound processes (-stress) beside every case", s.stress)

@@ -21,6 +21,10 @@ type params struct {
 	copyAios                  int   // reads and writes in flight in the aioring copy
 	copyBuf                   int   // bytes per copy read/write
 	copyRuns                  int   // copies per implementation; the median counts
+	// Files by name (files.go): the files scenario's tree, the stat
+	// scenario's paths, the log scenario's writers and record size.
+	treeFiles, statPaths  int
+	logWriters, logRecord int
 }
 
 const (
@@ -49,6 +53,8 @@ func quickParams() params {
 		copyAios:  4,
 		copyBuf:   1 * miB,
 		copyRuns:  3,
+		treeFiles: 10_000, statPaths: 100_000,
+		logWriters: 64, logRecord: 4 * kiB,
 	}
 }
 
@@ -81,5 +87,7 @@ func tinyParams() params {
 		copyAios:  4,
 		copyBuf:   256 * kiB,
 		copyRuns:  1,
+		treeFiles: 300, statPaths: 2000,
+		logWriters: 8, logRecord: 4 * kiB,
 	}
 }

@@ -35,7 +35,7 @@ const (
 )
 
 // scenarios in the order they run.
-var scenarios = []string{scenNop, scenDirect, scenCached, scenCopy, scenTCP, scenTimers, scenHTTP, scenProxy}
+var scenarios = []string{scenNop, scenDirect, scenCached, scenCopy, scenTCP, scenTimers, scenHTTP, scenProxy, scenFiles, scenStat, scenLog}
 
 // spec is one measured case for one implementation. The parent sends it to
 // a child process as JSON.
@@ -61,6 +61,11 @@ type spec struct {
 	ServerPID int    `json:"server_pid,omitempty"`
 	// Upstream is where the proxy under test forwards (proxy only).
 	Upstream string `json:"upstream,omitempty"`
+	// Files is how many files of the tree at File the files and stat
+	// scenarios handle per round (FileSize: their total size); Cold drops
+	// the page cache before every round (files.go).
+	Files int  `json:"files,omitempty"`
+	Cold  bool `json:"cold,omitempty"`
 }
 
 // result is every figure of one implementation in one case. Zero means "not
@@ -193,6 +198,8 @@ func targetFor(scenario string, caseKey int, impl string) *target {
 		if impl == implNet {
 			return &target{minRatio: 1.0, text: ">= 1.0x net proxy", chart: 1.0}
 		}
+	case scenFiles, scenStat, scenLog:
+		return fileTarget(scenario, caseKey, impl)
 	case scenHTTP:
 		// Issue 5 asks for the measurement; the target is the adapter's
 		// promise of costing nothing over net at the issue's 64

@@ -36,6 +36,8 @@ type suite struct {
 	failed    bool
 	ran       map[string]bool // scenarios run, for the footnotes
 	results   []*result
+	treeBytes int64 // the files scenario's tree, once written: its total size
+	statTree  bool  // the stat scenario's tree is written
 }
 
 // prepareFile makes the run's temporary directory and the test file in it,
@@ -122,6 +124,7 @@ func (s *suite) notes() []string {
 	if s.ran[scenTimers] {
 		n = append(n, fmt.Sprintf("timers: rounds of %d timers started at once, each for a random time in [%v, %v); OPS/S is timers fired per second of round time.", s.p.timers, timerMin, timerMax))
 	}
+	n = append(n, s.fileNotes()...)
 	if !s.ran[scenCopy] {
 		return n
 	}
@@ -179,6 +182,8 @@ func (s *suite) runScenario(name string) error {
 		c := s.p.httpConns
 		base := spec{Scenario: scenHTTP, Case: fmt.Sprintf("c%d %dB", c, httpBodySize), Conns: c, MsgSize: httpBodySize}
 		return s.runCase(base, c, []string{implAio, implNet})
+	case scenFiles, scenStat, scenLog:
+		return s.runFileScenario(name)
 	case scenProxy:
 		for _, pc := range []struct{ conns, size int }{{s.p.proxyConns, s.p.proxyMsg}, {s.p.proxyBulkConns, s.p.proxyBulk}} {
 			base := spec{Scenario: scenProxy, Case: fmt.Sprintf("c%d %s", pc.conns, sizeName(pc.size)), Conns: pc.conns, MsgSize: pc.size}
