@@ -62,6 +62,15 @@ type Config struct {
 	// thread; the field is kept only so that programs that set it still
 	// build.
 	Netpoll bool
+	// StatxInline makes every Statx a statx(2) that the goroutine
+	// starting it makes at once (Linux), instead of an IORING_OP_STATX,
+	// which the kernel always hands to an io-wq worker (or, on the
+	// portable backend, a file worker's call): no thread hop, at the
+	// price of the starter's time in the call. The callback still runs
+	// on the engine's goroutines; timeouts and cancels do not cut the
+	// call short, and a zero timeout lets it run. docs/design.md, "Files
+	// by name", says when each pays.
+	StatxInline bool
 }
 
 // Engine owns one or more io_urings (shards), the goroutines that reap

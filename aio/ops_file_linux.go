@@ -5,6 +5,8 @@ package aio
 import (
 	"unsafe"
 
+	"github.com/aioring/aioring/internal/op"
+	"github.com/aioring/aioring/sqe"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,5 +19,72 @@ import (
 // there is no Statx on other systems.)
 func (a *Aio) Statx(dirfd int, path string, flags, mask int, st *unix.Statx_t) {
 	fa := fileArgs{path: path, flags: uint32(flags), mode: uint32(mask), st: unsafe.Pointer(st)}
+	if a.e.cfg.StatxInline {
+		a.statxInline(dirfd, &fa)
+		return
+	}
 	a.startKernelFile(opStatx, dirfd, 0, nil, &fa)
+}
+
+// statxInline is Statx under Config.StatxInline: the operation is begun
+// and described as any other (so a stopped Aio, a closed engine, a past
+// expiry and bad input end it as usual), then the starter makes the
+// statx(2) itself, with no lock held, and ends it with the call's result
+// as a backend would (completeRes), which hands the callback to the
+// engine's goroutines. While the call runs the operation is in state
+// Kernel: an Abort then asks the backend to cancel a token it never had,
+// which finds nothing, and the call's result decides.
+func (a *Aio) statxInline(dirfd int, fa *fileArgs) {
+	d, ok := a.beginInline(opStatx, dirfd, fa)
+	if !ok {
+		return
+	}
+	var r uintptr
+	var e unix.Errno
+	for {
+		// The path and the buffer are pinned until the operation ends,
+		// which only completeRes below does (short of a broken ring).
+		r, _, e = unix.Syscall6(unix.SYS_STATX, uintptr(d.FD), uintptr(unsafe.Pointer(&d.Path[0])),
+			uintptr(d.Flags), uintptr(d.Mode), uintptr(d.Stat), 0)
+		if e != unix.EINTR {
+			break
+		}
+	}
+	res := int32(r)
+	if e != 0 {
+		res = -int32(e)
+	}
+	a.completeRes(sqe.UserData(d.Token), op.Result{Res: res}, nil)
+}
+
+// beginInline runs beginInlineLocked under mu (unlocked by defer, also
+// when a busy Aio panics) and returns a copy of the description.
+func (a *Aio) beginInline(kind opKind, fd int, fa *fileArgs) (d op.Desc, ok bool) {
+	a.mu.Lock()
+	defer a.unlock()
+	if ok = a.beginInlineLocked(kind, fd, fa); ok {
+		d = a.desc
+	}
+	return d, ok
+}
+
+// beginInlineLocked begins kind and describes it, as queueKernel does up
+// to the backend: false when it ended at once (its callback is handed
+// off). It puts the operation in state Kernel for the inline call.
+func (a *Aio) beginInlineLocked(kind opKind, fd int, fa *fileArgs) bool {
+	a.beginLocked(kind.name())
+	if err := a.admitLocked(); err != nil {
+		a.finishLocked(err, 0, nil)
+		return false
+	}
+	if tm := a.timingLocked(); tm.mode == tPast {
+		a.finishLocked(ErrTimedOut, 0, nil)
+		return false
+	}
+	if err := a.buildLocked(kind, fd, 0, nil, fa); err != nil {
+		a.finishLocked(err, 0, nil)
+		return false
+	}
+	a.state = stateKernel
+	return true
 }

@@ -196,7 +196,7 @@ func roundRun(s *spec, round func() (int64, error)) (*result, error) {
 // callbacks over the files it claims: OpenAt, Statx of the descriptor
 // (the size), ReadAt until the size is read, CloseFD.
 func filesAio(s *spec) (*result, error) {
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(fileConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +344,7 @@ func filesStd(s *spec) (*result, error) {
 // statAio stats every path with s.Depth Aios, each a chain of Statx
 // callbacks over the paths it claims.
 func statAio(s *spec) (*result, error) {
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(fileConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -625,6 +625,26 @@ func logAio(s *spec) (*result, error) {
 	return res, err
 }
 
+// statxInlineEnv, set to 1 in the bench's environment (the children
+// inherit it), makes the files and stat scenarios' aioring engines run
+// Statx inline (aio.Config.StatxInline), so that the two paths can be
+// measured against each other; the table's footnote says which ran.
+const statxInlineEnv = "AIORING_BENCH_STATX_INLINE"
+
+func statxInline() bool { return os.Getenv(statxInlineEnv) == "1" }
+
+// fileConfig is the aioring engine's configuration in the files and stat
+// scenarios.
+func fileConfig() aio.Config { return aio.Config{StatxInline: statxInline()} }
+
+// statxPath names the path Statx took, for the footnotes.
+func statxPath() string {
+	if statxInline() {
+		return "Statx ran inline (" + statxInlineEnv + "=1: aio.Config.StatxInline, a statx(2) on the starting goroutine)"
+	}
+	return "Statx went through the ring (IORING_OP_STATX; " + statxInlineEnv + "=1 measures aio.Config.StatxInline instead)"
+}
+
 // needsDir: the file scenarios work in the run's temporary directory.
 func needsDir(run []string) bool {
 	for _, n := range run {
@@ -671,11 +691,11 @@ func fileTarget(scenario string, caseKey int, impl string) *target {
 func (s *suite) fileNotes() []string {
 	var n []string
 	if s.ran[scenFiles] {
-		n = append(n, fmt.Sprintf("files: every file of a tree of %d files of %d-%d KiB read whole, %d at a time, per round; OPS/S is files per second, CPU/MOP CPU seconds per million files. aioring: %d Aios, each a callback chain OpenAt, Statx (AT_EMPTY_PATH, the size), ReadAt until the size is read, CloseFD; stdlib: os.ReadFile in %d goroutines. warm: after one unmeasured round; cold: the page cache dropped (%s) before every round, which needs root.",
-			s.p.treeFiles, treeFileMin/kiB, treeFileMax/kiB, filesInFlight, filesInFlight, filesInFlight, dropCaches))
+		n = append(n, fmt.Sprintf("files: every file of a tree of %d files of %d-%d KiB read whole, %d at a time, per round; OPS/S is files per second, CPU/MOP CPU seconds per million files. aioring: %d Aios, each a callback chain OpenAt, Statx (AT_EMPTY_PATH, the size), ReadAt until the size is read, CloseFD; stdlib: os.ReadFile in %d goroutines. warm: after one unmeasured round; cold: the page cache dropped (%s) before every round, which needs root. %s.",
+			s.p.treeFiles, treeFileMin/kiB, treeFileMax/kiB, filesInFlight, filesInFlight, filesInFlight, dropCaches, statxPath()))
 	}
 	if s.ran[scenStat] {
-		n = append(n, fmt.Sprintf("stat: %d distinct empty files stat-ed per round, %d in flight, warm; aioring: Statx (AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS) chains on %d Aios; stdlib: os.Lstat in %d goroutines. OPS/S is stats per second.", s.p.statPaths, filesInFlight, filesInFlight, filesInFlight))
+		n = append(n, fmt.Sprintf("stat: %d distinct empty files stat-ed per round, %d in flight, warm; aioring: Statx (AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS) chains on %d Aios; stdlib: os.Lstat in %d goroutines. OPS/S is stats per second. %s.", s.p.statPaths, filesInFlight, filesInFlight, filesInFlight, statxPath()))
 	}
 	if s.ran[scenLog] {
 		n = append(n, fmt.Sprintf("log: %d writers append %s records to one file, each waiting until its record is durable; OPS/S is acknowledged appends per second, P50/P99/MAX the latency of an acknowledgement. stdlib: group commit, one goroutine writing each batch with one Write and calling Sync (fsync) once per batch; aioring: the same batches with WriteAt at the log's end and Fdatasync, pipelined (a batch is written while the previous one syncs), driven by the callbacks of two Aios. No write is linked to its sync (the Aio API has no links).", s.p.logWriters, sizeName(s.p.logRecord)))
