@@ -76,6 +76,11 @@ type fileExtra struct {
 //
 // Reusing the same Aio allocates nothing once its path buffer has grown to
 // the longest path it has opened.
+//
+// A FIFO: on io_uring the kernel first tries the open without blocking, so
+// an open of a FIFO whose path it finds cached does not wait for the other
+// end (write-only: ENXIO), where openat(2) and the portable backend wait
+// (docs/design.md, "Files by name").
 func (a *Aio) OpenAt(dirfd int, path string, flags int, mode uint32) {
 	fa := fileArgs{path: path, flags: uint32(flags) | unix.O_CLOEXEC, mode: mode}
 	a.startKernelFile(opOpenAt, dirfd, 0, nil, &fa)
