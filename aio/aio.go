@@ -90,6 +90,7 @@ type aioExtra struct {
 	// on (msgfd.go); under mu (appended with the state's lock held too).
 	msgFDs []*fdState
 	zc     zcExtra // zero-copy send (sendzc.go)
+	dg     dgExtra // From's decoded sources (ops_stream.go)
 }
 
 func (a *Aio) extra() *aioExtra {

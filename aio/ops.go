@@ -31,8 +31,17 @@ const (
 	opRecvMsg // the single-shot fallback of RecvMsg (msgfallback.go)
 )
 
+// Datagrams, splice, shutdown (ops_stream.go).
+const (
+	opSendTo opKind = iota + 16
+	opRecvFrom
+	opSplice
+	opShutdown
+)
+
 var opNames = [...]string{opNop: "Nop", opSleep: "Sleep", opRead: "ReadAt", opWrite: "WriteAt",
-	opFsync: "Fsync", opRecv: "Recv", opSend: "Send", opAccept: "Accept", opConnect: "Connect", opRecvMsg: "RecvMsg"}
+	opFsync: "Fsync", opRecv: "Recv", opSend: "Send", opAccept: "Accept", opConnect: "Connect", opRecvMsg: "RecvMsg",
+	opSendTo: "SendTo", opRecvFrom: "RecvFrom", opSplice: "Splice", opShutdown: "Shutdown"}
 
 // timing is an operation's resolved timeout.
 type timing struct {
@@ -309,6 +318,8 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr) erro
 		x.sock = sa
 		d.Addr, d.AddrLen, d.Sock = &x.sa, uint32(n), sa
 		a.pin.Pin(x)
+	default:
+		return a.buildStreamLocked(kind, d, off, sa)
 	}
 	return nil
 }
@@ -360,15 +371,18 @@ func (a *Aio) armLocked(tm timing) bool {
 		return true
 	case tZero:
 		switch a.kind {
-		case opNop, opRecv, opSend, opRecvMsg, opRead, opWrite, opAccept, opConnect:
+		case opNop, opRecv, opSend, opRecvMsg, opRead, opWrite, opAccept, opConnect,
+			opSendTo, opRecvFrom, opSplice, opShutdown:
 			d.Attempt = true
 			return true
 		}
 		return false
 	}
 	switch a.kind {
-	case opRead, opWrite, opFsync, opRecvMsg:
+	case opRead, opWrite, opFsync, opRecvMsg, opSplice:
 		// opRecvMsg: the timer also bounds a wait for a free buffer.
+		// opSplice: IORING_OP_SPLICE always runs in io-wq, where a link
+		// timer takes effect only once it returns.
 		a.armDeadlineLocked(tm)
 	default:
 		if tm.mode == tAbsolute {

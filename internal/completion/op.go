@@ -56,6 +56,14 @@ func Opcode(d *op.Desc) (sqe.Op, bool) {
 		return sqe.OpAccept, true
 	case op.Connect:
 		return sqe.OpConnect, true
+	case op.SendTo:
+		return sqe.OpSendmsg, true
+	case op.RecvFrom:
+		return sqe.OpRecvmsg, true
+	case op.Splice:
+		return sqe.OpSplice, true
+	case op.Shutdown:
+		return sqe.OpShutdown, true
 	}
 	return 0, false
 }

@@ -102,6 +102,28 @@ func prepOp(d *op.Desc, s []*sqe.SQE) {
 		e.Accept(d.FD, nil, nil, unix.SOCK_CLOEXEC)
 	case op.Connect:
 		e.Connect(d.FD, unsafe.Pointer(d.Addr), d.AddrLen)
+	case op.SendTo, op.RecvFrom:
+		// The msghdr, its iovecs and the address are the owner's and
+		// pinned until the CQE: RECVMSG writes the source, its length
+		// and the flags (MSG_TRUNC) back at completion.
+		*d.Hdr = unix.Msghdr{Iov: d.Vec}
+		d.Hdr.SetIovlen(d.NVec)
+		if d.AddrLen != 0 {
+			d.Hdr.Name, d.Hdr.Namelen = (*byte)(unsafe.Pointer(d.Addr)), d.AddrLen
+		}
+		if d.Kind == op.SendTo {
+			e.Sendmsg(d.FD, unsafe.Pointer(d.Hdr), msgFlags|unix.MSG_NOSIGNAL)
+		} else {
+			e.Recvmsg(d.FD, unsafe.Pointer(d.Hdr), msgFlags)
+		}
+	case op.Splice:
+		var fl uint32
+		if d.Attempt {
+			fl = sqe.SpliceFNonblock
+		}
+		e.Splice(d.FD, d.Off, d.Out, d.OutOff, d.N, fl)
+	case op.Shutdown:
+		e.Shutdown(d.FD, uint32(d.How))
 	}
 	e.UserData = d.Token
 	if len(s) < 2 {
