@@ -110,8 +110,8 @@ type portOp struct {
 	out        int32 // Splice: the descriptor written to
 	outOff     int64 // Splice: out's offset; -1: none
 	n          uint32
-	how        int32 // Shutdown
-	spliceMode uint8 // Splice: what its ends need (spliceEnds), once known; 0 unknown
+	how        int32  // Shutdown
+	spliceMode uint8  // Splice: what its ends need (spliceEnds), once known; 0 unknown
 	flags      uint32 // MSG_* or RWF_* from the request
 	off        int64
 	iov        unix.Iovec // the one buffer
