@@ -51,33 +51,46 @@ func splice(po *portOp) (int32, unix.Errno) {
 	}
 }
 
-// blockingSocket reports whether fd is a socket in blocking mode.
-func blockingSocket(fd int32) (bool, unix.Errno) {
+// spliceEnd reports whether fd is a pipe, and whether it is a socket in
+// blocking mode.
+func spliceEnd(fd int32) (isPipe, blocking bool, e unix.Errno) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(fd), &st); err != nil {
-		return false, err.(unix.Errno)
+		return false, false, err.(unix.Errno)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		return false, 0
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return true, false, 0
+	case unix.S_IFSOCK:
+		fl, e := getfl(fd)
+		return false, e == 0 && fl&unix.O_NONBLOCK == 0, e
 	}
-	fl, e := getfl(fd)
-	return e == 0 && fl&unix.O_NONBLOCK == 0, e
+	return false, false, 0
 }
 
 // trySplice runs po's splice once without blocking, or says what to wait
 // for.
 func trySplice(po *portOp) (int32, portNext) {
 	if po.spliceMode == 0 {
-		po.spliceMode = spliceNonblock
+		mode, pipes := uint8(spliceNonblock), 0
 		for _, fd := range [2]int32{po.fd, po.out} {
-			b, e := blockingSocket(fd)
+			isPipe, b, e := spliceEnd(fd)
 			if e != 0 {
 				return -int32(e), nDone
 			}
+			if isPipe {
+				pipes++
+			}
 			if b {
-				po.spliceMode = spliceBlocking
+				mode = spliceBlocking
 			}
 		}
+		if pipes == 0 {
+			// What splice(2) says, before any wait for readiness that
+			// could never end.
+			return -int32(unix.EINVAL), nDone
+		}
+		po.spliceMode = mode
 	}
 	if po.spliceMode == spliceNonblock {
 		n, e := splice(po)
