@@ -32,6 +32,9 @@ func FuzzAPI(f *testing.F) {
 	// RecvMsg, attach the message, Send it, RecvMsg with nothing there,
 	// cancel it.
 	f.Add([]byte{7, 10, 20, 0, 21, 1, 6, 0, 20, 0, 10, 0})
+	// SendTo, RecvFrom, RecvFrom with nothing there (cancelled), Splice
+	// with data in the pipe, Splice waiting (cancelled), Shutdown.
+	f.Add([]byte{22, 0, 23, 0, 23, 0, 10, 0, 24, 3, 24, 1, 10, 0, 25, 0})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		runFuzzScript(t, script)
 	})
@@ -40,7 +43,7 @@ func FuzzAPI(f *testing.F) {
 const (
 	fuzzMaxSteps = 64
 	fuzzAios     = 3
-	fuzzCalls    = 22 // distinct calls a step can make
+	fuzzCalls    = 26 // distinct calls a step can make (the corpus was rewritten from 22 when 22..25 came)
 	fuzzFileSize = 1 << 16
 )
 
@@ -74,6 +77,7 @@ type fuzzOp struct {
 	sleep     time.Duration
 	iovLen    int
 	outputSet bool // an output slot was set before the start: it must read nil
+	from      int  // RecvFrom: the only socket that sends to its descriptor
 }
 
 type fuzzAio struct {
@@ -138,6 +142,20 @@ func runFuzzScript(t *testing.T, script []byte) {
 	}
 	ln, lnAddr := fuzzListener(t)
 	r.fds = append(r.fds, sp[0], sp[1], ln)
+	// Datagrams: u[0] (connected to u[1], so Shutdown has a connection)
+	// sends to u[1] through one shared address value; a pipe feeds
+	// Splice into the socket pair.
+	u, uAddr := fuzzUDP(t)
+	var pp [2]int
+	if err := unix.Pipe2(pp[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	r.fds = append(r.fds, u[0], u[1], pp[0], pp[1])
+	// The harness's writes must not block; the read end stays blocking
+	// (an O_NONBLOCK end makes the kernel's splice return EAGAIN).
+	if err := unix.SetNonblock(pp[1], true); err != nil {
+		t.Fatal(err)
+	}
 	defer func() {
 		for _, fd := range r.fds {
 			unix.Close(fd)
@@ -163,7 +181,7 @@ func runFuzzScript(t *testing.T, script []byte) {
 		b0, arg := script[step], script[step+1]
 		x := aios[int(b0/fuzzCalls)%fuzzAios]
 		call := int(b0 % fuzzCalls)
-		if call <= 6 || call == 18 || call == 19 || call == 20 { // starts an op
+		if call <= 6 || call == 18 || call == 19 || call == 20 || call >= 22 { // starts an op
 			if x.a.Busy() {
 				continue // one op at a time: starting now would panic, as documented
 			}
@@ -320,6 +338,19 @@ func runFuzzScript(t *testing.T, script []byte) {
 			if a.Msg() != x.attached {
 				r.bad("Msg() after SetMsg is not the message attached")
 			}
+		case 22:
+			a.SendTo(u[0], uAddr)
+		case 23:
+			x.op.from = u[0]
+			a.RecvFrom(u[1])
+		case 24: // Splice from the pipe into the socket pair; arg%3 == 0 puts arg bytes in the pipe first
+			if arg%3 == 0 {
+				unix.Write(pp[1], make([]byte, int(arg)))
+			}
+			x.op.iovLen = int(arg) + 1
+			a.Splice(pp[0], -1, sp[0], -1, int(arg)+1)
+		case 25:
+			a.Shutdown(u[0], unix.SHUT_RD)
 		}
 	}
 
@@ -357,7 +388,8 @@ func runFuzzScript(t *testing.T, script []byte) {
 
 // begin records an op about to be started by the script on x.
 func (r *fuzzRun) begin(x *fuzzAio, call int) {
-	kinds := map[int]opKind{0: opNop, 1: opSleep, 2: opRead, 3: opWrite, 4: opFsync, 5: opRecv, 6: opSend, 18: opAccept, 19: opConnect, 20: opRecvMsg}
+	kinds := map[int]opKind{0: opNop, 1: opSleep, 2: opRead, 3: opWrite, 4: opFsync, 5: opRecv, 6: opSend, 18: opAccept, 19: opConnect, 20: opRecvMsg,
+		22: opSendTo, 23: opRecvFrom, 24: opSplice, 25: opShutdown}
 	outputSet := x.op.outputSet
 	iovLen := x.iovLen
 	switch {
@@ -429,6 +461,17 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 		}
 		a.SetMsg(x.attached)
 	}
+	if op.kind == opRecvFrom {
+		f := a.From()
+		if err == nil {
+			want, _ := unix.Getsockname(op.from)
+			if w, ok := want.(*unix.SockaddrInet4); !ok || f == nil || f.(*unix.SockaddrInet4).Port != w.Port {
+				r.bad("RecvFrom: From = %v, want the sender %v", f, want)
+			}
+		} else if f != nil {
+			r.bad("RecvFrom: %v with From %v", err, f)
+		}
+	}
 	if n < 0 || (op.kind != opNop && n > op.iovLen) {
 		r.bad("%s: count %d, IOV %d bytes", opNames[op.kind], n, op.iovLen)
 	}
@@ -478,6 +521,31 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 		r.started(x)
 		a.Nop()
 	}
+}
+
+// fuzzUDP returns two loopback UDP sockets, the first connected to the
+// second, and the second's address.
+func fuzzUDP(t *testing.T) ([2]int, *unix.SockaddrInet4) {
+	var u [2]int
+	var sa [2]*unix.SockaddrInet4
+	for i := range u {
+		s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Bind(s, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := unix.Getsockname(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u[i], sa[i] = s, a.(*unix.SockaddrInet4)
+	}
+	if err := unix.Connect(u[0], sa[1]); err != nil {
+		t.Fatal(err)
+	}
+	return u, sa[1]
 }
 
 // fuzzListener returns a listening TCP socket on loopback and its address.

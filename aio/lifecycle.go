@@ -117,6 +117,7 @@ func (a *Aio) beginLocked(op string) {
 	a.abortErr = nil
 	if a.x != nil {
 		clear(a.x.outputs[:])
+		a.x.dg.ok = false // From: only the datagram of this operation, if it is a RecvFrom
 	}
 }
 

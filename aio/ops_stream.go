@@ -199,7 +199,6 @@ func (a *Aio) buildStreamLocked(kind opKind, d *op.Desc, off int64, sa unix.Sock
 			d.Kind = op.RecvFrom
 		}
 		x := a.extra()
-		x.dg.ok = false
 		if err := a.buffersLocked(d); err != nil {
 			return err
 		}
