@@ -145,7 +145,10 @@ func getPort(src *uint16) int {
 // offset of a pipe or socket (a file's -1: its current position). Count
 // is the bytes moved: 0 at end of input. n <= 0 or beyond what one call
 // can move gives ErrInvalid. On the BSDs, which have no splice(2), it
-// ends with ErrUnsupported.
+// ends with ErrUnsupported. Keep the pipe in blocking mode: the kernel
+// turns an O_NONBLOCK end into SPLICE_F_NONBLOCK, and on io_uring the
+// splice then ends with EAGAIN instead of waiting (a zero timeout asks
+// for that behaviour on any pipe).
 func (a *Aio) Splice(in int, inOff int64, out int, outOff int64, n int) {
 	if n <= 0 || n > math.MaxInt32 || out > math.MaxInt32 || out < math.MinInt32 || inOff < -1 || outOff < -1 {
 		a.startInvalid("Splice")

@@ -592,6 +592,14 @@ func (p *Backend) fileWorker() {
 		}
 		p.mu.Unlock()
 		res := p.block(po)
+		if po.kind == op.Splice && res == -int32(unix.EAGAIN) {
+			// Another reader or writer of the pipe took what readiness
+			// promised: the Splice tries again, and waits if it must
+			// (or ends, if cancelled meanwhile), as from the start.
+			p.run(po, nil)
+			p.mu.Lock()
+			continue
+		}
 		p.mu.Lock()
 		if fw != nil {
 			fw.accepting = false
