@@ -104,45 +104,43 @@ func TestStormDgram(t *testing.T) {
 		port := ports[i]
 		rng := rand.New(rand.NewPCG(uint64(i), 4))
 		buf := make([]byte, 16)
-		var cur uint64
-		var a *Aio
-		next := func() {
-			for inFlight.Load() >= window && !stopping.Load() {
-				time.Sleep(20 * time.Microsecond) // pacing: the receivers drain the window
-			}
-			cur = seq.Add(1)
-			binary.LittleEndian.PutUint64(buf, cur)
-			mu.Lock()
-			sentOK[cur] = port // until told otherwise: it may arrive before the callback
-			mu.Unlock()
-			inFlight.Add(1)
-			stormTimeout(a, rng)
-			a.SendTo(fd, shared)
-		}
-		wg.Add(1)
-		a = e.NewAio(func(*Aio) {
-			err, n := a.Result(), a.Count()
-			tally.add(err)
-			switch {
-			case err == nil && n == 16:
-			case err == ErrTimedOut, err == ErrCanceled, err == errStormAbort, err == ErrStopped:
-				mu.Lock()
-				delete(sentOK, cur)
-				sentBad[cur] = true
-				mu.Unlock()
-				inFlight.Add(-1)
-			default:
-				tally.bad("SendTo: %v count %d", err, n)
-			}
-			if stopping.Load() {
-				wg.Done()
-				return
-			}
-			next()
-		})
+		// A sender is a goroutine with an Aio used through Wait: the
+		// pacing waits there, never in a callback (a blocked callback
+		// holds back only itself, but costs a hand-off every time).
+		a := e.NewAio(nil)
 		a.SetIOV(buf)
 		sends[i] = a
-		go next()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stopping.Load() {
+				for inFlight.Load() >= window && !stopping.Load() {
+					time.Sleep(20 * time.Microsecond) // pacing: the receivers drain the window
+				}
+				cur := seq.Add(1)
+				binary.LittleEndian.PutUint64(buf, cur)
+				mu.Lock()
+				sentOK[cur] = port // until told otherwise: it may arrive before the result
+				mu.Unlock()
+				inFlight.Add(1)
+				stormTimeout(a, rng)
+				a.SendTo(fd, shared)
+				a.Wait()
+				err, n := a.Result(), a.Count()
+				tally.add(err)
+				switch {
+				case err == nil && n == 16:
+				case err == ErrTimedOut, err == ErrCanceled, err == errStormAbort, err == ErrStopped:
+					mu.Lock()
+					delete(sentOK, cur)
+					sentBad[cur] = true
+					mu.Unlock()
+					inFlight.Add(-1)
+				default:
+					tally.bad("SendTo: %v count %d", err, n)
+				}
+			}
+		}()
 	}
 	for _, a := range recvs {
 		a.SetTimeout(Infinite)
