@@ -66,6 +66,7 @@ type Aio struct {
 	pin           runtime.Pinner
 	waitCond      *sync.Cond // allocated on the first Wait that blocks
 	x             *aioExtra  // allocated on first use of what it holds
+	fixed         fixedUse   // registered resources the operation uses (fixed.go)
 }
 
 // aioExtra holds what most operations do not need, so that an idle Aio
@@ -91,6 +92,9 @@ type aioExtra struct {
 	msgFDs []*fdState
 	zc     zcExtra // zero-copy send (sendzc.go)
 	dg     dgExtra // From's decoded sources (ops_stream.go)
+	// fixedVec: the registered buffers a vector operation's buffers lie
+	// in, one use each (fixed.go); fixed.nvec of them.
+	fixedVec [MaxIOV]*fixedBuf
 }
 
 func (a *Aio) extra() *aioExtra {

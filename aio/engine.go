@@ -83,6 +83,7 @@ type Engine struct {
 	probe ring.Probe // the kernel's opcodes (the first ring's probe; all rings share a kernel)
 	clock monoClock
 	msgs  msgEngine
+	fixed fixedRes // registered buffers and descriptors (fixed.go)
 	// zcRefusals counts zero-copy sends refused by their socket
 	// (EOPNOTSUPP) and re-sent plainly (sendzc.go); for tests.
 	zcRefusals atomic.Uint64
@@ -235,7 +236,12 @@ func resolveMsgConfig(cfg *Config) error {
 // it a moment later; this ends the connection for every descriptor that
 // shares it, as closing the last of them would. For other descriptors it
 // is unix.Close.
-func (e *Engine) CloseFD(fd int) error { return e.msgs.closeFD(fd) }
+//
+// A descriptor registered with RegisterFD is unregistered first.
+func (e *Engine) CloseFD(fd int) error {
+	e.unregisterForClose(fd)
+	return e.msgs.closeFD(fd)
+}
 
 // requiredFeatures names the first io_uring feature the engine needs that
 // the kernel lacks, or "".
@@ -366,6 +372,7 @@ func (e *Engine) Close() error {
 		}
 	}
 	e.msgs.closePools(broken)
+	e.closeFixed() // the rings are gone: unmap the registered buffers
 	e.closeErr = errors.Join(errs...)
 	close(e.closeDone)
 	return e.closeErr

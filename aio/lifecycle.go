@@ -132,6 +132,9 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 	// The kernel is done with the buffers (or never had them): unpin
 	// before the callback can reuse them.
 	a.pin.Unpin()
+	if a.fixed != (fixedUse{}) {
+		a.dropFixedLocked() // FreeFixedBuffer and UnregisterFD wait for these uses
+	}
 	a.disarmLocked()
 	a.state = stateDone
 	if a.cb == nil {

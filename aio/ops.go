@@ -243,6 +243,10 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 	if kind == opSend { // zero-copy send, when configured (sendzc.go)
 		a.zeroCopyLocked(tm)
 	}
+	if err := a.fixedLocked(); err != nil { // registered buffers and descriptors (fixed.go)
+		a.finishLocked(err, 0, nil)
+		return fromCallback, false
+	}
 	if !a.sh.Supports(&a.desc) {
 		a.finishLocked(ErrUnsupported, 0, nil)
 		return fromCallback, false

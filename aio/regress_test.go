@@ -29,7 +29,9 @@ func TestRegressNoPlumbingInPublicAPI(t *testing.T) {
 		want map[string]bool
 	}{
 		{reflect.TypeOf(&Engine{}), map[string]bool{"Close": true, "NewAio": true,
-			"Stats": true, "Supports": true, "Backend": true, "Fallback": true, "CloseFD": true}},
+			"Stats": true, "Supports": true, "Backend": true, "Fallback": true, "CloseFD": true,
+			// Registered resources (API.md).
+			"FixedBuffer": true, "FreeFixedBuffer": true, "RegisterFD": true, "UnregisterFD": true}},
 		{reflect.TypeOf(&Aio{}), map[string]bool{"Free": true, "Reap": true, "Stop": true,
 			"Cancel": true, "Abort": true, "Wait": true, "Busy": true, "Result": true, "Count": true,
 			"SetTimeout": true, "SetExpire": true, "SetIOV": true, "SetInput": true, "Input": true,

@@ -26,12 +26,22 @@ func Opcode(d *op.Desc) (sqe.Op, bool) {
 	case op.Nop:
 		return sqe.OpNop, true
 	case op.Read:
-		if vec {
+		switch {
+		case d.FixedBuf && vec:
+			return sqe.OpReadvFixed, true
+		case d.FixedBuf:
+			return sqe.OpReadFixed, true
+		case vec:
 			return sqe.OpReadv, true
 		}
 		return sqe.OpRead, true
 	case op.Write:
-		if vec {
+		switch {
+		case d.FixedBuf && vec:
+			return sqe.OpWritevFixed, true
+		case d.FixedBuf:
+			return sqe.OpWriteFixed, true
+		case vec:
 			return sqe.OpWritev, true
 		}
 		return sqe.OpWrite, true

@@ -63,6 +63,14 @@ func prepOp(d *op.Desc, s []*sqe.SQE) {
 		e.Nop()
 	case op.Read, op.Write:
 		switch {
+		case d.FixedBuf && vec && d.Kind == op.Read:
+			e.ReadvFixed(d.FD, unsafe.Pointer(d.Vec), uint32(d.NVec), d.Off, d.BufIndex, rwFlags)
+		case d.FixedBuf && vec:
+			e.WritevFixed(d.FD, unsafe.Pointer(d.Vec), uint32(d.NVec), d.Off, d.BufIndex, rwFlags)
+		case d.FixedBuf && d.Kind == op.Read:
+			e.ReadFixed(d.FD, buf, n, d.Off, d.BufIndex, rwFlags)
+		case d.FixedBuf:
+			e.WriteFixed(d.FD, buf, n, d.Off, d.BufIndex, rwFlags)
 		case vec && d.Kind == op.Read:
 			e.Readv(d.FD, unsafe.Pointer(d.Vec), uint32(d.NVec), d.Off, rwFlags)
 		case vec:
@@ -124,6 +132,10 @@ func prepOp(d *op.Desc, s []*sqe.SQE) {
 		e.Splice(d.FD, d.Off, d.Out, d.OutOff, d.N, fl)
 	case op.Shutdown:
 		e.Shutdown(d.FD, uint32(d.How))
+	}
+	if d.FixedFile {
+		// The registered descriptor, by its slot in the ring's file table.
+		e.Fd, e.Flags = int32(d.FileIndex), e.Flags|sqe.FixedFile
 	}
 	e.UserData = d.Token
 	if len(s) < 2 {

@@ -138,6 +138,19 @@ type Desc struct {
 	// made by the backend on first use and kept across operations (so a
 	// start allocates nothing once warm). The aio package never reads it.
 	Backend any
+
+	// Registered resources. FixedBuf: every buffer lies inside the
+	// registered buffer in slot BufIndex (the same slot on every ring of
+	// the engine), so a ring may read or write with READ_FIXED and
+	// WRITE_FIXED (READV_FIXED, WRITEV_FIXED for a vector). FixedFile:
+	// FD is in slot FileIndex of every ring's fixed file table, so a ring
+	// may name it by index (IOSQE_FIXED_FILE). The aio package sets them
+	// only for kinds whose ring form takes them; a backend without such
+	// tables ignores both and uses the buffers and FD as they are.
+	FixedBuf  bool
+	FixedFile bool
+	BufIndex  uint16
+	FileIndex uint32
 }
 
 // Len is the total length of the buffers.
