@@ -242,6 +242,10 @@ func (p *Backend) Supports(d *op.Desc) bool {
 	return !d.ZeroCopy && d.Kind >= op.Nop && d.Kind <= op.Connect
 }
 
+// Try implements backend: it does nothing, since Submit already tries
+// every operation on its starter.
+func (p *Backend) Try(*op.Desc) (op.Result, bool) { return op.Result{}, false }
+
 // Queue implements backend: it takes the operation d describes.
 func (p *Backend) Queue(d *op.Desc) error {
 	po, _ := d.Backend.(*portOp)
