@@ -34,7 +34,7 @@ func readAio(s *spec) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(engineConfig())
 	if err != nil {
 		return nil, err
 	}
