@@ -57,6 +57,13 @@ type Config struct {
 	// otherwise; AIORING_BACKEND overrides it), BackendIOURing or
 	// BackendPortable. Entries, SQPoll and Rings apply to io_uring only.
 	Backend Backend
+	// RingOnly sends every operation through the ring. By default a file
+	// read at an offset is first tried on the goroutine that starts it,
+	// with preadv2(RWF_NOWAIT), which a page-cache hit makes cheaper than
+	// io_uring's own read (docs/design.md, "Cache hits without the
+	// ring"); reads that keep missing go straight to the ring. The
+	// portable backend always tries first.
+	RingOnly bool
 	// Deprecated: Netpoll has no effect. The engine always waits for
 	// completions through Go's netpoller, so an idle engine holds no OS
 	// thread; the field is kept only so that programs that set it still
@@ -73,6 +80,7 @@ type Engine struct {
 	fallback error         // why BackendAuto did not get io_uring; nil otherwise
 	shards   []backend     // where Aios' operations go: the rings, or one portable backend
 	next     atomic.Uint32 // round-robin shard for NewAio
+	tryFirst bool          // file reads are tried on their starter first (tryfirst.go)
 
 	closed    atomic.Bool // set once, first thing in Close
 	mu        sync.Mutex  // guards table and the close handshake; taken after Aio.mu, never before
@@ -188,6 +196,7 @@ func (e *Engine) startRings() error {
 			e.probe = *sh.Probe() // one kernel: every ring has the same opcodes
 		}
 		e.shards = append(e.shards, ringBackend{sh, &e.probe})
+		e.tryFirst = !cfg.RingOnly
 	}
 	return nil
 }
@@ -422,6 +431,7 @@ func (e *Engine) Stats() Stats {
 		st.Inline += c.Inline
 		st.Sleeps += c.Sleeps
 		st.Wakeups += c.Wakeups
+		st.Direct += c.Direct
 	}
 	return st
 }

@@ -200,19 +200,31 @@ func (a *Aio) admitLocked() error {
 func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
-	if fromCallback, queued := a.queueKernel(kind, fd, off, sa); queued {
+	fromCallback, next, tm := a.queueKernel(kind, fd, off, sa)
+	if next == startTry {
+		next = a.tryThenQueue(tm)
+	}
+	if next == startSubmit {
 		a.sh.Submit(&a.desc, fromCallback)
 	}
 }
 
-// queueKernel begins kind and queues its SQEs. queued is false when the
-// operation ended at once (its callback is scheduled) and there is nothing
-// to submit. fromCallback reports an Aio restarted from its own callback:
-// a reaper of a.sh runs that callback and submits when it returns. (If
-// another goroutine starts it while the callback runs, as nng allows, the
-// operation is submitted when the callback returns, or with any earlier
-// submission on the ring.)
-func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fromCallback, queued bool) {
+// startNext is what a start does once it has released mu.
+type startNext uint8
+
+const (
+	startNone   startNext = iota // the operation ended at once: its callback is scheduled
+	startSubmit                  // queued: submit it
+	startTry                     // in stateTry: try it first (tryfirst.go), then queue it if it is not done
+)
+
+// queueKernel begins kind and queues its SQEs, or leaves it in stateTry
+// for the starter to try first. fromCallback reports an Aio restarted from
+// its own callback: a reaper of a.sh runs that callback and submits when
+// it returns. (If another goroutine starts it while the callback runs, as
+// nng allows, the operation is submitted when the callback returns, or
+// with any earlier submission on the ring.)
+func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fromCallback bool, next startNext, tm timing) {
 	a.mu.Lock()
 	defer a.unlock() // also when beginLocked panics
 	fromCallback = a.state == stateCallback
@@ -225,35 +237,48 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 	}
 	if err := a.admitLocked(); err != nil {
 		a.finishLocked(err, 0, nil)
-		return fromCallback, false
+		return fromCallback, startNone, tm
 	}
-	tm := a.timingLocked()
+	tm = a.timingLocked()
 	if tm.mode == tPast {
 		a.finishLocked(ErrTimedOut, 0, nil)
-		return fromCallback, false
+		return fromCallback, startNone, tm
 	}
 	if err := a.buildLocked(kind, fd, off, sa); err != nil {
 		if err == errNoBuffer {
 			a.waitBufferLocked(tm)
-			return fromCallback, false
+			return fromCallback, startNone, tm
 		}
 		a.finishLocked(err, 0, nil) // unpins what build pinned
-		return fromCallback, false
+		return fromCallback, startNone, tm
 	}
 	if kind == opSend { // zero-copy send, when configured (sendzc.go)
 		a.zeroCopyLocked(tm)
 	}
 	if err := a.fixedLocked(); err != nil { // registered buffers and descriptors (fixed.go)
 		a.finishLocked(err, 0, nil)
-		return fromCallback, false
+		return fromCallback, startNone, tm
 	}
 	if !a.sh.Supports(&a.desc) {
 		a.finishLocked(ErrUnsupported, 0, nil)
-		return fromCallback, false
+		return fromCallback, startNone, tm
 	}
+	if a.tryFirstLocked() {
+		a.state = stateTry
+		return fromCallback, startTry, tm
+	}
+	if !a.enqueueLocked(tm) {
+		return fromCallback, startNone, tm
+	}
+	return fromCallback, startSubmit, tm
+}
+
+// enqueueLocked applies the timeout and queues the described operation
+// (state Kernel), or ends it at once, reporting false.
+func (a *Aio) enqueueLocked(tm timing) bool {
 	if !a.armLocked(tm) {
 		a.finishLocked(ErrTimedOut, 0, nil)
-		return fromCallback, false
+		return false
 	}
 	// Queued under mu, so an Abort (which queues its cancel under mu too)
 	// can never overtake it.
@@ -261,10 +286,10 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) (fro
 		// Closed or broken (the kernel dropped CQEs): Engine.Close
 		// reports the cause.
 		a.finishLocked(ErrClosed, 0, nil)
-		return fromCallback, false
+		return false
 	}
 	a.state = stateKernel
-	return fromCallback, true
+	return true
 }
 
 // buildLocked describes kind in a.desc: what, on which descriptor, with

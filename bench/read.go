@@ -37,7 +37,7 @@ func readAio(s *spec) (*result, error) {
 	defer f.Close()
 	fd := int(f.Fd())
 	blocks := uint64(s.FileSize / blockSize)
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(engineConfig())
 	if err != nil {
 		return nil, err
 	}

@@ -259,6 +259,10 @@ func (p *Backend) Supports(d *op.Desc) bool {
 	return d.Kind >= op.SendTo && d.Kind <= op.Shutdown
 }
 
+// Try implements backend: it does nothing, since Submit already tries
+// every operation on its starter.
+func (p *Backend) Try(*op.Desc) (op.Result, bool) { return op.Result{}, false }
+
 // Queue implements backend: it takes the operation d describes.
 func (p *Backend) Queue(d *op.Desc) error {
 	po, _ := d.Backend.(*portOp)
