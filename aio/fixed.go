@@ -255,7 +255,7 @@ func (e *Engine) FixedBuffer(size int) ([]byte, error) {
 func (fx *fixedRes) registerError(size, rings int, err error) error {
 	if err == syscall.ENOMEM {
 		var rl unix.Rlimit
-		if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl) == nil && rl.Cur != math.MaxUint64 {
+		if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl) == nil && rl.Cur != unix.RLIM_INFINITY {
 			return fmt.Errorf("aio: FixedBuffer(%d): the kernel would not lock it: RLIMIT_MEMLOCK is %d bytes, every one of the engine's %d rings charges the buffer to it, and the engine has %d bytes registered already; raise the limit (ulimit -l, LimitMEMLOCK=) or grant CAP_IPC_LOCK: %w",
 				size, rl.Cur, rings, fx.locked, err)
 		}
