@@ -66,6 +66,7 @@ type Aio struct {
 	pin           runtime.Pinner
 	waitCond      *sync.Cond // allocated on the first Wait that blocks
 	x             *aioExtra  // allocated on first use of what it holds
+	fixed         fixedUse   // registered resources the operation uses (fixed.go)
 
 	// newFD is the descriptor the last OpenAt or Accept produced, plus
 	// one (0: none), so that the zero value means none (FD, ops_file.go).
@@ -94,6 +95,10 @@ type aioExtra struct {
 	// on (msgfd.go); under mu (appended with the state's lock held too).
 	msgFDs []*fdState
 	zc     zcExtra // zero-copy send (sendzc.go)
+	dg     dgExtra // From's decoded sources (ops_stream.go)
+	// fixedVec: the registered buffers a vector operation's buffers lie
+	// in, one use each (fixed.go); fixed.nvec of them.
+	fixedVec [MaxIOV]*fixedBuf
 
 	file fileExtra // files by name (ops_file.go)
 }

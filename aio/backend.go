@@ -66,6 +66,10 @@ type backend interface {
 	// Supports reports whether the backend can carry out d as described
 	// (the kernel's probe on io_uring).
 	Supports(d *op.Desc) bool
+	// Try carries out d at once on the calling goroutine, with no lock
+	// held, if a system call can finish it without blocking (a page-cache
+	// hit); done false: nothing happened that counts, Queue it.
+	Try(d *op.Desc) (r op.Result, done bool)
 	// Queue takes d, the description of an Aio whose mu is held; nothing
 	// completes inside it. Submit carries it out.
 	Queue(d *op.Desc) error

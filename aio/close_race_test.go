@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -323,6 +324,30 @@ func closeRaceIteration(t *testing.T, iter int, closedKinds *sync.Map) bool {
 		nop := func(a *aio.Aio) { a.Nop() }
 		r.a = e.NewAio(r.callback(nop, aio.ErrCanceled, errRaceAbort))
 		r.op = nop
+	}
+
+	// A chain of cached file reads: on io_uring each is tried on its
+	// starter first (tryfirst.go), so Close and the canceller land while
+	// a read is between its try and the ring (stateTry).
+	{
+		r := add("cached-read")
+		path := t.TempDir() + "/cached"
+		if err := os.WriteFile(path, make([]byte, 16<<10), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds.add(f)
+		var off int64 // the callbacks of one Aio run one at a time
+		read := func(a *aio.Aio) {
+			off = (off + 4096) % (16 << 10)
+			a.ReadAt(f, off)
+		}
+		r.a = e.NewAio(r.callback(read, aio.ErrCanceled, errRaceAbort))
+		r.a.SetIOV(make([]byte, 4096))
+		r.op = read
 	}
 
 	for _, r := range all {

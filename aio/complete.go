@@ -109,7 +109,10 @@ func (a *Aio) resultLocked(r op.Result) (count int, err error) {
 			// stands, so nothing is leaked.
 			a.newFD = res + 1
 			return 0, nil
-		case opRead, opWrite, opRecv, opSend:
+		case opRead, opWrite, opRecv, opSend, opSendTo, opSplice:
+			return int(res), nil
+		case opRecvFrom:
+			a.x.dg.ok = true // From decodes the source
 			return int(res), nil
 		case opRecvMsg:
 			if res > 0 {

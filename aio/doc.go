@@ -6,7 +6,8 @@
 // time. Allocate it with a callback, set its parameters (buffers with
 // SetIOV, a timeout with SetTimeout or SetExpire), start an operation
 // (Nop, Sleep, ReadAt, WriteAt, Fsync, Recv, RecvMsg, Send, Accept,
-// Connect), and the callback runs exactly once when the operation ends,
+// Connect; datagrams with SendTo, RecvFrom and From; Splice, Shutdown),
+// and the callback runs exactly once when the operation ends,
 // on one of the engine's callback goroutines. Result and Count tell how it
 // went. Wait blocks until the operation and its callback are done; an Aio
 // without a callback is used with Wait alone.

@@ -57,6 +57,13 @@ type Config struct {
 	// otherwise; AIORING_BACKEND overrides it), BackendIOURing or
 	// BackendPortable. Entries, SQPoll and Rings apply to io_uring only.
 	Backend Backend
+	// RingOnly sends every operation through the ring. By default a file
+	// read at an offset is first tried on the goroutine that starts it,
+	// with preadv2(RWF_NOWAIT), which a page-cache hit makes cheaper than
+	// io_uring's own read (docs/design.md, "Cache hits without the
+	// ring"); reads that keep missing go straight to the ring. The
+	// portable backend always tries first.
+	RingOnly bool
 	// Deprecated: Netpoll has no effect. The engine always waits for
 	// completions through Go's netpoller, so an idle engine holds no OS
 	// thread; the field is kept only so that programs that set it still
@@ -82,6 +89,7 @@ type Engine struct {
 	fallback error         // why BackendAuto did not get io_uring; nil otherwise
 	shards   []backend     // where Aios' operations go: the rings, or one portable backend
 	next     atomic.Uint32 // round-robin shard for NewAio
+	tryFirst bool          // file reads are tried on their starter first (tryfirst.go)
 
 	closed    atomic.Bool // set once, first thing in Close
 	mu        sync.Mutex  // guards table and the close handshake; taken after Aio.mu, never before
@@ -92,6 +100,7 @@ type Engine struct {
 	probe ring.Probe // the kernel's opcodes (the first ring's probe; all rings share a kernel)
 	clock monoClock
 	msgs  msgEngine
+	fixed fixedRes // registered buffers and descriptors (fixed.go)
 	// zcRefusals counts zero-copy sends refused by their socket
 	// (EOPNOTSUPP) and re-sent plainly (sendzc.go); for tests.
 	zcRefusals atomic.Uint64
@@ -196,6 +205,7 @@ func (e *Engine) startRings() error {
 			e.probe = *sh.Probe() // one kernel: every ring has the same opcodes
 		}
 		e.shards = append(e.shards, ringBackend{sh, &e.probe})
+		e.tryFirst = !cfg.RingOnly
 	}
 	return nil
 }
@@ -244,7 +254,12 @@ func resolveMsgConfig(cfg *Config) error {
 // it a moment later; this ends the connection for every descriptor that
 // shares it, as closing the last of them would. For other descriptors it
 // is unix.Close.
-func (e *Engine) CloseFD(fd int) error { return e.msgs.closeFD(fd) }
+//
+// A descriptor registered with RegisterFD is unregistered first.
+func (e *Engine) CloseFD(fd int) error {
+	e.unregisterForClose(fd)
+	return e.msgs.closeFD(fd)
+}
 
 // requiredFeatures names the first io_uring feature the engine needs that
 // the kernel lacks, or "".
@@ -375,6 +390,7 @@ func (e *Engine) Close() error {
 		}
 	}
 	e.msgs.closePools(broken)
+	e.closeFixed() // the rings are gone: unmap the registered buffers
 	e.closeErr = errors.Join(errs...)
 	close(e.closeDone)
 	return e.closeErr
@@ -424,6 +440,7 @@ func (e *Engine) Stats() Stats {
 		st.Inline += c.Inline
 		st.Sleeps += c.Sleeps
 		st.Wakeups += c.Wakeups
+		st.Direct += c.Direct
 	}
 	return st
 }

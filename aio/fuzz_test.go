@@ -33,9 +33,12 @@ func FuzzAPI(f *testing.F) {
 	// RecvMsg, attach the message, Send it, RecvMsg with nothing there,
 	// cancel it.
 	f.Add([]byte{7, 10, 20, 0, 21, 1, 6, 0, 20, 0, 10, 0})
+	// SendTo, RecvFrom, RecvFrom with nothing there (cancelled), Splice
+	// with data in the pipe, Splice waiting (cancelled), Shutdown.
+	f.Add([]byte{22, 0, 23, 0, 23, 0, 10, 0, 24, 3, 24, 1, 10, 0, 25, 0})
 	// Files by name: OpenAt, Statx, CloseFD, Fdatasync, Fallocate; a
 	// missing path, a NUL, a zero timeout; a cancelled OpenAt.
-	f.Add([]byte{22, 0, 23, 0, 24, 0, 25, 0, 26, 3, 22, 1, 23, 2, 8, 0, 22, 0, 24, 0, 8, 1, 22, 0, 10, 0})
+	f.Add([]byte{26, 0, 27, 0, 28, 0, 29, 0, 30, 3, 26, 1, 27, 2, 8, 0, 26, 0, 28, 0, 8, 1, 26, 0, 10, 0})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		runFuzzScript(t, script)
 	})
@@ -44,7 +47,7 @@ func FuzzAPI(f *testing.F) {
 const (
 	fuzzMaxSteps = 64
 	fuzzAios     = 3
-	fuzzCalls    = 27 // distinct calls a step can make
+	fuzzCalls    = 31 // distinct calls a step can make (the corpus was rewritten from 22 to 26 when 22..25 came, and from 26 to 31 when 26..30 came)
 	fuzzFileSize = 1 << 16
 )
 
@@ -78,6 +81,7 @@ type fuzzOp struct {
 	sleep     time.Duration
 	iovLen    int
 	outputSet bool  // an output slot was set before the start: it must read nil
+	from      int   // RecvFrom: the only socket that sends to its descriptor
 	fileErr   error // files by name: the error the op's arguments must give, if any
 }
 
@@ -144,6 +148,20 @@ func runFuzzScript(t *testing.T, script []byte) {
 	}
 	ln, lnAddr := fuzzListener(t)
 	r.fds = append(r.fds, sp[0], sp[1], ln)
+	// Datagrams: u[0] (connected to u[1], so Shutdown has a connection)
+	// sends to u[1] through one shared address value; a pipe feeds
+	// Splice into the socket pair.
+	u, uAddr := fuzzUDP(t)
+	var pp [2]int
+	if err := unix.Pipe2(pp[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	r.fds = append(r.fds, u[0], u[1], pp[0], pp[1])
+	// The harness's writes must not block; the read end stays blocking
+	// (an O_NONBLOCK end makes the kernel's splice return EAGAIN).
+	if err := unix.SetNonblock(pp[1], true); err != nil {
+		t.Fatal(err)
+	}
 	defer func() {
 		for _, fd := range r.fds {
 			unix.Close(fd)
@@ -326,7 +344,20 @@ func runFuzzScript(t *testing.T, script []byte) {
 			if a.Msg() != x.attached {
 				r.bad("Msg() after SetMsg is not the message attached")
 			}
-		case 22, 23: // OpenAt, Statx of a path that exists, is missing, or holds a NUL
+		case 22:
+			a.SendTo(u[0], uAddr)
+		case 23:
+			x.op.from = u[0]
+			a.RecvFrom(u[1])
+		case 24: // Splice from the pipe into the socket pair; arg%3 == 0 puts arg bytes in the pipe first
+			if arg%3 == 0 {
+				unix.Write(pp[1], make([]byte, int(arg)))
+			}
+			x.op.iovLen = int(arg) + 1
+			a.Splice(pp[0], -1, sp[0], -1, int(arg)+1)
+		case 25:
+			a.Shutdown(u[0], unix.SHUT_RD)
+		case 26, 27: // OpenAt, Statx of a path that exists, is missing, or holds a NUL
 			path, want := "/proc/self/fd/"+strconv.Itoa(int(file.Fd())), error(nil)
 			switch arg % 4 {
 			case 1:
@@ -335,20 +366,20 @@ func runFuzzScript(t *testing.T, script []byte) {
 				path, want = "bad\x00path", ErrInvalid
 			}
 			x.op.fileErr = want
-			if call == 22 {
+			if call == 26 {
 				a.OpenAt(unix.AT_FDCWD, path, unix.O_RDONLY, 0)
 			} else {
 				a.Statx(unix.AT_FDCWD, path, 0, unix.STATX_BASIC_STATS, &x.st)
 			}
-		case 24: // CloseFD of a fresh duplicate: closed whatever the result
+		case 28: // CloseFD of a fresh duplicate: closed whatever the result
 			fd, err := unix.FcntlInt(file.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			a.CloseFD(fd)
-		case 25:
+		case 29:
 			a.Fdatasync(int(file.Fd()))
-		case 26:
+		case 30:
 			a.Fallocate(int(file.Fd()), unix.FALLOC_FL_KEEP_SIZE, int64(arg)*512, 4096)
 		}
 	}
@@ -388,7 +419,8 @@ func runFuzzScript(t *testing.T, script []byte) {
 // begin records an op about to be started by the script on x.
 func (r *fuzzRun) begin(x *fuzzAio, call int) {
 	kinds := map[int]opKind{0: opNop, 1: opSleep, 2: opRead, 3: opWrite, 4: opFsync, 5: opRecv, 6: opSend, 18: opAccept, 19: opConnect, 20: opRecvMsg,
-		22: opOpenAt, 23: opStatx, 24: opClose, 25: opFdatasync, 26: opFallocate}
+		22: opSendTo, 23: opRecvFrom, 24: opSplice, 25: opShutdown,
+		26: opOpenAt, 27: opStatx, 28: opClose, 29: opFdatasync, 30: opFallocate}
 	outputSet := x.op.outputSet
 	iovLen := x.iovLen
 	switch {
@@ -474,6 +506,17 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 		}
 		a.SetMsg(x.attached)
 	}
+	if op.kind == opRecvFrom {
+		f := a.From()
+		if err == nil {
+			want, _ := unix.Getsockname(op.from)
+			if w, ok := want.(*unix.SockaddrInet4); !ok || f == nil || f.(*unix.SockaddrInet4).Port != w.Port {
+				r.bad("RecvFrom: From = %v, want the sender %v", f, want)
+			}
+		} else if f != nil {
+			r.bad("RecvFrom: %v with From %v", err, f)
+		}
+	}
 	if n < 0 || (op.kind != opNop && n > op.iovLen) {
 		r.bad("%s: count %d, IOV %d bytes", op.kind.name(), n, op.iovLen)
 	}
@@ -532,6 +575,31 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 		r.started(x)
 		a.Nop()
 	}
+}
+
+// fuzzUDP returns two loopback UDP sockets, the first connected to the
+// second, and the second's address.
+func fuzzUDP(t *testing.T) ([2]int, *unix.SockaddrInet4) {
+	var u [2]int
+	var sa [2]*unix.SockaddrInet4
+	for i := range u {
+		s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Bind(s, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := unix.Getsockname(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u[i], sa[i] = s, a.(*unix.SockaddrInet4)
+	}
+	if err := unix.Connect(u[0], sa[1]); err != nil {
+		t.Fatal(err)
+	}
+	return u, sa[1]
 }
 
 // fuzzListener returns a listening TCP socket on loopback and its address.

@@ -8,6 +8,12 @@ package aio
 //	                expiry past, bad input)
 //	Idle|Callback   kernel op queued                 Kernel          the starter
 //	Idle|Callback   Sleep armed                      Timer           the starter
+//	Idle|Callback   file read worth trying first     Try             the starter (tryfirst.go)
+//	Try             the try finished it (a page-     Done            the starter, with the try's
+//	                cache hit), or it was aborted                    result, else the abort's error
+//	Try             the try missed                   Kernel          the starter: queued as usual
+//	Try             Abort/Stop/Close                 Try             the aborter: records the
+//	                                                                 error, nothing to cancel yet
 //	Idle|Callback   Start (provider)                 Provider        the provider
 //	Idle|Callback   RecvMsg/Accept with a result     Done            the starter
 //	                queued for the descriptor, or
@@ -94,6 +100,7 @@ type opState uint8
 const (
 	stateIdle     opState = iota // no operation, or its callback has returned
 	stateKernel                  // in the ring; its CQE decides the result
+	stateTry                     // its starter tries it with a system call, without mu (tryfirst.go)
 	stateTimer                   // a Sleep; its timer decides, unless aborted
 	stateProvider                // started with Start; Finish decides the result
 	stateMsg                     // RecvMsg/Accept waiting for its descriptor's next result, or a fallback RecvMsg for a buffer
@@ -118,6 +125,7 @@ func (a *Aio) beginLocked(op string) {
 	a.newFD = 0
 	if a.x != nil {
 		clear(a.x.outputs[:])
+		a.x.dg.ok = false // From: only the datagram of this operation, if it is a RecvFrom
 	}
 }
 
@@ -132,6 +140,9 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 	// The kernel is done with the buffers (or never had them): unpin
 	// before the callback can reuse them.
 	a.pin.Unpin()
+	if a.fixed != (fixedUse{}) {
+		a.dropFixedLocked() // FreeFixedBuffer and UnregisterFD wait for these uses
+	}
 	a.disarmLocked()
 	a.state = stateDone
 	if a.cb == nil {
@@ -267,6 +278,12 @@ func (a *Aio) abortAndUnlock(err error) {
 			}
 			// The ring is closed or broken: nothing will report this op.
 			a.finishLocked(err, 0, nil)
+		}
+	case stateTry:
+		// Nothing queued yet: the starter ends the operation with this
+		// error unless its try finished it (tryfirst.go).
+		if a.abortErr == nil {
+			a.abortErr = err
 		}
 	case stateNotif:
 		// A zero-copy send whose result is in: nothing left to cancel;

@@ -31,8 +31,17 @@ const (
 	opRecvMsg // the single-shot fallback of RecvMsg (msgfallback.go)
 )
 
+// Datagrams, splice, shutdown (ops_stream.go).
+const (
+	opSendTo opKind = iota + 16
+	opRecvFrom
+	opSplice
+	opShutdown
+)
+
 var opNames = [...]string{opNop: "Nop", opSleep: "Sleep", opRead: "ReadAt", opWrite: "WriteAt",
-	opFsync: "Fsync", opRecv: "Recv", opSend: "Send", opAccept: "Accept", opConnect: "Connect", opRecvMsg: "RecvMsg"}
+	opFsync: "Fsync", opRecv: "Recv", opSend: "Send", opAccept: "Accept", opConnect: "Connect", opRecvMsg: "RecvMsg",
+	opSendTo: "SendTo", opRecvFrom: "RecvFrom", opSplice: "Splice", opShutdown: "Shutdown"}
 
 // timing is an operation's resolved timeout.
 type timing struct {
@@ -197,22 +206,34 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) {
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
-	fromCallback, queued := a.queueKernel(kind, fd, off, sa, fa)
-	if queued {
+	fromCallback, next, tm := a.queueKernel(kind, fd, off, sa, fa)
+	if next == startNone && kind == opClose {
+		closeRefused(fd) // ended before its backend had it (ops_file.go)
+	}
+	if next == startTry {
+		next = a.tryThenQueue(tm)
+	}
+	if next == startSubmit {
 		a.sh.Submit(&a.desc, fromCallback)
-	} else if kind == opClose {
-		closeRefused(fd) // ops_file.go
 	}
 }
 
-// queueKernel begins kind and queues its SQEs. queued is false when the
-// operation ended at once (its callback is scheduled) and there is nothing
-// to submit. fromCallback reports an Aio restarted from its own callback:
-// a reaper of a.sh runs that callback and submits when it returns. (If
-// another goroutine starts it while the callback runs, as nng allows, the
-// operation is submitted when the callback returns, or with any earlier
-// submission on the ring.)
-func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) (fromCallback, queued bool) {
+// startNext is what a start does once it has released mu.
+type startNext uint8
+
+const (
+	startNone   startNext = iota // the operation ended at once: its callback is scheduled
+	startSubmit                  // queued: submit it
+	startTry                     // in stateTry: try it first (tryfirst.go), then queue it if it is not done
+)
+
+// queueKernel begins kind and queues its SQEs, or leaves it in stateTry
+// for the starter to try first. fromCallback reports an Aio restarted from
+// its own callback: a reaper of a.sh runs that callback and submits when
+// it returns. (If another goroutine starts it while the callback runs, as
+// nng allows, the operation is submitted when the callback returns, or
+// with any earlier submission on the ring.)
+func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) (fromCallback bool, next startNext, tm timing) {
 	a.mu.Lock()
 	defer a.unlock() // also when beginLocked panics
 	fromCallback = a.state == stateCallback
@@ -225,31 +246,48 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 	}
 	if err := a.admitLocked(); err != nil {
 		a.finishLocked(err, 0, nil)
-		return fromCallback, false
+		return fromCallback, startNone, tm
 	}
-	tm := a.timingLocked()
+	tm = a.timingLocked()
 	if tm.mode == tPast {
 		a.finishLocked(ErrTimedOut, 0, nil)
-		return fromCallback, false
+		return fromCallback, startNone, tm
 	}
 	if err := a.buildLocked(kind, fd, off, sa, fa); err != nil {
 		if err == errNoBuffer {
 			a.waitBufferLocked(tm)
-			return fromCallback, false
+			return fromCallback, startNone, tm
 		}
 		a.finishLocked(err, 0, nil) // unpins what build pinned
-		return fromCallback, false
+		return fromCallback, startNone, tm
 	}
 	if kind == opSend { // zero-copy send, when configured (sendzc.go)
 		a.zeroCopyLocked(tm)
 	}
+	if err := a.fixedLocked(); err != nil { // registered buffers and descriptors (fixed.go)
+		a.finishLocked(err, 0, nil)
+		return fromCallback, startNone, tm
+	}
 	if !a.sh.Supports(&a.desc) {
 		a.finishLocked(ErrUnsupported, 0, nil)
-		return fromCallback, false
+		return fromCallback, startNone, tm
 	}
+	if a.tryFirstLocked() {
+		a.state = stateTry
+		return fromCallback, startTry, tm
+	}
+	if !a.enqueueLocked(tm) {
+		return fromCallback, startNone, tm
+	}
+	return fromCallback, startSubmit, tm
+}
+
+// enqueueLocked applies the timeout and queues the described operation
+// (state Kernel), or ends it at once, reporting false.
+func (a *Aio) enqueueLocked(tm timing) bool {
 	if !a.armLocked(tm) {
 		a.finishLocked(ErrTimedOut, 0, nil)
-		return fromCallback, false
+		return false
 	}
 	// Queued under mu, so an Abort (which queues its cancel under mu too)
 	// can never overtake it.
@@ -257,10 +295,10 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		// Closed or broken (the kernel dropped CQEs): Engine.Close
 		// reports the cause.
 		a.finishLocked(ErrClosed, 0, nil)
-		return fromCallback, false
+		return false
 	}
 	a.state = stateKernel
-	return fromCallback, true
+	return true
 }
 
 // buildLocked describes kind in a.desc: what, on which descriptor, with
@@ -319,7 +357,10 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		d.Addr, d.AddrLen, d.Sock = &x.sa, uint32(n), sa
 		a.pin.Pin(x)
 	default:
-		return a.buildFileLocked(kind, off, fa) // ops_file.go
+		if kind >= opOpenAt {
+			return a.buildFileLocked(kind, off, fa) // ops_file.go
+		}
+		return a.buildStreamLocked(kind, d, off, sa)
 	}
 	return nil
 }
@@ -371,7 +412,8 @@ func (a *Aio) armLocked(tm timing) bool {
 		return true
 	case tZero:
 		switch a.kind {
-		case opNop, opRecv, opSend, opRecvMsg, opRead, opWrite, opAccept, opConnect:
+		case opNop, opRecv, opSend, opRecvMsg, opRead, opWrite, opAccept, opConnect,
+			opSendTo, opRecvFrom, opSplice, opShutdown:
 			d.Attempt = true
 			return true
 		case opClose:
@@ -383,10 +425,11 @@ func (a *Aio) armLocked(tm timing) bool {
 		return false
 	}
 	switch a.kind {
-	case opRead, opWrite, opFsync, opRecvMsg, opOpenAt, opStatx, opClose, opFdatasync, opFallocate:
+	case opRead, opWrite, opFsync, opRecvMsg, opSplice, opOpenAt, opStatx, opClose, opFdatasync, opFallocate:
 		// opRecvMsg: the timer also bounds a wait for a free buffer.
-		// The files-by-name kinds run in io-wq or on a file worker,
-		// where a link timer starts only once the call has returned.
+		// opSplice: IORING_OP_SPLICE always runs in io-wq, where a link
+		// timer takes effect only once it returns; so do the
+		// files-by-name kinds (in io-wq or on a file worker).
 		a.armDeadlineLocked(tm)
 	default:
 		if tm.mode == tAbsolute {

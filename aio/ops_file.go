@@ -87,7 +87,8 @@ func (a *Aio) OpenAt(dirfd int, path string, flags int, mode uint32) {
 }
 
 // CloseFD closes fd. First it ends fd's state in the engine, as
-// Engine.CloseFD does (RecvMsg or Accept calls waiting on fd end with
+// Engine.CloseFD does (a descriptor registered with RegisterFD is
+// unregistered, RecvMsg or Accept calls waiting on fd end with
 // ErrClosed, its queued messages and descriptors go back, a multishot
 // request on it is cancelled and the socket shut down); then close(2) runs
 // as the operation, and its result is the operation's.
@@ -100,6 +101,7 @@ func (a *Aio) OpenAt(dirfd int, path string, flags int, mode uint32) {
 // after CloseFD.
 func (a *Aio) CloseFD(fd int) {
 	if fd >= 0 && fd <= math.MaxInt32 {
+		a.e.unregisterForClose(fd) // a registered descriptor first leaves the rings' tables
 		a.e.msgs.endFD(fd)
 	}
 	a.startKernelFile(opClose, fd, 0, nil, nil)

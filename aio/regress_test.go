@@ -29,13 +29,17 @@ func TestRegressNoPlumbingInPublicAPI(t *testing.T) {
 		want map[string]bool
 	}{
 		{reflect.TypeOf(&Engine{}), map[string]bool{"Close": true, "NewAio": true,
-			"Stats": true, "Supports": true, "Backend": true, "Fallback": true, "CloseFD": true}},
+			"Stats": true, "Supports": true, "Backend": true, "Fallback": true, "CloseFD": true,
+			// Registered resources (API.md).
+			"FixedBuffer": true, "FreeFixedBuffer": true, "RegisterFD": true, "UnregisterFD": true}},
 		{reflect.TypeOf(&Aio{}), map[string]bool{"Free": true, "Reap": true, "Stop": true,
 			"Cancel": true, "Abort": true, "Wait": true, "Busy": true, "Result": true, "Count": true,
 			"SetTimeout": true, "SetExpire": true, "SetIOV": true, "SetInput": true, "Input": true,
 			"SetOutput": true, "Output": true, "Nop": true, "Sleep": true, "ReadAt": true,
 			"WriteAt": true, "Fsync": true, "Recv": true, "Send": true, "Accept": true,
 			"Connect": true, "Start": true, "Finish": true, "RecvMsg": true, "SetMsg": true, "Msg": true,
+			// Datagrams, splice, shutdown (API.md, "Streams and datagrams").
+			"SendTo": true, "RecvFrom": true, "From": true, "Splice": true, "Shutdown": true,
 			// Files by name (API.md).
 			"OpenAt": true, "Statx": true, "CloseFD": true, "Fdatasync": true, "Fallocate": true, "FD": true}},
 	} {

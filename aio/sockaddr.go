@@ -11,9 +11,18 @@ import (
 var errSockaddr = errors.New("unsupported socket address type")
 
 // putSockaddr encodes sa as the kernel's struct sockaddr into raw and
-// returns its length. x/sys keeps its own encoder private, so the three
-// families a Connect needs are written out here.
+// returns its length. x/sys keeps its own encoder private (and it writes
+// into the value it is given, which may be shared), so the three families
+// Connect and SendTo need are written out here. sa is only read.
 func putSockaddr(raw *unix.RawSockaddrAny, sa unix.Sockaddr) (uint32, error) {
+	n, err := encodeSockaddr(raw, sa)
+	if err == nil {
+		setSockaddrLen(raw, n)
+	}
+	return n, err
+}
+
+func encodeSockaddr(raw *unix.RawSockaddrAny, sa unix.Sockaddr) (uint32, error) {
 	*raw = unix.RawSockaddrAny{}
 	switch sa := sa.(type) {
 	case *unix.SockaddrInet4:

@@ -49,3 +49,15 @@ var useMultishotAccept = true
 // its single-shot form, as on kernels before 6.0; tests set it before
 // NewEngine.
 var forceMsgFallback = false
+
+// fixedBufferSlots is the size of each ring's registered-buffer table:
+// the most FixedBuffers an engine holds at once. The table is sparse
+// (kernel memory per slot is a pointer) and registered on the first
+// FixedBuffer.
+const fixedBufferSlots = 256
+
+// fixedFileSlots is the size of each ring's fixed file table: the most
+// descriptors RegisterFD holds at once. It must stay within RLIMIT_NOFILE
+// (the kernel's bound for a file table; Go raises the soft limit to the
+// hard one at start). Registered on the first RegisterFD.
+const fixedFileSlots = 1024

@@ -39,7 +39,7 @@ func copyAio(s *spec) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(engineConfig())
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func startHTTP(s *spec) (*server, error) {
 		err error
 	)
 	if s.Impl == implAio {
-		if e, err = aio.NewEngine(aio.Config{}); err != nil {
+		if e, err = aio.NewEngine(engineConfig()); err != nil {
 			return nil, err
 		}
 		l, err = adapt.Listen(e, "tcp", "127.0.0.1:0")

@@ -61,6 +61,7 @@ type options struct {
 	procs      int
 	count      int
 	backend    string
+	ringOnly   bool
 	compare    [2]string // -compare OLD NEW
 	chartFrom  []string  // -chart FILE RUN.json...: chart these runs
 }
@@ -80,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.stress, "stress", false, "run one CPU-bound process per core (nice 0) beside every case: a busy machine")
 	fs.IntVar(&o.procs, "procs", 0, "set GOMAXPROCS=`N` in every measured process, as in a container limited to N CPUs")
 	fs.IntVar(&o.count, "count", 1, "run each case `N` times, interleaved by case, and report the median of every figure with the min-max spread of the headline")
+	fs.BoolVar(&o.ringOnly, "ring-only", false, "measure aioring with Config.RingOnly: every file read through the ring, none tried first on its starter (to compare the two paths)")
 	fs.StringVar(&o.backend, "backend", string(aio.BackendIOURing), "measure aioring on backend `NAME`: io_uring, or portable (named aioring-portable in tables and JSON)")
 	fs.StringVar(&o.compare[0], "compare", "", "instead of measuring, compare two -json files: -compare `OLD.json` NEW.json; or several runs per build, comma-separated (-compare O1.json,O2.json,O3.json N1.json,N2.json,N3.json): medians and min-max spreads")
 	if err := fs.Parse(args); err != nil {
@@ -290,6 +292,9 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 		cl.add(chartOut.abort)
 	}
 	useBackend(o.backend)
+	if o.ringOnly {
+		os.Setenv(ringOnlyEnv, "1") // children inherit it
+	}
 	if err := checkBackend(); err != nil {
 		return 0, err
 	}
@@ -332,7 +337,7 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 		return 0, ctx.Err()
 	}
 	wall := time.Since(s.start)
-	rep := &report{Mode: p.mode, Backend: o.backend, Stress: o.stress, StressProcs: s.stress, Procs: o.procs, Count: o.count,
+	rep := &report{Mode: p.mode, Backend: o.backend, RingOnly: o.ringOnly, Stress: o.stress, StressProcs: s.stress, Procs: o.procs, Count: o.count,
 		Started: s.start.UTC(), WallSeconds: wall.Seconds(), Notes: s.notes(), Results: s.results}
 	rep.LoadAvg[0] = load0
 	rep.fillHost()
@@ -359,6 +364,14 @@ func runSuite(ctx context.Context, o *options, kids *children, cl *cleanup, stdo
 func useBackend(b string) {
 	os.Setenv(aio.BackendEnv, b)
 	backendFromEnv()
+}
+
+// ringOnlyEnv carries -ring-only to the measured processes.
+const ringOnlyEnv = "AIORING_BENCH_RING_ONLY"
+
+// engineConfig is the configuration of every engine the bench measures.
+func engineConfig() aio.Config {
+	return aio.Config{RingOnly: os.Getenv(ringOnlyEnv) == "1"}
 }
 
 // backendFromEnv sets implAio from AIORING_BACKEND; children call it.

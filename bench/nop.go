@@ -16,7 +16,7 @@ import (
 // At depth 1 the round trip time is recorded too; deeper, it is only
 // queueing.
 func nopAio(s *spec) (*result, error) {
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(engineConfig())
 	if err != nil {
 		return nil, err
 	}

@@ -68,6 +68,8 @@ type report struct {
 	Mode string `json:"mode"`
 	// Backend is aioring's backend (-backend): io_uring or portable.
 	Backend string `json:"backend,omitempty"`
+	// RingOnly: -ring-only, aioring's engines ran with Config.RingOnly.
+	RingOnly bool `json:"ring_only,omitempty"`
 	// Stress says whether CPU burners ran beside every case (-stress), and
 	// StressProcs how many; Procs is the GOMAXPROCS of every measured
 	// process (-procs), 0 when not set.
@@ -196,6 +198,9 @@ func (r *report) condition() string {
 		c += fmt.Sprintf(", -procs %d (GOMAXPROCS=%d in every measured process)", r.Procs, r.Procs)
 	} else {
 		c += ", GOMAXPROCS not set"
+	}
+	if r.RingOnly {
+		c += ", -ring-only (Config.RingOnly)"
 	}
 	return c
 }

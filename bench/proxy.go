@@ -33,7 +33,7 @@ func startAioProxy(up string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(engineConfig())
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,11 @@ import (
 	"github.com/aioring/aioring/aio"
 )
 
+// implAioFixed is aioring with its buffers from Engine.FixedBuffer and
+// the file registered (Engine.RegisterFD): READ_FIXED on a fixed file
+// (read-direct, io_uring only).
+const implAioFixed = "aioring-fixed"
+
 // openForRead opens the test file, with O_DIRECT when s asks for it.
 func openForRead(s *spec) (*os.File, error) {
 	flag := os.O_RDONLY
@@ -21,7 +26,9 @@ func openForRead(s *spec) (*os.File, error) {
 
 // readAio keeps s.Depth reads of 4 KiB in flight: s.Depth aios, each with
 // its own aligned buffer, each restarting ReadAt at a random aligned offset
-// from its callback.
+// from its callback. implAioFixed takes the buffers from one
+// Engine.FixedBuffer and registers the file (Engine.RegisterFD), so every
+// read is a READ_FIXED on a fixed file; nothing else changes.
 func readAio(s *spec) (*result, error) {
 	f, err := openForRead(s)
 	if err != nil {
@@ -30,15 +37,23 @@ func readAio(s *spec) (*result, error) {
 	defer f.Close()
 	fd := int(f.Fd())
 	blocks := uint64(s.FileSize / blockSize)
-	bufs, err := alignedBuffers(s.Depth, blockSize)
-	if err != nil {
-		return nil, err
-	}
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(engineConfig())
 	if err != nil {
 		return nil, err
 	}
 	defer e.Close()
+	var bufs [][]byte
+	if s.Impl == implAioFixed {
+		if bufs, err = fixedBuffers(e, s.Depth, blockSize); err != nil {
+			return nil, err
+		}
+		if err := e.RegisterFD(fd); err != nil {
+			return nil, err
+		}
+		defer e.UnregisterFD(fd)
+	} else if bufs, err = alignedBuffers(s.Depth, blockSize); err != nil {
+		return nil, err
+	}
 	type worker struct {
 		tally
 		a     *aio.Aio
@@ -121,4 +136,19 @@ func readStd(s *spec) (*result, error) {
 			return time.Since(t0), nil
 		}
 	}, blockSize)
+}
+
+// fixedBuffers cuts n buffers of size bytes out of one registered buffer
+// of e (page-aligned, so each suits O_DIRECT when size is a multiple of
+// the page size); Close frees it.
+func fixedBuffers(e *aio.Engine, n, size int) ([][]byte, error) {
+	mem, err := e.FixedBuffer(n * size)
+	if err != nil {
+		return nil, fmt.Errorf("FixedBuffer: %w", err)
+	}
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
+	}
+	return bufs, nil
 }

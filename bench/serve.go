@@ -238,7 +238,7 @@ func startServer(s *spec) (*server, error) {
 	case scenTCP:
 		switch s.Impl {
 		case implAio:
-			e, err := aio.NewEngine(aio.Config{})
+			e, err := aio.NewEngine(engineConfig())
 			if err != nil {
 				return nil, err
 			}

@@ -125,7 +125,7 @@ func (s *soak) addFd(fd int) {
 // every soakInterval (more often for short runs) and a summary to out. It
 // returns an error if any unexpected error or wrong data was seen.
 func runSoak(ctx context.Context, d time.Duration, out io.Writer) error {
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(engineConfig())
 	if err != nil {
 		return err
 	}

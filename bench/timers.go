@@ -81,7 +81,7 @@ func (t *timerRun) run(s *spec, arm func(i int, d time.Duration)) *result {
 
 // timersAio sleeps s.Timers aios at once with Sleep.
 func timersAio(s *spec) (*result, error) {
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(engineConfig())
 	if err != nil {
 		return nil, err
 	}

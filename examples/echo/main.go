@@ -3,6 +3,7 @@
 // Command echo is a TCP echo server built directly on the aio engine.
 //
 //	echo [-addr HOST:PORT] [-idle DURATION] [-buf BYTES] [-msg] [-v]
+//	echo -udp [-addr HOST:PORT] [-inflight N] [-v]
 //
 // One Aio accepts connections, in a callback chain: each accepted socket
 // gets TCP_NODELAY (as in package net) and starts its connection, and the
@@ -18,6 +19,11 @@
 // The server prints "listening on ADDR" once it accepts connections, and
 // stops on SIGINT or SIGTERM by closing the engine, which ends every
 // pending operation.
+//
+// With -udp it is a UDP echo server instead (udp.go): -inflight Aios
+// (default 4 per CPU) each receive a datagram with RecvFrom and send it
+// back to its source with SendTo, restarting themselves from their
+// callbacks.
 package main
 
 import (
@@ -27,6 +33,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -58,12 +65,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	bufSize := fs.Int("buf", 16<<10, "bytes per receive")
 	msgs := fs.Bool("msg", false, "receive into the engine's message pool (RecvMsg) and send the messages back without a copy")
 	verbose := fs.Bool("v", false, "log connections on stderr")
+	udp := fs.Bool("udp", false, "a UDP echo server (RecvFrom/SendTo) instead of TCP")
+	inflight := fs.Int("inflight", 4*runtime.GOMAXPROCS(0), "-udp: receives in flight on the socket")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *bufSize <= 0 {
 		fmt.Fprintf(stderr, "echo: -buf %d: must be positive\n", *bufSize)
 		return 2
+	}
+	if *udp {
+		return runUDP(*addr, *inflight, *verbose, stdout, stderr)
 	}
 	cfg := aio.Config{}
 	if *msgs {
@@ -99,6 +111,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// ErrClosed; their callbacks close the sockets.
 	e.Close()
 	<-stopped
+	unix.Close(fd)
+	return 0
+}
+
+// runUDP is run for -udp.
+func runUDP(addr string, inflight int, verbose bool, stdout, stderr io.Writer) int {
+	if inflight <= 0 {
+		fmt.Fprintf(stderr, "echo: -inflight %d: must be positive\n", inflight)
+		return 2
+	}
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		fmt.Fprintln(stderr, "echo:", err)
+		return 1
+	}
+	fd, bound, err := listenUDP(addr)
+	if err != nil {
+		e.Close()
+		fmt.Fprintln(stderr, "echo:", err)
+		return 1
+	}
+	log := io.Discard
+	if verbose {
+		log = stderr
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := serveUDP(e, fd, inflight, log)
+	fmt.Fprintf(stdout, "listening on %s\n", bound)
+	<-sig
+	e.Close()
+	<-done
 	unix.Close(fd)
 	return 0
 }

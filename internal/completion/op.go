@@ -26,12 +26,22 @@ func Opcode(d *op.Desc) (sqe.Op, bool) {
 	case op.Nop:
 		return sqe.OpNop, true
 	case op.Read:
-		if vec {
+		switch {
+		case d.FixedBuf && vec:
+			return sqe.OpReadvFixed, true
+		case d.FixedBuf:
+			return sqe.OpReadFixed, true
+		case vec:
 			return sqe.OpReadv, true
 		}
 		return sqe.OpRead, true
 	case op.Write:
-		if vec {
+		switch {
+		case d.FixedBuf && vec:
+			return sqe.OpWritevFixed, true
+		case d.FixedBuf:
+			return sqe.OpWriteFixed, true
+		case vec:
 			return sqe.OpWritev, true
 		}
 		return sqe.OpWrite, true
@@ -66,6 +76,14 @@ func Opcode(d *op.Desc) (sqe.Op, bool) {
 		return sqe.OpFsync, true // with IORING_FSYNC_DATASYNC
 	case op.Fallocate:
 		return sqe.OpFallocate, true
+	case op.SendTo:
+		return sqe.OpSendmsg, true
+	case op.RecvFrom:
+		return sqe.OpRecvmsg, true
+	case op.Splice:
+		return sqe.OpSplice, true
+	case op.Shutdown:
+		return sqe.OpShutdown, true
 	}
 	return 0, false
 }

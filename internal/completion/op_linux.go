@@ -63,6 +63,14 @@ func prepOp(d *op.Desc, s []*sqe.SQE) {
 		e.Nop()
 	case op.Read, op.Write:
 		switch {
+		case d.FixedBuf && vec && d.Kind == op.Read:
+			e.ReadvFixed(d.FD, unsafe.Pointer(d.Vec), uint32(d.NVec), d.Off, d.BufIndex, rwFlags)
+		case d.FixedBuf && vec:
+			e.WritevFixed(d.FD, unsafe.Pointer(d.Vec), uint32(d.NVec), d.Off, d.BufIndex, rwFlags)
+		case d.FixedBuf && d.Kind == op.Read:
+			e.ReadFixed(d.FD, buf, n, d.Off, d.BufIndex, rwFlags)
+		case d.FixedBuf:
+			e.WriteFixed(d.FD, buf, n, d.Off, d.BufIndex, rwFlags)
 		case vec && d.Kind == op.Read:
 			e.Readv(d.FD, unsafe.Pointer(d.Vec), uint32(d.NVec), d.Off, rwFlags)
 		case vec:
@@ -102,8 +110,34 @@ func prepOp(d *op.Desc, s []*sqe.SQE) {
 		e.Accept(d.FD, nil, nil, unix.SOCK_CLOEXEC)
 	case op.Connect:
 		e.Connect(d.FD, unsafe.Pointer(d.Addr), d.AddrLen)
+	case op.SendTo, op.RecvFrom:
+		// The msghdr, its iovecs and the address are the owner's and
+		// pinned until the CQE: RECVMSG writes the source, its length
+		// and the flags (MSG_TRUNC) back at completion.
+		*d.Hdr = unix.Msghdr{Iov: d.Vec}
+		d.Hdr.SetIovlen(d.NVec)
+		if d.AddrLen != 0 {
+			d.Hdr.Name, d.Hdr.Namelen = (*byte)(unsafe.Pointer(d.Addr)), d.AddrLen
+		}
+		if d.Kind == op.SendTo {
+			e.Sendmsg(d.FD, unsafe.Pointer(d.Hdr), msgFlags|unix.MSG_NOSIGNAL)
+		} else {
+			e.Recvmsg(d.FD, unsafe.Pointer(d.Hdr), msgFlags)
+		}
+	case op.Splice:
+		var fl uint32
+		if d.Attempt {
+			fl = sqe.SpliceFNonblock
+		}
+		e.Splice(d.FD, d.Off, d.Out, d.OutOff, d.N, fl)
+	case op.Shutdown:
+		e.Shutdown(d.FD, uint32(d.How))
 	default:
 		prepFile(d, e)
+	}
+	if d.FixedFile {
+		// The registered descriptor, by its slot in the ring's file table.
+		e.Fd, e.Flags = int32(d.FileIndex), e.Flags|sqe.FixedFile
 	}
 	e.UserData = d.Token
 	if len(s) < 2 {

@@ -28,6 +28,9 @@ func (s *Shard) QueueCancel(sqe.UserData) error { return ErrBroken }
 // Push is never reached off Linux.
 func (s *Shard) Push(bool) {}
 
+// Try never carries anything out off Linux.
+func (s *Shard) Try(*op.Desc) (op.Result, bool) { return op.Result{}, false }
+
 // ReapInline is never reached off Linux.
 func (s *Shard) ReapInline() int { return 0 }
 

@@ -39,6 +39,26 @@ const (
 	Connect                 // connect(2) to Addr
 )
 
+// Datagrams, splice, shutdown. Numbered from 16 so that kinds other
+// features add cannot collide.
+const (
+	// SendTo: sendmsg(2) of the buffers (NVec entries at Vec, always a
+	// vector) to Addr (AddrLen 0: a connected socket), MSG_NOSIGNAL; one
+	// datagram. Hdr is the msghdr, filled by the backend.
+	SendTo Kind = iota + 16
+	// RecvFrom: recvmsg(2) of one datagram into the buffers (at Vec);
+	// the kernel writes its source into Addr (AddrLen bytes of room) and
+	// the source's length and the flags into Hdr, all of which stay put
+	// until the operation ends. Res is the bytes stored: a longer
+	// datagram is truncated (MSG_TRUNC in Hdr's flags), not an error.
+	RecvFrom
+	// Splice: splice(2) of up to N bytes from FD at Off to Out at OutOff
+	// (-1: no offset, for a pipe or a socket); one end is a pipe.
+	Splice
+	// Shutdown: shutdown(2) of socket FD, How (SHUT_RD, SHUT_WR, SHUT_RDWR).
+	Shutdown
+)
+
 // Files by name, metadata and durability (issue 18). Numbered from 32
 // so that kinds added alongside never collide.
 const (
@@ -57,7 +77,8 @@ var fileKindNames = [...]string{OpenAt - 32: "OpenAt", Statx - 32: "Statx", Clos
 func (k Kind) IsFile() bool { return k >= OpenAt && k <= Fallocate }
 
 var kindNames = [...]string{Nop: "Nop", Read: "Read", Write: "Write", Fsync: "Fsync",
-	Recv: "Recv", Send: "Send", Accept: "Accept", Connect: "Connect"}
+	Recv: "Recv", Send: "Send", Accept: "Accept", Connect: "Connect",
+	SendTo: "SendTo", RecvFrom: "RecvFrom", Splice: "Splice", Shutdown: "Shutdown"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
@@ -101,11 +122,18 @@ type Desc struct {
 	// Recv or Send; it lives and is pinned as long as Vec.
 	Hdr *unix.Msghdr
 
-	// Connect's address: the encoded form (Addr, AddrLen) and the value
-	// as given (Sock), for system call wrappers that take a Sockaddr.
+	// Connect's and SendTo's address: the encoded form (Addr, AddrLen) and
+	// the value as given (Sock), for system call wrappers that take a
+	// Sockaddr. RecvFrom: the room the kernel writes the source into.
 	Addr    *unix.RawSockaddrAny
 	AddrLen uint32
 	Sock    unix.Sockaddr
+
+	// Splice's other end and how much it moves; Shutdown's how.
+	Out    int32
+	OutOff int64
+	N      uint32
+	How    int32
 
 	// Attempt: a zero timeout; if the operation would have to wait, it
 	// ends with WouldBlock instead.
@@ -145,6 +173,18 @@ type Desc struct {
 	Mode   uint32
 	Stat   unsafe.Pointer
 	Length int64
+	// Registered resources. FixedBuf: every buffer lies inside the
+	// registered buffer in slot BufIndex (the same slot on every ring of
+	// the engine), so a ring may read or write with READ_FIXED and
+	// WRITE_FIXED (READV_FIXED, WRITEV_FIXED for a vector). FixedFile:
+	// FD is in slot FileIndex of every ring's fixed file table, so a ring
+	// may name it by index (IOSQE_FIXED_FILE). The aio package sets them
+	// only for kinds whose ring form takes them; a backend without such
+	// tables ignores both and uses the buffers and FD as they are.
+	FixedBuf  bool
+	FixedFile bool
+	BufIndex  uint16
+	FileIndex uint32
 }
 
 // Len is the total length of the buffers.

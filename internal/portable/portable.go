@@ -53,6 +53,7 @@ import (
 	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/internal/seat"
 	"golang.org/x/sys/unix"
+	"unsafe"
 )
 
 // errPortClosed is Queue's refusal after Close; the operation ends with
@@ -108,6 +109,12 @@ type portOp struct {
 	vector     bool // several buffers: iovp/niov (files) or msg (sockets)
 	nonblock   bool // a zero-timeout attempt
 	fd         int32
+	wfd        int32 // the descriptor a wait is on: fd, or a Splice's out
+	out        int32 // Splice: the descriptor written to
+	outOff     int64 // Splice: out's offset; -1: none
+	n          uint32
+	how        int32  // Shutdown
+	spliceMode uint8  // Splice: what its ends need (spliceEnds), once known; 0 unknown
 	flags      uint32 // MSG_* or RWF_* from the request
 	off        int64
 	iov        unix.Iovec // the one buffer
@@ -241,13 +248,27 @@ func Start(sink Sink, now func() int64, callbacks int) (*Backend, error) {
 	return p, nil
 }
 
-// Supports implements backend: every kind, never zero copy.
+// Supports implements backend: every kind (Splice only where the system
+// has splice(2)), never zero copy.
 func (p *Backend) Supports(d *op.Desc) bool {
 	if d.Kind.IsFile() {
 		return fileSupported(d.Kind)
 	}
-	return !d.ZeroCopy && d.Kind >= op.Nop && d.Kind <= op.Connect
+	if d.ZeroCopy {
+		return false
+	}
+	switch {
+	case d.Kind >= op.Nop && d.Kind <= op.Connect:
+		return true
+	case d.Kind == op.Splice:
+		return haveSplice
+	}
+	return d.Kind >= op.SendTo && d.Kind <= op.Shutdown
 }
+
+// Try implements backend: it does nothing, since Submit already tries
+// every operation on its starter.
+func (p *Backend) Try(*op.Desc) (op.Result, bool) { return op.Result{}, false }
 
 // Queue implements backend: it takes the operation d describes.
 func (p *Backend) Queue(d *op.Desc) error {
@@ -257,9 +278,10 @@ func (p *Backend) Queue(d *op.Desc) error {
 		d.Backend = po
 	}
 	po.token, po.kind, po.fd, po.off = d.Token, d.Kind, d.FD, d.Off
+	po.wfd, po.out, po.outOff, po.n, po.how, po.spliceMode = d.FD, d.Out, d.OutOff, d.N, d.How, 0
 	po.nonblock, po.connecting, po.noNowait = d.Attempt, false, false
 	po.flags = 0
-	if d.Kind == op.Send {
+	if d.Kind == op.Send || d.Kind == op.SendTo {
 		po.flags = msgNosignal
 	}
 	po.iov, po.vector, po.iovp, po.niov, po.msg = d.Iov, false, nil, 0, nil
@@ -272,6 +294,17 @@ func (p *Backend) Queue(d *op.Desc) error {
 		}
 	}
 	po.sa, po.salen, po.sock = d.Addr, d.AddrLen, d.Sock
+	if d.Kind == op.SendTo || d.Kind == op.RecvFrom {
+		// Always a msghdr: the address (and, for RecvFrom, the source
+		// and MSG_TRUNC written back) travel in it. It and the address
+		// are the Aio's, pinned until the operation ends.
+		*d.Hdr = unix.Msghdr{Iov: d.Vec}
+		d.Hdr.SetIovlen(d.NVec)
+		if d.AddrLen != 0 {
+			d.Hdr.Name, d.Hdr.Namelen = (*byte)(unsafe.Pointer(d.Addr)), d.AddrLen
+		}
+		po.msg, po.vector = d.Hdr, true
+	}
 	if d.Kind.IsFile() {
 		po.file.queue(d)
 	}
@@ -440,7 +473,7 @@ func (p *Backend) run(po *portOp, b *seat.Batch) {
 			next, r = nDone, op.Result{End: op.Interrupted}
 			break
 		}
-		if errno != unix.EPERM || po.kind == op.Recv || po.kind == op.Send || po.kind == op.Connect || po.kind == op.Accept {
+		if errno != unix.EPERM || (po.kind != op.Read && po.kind != op.Write) {
 			next, r = nDone, op.Result{Res: -int32(errno)}
 			break
 		}
@@ -480,10 +513,10 @@ func (p *Backend) waitLocked(po *portOp, dir uint8) unix.Errno {
 	if p.closed {
 		return unix.ECANCELED
 	}
-	fw := p.fds[po.fd]
+	fw := p.fds[po.wfd]
 	if fw == nil {
 		fw = new(fdWait)
-		p.fds[po.fd] = fw
+		p.fds[po.wfd] = fw
 	}
 	list := &fw.readers
 	if dir == evWrite {
@@ -501,7 +534,7 @@ func (p *Backend) waitLocked(po *portOp, dir uint8) unix.Errno {
 		if fw.writers.head != nil {
 			want |= evWrite
 		}
-		if errno := p.pl.arm(po.fd, want); errno != 0 {
+		if errno := p.pl.arm(po.wfd, want); errno != 0 {
 			return errno
 		}
 		fw.armed = want
@@ -513,7 +546,7 @@ func (p *Backend) waitLocked(po *portOp, dir uint8) unix.Errno {
 
 // unwaitLocked takes a waiting po off its descriptor's list.
 func (p *Backend) unwaitLocked(po *portOp) {
-	fw := p.fds[po.fd]
+	fw := p.fds[po.wfd]
 	if po.dir == evWrite {
 		fw.writers.remove(po)
 	} else {
@@ -601,6 +634,14 @@ func (p *Backend) fileWorker() {
 		}
 		p.mu.Unlock()
 		res := p.block(po)
+		if po.kind == op.Splice && res == -int32(unix.EAGAIN) {
+			// Another reader or writer of the pipe took what readiness
+			// promised: the Splice tries again, and waits if it must
+			// (or ends, if cancelled meanwhile), as from the start.
+			p.run(po, nil)
+			p.mu.Lock()
+			continue
+		}
 		p.mu.Lock()
 		if fw != nil {
 			fw.accepting = false
@@ -684,7 +725,7 @@ func tryNext(po *portOp, n int32, e unix.Errno, wait portNext) (int32, portNext)
 
 // sockWait is the readiness a socket transfer waits for.
 func sockWait(po *portOp) portNext {
-	if po.kind == op.Recv {
+	if po.kind == op.Recv || po.kind == op.RecvFrom {
 		return nRead
 	}
 	return nWrite

@@ -211,11 +211,26 @@ func (p *Backend) try(po *portOp) (int32, portNext) {
 				return -int32(errnoOf(err)), nDone
 			}
 		}
-		e := errnoOf(unix.Connect(int(po.fd), po.sock))
+		// The address as the aio package encoded it (sa_len set), not
+		// x/sys's Connect, which encodes into the caller's value.
+		_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(po.fd), uintptr(unsafe.Pointer(po.sa)), uintptr(po.salen))
 		if fl&unix.O_NONBLOCK == 0 {
 			unix.FcntlInt(uintptr(po.fd), unix.F_SETFL, fl)
 		}
 		return connectNext(po, e)
+	case op.SendTo, op.RecvFrom:
+		// Raw sendmsg/recvmsg on the Aio's msghdr: x/sys's Sendmsg
+		// would encode the address into the caller's Sockaddr value,
+		// which may be shared (the aio package encodes it, sa_len
+		// included, into the Aio's own storage).
+		nr := uintptr(unix.SYS_SENDMSG)
+		if po.kind == op.RecvFrom {
+			nr = unix.SYS_RECVMSG
+		}
+		r, _, e := unix.Syscall(nr, uintptr(po.fd), uintptr(unsafe.Pointer(po.msg)), uintptr(int(po.flags)|unix.MSG_DONTWAIT))
+		return tryNext(po, int32(r), e, sockWait(po))
+	case op.Shutdown:
+		return -int32(errnoOf(unix.Shutdown(int(po.fd), int(po.how)))), nDone
 	}
 	return -int32(unix.EINVAL), nDone
 }

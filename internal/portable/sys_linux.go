@@ -153,6 +153,19 @@ func (p *Backend) try(po *portOp) (int32, portNext) {
 		return tryAccept(po)
 	case op.Connect:
 		return tryConnect(po)
+	case op.SendTo, op.RecvFrom:
+		nr := uintptr(unix.SYS_SENDMSG)
+		if po.kind == op.RecvFrom {
+			nr = unix.SYS_RECVMSG
+		}
+		r, _, e := unix.RawSyscall(nr, uintptr(po.fd), uintptr(unsafe.Pointer(po.msg)), uintptr(po.flags|unix.MSG_DONTWAIT))
+		return tryNext(po, int32(r), e, sockWait(po))
+	case op.Splice:
+		return trySplice(po)
+	case op.Shutdown:
+		// shutdown(2) never waits.
+		_, _, e := unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(po.fd), uintptr(po.how), 0)
+		return -int32(e), nDone
 	}
 	return -int32(unix.EINVAL), nDone
 }
@@ -282,6 +295,10 @@ func (p *Backend) block(po *portOp) int32 {
 			_, _, e = unix.Syscall(unix.SYS_FSYNC, uintptr(po.fd), 0, 0)
 		case op.Accept:
 			r, _, e = unix.Syscall6(unix.SYS_ACCEPT4, uintptr(po.fd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+		case op.Splice:
+			var n int32
+			n, e = splice(po)
+			r = uintptr(n)
 		default:
 			e = unix.EINVAL
 		}

@@ -172,6 +172,14 @@ func (s *Seat) work(w *worker, started *sync.WaitGroup) {
 	s.mu.Lock()
 	for {
 		seated := s.holder.Load() == w
+		if !seated && !s.dead && !s.closed && s.holder.Load() == nil {
+			// A vacant seat is taken before anything else: a worker that
+			// only ran its own list (callbacks routed to it by Running)
+			// would otherwise leave the ring and the shared list to
+			// nobody for as long as that list never empties.
+			s.holder.Store(w)
+			seated = true
+		}
 		if len(w.next) > 0 || (s.readyN.Load() != 0 && (seated || s.cfg.StandbyRuns || s.closed)) {
 			s.roundLocked(w, false)
 			continue
@@ -179,10 +187,6 @@ func (s *Seat) work(w *worker, started *sync.WaitGroup) {
 		if s.closed {
 			s.mu.Unlock()
 			return
-		}
-		if !seated && !s.dead && s.holder.Load() == nil {
-			s.holder.Store(w)
-			seated = true
 		}
 		if seated {
 			// parked is set with the lists seen empty under mu: a
@@ -239,7 +243,18 @@ func (s *Seat) roundLocked(w *worker, look bool) {
 				lost = true // the watchdog gave the seat to another worker
 				break
 			}
-			continue // a standby running hand-offs, or a chain that outlived its seat
+			// A standby running hand-offs, or a chain that outlived its
+			// seat. If the seat is vacant (the watchdog took it from a
+			// holder while every other worker ran a chain of its own),
+			// take it: a chain that never ends, such as reads that
+			// finish on their starter (never through the ring), must not
+			// keep the ring and the shared list from being looked at
+			// (found by TestCloseRacesEveryHandoff: sleeps, cancels and
+			// provider ops starved for 10 s behind two such chains).
+			if !s.takeVacant(w) {
+				continue
+			}
+			seated = true
 		}
 		look = s.cfg.LookEvery == 0 || w.sinceLook >= s.cfg.LookEvery
 		if look {
@@ -253,6 +268,20 @@ func (s *Seat) roundLocked(w *worker, look bool) {
 	if s.rounds == 0 {
 		s.watch.Stop()
 	}
+}
+
+// takeVacant gives w the seat if nobody holds it, reporting whether it did.
+func (s *Seat) takeVacant(w *worker) bool {
+	if s.holder.Load() != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holder.Load() != nil || s.dead || s.closed {
+		return false
+	}
+	s.holder.Store(w)
+	return true
 }
 
 // take moves w's own list and the shared list (all of it for the holder

@@ -244,3 +244,55 @@ func TestCloseRunsHandedOffThenRefuses(t *testing.T) {
 		t.Fatal("Handoff after Close succeeded")
 	}
 }
+
+// selfChain is a callback that hands itself off again from inside itself
+// (Running names its worker, so it stays there) until stop is closed; its
+// first run blocks for block, long enough for the watchdog to act.
+func selfChain(s *Seat, stop <-chan struct{}, block time.Duration) *funcCallback {
+	var running atomic.Int64
+	cb := &funcCallback{running: running.Load}
+	first := true
+	cb.fn = func(goid int64) {
+		running.Store(goid)
+		defer running.Store(0)
+		if first {
+			first = false
+			time.Sleep(block)
+		}
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		s.Handoff(cb)
+		time.Sleep(20 * time.Microsecond)
+	}
+	return cb
+}
+
+// The watchdog can leave the seat vacant: it takes it from a holder stuck
+// in a callback while the only other worker runs a chain routed to itself,
+// and nobody is idle to be given it. A worker that runs such a chain must
+// take the vacant seat; otherwise events wait for as long as the chains go
+// on, which for chains that never pass through the backend (reads that
+// finish on their starter) is for ever.
+func TestVacantSeatIsTaken(t *testing.T) {
+	f := newFake(2)
+	s := startSeat(t, f, Config{Workers: 2, Watchdog: time.Millisecond})
+	stop := make(chan struct{})
+	defer close(stop)
+	first := waitChan(t, f.parked, "the first holder to park")
+	// Chain A blocks the holder: the seat goes to the idle worker, which
+	// parks; A goes on, on its first worker, routed to itself.
+	f.events <- selfChain(s, stop, 20*time.Millisecond)
+	for w := waitChan(t, f.parked, "the seat's second holder to park"); w == first; {
+		w = waitChan(t, f.parked, "the seat's second holder to park")
+	}
+	// Chain B blocks the second holder: the watchdog takes the seat and
+	// finds nobody idle to give it to.
+	f.events <- selfChain(s, stop, 20*time.Millisecond)
+	time.Sleep(40 * time.Millisecond)
+	served := make(chan struct{})
+	f.events <- &funcCallback{fn: func(int64) { close(served) }}
+	waitChan(t, served, "an event while two self-routed chains run (the seat left vacant)")
+}

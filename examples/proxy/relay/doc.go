@@ -15,7 +15,7 @@
 //
 // When one side ends its stream (a receive returns 0 bytes), the pipe
 // sends what it still holds and then shuts down the write side of the other
-// socket (shutdown(2) SHUT_WR), so that side sees the end of the stream
+// socket (Aio.Shutdown, IORING_OP_SHUTDOWN, SHUT_WR), so that side sees the end of the stream
 // while the opposite direction keeps flowing: a half-close passes through.
 // When both directions have ended, both sockets are closed. Any failure
 // (a reset, a failed connect, a timeout) ends the whole connection: the

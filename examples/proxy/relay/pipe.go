@@ -4,7 +4,6 @@ package relay
 
 import (
 	"errors"
-	"os"
 
 	"github.com/aioring/aioring/aio"
 	"golang.org/x/sys/unix"
@@ -33,6 +32,7 @@ type pipe struct {
 	receiving bool
 	sending   bool
 	eof       bool // src ended its stream
+	shutting  bool // tx runs the Shutdown that passes the end on (sending is set too)
 	done      bool // the whole stream was sent and dst's write side shut
 }
 
@@ -171,6 +171,19 @@ func (p *pipe) sentSome(a *aio.Aio) {
 	c.inflight--
 	p.sending = false
 	n, err := a.Count(), a.Result()
+	if p.shutting {
+		p.shutting = false
+		switch {
+		case c.closing:
+		case err != nil:
+			c.closeLocked(p.name+": end of stream", err)
+		default:
+			p.done = true
+			c.endedLocked()
+		}
+		c.finishLocked()
+		return
+	}
 	switch {
 	case c.closing:
 	case err != nil:
@@ -195,15 +208,14 @@ func (p *pipe) sentSome(a *aio.Aio) {
 
 // shutLocked passes the end of the stream on once src has ended and every
 // byte received before has been sent: dst's write side is shut down, so
-// its peer reads the end while the other direction keeps flowing.
+// its peer reads the end while the other direction keeps flowing. The
+// shutdown is tx's Shutdown (IORING_OP_SHUTDOWN), counted in flight like
+// a send; sentSome finishes it.
 func (p *pipe) shutLocked() {
 	if !p.eof || p.done || p.sending || len(p.queue) > 0 || p.c.closing {
 		return
 	}
-	if err := unix.Shutdown(p.dst, unix.SHUT_WR); err != nil {
-		p.c.closeLocked(p.name+": end of stream", os.NewSyscallError("shutdown", err))
-		return
-	}
-	p.done = true
-	p.c.endedLocked()
+	p.sending, p.shutting = true, true
+	p.c.inflight++
+	p.tx.Shutdown(p.dst, unix.SHUT_WR)
 }

@@ -1,0 +1,58 @@
+package aio
+
+// Trying an operation on its starting goroutine before it reaches the
+// ring (docs/design.md, "Cache hits without the ring"). A file read whose
+// data is in the page cache costs less as one preadv2(RWF_NOWAIT) than as
+// a trip through io_uring; what the try cannot finish (the data is not
+// cached, O_DIRECT, a descriptor without RWF_NOWAIT) goes to the ring as
+// before.
+//
+// The try runs without Aio.mu (no system call under an Aio's lock), in
+// stateTry: the starter alone owns the description, no SQE is queued, no
+// timer is armed. An Abort, Stop or engine Close meanwhile only records
+// its error (abortAndUnlock); the starter, relocking, lets a finished
+// try's result stand (the operation completed before it could be
+// cancelled) and otherwise ends the operation with that error instead of
+// queuing it: a cancel can never be lost between the try and the queue.
+//
+// A callback restarting its Aio (a chain of reads) has the result handed
+// to the goroutine running that callback, which runs it after the batch
+// (seat.Callback.Running): no wakeup, no system call but the read.
+//
+// Which reads are worth trying is the backend's decision (the ring's:
+// not O_DIRECT, not an Aio whose recent tries keep missing; see
+// internal/completion/try_linux.go); here only that the operation is one
+// a backend can try at all.
+
+// tryFirstLocked reports whether the operation just built may be tried on
+// the starter: a read at an offset, on an engine whose backend tries.
+func (a *Aio) tryFirstLocked() bool {
+	return a.e.tryFirst && a.kind == opRead && a.desc.Off >= 0
+}
+
+// tryThenQueue tries the operation left in stateTry (mu not held), then
+// ends it with the try's result, or queues it as queueKernel would have.
+func (a *Aio) tryThenQueue(tm timing) startNext {
+	r, done := a.sh.Try(&a.desc)
+	a.mu.Lock()
+	defer a.unlock()
+	if done {
+		count, err := a.resultLocked(r)
+		a.finishLocked(err, count, nil)
+		return startNone
+	}
+	if a.abortErr != nil {
+		// Aborted during the try (Abort, Stop, Close): the cancel it
+		// would have queued has nothing to reach yet.
+		a.finishLocked(a.abortErr, 0, nil)
+		return startNone
+	}
+	if a.e.closed.Load() {
+		a.finishLocked(ErrClosed, 0, nil)
+		return startNone
+	}
+	if !a.enqueueLocked(tm) {
+		return startNone
+	}
+	return startSubmit
+}

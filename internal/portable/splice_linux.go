@@ -1,0 +1,119 @@
+//go:build linux
+
+package portable
+
+// Splice on the portable backend. SPLICE_F_NONBLOCK keeps the pipe end
+// from waiting, but a socket end waits whenever the socket itself is in
+// blocking mode (tcp_splice_read and splice_to_socket look only at the
+// socket's O_NONBLOCK), and the caller's descriptor flags are never
+// changed. So:
+//   - no blocking socket end: the non-blocking splice on the trying
+//     goroutine; EAGAIN waits for the end that is not ready (a poll of
+//     both says which);
+//   - a blocking socket end: both ends are polled; when both are ready, a
+//     file worker makes the call, which then has data to move and room
+//     for it (as Accept on a blocking listener: if another thread takes
+//     the data or the room in between, the call waits, uncancellable).
+// Regular files never wait for readiness (poll says they are ready).
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// haveSplice: Linux has splice(2).
+const haveSplice = true
+
+// spliceMode values (0: not known yet).
+const (
+	spliceNonblock = 1 // no blocking socket end
+	spliceBlocking = 2 // a socket end in blocking mode
+)
+
+// splice makes one splice(2) call of po with SPLICE_F_NONBLOCK. Syscall,
+// not RawSyscall: a regular file's end may read from disk.
+func splice(po *portOp) (int32, unix.Errno) {
+	var pin, pout uintptr
+	if po.off != -1 {
+		pin = uintptr(unsafe.Pointer(&po.off))
+	}
+	if po.outOff != -1 {
+		pout = uintptr(unsafe.Pointer(&po.outOff))
+	}
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SPLICE, uintptr(po.fd), pin, uintptr(po.out), pout,
+			uintptr(po.n), unix.SPLICE_F_NONBLOCK)
+		if e == unix.EINTR {
+			continue
+		}
+		return int32(r), e
+	}
+}
+
+// spliceEnd reports whether fd is a pipe, and whether it is a socket in
+// blocking mode.
+func spliceEnd(fd int32) (isPipe, blocking bool, e unix.Errno) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fd), &st); err != nil {
+		return false, false, err.(unix.Errno)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return true, false, 0
+	case unix.S_IFSOCK:
+		fl, e := getfl(fd)
+		return false, e == 0 && fl&unix.O_NONBLOCK == 0, e
+	}
+	return false, false, 0
+}
+
+// trySplice runs po's splice once without blocking, or says what to wait
+// for.
+func trySplice(po *portOp) (int32, portNext) {
+	if po.spliceMode == 0 {
+		mode, pipes := uint8(spliceNonblock), 0
+		for _, fd := range [2]int32{po.fd, po.out} {
+			isPipe, b, e := spliceEnd(fd)
+			if e != 0 {
+				return -int32(e), nDone
+			}
+			if isPipe {
+				pipes++
+			}
+			if b {
+				mode = spliceBlocking
+			}
+		}
+		if pipes == 0 {
+			// What splice(2) says, before any wait for readiness that
+			// could never end.
+			return -int32(unix.EINVAL), nDone
+		}
+		po.spliceMode = mode
+	}
+	if po.spliceMode == spliceNonblock {
+		n, e := splice(po)
+		if e != unix.EAGAIN {
+			return tryNext(po, n, e, nRead)
+		}
+	}
+	// Which end is not ready? Both ready: a blocking end's call goes to a
+	// file worker; a non-blocking one raced (the readiness changed), and
+	// waits for its input, which reports at once if still ready.
+	fds := [2]unix.PollFd{{Fd: po.fd, Events: unix.POLLIN}, {Fd: po.out, Events: unix.POLLOUT}}
+	unix.Poll(fds[:], 0)
+	inReady, outReady := fds[0].Revents != 0, fds[1].Revents != 0
+	if inReady && outReady && po.spliceMode == spliceBlocking {
+		return 0, nFile
+	}
+	if po.nonblock {
+		return -int32(unix.EAGAIN), nDone
+	}
+	if inReady && !outReady {
+		po.wfd = po.out
+		return 0, nWrite
+	}
+	po.wfd = po.fd
+	return 0, nRead
+}
