@@ -454,3 +454,38 @@ func TestFileOpenStormNoLeak(t *testing.T) {
 		t.Errorf("the storm did not mix successes with cancels and timeouts: %v", seen)
 	}
 }
+
+// TestFileRegisteredFD: Fdatasync and Fallocate work on a descriptor
+// registered with RegisterFD (through the rings' file tables), and CloseFD
+// unregisters it before closing it, as Engine.CloseFD does.
+func TestFileRegisteredFD(t *testing.T) {
+	e := fileEngine(t)
+	fd, err := unix.Open(filepath.Join(t.TempDir(), "f"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.RegisterFD(fd); err != nil {
+		unix.Close(fd)
+		t.Skipf("RegisterFD: %v", err)
+	}
+	a := run(t, e, func(a *aio.Aio) { a.Fallocate(fd, 0, 0, 4096) })
+	if err := a.Result(); err != nil && !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Errorf("Fallocate of a registered descriptor: %v", err)
+	}
+	a.Fdatasync(fd)
+	a.Wait()
+	if a.Result() != nil {
+		t.Errorf("Fdatasync of a registered descriptor: %v", a.Result())
+	}
+	a.CloseFD(fd)
+	a.Wait()
+	if a.Result() != nil {
+		t.Errorf("CloseFD of a registered descriptor: %v", a.Result())
+	}
+	if err := e.UnregisterFD(fd); !errors.Is(err, aio.ErrInvalid) {
+		t.Errorf("UnregisterFD after CloseFD: %v, want ErrInvalid (CloseFD unregisters)", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Errorf("after CloseFD: F_GETFD %v, want EBADF", err)
+	}
+}
