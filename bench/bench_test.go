@@ -73,7 +73,7 @@ func TestTinySuite(t *testing.T) {
 	}
 	// Baselines the suite must never drop silently: http's comparison is
 	// the whole point of that scenario.
-	for _, want := range []struct{ scen, impl string }{{scenHTTP, implNet}, {scenTCP, implNet}, {scenTCP, implGnet}, {scenProxy, implNet}} {
+	for _, want := range []struct{ scen, impl string }{{scenHTTP, implNet}, {scenTCP, implNet}, {scenTCP, implGnet}, {scenProxy, implNet}, {scenUDP, implNet}} {
 		if !hasRow(table, want.scen, want.impl) {
 			t.Errorf("the table has no %s row for %s:\n%s", want.impl, want.scen, table)
 		}
@@ -105,7 +105,7 @@ func TestTinySuite(t *testing.T) {
 		if r.Impl == implAio && r.Threads <= 0 {
 			t.Errorf("%s %s: no thread count", r.Scenario, r.Case)
 		}
-		if (r.Scenario == scenTCP || r.Scenario == scenHTTP || r.Scenario == scenProxy) && (r.ServerCPUSPerMop <= 0 || r.ServerCPUSPerMop >= r.CPUSPerMop) {
+		if (r.Scenario == scenTCP || r.Scenario == scenHTTP || r.Scenario == scenProxy || r.Scenario == scenUDP) && (r.ServerCPUSPerMop <= 0 || r.ServerCPUSPerMop >= r.CPUSPerMop) {
 			t.Errorf("%s %s %s: server CPU %v s/Mop of %v for the whole run; want a part of it", r.Scenario, r.Case, r.Impl, r.ServerCPUSPerMop, r.CPUSPerMop)
 		}
 	}
@@ -570,7 +570,7 @@ func checkCounts(t *testing.T, rep *report, table string) {
 		case why != "" && r.SyscallsPerOp != nil:
 			t.Errorf("%s: syscalls_per_op %v although counting is unavailable (%s)", name, *r.SyscallsPerOp, why)
 		}
-		served := r.Scenario == scenTCP || r.Scenario == scenHTTP || r.Scenario == scenProxy
+		served := r.Scenario == scenTCP || r.Scenario == scenHTTP || r.Scenario == scenProxy || r.Scenario == scenUDP
 		if served && r.LoadCtxswPerOp == nil {
 			t.Errorf("%s: no load_ctxsw_per_op for the load generator", name)
 		}

@@ -88,6 +88,8 @@ func measureCase(s *spec) (*result, error) {
 		return loadHTTP(s, "http://"+s.Addr+"/")
 	case scenProxy:
 		return loadProxy(s, s.Addr)
+	case scenUDP:
+		return loadUDPEcho(s, s.Addr)
 	case scenTimers:
 		if s.Impl == implAfter {
 			return timersAfterFunc(s)

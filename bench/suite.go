@@ -83,9 +83,9 @@ func (s *suite) notes() []string {
 	n := []string{
 		"RATIO is aioring's ops/s (MB/s for copy) over this row's; CPU-R is aioring's CPU per operation over this row's. Below 1.0 CPU-R is better, above 1.0 RATIO is better.",
 		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations.",
-		"THR is the most OS threads the measured process (the server, in tcp-echo and http; the proxy, in proxy) had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in fresh processes.",
+		"THR is the most OS threads the measured process (the server, in tcp-echo, http and udp-echo; the proxy, in proxy) had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in fresh processes.",
 		"SYS/OP is system calls per operation (the kernel's raw_syscalls:sys_enter tracepoint, counted with perf_event_open over the window, every thread of the process), CSW/OP context switches per operation (voluntary and involuntary: getrusage for the measured process, /proc/PID/task/*/status for a server). Where there is a server, both are the server's; the JSON has the load generator's as load_syscalls_per_op and load_ctxsw_per_op. For copy an operation is one MiB copied; cp is counted whole, from its exec to its end; fio rows have neither.",
-		"P50/P99/MAX: round-trip time of one NOP (nop qd1), of tcp-echo messages and of http requests, per-operation latency of reads, lateness past the deadline of timers.",
+		"P50/P99/MAX: round-trip time of one NOP (nop qd1), of tcp-echo messages, udp-echo datagrams and http requests, per-operation latency of reads, lateness past the deadline of timers.",
 	}
 	if _, why := syscallCounting(); why != "" {
 		n = append(n, "SYS/OP is absent: "+why+".")
@@ -118,6 +118,9 @@ func (s *suite) notes() []string {
 	}
 	if s.ran[scenProxy] {
 		n = append(n, "proxy: three processes, the upstream (the net echo server of tcp-echo, the same for every row), the proxy under test, and the load generator, which sends each message through the proxy and reads its echo back through it, checked byte for byte; a message crosses the proxy twice. aioring is examples/proxy's forwarding (package relay: Recv and Send over two buffers per direction); net is net.Listen and io.Copy each way, which splices. OPS/S is messages per second, MB/S message bytes (one way) per second; CPU/MOP counts the proxy and the load generator, SRV/MOP the proxy alone, and CPU-R compares SRV/MOP. The large-message case writes each message while reading its echo.")
+	}
+	if s.ran[scenUDP] {
+		n = append(n, udpNote(s.results))
 	}
 	if s.ran[scenTimers] {
 		n = append(n, fmt.Sprintf("timers: rounds of %d timers started at once, each for a random time in [%v, %v); OPS/S is timers fired per second of round time.", s.p.timers, timerMin, timerMax))
@@ -170,6 +173,17 @@ func (s *suite) runScenario(name string) error {
 				if err := s.runCase(base, c, []string{implAio, implNet, implGnet}); err != nil {
 					return err
 				}
+			}
+		}
+	case scenUDP:
+		for _, uc := range s.p.udpCases {
+			base := spec{Scenario: scenUDP, Case: fmt.Sprintf("c%d %s", uc.conns, sizeName(uc.size)), Conns: uc.conns, MsgSize: uc.size}
+			key := uc.conns // targetFor: only the 64-byte cases have targets
+			if uc.size != 64 {
+				key = 0
+			}
+			if err := s.runCase(base, key, []string{implAio, implNet}); err != nil {
+				return err
 			}
 		}
 	case scenTimers:
@@ -312,6 +326,7 @@ func medianRow(runs []*result) *result {
 	r.LoadCtxswPerOp = medPtr(func(x *result) *float64 { return x.LoadCtxswPerOp })
 	for _, x := range runs {
 		r.Threads = max(r.Threads, x.Threads)
+		r.Lost = max(r.Lost, x.Lost)
 	}
 	return &r
 }
@@ -329,7 +344,7 @@ func (s *suite) measure(sp *spec) (*result, error) {
 	switch sp.Scenario {
 	case scenCopy:
 		return s.measureCopy(sp)
-	case scenTCP, scenHTTP, scenProxy:
+	case scenTCP, scenHTTP, scenProxy, scenUDP:
 		return s.kids.runServed(s.ctx, sp, s.stderr)
 	}
 	return s.kids.run(s.ctx, sp, s.stderr)
@@ -392,6 +407,9 @@ func summary(r *result) string {
 		}
 		if r.Threads > 0 {
 			s += fmt.Sprintf(", %d threads", r.Threads)
+		}
+		if r.Lost > 0 {
+			s += fmt.Sprintf(", %d datagrams lost", r.Lost)
 		}
 		return s
 	}
