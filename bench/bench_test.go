@@ -901,3 +901,32 @@ func TestChartConditions(t *testing.T) {
 	tiny := writeReport(t, dir, "tiny.json", &report{Mode: "tiny", Results: rows(1)})
 	expectUsageError(t, benchCmd(t, "-chart", filepath.Join(dir, "mixed.svg"), files[0], tiny), "different modes")
 }
+
+// udp-echo: only the 64-byte cases have targets, a lost datagram misses
+// them, and the table says so in the row and the notes.
+func TestUDPTargetsAndLoss(t *testing.T) {
+	if k := targetKey(scenUDP, "c64 1200B"); k != 0 {
+		t.Errorf("udp-echo c64 1200B: key %d, want 0 (no target)", k)
+	}
+	if targetFor(scenUDP, targetKey(scenUDP, "c64 1200B"), implNet) != nil {
+		t.Error("udp-echo c64 1200B has a target")
+	}
+	a := &result{Scenario: scenUDP, Case: "c64 64B", Impl: implAio, OpsPerS: 130, P50us: 10, Lost: 3}
+	b := &result{Scenario: scenUDP, Case: "c64 64B", Impl: implNet, OpsPerS: 100, P50us: 10}
+	compare(a, b, targetFor(scenUDP, targetKey(scenUDP, a.Case), implNet))
+	if b.Met == nil || *b.Met || !strings.Contains(b.Miss, "lost 3") {
+		t.Errorf("1.3x with 3 datagrams lost should miss on the loss: %+v", b)
+	}
+	a.Lost = 0
+	b.Met, b.Miss = nil, ""
+	compare(a, b, targetFor(scenUDP, targetKey(scenUDP, a.Case), implNet))
+	if b.Met == nil || !*b.Met {
+		t.Errorf("1.3x with none lost should meet >= 1.2x: %+v", b)
+	}
+	a.Lost = 7
+	var out bytes.Buffer
+	writeTable(&out, &report{Mode: "tiny", Notes: []string{udpNote([]*result{a, b})}, Results: []*result{a, b}})
+	if !strings.Contains(out.String(), "LOST 7 datagrams") || !strings.Contains(out.String(), "Datagrams lost: c64 64B aioring 7.") {
+		t.Errorf("the table does not say aioring lost 7 datagrams:\n%s", out.String())
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -11,6 +12,15 @@ import (
 // with -backend portable (set from AIORING_BACKEND, which the children
 // inherit, by useBackend).
 var implAio = implAioRing
+
+// implAioSplice is aioring's proxy with relay.Config.Splice on, a row of
+// its own beside aioring's (proxy only): "aioring-splice", or
+// "aioring-portable-splice" on the portable backend.
+func implAioSplice() string { return implAio + "-splice" }
+
+// isAioring reports whether impl is one of aioring's rows (any backend,
+// with or without splice) rather than a baseline.
+func isAioring(impl string) bool { return strings.HasPrefix(impl, implAioRing) }
 
 const (
 	implAioRing     = "aioring"
@@ -195,7 +205,7 @@ func targetFor(scenario string, caseKey int, impl string) *target {
 	case scenUDP:
 		// Issue 19's targets, with no datagram lost on loopback. The
 		// case key is the sockets for 64-byte datagrams and 0 for the
-		// larger ones, which have no target.
+		// larger ones, which have no target (targetKey).
 		switch {
 		case impl != implNet:
 		case caseKey == 1:
