@@ -37,9 +37,11 @@
 // buffers, and switches for good to splicing once a Recv fills its whole
 // buffer (bulk data is streaming): it opens a kernel pipe of its own
 // (1 MiB where fs.pipe-max-size allows), sends what it had queued, and
-// from then on rx splices the source socket into the pipe (at most its
-// free room) while tx splices the pipe into the destination, so the
-// bytes never enter Go's memory (IORING_OP_SPLICE; package net's io.Copy
+// from then on rx splices the source socket into the empty pipe and tx
+// splices the pipe into the destination until it is empty, taking turns
+// (a splice from a socket waits for data holding the pipe's lock, so
+// splicing out meanwhile could deadlock), and the bytes never enter Go's
+// memory (IORING_OP_SPLICE; package net's io.Copy
 // between two TCP sockets does the same). Directions carrying messages
 // smaller than a buffer never switch: a message costs one Recv and one
 // Send there, against two splices, each run by an io-wq worker (the

@@ -22,11 +22,12 @@ import (
 //
 // Splice (Config.Splice): bulk is set, at most once, by the Recv that
 // filled its whole buffer; from then on nothing more is received with
-// Recv, rx splices src → kw (at most the pipe's free room) and tx, once
-// the queue has drained, splices kr → dst (everything in the pipe), so
-// bytes leave dst in the order they left src. inPipe is the bytes spliced
-// in and not yet out; dst is shut only once it is 0 too. kr and kw are
-// -1 until bulk, and closed by finishLocked.
+// Recv, rx splices src → kw only when the pipe is empty (inPipe 0: see
+// recvLocked) and tx, once the queue has drained, splices kr → dst
+// until it is empty again, so bytes leave dst in the order they left src
+// and the two never splice the same pipe at once. inPipe is the bytes
+// spliced in and not yet out; dst is shut only once it is 0 too. kr and
+// kw are -1 until bulk, and closed by finishLocked.
 type pipe struct {
 	c        *conn
 	name     string
@@ -47,7 +48,7 @@ type pipe struct {
 	bulk     bool // the direction moves through the kernel pipe (Config.Splice)
 	kr, kw   int  // the kernel pipe's read and write ends, -1 before bulk
 	pipeCap  int  // bytes the kernel pipe holds
-	inPipe   int  // bytes spliced into it and not yet out
+	inPipe   int  // bytes spliced into it and not yet out; rx splices only at 0
 	txSplice bool // tx's pending operation is a Splice (sending is set too)
 	noBulk   bool // a kernel pipe could not be made: keep copying
 }
@@ -97,12 +98,17 @@ func (p *pipe) recvLocked() {
 		return
 	}
 	if p.bulk {
-		// Into the pipe's room only: a splice into a full pipe would
-		// hold its io-wq worker until tx drains it.
-		if room := p.pipeCap - p.inPipe; room > 0 {
+		// Only into an empty pipe: rx and tx take turns on it. A splice
+		// from a socket waits for data holding the pipe's lock (the
+		// kernel's splice_file_to_pipe), so a splice out of the pipe
+		// started meanwhile would wait behind it, holding back the bytes
+		// the peer waits for before it sends more: a deadlock (a
+		// request/echo loop of large messages found it). Package net's
+		// splice takes the same turns.
+		if p.inPipe == 0 {
 			p.receiving = true
 			p.c.inflight++
-			p.rx.Splice(p.src, -1, p.kw, -1, room)
+			p.rx.Splice(p.src, -1, p.kw, -1, p.pipeCap)
 		}
 		return
 	}

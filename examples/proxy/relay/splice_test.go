@@ -70,6 +70,7 @@ func TestSplice(t *testing.T) {
 		{"UpstreamReset", TestUpstreamReset, false},
 		{"BoundedWhenReaderStalls", TestBoundedWhenReaderStalls, true},
 		{"StopClosesConnections", TestStopClosesConnections, false},
+		{"EchoRoundsLarge", TestEchoRoundsLarge, true},
 		{"SmallMessagesCopy", testSmallMessagesCopy, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
