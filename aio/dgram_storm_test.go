@@ -224,6 +224,7 @@ func stormTimeout(a *Aio, rng *rand.Rand) {
 // that moved bytes reports them, whatever raced with it.
 func TestStormSpliceStream(t *testing.T) {
 	e := relEngine(t, Config{Entries: 32})
+	needSplice(t, e)
 	f, peer := relTCPPair(t)
 	fd := int(f.Fd())
 	var pp [2]int

@@ -112,6 +112,7 @@ func readAllAsync(fd, n int) chan []byte {
 
 func TestSpliceFileToSocket(t *testing.T) {
 	e := newEngine(t, aio.Config{})
+	aio.NeedSplice(t, e)
 	data := make([]byte, 3<<20+123)
 	rand.New(rand.NewSource(1)).Read(data)
 	path := filepath.Join(t.TempDir(), "f")
@@ -136,6 +137,7 @@ func TestSpliceFileToSocket(t *testing.T) {
 
 func TestSpliceSocketToSocket(t *testing.T) {
 	e := newEngine(t, aio.Config{})
+	aio.NeedSplice(t, e)
 	data := make([]byte, 2<<20+7)
 	rand.New(rand.NewSource(2)).Read(data)
 	inS, inR := tcpPair(t, 0, 0)
@@ -174,6 +176,7 @@ func TestSpliceSocketToSocket(t *testing.T) {
 // engine Close each end it once; bad input is ErrInvalid.
 func TestSpliceContract(t *testing.T) {
 	e := newEngine(t, aio.Config{})
+	aio.NeedSplice(t, e)
 	r, _, _, _ := pipe(t)
 	snd, _ := tcpPair(t, 0, 0)
 	rec := newRecorder()
@@ -242,6 +245,7 @@ func TestSpliceContract(t *testing.T) {
 // gives the kernel's ENOTSOCK.
 func TestShutdown(t *testing.T) {
 	e := newEngine(t, aio.Config{})
+	aio.NeedShutdown(t, e)
 	snd, rcv := tcpPair(t, 0, 0)
 	a := e.NewAio(nil)
 	defer a.Free()

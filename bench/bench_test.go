@@ -73,7 +73,7 @@ func TestTinySuite(t *testing.T) {
 	}
 	// Baselines the suite must never drop silently: http's comparison is
 	// the whole point of that scenario.
-	for _, want := range []struct{ scen, impl string }{{scenHTTP, implNet}, {scenTCP, implNet}, {scenTCP, implGnet}, {scenProxy, implNet}} {
+	for _, want := range []struct{ scen, impl string }{{scenHTTP, implNet}, {scenTCP, implNet}, {scenTCP, implGnet}, {scenProxy, implNet}, {scenUDP, implNet}} {
 		if !hasRow(table, want.scen, want.impl) {
 			t.Errorf("the table has no %s row for %s:\n%s", want.impl, want.scen, table)
 		}
@@ -105,7 +105,7 @@ func TestTinySuite(t *testing.T) {
 		if r.Impl == implAio && r.Threads <= 0 {
 			t.Errorf("%s %s: no thread count", r.Scenario, r.Case)
 		}
-		if (r.Scenario == scenTCP || r.Scenario == scenHTTP || r.Scenario == scenProxy) && (r.ServerCPUSPerMop <= 0 || r.ServerCPUSPerMop >= r.CPUSPerMop) {
+		if (r.Scenario == scenTCP || r.Scenario == scenHTTP || r.Scenario == scenProxy || r.Scenario == scenUDP) && (r.ServerCPUSPerMop <= 0 || r.ServerCPUSPerMop >= r.CPUSPerMop) {
 			t.Errorf("%s %s %s: server CPU %v s/Mop of %v for the whole run; want a part of it", r.Scenario, r.Case, r.Impl, r.ServerCPUSPerMop, r.CPUSPerMop)
 		}
 	}
@@ -570,7 +570,7 @@ func checkCounts(t *testing.T, rep *report, table string) {
 		case why != "" && r.SyscallsPerOp != nil:
 			t.Errorf("%s: syscalls_per_op %v although counting is unavailable (%s)", name, *r.SyscallsPerOp, why)
 		}
-		served := r.Scenario == scenTCP || r.Scenario == scenHTTP || r.Scenario == scenProxy
+		served := r.Scenario == scenTCP || r.Scenario == scenHTTP || r.Scenario == scenProxy || r.Scenario == scenUDP
 		if served && r.LoadCtxswPerOp == nil {
 			t.Errorf("%s: no load_ctxsw_per_op for the load generator", name)
 		}
@@ -900,4 +900,33 @@ func TestChartConditions(t *testing.T) {
 	// Runs of different modes do not make one chart.
 	tiny := writeReport(t, dir, "tiny.json", &report{Mode: "tiny", Results: rows(1)})
 	expectUsageError(t, benchCmd(t, "-chart", filepath.Join(dir, "mixed.svg"), files[0], tiny), "different modes")
+}
+
+// udp-echo: only the 64-byte cases have targets, a lost datagram misses
+// them, and the table says so in the row and the notes.
+func TestUDPTargetsAndLoss(t *testing.T) {
+	if k := targetKey(scenUDP, "c64 1200B"); k != 0 {
+		t.Errorf("udp-echo c64 1200B: key %d, want 0 (no target)", k)
+	}
+	if targetFor(scenUDP, targetKey(scenUDP, "c64 1200B"), implNet) != nil {
+		t.Error("udp-echo c64 1200B has a target")
+	}
+	a := &result{Scenario: scenUDP, Case: "c64 64B", Impl: implAio, OpsPerS: 130, P50us: 10, Lost: 3}
+	b := &result{Scenario: scenUDP, Case: "c64 64B", Impl: implNet, OpsPerS: 100, P50us: 10}
+	compare(a, b, targetFor(scenUDP, targetKey(scenUDP, a.Case), implNet))
+	if b.Met == nil || *b.Met || !strings.Contains(b.Miss, "lost 3") {
+		t.Errorf("1.3x with 3 datagrams lost should miss on the loss: %+v", b)
+	}
+	a.Lost = 0
+	b.Met, b.Miss = nil, ""
+	compare(a, b, targetFor(scenUDP, targetKey(scenUDP, a.Case), implNet))
+	if b.Met == nil || !*b.Met {
+		t.Errorf("1.3x with none lost should meet >= 1.2x: %+v", b)
+	}
+	a.Lost = 7
+	var out bytes.Buffer
+	writeTable(&out, &report{Mode: "tiny", Notes: []string{udpNote([]*result{a, b})}, Results: []*result{a, b}})
+	if !strings.Contains(out.String(), "LOST 7 datagrams") || !strings.Contains(out.String(), "Datagrams lost: c64 64B aioring 7.") {
+		t.Errorf("the table does not say aioring lost 7 datagrams:\n%s", out.String())
+	}
 }

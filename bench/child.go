@@ -103,6 +103,8 @@ func measureCase(s *spec) (*result, error) {
 			return logStd(s)
 		}
 		return logAio(s)
+	case scenUDP:
+		return loadUDPEcho(s, s.Addr)
 	case scenTimers:
 		if s.Impl == implAfter {
 			return timersAfterFunc(s)

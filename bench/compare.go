@@ -106,7 +106,7 @@ func compareFiles(oldPath, newPath string, w io.Writer) error {
 			b, _ := figure(x)
 			if a > 0 && b > 0 && p.old.Note == "" && x.Note == "" {
 				p.change = b/a - 1
-				if x.Impl != implAio {
+				if !isAioring(x.Impl) {
 					noise[x.Scenario] = math.Max(noise[x.Scenario], math.Abs(p.change))
 				}
 			}
@@ -157,7 +157,7 @@ func compareFiles(oldPath, newPath string, w io.Writer) error {
 			mark = "only in NEW"
 		case p.cur == nil:
 			mark = "only in OLD"
-		case x.Impl == implAio && !math.IsNaN(p.change):
+		case isAioring(x.Impl) && !math.IsNaN(p.change):
 			limit := math.Max(noiseFloor, noise[x.Scenario])
 			if math.Abs(p.change) > limit {
 				mark = fmt.Sprintf("MOVED (noise %.0f%%)", 100*limit)

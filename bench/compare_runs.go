@@ -199,7 +199,7 @@ func compareRunSets(oldArg, newArg string, w io.Writer) error {
 			if o.cpuMed > 0 && c.cpuMed > 0 {
 				cpuChange = pct(c.cpuMed/o.cpuMed - 1)
 			}
-			if x.Impl == implAio || x.Impl == implAioPortable {
+			if isAioring(x.Impl) {
 				switch {
 				case c.min > o.max:
 					mark, moved = "MOVED up: every NEW run above every OLD run", moved+1

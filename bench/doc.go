@@ -5,7 +5,7 @@
 //
 //	go run ./bench                      # the quick suite (at most 90 s on 2 cores)
 //	go run ./bench -full                # 5 s windows, a 1 GiB file (about 4 minutes)
-//	go run ./bench -only read-direct    # one scenario (-only proxy: the TCP proxy)
+//	go run ./bench -only read-direct    # one scenario (-only proxy: the TCP proxy; -only udp-echo)
 //	go run ./bench -json out.json -chart out.svg
 //	go run ./bench -cpuprofile /tmp/p   # a CPU profile of each aioring case
 //	go run ./bench -soak 10m            # the soak test instead of the suite
@@ -20,12 +20,15 @@
 // adapt package's engine listener against the same server over
 // net.Listen) and proxy (examples/proxy's forwarding code against a
 // package-net proxy doing io.Copy both ways, which splices, in front of the
-// same upstream echo server; -only proxy runs it alone), and the files by
-// name of issue 18: files (a tree of 10 000 files of 1-64 KiB read whole,
-// warm, and cold after dropping the page cache when run as root), stat
-// (statx of 100 000 paths) and log (durable appends by 64 writers with
-// group commit), each against the standard library (files.go;
-// AIORING_BENCH_STATX_INLINE=1 measures aio.Config.StatxInline). Every one measures aioring and its baselines side by side
+// same upstream echo server; -only proxy runs it alone), udp-echo
+// (examples/echo -udp's RecvFrom/SendTo loop against a net.UDPConn
+// served by one goroutine per P, the load generator counting datagrams
+// lost: -only udp-echo), and the files by name of issue 18: files (a tree
+// of 10 000 files of 1-64 KiB read whole, warm, and cold after dropping
+// the page cache when run as root), stat (statx of 100 000 paths) and log
+// (durable appends by 64 writers with group commit), each against the
+// standard library (files.go; AIORING_BENCH_STATX_INLINE=1 measures
+// aio.Config.StatxInline). Every one measures aioring and its baselines side by side
 // in the same run on the same data, and prints ratios (aioring / baseline)
 // next to the absolute figures, with the project's target for each ratio
 // and whether it was met.
@@ -86,7 +89,7 @@
 // thread it made, so in one process the threads of the standard library's
 // blocking reads would be charged to every later case, and CPU time and heap
 // state would leak from case to case too. External tools (fio, cp) are
-// measured as their own processes. In tcp-echo, http and proxy the server
+// measured as their own processes. In tcp-echo, http, proxy and udp-echo the server
 // under test and the load generator are two children, as a deployed server
 // and its clients are (in proxy the server under test is the proxy, and a
 // third child is its upstream): the JSON's cpu_s_per_mop counts both

@@ -159,6 +159,15 @@ func writeTable(w io.Writer, r *report) {
 		case x.Met != nil:
 			res = "MISSED: " + x.Miss
 		}
+		if x.Lost > 0 {
+			// udp-echo: a lost datagram is worth a word in the row.
+			lost := fmt.Sprintf("LOST %d datagrams", x.Lost)
+			if res == "" || res == "-" {
+				res = lost
+			} else {
+				res += "; " + lost
+			}
+		}
 		tgt := x.Target
 		if tgt == "" && x.Impl != implAio {
 			tgt = "-"

@@ -25,7 +25,12 @@ type params struct {
 	// scenario's paths, the log scenario's writers and record size.
 	treeFiles, statPaths  int
 	logWriters, logRecord int
+	// udp-echo: sockets and datagram size of each case.
+	udpCases []udpCase
 }
+
+// udpCase is one udp-echo case: conns sockets sending size-byte datagrams.
+type udpCase struct{ conns, size int }
 
 const (
 	kiB = 1 << 10
@@ -48,6 +53,8 @@ func quickParams() params {
 		httpConns:  64,
 		proxyConns: 64, proxyMsg: 64,
 		proxyBulkConns: 8, proxyBulk: 1 * miB,
+		// A QUIC-sized datagram (1200 bytes) beside the small ones.
+		udpCases:  []udpCase{{1, 64}, {64, 64}, {64, 1200}},
 		timers:    100_000,
 		nopDepths: []int{1, 256},
 		copyAios:  4,
@@ -82,6 +89,7 @@ func tinyParams() params {
 		httpConns:  4,
 		proxyConns: 4, proxyMsg: 64,
 		proxyBulkConns: 2, proxyBulk: 256 * kiB,
+		udpCases:  []udpCase{{1, 64}, {8, 64}, {8, 1200}},
 		timers:    1000,
 		nopDepths: []int{1, 16},
 		copyAios:  4,

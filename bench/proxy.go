@@ -27,8 +27,9 @@ import (
 const proxyBulkFrom = 64 * kiB
 
 // startAioProxy runs examples/proxy's forwarding code (package relay) on
-// an engine, to the upstream at up.
-func startAioProxy(up string) (*server, error) {
+// an engine, to the upstream at up; splice turns relay.Config.Splice on
+// (the aioring-splice row).
+func startAioProxy(up string, splice bool) (*server, error) {
 	sa, err := relay.Resolve(up)
 	if err != nil {
 		return nil, err
@@ -44,7 +45,7 @@ func startAioProxy(up string) (*server, error) {
 	}
 	// Failures are the load generator's to report; the log would only
 	// repeat them.
-	p, err := relay.New(e, fd, relay.Config{Upstream: sa, Log: io.Discard})
+	p, err := relay.New(e, fd, relay.Config{Upstream: sa, Log: io.Discard, Splice: splice})
 	if err != nil {
 		e.Close()
 		unix.Close(fd)
@@ -145,7 +146,9 @@ func startProxyServer(s *spec) (*server, error) {
 	}
 	switch s.Impl {
 	case implAio:
-		return startAioProxy(s.Upstream)
+		return startAioProxy(s.Upstream, false)
+	case implAioSplice():
+		return startAioProxy(s.Upstream, true)
 	case implNet:
 		return startNetProxy(s.Upstream)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -11,6 +12,15 @@ import (
 // with -backend portable (set from AIORING_BACKEND, which the children
 // inherit, by useBackend).
 var implAio = implAioRing
+
+// implAioSplice is aioring's proxy with relay.Config.Splice on, a row of
+// its own beside aioring's (proxy only): "aioring-splice", or
+// "aioring-portable-splice" on the portable backend.
+func implAioSplice() string { return implAio + "-splice" }
+
+// isAioring reports whether impl is one of aioring's rows (any backend,
+// with or without splice) rather than a baseline.
+func isAioring(impl string) bool { return strings.HasPrefix(impl, implAioRing) }
 
 const (
 	implAioRing     = "aioring"
@@ -32,10 +42,11 @@ const (
 	scenTimers      = "timers"
 	scenHTTP        = "http"
 	scenProxy       = "proxy"
+	scenUDP         = "udp-echo"
 )
 
 // scenarios in the order they run.
-var scenarios = []string{scenNop, scenDirect, scenCached, scenCopy, scenTCP, scenTimers, scenHTTP, scenProxy, scenFiles, scenStat, scenLog}
+var scenarios = []string{scenNop, scenDirect, scenCached, scenCopy, scenTCP, scenTimers, scenHTTP, scenProxy, scenUDP, scenFiles, scenStat, scenLog}
 
 // spec is one measured case for one implementation. The parent sends it to
 // a child process as JSON.
@@ -128,6 +139,10 @@ type result struct {
 	// wake-up on the next operation, which is what round-trip latency at
 	// low depth is made of.
 	Loop *loopStats `json:"loop,omitempty"`
+	// Lost is how many datagrams had no echo within the load generator's
+	// timeout (udp-echo only), over the whole case, warm-up included;
+	// with -count, the most of any run.
+	Lost uint64 `json:"lost_datagrams,omitempty"`
 	// Note says why figures are missing (fio not installed, O_DIRECT
 	// unsupported, ...).
 	Note string `json:"note,omitempty"`
@@ -154,6 +169,7 @@ type target struct {
 	maxCPU    float64 // aioring CPU per op over the baseline's, at most (0: none)
 	maxP50    float64 // aioring p50 over the baseline's, at most (0: none)
 	maxP99Abs float64 // aioring's own p99, microseconds, at most (0: none)
+	noLoss    bool    // aioring must lose no datagram (udp-echo)
 	text      string
 	chart     float64 // the ratio to mark on the chart
 }
@@ -190,6 +206,17 @@ func targetFor(scenario string, caseKey int, impl string) *target {
 			return &target{minRatio: 1.0, text: ">= 1.0x (aim 1.3x)", chart: 1.0}
 		case (caseKey == 64 || caseKey == 512) && impl == implGnet:
 			return &target{minRatio: 1.0, text: ">= 1.0x (aim 1.2x)", chart: 1.0}
+		}
+	case scenUDP:
+		// Issue 19's targets, with no datagram lost on loopback. The
+		// case key is the sockets for 64-byte datagrams and 0 for the
+		// larger ones, which have no target (targetKey).
+		switch {
+		case impl != implNet:
+		case caseKey == 1:
+			return &target{maxP50: 1.1, noLoss: true, text: "RTT p50 <= 1.1x net, none lost", chart: 1 / 1.1}
+		case caseKey == 64:
+			return &target{minRatio: 1.2, noLoss: true, text: ">= 1.2x, none lost", chart: 1.2}
 		}
 	case scenTimers:
 		return &target{minRatio: 1.0, maxP99Abs: 1000, text: ">= 1.0x, p99 late <= 1 ms", chart: 1.0}
@@ -252,6 +279,9 @@ func compare(a, b *result, t *target) {
 	}
 	if t.maxP99Abs > 0 && a.P99us > t.maxP99Abs {
 		misses = append(misses, fmt.Sprintf("p99 %.0f us > %.0f us", a.P99us, t.maxP99Abs))
+	}
+	if t.noLoss && a.Lost > 0 {
+		misses = append(misses, fmt.Sprintf("aioring lost %d datagrams", a.Lost))
 	}
 	met := len(misses) == 0
 	b.Met = &met

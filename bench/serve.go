@@ -18,7 +18,7 @@ import (
 )
 
 // Roles of a child process in the server scenarios (tcp-echo, http,
-// proxy): the server under test runs in one child, the load generator in
+// proxy, udp-echo): the server under test runs in one child, the load generator in
 // another, so that neither's CPU, threads or scheduling is charged to the
 // other, as when a user deploys a server and its clients come from
 // elsewhere. In proxy the proxy is the server under test, and the upstream
@@ -261,6 +261,8 @@ func startServer(s *spec) (*server, error) {
 		return startHTTP(s)
 	case scenProxy:
 		return startProxyServer(s)
+	case scenUDP:
+		return startUDPServer(s)
 	}
 	return nil, fmt.Errorf("no server for %s/%s", s.Scenario, s.Impl)
 }

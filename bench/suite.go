@@ -85,9 +85,9 @@ func (s *suite) notes() []string {
 	n := []string{
 		"RATIO is aioring's ops/s (MB/s for copy) over this row's; CPU-R is aioring's CPU per operation over this row's. Below 1.0 CPU-R is better, above 1.0 RATIO is better.",
 		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations.",
-		"THR is the most OS threads the measured process (the server, in tcp-echo and http; the proxy, in proxy) had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in fresh processes.",
+		"THR is the most OS threads the measured process (the server, in tcp-echo, http and udp-echo; the proxy, in proxy) had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in fresh processes.",
 		"SYS/OP is system calls per operation (the kernel's raw_syscalls:sys_enter tracepoint, counted with perf_event_open over the window, every thread of the process), CSW/OP context switches per operation (voluntary and involuntary: getrusage for the measured process, /proc/PID/task/*/status for a server). Where there is a server, both are the server's; the JSON has the load generator's as load_syscalls_per_op and load_ctxsw_per_op. For copy an operation is one MiB copied; cp is counted whole, from its exec to its end; fio rows have neither.",
-		"P50/P99/MAX: round-trip time of one NOP (nop qd1), of tcp-echo messages and of http requests, per-operation latency of reads, lateness past the deadline of timers.",
+		"P50/P99/MAX: round-trip time of one NOP (nop qd1), of tcp-echo messages, udp-echo datagrams and http requests, per-operation latency of reads, lateness past the deadline of timers.",
 	}
 	if _, why := syscallCounting(); why != "" {
 		n = append(n, "SYS/OP is absent: "+why+".")
@@ -119,7 +119,10 @@ func (s *suite) notes() []string {
 		n = append(n, fmt.Sprintf("http: one http.Server with a handler writing a %d-byte body, served through adapt.Listen (aioring) or net.Listen (net), in its own process; the load generator, in another, is net/http's client with %d keep-alive connections and as many goroutines issuing GETs. CPU/MOP counts both processes, SRV/MOP the server's alone. OPS/S is requests per second; P50/P99/MAX are request latencies.", httpBodySize, s.p.httpConns))
 	}
 	if s.ran[scenProxy] {
-		n = append(n, "proxy: three processes, the upstream (the net echo server of tcp-echo, the same for every row), the proxy under test, and the load generator, which sends each message through the proxy and reads its echo back through it, checked byte for byte; a message crosses the proxy twice. aioring is examples/proxy's forwarding (package relay: Recv and Send over two buffers per direction); net is net.Listen and io.Copy each way, which splices. OPS/S is messages per second, MB/S message bytes (one way) per second; CPU/MOP counts the proxy and the load generator, SRV/MOP the proxy alone, and CPU-R compares SRV/MOP. The large-message case writes each message while reading its echo.")
+		n = append(n, "proxy: three processes, the upstream (the net echo server of tcp-echo, the same for every row), the proxy under test, and the load generator, which sends each message through the proxy and reads its echo back through it, checked byte for byte; a message crosses the proxy twice. aioring is examples/proxy's forwarding (package relay: Recv and Send over two buffers per direction); aioring-splice the same with relay.Config.Splice (examples/proxy -splice): a direction whose Recv fills its whole 32 KiB buffer moves the rest of its stream with Splice through a 1 MiB kernel pipe of its own, so its RATIO is aioring's over it, and net's RATIO compares plain aioring; net is net.Listen and io.Copy each way, which splices. OPS/S is messages per second, MB/S message bytes (one way) per second; CPU/MOP counts the proxy and the load generator, SRV/MOP the proxy alone, and CPU-R compares SRV/MOP. The large-message case writes each message while reading its echo.")
+	}
+	if s.ran[scenUDP] {
+		n = append(n, udpNote(s.results))
 	}
 	if s.ran[scenTimers] {
 		n = append(n, fmt.Sprintf("timers: rounds of %d timers started at once, each for a random time in [%v, %v); OPS/S is timers fired per second of round time.", s.p.timers, timerMin, timerMax))
@@ -181,6 +184,13 @@ func (s *suite) runScenario(name string) error {
 				}
 			}
 		}
+	case scenUDP:
+		for _, uc := range s.p.udpCases {
+			base := spec{Scenario: scenUDP, Case: fmt.Sprintf("c%d %s", uc.conns, sizeName(uc.size)), Conns: uc.conns, MsgSize: uc.size}
+			if err := s.runCase(base, targetKey(scenUDP, base.Case), []string{implAio, implNet}); err != nil {
+				return err
+			}
+		}
 	case scenTimers:
 		base := spec{Scenario: scenTimers, Case: strconv.Itoa(s.p.timers), Timers: s.p.timers}
 		return s.runCase(base, 0, []string{implAio, implAfter})
@@ -193,7 +203,7 @@ func (s *suite) runScenario(name string) error {
 	case scenProxy:
 		for _, pc := range []struct{ conns, size int }{{s.p.proxyConns, s.p.proxyMsg}, {s.p.proxyBulkConns, s.p.proxyBulk}} {
 			base := spec{Scenario: scenProxy, Case: fmt.Sprintf("c%d %s", pc.conns, sizeName(pc.size)), Conns: pc.conns, MsgSize: pc.size}
-			if err := s.runCase(base, pc.conns, []string{implAio, implNet}); err != nil {
+			if err := s.runCase(base, pc.conns, []string{implAio, implAioSplice(), implNet}); err != nil {
 				return err
 			}
 		}
@@ -323,6 +333,7 @@ func medianRow(runs []*result) *result {
 	r.LoadCtxswPerOp = medPtr(func(x *result) *float64 { return x.LoadCtxswPerOp })
 	for _, x := range runs {
 		r.Threads = max(r.Threads, x.Threads)
+		r.Lost = max(r.Lost, x.Lost)
 	}
 	return &r
 }
@@ -340,7 +351,7 @@ func (s *suite) measure(sp *spec) (*result, error) {
 	switch sp.Scenario {
 	case scenCopy:
 		return s.measureCopy(sp)
-	case scenTCP, scenHTTP, scenProxy:
+	case scenTCP, scenHTTP, scenProxy, scenUDP:
 		return s.kids.runServed(s.ctx, sp, s.stderr)
 	}
 	return s.kids.run(s.ctx, sp, s.stderr)
@@ -403,6 +414,9 @@ func summary(r *result) string {
 		}
 		if r.Threads > 0 {
 			s += fmt.Sprintf(", %d threads", r.Threads)
+		}
+		if r.Lost > 0 {
+			s += fmt.Sprintf(", %d datagrams lost", r.Lost)
 		}
 		return s
 	}

@@ -150,9 +150,15 @@ func echoThrough(addr string, data []byte) error {
 }
 
 // The built proxy forwards many connections at once byte for byte, both
-// ways, large and small, and passes the client's end of stream on.
+// ways, large and small, and passes the client's end of stream on; with
+// -splice too (the 8 MiB clients stream, so their directions splice).
 func TestProxyForwards(t *testing.T) {
-	addr, stderr := startProxy(t, "-upstream", echoUpstream(t), "-buf", "8192")
+	t.Run("copy", func(t *testing.T) { testProxyForwards(t) })
+	t.Run("splice", func(t *testing.T) { testProxyForwards(t, "-splice") })
+}
+
+func testProxyForwards(t *testing.T, flags ...string) {
+	addr, stderr := startProxy(t, append([]string{"-upstream", echoUpstream(t), "-buf", "8192"}, flags...)...)
 	const clients = 100
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
@@ -257,6 +263,7 @@ func TestProxyBadFlags(t *testing.T) {
 		{nil, "-upstream HOST:PORT is required"},
 		{[]string{"-upstream", "127.0.0.1:1", "-buf", "0"}, "-buf 0"},
 		{[]string{"-upstream", "127.0.0.1:1", "-dial-timeout", "-1s"}, "-dial-timeout"},
+		{[]string{"-upstream", "127.0.0.1:1", "-msg", "-splice"}, "-msg and -splice"},
 		{[]string{"-upstream", "nohostport"}, "-upstream"},
 		{[]string{"-upstream", "127.0.0.1:1", "extra"}, "unexpected argument"},
 		{[]string{"-nosuchflag"}, "not defined"},

@@ -133,6 +133,7 @@ func (c *conn) finishLocked() {
 	for _, p := range c.pipes {
 		if p != nil {
 			p.drainLocked()
+			p.closeKernelPipe()
 			p.rx.Reap()
 			p.tx.Reap()
 		}

@@ -32,4 +32,22 @@
 // socket (package aio's doc). Sockets are closed with Engine.CloseFD,
 // which ends a RecvMsg's multishot receive with them. Recv stays the
 // default: RecvMsg measured no faster here (docs/design.md, decision 17).
+//
+// With Config.Splice a direction starts the same way, receiving into its
+// buffers, and switches for good to splicing once a Recv fills its whole
+// buffer (bulk data is streaming): it opens a kernel pipe of its own
+// (1 MiB where fs.pipe-max-size allows), sends what it had queued, and
+// from then on rx splices the source socket into the empty pipe and tx
+// splices the pipe into the destination until it is empty, taking turns
+// (a splice from a socket waits for data holding the pipe's lock, so
+// splicing out meanwhile could deadlock), and the bytes never enter Go's
+// memory (IORING_OP_SPLICE; package net's io.Copy
+// between two TCP sockets does the same). Directions carrying messages
+// smaller than a buffer never switch: a message costs one Recv and one
+// Send there, against two splices, each run by an io-wq worker (the
+// kernel runs every splice asynchronously), and a splice waiting for data
+// on a quiet socket holds its worker. Memory per spliced direction is the
+// kernel pipe plus the two idle buffers. A kernel without
+// IORING_OP_SPLICE makes the proxy go back to copying, and one without
+// IORING_OP_SHUTDOWN gets shutdown(2) for the half-close.
 package relay

@@ -4,6 +4,7 @@ package relay
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/aioring/aioring/aio"
 	"golang.org/x/sys/unix"
@@ -18,6 +19,15 @@ import (
 // receive and one send are pending; once eof is set nothing more is
 // received, and once the queue has drained after it dst's write side is
 // shut down and done is set.
+//
+// Splice (Config.Splice): bulk is set, at most once, by the Recv that
+// filled its whole buffer; from then on nothing more is received with
+// Recv, rx splices src → kw only when the pipe is empty (inPipe 0: see
+// recvLocked) and tx, once the queue has drained, splices kr → dst
+// until it is empty again, so bytes leave dst in the order they left src
+// and the two never splice the same pipe at once. inPipe is the bytes
+// spliced in and not yet out; dst is shut only once it is 0 too. kr and
+// kw are -1 until bulk, and closed by finishLocked.
 type pipe struct {
 	c        *conn
 	name     string
@@ -34,7 +44,19 @@ type pipe struct {
 	eof       bool // src ended its stream
 	shutting  bool // tx runs the Shutdown that passes the end on (sending is set too)
 	done      bool // the whole stream was sent and dst's write side shut
+
+	bulk     bool // the direction moves through the kernel pipe (Config.Splice)
+	kr, kw   int  // the kernel pipe's read and write ends, -1 before bulk
+	pipeCap  int  // bytes the kernel pipe holds
+	inPipe   int  // bytes spliced into it and not yet out; rx splices only at 0
+	txSplice bool // tx's pending operation is a Splice (sending is set too)
+	noBulk   bool // a kernel pipe could not be made: keep copying
 }
+
+// pipeSize is the kernel pipe asked for per spliced direction (as far as
+// fs.pipe-max-size allows): package net sizes its splice pipes so too, so
+// one splice moves as much as one of its.
+const pipeSize = 1 << 20
 
 // chunk is received bytes waiting to be sent, and the slot holding them;
 // m is the message holding them (Config.Msgs), or nil.
@@ -45,7 +67,7 @@ type chunk struct {
 }
 
 func newPipe(c *conn, name string, src, dst int) *pipe {
-	p := &pipe{c: c, name: name, src: src, dst: dst,
+	p := &pipe{c: c, name: name, src: src, dst: dst, kr: -1, kw: -1,
 		free: make([]int, 0, Slots), queue: make([]chunk, 0, Slots)}
 	for i := range p.bufs {
 		if !c.p.cfg.Msgs {
@@ -72,7 +94,25 @@ func newPipe(c *conn, name string, src, dst int) *pipe {
 // recvLocked starts a receive into a free slot, if there is one; otherwise
 // the next slot freed by a send restarts receiving.
 func (p *pipe) recvLocked() {
-	if p.c.closing || p.receiving || p.eof || len(p.free) == 0 {
+	if p.c.closing || p.receiving || p.eof {
+		return
+	}
+	if p.bulk {
+		// Only into an empty pipe: rx and tx take turns on it. A splice
+		// from a socket waits for data holding the pipe's lock (the
+		// kernel's splice_file_to_pipe), so a splice out of the pipe
+		// started meanwhile would wait behind it, holding back the bytes
+		// the peer waits for before it sends more: a deadlock (a
+		// request/echo loop of large messages found it). Package net's
+		// splice takes the same turns.
+		if p.inPipe == 0 {
+			p.receiving = true
+			p.c.inflight++
+			p.rx.Splice(p.src, -1, p.kw, -1, p.pipeCap)
+		}
+		return
+	}
+	if len(p.free) == 0 {
 		return
 	}
 	p.rxSlot = p.free[len(p.free)-1]
@@ -117,7 +157,17 @@ func (p *pipe) drainLocked() {
 // when it starts from the first byte; otherwise (after a short send) the
 // bytes not yet sent, through the IOV.
 func (p *pipe) sendLocked() {
-	if p.c.closing || p.sending || len(p.queue) == 0 {
+	if p.c.closing || p.sending {
+		return
+	}
+	if len(p.queue) == 0 {
+		// What was received before the switch to splicing has all been
+		// sent: the pipe's bytes come next.
+		if p.bulk && p.inPipe > 0 {
+			p.sending, p.txSplice = true, true
+			p.c.inflight++
+			p.tx.Splice(p.kr, -1, p.dst, -1, p.inPipe)
+		}
 		return
 	}
 	p.sending = true
@@ -139,6 +189,11 @@ func (p *pipe) received(a *aio.Aio) {
 	c.inflight--
 	p.receiving = false
 	n, err := a.Count(), a.Result()
+	if p.bulk {
+		p.splicedIn(n, err)
+		c.finishLocked()
+		return
+	}
 	switch {
 	case c.closing:
 		// A message that arrived as the receive was aborted is the
@@ -156,11 +211,95 @@ func (p *pipe) received(a *aio.Aio) {
 		p.eof = true
 		p.shutLocked()
 	default:
+		full := n == len(p.bufs[p.rxSlot]) // false with Msgs: no buffer
 		p.queue = append(p.queue, p.take(a))
+		if full && c.p.cfg.Splice {
+			p.goBulkLocked()
+		}
 		p.sendLocked()
 		p.recvLocked()
 	}
 	c.finishLocked()
+}
+
+// goBulkLocked switches the direction to splicing through a kernel pipe
+// of its own; the chunks already queued are sent first (sendLocked). A
+// pipe that cannot be made (out of descriptors) leaves the direction
+// copying, as it was.
+func (p *pipe) goBulkLocked() {
+	if p.bulk || p.noBulk || p.c.p.noSplice.Load() {
+		return
+	}
+	var fds [2]int
+	// Blocking ends: Splice's doc (an O_NONBLOCK end would make the ring's
+	// splice fail with EAGAIN instead of waiting).
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		p.noBulk = true
+		fmt.Fprintf(p.c.p.cfg.Log, "connection %d: %s: no pipe to splice through, copying: %v\n", p.c.client, p.name, err)
+		return
+	}
+	unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, pipeSize) // best effort
+	size, err := unix.FcntlInt(uintptr(fds[1]), unix.F_GETPIPE_SZ, 0)
+	if err != nil || size <= 0 {
+		size = 64 << 10 // Linux's default pipe
+	}
+	p.kr, p.kw, p.pipeCap, p.bulk = fds[0], fds[1], size, true
+	p.c.p.spliced.Add(1)
+}
+
+// closeKernelPipe closes the kernel pipe, if any; nothing is in flight
+// (finishLocked), and what it still holds is dropped with the connection.
+func (p *pipe) closeKernelPipe() {
+	if p.kr >= 0 {
+		unix.Close(p.kr)
+		unix.Close(p.kw)
+		p.kr, p.kw = -1, -1
+	}
+}
+
+// splicedIn ends rx's splice from src into the kernel pipe.
+func (p *pipe) splicedIn(n int, err error) {
+	c := p.c
+	switch {
+	case c.closing:
+	case errors.Is(err, aio.ErrUnsupported) && p.inPipe == 0:
+		// The kernel has no IORING_OP_SPLICE. It was the first splice
+		// (inPipe 0: none moved bytes before), so nothing is in the
+		// pipe: copy from here on, and let no other direction try.
+		c.p.noSplice.Store(true)
+		c.p.spliced.Add(-1)
+		p.bulk = false
+		p.closeKernelPipe()
+		p.recvLocked()
+	case err != nil:
+		c.closeLocked(p.name+": splice from the socket", err)
+	case n == 0:
+		p.eof = true
+		p.shutLocked()
+	default:
+		p.inPipe += n
+		p.sendLocked()
+		p.recvLocked()
+	}
+}
+
+// splicedOut ends tx's splice from the kernel pipe into dst.
+func (p *pipe) splicedOut(n int, err error) {
+	c := p.c
+	switch {
+	case c.closing:
+	case err != nil:
+		c.closeLocked(p.name+": splice to the socket", err)
+	case n == 0:
+		// The pipe holds bytes: a splice that moved none would be
+		// retried forever.
+		c.closeLocked(p.name+": splice to the socket", errors.New("spliced 0 bytes"))
+	default:
+		p.inPipe -= n
+		p.sendLocked()
+		p.recvLocked()
+		p.shutLocked()
+	}
 }
 
 // sentSome is tx's callback.
@@ -171,8 +310,19 @@ func (p *pipe) sentSome(a *aio.Aio) {
 	c.inflight--
 	p.sending = false
 	n, err := a.Count(), a.Result()
+	if p.txSplice {
+		p.txSplice = false
+		p.splicedOut(n, err)
+		c.finishLocked()
+		return
+	}
 	if p.shutting {
 		p.shutting = false
+		if errors.Is(err, aio.ErrUnsupported) {
+			// The kernel has no IORING_OP_SHUTDOWN (before 5.11):
+			// shutdown(2) never waits, so make it here.
+			err = unix.Shutdown(p.dst, unix.SHUT_WR)
+		}
 		switch {
 		case c.closing:
 		case err != nil:
@@ -212,7 +362,7 @@ func (p *pipe) sentSome(a *aio.Aio) {
 // shutdown is tx's Shutdown (IORING_OP_SHUTDOWN), counted in flight like
 // a send; sentSome finishes it.
 func (p *pipe) shutLocked() {
-	if !p.eof || p.done || p.sending || len(p.queue) > 0 || p.c.closing {
+	if !p.eof || p.done || p.sending || len(p.queue) > 0 || p.inPipe > 0 || p.c.closing {
 		return
 	}
 	p.sending, p.shutting = true, true

@@ -34,6 +34,17 @@ type Config struct {
 	// BufSize is the bytes of each slot's buffer without Msgs; 0 means
 	// DefaultBufSize.
 	BufSize int
+	// Splice forwards bulk data without copying it through Go: a
+	// direction starts with Recv and Send over its buffers, and once a
+	// Recv fills its whole buffer (BufSize bytes: the sender is streaming
+	// faster than one receive drains) it moves the rest of its stream
+	// through a kernel pipe of its own with Splice (socket → pipe →
+	// socket, IORING_OP_SPLICE), as package net's io.Copy between two
+	// TCP sockets does. Small messages never fill a buffer, so their
+	// directions stay on Recv/Send, which cost less per message than two
+	// splices. Not with Msgs. A kernel without IORING_OP_SPLICE
+	// (ErrUnsupported) makes the proxy copy, as without Splice.
+	Splice bool
 	// DialTimeout bounds the connect to the upstream; 0 means
 	// DefaultDialTimeout, a negative value no bound.
 	DialTimeout time.Duration
@@ -55,6 +66,11 @@ type Proxy struct {
 	cfg  Config
 	open atomic.Int64 // connections whose sockets are not closed yet
 	done chan struct{}
+	// spliced counts the directions that switched to splicing (tests
+	// check that Config.Splice splices); noSplice is set once a Splice
+	// ended with ErrUnsupported, and then no direction switches.
+	spliced  atomic.Int64
+	noSplice atomic.Bool
 }
 
 // New makes a Proxy accepting on the listening socket lfd (which it does
@@ -68,6 +84,9 @@ func New(e *aio.Engine, lfd int, cfg Config) (*Proxy, error) {
 	}
 	if cfg.BufSize == 0 {
 		cfg.BufSize = DefaultBufSize
+	}
+	if cfg.Splice && cfg.Msgs {
+		return nil, errors.New("relay: Splice and Msgs: choose one way of forwarding")
 	}
 	switch {
 	case cfg.DialTimeout == 0:

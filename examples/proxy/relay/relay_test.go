@@ -73,8 +73,28 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
-// testMsgs makes proxyTo's proxies forward with Config.Msgs (TestMsgs).
-var testMsgs bool
+// testMsgs makes proxyTo's proxies forward with Config.Msgs (TestMsgs);
+// testSplice with Config.Splice (TestSplice).
+var testMsgs, testSplice bool
+
+// made is every Proxy proxyTo made, for TestSplice to count the
+// directions that spliced.
+var made struct {
+	sync.Mutex
+	proxies []*Proxy
+}
+
+// splicedTotal is how many directions of proxyTo's proxies have switched
+// to splicing so far.
+func splicedTotal() int64 {
+	made.Lock()
+	defer made.Unlock()
+	var n int64
+	for _, p := range made.proxies {
+		n += p.spliced.Load()
+	}
+	return n
+}
 
 // proxyTo runs a Proxy on its own engine, forwarding a free loopback port
 // to up. The cleanup closes the engine, checks that every connection's
@@ -95,13 +115,16 @@ func proxyTo(t *testing.T, up string, bufSize int) (string, *Proxy, *logBuf) {
 		t.Fatal(err)
 	}
 	log := &logBuf{}
-	p, err := New(e, fd, Config{Upstream: sa, BufSize: bufSize, DialTimeout: 10 * time.Second, Log: log, Msgs: testMsgs})
+	p, err := New(e, fd, Config{Upstream: sa, BufSize: bufSize, DialTimeout: 10 * time.Second, Log: log, Msgs: testMsgs, Splice: testSplice})
 	if err != nil {
 		e.Close()
 		unix.Close(fd)
 		t.Fatal(err)
 	}
 	p.Start()
+	made.Lock()
+	made.proxies = append(made.proxies, p)
+	made.Unlock()
 	t.Cleanup(func() {
 		e.Close()
 		<-p.Done()
@@ -490,7 +513,7 @@ func TestStopClosesConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(e, fd, Config{Upstream: sa})
+	p, err := New(e, fd, Config{Upstream: sa, Splice: testSplice})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,6 +575,9 @@ func TestBadConfig(t *testing.T) {
 	}
 	if _, err := New(e, -1, Config{Upstream: &unix.SockaddrInet4{Port: 1}, BufSize: -1}); err == nil || !strings.Contains(err.Error(), "buffer size") {
 		t.Errorf("New with a negative buffer size: %v, want an error naming it", err)
+	}
+	if _, err := New(e, -1, Config{Upstream: &unix.SockaddrInet4{Port: 1}, Msgs: true, Splice: true}); err == nil || !strings.Contains(err.Error(), "Splice and Msgs") {
+		t.Errorf("New with Splice and Msgs: %v, want an error naming both", err)
 	}
 	if _, err := Resolve("no-port"); err == nil {
 		t.Error("Resolve of an address without a port: no error")
