@@ -50,23 +50,30 @@ type Aio struct {
 	// sleepTimesOut: a Sleep's timer is the Aio's timeout, not the sleep.
 	sleepTimesOut bool
 	wakeOwed      bool // a hand-off under mu owes the backend a Wake, made by unlock
-	niov          uint8
-	waiters       int32
-	gen           uint32       // bumped per op; stale CQEs compare against it
-	busy          atomic.Int32 // ops started whose callback has not returned
-	cbGoid        atomic.Int64 // goroutine running this Aio's callback, 0 when none
-	abortErr      error        // the error Abort asked for, while the op is pending
-	cancelFn      func(*Aio, error)
-	result        error
-	count         int
-	timeout       time.Duration
-	expireAt      int64 // one-shot absolute deadline, engine clock ns; 0 when unset
-	iov0          []byte
-	desc          op.Desc
-	pin           runtime.Pinner
-	waitCond      *sync.Cond // allocated on the first Wait that blocks
-	x             *aioExtra  // allocated on first use of what it holds
-	fixed         fixedUse   // registered resources the operation uses (fixed.go)
+	// timercb.go: timerFiring, onTimer is ending the operation; runHere,
+	// it ended, and onTimer runs the callback on the timer's goroutine;
+	// followUp, an operation ended while the callback ran on a timer's
+	// goroutine, which runs this one's after it.
+	timerFiring bool
+	runHere     bool
+	followUp    bool
+	niov        uint8
+	waiters     int32
+	gen         uint32       // bumped per op; stale CQEs compare against it
+	busy        atomic.Int32 // ops started whose callback has not returned
+	cbGoid      atomic.Int64 // goroutine running this Aio's callback, 0 when none, timerGoroutine on a timer's; written under mu
+	abortErr    error        // the error Abort asked for, while the op is pending
+	cancelFn    func(*Aio, error)
+	result      error
+	count       int
+	timeout     time.Duration
+	expireAt    int64 // one-shot absolute deadline, engine clock ns; 0 when unset
+	iov0        []byte
+	desc        op.Desc
+	pin         runtime.Pinner
+	waitCond    *sync.Cond // allocated on the first Wait that blocks
+	x           *aioExtra  // allocated on first use of what it holds
+	fixed       fixedUse   // registered resources the operation uses (fixed.go)
 
 	// newFD is the descriptor the last OpenAt or Accept produced, plus
 	// one (0: none), so that the zero value means none (FD, ops_file.go).

@@ -107,6 +107,11 @@ type Engine struct {
 	// zcEarlyNotifs counts notifications that came before their send's
 	// result (sendzc.go); for tests and benchmarks.
 	zcEarlyNotifs atomic.Uint64
+	// timerRuns counts callbacks running on timers' goroutines
+	// (timercb.go), with timerRunsClosing set once Close waits for them;
+	// timerDrain (capacity 1) signals Close.
+	timerRuns  atomic.Int64
+	timerDrain chan struct{}
 }
 
 // NewEngine creates an engine. With Config.Backend left BackendAuto it
@@ -142,7 +147,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.DefaultTimeout == 0 || cfg.DefaultTimeout == DefaultTimeout {
 		cfg.DefaultTimeout = Infinite
 	}
-	e := &Engine{cfg: cfg, closeDone: make(chan struct{})}
+	e := &Engine{cfg: cfg, closeDone: make(chan struct{}), timerDrain: make(chan struct{}, 1)}
 	e.clock.init()
 	if be != BackendPortable {
 		err := e.startRings()
@@ -349,7 +354,7 @@ func (e *Engine) isEngineGoroutine(goid int64) bool {
 // if a ring lost completions in the kernel (EBADR); the operations that
 // were waiting for them end with ErrClosed, and their buffers stay pinned.
 func (e *Engine) Close() error {
-	if e.isEngineGoroutine(seat.GoroutineID()) {
+	if e.isEngineGoroutine(seat.GoroutineID()) || (e.timerRuns.Load()&^timerRunsClosing != 0 && e.closingFromTimerCallback()) {
 		panic("aio: Engine.Close called from a callback; it waits for callbacks to finish and would deadlock")
 	}
 	if !e.closed.CompareAndSwap(false, true) {
@@ -378,7 +383,10 @@ func (e *Engine) Close() error {
 			e.waitClosing(a)
 		}
 	}
-	// Every Aio is idle: end the multishot requests (queued messages and
+	// Every Aio is idle; the goroutines of timers that ran callbacks may
+	// still be returning from them.
+	e.waitTimerRuns()
+	// End the multishot requests (queued messages and
 	// descriptors go back) while the reapers still run.
 	e.msgs.close()
 	var errs []error

@@ -60,7 +60,9 @@ package aio
 //	Provider        Finish                           Done            the provider
 //	Provider        Abort/Stop/Close/deadline        Provider        calls the cancel hook once;
 //	                                                                 the provider calls Finish
-//	Done            callback begins                  Callback        a reaper
+//	Done            callback begins                  Callback        a reaper, or the timer's
+//	                                                                 goroutine that ended it
+//	                                                                 (timercb.go)
 //	Done            (no callback)                    Idle            whoever ended it
 //	Callback        callback returns                 Idle            the reaper
 //
@@ -76,8 +78,10 @@ package aio
 // callback goroutines, which play the reapers' part; there "Kernel" means
 // the operation is in that backend and "its CQE" its result code, see
 // backend.go): an operation ended by its CQE on a reaper joins the
-// reaper's batch; one ended anywhere else (a timer, an abort, a refused
-// start, a provider's Finish) is handed to a reaper.
+// reaper's batch; one ended by the Aio's own timer runs on the timer's
+// goroutine (timercb.go); one ended anywhere else (an abort, a refused
+// start, a provider's Finish) is handed to a reaper. Either way, one Aio's
+// callbacks never overlap (finishLocked).
 // A user goroutine that reaps (after its submission, or in Wait) completes
 // only Aios without a callback.
 //
@@ -149,6 +153,21 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 		a.doneLocked()
 		return
 	}
+	// One Aio's callbacks never overlap. Its previous callback may still
+	// run: it restarted the Aio and blocks, and its start reached the
+	// kernel anyway (the watchdog: issue 17 item 5), or it runs on a
+	// timer's goroutine. cbGoid is written under mu, so this load sees it
+	// (one atomic load on the reaper's path, no RMW).
+	switch g := a.cbGoid.Load(); {
+	case g == timerGoroutine:
+		a.followUp = true // that goroutine runs this one when the running one returns
+		return
+	case g != 0:
+		b = nil // Handoff puts it on worker g's own list, after the running one
+	case a.timerFiring:
+		a.runHere = true // onTimer runs it on the timer's goroutine
+		return
+	}
 	if b != nil {
 		b.Add((*aioCallback)(a))
 		return
@@ -206,13 +225,31 @@ func (a *Aio) completeRes(ud sqe.UserData, r op.Result, b *completion.Batch) {
 	a.unlock()
 }
 
-// doneLocked ends the bookkeeping of an operation whose callback returned
-// (or that had none). Called with mu held.
+// doneLocked ends the bookkeeping of an operation that had no callback.
+// Called with mu held.
 func (a *Aio) doneLocked() {
 	switch a.state {
 	case stateDone, stateCallback:
 		a.state = stateIdle
 	}
+	a.unbusyLocked()
+}
+
+// callbackDoneLocked ends the bookkeeping of an operation whose callback
+// returned. The state changes only if it is still the callback's: a newer
+// operation's, even one ended and waiting for its own callback (Done),
+// is left alone. Called with mu held.
+func (a *Aio) callbackDoneLocked() {
+	a.cbGoid.Store(0)
+	if a.state == stateCallback {
+		a.state = stateIdle
+	}
+	a.unbusyLocked()
+}
+
+// unbusyLocked drops busy for an operation whose callback returned (or
+// that had none), and wakes waiters when it reaches 0.
+func (a *Aio) unbusyLocked() {
 	if a.busy.Add(-1) == 0 {
 		if a.waiters > 0 {
 			a.waitCond.Broadcast()
@@ -241,17 +278,13 @@ func (c *aioCallback) RunCallback(goid int64) {
 	if a.state == stateDone {
 		a.state = stateCallback // a start is allowed from here on
 	}
+	a.cbGoid.Store(goid) // under mu: finishLocked reads it there
 	a.unlock()
-	a.cbGoid.Store(goid)
 	defer func() {
 		// Even if the callback panics, the Aio must not stay busy forever
 		// (the panic still crashes the program, as in any goroutine).
-		a.cbGoid.Store(0)
 		a.mu.Lock()
-		if a.state == stateCallback {
-			a.state = stateIdle
-		}
-		a.doneLocked()
+		a.callbackDoneLocked()
 		a.unlock()
 	}()
 	a.cb(a)
@@ -337,7 +370,14 @@ func (a *Aio) maybeReleaseLocked() {
 // checkNotOwnCallback panics when called from a's own callback, where
 // waiting would deadlock.
 func (a *Aio) checkNotOwnCallback(what string) {
-	if g := a.cbGoid.Load(); g != 0 && g == seat.GoroutineID() {
+	own := false
+	switch g := a.cbGoid.Load(); {
+	case g == timerGoroutine:
+		own = timerCallbackOnStack() == a.stackID()
+	case g != 0:
+		own = g == seat.GoroutineID()
+	}
+	if own {
 		panic("aio: " + what + " called from the aio's own callback would deadlock; use Reap to free an aio from its callback")
 	}
 }

@@ -763,7 +763,7 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, fr
 		defer st.mu.Unlock()
 	}
 	defer a.unlock()
-	fromCallback = a.state == stateCallback
+	fromCallback = a.startsFromOwnRoundLocked()
 	a.beginLocked(name)
 	x := a.extra()
 	x.attached = nil

@@ -236,7 +236,7 @@ const (
 func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) (fromCallback bool, next startNext, tm timing) {
 	a.mu.Lock()
 	defer a.unlock() // also when beginLocked panics
-	fromCallback = a.state == stateCallback
+	fromCallback = a.startsFromOwnRoundLocked()
 	if kind == opSend && a.x != nil && a.x.attached != nil && !a.x.attached.live.Load() {
 		panic("aio: Send of a Msg already freed (use after free)")
 	}
@@ -477,32 +477,4 @@ func (a *Aio) disarmLocked() {
 			a.x.stale++
 		}
 	}
-}
-
-// onTimer runs on the timer's goroutine. A fire of an earlier operation's
-// arm that disarmLocked could not stop is skipped (stale), so a timer never
-// acts on an operation before that operation's own deadline.
-func (a *Aio) onTimer() {
-	a.mu.Lock()
-	x := a.x
-	if x.stale > 0 {
-		x.stale--
-		a.unlock()
-		return
-	}
-	if !x.armed {
-		a.unlock()
-		return
-	}
-	x.armed = false
-	if a.state == stateTimer {
-		var err error
-		if a.sleepTimesOut {
-			err = ErrTimedOut
-		}
-		a.finishLocked(err, 0, nil)
-		a.unlock()
-		return
-	}
-	a.abortAndUnlock(ErrTimedOut)
 }

@@ -117,6 +117,7 @@ type Shard struct {
 	wakesTaken []int
 
 	outstanding atomic.Int64  // Requests queued whose final CQE is not reaped
+	stuckN      atomic.Int32  // reapers whose round the watchdog found stuck and that have not moved since (stuck, unstuck)
 	idle        atomic.Bool   // the seated reaper waits on kick, not on the ring
 	kick        chan struct{} // wakes an idle seated reaper
 
@@ -405,8 +406,18 @@ func (s *Shard) unreserve() {
 // callback that a reaper of this shard is running (an Aio restarting
 // itself from its callback), which spares the thread-id system call that
 // otherwise tells a reaper from other goroutines.
+//
+// Except while the watchdog has found a round stuck (stuckN > 0: a
+// callback blocks): then every start is submitted at once, from callbacks
+// too, since a round whose callback blocks would hold its starts back
+// until it returns, and another callback may be waiting for one of them
+// (issue 17 item 5). The cost on the common path is one atomic load; the
+// cost while a round is stuck is an enter per start from a callback.
+// Ordering with the watchdog: a start queues before it loads stuckN, and
+// the watchdog raises stuckN before it submits (stuck), so either this
+// Push sees it or that submission takes the start.
 func (s *Shard) Push(fromCallback bool) {
-	if fromCallback || s.inReaper() {
+	if s.stuckN.Load() == 0 && (fromCallback || s.inReaper()) {
 		return
 	}
 	if !s.acquire() {
@@ -733,6 +744,22 @@ func (s *Shard) endRound(w int, lost bool) {
 	runtime.UnlockOSThread()
 }
 
+// stuck is seat.Backend's Stuck, on the watchdog's goroutine: reaper w's
+// round has run no callback for a period (one blocks, as a rule). What
+// its callbacks queued for afterBatch goes to the kernel now, and while
+// stuckN is raised Push submits starts from callbacks at once; an idle
+// holder is kicked, since those starts skipped the kick. The seat has
+// already handed the seat to another reaper if w held it, so what
+// completes is reaped and run there.
+func (s *Shard) stuck() {
+	s.stuckN.Add(1)
+	s.submit()
+	s.watchIfNeeded()
+}
+
+// unstuck is seat.Backend's Unstuck: the round stuck reported moves again.
+func (s *Shard) unstuck() { s.stuckN.Add(-1) }
+
 // afterBatch submits in one enter everything a batch's callbacks started
 // (their Push skipped it), then kicks the holder if it waits off the ring:
 // the batch may have run on a standby reaper (a callback routed to the
@@ -770,6 +797,8 @@ func (h *seatHooks) AfterBatch(int)            { (*Shard)(h).afterBatch() }
 func (h *seatHooks) BeginRound(w int)          { (*Shard)(h).beginRound(w) }
 func (h *seatHooks) EndRound(w int, lost bool) { (*Shard)(h).endRound(w, lost) }
 func (h *seatHooks) Wake()                     { (*Shard)(h).wakeHolder() }
+func (h *seatHooks) Stuck(int)                 { (*Shard)(h).stuck() }
+func (h *seatHooks) Unstuck(int)               { (*Shard)(h).unstuck() }
 
 // flushOverflow moves CQEs from the kernel's overflow list into the CQ
 // (GETEVENTS with nothing to submit) when there are any; called with cqMu

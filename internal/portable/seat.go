@@ -153,6 +153,11 @@ func (ps *portSeat) AfterBatch(int)     {}
 func (ps *portSeat) BeginRound(int)     {}
 func (ps *portSeat) EndRound(int, bool) {}
 
+// Stuck and Unstuck implement seat.Backend: nothing waits for a round
+// here (a start carries itself out, on its starter).
+func (ps *portSeat) Stuck(int)   {}
+func (ps *portSeat) Unstuck(int) {}
+
 // Wake implements seat.Backend: the poller's wake descriptor makes the
 // parked holder's epoll (kqueue) instance readable.
 func (ps *portSeat) Wake() { ps.pl.wake() }

@@ -19,16 +19,28 @@
 //     worker runs them itself, so an event costs one goroutine wakeup.
 //     AfterBatch follows every batch (the ring submits in one enter what
 //     the callbacks queued), so a chain of callbacks wakes nobody.
-//   - The watchdog: every round arms a timer (Config.Watchdog). If no
-//     callback has returned for a whole period while the holder is in a
-//     round, the seat is freed and a standby worker is signalled to take it;
-//     the stuck worker finishes its batch when its callback returns (its
-//     round then ends: it learns it lost the seat only there, and
-//     Backend.EndRound is told), then stands by. So a callback that blocks
-//     never leaves the backend unserved. Seat changes happen under mu: the
-//     watchdog frees the seat only from a holder inside a round, and a free
-//     seat is taken only by a worker outside one, so outside rounds exactly
-//     one worker acts as the holder.
+//   - The watchdog: every round arms a timer (Config.Watchdog). A worker
+//     in a round that has started no callback for a whole period is
+//     stuck (a callback blocks, as a rule). Then: the backend hears Stuck,
+//     so that what the round's callbacks started reaches the kernel now
+//     rather than at the round's AfterBatch, and what they start later at
+//     once (until Unstuck: the worker moved again); the callbacks after
+//     the blocked one in its batch go to the ready list (the worker claims
+//     each callback with a CAS, the watchdog steals the rest with one, so
+//     each runs once); and if the worker holds the seat, the seat is freed
+//     and a standby worker is signalled to take it. The stuck worker
+//     finishes its callback when it returns (its round then ends if it
+//     lost the seat: it learns so only there, and Backend.EndRound is
+//     told), then stands by. So a blocking callback holds back nothing but
+//     itself (issue 17 item 5): not what it started, not other
+//     callbacks of its batch, not the backend. A marked worker is not
+//     watched again until it moves, so a long block costs one fire. Seat
+//     changes happen under mu: the watchdog frees the seat only from a
+//     holder inside a round, and a free seat is taken only by a worker
+//     outside one (which then looks at the lists before it parks), so
+//     outside rounds exactly one worker acts as the holder. What no
+//     worker can serve: more callbacks blocked at once than there are
+//     workers.
 //   - Handoff puts a callback on the ready list. It runs, in this order of
 //     preference: on the worker that is running the same operation's
 //     previous callback (Callback.Running), after it returns, so one

@@ -55,6 +55,16 @@ type Backend interface {
 	// the watchdog gave the seat to another worker during the round.
 	BeginRound(w int)
 	EndRound(w int, lost bool)
+	// Stuck is called, off the workers (on the watchdog's goroutine) and
+	// with no lock held, when w's round has gone a whole watchdog period
+	// without starting a callback: a callback blocks (or w is stuck
+	// elsewhere in the round). What the round deferred to AfterBatch
+	// (operations its callbacks started) must be carried out now, and
+	// what they start from now on at once, until Unstuck(w).
+	Stuck(w int)
+	// Unstuck is called on w's goroutine when a round Stuck reported
+	// moves again (a callback returned) or ends.
+	Unstuck(w int)
 	// Wake wakes the parked holder (Park returns). Several calls may
 	// come for one park.
 	Wake()
@@ -94,6 +104,7 @@ type Seat struct {
 	holder   atomic.Pointer[worker] // nil while handed over; written under mu
 	wakeOwed atomic.Bool            // Handoff reported a wake that no Wake has made yet
 	watch    *time.Timer            // armed while rounds run
+	dogs     sync.WaitGroup         // watchdog calls of Stuck in progress; added to under mu, never after Close
 
 	workers []*worker
 	wg      sync.WaitGroup
@@ -110,10 +121,29 @@ type worker struct {
 	// mirrors its length for lock-free looks.
 	next      []Callback
 	nextN     atomic.Int32
-	sinceLook int           // callbacks run since the holder last looked
-	progress  atomic.Uint64 // callbacks it has run to their return, for the watchdog
-	seen      uint64        // progress when the watchdog last looked; under mu
+	sinceLook int // callbacks run since the holder last looked
+	// claim is how the worker and the watchdog share the batch: its
+	// count (claim >> claimShift) is the callbacks the worker has
+	// started, ever; claimInLoop says it is running a batch, whose first
+	// callback was number batchAt+1, so that callback number n is
+	// batch.cbs[n-batchAt-1]; claimStolen says the watchdog took the
+	// batch's callbacks after the one that blocks (the worker's next
+	// claim fails). The worker claims each callback with a CAS, which
+	// is the one atomic RMW per callback the watchdog's progress count
+	// cost before; the watchdog steals with a CAS, under mu.
+	claim   atomic.Uint64
+	batchAt uint64      // the count before the batch's first callback; written before the CAS that sets claimInLoop
+	seen    uint64      // the count when the watchdog last looked; under mu
+	stuck   atomic.Bool // the watchdog reported Stuck; the worker clears it (and reports Unstuck) when it moves
 }
+
+// The bits of worker.claim.
+const (
+	claimInLoop = 1 << 0
+	claimStolen = 1 << 1
+	claimShift  = 2
+	claimOne    = 1 << claimShift
+)
 
 // New makes a seat of cfg.Workers workers; Start starts them. (Two steps,
 // so that the backend can keep the seat before its hooks run.)
@@ -217,7 +247,7 @@ func (s *Seat) work(w *worker, started *sync.WaitGroup) {
 func (s *Seat) roundLocked(w *worker, look bool) {
 	w.inRound = true
 	s.rounds++
-	w.seen = w.progress.Load()
+	w.seen = w.claim.Load() >> claimShift
 	s.watch.Reset(s.cfg.Watchdog)
 	seated := s.holder.Load() == w
 	s.mu.Unlock()
@@ -229,14 +259,7 @@ func (s *Seat) roundLocked(w *worker, look bool) {
 		if !found && len(w.batch.cbs) == 0 {
 			break
 		}
-		for i := 0; i < len(w.batch.cbs); i++ {
-			cb := w.batch.cbs[i]
-			w.batch.cbs[i] = nil
-			cb.RunCallback(w.goid)
-			w.progress.Add(1)
-		}
-		w.sinceLook += len(w.batch.cbs)
-		w.batch.cbs = w.batch.cbs[:0]
+		w.sinceLook += s.runBatch(w)
 		s.be.AfterBatch(w.id)
 		if s.holder.Load() != w {
 			if seated {
@@ -261,6 +284,7 @@ func (s *Seat) roundLocked(w *worker, look bool) {
 			w.sinceLook = 0
 		}
 	}
+	s.moved(w)
 	s.be.EndRound(w.id, lost)
 	s.mu.Lock()
 	w.inRound = false
@@ -282,6 +306,54 @@ func (s *Seat) takeVacant(w *worker) bool {
 	}
 	s.holder.Store(w)
 	return true
+}
+
+// runBatch runs w's batch on w and empties it; it returns how many
+// callbacks it ran. Each callback is claimed first (see worker.claim): if
+// the watchdog stole the rest of the batch while one of them blocked, the
+// claim fails and the stolen callbacks are the ready list's.
+func (s *Seat) runBatch(w *worker) int {
+	cbs := w.batch.cbs
+	if len(cbs) == 0 {
+		return 0
+	}
+	s.moved(w)          // marked stuck outside a batch: watch this one afresh
+	c := w.claim.Load() // neither flag: only a batch sets them, and its end clears them
+	w.batchAt = c >> claimShift
+	i := 0
+	for ; i < len(cbs); i++ {
+		next := (c + claimOne) | claimInLoop
+		if !w.claim.CompareAndSwap(c, next) {
+			break // stolen
+		}
+		c = next
+		cb := cbs[i]
+		cbs[i] = nil
+		cb.RunCallback(w.goid)
+		s.moved(w)
+	}
+	// The batch's end: one more RMW per batch (not per callback), so
+	// that the watchdog never reads a batch the worker is changing.
+	if i < len(cbs) || !w.claim.CompareAndSwap(c, c&^claimInLoop) {
+		// The watchdog stole cbs[i:] under mu, and nilled them:
+		// taking mu waits for it to be done with the array.
+		s.mu.Lock()
+		w.claim.Store(c &^ (claimInLoop | claimStolen))
+		s.mu.Unlock()
+		clear(cbs[i:])
+		s.watch.Reset(s.cfg.Watchdog) // w runs on; keep watching it
+	}
+	w.batch.cbs = cbs[:0]
+	return i
+}
+
+// moved clears w's stuck mark once it moves again (a callback returned,
+// or its round ends), and tells the backend. A load on the common path.
+func (s *Seat) moved(w *worker) {
+	if w.stuck.Load() && w.stuck.CompareAndSwap(true, false) {
+		s.be.Unstuck(w.id)
+		s.watch.Reset(s.cfg.Watchdog) // the watchdog stopped watching w when it marked it
+	}
 }
 
 // take moves w's own list and the shared list (all of it for the holder
@@ -314,27 +386,94 @@ func (s *Seat) take(w *worker) {
 	s.mu.Unlock()
 }
 
-// watchdog runs on a timer goroutine while rounds are on: if the holder is
-// in a round and no callback has returned for a whole period, the seat
-// goes to a standby worker.
+// watchdog runs on a timer goroutine while rounds are on. A worker in a
+// round that has started no callback for a whole period is stuck (a
+// callback blocks, as a rule): it is marked, and the backend told
+// (Stuck), so that what its callbacks started reaches the backend; the
+// callbacks after the blocked one in its batch go to the ready list; and
+// if it holds the seat, the seat goes to a standby worker. A marked worker
+// is not watched again until it moves (moved re-arms the timer), so a
+// callback that blocks for long costs one timer fire, not one per period.
 func (s *Seat) watchdog() {
+	var buf [8]int
+	stuck := buf[:0]
+	wake, rearm := false, false
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	w := s.holder.Load()
-	if w == nil || !w.inRound {
-		return
+	for _, w := range s.workers {
+		if !w.inRound {
+			continue
+		}
+		// Each worker's own progress: callbacks that others run say
+		// nothing about whether this one is stuck.
+		c := w.claim.Load()
+		if n := c >> claimShift; n != w.seen {
+			w.seen = n
+			rearm = true
+			continue
+		}
+		if !w.stuck.Load() {
+			w.stuck.Store(true)
+			stuck = append(stuck, w.id)
+		}
+		if c&(claimInLoop|claimStolen) == claimInLoop && w.claim.CompareAndSwap(c, c|claimStolen) {
+			// w is inside callback number c>>claimShift of its batch
+			// and can claim no more: the rest are ready for others.
+			rest := w.batch.cbs[(c>>claimShift)-w.batchAt:]
+			if len(rest) > 0 {
+				if s.rhead > 0 && s.rhead == len(s.ready) {
+					s.ready, s.rhead = s.ready[:0], 0
+				}
+				s.ready = append(s.ready, rest...)
+				clear(rest)
+				s.readyN.Store(int32(len(s.ready) - s.rhead))
+				wake = s.readiedLocked(w) || wake
+			}
+		}
+		if s.holder.Load() == w {
+			s.holder.Store(nil)
+			if s.idle > 0 {
+				s.cond.Signal()
+			}
+		}
 	}
-	// The holder's own progress: callbacks that other workers finish
-	// (hand-offs on standby workers) say nothing about whether it is stuck.
-	if p := w.progress.Load(); p != w.seen {
-		w.seen = p
+	if rearm {
 		s.watch.Reset(s.cfg.Watchdog)
-		return
 	}
-	s.holder.Store(nil)
-	if s.idle > 0 {
+	if s.closed {
+		stuck = stuck[:0] // Close is waiting for the workers: no backend call after it
+	} else if len(stuck) > 0 {
+		s.dogs.Add(1)
+	}
+	s.mu.Unlock()
+	if wake {
+		s.Wake()
+	}
+	if len(stuck) > 0 {
+		for _, id := range stuck {
+			s.be.Stuck(id)
+		}
+		s.dogs.Done()
+	}
+}
+
+// readiedLocked sees that the ready list, just added to, has a worker
+// that will look at it, as Handoff does; true: a wake is owed (made by
+// the caller with no lock held). stuck is the worker the callbacks came
+// from, which will not.
+func (s *Seat) readiedLocked(stuck *worker) (wake bool) {
+	h := s.holder.Load()
+	switch {
+	case h != nil && h != stuck && h.inRound:
+		// The holder takes the list after its batch, or before it parks.
+	case s.idle > 0 && (s.cfg.StandbyRuns || h == nil || h == stuck):
+		// A standby runs them, or takes the seat (the watchdog frees
+		// a stuck holder's) and looks at the list before it parks.
 		s.cond.Signal()
+	case s.parked && !s.wakeSent:
+		s.wakeSent, wake = true, true
+		s.wakeOwed.Store(true)
 	}
+	return wake
 }
 
 // Handoff schedules cb on a worker (see the package doc for which). ok is
@@ -398,4 +537,5 @@ func (s *Seat) Close() {
 	s.mu.Unlock()
 	s.wg.Wait()
 	s.watch.Stop()
+	s.dogs.Wait()
 }

@@ -17,6 +17,8 @@ type fakeBackend struct {
 	pending []Callback
 	wakes   atomic.Int64
 	lost    atomic.Int64
+	stuck   atomic.Int64
+	unstuck atomic.Int64
 }
 
 func newFake(workers int) *fakeBackend {
@@ -66,6 +68,8 @@ func (f *fakeBackend) EndRound(_ int, lost bool) {
 		f.lost.Add(1)
 	}
 }
+func (f *fakeBackend) Stuck(int)   { f.stuck.Add(1) }
+func (f *fakeBackend) Unstuck(int) { f.unstuck.Add(1) }
 func (f *fakeBackend) Wake() {
 	f.wakes.Add(1)
 	select {
@@ -295,4 +299,65 @@ func TestVacantSeatIsTaken(t *testing.T) {
 	served := make(chan struct{})
 	f.events <- &funcCallback{fn: func(int64) { close(served) }}
 	waitChan(t, served, "an event while two self-routed chains run (the seat left vacant)")
+}
+
+// A callback that blocks in a batch: the callbacks after it in the same
+// batch run on another worker while it blocks (the watchdog steals them),
+// each exactly once, and the backend hears Stuck, then Unstuck when the
+// blocked callback returns.
+func TestWatchdogStealsBatchBehindBlockedCallback(t *testing.T) {
+	for _, standby := range []bool{false, true} {
+		f := newFake(3)
+		startSeat(t, f, Config{Workers: 3, Watchdog: time.Millisecond, StandbyRuns: standby})
+		gate := make(chan struct{})
+		f.events <- &funcCallback{fn: func(int64) { <-gate }} // holds the round while the batch queues
+		const behind = 5
+		var ran [behind]atomic.Int32
+		allRan := make(chan struct{})
+		var left atomic.Int32
+		left.Store(behind)
+		blocked := make(chan int64, 1)
+		saw := make(chan bool, 1)
+		f.events <- &funcCallback{fn: func(goid int64) {
+			blocked <- goid
+			select {
+			case <-allRan:
+				saw <- true
+			case <-time.After(10 * time.Second):
+				saw <- false
+			}
+		}}
+		for i := 0; i < behind; i++ {
+			f.events <- &funcCallback{fn: func(int64) {
+				if ran[i].Add(1) == 1 && left.Add(-1) == 0 {
+					close(allRan)
+				}
+			}}
+		}
+		close(gate) // the next round takes the blocking callback and those behind it in one batch
+		waitChan(t, blocked, "the blocking callback")
+		if !waitChan(t, saw, "the blocking callback's end") {
+			t.Fatalf("standby runs %v: the callbacks batched behind a blocked one did not run while it blocked", standby)
+		}
+		for i := range ran {
+			if n := ran[i].Load(); n != 1 {
+				t.Fatalf("standby runs %v: callback %d ran %d times", standby, i, n)
+			}
+		}
+		// Stuck is called after the steal, so it may come after the
+		// stolen callbacks ran.
+		deadline := time.Now().Add(10 * time.Second)
+		for f.stuck.Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if f.stuck.Load() == 0 {
+			t.Fatalf("standby runs %v: the backend never heard Stuck", standby)
+		}
+		for f.unstuck.Load() != f.stuck.Load() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if u, s := f.unstuck.Load(), f.stuck.Load(); u != s {
+			t.Fatalf("standby runs %v: Stuck %d times, Unstuck %d", standby, s, u)
+		}
+	}
 }

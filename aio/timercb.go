@@ -1,0 +1,275 @@
+package aio
+
+// Callbacks on the goroutine of the Aio's runtime timer (issue 17 item 2).
+//
+// A Sleep's end, and the end of an operation the Aio's own timer cuts (an
+// engine deadline: a RecvMsg waiting for its descriptor or for a buffer),
+// happen on the goroutine that time.AfterFunc starts for the fire. That
+// goroutine is one of the engine's (the contract, "Exactly once"), so the
+// callback runs there, as AfterFunc's own function would: no hand-off to
+// a reaper, no wake through the ring, and a callback that blocks there
+// holds back nothing but itself.
+//
+// Rules kept:
+//   - Exactly once: the timer and an aborter (Abort, Stop, Close) both end
+//     the operation under Aio.mu, and the second finds it ended (the
+//     timer's stale count, lifecycle.go); the callback is run by whoever
+//     the end chose: runHere for this goroutine, else a hand-off.
+//   - One Aio's callbacks never overlap: if the Aio's previous callback
+//     still runs when the timer ends the operation, the callback is
+//     handed off (finishLocked routes it after the running one); and while
+//     a callback runs here, an operation of the same Aio that ends
+//     elsewhere sets followUp instead, and this goroutine runs its
+//     callback next.
+//   - Wait, Stop and Free from the callback panic naming Reap: cbGoid
+//     holds timerGoroutine, not a goroutine id (reading one costs about
+//     2 µs, more than the whole timer), and the check, only when it sees
+//     timerGoroutine, finds the Aio's identity on its own stack: the
+//     callback is called through a chain of calls that spell the Aio's
+//     address in hexadecimal (one function per digit), which
+//     runtime.Callers reads back. The chain costs a dozen calls per
+//     callback; no goroutine id, no allocation, no atomic RMW.
+//   - Close waits for these callbacks: each counts in Engine.timerRuns
+//     (raised under the Aio's mutex while the Aio is still busy, so once
+//     Close has seen every Aio idle it only has to wait for the count to
+//     drain).
+
+import (
+	"runtime"
+	"strings"
+	"unsafe"
+)
+
+// timerGoroutine is what cbGoid holds while the Aio's callback runs on a
+// timer's goroutine; goroutine ids are positive.
+const timerGoroutine = -1
+
+// startsFromOwnRoundLocked reports whether a start now comes from the
+// Aio's own callback running in a round of one of the backend's workers,
+// which submits what the callback queued when it returns (Submit's
+// fromCallback). A callback on a timer's goroutine has no round: its
+// starts are submitted as any goroutine's are.
+func (a *Aio) startsFromOwnRoundLocked() bool {
+	return a.state == stateCallback && a.cbGoid.Load() > 0
+}
+
+// onTimer runs on the timer's goroutine. A fire of an earlier operation's
+// arm that disarmLocked could not stop is skipped (stale), so a timer never
+// acts on an operation before that operation's own deadline. If the fire
+// ends the operation (a Sleep, or an abort the engine finishes at once),
+// its callback runs here.
+func (a *Aio) onTimer() {
+	a.mu.Lock()
+	x := a.x
+	if x.stale > 0 {
+		x.stale--
+		a.unlock()
+		return
+	}
+	if !x.armed {
+		a.unlock()
+		return
+	}
+	x.armed = false
+	a.timerFiring = true
+	if a.state == stateTimer {
+		var err error
+		if a.sleepTimesOut {
+			err = ErrTimedOut
+		}
+		a.finishLocked(err, 0, nil)
+	} else {
+		// A kernel operation gets a cancel (its CQE ends it, on a
+		// reaper); a RecvMsg waiting ends now, here. The abort may
+		// release mu on the way: an end by another goroutine meanwhile
+		// is ours to run too (runHere), which is as good.
+		a.abortAndUnlock(ErrTimedOut)
+		a.mu.Lock()
+	}
+	a.timerFiring = false
+	run := a.runHere
+	a.runHere = false
+	if run {
+		a.e.timerRuns.Add(1)
+	}
+	a.unlock()
+	if run {
+		a.runTimerCallbacks()
+	}
+}
+
+// runTimerCallbacks runs the Aio's callback (its operation is Done) on
+// the calling timer goroutine, and the callbacks of operations of the
+// same Aio that end meanwhile (followUp), one after the other.
+func (a *Aio) runTimerCallbacks() {
+	defer a.e.timerRunDone()
+	for a.runTimerCallback() {
+	}
+}
+
+// runTimerCallback runs one callback; it reports whether another is due
+// (followUp).
+func (a *Aio) runTimerCallback() (again bool) {
+	a.mu.Lock()
+	if a.state == stateDone {
+		a.state = stateCallback // a start is allowed from here on
+	}
+	a.cbGoid.Store(timerGoroutine)
+	a.unlock()
+	defer func() {
+		// Also if the callback panics (which still crashes the program).
+		a.mu.Lock()
+		a.callbackDoneLocked()
+		again = a.followUp
+		a.followUp = false
+		a.unlock()
+	}()
+	spellThenCall(a, a.stackID())
+	return false // replaced by the deferred function
+}
+
+// stackID is what the digit chain spells for a: its address. Go's heap
+// does not move objects, and a is live while its callback runs.
+func (a *Aio) stackID() uintptr { return uintptr(unsafe.Pointer(a)) }
+
+// The digit chain. spellThenCall calls one digit function per
+// hexadecimal digit of v, lowest first, and the last calls a's callback;
+// the frames stay on the stack while the callback runs. The digits are
+// called through a table, so none can be inlined, and Go makes no tail
+// calls, so every digit keeps its frame.
+var digitFns [16]func(a *Aio, v uintptr)
+
+func init() {
+	digitFns = [16]func(*Aio, uintptr){timerDigit0, timerDigit1, timerDigit2, timerDigit3,
+		timerDigit4, timerDigit5, timerDigit6, timerDigit7, timerDigit8, timerDigit9,
+		timerDigitA, timerDigitB, timerDigitC, timerDigitD, timerDigitE, timerDigitF}
+}
+
+func spellThenCall(a *Aio, v uintptr) {
+	if v == 0 {
+		a.cb(a)
+		return
+	}
+	digitFns[v&15](a, v>>4)
+}
+
+//go:noinline
+func timerDigit0(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigit1(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigit2(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigit3(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigit4(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigit5(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigit6(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigit7(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigit8(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigit9(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigitA(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigitB(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigitC(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigitD(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigitE(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+//go:noinline
+func timerDigitF(a *Aio, v uintptr) { spellThenCall(a, v) }
+
+// timerCallbackOnStack returns the stackID of the Aio whose callback the
+// calling goroutine runs on a timer's goroutine, or 0 if it runs none. It
+// walks the whole stack (a few hundred nanoseconds and an allocation for
+// deep ones): only the checks behind Wait, Stop, Free and Close call it,
+// and only while some callback runs on a timer's goroutine.
+func timerCallbackOnStack() uintptr {
+	pcs := make([]uintptr, 64)
+	for {
+		n := runtime.Callers(1, pcs)
+		if n < len(pcs) {
+			pcs = pcs[:n]
+			break
+		}
+		pcs = make([]uintptr, 2*len(pcs))
+	}
+	const prefix = "github.com/aioring/aioring/aio.timerDigit"
+	// A goroutine holds at most one chain (callbacks on a timer's
+	// goroutine run one after the other, never nested), so every digit
+	// frame on the stack is the chain's (spellThenCall's frames sit
+	// between them).
+	var v uintptr
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		// Innermost first: the highest digit comes first.
+		if d, ok := strings.CutPrefix(f.Function, prefix); ok && len(d) == 1 {
+			v = v<<4 | uintptr(strings.IndexByte("0123456789ABCDEF", d[0]))
+		}
+		if !more {
+			break
+		}
+	}
+	return v
+}
+
+// timerRunDone drops the count of callbacks running on timers'
+// goroutines; the last one after Close began lets Close return.
+func (e *Engine) timerRunDone() {
+	if e.timerRuns.Add(-1) == timerRunsClosing {
+		select {
+		case e.timerDrain <- struct{}{}:
+		default: // a signal is pending; Close re-reads the count anyway
+		}
+	}
+}
+
+// timerRunsClosing is the bit of Engine.timerRuns that Close sets while
+// it waits for the count to drain.
+const timerRunsClosing = int64(1) << 62
+
+// waitTimerRuns waits, in Close, until no callback runs on a timer's
+// goroutine. Every Aio is idle by then, and a count is raised only while
+// its Aio is busy, so none is raised after this begins.
+func (e *Engine) waitTimerRuns() {
+	for v := e.timerRuns.Or(timerRunsClosing) | timerRunsClosing; v != timerRunsClosing; v = e.timerRuns.Load() {
+		<-e.timerDrain
+	}
+}
+
+// closingFromTimerCallback reports whether the caller runs, on a timer's
+// goroutine, the callback of one of e's Aios (Close would wait for it).
+func (e *Engine) closingFromTimerCallback() bool {
+	id := timerCallbackOnStack()
+	if id == 0 {
+		return false
+	}
+	own := false
+	e.mu.Lock()
+	e.table.each(func(a *Aio) { own = own || a.stackID() == id })
+	e.mu.Unlock()
+	return own
+}
