@@ -112,6 +112,7 @@ type Engine struct {
 	// timerDrain (capacity 1) signals Close.
 	timerRuns  atomic.Int64
 	timerDrain chan struct{}
+	timerIdx   atomic.Uint32 // this engine's part of the timer-run callbacks' identity (timercb.go); 0 until the first
 }
 
 // NewEngine creates an engine. With Config.Backend left BackendAuto it
@@ -386,6 +387,7 @@ func (e *Engine) Close() error {
 	// Every Aio is idle; the goroutines of timers that ran callbacks may
 	// still be returning from them.
 	e.waitTimerRuns()
+	e.freeTimerIndex()
 	// End the multishot requests (queued messages and
 	// descriptors go back) while the reapers still run.
 	e.msgs.close()

@@ -7,6 +7,7 @@ package aio_test
 // goroutine waits, Close from the callback panics, Close waits for it.
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -235,4 +236,52 @@ func TestSleepCallbackRestartsNoOverlap(t *testing.T) {
 	if n := calls.Load(); n != chain {
 		t.Fatalf("%d callbacks, want %d", n, chain)
 	}
+}
+
+// The identity the own-callback checks read on a timer's goroutine is an
+// Aio's slot and its engine's timer index: Aios of two engines that share a
+// slot number are still told apart. The Sleep callback of one engine's
+// first Aio waits on the other engine's first Aio (the same slot), which
+// is not its own and must not panic, then on its own, which must.
+func TestSleepCallbackOwnCheckAcrossEngines(t *testing.T) {
+	e1, e2 := newEngine(t, aio.Config{}), newEngine(t, aio.Config{})
+	own := func(a *aio.Aio) (msg string) {
+		defer func() {
+			if r := recover(); r != nil {
+				msg = panicText(r)
+			}
+		}()
+		a.Wait()
+		return ""
+	}
+	results := make(chan string, 2)
+	a2 := e2.NewAio(func(a *aio.Aio) {
+		if msg := own(a); !strings.Contains(msg, "Reap") {
+			results <- fmt.Sprintf("engine 2: own Wait: panic %q, want one naming Reap", msg)
+			return
+		}
+		results <- ""
+	})
+	a1 := e1.NewAio(func(a *aio.Aio) {
+		if msg := own(a2); msg != "" {
+			results <- "engine 1: another engine's Aio with the same slot: panic " + msg
+			return
+		}
+		if msg := own(a); !strings.Contains(msg, "Reap") {
+			results <- fmt.Sprintf("engine 1: own Wait: panic %q, want one naming Reap", msg)
+			return
+		}
+		results <- ""
+	})
+	a2.Sleep(time.Millisecond)
+	a1.Sleep(time.Millisecond)
+	for i := 0; i < 2; i++ {
+		if r := <-results; r != "" {
+			t.Error(r)
+		}
+	}
+	a1.Wait()
+	a2.Wait()
+	a1.Free()
+	a2.Free()
 }
