@@ -282,7 +282,7 @@ func selfChain(s *Seat, stop <-chan struct{}, block time.Duration) *funcCallback
 // finish on their starter) is for ever.
 func TestVacantSeatIsTaken(t *testing.T) {
 	f := newFake(2)
-	s := startSeat(t, f, Config{Workers: 2, Watchdog: time.Millisecond})
+	s := startSeat(t, f, Config{Workers: 2, Watchdog: time.Millisecond, TakeVacant: true})
 	stop := make(chan struct{})
 	defer close(stop)
 	first := waitChan(t, f.parked, "the first holder to park")
