@@ -12,80 +12,70 @@ import (
 // (its values are the Aio's own), on both backends; so do Splice and
 // Shutdown.
 func TestZeroAllocsDgram(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates on its own")
-	}
-	for _, be := range []Backend{BackendIOURing, BackendPortable} {
-		t.Run(string(be), func(t *testing.T) {
-			e, err := NewEngine(Config{Backend: be})
-			if err != nil {
-				t.Skipf("%s unavailable: %v", be, err)
-			}
-			t.Cleanup(func() { e.Close() })
-			fa, sa := udpBound(t)
-			fb, sb := udpBound(t)
-			s, r := e.NewAio(nil), e.NewAio(nil)
-			s.SetIOV(make([]byte, 64))
-			r.SetIOV(make([]byte, 128))
-			p := e.NewAio(nil)
-			var pp [2]int
-			if err := unix.Pipe2(pp[:], unix.O_CLOEXEC); err != nil {
-				t.Fatal(err)
-			}
-			defer unix.Close(pp[0])
-			defer unix.Close(pp[1])
-			var qq [2]int
-			if err := unix.Pipe2(qq[:], unix.O_CLOEXEC); err != nil {
-				t.Fatal(err)
-			}
-			defer unix.Close(qq[0])
-			defer unix.Close(qq[1])
-			abc, sink := []byte("abc"), make([]byte, 8)
-			if err := unix.SetsockoptInt(fb, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20); err != nil {
-				t.Fatal(err)
-			}
-			for _, tc := range []struct {
-				name string
-				need []func(testing.TB, *Engine) // skip the case unless the engine has these
-				op   func()
-			}{
-				{"SendToRecvFrom", nil, func() {
-					s.SendTo(fa, sb)
-					s.Wait()
-					r.RecvFrom(fb)
-					r.Wait()
-					if r.Result() != nil || r.Count() != 64 {
-						t.Fatalf("RecvFrom: %v %d", r.Result(), r.Count())
-					}
-					if f, ok := r.From().(*unix.SockaddrInet4); !ok || f.Port != sa.Port {
-						t.Fatalf("From = %v, want port %d", r.From(), sa.Port)
-					}
-				}},
-				{"SpliceShutdown", []func(testing.TB, *Engine){needSplice, needShutdown}, func() {
-					unix.Write(pp[1], abc)
-					p.Splice(pp[0], -1, qq[1], -1, 3)
-					p.Wait()
-					if p.Result() != nil || p.Count() != 3 {
-						t.Fatalf("Splice: %v %d", p.Result(), p.Count())
-					}
-					unix.Read(qq[0], sink)
-					p.Shutdown(fa, unix.SHUT_RDWR) // ENOTCONN: a datagram socket has no connection
-					p.Wait()
-				}},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					for _, need := range tc.need {
-						need(t, e)
-					}
-					tc.op()
-					tc.op()
-					if n := testing.AllocsPerRun(200, tc.op); n != 0 {
-						t.Errorf("%s: %.2f allocations per op, want 0", tc.name, n)
-					}
-				})
-			}
-		})
-	}
+	allocsOnEachBackend(t, func(t *testing.T, e *Engine) {
+		fa, sa := udpBound(t)
+		fb, sb := udpBound(t)
+		s, r := e.NewAio(nil), e.NewAio(nil)
+		s.SetIOV(make([]byte, 64))
+		r.SetIOV(make([]byte, 128))
+		p := e.NewAio(nil)
+		var pp [2]int
+		if err := unix.Pipe2(pp[:], unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(pp[0])
+		defer unix.Close(pp[1])
+		var qq [2]int
+		if err := unix.Pipe2(qq[:], unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(qq[0])
+		defer unix.Close(qq[1])
+		abc, sink := []byte("abc"), make([]byte, 8)
+		if err := unix.SetsockoptInt(fb, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			need []func(testing.TB, *Engine) // skip the case unless the engine has these
+			op   func()
+		}{
+			{"SendToRecvFrom", nil, func() {
+				s.SendTo(fa, sb)
+				s.Wait()
+				r.RecvFrom(fb)
+				r.Wait()
+				if r.Result() != nil || r.Count() != 64 {
+					t.Fatalf("RecvFrom: %v %d", r.Result(), r.Count())
+				}
+				if f, ok := r.From().(*unix.SockaddrInet4); !ok || f.Port != sa.Port {
+					t.Fatalf("From = %v, want port %d", r.From(), sa.Port)
+				}
+			}},
+			{"SpliceShutdown", []func(testing.TB, *Engine){needSplice, needShutdown}, func() {
+				unix.Write(pp[1], abc)
+				p.Splice(pp[0], -1, qq[1], -1, 3)
+				p.Wait()
+				if p.Result() != nil || p.Count() != 3 {
+					t.Fatalf("Splice: %v %d", p.Result(), p.Count())
+				}
+				unix.Read(qq[0], sink)
+				p.Shutdown(fa, unix.SHUT_RDWR) // ENOTCONN: a datagram socket has no connection
+				p.Wait()
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				for _, need := range tc.need {
+					need(t, e)
+				}
+				tc.op()
+				tc.op()
+				if n := testing.AllocsPerRun(200, tc.op); n != 0 {
+					t.Errorf("%s: %.2f allocations per op, want 0", tc.name, n)
+				}
+			})
+		}
+	})
 }
 
 func udpBound(t *testing.T) (int, *unix.SockaddrInet4) {

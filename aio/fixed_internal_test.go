@@ -20,79 +20,69 @@ import (
 // on a reused Aio, and neither do plain operations on an engine that has
 // registrations (the lookup is the only cost they add). Both backends.
 func TestFixedZeroAllocsPerOp(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates on its own")
-	}
-	for _, be := range []Backend{BackendIOURing, BackendPortable} {
-		t.Run(string(be), func(t *testing.T) {
-			e, err := NewEngine(Config{Backend: be})
-			if err != nil {
-				t.Skipf("%s unavailable: %v", be, err)
-			}
-			t.Cleanup(func() { e.Close() })
-			path := filepath.Join(t.TempDir(), "f")
-			if err := os.WriteFile(path, make([]byte, 1<<16), 0o600); err != nil {
+	allocsOnEachBackend(t, func(t *testing.T, e *Engine) {
+		path := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(path, make([]byte, 1<<16), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fds[0])
+		defer unix.Close(fds[1])
+		for _, f := range []int{fd, fds[0], fds[1]} {
+			if err := e.RegisterFD(f); err != nil {
 				t.Fatal(err)
 			}
-			fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
+		}
+		fb, err := e.FixedBuffer(1 << 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := make([]byte, 4096)
+		a, s, r := e.NewAio(nil), e.NewAio(nil), e.NewAio(nil)
+		s.SetIOV(fb[8192:8256])
+		r.SetIOV(fb[16384:16448])
+		check := func(x *Aio, what string, n int) {
+			if x.Result() != nil || x.Count() != n {
+				t.Fatalf("%s: %v %d", what, x.Result(), x.Count())
 			}
-			defer unix.Close(fd)
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			op   func()
+		}{
+			{"ReadAtFixed", func() { a.SetIOV(fb[:4096]); a.ReadAt(fd, 0); a.Wait(); check(a, "ReadAt", 4096) }},
+			{"WriteAtFixed", func() { a.SetIOV(fb[:4096]); a.WriteAt(fd, 4096); a.Wait(); check(a, "WriteAt", 4096) }},
+			{"ReadvFixed", func() { a.SetIOV(fb[:512], fb[1024:1536]); a.ReadAt(fd, 0); a.Wait(); check(a, "ReadAt", 1024) }},
+			{"ReadAtPlain", func() { a.SetIOV(plain); a.ReadAt(fd, 0); a.Wait(); check(a, "ReadAt", 4096) }},
+			{"SendRecvFixedFD", func() {
+				s.Send(fds[0])
+				r.Recv(fds[1])
+				s.Wait()
+				r.Wait()
+				check(r, "Recv", 64)
+			}},
+		} {
+			tc.op() // warm up
+			tc.op()
+			if n := testing.AllocsPerRun(200, tc.op); n != 0 {
+				t.Errorf("%s: %.2f allocations per op, want 0", tc.name, n)
 			}
-			defer unix.Close(fds[0])
-			defer unix.Close(fds[1])
-			for _, f := range []int{fd, fds[0], fds[1]} {
-				if err := e.RegisterFD(f); err != nil {
-					t.Fatal(err)
-				}
-			}
-			fb, err := e.FixedBuffer(1 << 16)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plain := make([]byte, 4096)
-			a, s, r := e.NewAio(nil), e.NewAio(nil), e.NewAio(nil)
-			s.SetIOV(fb[8192:8256])
-			r.SetIOV(fb[16384:16448])
-			check := func(x *Aio, what string, n int) {
-				if x.Result() != nil || x.Count() != n {
-					t.Fatalf("%s: %v %d", what, x.Result(), x.Count())
-				}
-			}
-			for _, tc := range []struct {
-				name string
-				op   func()
-			}{
-				{"ReadAtFixed", func() { a.SetIOV(fb[:4096]); a.ReadAt(fd, 0); a.Wait(); check(a, "ReadAt", 4096) }},
-				{"WriteAtFixed", func() { a.SetIOV(fb[:4096]); a.WriteAt(fd, 4096); a.Wait(); check(a, "WriteAt", 4096) }},
-				{"ReadvFixed", func() { a.SetIOV(fb[:512], fb[1024:1536]); a.ReadAt(fd, 0); a.Wait(); check(a, "ReadAt", 1024) }},
-				{"ReadAtPlain", func() { a.SetIOV(plain); a.ReadAt(fd, 0); a.Wait(); check(a, "ReadAt", 4096) }},
-				{"SendRecvFixedFD", func() {
-					s.Send(fds[0])
-					r.Recv(fds[1])
-					s.Wait()
-					r.Wait()
-					check(r, "Recv", 64)
-				}},
-			} {
-				tc.op() // warm up
-				tc.op()
-				if n := testing.AllocsPerRun(200, tc.op); n != 0 {
-					t.Errorf("%s: %.2f allocations per op, want 0", tc.name, n)
-				}
-			}
-			a.Free()
-			s.Free()
-			r.Free()
-			if err := e.FreeFixedBuffer(fb); err != nil {
-				t.Fatalf("FreeFixedBuffer after the operations: %v (a use was not dropped)", err)
-			}
-		})
-	}
+		}
+		a.Free()
+		s.Free()
+		r.Free()
+		if err := e.FreeFixedBuffer(fb); err != nil {
+			t.Fatalf("FreeFixedBuffer after the operations: %v (a use was not dropped)", err)
+		}
+	})
 }
 
 // A storm on the registrations: readers read two files and two sockets
