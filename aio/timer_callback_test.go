@@ -240,9 +240,10 @@ func TestSleepCallbackRestartsNoOverlap(t *testing.T) {
 
 // The identity the own-callback checks read on a timer's goroutine is an
 // Aio's slot and its engine's timer index: Aios of two engines that share a
-// slot number are still told apart. The Sleep callback of one engine's
-// first Aio waits on the other engine's first Aio (the same slot), which
-// is not its own and must not panic, then on its own, which must.
+// slot number are still told apart. Both engines' first Aios (the same
+// slot) run Sleep callbacks on timer goroutines at once; engine 1's waits
+// on engine 2's while that one still runs, which is not its own and must
+// wait, not panic; each then waits on its own, which must panic.
 func TestSleepCallbackOwnCheckAcrossEngines(t *testing.T) {
 	e1, e2 := newEngine(t, aio.Config{}), newEngine(t, aio.Config{})
 	own := func(a *aio.Aio) (msg string) {
@@ -255,7 +256,10 @@ func TestSleepCallbackOwnCheckAcrossEngines(t *testing.T) {
 		return ""
 	}
 	results := make(chan string, 2)
+	entered, release := make(chan struct{}), make(chan struct{})
 	a2 := e2.NewAio(func(a *aio.Aio) {
+		close(entered)
+		<-release // still running when engine 1's callback checks it
 		if msg := own(a); !strings.Contains(msg, "Reap") {
 			results <- fmt.Sprintf("engine 2: own Wait: panic %q, want one naming Reap", msg)
 			return
@@ -263,8 +267,10 @@ func TestSleepCallbackOwnCheckAcrossEngines(t *testing.T) {
 		results <- ""
 	})
 	a1 := e1.NewAio(func(a *aio.Aio) {
+		<-entered
+		time.AfterFunc(20*time.Millisecond, func() { close(release) })
 		if msg := own(a2); msg != "" {
-			results <- "engine 1: another engine's Aio with the same slot: panic " + msg
+			results <- "engine 1: Wait on another engine's Aio with the same slot, whose callback runs: panic " + msg
 			return
 		}
 		if msg := own(a); !strings.Contains(msg, "Reap") {
