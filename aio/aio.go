@@ -40,6 +40,7 @@ type Aio struct {
 	sh   backend // the ring (or the portable backend) this Aio's operations go to
 	cb   func(*Aio)
 	slot uint32 // index in e.table, carried in user data; noSlot when none
+	home uint32 // the reaper of sh its hand-offs prefer (seat.Homed): Aios made one after another alternate
 
 	mu       sync.Mutex
 	state    opState

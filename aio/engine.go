@@ -316,8 +316,9 @@ func New(cb func(*Aio)) (*Aio, error) {
 // timeout starts as DefaultTimeout. On a closed engine the Aio still
 // works, and every operation ends with ErrClosed.
 func (e *Engine) NewAio(cb func(*Aio)) *Aio {
-	a := &Aio{e: e, cb: cb, timeout: DefaultTimeout, slot: noSlot}
-	a.sh = e.shards[int(e.next.Add(1)-1)%len(e.shards)]
+	n := int(e.next.Add(1) - 1)
+	a := &Aio{e: e, cb: cb, timeout: DefaultTimeout, slot: noSlot, home: uint32(n / len(e.shards))}
+	a.sh = e.shards[n%len(e.shards)]
 	e.mu.Lock()
 	if !e.closed.Load() && !e.table.install(a) {
 		a.slot = noSlot // table full: the Aio's operations end with ErrInvalid

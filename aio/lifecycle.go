@@ -267,6 +267,11 @@ type aioCallback Aio
 // after it on that worker (RunCallback clears cbGoid before it returns).
 func (c *aioCallback) Running() int64 { return (*Aio)(c).cbGoid.Load() }
 
+// Home implements seat.Homed: hand-offs from outside the reapers (a read
+// tried first on its starter, above all) spread over the ring's reapers
+// by Aio, so that chains of such reads run on every core.
+func (c *aioCallback) Home() int { return int((*Aio)(c).home & 0x7fffffff) }
+
 // RunCallback runs a's callback on a reaper (goid is the reaper's id, 0 if
 // unknown).
 func (c *aioCallback) RunCallback(goid int64) {

@@ -195,7 +195,8 @@ func Start(cfg Config) (*Shard, error) {
 	for i := range s.cqes {
 		s.cqes[i] = make([]ring.CQE, 256)
 	}
-	s.seat = seat.New((*seatHooks)(s), seat.Config{Workers: cfg.Reapers, Watchdog: watchdogPeriod, TakeVacant: true})
+	s.seat = seat.New((*seatHooks)(s), seat.Config{Workers: cfg.Reapers, Watchdog: watchdogPeriod, TakeVacant: true,
+		Spread: runtime.GOMAXPROCS(0) > 1})
 	s.seat.Start()
 	return s, nil
 }

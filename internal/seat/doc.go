@@ -45,6 +45,10 @@
 //     preference: on the worker that is running the same operation's
 //     previous callback (Callback.Running), after it returns, so one
 //     operation's callbacks never overlap and a restart chain wakes nobody;
+//     with Config.Spread, on the callback's home worker (Homed), so that
+//     chains started from outside the workers spread over them (a home
+//     worker that is stuck is skipped, and when one gets stuck the
+//     watchdog moves what was sent home to it to the ready list);
 //     in the holder's round, if one is on (it looks at the list after every
 //     batch and before it parks); on a standby worker, if the backend lets
 //     standby workers run them (Config.StandbyRuns); else the parked holder

@@ -18,6 +18,17 @@ type Callback interface {
 	Running() int64
 }
 
+// Homed is a Callback with a preferred worker. With Config.Spread, a
+// hand-off of one (that Running does not route) goes to worker
+// Home() % Workers rather than to the holder, so that chains started from
+// outside the workers (a read tried first on its starter, whose restarts
+// then stay with the worker that runs them) spread over every worker
+// instead of all running on the holder. A negative Home has no preference.
+type Homed interface {
+	Callback
+	Home() int
+}
+
 // Batch collects the callbacks a worker runs after its backend's part of a
 // round. Its backing array is reused, so adding never allocates once warm.
 type Batch struct {
@@ -91,6 +102,10 @@ type Config struct {
 	// lose clients' messages in 1 run of 2, and its chains are not of
 	// that kind (its tries happen in Submit, on the starter).
 	TakeVacant bool
+	// Spread routes hand-offs of Homed callbacks to their home worker
+	// (see Homed). It pays only with more than one P: the workers then
+	// run their lists on different cores.
+	Spread bool
 }
 
 // Seat is a backend's set of workers and its seat.
@@ -124,6 +139,7 @@ type worker struct {
 	id      int
 	goid    int64
 	inRound bool // under mu
+	waiting bool // standing by on the seat's cond; under mu
 	batch   Batch
 	// next holds callbacks of operations whose previous callback this
 	// worker was running when they were handed off; under mu, nextN
@@ -245,7 +261,9 @@ func (s *Seat) work(w *worker, started *sync.WaitGroup) {
 			continue
 		}
 		s.idle++
+		w.waiting = true
 		s.cond.Wait()
+		w.waiting = false
 		s.idle--
 	}
 }
@@ -423,6 +441,9 @@ func (s *Seat) watchdog() {
 		if !w.stuck.Load() {
 			w.stuck.Store(true)
 			stuck = append(stuck, w.id)
+			if s.cfg.Spread && len(w.next) > 0 {
+				wake = s.releaseNextLocked(w) || wake
+			}
 		}
 		if c&(claimInLoop|claimStolen) == claimInLoop && w.claim.CompareAndSwap(c, c|claimStolen) {
 			// w is inside callback number c>>claimShift of its batch
@@ -463,6 +484,34 @@ func (s *Seat) watchdog() {
 		}
 		s.dogs.Done()
 	}
+}
+
+// releaseNextLocked moves what w's own list holds for other operations
+// than the ones w runs (hand-offs sent to their home worker, Spread) to the
+// ready list, now that w is stuck; what Running routed to w stays, since it
+// must run after w's callback of the same operation. true: a wake is owed.
+func (s *Seat) releaseNextLocked(w *worker) (wake bool) {
+	kept := w.next[:0]
+	moved := false
+	for _, cb := range w.next {
+		if cb.Running() == w.goid {
+			kept = append(kept, cb)
+			continue
+		}
+		if s.rhead > 0 && s.rhead == len(s.ready) {
+			s.ready, s.rhead = s.ready[:0], 0
+		}
+		s.ready = append(s.ready, cb)
+		moved = true
+	}
+	clear(w.next[len(kept):])
+	w.next = kept
+	w.nextN.Store(int32(len(kept)))
+	if !moved {
+		return false
+	}
+	s.readyN.Store(int32(len(s.ready) - s.rhead))
+	return s.readiedLocked(w)
 }
 
 // readiedLocked sees that the ready list, just added to, has a worker
@@ -508,6 +557,14 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 				return true, false
 			}
 		}
+	} else if s.cfg.Spread {
+		if h, ok := cb.(Homed); ok && h.Home() >= 0 {
+			if w := s.workers[h.Home()%len(s.workers)]; !w.stuck.Load() {
+				wake = s.toOwnListLocked(w, cb)
+				s.mu.Unlock()
+				return true, wake
+			}
+		}
 	}
 	if s.rhead > 0 && s.rhead == len(s.ready) {
 		s.ready, s.rhead = s.ready[:0], 0
@@ -526,6 +583,28 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 	}
 	s.mu.Unlock()
 	return true, wake
+}
+
+// toOwnListLocked puts cb on w's own list and sees that w will look at
+// it, as Handoff does for the ready list; true: a wake is owed. Under mu,
+// w is in one of these states: in a round (it takes its list after the
+// batch, or sees it under mu when the round ends), standing by (woken
+// here), or the holder, parked or about to park (a wake is owed, and a
+// holder leaving Park looks at its list before it parks again).
+func (s *Seat) toOwnListLocked(w *worker, cb Callback) (wake bool) {
+	w.next = append(w.next, cb)
+	w.nextN.Store(int32(len(w.next)))
+	switch {
+	case w.inRound:
+	case w.waiting:
+		// One cond serves every standby worker: wake them all, and the
+		// others wait again (there are few: two per ring by default).
+		s.cond.Broadcast()
+	case s.holder.Load() == w && s.parked && !s.wakeSent:
+		s.wakeSent, wake = true, true
+		s.wakeOwed.Store(true)
+	}
+	return wake
 }
 
 // Wake makes the wake a Handoff reported, if no one has made it yet; call

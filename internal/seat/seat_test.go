@@ -361,3 +361,70 @@ func TestWatchdogStealsBatchBehindBlockedCallback(t *testing.T) {
 		}
 	}
 }
+
+// homedCallback is a funcCallback with a home worker.
+type homedCallback struct {
+	funcCallback
+	home int
+}
+
+func (c *homedCallback) Home() int { return c.home }
+
+// With Spread, hand-offs of Homed callbacks run on their home workers,
+// whichever holds the seat: the standby is woken for its own, and the
+// parked holder owes a wake for its own.
+func TestSpreadRunsOnHomeWorker(t *testing.T) {
+	f := newFake(2)
+	s := startSeat(t, f, Config{Workers: 2, Watchdog: time.Second, Spread: true})
+	waitChan(t, f.parked, "the holder to park")
+	ran := make(chan [2]int64, 8)
+	for round := 0; round < 3; round++ {
+		for home := 0; home < 4; home++ {
+			cb := &homedCallback{home: home}
+			cb.fn = func(goid int64) { ran <- [2]int64{int64(home % 2), goid} }
+			ok, wake := s.Handoff(cb)
+			if !ok {
+				t.Fatal("Handoff refused before Close")
+			}
+			if wake {
+				s.Wake()
+			}
+		}
+		for range 4 {
+			got := waitChan(t, ran, "a homed callback to run")
+			if want := s.workers[got[0]].goid; got[1] != want {
+				t.Fatalf("callback homed on worker %d ran on goroutine %d, want %d", got[0], got[1], want)
+			}
+		}
+	}
+}
+
+// A home worker that blocks in a callback gives up what was sent home to
+// it: the watchdog moves it to the ready list and the seat runs it
+// elsewhere, so a blocked callback holds back nothing but itself.
+func TestSpreadStuckHomeReleases(t *testing.T) {
+	f := newFake(2)
+	s := startSeat(t, f, Config{Workers: 2, Watchdog: 5 * time.Millisecond, Spread: true})
+	waitChan(t, f.parked, "the holder to park")
+	block, blocked := make(chan struct{}), make(chan int64, 1)
+	defer close(block)
+	// Worker 1 stands by: a callback homed there blocks it.
+	first := &homedCallback{home: 1}
+	first.fn = func(goid int64) { blocked <- goid; <-block }
+	if _, wake := s.Handoff(first); wake {
+		s.Wake()
+	}
+	g := waitChan(t, blocked, "the first callback to block")
+	if g != s.workers[1].goid {
+		t.Fatalf("the callback homed on worker 1 ran on goroutine %d, want %d", g, s.workers[1].goid)
+	}
+	ran := make(chan int64, 1)
+	second := &homedCallback{home: 1}
+	second.fn = func(goid int64) { ran <- goid }
+	if _, wake := s.Handoff(second); wake {
+		s.Wake()
+	}
+	if g := waitChan(t, ran, "a callback homed on a blocked worker to run elsewhere"); g == s.workers[1].goid {
+		t.Fatal("ran on the blocked worker")
+	}
+}
