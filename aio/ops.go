@@ -458,12 +458,11 @@ func (a *Aio) armDeadlineLocked(tm timing) {
 // operation, so arming never allocates after the first time, and it reads
 // no clock of its own: the runtime's timer never fires early.
 func (a *Aio) armTimerLocked(d time.Duration) {
-	x := a.extra()
-	x.armed = true
-	if x.timer == nil {
-		x.timer = time.AfterFunc(d, a.onTimer)
+	a.armed = true
+	if a.timer == nil {
+		a.timer = time.AfterFunc(d, a.onTimer)
 	} else {
-		x.timer.Reset(d)
+		a.timer.Reset(d)
 	}
 }
 
@@ -471,10 +470,10 @@ func (a *Aio) armTimerLocked(d time.Duration) {
 // timer has already fired, its function has started and waits for mu: it
 // is counted as stale, and ignored when it gets there.
 func (a *Aio) disarmLocked() {
-	if a.x != nil && a.x.armed {
-		a.x.armed = false
-		if !a.x.timer.Stop() {
-			a.x.stale++
+	if a.armed {
+		a.armed = false
+		if !a.timer.Stop() {
+			a.stale++
 		}
 	}
 }

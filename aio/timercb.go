@@ -62,17 +62,16 @@ func (a *Aio) startsFromOwnRoundLocked() bool {
 // its callback runs here.
 func (a *Aio) onTimer() {
 	a.mu.Lock()
-	x := a.x
-	if x.stale > 0 {
-		x.stale--
+	if a.stale > 0 {
+		a.stale--
 		a.unlock()
 		return
 	}
-	if !x.armed {
+	if !a.armed {
 		a.unlock()
 		return
 	}
-	x.armed = false
+	a.armed = false
 	a.timerFiring = true
 	if a.state == stateTimer {
 		var err error
@@ -93,6 +92,7 @@ func (a *Aio) onTimer() {
 	a.runHere = false
 	if run {
 		a.e.timerRuns.Add(1)
+		a.beginTimerCallbackLocked() // in this critical section: one lock per fire fewer
 	}
 	a.unlock()
 	if run {
@@ -103,21 +103,28 @@ func (a *Aio) onTimer() {
 // runTimerCallbacks runs the Aio's callback (its operation is Done) on
 // the calling timer goroutine, and the callbacks of operations of the
 // same Aio that end meanwhile (followUp), one after the other.
+// The first callback's beginTimerCallbackLocked is onTimer's.
 func (a *Aio) runTimerCallbacks() {
 	defer a.e.timerRunDone()
 	for a.runTimerCallback() {
+		a.mu.Lock()
+		a.beginTimerCallbackLocked()
+		a.unlock()
 	}
 }
 
-// runTimerCallback runs one callback; it reports whether another is due
-// (followUp).
-func (a *Aio) runTimerCallback() (again bool) {
-	a.mu.Lock()
+// beginTimerCallbackLocked marks the callback about to run on this timer
+// goroutine.
+func (a *Aio) beginTimerCallbackLocked() {
 	if a.state == stateDone {
 		a.state = stateCallback // a start is allowed from here on
 	}
 	a.cbGoid.Store(timerGoroutine)
-	a.unlock()
+}
+
+// runTimerCallback runs one callback, begun by beginTimerCallbackLocked;
+// it reports whether another is due (followUp).
+func (a *Aio) runTimerCallback() (again bool) {
 	defer func() {
 		// Also if the callback panics (which still crashes the program).
 		a.mu.Lock()
