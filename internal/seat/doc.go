@@ -48,7 +48,9 @@
 //     with Config.Spread, on the callback's home worker (Homed), so that
 //     chains started from outside the workers spread over them (a home
 //     worker that is stuck is skipped, and when one gets stuck the
-//     watchdog moves what was sent home to it to the ready list);
+//     watchdog moves what was sent home to it to the ready list; a
+//     chain that reached another worker by Running, once that callback
+//     has returned, is sent home again when the worker takes its list);
 //     in the holder's round, if one is on (it looks at the list after every
 //     batch and before it parks); on a standby worker, if the backend lets
 //     standby workers run them (Config.StandbyRuns); else the parked holder

@@ -142,8 +142,11 @@ type worker struct {
 	waiting bool // standing by on the seat's cond; under mu
 	batch   Batch
 	// next holds callbacks of operations whose previous callback this
-	// worker was running when they were handed off; under mu, nextN
-	// mirrors its length for lock-free looks.
+	// worker was running when they were handed off (and, with Spread,
+	// those sent home to it). Under nextMu, its own lock so that the
+	// workers' chains do not meet on mu (nextMu is taken after mu when
+	// both are held); nextN mirrors its length for lock-free looks.
+	nextMu    sync.Mutex
 	next      []Callback
 	nextN     atomic.Int32
 	sinceLook int // callbacks run since the holder last looked
@@ -235,7 +238,7 @@ func (s *Seat) work(w *worker, started *sync.WaitGroup) {
 			s.holder.Store(w)
 			seated = true
 		}
-		if len(w.next) > 0 || (s.readyN.Load() != 0 && (seated || s.cfg.StandbyRuns || s.closed)) {
+		if w.nextN.Load() > 0 || (s.readyN.Load() != 0 && (seated || s.cfg.StandbyRuns || s.closed)) {
 			s.roundLocked(w, false)
 			continue
 		}
@@ -386,17 +389,23 @@ func (s *Seat) moved(w *worker) {
 // take moves w's own list and the shared list (all of it for the holder
 // when standby workers do not run hand-offs, else one) into w's batch.
 func (s *Seat) take(w *worker) {
-	if w.nextN.Load() == 0 && s.readyN.Load() == 0 {
-		return
-	}
-	seated := s.holder.Load() == w
-	s.mu.Lock()
-	if len(w.next) > 0 {
+	if w.nextN.Load() != 0 {
+		from := len(w.batch.cbs)
+		w.nextMu.Lock()
 		w.batch.cbs = append(w.batch.cbs, w.next...)
 		clear(w.next)
 		w.next = w.next[:0]
 		w.nextN.Store(0)
+		w.nextMu.Unlock()
+		if s.cfg.Spread {
+			s.sendHome(w, from)
+		}
 	}
+	if s.readyN.Load() == 0 {
+		return
+	}
+	seated := s.holder.Load() == w
+	s.mu.Lock()
 	if s.rhead < len(s.ready) && (seated || s.cfg.StandbyRuns || s.closed) {
 		end := len(s.ready)
 		if s.cfg.StandbyRuns {
@@ -441,7 +450,7 @@ func (s *Seat) watchdog() {
 		if !w.stuck.Load() {
 			w.stuck.Store(true)
 			stuck = append(stuck, w.id)
-			if s.cfg.Spread && len(w.next) > 0 {
+			if s.cfg.Spread && w.nextN.Load() > 0 {
 				wake = s.releaseNextLocked(w) || wake
 			}
 		}
@@ -486,11 +495,53 @@ func (s *Seat) watchdog() {
 	}
 }
 
+// sendHome sends the callbacks of w's batch from index from on whose home
+// is another worker back to it (Spread). They came to w by Running, since
+// their previous callback ran here: a chain whose read missed ran one
+// callback on the holder that reaped it, or the watchdog moved it while
+// its home was stuck. Those callbacks have returned now, so the chain can
+// go home without two of its callbacks overlapping; left here, chains
+// would gather on one worker and stay. Common path: no lock, one look at
+// each callback's home.
+func (s *Seat) sendHome(w *worker, from int) {
+	n := len(s.workers)
+	away := false
+	for _, cb := range w.batch.cbs[from:] {
+		if h, ok := cb.(Homed); ok && h.Home() >= 0 && h.Home()%n != w.id {
+			away = true
+			break
+		}
+	}
+	if !away {
+		return
+	}
+	wake := false
+	kept := w.batch.cbs[:from]
+	s.mu.Lock()
+	for _, cb := range w.batch.cbs[from:] {
+		if h, ok := cb.(Homed); ok && h.Home() >= 0 && h.Home()%n != w.id && !s.closed {
+			if home := s.workers[h.Home()%n]; !home.stuck.Load() {
+				wake = s.toOwnListLocked(home, cb) || wake
+				continue
+			}
+		}
+		kept = append(kept, cb)
+	}
+	s.mu.Unlock()
+	clear(w.batch.cbs[len(kept):])
+	w.batch.cbs = kept
+	if wake {
+		s.Wake()
+	}
+}
+
 // releaseNextLocked moves what w's own list holds for other operations
 // than the ones w runs (hand-offs sent to their home worker, Spread) to the
 // ready list, now that w is stuck; what Running routed to w stays, since it
 // must run after w's callback of the same operation. true: a wake is owed.
 func (s *Seat) releaseNextLocked(w *worker) (wake bool) {
+	w.nextMu.Lock()
+	defer w.nextMu.Unlock()
 	kept := w.next[:0]
 	moved := false
 	for _, cb := range w.next {
@@ -540,24 +591,29 @@ func (s *Seat) readiedLocked(stuck *worker) (wake bool) {
 // holds no lock. Handoff makes no system call and does not allocate once
 // the lists have grown.
 func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
+	if g := cb.Running(); g != 0 {
+		for _, w := range s.workers {
+			if w.goid == g {
+				// Its previous callback still runs there: the caller
+				// holds that operation's lock, under which RunCallback
+				// clears what Running reports before the worker takes
+				// its list again, so the worker will see this one, even
+				// after Close. mu is not needed (workers and goid are
+				// fixed by Start).
+				w.nextMu.Lock()
+				w.next = append(w.next, cb)
+				w.nextN.Store(int32(len(w.next)))
+				w.nextMu.Unlock()
+				return true, false
+			}
+		}
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return false, false
 	}
-	if g := cb.Running(); g != 0 {
-		for _, w := range s.workers {
-			if w.goid == g {
-				// Its previous callback still runs there (RunCallback
-				// clears what Running reports before that worker takes
-				// its list again, under mu).
-				w.next = append(w.next, cb)
-				w.nextN.Store(int32(len(w.next)))
-				s.mu.Unlock()
-				return true, false
-			}
-		}
-	} else if s.cfg.Spread {
+	if s.cfg.Spread && cb.Running() == 0 {
 		if h, ok := cb.(Homed); ok && h.Home() >= 0 {
 			if w := s.workers[h.Home()%len(s.workers)]; !w.stuck.Load() {
 				wake = s.toOwnListLocked(w, cb)
@@ -592,8 +648,10 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 // here), or the holder, parked or about to park (a wake is owed, and a
 // holder leaving Park looks at its list before it parks again).
 func (s *Seat) toOwnListLocked(w *worker, cb Callback) (wake bool) {
+	w.nextMu.Lock()
 	w.next = append(w.next, cb)
 	w.nextN.Store(int32(len(w.next)))
+	w.nextMu.Unlock()
 	switch {
 	case w.inRound:
 	case w.waiting:

@@ -428,3 +428,33 @@ func TestSpreadStuckHomeReleases(t *testing.T) {
 		t.Fatal("ran on the blocked worker")
 	}
 }
+
+// A chain that came to another worker by Running (its previous callback
+// ran there) goes back to its home worker once that callback has
+// returned: chains do not gather on one worker.
+func TestSpreadChainGoesHome(t *testing.T) {
+	f := newFake(2)
+	s := startSeat(t, f, Config{Workers: 2, Watchdog: time.Second, Spread: true})
+	waitChan(t, f.parked, "the holder to park")
+	var runningOn atomic.Int64
+	ran := make(chan int64, 1)
+	second := &homedCallback{home: 1}
+	second.running = runningOn.Load
+	second.fn = func(goid int64) { ran <- goid }
+	first := &homedCallback{home: 0}
+	first.fn = func(goid int64) {
+		// The operation's next callback is handed off while this one
+		// runs on worker 0, as a read tried first from its callback is.
+		runningOn.Store(goid)
+		if _, wake := s.Handoff(second); wake {
+			t.Error("a hand-off routed by Running reported a wake")
+		}
+		runningOn.Store(0)
+	}
+	if _, wake := s.Handoff(first); wake {
+		s.Wake()
+	}
+	if g := waitChan(t, ran, "the second callback to run"); g != s.workers[1].goid {
+		t.Fatalf("the callback homed on worker 1 ran on goroutine %d, want %d (worker 0 is %d)", g, s.workers[1].goid, s.workers[0].goid)
+	}
+}
