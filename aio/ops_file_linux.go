@@ -19,7 +19,11 @@ import (
 // there is no Statx on other systems.)
 func (a *Aio) Statx(dirfd int, path string, flags, mask int, st *unix.Statx_t) {
 	fa := fileArgs{path: path, flags: uint32(flags), mode: uint32(mask), st: unsafe.Pointer(st)}
-	if a.e.cfg.StatxInline {
+	if a.e.cfg.StatxInline || (path == "" && flags&unix.AT_EMPTY_PATH != 0 && !a.e.cfg.RingOnly) {
+		// The status of an open descriptor walks no path: its inode is
+		// in memory, and the call is cheaper made here than as an
+		// IORING_OP_STATX, which the kernel always hands to an io-wq
+		// worker (docs/design.md, decision 22).
 		a.statxInline(dirfd, &fa)
 		return
 	}
