@@ -75,7 +75,10 @@ type Config struct {
 	// portable backend, a file worker's call): no thread hop, at the
 	// price of the starter's time in the call. The callback still runs
 	// on the engine's goroutines; timeouts and cancels do not cut the
-	// call short, and a zero timeout lets it run. docs/design.md, "Files
+	// call short, and a zero timeout lets it run. A Statx of an open
+	// descriptor (AT_EMPTY_PATH with an empty path) is made that way
+	// without it, unless RingOnly is set: it walks no path, so it cannot
+	// wait for the disk the way a path lookup can. docs/design.md, "Files
 	// by name", says when each pays.
 	StatxInline bool
 }

@@ -14,9 +14,12 @@ import (
 // with flags (unix.AT_SYMLINK_NOFOLLOW, unix.AT_EMPTY_PATH, ...) and mask
 // (unix.STATX_BASIC_STATS, ...). st is filled before the callback runs,
 // and not touched after it; it must not be read or written while the
-// operation runs. A nil st or a path with a NUL byte gives ErrInvalid; a
-// zero timeout ErrTimedOut at once. (statx and unix.Statx_t are Linux's:
-// there is no Statx on other systems.)
+// operation runs. A nil st or a path with a NUL byte gives ErrInvalid. A
+// Statx of an open descriptor (AT_EMPTY_PATH, empty path) is a statx(2)
+// on the starting goroutine, as every Statx is with Config.StatxInline:
+// it completes at once, so a zero timeout lets it run; through the ring,
+// a zero timeout gives ErrTimedOut at once. (statx and unix.Statx_t are
+// Linux's: there is no Statx on other systems.)
 func (a *Aio) Statx(dirfd int, path string, flags, mask int, st *unix.Statx_t) {
 	fa := fileArgs{path: path, flags: uint32(flags), mode: uint32(mask), st: unsafe.Pointer(st)}
 	if a.e.cfg.StatxInline || (path == "" && flags&unix.AT_EMPTY_PATH != 0 && !a.e.cfg.RingOnly) {
