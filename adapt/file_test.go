@@ -141,8 +141,8 @@ func TestFileContext(t *testing.T) {
 	defer r.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
+	start := time.Now() // before the timer is armed: it fires 30ms after this at the earliest
 	time.AfterFunc(30*time.Millisecond, cancel)
-	start := time.Now()
 	_, err := r.ReadAtContext(ctx, make([]byte, 8), 0)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled ReadAtContext: %v, want context.Canceled", err)
