@@ -393,26 +393,47 @@ func (s *Seat) moved(w *worker) {
 // take moves w's own list and the shared list (all of it for the holder
 // when standby workers do not run hand-offs, else one) into w's batch.
 func (s *Seat) take(w *worker) {
+	if w.nextN.Load() == 0 && s.readyN.Load() == 0 {
+		return
+	}
+	if !s.cfg.Spread {
+		// As before Spread: both lists under mu, so the portable
+		// backend's hand-offs are ordered as they always were.
+		s.mu.Lock()
+		s.takeNext(w)
+		s.takeReadyLocked(w)
+		s.mu.Unlock()
+		return
+	}
 	if w.nextN.Load() != 0 {
 		from := len(w.batch.cbs)
-		w.nextMu.Lock()
-		w.batch.cbs = append(w.batch.cbs, w.next...)
-		w.batch.cbs = append(w.batch.cbs, w.home...)
-		clear(w.next)
-		clear(w.home)
-		w.next, w.home = w.next[:0], w.home[:0]
-		w.nextN.Store(0)
-		w.nextMu.Unlock()
-		if s.cfg.Spread {
-			s.sendHome(w, from)
-		}
+		s.takeNext(w)
+		s.sendHome(w, from)
 	}
 	if s.readyN.Load() == 0 {
 		return
 	}
-	seated := s.holder.Load() == w
 	s.mu.Lock()
-	if s.rhead < len(s.ready) && (seated || s.cfg.StandbyRuns || s.closed) {
+	s.takeReadyLocked(w)
+	s.mu.Unlock()
+}
+
+// takeNext moves w's own lists into its batch.
+func (s *Seat) takeNext(w *worker) {
+	w.nextMu.Lock()
+	w.batch.cbs = append(w.batch.cbs, w.next...)
+	w.batch.cbs = append(w.batch.cbs, w.home...)
+	clear(w.next)
+	clear(w.home)
+	w.next, w.home = w.next[:0], w.home[:0]
+	w.nextN.Store(0)
+	w.nextMu.Unlock()
+}
+
+// takeReadyLocked moves the shared list (all of it for the holder when
+// standby workers do not run hand-offs, else one) into w's batch.
+func (s *Seat) takeReadyLocked(w *worker) {
+	if s.rhead < len(s.ready) && (s.holder.Load() == w || s.cfg.StandbyRuns || s.closed) {
 		end := len(s.ready)
 		if s.cfg.StandbyRuns {
 			end = s.rhead + 1
@@ -425,7 +446,6 @@ func (s *Seat) take(w *worker) {
 		}
 		s.readyN.Store(int32(len(s.ready) - s.rhead))
 	}
-	s.mu.Unlock()
 }
 
 // watchdog runs on a timer goroutine while rounds are on. A worker in a
@@ -591,27 +611,30 @@ func (s *Seat) readiedLocked(stuck *worker) (wake bool) {
 // holds no lock. Handoff makes no system call and does not allocate once
 // the lists have grown.
 func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
-	if g := cb.Running(); g != 0 {
-		for _, w := range s.workers {
-			if w.goid == g {
-				// Its previous callback still runs there: the caller
-				// holds that operation's lock, under which RunCallback
-				// clears what Running reports before the worker takes
-				// its list again, so the worker will see this one, even
-				// after Close. mu is not needed (workers and goid are
-				// fixed by Start).
-				w.nextMu.Lock()
-				w.next = append(w.next, cb)
-				w.nextN.Store(int32(len(w.next) + len(w.home)))
-				w.nextMu.Unlock()
-				return true, false
-			}
+	if s.cfg.Spread {
+		// Chains run on several workers at once: their hand-offs must
+		// not meet on mu.
+		if w := s.runningOn(cb); w != nil {
+			// Its previous callback still runs there: the caller holds
+			// that operation's lock, under which RunCallback clears
+			// what Running reports before the worker takes its list
+			// again, so the worker will see this one, even after Close.
+			// mu is not needed (workers and goid are fixed by Start).
+			s.toNext(w, cb)
+			return true, false
 		}
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return false, false
+	}
+	if !s.cfg.Spread {
+		if w := s.runningOn(cb); w != nil {
+			s.toNext(w, cb)
+			s.mu.Unlock()
+			return true, false
+		}
 	}
 	if s.cfg.Spread && cb.Running() == 0 {
 		if h, ok := cb.(Homed); ok && h.Home() >= 0 {
@@ -639,6 +662,27 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 	}
 	s.mu.Unlock()
 	return true, wake
+}
+
+// runningOn returns the worker running the previous callback of cb's
+// operation, or nil.
+func (s *Seat) runningOn(cb Callback) *worker {
+	if g := cb.Running(); g != 0 {
+		for _, w := range s.workers {
+			if w.goid == g {
+				return w
+			}
+		}
+	}
+	return nil
+}
+
+// toNext puts cb on w's list of callbacks routed by Running.
+func (s *Seat) toNext(w *worker, cb Callback) {
+	w.nextMu.Lock()
+	w.next = append(w.next, cb)
+	w.nextN.Store(int32(len(w.next) + len(w.home)))
+	w.nextMu.Unlock()
 }
 
 // toOwnListLocked puts cb on w's own list and sees that w will look at
