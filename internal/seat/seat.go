@@ -145,7 +145,8 @@ type worker struct {
 	// worker was running when they were handed off; home, with Spread,
 	// those sent home to it. Both under nextMu, their own lock so that
 	// the workers' chains do not meet on mu (nextMu is taken after mu
-	// when both are held); nextN mirrors their total length for
+	// when both are held; without Spread, mu is held too, as before the
+	// own lock: docs/design.md, Known limits); nextN mirrors their total length for
 	// lock-free looks. They differ when the worker is stuck: what is in
 	// next waits for it (it may have to run after the callback that
 	// blocks), what is in home is released to the ready list.
