@@ -26,7 +26,7 @@ func (a *Aio) Statx(dirfd int, path string, flags, mask int, st *unix.Statx_t) {
 		// The status of an open descriptor walks no path: its inode is
 		// in memory, and the call is cheaper made here than as an
 		// IORING_OP_STATX, which the kernel always hands to an io-wq
-		// worker (docs/design.md, decision 22).
+		// worker (docs/design.md, decision 24).
 		a.statxInline(dirfd, &fa)
 		return
 	}

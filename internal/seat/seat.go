@@ -401,7 +401,9 @@ func (s *Seat) take(w *worker) {
 		// As before Spread: both lists under mu, so the portable
 		// backend's hand-offs are ordered as they always were.
 		s.mu.Lock()
-		s.takeNext(w)
+		if w.nextN.Load() != 0 {
+			s.takeNext(w)
+		}
 		s.takeReadyLocked(w)
 		s.mu.Unlock()
 		return
@@ -531,10 +533,9 @@ func (s *Seat) watchdog() {
 // would gather on one worker and stay. Common path: no lock, one look at
 // each callback's home.
 func (s *Seat) sendHome(w *worker, from int) {
-	n := len(s.workers)
 	away := false
 	for _, cb := range w.batch.cbs[from:] {
-		if h, ok := cb.(Homed); ok && h.Home() >= 0 && h.Home()%n != w.id {
+		if home := s.homeOf(cb); home != nil && home != w {
 			away = true
 			break
 		}
@@ -546,11 +547,9 @@ func (s *Seat) sendHome(w *worker, from int) {
 	kept := w.batch.cbs[:from]
 	s.mu.Lock()
 	for _, cb := range w.batch.cbs[from:] {
-		if h, ok := cb.(Homed); ok && h.Home() >= 0 && h.Home()%n != w.id && !s.closed {
-			if home := s.workers[h.Home()%n]; !home.stuck.Load() {
-				wake = s.toOwnListLocked(home, cb) || wake
-				continue
-			}
+		if home := s.homeOf(cb); home != nil && home != w && !home.stuck.Load() && !s.closed {
+			wake = s.toOwnListLocked(home, cb) || wake
+			continue
 		}
 		kept = append(kept, cb)
 	}
@@ -600,8 +599,7 @@ func (s *Seat) readiedLocked(stuck *worker) (wake bool) {
 		// a stuck holder's) and looks at the list before it parks.
 		s.cond.Signal()
 	case s.parked && !s.wakeSent:
-		s.wakeSent, wake = true, true
-		s.wakeOwed.Store(true)
+		wake = s.oweWakeLocked()
 	}
 	return wake
 }
@@ -612,10 +610,13 @@ func (s *Seat) readiedLocked(stuck *worker) (wake bool) {
 // holds no lock. Handoff makes no system call and does not allocate once
 // the lists have grown.
 func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
+	// The caller holds the operation's lock, under which what Running
+	// reports changes: one read serves the whole hand-off.
+	g := cb.Running()
 	if s.cfg.Spread {
 		// Chains run on several workers at once: their hand-offs must
 		// not meet on mu.
-		if w := s.runningOn(cb); w != nil {
+		if w := s.workerOf(g); w != nil {
 			// Its previous callback still runs there: the caller holds
 			// that operation's lock, under which RunCallback clears
 			// what Running reports before the worker takes its list
@@ -631,19 +632,17 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 		return false, false
 	}
 	if !s.cfg.Spread {
-		if w := s.runningOn(cb); w != nil {
+		if w := s.workerOf(g); w != nil {
 			s.toNext(w, cb)
 			s.mu.Unlock()
 			return true, false
 		}
 	}
-	if s.cfg.Spread && cb.Running() == 0 {
-		if h, ok := cb.(Homed); ok && h.Home() >= 0 {
-			if w := s.workers[h.Home()%len(s.workers)]; !w.stuck.Load() {
-				wake = s.toOwnListLocked(w, cb)
-				s.mu.Unlock()
-				return true, wake
-			}
+	if s.cfg.Spread && g == 0 {
+		if w := s.homeOf(cb); w != nil && !w.stuck.Load() {
+			wake = s.toOwnListLocked(w, cb)
+			s.mu.Unlock()
+			return true, wake
 		}
 	}
 	if s.rhead > 0 && s.rhead == len(s.ready) {
@@ -658,17 +657,16 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 	case s.cfg.StandbyRuns && s.idle > 0:
 		s.cond.Signal()
 	case s.parked && !s.wakeSent:
-		s.wakeSent, wake = true, true
-		s.wakeOwed.Store(true)
+		wake = s.oweWakeLocked()
 	}
 	s.mu.Unlock()
 	return true, wake
 }
 
-// runningOn returns the worker running the previous callback of cb's
-// operation, or nil.
-func (s *Seat) runningOn(cb Callback) *worker {
-	if g := cb.Running(); g != 0 {
+// workerOf returns the worker whose goroutine id is g (what a Callback's
+// Running reports), or nil.
+func (s *Seat) workerOf(g int64) *worker {
+	if g != 0 {
 		for _, w := range s.workers {
 			if w.goid == g {
 				return w
@@ -676,6 +674,25 @@ func (s *Seat) runningOn(cb Callback) *worker {
 		}
 	}
 	return nil
+}
+
+// homeOf returns cb's home worker (Homed), or nil when it has none.
+func (s *Seat) homeOf(cb Callback) *worker {
+	if h, ok := cb.(Homed); ok {
+		if i := h.Home(); i >= 0 {
+			return s.workers[i%len(s.workers)]
+		}
+	}
+	return nil
+}
+
+// oweWakeLocked records that the parked holder must be woken, once per
+// park (wakeSent); the caller reports it, and Wake makes it with no lock
+// held. It returns true.
+func (s *Seat) oweWakeLocked() bool {
+	s.wakeSent = true
+	s.wakeOwed.Store(true)
+	return true
 }
 
 // toNext puts cb on w's list of callbacks routed by Running.
@@ -704,8 +721,7 @@ func (s *Seat) toOwnListLocked(w *worker, cb Callback) (wake bool) {
 		// others wait again (there are few: two per ring by default).
 		s.cond.Broadcast()
 	case s.holder.Load() == w && s.parked && !s.wakeSent:
-		s.wakeSent, wake = true, true
-		s.wakeOwed.Store(true)
+		wake = s.oweWakeLocked()
 	}
 	return wake
 }
