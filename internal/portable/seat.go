@@ -22,7 +22,7 @@ package portable
 //     parked wakes the holder through the poller's wake descriptor (an
 //     eventfd, or a pipe off Linux).
 //
-// Everything here is its worker's alone (evs, nevs, fresh, runQ), indexed
+// Everything here is its worker's alone (evs, raw, nevs, fresh, runQ), indexed
 // by the seat's worker number.
 
 import (
@@ -50,6 +50,7 @@ type pworker struct {
 	// Its own, so that a round the watchdog took the seat from never
 	// shares them with the next seat holder's.
 	evs     []pollEvent
+	raw     rawEvents // the system call's buffer (two workers may harvest at once)
 	nevs    int
 	fresh   bool                  // evs were harvested by Park and not yet taken by a round
 	harvest func(fd uintptr) bool // the netpoller condition, made once
@@ -68,10 +69,10 @@ func (p *Backend) startWorkers(n int) {
 		w.evs = make([]pollEvent, pollBatch)
 		w.harvest = func(fd uintptr) bool {
 			var woke bool
-			w.nevs, woke = p.pl.wait(int(fd), w.evs)
+			w.nevs, woke = p.pl.wait(int(fd), &w.raw, w.evs)
 			return w.nevs > 0 || woke
 		}
-		w.peek = func(fd uintptr) { w.nevs, _ = p.pl.wait(int(fd), w.evs) }
+		w.peek = func(fd uintptr) { w.nevs, _ = p.pl.wait(int(fd), &w.raw, w.evs) }
 	}
 	p.seat = seat.New((*portSeat)(p), seat.Config{Workers: len(p.workers),
 		Watchdog: watchdogPeriodPortable, LookEvery: seatPollEvery, StandbyRuns: true})

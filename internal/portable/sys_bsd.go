@@ -21,11 +21,14 @@ import (
 // poller is the backend's kqueue instance.
 type poller struct {
 	fd   int
-	wr   [2]int // a non-blocking pipe whose read end is in the kqueue: wakes the seat holder
-	ch   [2]unix.Kevent_t
-	buf  [pollBatch]unix.Kevent_t // the seat holder's
-	sink [64]byte
+	wr   [2]int           // a non-blocking pipe whose read end is in the kqueue: wakes the seat holder
+	ch   [2]unix.Kevent_t // arm's changes, under the backend's mu
+	sink [64]byte         // the wake pipe's drain (and wake's byte): its content never matters
 }
+
+// rawEvents is one worker's buffer for kevent: each has its own, since
+// two may harvest at once (see sys_linux.go).
+type rawEvents [pollBatch]unix.Kevent_t
 
 // openWake adds the wake pipe's read end (not one-shot).
 func (pl *poller) openWake() error {
@@ -82,13 +85,14 @@ func (pl *poller) arm(fd int32, want uint8) unix.Errno {
 	return 0
 }
 
-// wait takes the ready events off the kqueue fd without blocking. Each
+// wait takes the ready events off the kqueue fd without blocking, through
+// the caller's own buffer raw. Each
 // report disarms only its own filter. woke reports the wake pipe (drained
 // here).
-func (pl *poller) wait(fd int, out []pollEvent) (n int, woke bool) {
+func (pl *poller) wait(fd int, raw *rawEvents, out []pollEvent) (n int, woke bool) {
 	var zero unix.Timespec
 	for {
-		got, err := unix.Kevent(fd, nil, pl.buf[:len(out)], &zero)
+		got, err := unix.Kevent(fd, nil, raw[:len(out)], &zero)
 		if err == unix.EINTR {
 			continue
 		}
@@ -96,7 +100,7 @@ func (pl *poller) wait(fd int, out []pollEvent) (n int, woke bool) {
 			return 0, false
 		}
 		for i := 0; i < got; i++ {
-			k := &pl.buf[i]
+			k := &raw[i]
 			if int(k.Ident) == pl.wr[0] {
 				for {
 					if m, _ := unix.Read(pl.wr[0], pl.sink[:]); m <= 0 {

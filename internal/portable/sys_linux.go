@@ -18,11 +18,18 @@ import (
 // missed).
 type poller struct {
 	fd   int
-	wfd  int                        // an eventfd in the instance (data -1): wakes the seat holder
-	buf  [pollBatch]unix.EpollEvent // the seat holder's
-	one  [8]byte                    // wake's write, native-endian 1
-	sink [8]byte                    // the seat holder's drain buffer
+	wfd  int     // an eventfd in the instance (data -1): wakes the seat holder
+	one  [8]byte // wake's write, native-endian 1
+	sink [8]byte // the wake's drain buffer: written only, by the kernel
 }
+
+// rawEvents is one worker's buffer for epoll_wait. Each worker has its
+// own: two may harvest at once (the holder in Park, and a worker the
+// watchdog unseated that looks again before it sees it lost the seat),
+// and with one shared buffer the kernel's copy for one overwrote the
+// other's events before they were read: a one-shot report lost, and an
+// operation that waited for it until its deadline (TestPollerConcurrentWaits).
+type rawEvents [pollBatch]unix.EpollEvent
 
 // openWake adds the wake eventfd, level-triggered.
 func (pl *poller) openWake() error {
@@ -74,11 +81,12 @@ func (pl *poller) arm(fd int32, want uint8) unix.Errno {
 	return 0
 }
 
-// wait takes the ready events off the epoll instance fd without blocking;
-// woke reports the wake eventfd (drained here).
-func (pl *poller) wait(fd int, out []pollEvent) (n int, woke bool) {
+// wait takes the ready events off the epoll instance fd without blocking,
+// through the caller's own buffer raw; woke reports the wake eventfd
+// (drained here).
+func (pl *poller) wait(fd int, raw *rawEvents, out []pollEvent) (n int, woke bool) {
 	for {
-		got, err := unix.EpollWait(fd, pl.buf[:len(out)], 0)
+		got, err := unix.EpollWait(fd, raw[:len(out)], 0)
 		if err == unix.EINTR {
 			continue
 		}
@@ -86,7 +94,7 @@ func (pl *poller) wait(fd int, out []pollEvent) (n int, woke bool) {
 			return 0, false
 		}
 		for i := 0; i < got; i++ {
-			e := &pl.buf[i]
+			e := &raw[i]
 			if e.Fd == -1 {
 				unix.Read(pl.wfd, pl.sink[:])
 				woke = true
