@@ -97,10 +97,11 @@ type Config struct {
 	// the watchdog left vacant, without parking first (the ring: chains
 	// of reads that finish on their starter never pass through it, and
 	// would otherwise keep the ring and the shared list unwatched). Off
-	// for the portable backend: there the same takeover made
-	// examples/echo's TestMsgEcho500Clients (RecvMsg, 500 clients, -race)
-	// lose clients' messages in 1 run of 2, and its chains are not of
-	// that kind (its tries happen in Submit, on the starter).
+	// for the portable backend, whose chains are not of that kind (its
+	// tries happen in Submit, on the starter). It once seemed to lose
+	// messages there; that was the poller's shared event buffer
+	// (docs/design.md, Known limits), and with it fixed the portable
+	// backend passes with TakeVacant on as well.
 	TakeVacant bool
 	// Spread routes hand-offs of Homed callbacks to their home worker
 	// (see Homed). It pays only with more than one P: the workers then
@@ -145,9 +146,8 @@ type worker struct {
 	// worker was running when they were handed off; home, with Spread,
 	// those sent home to it. Both under nextMu, their own lock so that
 	// the workers' chains do not meet on mu (nextMu is taken after mu
-	// when both are held; without Spread, mu is held too, as before the
-	// own lock: docs/design.md, Known limits); nextN mirrors their total length for
-	// lock-free looks. They differ when the worker is stuck: what is in
+	// when both are held; without Spread, mu is always held too);
+	// nextN mirrors their total length for lock-free looks. They differ when the worker is stuck: what is in
 	// next waits for it (it may have to run after the callback that
 	// blocks), what is in home is released to the ready list.
 	nextMu    sync.Mutex
@@ -398,8 +398,10 @@ func (s *Seat) take(w *worker) {
 		return
 	}
 	if !s.cfg.Spread {
-		// As before Spread: both lists under mu, so the portable
-		// backend's hand-offs are ordered as they always were.
+		// Without Spread (the portable backend) both lists are taken
+		// under mu, as before the own lists had their lock: one lock
+		// taken per take instead of two, where no chains run on
+		// several workers at once.
 		s.mu.Lock()
 		if w.nextN.Load() != 0 {
 			s.takeNext(w)
