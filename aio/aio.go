@@ -52,9 +52,10 @@ type Aio struct {
 	sleepTimesOut bool
 	wakeOwed      bool // a hand-off under mu owes the backend a Wake, made by unlock
 	// timercb.go: timerFiring, onTimer is ending the operation; runHere,
-	// it ended, and onTimer runs the callback on the timer's goroutine;
-	// followUp, an operation ended while the callback ran on a timer's
-	// goroutine, which runs this one's after it.
+	// it ended, and onTimer runs the callback on the timer's goroutine.
+	// followUp: an operation ended while the previous callback ran (on a
+	// reaper, or a timer's goroutine), and that goroutine runs this
+	// one's next (lifecycle.go, RunCallback; timercb.go).
 	timerFiring bool
 	runHere     bool
 	followUp    bool

@@ -159,15 +159,24 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 	// timer's goroutine. cbGoid is written under mu, so this load sees it
 	// (one atomic load on the reaper's path, no RMW).
 	switch g := a.cbGoid.Load(); {
-	case g == timerGoroutine:
-		a.followUp = true // that goroutine runs this one when the running one returns
-		return
 	case g != 0:
-		b = nil // Handoff puts it on worker g's own list, after the running one
+		// The goroutine running it (a reaper's, or a timer's) runs this
+		// one when the running one returns (RunCallback,
+		// runTimerCallbacks): no hand-off. Above all a chain, a callback
+		// restarting its Aio with a read its try finished at once.
+		a.followUp = true
+		return
 	case a.timerFiring:
 		a.runHere = true // onTimer runs it on the timer's goroutine
 		return
 	}
+	a.scheduleCallbackLocked(b)
+}
+
+// scheduleCallbackLocked has a's callback (its operation is Done, and no
+// callback of a runs) run by a reaper: b's, if the caller is one, else
+// by a hand-off.
+func (a *Aio) scheduleCallbackLocked(b *completion.Batch) {
 	if b != nil {
 		b.Add((*aioCallback)(a))
 		return
@@ -272,27 +281,53 @@ func (c *aioCallback) Running() int64 { return (*Aio)(c).cbGoid.Load() }
 // by Aio, so that chains of such reads run on every core.
 func (c *aioCallback) Home() int { return int((*Aio)(c).home & 0x7fffffff) }
 
+// maxFollowUps is how many callbacks of one Aio a reaper runs in a row
+// (followUp) before it hands the next one off like any other: the
+// reaper's seat, its ring and the other Aios' callbacks wait meanwhile.
+const maxFollowUps = 16
+
 // RunCallback runs a's callback on a reaper (goid is the reaper's id, 0 if
-// unknown).
+// unknown), and then, while each one's operation ended as it ran
+// (followUp: a chain), the next, up to maxFollowUps in a row; ending one
+// and beginning the next is one critical section.
 func (c *aioCallback) RunCallback(goid int64) {
 	a := (*Aio)(c)
 	if goid == 0 {
 		goid = seat.GoroutineID()
 	}
-	a.mu.Lock()
-	if a.state == stateDone {
-		a.state = stateCallback // a start is allowed from here on
-	}
-	a.cbGoid.Store(goid) // under mu: finishLocked reads it there
-	a.unlock()
+	running := false
 	defer func() {
-		// Even if the callback panics, the Aio must not stay busy forever
-		// (the panic still crashes the program, as in any goroutine).
+		if running {
+			// The callback panicked: the Aio must not stay busy
+			// forever (the panic still crashes the program, as in any
+			// goroutine).
+			a.mu.Lock()
+			a.callbackDoneLocked()
+			a.unlock()
+		}
+	}()
+	a.mu.Lock()
+	for n := 0; ; n++ {
+		if a.state == stateDone {
+			a.state = stateCallback // a start is allowed from here on
+		}
+		a.cbGoid.Store(goid) // under mu: finishLocked reads it there
+		a.unlock()
+		running = true
+		a.cb(a)
+		running = false
 		a.mu.Lock()
 		a.callbackDoneLocked()
-		a.unlock()
-	}()
-	a.cb(a)
+		if !a.followUp {
+			break
+		}
+		a.followUp = false
+		if n+1 >= maxFollowUps {
+			a.scheduleCallbackLocked(nil)
+			break
+		}
+	}
+	a.unlock()
 }
 
 // abortAndUnlock ends the pending operation with err if it can still be
