@@ -271,11 +271,6 @@ func (a *Aio) unbusyLocked() {
 // method stays out of the public API.
 type aioCallback Aio
 
-// Running implements seat.Callback: the worker running a's callback, so
-// that a callback of a's next operation, ended while this one runs, runs
-// after it on that worker (RunCallback clears cbGoid before it returns).
-func (c *aioCallback) Running() int64 { return (*Aio)(c).cbGoid.Load() }
-
 // Home implements seat.Homed: hand-offs from outside the reapers (a read
 // tried first on its starter, above all) spread over the ring's reapers
 // by Aio, so that chains of such reads run on every core.

@@ -414,9 +414,6 @@ func (ms *msgEngine) enqueueLocked(st *fdState, it msgItem, b *completion.Batch)
 // queues the cancel of the multishot on a reaper.
 type fdCancel fdState
 
-// Running implements completion.Callback: a cancel follows no callback.
-func (c *fdCancel) Running() int64 { return 0 }
-
 func (c *fdCancel) RunCallback(int64) {
 	st := (*fdState)(c)
 	st.mu.Lock()

@@ -182,10 +182,6 @@ func (a *Aio) zcFallbackLocked(b *completion.Batch) {
 // the completion.Callback that re-queues it as a plain send.
 type zcRetry Aio
 
-// Running implements completion.Callback: a re-queue runs no user code, so
-// it need not follow the Aio's callback.
-func (z *zcRetry) Running() int64 { return 0 }
-
 // RunCallback implements completion.Callback: it runs on a reaper, whose
 // round submits what it queues. It runs no user code.
 func (z *zcRetry) RunCallback(int64) {

@@ -15,9 +15,9 @@ package aio
 // cancelled) and otherwise ends the operation with that error instead of
 // queuing it: a cancel can never be lost between the try and the queue.
 //
-// A callback restarting its Aio (a chain of reads) has the result handed
-// to the goroutine running that callback, which runs it after the batch
-// (seat.Callback.Running): no wakeup, no system call but the read.
+// A callback restarting its Aio (a chain of reads) has the next callback
+// run by the goroutine running that one, when it returns (followUp,
+// lifecycle.go): no hand-off, no wakeup, no system call but the read.
 //
 // Which reads are worth trying is the backend's decision (the ring's:
 // not O_DIRECT, not an Aio whose recent tries keep missing; see

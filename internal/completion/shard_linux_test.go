@@ -106,8 +106,6 @@ type testCallback struct {
 	id uint32
 }
 
-func (c *testCallback) Running() int64 { return 0 }
-
 func (c *testCallback) RunCallback(goid int64) {
 	if s := c.h.s.Load(); s != nil && !s.IsReaper(seat.GoroutineID()) {
 		c.h.cbOffRing.Add(1)
@@ -575,7 +573,6 @@ func (h *handoffHandler) Complete(c *ring.CQE, b *Batch) bool {
 type countCallback struct{ n *atomic.Int64 }
 
 func (c *countCallback) RunCallback(int64) { c.n.Add(1) }
-func (c *countCallback) Running() int64    { return 0 }
 
 // Close races submitters whose inline reaps hand callbacks off. With a
 // sync.RWMutex as the ring's life lock this could deadlock: Push held it

@@ -41,16 +41,15 @@
 //     outside rounds exactly one worker acts as the holder. What no
 //     worker can serve: more callbacks blocked at once than there are
 //     workers.
-//   - Handoff puts a callback on the ready list. It runs, in this order of
-//     preference: on the worker that is running the same operation's
-//     previous callback (Callback.Running), after it returns, so one
-//     operation's callbacks never overlap and a restart chain wakes nobody;
-//     with Config.Spread, on the callback's home worker (Homed), so that
-//     chains started from outside the workers spread over them (a home
-//     worker that is stuck is skipped, and when one gets stuck the
-//     watchdog moves what was sent home to it to the ready list; a
-//     chain that reached another worker by Running, once that callback
-//     has returned, is sent home again when the worker takes its list);
+//   - Handoff puts a callback on the ready list. (The callback of an
+//     operation whose previous callback still runs is never handed off:
+//     that callback's RunCallback runs it next, so one operation's
+//     callbacks never overlap and a restart chain wakes nobody.) It
+//     runs, in this order of preference: with Config.Spread, on the
+//     callback's home worker (Homed), so that chains started from
+//     outside the workers spread over them (a home worker that is stuck
+//     is skipped, and when one gets stuck the watchdog moves what was
+//     sent home to it to the ready list);
 //     in the holder's round, if one is on (it looks at the list after every
 //     batch and before it parks); on a standby worker, if the backend lets
 //     standby workers run them (Config.StandbyRuns); else the parked holder

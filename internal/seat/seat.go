@@ -7,23 +7,22 @@ import (
 )
 
 // Callback is work that must run on one of a seat's workers: an
-// operation's user callback.
+// operation's user callback. An operation whose next callback is due
+// while its previous one still runs is not handed off: the caller's
+// RunCallback runs it after the previous one (the aio package's
+// followUp), so one operation's callbacks never overlap.
 type Callback interface {
 	// RunCallback runs on a worker; goid is that goroutine's id (0 when
 	// it runs on some other goroutine, after Close).
 	RunCallback(goid int64)
-	// Running returns the goroutine id of the worker now running this
-	// operation's previous callback, or 0. A callback handed off while
-	// that one runs goes to the same worker, after it.
-	Running() int64
 }
 
 // Homed is a Callback with a preferred worker. With Config.Spread, a
-// hand-off of one (that Running does not route) goes to worker
-// Home() % Workers rather than to the holder, so that chains started from
-// outside the workers (a read tried first on its starter, whose restarts
-// then stay with the worker that runs them) spread over every worker
-// instead of all running on the holder. A negative Home has no preference.
+// hand-off of one goes to worker Home() % Workers rather than to the
+// holder, so that chains started from outside the workers (a read tried
+// first on its starter, whose restarts then stay with the worker that
+// runs them) spread over every worker instead of all running on the
+// holder. A negative Home has no preference.
 type Homed interface {
 	Callback
 	Home() int
@@ -142,18 +141,14 @@ type worker struct {
 	inRound bool // under mu
 	waiting bool // standing by on the seat's cond; under mu
 	batch   Batch
-	// next holds callbacks of operations whose previous callback this
-	// worker was running when they were handed off; home, with Spread,
-	// those sent home to it. Both under nextMu, their own lock so that
-	// the workers' chains do not meet on mu (nextMu is taken after mu
-	// when both are held; without Spread, mu is always held too);
-	// nextN mirrors their total length for lock-free looks. They differ when the worker is stuck: what is in
-	// next waits for it (it may have to run after the callback that
-	// blocks), what is in home is released to the ready list.
-	nextMu    sync.Mutex
-	next      []Callback
+	// home holds, with Spread, the callbacks handed off to this worker
+	// as their home. Under homeMu, its own lock so that the workers'
+	// chains do not meet on mu (homeMu is taken after mu when both are
+	// held); homeN mirrors its length for lock-free looks. When the
+	// worker gets stuck, the watchdog releases it to the ready list.
+	homeMu    sync.Mutex
 	home      []Callback
-	nextN     atomic.Int32
+	homeN     atomic.Int32
 	sinceLook int // callbacks run since the holder last looked
 	// claim is how the worker and the watchdog share the batch: its
 	// count (claim >> claimShift) is the callbacks the worker has
@@ -237,13 +232,13 @@ func (s *Seat) work(w *worker, started *sync.WaitGroup) {
 		seated := s.holder.Load() == w
 		if !seated && !s.dead && !s.closed && s.holder.Load() == nil {
 			// A vacant seat is taken before anything else: a worker that
-			// only ran its own list (callbacks routed to it by Running)
+			// only ran its own list (callbacks sent home to it)
 			// would otherwise leave the ring and the shared list to
 			// nobody for as long as that list never empties.
 			s.holder.Store(w)
 			seated = true
 		}
-		if w.nextN.Load() > 0 || (s.readyN.Load() != 0 && (seated || s.cfg.StandbyRuns || s.closed)) {
+		if w.homeN.Load() > 0 || (s.readyN.Load() != 0 && (seated || s.cfg.StandbyRuns || s.closed)) {
 			s.roundLocked(w, false)
 			continue
 		}
@@ -394,26 +389,11 @@ func (s *Seat) moved(w *worker) {
 // take moves w's own list and the shared list (all of it for the holder
 // when standby workers do not run hand-offs, else one) into w's batch.
 func (s *Seat) take(w *worker) {
-	if w.nextN.Load() == 0 && s.readyN.Load() == 0 {
+	if w.homeN.Load() == 0 && s.readyN.Load() == 0 {
 		return
 	}
-	if !s.cfg.Spread {
-		// Without Spread (the portable backend) both lists are taken
-		// under mu, as before the own lists had their lock: one lock
-		// taken per take instead of two, where no chains run on
-		// several workers at once.
-		s.mu.Lock()
-		if w.nextN.Load() != 0 {
-			s.takeNext(w)
-		}
-		s.takeReadyLocked(w)
-		s.mu.Unlock()
-		return
-	}
-	if w.nextN.Load() != 0 {
-		from := len(w.batch.cbs)
-		s.takeNext(w)
-		s.sendHome(w, from)
+	if w.homeN.Load() != 0 {
+		s.takeHome(w) // only with Spread
 	}
 	if s.readyN.Load() == 0 {
 		return
@@ -423,16 +403,14 @@ func (s *Seat) take(w *worker) {
 	s.mu.Unlock()
 }
 
-// takeNext moves w's own lists into its batch.
-func (s *Seat) takeNext(w *worker) {
-	w.nextMu.Lock()
-	w.batch.cbs = append(w.batch.cbs, w.next...)
+// takeHome moves w's own list into its batch.
+func (s *Seat) takeHome(w *worker) {
+	w.homeMu.Lock()
 	w.batch.cbs = append(w.batch.cbs, w.home...)
-	clear(w.next)
 	clear(w.home)
-	w.next, w.home = w.next[:0], w.home[:0]
-	w.nextN.Store(0)
-	w.nextMu.Unlock()
+	w.home = w.home[:0]
+	w.homeN.Store(0)
+	w.homeMu.Unlock()
 }
 
 // takeReadyLocked moves the shared list (all of it for the holder when
@@ -481,8 +459,8 @@ func (s *Seat) watchdog() {
 		if !w.stuck.Load() {
 			w.stuck.Store(true)
 			stuck = append(stuck, w.id)
-			if s.cfg.Spread && w.nextN.Load() > 0 {
-				wake = s.releaseNextLocked(w) || wake
+			if s.cfg.Spread && w.homeN.Load() > 0 {
+				wake = s.releaseHomeLocked(w) || wake
 			}
 		}
 		if c&(claimInLoop|claimStolen) == claimInLoop && w.claim.CompareAndSwap(c, c|claimStolen) {
@@ -526,53 +504,13 @@ func (s *Seat) watchdog() {
 	}
 }
 
-// sendHome sends the callbacks of w's batch from index from on whose home
-// is another worker back to it (Spread). They came to w by Running, since
-// their previous callback ran here: a chain whose read missed ran one
-// callback on the holder that reaped it, or the watchdog moved it while
-// its home was stuck. Those callbacks have returned now, so the chain can
-// go home without two of its callbacks overlapping; left here, chains
-// would gather on one worker and stay. Common path: no lock, one look at
-// each callback's home.
-func (s *Seat) sendHome(w *worker, from int) {
-	away := false
-	for _, cb := range w.batch.cbs[from:] {
-		if home := s.homeOf(cb); home != nil && home != w {
-			away = true
-			break
-		}
-	}
-	if !away {
-		return
-	}
-	wake := false
-	kept := w.batch.cbs[:from]
-	s.mu.Lock()
-	for _, cb := range w.batch.cbs[from:] {
-		if home := s.homeOf(cb); home != nil && home != w && !home.stuck.Load() && !s.closed {
-			wake = s.toOwnListLocked(home, cb) || wake
-			continue
-		}
-		kept = append(kept, cb)
-	}
-	s.mu.Unlock()
-	clear(w.batch.cbs[len(kept):])
-	w.batch.cbs = kept
-	if wake {
-		s.Wake()
-	}
-}
-
-// releaseNextLocked moves the hand-offs sent home to w (Spread) to the
-// ready list, now that w is stuck. What Running routed to w stays: it may
-// have to run after the callback that blocks, and a chain that merely
-// paused (a preempted worker looks stuck too) keeps its worker rather
-// than moving away and being sent home again, a wake each way (measured:
-// read-cached qd1 under -stress lost 10% when those moved too). true: a
-// wake is owed.
-func (s *Seat) releaseNextLocked(w *worker) (wake bool) {
-	w.nextMu.Lock()
-	defer w.nextMu.Unlock()
+// releaseHomeLocked moves the hand-offs sent home to w (Spread) to the
+// ready list, now that w is stuck. (A chain whose callback w is running
+// stays with w regardless: its next callback is the running one's
+// follow-up, not a hand-off.) true: a wake is owed.
+func (s *Seat) releaseHomeLocked(w *worker) (wake bool) {
+	w.homeMu.Lock()
+	defer w.homeMu.Unlock()
 	if len(w.home) == 0 {
 		return false
 	}
@@ -582,7 +520,7 @@ func (s *Seat) releaseNextLocked(w *worker) (wake bool) {
 	s.ready = append(s.ready, w.home...)
 	clear(w.home)
 	w.home = w.home[:0]
-	w.nextN.Store(int32(len(w.next)))
+	w.homeN.Store(0)
 	s.readyN.Store(int32(len(s.ready) - s.rhead))
 	return s.readiedLocked(w)
 }
@@ -612,35 +550,12 @@ func (s *Seat) readiedLocked(stuck *worker) (wake bool) {
 // holds no lock. Handoff makes no system call and does not allocate once
 // the lists have grown.
 func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
-	// The caller holds the operation's lock, under which what Running
-	// reports changes: one read serves the whole hand-off.
-	g := cb.Running()
-	if s.cfg.Spread {
-		// Chains run on several workers at once: their hand-offs must
-		// not meet on mu.
-		if w := s.workerOf(g); w != nil {
-			// Its previous callback still runs there: the caller holds
-			// that operation's lock, under which RunCallback clears
-			// what Running reports before the worker takes its list
-			// again, so the worker will see this one, even after Close.
-			// mu is not needed (workers and goid are fixed by Start).
-			s.toNext(w, cb)
-			return true, false
-		}
-	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return false, false
 	}
-	if !s.cfg.Spread {
-		if w := s.workerOf(g); w != nil {
-			s.toNext(w, cb)
-			s.mu.Unlock()
-			return true, false
-		}
-	}
-	if s.cfg.Spread && g == 0 {
+	if s.cfg.Spread {
 		if w := s.homeOf(cb); w != nil && !w.stuck.Load() {
 			wake = s.toOwnListLocked(w, cb)
 			s.mu.Unlock()
@@ -665,19 +580,6 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 	return true, wake
 }
 
-// workerOf returns the worker whose goroutine id is g (what a Callback's
-// Running reports), or nil.
-func (s *Seat) workerOf(g int64) *worker {
-	if g != 0 {
-		for _, w := range s.workers {
-			if w.goid == g {
-				return w
-			}
-		}
-	}
-	return nil
-}
-
 // homeOf returns cb's home worker (Homed), or nil when it has none.
 func (s *Seat) homeOf(cb Callback) *worker {
 	if h, ok := cb.(Homed); ok {
@@ -697,14 +599,6 @@ func (s *Seat) oweWakeLocked() bool {
 	return true
 }
 
-// toNext puts cb on w's list of callbacks routed by Running.
-func (s *Seat) toNext(w *worker, cb Callback) {
-	w.nextMu.Lock()
-	w.next = append(w.next, cb)
-	w.nextN.Store(int32(len(w.next) + len(w.home)))
-	w.nextMu.Unlock()
-}
-
 // toOwnListLocked puts cb on w's own list and sees that w will look at
 // it, as Handoff does for the ready list; true: a wake is owed. Under mu,
 // w is in one of these states: in a round (it takes its list after the
@@ -712,10 +606,10 @@ func (s *Seat) toNext(w *worker, cb Callback) {
 // here), or the holder, parked or about to park (a wake is owed, and a
 // holder leaving Park looks at its list before it parks again).
 func (s *Seat) toOwnListLocked(w *worker, cb Callback) (wake bool) {
-	w.nextMu.Lock()
+	w.homeMu.Lock()
 	w.home = append(w.home, cb)
-	w.nextN.Store(int32(len(w.next) + len(w.home)))
-	w.nextMu.Unlock()
+	w.homeN.Store(int32(len(w.home)))
+	w.homeMu.Unlock()
 	switch {
 	case w.inRound:
 	case w.waiting:

@@ -1,7 +1,6 @@
 package seat
 
 import (
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,19 +77,12 @@ func (f *fakeBackend) Wake() {
 	}
 }
 
-// funcCallback runs fn; running is what Running reports.
+// funcCallback runs fn.
 type funcCallback struct {
-	fn      func(goid int64)
-	running func() int64
+	fn func(goid int64)
 }
 
 func (c *funcCallback) RunCallback(goid int64) { c.fn(goid) }
-func (c *funcCallback) Running() int64 {
-	if c.running == nil {
-		return 0
-	}
-	return c.running()
-}
 
 func startSeat(t *testing.T, f *fakeBackend, cfg Config) *Seat {
 	t.Helper()
@@ -180,48 +172,6 @@ func TestWatchdogHandsSeatOn(t *testing.T) {
 	}
 }
 
-// A callback handed off while its operation's previous callback runs
-// (Running names that worker) runs on the same worker after it returns,
-// never beside it, even with idle standby workers that run hand-offs.
-func TestRunningCallbackFollowsOnItsWorker(t *testing.T) {
-	f := newFake(4)
-	s := startSeat(t, f, Config{Workers: 4, Watchdog: time.Hour, StandbyRuns: true})
-	var running atomic.Int64
-	var overlap atomic.Bool
-	var goids sync.Map
-	done := make(chan struct{})
-	const chain = 200
-	n := 0
-	var cb *funcCallback
-	cb = &funcCallback{running: running.Load}
-	cb.fn = func(goid int64) {
-		if !running.CompareAndSwap(0, goid) {
-			overlap.Store(true)
-		}
-		goids.Store(goid, true)
-		n++
-		if n < chain {
-			if ok, wake := s.Handoff(cb); !ok || wake {
-				t.Errorf("Handoff from the running callback: ok %v, wake %v; want true, false", ok, wake)
-			}
-			time.Sleep(10 * time.Microsecond) // let an idle worker try to take it
-		} else {
-			close(done)
-		}
-		running.Store(0)
-	}
-	f.events <- cb
-	waitChan(t, done, "the chain's end")
-	if overlap.Load() {
-		t.Fatal("two callbacks of one chain overlapped")
-	}
-	k := 0
-	goids.Range(func(any, any) bool { k++; return true })
-	if k != 1 {
-		t.Fatalf("the chain ran on %d workers, want 1", k)
-	}
-}
-
 // Close runs what was handed off before it, on the workers, and refuses
 // hand-offs after it.
 func TestCloseRunsHandedOffThenRefuses(t *testing.T) {
@@ -250,55 +200,75 @@ func TestCloseRunsHandedOffThenRefuses(t *testing.T) {
 }
 
 // selfChain is a callback that hands itself off again from inside itself
-// (Running names its worker, so it stays there) until stop is closed; its
-// first run blocks for block, long enough for the watchdog to act.
-func selfChain(s *Seat, stop <-chan struct{}, block time.Duration) *funcCallback {
-	var running atomic.Int64
-	cb := &funcCallback{running: running.Load}
-	first := true
+// until stop is closed, homed on the worker that first runs it (with
+// Spread, so it stays there, as a chain of reads does); its first run
+// blocks for block, long enough for the watchdog to act.
+// steady is closed once the chain has run 10 times more on its home.
+func selfChain(s *Seat, stop <-chan struct{}, block time.Duration) (cb *homedCallback, steady chan struct{}) {
+	cb = &homedCallback{home: -1}
+	steady = make(chan struct{})
+	first, runs := true, 0
 	cb.fn = func(goid int64) {
-		running.Store(goid)
-		defer running.Store(0)
 		if first {
 			first = false
+			for i, w := range s.workers {
+				if w.goid == goid {
+					cb.home = i
+				}
+			}
 			time.Sleep(block)
+			// The watchdog has marked this worker stuck, and a hand-off
+			// skips a stuck home: the chain goes on from outside, once
+			// the worker has moved again.
+			go func() {
+				time.Sleep(2 * time.Millisecond)
+				if _, wake := s.Handoff(cb); wake {
+					s.Wake()
+				}
+			}()
+			return
+		}
+		if runs++; runs == 10 {
+			close(steady)
 		}
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		s.Handoff(cb)
-		time.Sleep(20 * time.Microsecond)
+		s.Handoff(cb) // back on its home's own list: never stuck, never idle
 	}
-	return cb
+	return cb, steady
 }
 
 // The watchdog can leave the seat vacant: it takes it from a holder stuck
-// in a callback while the only other worker runs a chain routed to itself,
+// in a callback while the only other worker runs a chain homed on itself,
 // and nobody is idle to be given it. A worker that runs such a chain must
 // take the vacant seat; otherwise events wait for as long as the chains go
 // on, which for chains that never pass through the backend (reads that
 // finish on their starter) is for ever.
 func TestVacantSeatIsTaken(t *testing.T) {
 	f := newFake(2)
-	s := startSeat(t, f, Config{Workers: 2, Watchdog: time.Millisecond, TakeVacant: true})
+	s := startSeat(t, f, Config{Workers: 2, Watchdog: time.Millisecond, TakeVacant: true, Spread: true})
 	stop := make(chan struct{})
 	defer close(stop)
 	first := waitChan(t, f.parked, "the first holder to park")
 	// Chain A blocks the holder: the seat goes to the idle worker, which
-	// parks; A goes on, on its first worker, routed to itself.
-	f.events <- selfChain(s, stop, 20*time.Millisecond)
+	// parks; A goes on, on its first worker, its home.
+	a, steady := selfChain(s, stop, 20*time.Millisecond)
+	f.events <- a
 	for w := waitChan(t, f.parked, "the seat's second holder to park"); w == first; {
 		w = waitChan(t, f.parked, "the seat's second holder to park")
 	}
-	// Chain B blocks the second holder: the watchdog takes the seat and
-	// finds nobody idle to give it to.
-	f.events <- selfChain(s, stop, 20*time.Millisecond)
-	time.Sleep(40 * time.Millisecond)
+	waitChan(t, steady, "chain A to run on its home")
+	// B blocks the second holder until the end: the watchdog takes the
+	// seat and finds nobody idle to give it to (A's worker is in a round
+	// of its own list), and the blocked holder never comes back for it.
+	f.events <- &funcCallback{fn: func(int64) { <-stop }}
+	time.Sleep(20 * time.Millisecond)
 	served := make(chan struct{})
 	f.events <- &funcCallback{fn: func(int64) { close(served) }}
-	waitChan(t, served, "an event while two self-routed chains run (the seat left vacant)")
+	waitChan(t, served, "an event while a chain runs and the holder blocks (the seat left vacant)")
 }
 
 // A callback that blocks in a batch: the callbacks after it in the same
@@ -426,35 +396,5 @@ func TestSpreadStuckHomeReleases(t *testing.T) {
 	}
 	if g := waitChan(t, ran, "a callback homed on a blocked worker to run elsewhere"); g == s.workers[1].goid {
 		t.Fatal("ran on the blocked worker")
-	}
-}
-
-// A chain that came to another worker by Running (its previous callback
-// ran there) goes back to its home worker once that callback has
-// returned: chains do not gather on one worker.
-func TestSpreadChainGoesHome(t *testing.T) {
-	f := newFake(2)
-	s := startSeat(t, f, Config{Workers: 2, Watchdog: time.Second, Spread: true})
-	waitChan(t, f.parked, "the holder to park")
-	var runningOn atomic.Int64
-	ran := make(chan int64, 1)
-	second := &homedCallback{home: 1}
-	second.running = runningOn.Load
-	second.fn = func(goid int64) { ran <- goid }
-	first := &homedCallback{home: 0}
-	first.fn = func(goid int64) {
-		// The operation's next callback is handed off while this one
-		// runs on worker 0, as a read tried first from its callback is.
-		runningOn.Store(goid)
-		if _, wake := s.Handoff(second); wake {
-			t.Error("a hand-off routed by Running reported a wake")
-		}
-		runningOn.Store(0)
-	}
-	if _, wake := s.Handoff(first); wake {
-		s.Wake()
-	}
-	if g := waitChan(t, ran, "the second callback to run"); g != s.workers[1].goid {
-		t.Fatalf("the callback homed on worker 1 ran on goroutine %d, want %d (worker 0 is %d)", g, s.workers[1].goid, s.workers[0].goid)
 	}
 }
