@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -235,7 +236,9 @@ func TestTryFirstZeroTimeoutCached(t *testing.T) {
 }
 
 // A chain of reads restarted from the callback stays on the callback's
-// goroutine: never on the starter, every callback exactly once.
+// goroutine: never on the starter, every callback exactly once, and each
+// after the previous one has returned, also past the follow-ups a reaper
+// runs in a row before it hands the next one off.
 func TestTryFirstCallbackChain(t *testing.T) {
 	e := ringEngine(t, aio.Config{})
 	fd := tempFile(t, strings.Repeat("c", 8192), unix.O_RDONLY)
@@ -244,8 +247,13 @@ func TestTryFirstCallbackChain(t *testing.T) {
 	left := n
 	starter := goid()
 	var bad error
+	var inCallback atomic.Bool
 	var a *aio.Aio
 	a = e.NewAio(func(a *aio.Aio) {
+		if !inCallback.CompareAndSwap(false, true) {
+			t.Error("two callbacks of one Aio overlapped")
+		}
+		defer inCallback.Store(false)
 		if goid() == starter && bad == nil {
 			bad = errors.New("callback ran on the starting goroutine")
 		}
