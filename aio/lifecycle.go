@@ -60,9 +60,11 @@ package aio
 //	Provider        Finish                           Done            the provider
 //	Provider        Abort/Stop/Close/deadline        Provider        calls the cancel hook once;
 //	                                                                 the provider calls Finish
-//	Done            callback begins                  Callback        a reaper, or the timer's
+//	Done            callback begins                  Callback        a reaper, the timer's
 //	                                                                 goroutine that ended it
-//	                                                                 (timercb.go)
+//	                                                                 (timercb.go), or the one
+//	                                                                 that ran the previous
+//	                                                                 callback (followUp)
 //	Done            (no callback)                    Idle            whoever ended it
 //	Callback        callback returns                 Idle            the reaper
 //
@@ -79,7 +81,9 @@ package aio
 // the operation is in that backend and "its CQE" its result code, see
 // backend.go): an operation ended by its CQE on a reaper joins the
 // reaper's batch; one ended by the Aio's own timer runs on the timer's
-// goroutine (timercb.go); one ended anywhere else (an abort, a refused
+// goroutine (timercb.go); one ended while the Aio's previous callback
+// still runs is run next by that callback's goroutine (followUp, up to
+// maxFollowUps in a row); one ended anywhere else (an abort, a refused
 // start, a provider's Finish) is handed to a reaper. Either way, one Aio's
 // callbacks never overlap (finishLocked).
 // A user goroutine that reaps (after its submission, or in Wait) completes
