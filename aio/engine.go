@@ -78,8 +78,12 @@ type Config struct {
 	// call short, and a zero timeout lets it run. A Statx of an open
 	// descriptor (AT_EMPTY_PATH with an empty path) is made that way
 	// without it, unless RingOnly is set: it walks no path, so it cannot
-	// wait for the disk the way a path lookup can. docs/design.md, "Files
-	// by name", says when each pays.
+	// wait for the disk the way a path lookup can. Without it, a Statx of
+	// a path is made that way too while the engine's lookups are served
+	// from memory, and goes through the ring for a while after one took
+	// long enough to have read the disk (docs/design.md, decision 28);
+	// never for a zero timeout's attempt. docs/design.md, "Files by
+	// name", says when each pays.
 	StatxInline bool
 }
 
@@ -93,6 +97,8 @@ type Engine struct {
 	shards   []backend     // where Aios' operations go: the rings, or one portable backend
 	next     atomic.Uint32 // round-robin shard for NewAio
 	tryFirst bool          // file reads are tried on their starter first (tryfirst.go)
+	// statxPaths: where a Statx of a path goes (ops_file.go, Linux)
+	statxPaths statxAdapt
 
 	closed    atomic.Bool // set once, first thing in Close
 	mu        sync.Mutex  // guards table and the close handshake; taken after Aio.mu, never before

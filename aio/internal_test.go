@@ -184,3 +184,25 @@ func TestMaxIOVIsTheDescriptionsBound(t *testing.T) {
 		t.Fatalf("aio.MaxIOV %d, op.MaxVec %d", MaxIOV, op.MaxVec)
 	}
 }
+
+// A path Statx is made on its starter until one takes long enough to have
+// read the disk; then the next statxRingAfterSlow go through the ring,
+// and the starter tries again.
+func TestStatxAdaptBacksOffAfterSlow(t *testing.T) {
+	var sa statxAdapt
+	for i := range 10 {
+		if !sa.tryInline() {
+			t.Fatalf("try %d refused before any slow Statx", i)
+		}
+		sa.took(time.Microsecond)
+	}
+	sa.took(statxSlow + time.Microsecond)
+	for i := range statxRingAfterSlow {
+		if sa.tryInline() {
+			t.Fatalf("Statx %d after a slow one made inline, want the ring for %d", i, statxRingAfterSlow)
+		}
+	}
+	if !sa.tryInline() {
+		t.Fatal("still refused after the ring's share")
+	}
+}

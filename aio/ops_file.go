@@ -13,7 +13,9 @@ package aio
 import (
 	"math"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/aioring/aioring/internal/op"
@@ -174,5 +176,43 @@ func (a *Aio) buildFileLocked(kind opKind, off int64, fa *fileArgs) error {
 func closeRefused(fd int) {
 	if fd >= 0 && fd <= math.MaxInt32 {
 		syscall.Close(fd)
+	}
+}
+
+// statxAdapt decides, per engine, where a Statx of a path goes (decision
+// 28): made by the starter while the lookups are served from memory, and
+// through the ring (an io-wq worker) for the next statxRingAfterSlow
+// after one that took longer than statxSlow, which is a lookup that read
+// the disk: its starter, often a reaper running a chain, waited for it.
+// Then the starter tries again. ring counts the Statx still to send to
+// the ring; any goroutine may update it (atomics only).
+type statxAdapt struct{ ring atomic.Int32 }
+
+const (
+	// statxSlow: an inline statx(2) longer than this read the disk (a
+	// cached one takes about 1 µs here; a read of the disk, 100 µs or
+	// more), or its thread was preempted, which the ring's worker would
+	// not have spared it either.
+	statxSlow = 50 * time.Microsecond
+	// statxRingAfterSlow: how many path Statx go through the ring after
+	// a slow one, so a cold tree pays for a blocked starter about once
+	// per that many.
+	statxRingAfterSlow = 256
+)
+
+// tryInline reports whether the next Statx of a path is made by its
+// starter.
+func (sa *statxAdapt) tryInline() bool {
+	if sa.ring.Load() <= 0 {
+		return true
+	}
+	sa.ring.Add(-1)
+	return false
+}
+
+// took records how long an inline Statx took.
+func (sa *statxAdapt) took(d time.Duration) {
+	if d > statxSlow {
+		sa.ring.Store(statxRingAfterSlow)
 	}
 }

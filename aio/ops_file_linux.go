@@ -3,6 +3,7 @@
 package aio
 
 import (
+	"time"
 	"unsafe"
 
 	"github.com/aioring/aioring/internal/op"
@@ -22,15 +23,34 @@ import (
 // Linux's: there is no Statx on other systems.)
 func (a *Aio) Statx(dirfd int, path string, flags, mask int, st *unix.Statx_t) {
 	fa := fileArgs{path: path, flags: uint32(flags), mode: uint32(mask), st: unsafe.Pointer(st)}
-	if a.e.cfg.StatxInline || (path == "" && flags&unix.AT_EMPTY_PATH != 0 && !a.e.cfg.RingOnly) {
+	switch {
+	case a.e.cfg.StatxInline || (path == "" && flags&unix.AT_EMPTY_PATH != 0 && !a.e.cfg.RingOnly):
 		// The status of an open descriptor walks no path: its inode is
 		// in memory, and the call is cheaper made here than as an
 		// IORING_OP_STATX, which the kernel always hands to an io-wq
 		// worker (docs/design.md, decision 24).
 		a.statxInline(dirfd, &fa)
-		return
+	case !a.e.cfg.RingOnly && !a.zeroTimeout() && a.e.statxPaths.tryInline():
+		// A path whose lookup the caches are likely to serve (no recent
+		// Statx of this engine had to wait): made here too, and timed
+		// (decision 28). Not a zero timeout's attempt: a lookup may
+		// read the disk, and an attempt must not wait; through the ring
+		// it ends with ErrTimedOut at once, as statx(2) has no
+		// non-blocking form.
+		t0 := time.Now()
+		a.statxInline(dirfd, &fa)
+		a.e.statxPaths.took(time.Since(t0))
+	default:
+		a.startKernelFile(opStatx, dirfd, 0, nil, &fa)
 	}
-	a.startKernelFile(opStatx, dirfd, 0, nil, &fa)
+}
+
+// zeroTimeout reports whether the next operation is a zero timeout's
+// attempt (no expiry set, a timeout of 0).
+func (a *Aio) zeroTimeout() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.expireAt == 0 && a.resolvedTimeoutLocked() == 0
 }
 
 // statxInline is Statx under Config.StatxInline: the operation is begun
