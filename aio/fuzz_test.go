@@ -554,7 +554,9 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 			r.bad("Fsync with a zero timeout: %v, want ErrTimedOut", err)
 		}
 	case op.harness && op.fileErr == ErrInvalid:
-		if err != ErrInvalid {
+		// A future expiry (100 µs to 2 ms ahead) may have passed by the
+		// start on a busy machine, and a past expiry is checked first.
+		if err != ErrInvalid && (err != ErrTimedOut || op.expire != 2) {
 			r.bad("%s of a path with a NUL: %v, want ErrInvalid", op.kind.name(), err)
 		}
 	case op.harness && op.kind >= opOpenAt && op.kind != opClose && timeout == 0 && op.expire == 0:
