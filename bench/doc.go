@@ -25,7 +25,8 @@
 // served by one goroutine per P, the load generator counting datagrams
 // lost: -only udp-echo), and the files by name of issue 18: files (a tree
 // of 10 000 files of 1-64 KiB read whole, warm, and cold after dropping
-// the page cache when run as root), stat (statx of 100 000 paths) and log
+// the page cache when run as root), stat (statx of 100 000 paths, warm,
+// and cold as files is) and log
 // (durable appends by 64 writers with group commit), each against the
 // standard library (files.go; AIORING_BENCH_STATX_INLINE=1 measures
 // aio.Config.StatxInline). Every one measures aioring and its baselines side by side
