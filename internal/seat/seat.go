@@ -389,9 +389,6 @@ func (s *Seat) moved(w *worker) {
 // take moves w's own list and the shared list (all of it for the holder
 // when standby workers do not run hand-offs, else one) into w's batch.
 func (s *Seat) take(w *worker) {
-	if w.homeN.Load() == 0 && s.readyN.Load() == 0 {
-		return
-	}
 	if w.homeN.Load() != 0 {
 		s.takeHome(w) // only with Spread
 	}
@@ -468,12 +465,8 @@ func (s *Seat) watchdog() {
 			// and can claim no more: the rest are ready for others.
 			rest := w.batch.cbs[(c>>claimShift)-w.batchAt:]
 			if len(rest) > 0 {
-				if s.rhead > 0 && s.rhead == len(s.ready) {
-					s.ready, s.rhead = s.ready[:0], 0
-				}
-				s.ready = append(s.ready, rest...)
+				s.appendReadyLocked(rest...)
 				clear(rest)
-				s.readyN.Store(int32(len(s.ready) - s.rhead))
 				wake = s.readiedLocked(w) || wake
 			}
 		}
@@ -514,14 +507,10 @@ func (s *Seat) releaseHomeLocked(w *worker) (wake bool) {
 	if len(w.home) == 0 {
 		return false
 	}
-	if s.rhead > 0 && s.rhead == len(s.ready) {
-		s.ready, s.rhead = s.ready[:0], 0
-	}
-	s.ready = append(s.ready, w.home...)
+	s.appendReadyLocked(w.home...)
 	clear(w.home)
 	w.home = w.home[:0]
 	w.homeN.Store(0)
-	s.readyN.Store(int32(len(s.ready) - s.rhead))
 	return s.readiedLocked(w)
 }
 
@@ -562,11 +551,7 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 			return true, wake
 		}
 	}
-	if s.rhead > 0 && s.rhead == len(s.ready) {
-		s.ready, s.rhead = s.ready[:0], 0
-	}
-	s.ready = append(s.ready, cb)
-	s.readyN.Add(1)
+	s.appendReadyLocked(cb)
 	h := s.holder.Load()
 	switch {
 	case h != nil && h.inRound:
@@ -578,6 +563,16 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 	}
 	s.mu.Unlock()
 	return true, wake
+}
+
+// appendReadyLocked adds cbs to the shared list, reusing its array once
+// everything before them has been taken.
+func (s *Seat) appendReadyLocked(cbs ...Callback) {
+	if s.rhead > 0 && s.rhead == len(s.ready) {
+		s.ready, s.rhead = s.ready[:0], 0
+	}
+	s.ready = append(s.ready, cbs...)
+	s.readyN.Store(int32(len(s.ready) - s.rhead))
 }
 
 // homeOf returns cb's home worker (Homed), or nil when it has none.
