@@ -19,9 +19,23 @@ import (
 // paced so that the receive buffer never overflows (loopback then drops
 // nothing). Every datagram whose SendTo succeeded arrives exactly once,
 // from its sender's address; none whose SendTo failed arrives; no
-// received datagram is reported as cancelled or timed out.
+// received datagram is reported as cancelled or timed out. The receivers
+// use RecvFrom, or RecvMsg (through the multishot RECVMSG, and through its
+// single-shot fallback), which must keep every datagram and its source
+// as RecvFrom does.
 func TestStormDgram(t *testing.T) {
-	e := relEngine(t, Config{Entries: 64})
+	for _, mode := range []string{"recvfrom", "recvmsg", "recvmsg-fallback"} {
+		t.Run(mode, func(t *testing.T) {
+			old := forceMsgFallback
+			forceMsgFallback = mode == "recvmsg-fallback"
+			e := relEngine(t, Config{Entries: 64})
+			forceMsgFallback = old
+			stormDgram(t, e, mode != "recvfrom")
+		})
+	}
+}
+
+func stormDgram(t *testing.T, e *Engine, recvMsg bool) {
 	rfd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +60,10 @@ func TestStormDgram(t *testing.T) {
 	)
 	ports := make([]int, nsend)
 	var seq atomic.Uint64
+	recv := func(a *Aio) { a.RecvFrom(rfd) }
+	if recvMsg {
+		recv = func(a *Aio) { a.RecvMsg(rfd) }
+	}
 	// Receivers.
 	recvs := make([]*Aio, nrecv)
 	for i := range recvs {
@@ -56,14 +74,19 @@ func TestStormDgram(t *testing.T) {
 		a = e.NewAio(func(*Aio) {
 			err, n := a.Result(), a.Count()
 			tally.add(err)
+			payload := buf
+			if m := a.Msg(); recvMsg && m != nil {
+				payload = append(buf[:0], m.Bytes()...)
+				m.Free()
+			}
 			switch {
 			case err == nil:
 				from, ok := a.From().(*unix.SockaddrInet4)
 				if n != 16 || !ok {
-					tally.bad("RecvFrom: count %d from %v", n, a.From())
+					tally.bad("receive: count %d from %v", n, a.From())
 					break
 				}
-				s := binary.LittleEndian.Uint64(buf)
+				s := binary.LittleEndian.Uint64(payload)
 				mu.Lock()
 				received[s]++
 				if p, ok := sentOK[s]; ok && p != from.Port {
@@ -73,17 +96,17 @@ func TestStormDgram(t *testing.T) {
 				inFlight.Add(-1)
 			case err == ErrTimedOut, err == ErrCanceled, err == errStormAbort, err == ErrStopped:
 				if n != 0 {
-					tally.bad("RecvFrom: %v with count %d", err, n)
+					tally.bad("receive: %v with count %d", err, n)
 				}
 			default:
-				tally.bad("RecvFrom: %v", err)
+				tally.bad("receive: %v", err)
 			}
 			if stopping.Load() {
 				wg.Done()
 				return
 			}
 			stormTimeout(a, rng)
-			a.RecvFrom(rfd)
+			recv(a)
 		})
 		a.SetIOV(buf)
 		recvs[i] = a
@@ -144,7 +167,7 @@ func TestStormDgram(t *testing.T) {
 	}
 	for _, a := range recvs {
 		a.SetTimeout(Infinite)
-		a.RecvFrom(rfd)
+		recv(a)
 	}
 	// Cancels and aborts at random on every Aio.
 	all := append(append([]*Aio{}, recvs...), sends...)
@@ -165,12 +188,39 @@ func TestStormDgram(t *testing.T) {
 	for _, a := range sends {
 		a.Stop()
 	}
-	// What is still in the socket is received by plain calls, after the
-	// receivers stop.
+	// What the multishot has queued is kept while an Aio that used the
+	// descriptor lives: an Aio of the test's takes it, from before the
+	// receivers stop until nothing more comes.
+	var drain *Aio
+	drained := 0
+	if recvMsg {
+		// Its receive lists it as a user of the descriptor's state until
+		// it stops, whether or not the receive times out.
+		drain = e.NewAio(nil)
+		defer drain.Free()
+		drain.SetTimeout(200 * time.Millisecond)
+		recv(drain)
+	}
 	for _, a := range recvs {
 		a.Stop()
 	}
 	wg.Wait()
+	for drain != nil {
+		if drained > 0 {
+			recv(drain)
+		}
+		drain.Wait()
+		m := drain.Msg()
+		if drain.Result() != nil || m == nil {
+			break
+		}
+		if len(m.Bytes()) == 16 {
+			received[binary.LittleEndian.Uint64(m.Bytes())]++
+		}
+		m.Free()
+		drained++
+	}
+	// What is still in the socket is received by plain calls.
 	buf := make([]byte, 64)
 	for {
 		n, _, err := unix.Recvfrom(rfd, buf, unix.MSG_DONTWAIT)
@@ -197,7 +247,7 @@ func TestStormDgram(t *testing.T) {
 			t.Errorf("datagram %d arrived, but its SendTo reported failure", s)
 		}
 	}
-	t.Logf("%d datagrams sent and received, %d sends failed, %d cancels/aborts", len(sentOK), len(sentBad), cancels)
+	t.Logf("%d datagrams sent and received (%d after the storm), %d sends failed, %d cancels/aborts", len(sentOK), drained, len(sentBad), cancels)
 	if lost > 0 {
 		t.Fatalf("%d datagrams whose SendTo succeeded never arrived", lost)
 	}

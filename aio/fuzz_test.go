@@ -36,6 +36,9 @@ func FuzzAPI(f *testing.F) {
 	// SendTo, RecvFrom, RecvFrom with nothing there (cancelled), Splice
 	// with data in the pipe, Splice waiting (cancelled), Shutdown.
 	f.Add([]byte{22, 0, 23, 0, 23, 0, 10, 0, 24, 3, 24, 1, 10, 0, 25, 0})
+	// SendTo, RecvMsg of the datagram, SendTo of it attached, RecvMsg of
+	// that, RecvMsg with nothing there (cancelled).
+	f.Add([]byte{22, 0, 20, 3, 21, 1, 22, 0, 20, 3, 20, 3, 10, 0})
 	// Files by name: OpenAt, Statx, CloseFD, Fdatasync, Fallocate; a
 	// missing path, a NUL, a zero timeout; a cancelled OpenAt.
 	f.Add([]byte{26, 0, 27, 0, 28, 0, 29, 0, 30, 3, 26, 1, 27, 2, 8, 0, 26, 0, 28, 0, 8, 1, 26, 0, 10, 0})
@@ -81,7 +84,7 @@ type fuzzOp struct {
 	sleep     time.Duration
 	iovLen    int
 	outputSet bool  // an output slot was set before the start: it must read nil
-	from      int   // RecvFrom: the only socket that sends to its descriptor
+	from      int   // RecvFrom, RecvMsg of a datagram: the only socket that sends to its descriptor
 	fileErr   error // files by name: the error the op's arguments must give, if any
 }
 
@@ -329,7 +332,12 @@ func runFuzzScript(t *testing.T, script []byte) {
 			}
 			r.fds = append(r.fds, s)
 			a.Connect(s, lnAddr)
-		case 20:
+		case 20: // RecvMsg on the socket pair; arg%4 == 3: of a datagram
+			if arg%4 == 3 {
+				x.op.from = u[0]
+				a.RecvMsg(u[1])
+				break
+			}
 			a.RecvMsg(sp[0])
 		case 21: // attach the held message for Send, or detach
 			if a.Busy() {
@@ -426,7 +434,7 @@ func (r *fuzzRun) begin(x *fuzzAio, call int) {
 	switch {
 	case call == 20:
 		iovLen = DefaultMsgBufferSize
-	case call == 6 && x.attached != nil:
+	case (call == 6 || call == 22) && x.attached != nil:
 		iovLen = len(x.attached.Bytes())
 	}
 	x.op = fuzzOp{kind: kinds[call], harness: true, stopped: x.stopDone || x.reaped, closed: r.closed,
@@ -487,10 +495,11 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 	}
 	if op.kind == opRecvMsg {
 		m := a.Msg()
+		dgram := op.from != 0 // an empty datagram is a message too
 		switch {
-		case err == nil && n > 0 && (m == nil || len(m.Bytes()) != n):
+		case err == nil && (n > 0 || dgram) && (m == nil || len(m.Bytes()) != n):
 			r.bad("RecvMsg: count %d with message %v", n, m)
-		case (err != nil || n == 0) && m != nil:
+		case (err != nil || (n == 0 && !dgram)) && m != nil:
 			r.bad("RecvMsg: %v, count %d, with a message", err, n)
 		}
 		if m != nil {
@@ -506,16 +515,18 @@ func (r *fuzzRun) callback(x *fuzzAio) {
 		}
 		a.SetMsg(x.attached)
 	}
-	if op.kind == opRecvFrom {
+	if op.kind == opRecvFrom || (op.kind == opRecvMsg && op.from != 0) {
 		f := a.From()
 		if err == nil {
 			want, _ := unix.Getsockname(op.from)
 			if w, ok := want.(*unix.SockaddrInet4); !ok || f == nil || f.(*unix.SockaddrInet4).Port != w.Port {
-				r.bad("RecvFrom: From = %v, want the sender %v", f, want)
+				r.bad("%s: From = %v, want the sender %v", op.kind.name(), f, want)
 			}
 		} else if f != nil {
-			r.bad("RecvFrom: %v with From %v", err, f)
+			r.bad("%s: %v with From %v", op.kind.name(), err, f)
 		}
+	} else if f := a.From(); f != nil {
+		r.bad("%s: From = %v, want nil", op.kind.name(), f)
 	}
 	if n < 0 || (op.kind != opNop && n > op.iovLen) {
 		r.bad("%s: count %d, IOV %d bytes", op.kind.name(), n, op.iovLen)

@@ -133,7 +133,7 @@ func (a *Aio) beginLocked(op string) {
 	a.newFD = 0
 	if a.x != nil {
 		clear(a.x.outputs[:])
-		a.x.dg.ok = false // From: only the datagram of this operation, if it is a RecvFrom
+		a.x.dg.ok = false // From: only the datagram this operation receives, if any
 	}
 }
 

@@ -19,10 +19,16 @@ import (
 type Msg struct {
 	pool msgPool
 	buf  []byte // the whole pool buffer
+	off  int    // where the bytes start in buf (after a multishot RECVMSG's header)
 	n    int    // bytes received
-	bid  uint16 // buffer id in the pool
-	h    uint32 // handle index in the pool
-	live atomic.Bool
+	// A datagram received by a multishot RECVMSG: its source is in buf
+	// (msgdgram.go), nameLen bytes long; the receiving Aio copies it out
+	// for From when it takes the Msg.
+	dgram   bool
+	nameLen uint8
+	bid     uint16 // buffer id in the pool
+	h       uint32 // handle index in the pool
+	live    atomic.Bool
 }
 
 // Bytes returns the message's bytes, valid until Free. It panics after
@@ -31,7 +37,7 @@ func (m *Msg) Bytes() []byte {
 	if !m.live.Load() {
 		panic("aio: Msg.Bytes called after Free (use after free)")
 	}
-	return m.buf[:m.n:m.n]
+	return m.buf[m.off : m.off+m.n : m.off+m.n]
 }
 
 // Free gives the buffer back to the engine's pool. A second Free, or any

@@ -1,8 +1,9 @@
 package aio
 
 // RecvMsg without multishot receive (kernels before 6.0, or forced by
-// forceMsgFallback): a single-shot RECV into a pool buffer the engine
-// picks, with Recv's semantics (its own CQE decides; data received while a
+// forceMsgFallback): a single-shot RECVMSG into a pool buffer the engine
+// picks (a recvmsg, so that a datagram's source comes with it), with Recv's
+// semantics (its own CQE decides; data received while a
 // cancel is in flight is delivered). With no buffer free, the receive
 // waits in stateMsg until a Free, subject to its timeout.
 
@@ -15,8 +16,9 @@ import (
 // errNoBuffer: the pool has no free buffer for a fallback receive.
 var errNoBuffer = errors.New("aio: no free message buffer")
 
-// bufferLocked takes a pool buffer for a fallback receive into d. Called
-// with a.mu held (from buildLocked); RecvMsg has made the ring's pool
+// bufferLocked takes a pool buffer for a fallback receive and describes
+// the receive into it in d. Called with a.mu held (from buildLocked, and
+// from wakeFallback's restart); RecvMsg has made the ring's pool
 // before it locked the Aio, so poolMade only reads it here (it makes it
 // only if that failed, and then fails the same way). With no buffer free, the receive is listed in its
 // ring's fbWait and errNoBuffer returned: starve and the listing are one
@@ -48,7 +50,8 @@ func (a *Aio) bufferLocked(d *op.Desc) error {
 	x.pending = m
 	d.Iov.Base = &m.buf[0]
 	d.Iov.SetLen(len(m.buf))
-	return nil
+	// A recvmsg, with room for a datagram's source (msgdgram.go).
+	return a.msghdrLocked(d, op.RecvFrom, nil)
 }
 
 // waitBufferLocked parks a fallback RecvMsg, listed by bufferLocked, until

@@ -93,6 +93,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/ring"
@@ -102,7 +103,7 @@ import (
 
 // User data kinds of the engine's multishot requests.
 const (
-	kindMsgRecv   sqe.Kind = 3 // a descriptor's multishot RECV (buffer select)
+	kindMsgRecv   sqe.Kind = 3 // a descriptor's multishot RECV, or RECVMSG for a datagram socket (buffer select)
 	kindMsgAccept sqe.Kind = 4 // a descriptor's multishot ACCEPT
 )
 
@@ -173,6 +174,12 @@ type fdState struct {
 	pool     msgPool // nil for accept
 	dev, ino uint64  // the socket's identity at creation (fstat)
 	req      msReq
+	// A datagram socket's multishot is a RECVMSG (msgdgram.go): hdr is
+	// its template, read by the kernel at each arm, and a buffer's
+	// payload starts at dgramOff.
+	dgram    bool
+	dgramOff int
+	hdr      unix.Msghdr
 
 	mu        sync.Mutex
 	dropped   atomic.Bool // out of fds; what arrives goes back. Set under mu; read without it when pruning
@@ -199,15 +206,19 @@ type msReq struct {
 	fd     int32
 	group  uint16
 	accept bool
+	hdr    *unix.Msghdr // a datagram socket's RECVMSG template; nil: RECV
 	ud     sqe.UserData
 }
 
 func (r *msReq) SQEs() int      { return 1 }
 func (r *msReq) MayBlock() bool { return false }
 func (r *msReq) Prep(s []*sqe.SQE) {
-	if r.accept {
+	switch {
+	case r.accept:
 		s[0].AcceptMultishot(r.fd, sockCloexec)
-	} else {
+	case r.hdr != nil:
+		s[0].RecvmsgMultishot(r.fd, unsafe.Pointer(r.hdr), r.group, 0)
+	default:
 		s[0].RecvMultishot(r.fd, r.group, 0)
 	}
 	s[0].UserData = uint64(r.ud)
@@ -286,6 +297,11 @@ func (ms *msgEngine) newState(a *Aio, fd int32, accept bool, id fileID) (st *fdS
 		n.pool = p
 		n.req.group, _ = p.group()
 		kind = kindMsgRecv
+		if n.rg != nil {
+			if err := n.dgramSetup(ms.size); err != nil {
+				return nil, false, err
+			}
+		}
 	}
 	st, err = ms.publish(n, kind)
 	return st, st == n, err
@@ -462,8 +478,7 @@ func (ms *msgEngine) finishWaiter(a *Aio, st *fdState, it msgItem, err error, b 
 	a.x.waitSt = nil
 	switch {
 	case it.m != nil:
-		a.x.attached = it.m
-		a.finishLocked(nil, it.m.n, b)
+		a.takeMsgLocked(it.m, b)
 	case err == nil && st.accept:
 		a.x.outputs[0] = int(it.fd)
 		a.newFD = it.fd + 1 // FD (ops_file.go)
@@ -565,7 +580,11 @@ func (ms *msgEngine) complete(c *ring.CQE, b *completion.Batch) (final bool) {
 	case ud.Kind() == kindMsgAccept && c.Res >= 0:
 		it, got = msgItem{fd: c.Res}, true
 	case c.Flags&ring.CQEFBuffer != 0 && c.Res > 0:
-		it, got = msgItem{m: st.pool.take(uint16(c.Flags>>ring.CQEBufferShift), int(c.Res))}, true
+		m := st.pool.take(uint16(c.Flags>>ring.CQEBufferShift), int(c.Res))
+		if st.dgram {
+			st.dgramLayout(m)
+		}
+		it, got = msgItem{m: m}, true
 	case c.Flags&ring.CQEFBuffer != 0:
 		// A buffer selected for an empty result: straight back.
 		st.pool.put(st.pool.take(uint16(c.Flags>>ring.CQEBufferShift), 0))
@@ -795,8 +814,7 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, fr
 			push = st.sh
 		}
 		if it.m != nil {
-			x.attached = it.m
-			a.finishLocked(nil, it.m.n, nil)
+			a.takeMsgLocked(it.m, nil)
 		} else {
 			x.outputs[0] = int(it.fd)
 			a.newFD = it.fd + 1 // FD (ops_file.go)

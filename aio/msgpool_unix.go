@@ -103,7 +103,7 @@ func (p *ringPool) handleLocked(bid uint16, n int) *Msg {
 	m := &p.handles[h]
 	off := int(bid) * p.size
 	m.buf = p.mem[off : off+p.size : off+p.size]
-	m.bid, m.n = bid, n
+	m.bid, m.n, m.off, m.dgram, m.nameLen = bid, n, 0, false, 0
 	p.out++
 	return m
 }

@@ -167,7 +167,7 @@ func (ms *msgEngine) allocIDLocked(st *fdState, kind sqe.Kind) error {
 	c := (*ms.dir.Load())[id/chunkSlots]
 	c.gen[id%chunkSlots]++
 	st.id, st.gen = id, c.gen[id%chunkSlots]
-	st.req = msReq{fd: st.fd, group: st.req.group, accept: st.accept, ud: sqe.Pack(kind, id, st.gen)}
+	st.req = msReq{fd: st.fd, group: st.req.group, accept: st.accept, hdr: st.req.hdr, ud: sqe.Pack(kind, id, st.gen)}
 	c.st[id%chunkSlots].Store(st)
 	return nil
 }

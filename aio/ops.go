@@ -122,6 +122,17 @@ func (a *Aio) Send(fd int) { a.startKernel(opSend, fd, 0, nil) }
 // receives is kept, in order, for the next RecvMsg on fd while an Aio
 // that used fd lives. The package doc tells how memory is bounded, and
 // when to close fd with Engine.CloseFD rather than unix.Close.
+//
+// On a datagram socket each Msg is one datagram, an empty one included
+// (Count 0 with a Msg: there is no end of stream), and From is its source
+// as after RecvFrom. A datagram longer than a buffer is truncated, as
+// net.UDPConn.ReadFrom truncates: through io_uring's multishot receive the
+// start of each buffer holds the kernel's header and the source (32 bytes
+// for IPv4, 48 for IPv6, 128 for unix sockets), so a Msg holds at most
+// Config.MsgBufferSize less that; buffers too small for any payload give
+// ErrInvalid. Single-shot receives (the portable backend, kernels before
+// 6.0) use the whole buffer, and there an empty datagram from an unbound
+// unix socket reads as an end of stream.
 func (a *Aio) RecvMsg(fd int) {
 	if a.e.msgs.multishot {
 		a.startMulti(fd, false)
@@ -237,8 +248,8 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 	a.mu.Lock()
 	defer a.unlock() // also when beginLocked panics
 	fromCallback = a.startsFromOwnRoundLocked()
-	if kind == opSend && a.x != nil && a.x.attached != nil && !a.x.attached.live.Load() {
-		panic("aio: Send of a Msg already freed (use after free)")
+	if (kind == opSend || kind == opSendTo) && a.x != nil && a.x.attached != nil && !a.x.attached.live.Load() {
+		panic("aio: " + kind.name() + " of a Msg already freed (use after free)")
 	}
 	a.beginLocked(kind.name())
 	if kind == opRecvMsg && a.x != nil {
@@ -330,19 +341,11 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		return a.buffersLocked(d)
 	case opSend:
 		d.Kind = op.Send
-		if a.x != nil && a.x.attached != nil {
-			// SetMsg's message wins over the IOV, however many buffers
-			// that holds. Its buffer is the pool's mapping, outside the
-			// Go heap: nothing to pin.
-			if b := a.x.attached.Bytes(); len(b) > 0 {
-				d.Iov.Base = &b[0]
-				d.Iov.SetLen(len(b))
-			}
+		if a.attachedLocked(d) {
 			return nil
 		}
 		return a.buffersLocked(d)
 	case opRecvMsg:
-		d.Kind = op.Recv
 		return a.bufferLocked(d)
 	case opAccept:
 		d.Kind = op.Accept
@@ -363,6 +366,21 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		return a.buildStreamLocked(kind, d, off, sa)
 	}
 	return nil
+}
+
+// attachedLocked describes the Msg SetMsg attached, if there is one, as
+// d's buffer (Send and SendTo): it wins over the IOV, however many buffers
+// that holds. Its buffer is the pool's mapping, outside the Go heap:
+// nothing to pin.
+func (a *Aio) attachedLocked(d *op.Desc) bool {
+	if a.x == nil || a.x.attached == nil {
+		return false
+	}
+	if b := a.x.attached.Bytes(); len(b) > 0 {
+		d.Iov.Base = &b[0]
+		d.Iov.SetLen(len(b))
+	}
+	return true
 }
 
 // buffersLocked points d at the IOV and pins it: the one buffer in

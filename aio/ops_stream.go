@@ -23,7 +23,7 @@ import (
 // every RecvFrom, so decoding a source allocates nothing (a unix socket's
 // name allocates its string only when it differs from the last one).
 type dgExtra struct {
-	ok       bool // the last operation was a RecvFrom that received a datagram
+	ok       bool // the last operation received a datagram (RecvFrom, or RecvMsg on a datagram socket)
 	from4    unix.SockaddrInet4
 	from6    unix.SockaddrInet6
 	fromUnix unix.SockaddrUnix
@@ -34,9 +34,9 @@ type dgExtra struct {
 	spliceN      uint32
 }
 
-// SendTo sends the IOV as one datagram on socket fd to the address to
-// (*unix.SockaddrInet4, *unix.SockaddrInet6 or *unix.SockaddrUnix; others
-// give ErrInvalid). A nil to sends on a connected socket. to is read when
+// SendTo sends the IOV (or the Msg SetMsg attached, as Send does) as one
+// datagram on socket fd to the address to (*unix.SockaddrInet4,
+// *unix.SockaddrInet6 or *unix.SockaddrUnix; others give ErrInvalid). A nil to sends on a connected socket. to is read when
 // the operation starts and never written, so one value may serve many
 // Aios at once. Count is the bytes sent.
 func (a *Aio) SendTo(fd int, to unix.Sockaddr) {
@@ -53,9 +53,10 @@ func (a *Aio) SendTo(fd int, to unix.Sockaddr) {
 // rest is lost (no error). On a stream socket it reads like Recv.
 func (a *Aio) RecvFrom(fd int) { a.startKernel(opRecvFrom, fd, 0, nil) }
 
-// From returns the source of the datagram the last RecvFrom received:
-// a *unix.SockaddrInet4, *unix.SockaddrInet6 or *unix.SockaddrUnix, or nil
-// when the last operation was not a RecvFrom that succeeded, or the
+// From returns the source of the datagram the last RecvFrom (or RecvMsg
+// on a datagram socket) received: a *unix.SockaddrInet4,
+// *unix.SockaddrInet6 or *unix.SockaddrUnix, or nil when the last
+// operation was not such a receive that succeeded, or the
 // sender had no address (an unbound unix socket). The value belongs to
 // the Aio and is reused: it stays valid until the Aio's next operation
 // ends; copy it to keep it longer. It allocates nothing, except a unix
@@ -63,7 +64,7 @@ func (a *Aio) RecvFrom(fd int) { a.startKernel(opRecvFrom, fd, 0, nil) }
 func (a *Aio) From() unix.Sockaddr {
 	a.mu.Lock()
 	defer a.unlock()
-	if a.x == nil || !a.x.dg.ok || a.kind != opRecvFrom {
+	if a.x == nil || !a.x.dg.ok {
 		return nil
 	}
 	x := a.x
@@ -192,38 +193,51 @@ func (a *Aio) startInvalid(name string) {
 	a.finishLocked(ErrInvalid, 0, nil)
 }
 
+// msghdrLocked makes d, whose buffers are described, a k (op.SendTo or
+// op.RecvFrom) over the msghdr in the Aio's aioExtra: one buffer becomes a
+// one-entry vector there, and the address room is the destination sa
+// (SendTo; nil: none) or the room the kernel writes the source into
+// (RecvFrom).
+func (a *Aio) msghdrLocked(d *op.Desc, k op.Kind, sa unix.Sockaddr) error {
+	d.Kind = k
+	x := a.extra()
+	if d.NVec == 0 && d.Iov.Base != nil {
+		x.iovecs[0] = d.Iov
+		d.Vec, d.NVec = &x.iovecs[0], 1
+	}
+	d.Iov = unix.Iovec{}
+	d.Hdr = &x.msg
+	switch {
+	case k == op.RecvFrom:
+		x.sa = unix.RawSockaddrAny{}
+		d.Addr, d.AddrLen = &x.sa, uint32(unsafe.Sizeof(x.sa))
+	case sa != nil:
+		n, err := putSockaddr(&x.sa, sa)
+		if err != nil {
+			return ErrInvalid
+		}
+		d.Addr, d.AddrLen, d.Sock = &x.sa, n, sa
+	}
+	a.pin.Pin(x)
+	return nil
+}
+
 // buildStreamLocked describes the operations of this file in a.desc (see
 // buildLocked). off carries Splice's input offset or Shutdown's how.
 func (a *Aio) buildStreamLocked(kind opKind, d *op.Desc, off int64, sa unix.Sockaddr) error {
 	switch kind {
-	case opSendTo, opRecvFrom:
-		d.Kind = op.SendTo
-		if kind == opRecvFrom {
-			d.Kind = op.RecvFrom
+	case opSendTo:
+		if !a.attachedLocked(d) {
+			if err := a.buffersLocked(d); err != nil {
+				return err
+			}
 		}
-		x := a.extra()
+		return a.msghdrLocked(d, op.SendTo, sa)
+	case opRecvFrom:
 		if err := a.buffersLocked(d); err != nil {
 			return err
 		}
-		if d.NVec == 0 && d.Iov.Base != nil {
-			// One buffer: a one-entry vector, in the pinned aioExtra.
-			x.iovecs[0] = d.Iov
-			d.Vec, d.NVec = &x.iovecs[0], 1
-		}
-		d.Iov = unix.Iovec{}
-		d.Hdr = &x.msg
-		switch {
-		case kind == opRecvFrom:
-			x.sa = unix.RawSockaddrAny{}
-			d.Addr, d.AddrLen = &x.sa, uint32(unsafe.Sizeof(x.sa))
-		case sa != nil:
-			n, err := putSockaddr(&x.sa, sa)
-			if err != nil {
-				return ErrInvalid
-			}
-			d.Addr, d.AddrLen, d.Sock = &x.sa, n, sa
-		}
-		a.pin.Pin(x)
+		return a.msghdrLocked(d, op.RecvFrom, nil)
 	case opSplice:
 		d.Kind, d.Off = op.Splice, off
 		x := a.extra()

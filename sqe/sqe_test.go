@@ -115,6 +115,12 @@ func TestMultishotPreps(t *testing.T) {
 	if s != (SQE{Opcode: OpRecv, Flags: BufferSelect, Ioprio: IoprioRecvMultishot, Fd: 4, BufIndex: 9}) {
 		t.Fatalf("RecvMultishot: %+v", s)
 	}
+	var hdr [56]byte
+	s = SQE{Flags: IOLink, Addr: 99, Len: 7, UserData: 5}
+	s.RecvmsgMultishot(4, unsafe.Pointer(&hdr), 9, 0)
+	if s != (SQE{Opcode: OpRecvmsg, Flags: BufferSelect, Ioprio: IoprioRecvMultishot, Fd: 4, Addr: uint64(uintptr(unsafe.Pointer(&hdr))), Len: 1, BufIndex: 9}) {
+		t.Fatalf("RecvmsgMultishot: %+v", s)
+	}
 	s = SQE{Flags: IOLink, Addr: 99, Len: 7}
 	s.AcceptMultishot(4, 0x80000)
 	if s != (SQE{Opcode: OpAccept, Ioprio: IoprioAcceptMultishot, Fd: 4, OpFlags: 0x80000}) {
