@@ -21,9 +21,9 @@
 // net.Listen) and proxy (examples/proxy's forwarding code against a
 // package-net proxy doing io.Copy both ways, which splices, in front of the
 // same upstream echo server; -only proxy runs it alone), udp-echo
-// (examples/echo -udp's RecvFrom/SendTo loop against a net.UDPConn
-// served by one goroutine per P, the load generator counting datagrams
-// lost: -only udp-echo), and the files by name of issue 18: files (a tree
+// (examples/echo -udp's RecvFrom/SendTo loop, and its -msg form on
+// RecvMsg as aioring-msg, against a net.UDPConn served by one goroutine
+// per P, the load generator counting datagrams lost: -only udp-echo), and the files by name of issue 18: files (a tree
 // of 10 000 files of 1-64 KiB read whole, warm, and cold after dropping
 // the page cache when run as root), stat (statx of 100 000 paths, warm,
 // and cold as files is) and log

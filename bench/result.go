@@ -18,6 +18,12 @@ var implAio = implAioRing
 // "aioring-portable-splice" on the portable backend.
 func implAioSplice() string { return implAio + "-splice" }
 
+// implAioMsg is aioring's UDP echo on RecvMsg (one multishot receive into
+// the engine's pool, examples/echo -udp -msg), a row of its own beside
+// aioring's RecvFrom server (udp-echo only): "aioring-msg", or
+// "aioring-portable-msg".
+func implAioMsg() string { return implAio + "-msg" }
+
 // isAioring reports whether impl is one of aioring's rows (any backend,
 // with or without splice) rather than a baseline.
 func isAioring(impl string) bool { return strings.HasPrefix(impl, implAioRing) }

@@ -187,7 +187,7 @@ func (s *suite) runScenario(name string) error {
 	case scenUDP:
 		for _, uc := range s.p.udpCases {
 			base := spec{Scenario: scenUDP, Case: fmt.Sprintf("c%d %s", uc.conns, sizeName(uc.size)), Conns: uc.conns, MsgSize: uc.size}
-			if err := s.runCase(base, targetKey(scenUDP, base.Case), []string{implAio, implNet}); err != nil {
+			if err := s.runCase(base, targetKey(scenUDP, base.Case), []string{implAio, implAioMsg(), implNet}); err != nil {
 				return err
 			}
 		}

@@ -157,15 +157,75 @@ func startNetUDPEcho() (string, func(), error) {
 	return c.LocalAddr().String(), stop, nil
 }
 
+// udpMsgBuffer is the aioring-msg server's pool buffer: any UDP datagram
+// after the header and source a multishot receive writes first, as
+// examples/echo -udp -msg.
+const udpMsgBuffer = udpMaxDatagram + 128
+
+// startAioUDPEchoMsg serves UDP echo the way examples/echo -udp -msg
+// does: udpInflight×GOMAXPROCS Aios on one socket, each looping RecvMsg →
+// SendTo(From()) of the message (SetMsg) from its callback; the socket's
+// one multishot receive fills the engine's pool.
+func startAioUDPEchoMsg(e *aio.Engine) (string, func(), error) {
+	fd, port, err := bindUDP()
+	if err != nil {
+		return "", nil, err
+	}
+	var wg sync.WaitGroup
+	n := udpInflight * runtime.GOMAXPROCS(0)
+	for range n {
+		wg.Add(1)
+		var held *aio.Msg // the datagram being sent back
+		a := e.NewAio(func(a *aio.Aio) {
+			err := a.Result()
+			if held != nil {
+				// A reply ended (a failed one is a datagram UDP lost,
+				// which the load generator counts): the buffer goes back.
+				a.SetMsg(nil)
+				held.Free()
+				held = nil
+			}
+			switch {
+			case errors.Is(err, aio.ErrClosed), errors.Is(err, aio.ErrStopped):
+				if m := a.Msg(); m != nil {
+					a.SetMsg(nil)
+					m.Free()
+				}
+				a.Reap()
+				wg.Done()
+				return
+			case err == nil && a.Msg() != nil:
+				held = a.Msg()
+				a.SetMsg(held)
+				a.SendTo(fd, a.From())
+				return
+			}
+			a.RecvMsg(fd)
+		})
+		a.SetTimeout(aio.Infinite)
+		a.RecvMsg(fd)
+	}
+	stop := func() {
+		e.Close() // ends every pending RecvMsg with ErrClosed
+		wg.Wait()
+		unix.Close(fd)
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), stop, nil
+}
+
 // startUDPServer starts the udp-echo server that s names.
 func startUDPServer(s *spec) (*server, error) {
 	switch s.Impl {
-	case implAio:
-		e, err := aio.NewEngine(aio.Config{})
+	case implAio, implAioMsg():
+		cfg, start := aio.Config{}, startAioUDPEcho
+		if s.Impl == implAioMsg() {
+			cfg.MsgBufferSize, start = udpMsgBuffer, startAioUDPEchoMsg
+		}
+		e, err := aio.NewEngine(cfg)
 		if err != nil {
 			return nil, err
 		}
-		addr, stop, err := startAioUDPEcho(e)
+		addr, stop, err := start(e)
 		if err != nil {
 			e.Close()
 			return nil, err
@@ -267,7 +327,7 @@ func loadUDPEcho(s *spec, addr string) (*result, error) {
 // udpNote is the table's footnote on udp-echo: how it is measured, and
 // which rows lost datagrams (the rows say it too).
 func udpNote(rs []*result) string {
-	n := fmt.Sprintf("udp-echo: the server runs in its own process and the load generator (the same for both) in another, sending from N connected UDP sockets on loopback, each waiting for the echo of its datagram before sending the next; a datagram with no echo within %v counts as lost and the socket sends the next (lost_datagrams in the JSON, over the whole case, warm-up included). aioring is examples/echo -udp's server loop, in the bench (%d RecvFrom per P in flight on one socket, each looping RecvFrom, SendTo(From())); net is one net.UDPConn read and written (ReadFromUDPAddrPort/WriteToUDPAddrPort) by one goroutine per P. Both ask for %d MiB socket buffers. CPU/MOP counts both processes, SRV/MOP the server's alone.", udpLossTimeout, udpInflight, udpSockBuf>>20)
+	n := fmt.Sprintf("udp-echo: the server runs in its own process and the load generator (the same for all) in another, sending from N connected UDP sockets on loopback, each waiting for the echo of its datagram before sending the next; a datagram with no echo within %v counts as lost and the socket sends the next (lost_datagrams in the JSON, over the whole case, warm-up included). aioring is examples/echo -udp's server loop, in the bench (%d RecvFrom per P in flight on one socket, each looping RecvFrom, SendTo(From())); aioring-msg is examples/echo -udp -msg's (as many Aios looping RecvMsg from the socket's one multishot receive into the engine's pool, then SendTo of the message); net is one net.UDPConn read and written (ReadFromUDPAddrPort/WriteToUDPAddrPort) by one goroutine per P. Both ask for %d MiB socket buffers. CPU/MOP counts both processes, SRV/MOP the server's alone.", udpLossTimeout, udpInflight, udpSockBuf>>20)
 	var lost []string
 	for _, r := range rs {
 		if r.Scenario == scenUDP && r.Lost > 0 {

@@ -3,7 +3,7 @@
 // Command echo is a TCP echo server built directly on the aio engine.
 //
 //	echo [-addr HOST:PORT] [-idle DURATION] [-buf BYTES] [-msg] [-v]
-//	echo -udp [-addr HOST:PORT] [-inflight N] [-v]
+//	echo -udp [-addr HOST:PORT] [-inflight N] [-msg [-buf BYTES]] [-v]
 //
 // One Aio accepts connections, in a callback chain: each accepted socket
 // gets TCP_NODELAY (as in package net) and starts its connection, and the
@@ -23,7 +23,9 @@
 // With -udp it is a UDP echo server instead (udp.go): -inflight Aios
 // (default 4 per CPU) each receive a datagram with RecvFrom and send it
 // back to its source with SendTo, restarting themselves from their
-// callbacks.
+// callbacks. With -msg they receive with RecvMsg from one multishot
+// receive into the engine's pool (buffers of -buf bytes, by default any
+// UDP datagram's size) and send each message back as it is.
 package main
 
 import (
@@ -75,7 +77,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *udp {
-		return runUDP(*addr, *inflight, *verbose, stdout, stderr)
+		msgBuf := 0
+		if *msgs {
+			msgBuf = udpMsgBuffer
+			fs.Visit(func(f *flag.Flag) {
+				if f.Name == "buf" {
+					msgBuf = *bufSize
+				}
+			})
+		}
+		return runUDP(*addr, *inflight, msgBuf, *verbose, stdout, stderr)
 	}
 	cfg := aio.Config{}
 	if *msgs {
@@ -115,13 +126,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runUDP is run for -udp.
-func runUDP(addr string, inflight int, verbose bool, stdout, stderr io.Writer) int {
+// runUDP is run for -udp; msgBuf > 0 is -msg, with pool buffers of that
+// size.
+func runUDP(addr string, inflight, msgBuf int, verbose bool, stdout, stderr io.Writer) int {
 	if inflight <= 0 {
 		fmt.Fprintf(stderr, "echo: -inflight %d: must be positive\n", inflight)
 		return 2
 	}
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(aio.Config{MsgBufferSize: msgBuf})
 	if err != nil {
 		fmt.Fprintln(stderr, "echo:", err)
 		return 1
@@ -138,7 +150,11 @@ func runUDP(addr string, inflight int, verbose bool, stdout, stderr io.Writer) i
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	done := serveUDP(e, fd, inflight, log)
+	serve := serveUDP
+	if msgBuf > 0 {
+		serve = serveUDPMsg
+	}
+	done := serve(e, fd, inflight, log)
 	fmt.Fprintf(stdout, "listening on %s\n", bound)
 	<-sig
 	e.Close()

@@ -9,6 +9,13 @@ package main
 // the datagram came into, to the Aio's own decoded source (SendTo reads
 // it when it starts). A datagram longer than the buffer (65535 bytes:
 // any UDP datagram) cannot be, so none is truncated.
+//
+// With -msg the loops receive with RecvMsg instead: one multishot receive
+// on the socket fills the engine's pool buffers as datagrams arrive, each
+// RecvMsg takes the next, and SendTo sends the Msg back (SetMsg) before
+// it is freed. A datagram longer than a pool buffer less its header (see
+// aio.Aio.RecvMsg) is truncated; by default the buffers hold any UDP
+// datagram.
 
 import (
 	"errors"
@@ -24,6 +31,11 @@ import (
 
 // udpMaxDatagram is the largest UDP payload over IPv4/IPv6 without jumbograms.
 const udpMaxDatagram = 65535
+
+// udpMsgBuffer is -udp -msg's default pool buffer size: any UDP datagram
+// after the header and source a multishot receive writes first (at most
+// 128 bytes).
+const udpMsgBuffer = udpMaxDatagram + 128
 
 // listenUDP binds a UDP socket to addr (HOST:PORT) with a large receive
 // buffer (as far as net.core.rmem_max allows), so bursts from many
@@ -88,6 +100,49 @@ func serveUDP(e *aio.Engine, fd, n int, log io.Writer) (done chan struct{}) {
 		a.SetTimeout(aio.Infinite)
 		a.SetIOV(buf)
 		a.RecvFrom(fd)
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
+// serveUDPMsg is serveUDP for -msg: n loops of RecvMsg, then SendTo of the
+// message back to its source.
+func serveUDPMsg(e *aio.Engine, fd, n int, log io.Writer) (done chan struct{}) {
+	done = make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		var held *aio.Msg // the datagram being sent back
+		a := e.NewAio(func(a *aio.Aio) {
+			err := a.Result()
+			if held != nil {
+				// A SendTo ended: its message goes back to the pool.
+				a.SetMsg(nil)
+				held.Free()
+				held = nil
+				if err != nil && !errors.Is(err, aio.ErrClosed) && !errors.Is(err, aio.ErrStopped) {
+					fmt.Fprintln(log, "udp:", err) // UDP loses the reply; go on
+				}
+			}
+			switch {
+			case errors.Is(err, aio.ErrClosed), errors.Is(err, aio.ErrStopped):
+				if m := a.Msg(); m != nil {
+					a.SetMsg(nil)
+					m.Free()
+				}
+				a.Reap()
+				wg.Done()
+				return
+			case err == nil && a.Msg() != nil:
+				held = a.Msg()
+				a.SetMsg(held)
+				a.SendTo(fd, a.From())
+				return
+			}
+			a.RecvMsg(fd)
+		})
+		a.SetTimeout(aio.Infinite)
+		a.RecvMsg(fd)
 	}
 	go func() { wg.Wait(); close(done) }()
 	return done

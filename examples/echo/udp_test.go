@@ -14,8 +14,13 @@ import (
 
 // The -udp server echoes every datagram whole to the socket it came from:
 // many clients at once, sizes from 0 bytes to the IPv4 maximum, in a
-// closed loop (each waits for its echo), over IPv4 and IPv6.
-func TestUDPEcho(t *testing.T) {
+// closed loop (each waits for its echo), over IPv4 and IPv6; with RecvFrom
+// and, with -msg, with RecvMsg.
+func TestUDPEcho(t *testing.T) { udpEcho(t) }
+
+func TestUDPEchoMsg(t *testing.T) { udpEcho(t, "-msg") }
+
+func udpEcho(t *testing.T, args ...string) {
 	for _, tc := range []struct{ name, addr string }{{"udp4", "127.0.0.1:0"}, {"udp6", "[::1]:0"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "udp6" {
@@ -25,7 +30,7 @@ func TestUDPEcho(t *testing.T) {
 					c.Close()
 				}
 			}
-			addr := startServer(t, "-udp", "-addr", tc.addr, "-inflight", "3")
+			addr := startServer(t, append([]string{"-udp", "-addr", tc.addr, "-inflight", "3"}, args...)...)
 			const clients, each = 8, 100
 			var wg sync.WaitGroup
 			errs := make(chan error, clients)
