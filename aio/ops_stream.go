@@ -36,9 +36,15 @@ type dgExtra struct {
 
 // SendTo sends the IOV (or the Msg SetMsg attached, as Send does) as one
 // datagram on socket fd to the address to (*unix.SockaddrInet4,
-// *unix.SockaddrInet6 or *unix.SockaddrUnix; others give ErrInvalid). A nil to sends on a connected socket. to is read when
-// the operation starts and never written, so one value may serve many
-// Aios at once. Count is the bytes sent.
+// *unix.SockaddrInet6 or *unix.SockaddrUnix; others give ErrInvalid). A
+// nil to sends on a connected socket. to is read when the operation
+// starts and never written, so one value may serve many Aios at once.
+// Count is the bytes sent.
+//
+// Many datagrams to one peer: on a UDP socket with the UDP_SEGMENT option
+// set (Linux's GSO), one SendTo sends the buffer as datagrams of that size
+// (the last may be shorter), at a fraction of the cost of one SendTo each
+// (BenchmarkSendToBatch).
 func (a *Aio) SendTo(fd int, to unix.Sockaddr) {
 	if to == nil {
 		a.startKernel(opSendTo, fd, 0, nil)
