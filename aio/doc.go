@@ -49,7 +49,9 @@
 // as a RecvMsg is cancelled or times out is kept, never lost. On older
 // kernels RecvMsg is a single-shot receive into a pool buffer, with the
 // same contract. Accept on a listening descriptor likewise keeps one
-// multishot accept armed and queues accepted descriptors.
+// multishot accept armed and queues accepted descriptors. On a datagram
+// socket each message is one datagram, with its source in From (see
+// Aio.RecvMsg), and SendTo sends an attached message back.
 //
 // Memory is bounded twice. Each ring has one pool of Config.MsgBuffers
 // buffers of Config.MsgBufferSize bytes (by default 1024 × 4 KiB: 4 MiB of

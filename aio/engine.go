@@ -85,6 +85,18 @@ type Config struct {
 	// never for a zero timeout's attempt. docs/design.md, "Files by
 	// name", says when each pays.
 	StatxInline bool
+	// FileWorkers caps the kernel threads (io-wq workers) that serve file
+	// work which must wait (opens, Statx, reads and syncs that go to the
+	// disk), per OS thread that submits to a ring; 0 means
+	// DefaultFileWorkers, a negative value leaves the kernel's own cap
+	// (its default is min(SQ entries, 4 × CPUs) per thread). The kernel
+	// keeps one such pool per thread, shared by every io_uring that
+	// thread uses, so the cap also bounds other rings of the process.
+	// io_uring only (the portable backend has its own bounded file
+	// workers); Linux 5.15 or later, else ignored. Work beyond the cap
+	// waits for a worker: a FIFO open with no writer holds one until a
+	// writer comes or its timeout cancels it.
+	FileWorkers int
 }
 
 // Engine owns one or more io_urings (shards), the goroutines that reap
@@ -151,6 +163,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Callbacks <= 0 {
 		cfg.Callbacks = max(2, runtime.GOMAXPROCS(0))
 	}
+	if cfg.FileWorkers == 0 {
+		cfg.FileWorkers = DefaultFileWorkers
+	}
 	if cfg.Rings <= 0 {
 		cfg.Rings = max(1, cfg.Callbacks/reapersPerRing)
 	}
@@ -195,7 +210,7 @@ func (e *Engine) startRings() error {
 			reapers++
 		}
 		sh, err := completion.Start(completion.Config{Entries: cfg.Entries, CQEntries: cq, Flags: flags,
-			Reapers: reapers, Handler: (*engineHandler)(e)})
+			Reapers: reapers, Handler: (*engineHandler)(e), FileWorkers: uint32(max(cfg.FileWorkers, 0))})
 		if err == nil {
 			if missing := requiredFeatures(sh.Features()); missing != "" {
 				sh.Close()

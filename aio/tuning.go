@@ -9,6 +9,10 @@ import "time"
 // Config.Entries is 0.
 const DefaultEntries = 1024
 
+// DefaultFileWorkers is Config.FileWorkers when it is 0: the kernel's
+// io-wq workers for file work that must wait, per submitting thread.
+const DefaultFileWorkers = 2
+
 // cqFactor sizes each completion queue as a multiple of its submission
 // queue, so bursts of completions rarely overflow into the kernel's backlog.
 const cqFactor = 8

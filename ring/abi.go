@@ -153,6 +153,7 @@ const (
 	unregisterEventfd   = 5  // IORING_UNREGISTER_EVENTFD
 	registerProbe       = 8  // IORING_REGISTER_PROBE
 	registerEnableRings = 12 // IORING_REGISTER_ENABLE_RINGS
+	registerIOWQMax     = 19 // IORING_REGISTER_IOWQ_MAX_WORKERS (5.15)
 )
 
 // probeOp is struct io_uring_probe_op (8 bytes).

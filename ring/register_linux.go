@@ -104,3 +104,18 @@ func (r *Ring) Probe() (*Probe, error) {
 	}
 	return p, nil
 }
+
+// RegisterIOWQMaxWorkers caps the kernel's async workers (io-wq) that serve
+// this ring's requests, per submitting thread: bounded workers run work on
+// regular files and block devices (reads and writes that must wait, opens,
+// statx, fsync), unbounded ones everything else (sockets, pipes, splice).
+// A 0 leaves that kind's cap as it is. It returns the caps in force
+// before, and applies to the calling thread's pool now and to the pools of
+// threads that submit to the ring later.
+func (r *Ring) RegisterIOWQMaxWorkers(bounded, unbounded uint32) (oldBounded, oldUnbounded uint32, err error) {
+	v := [2]uint32{bounded, unbounded}
+	if _, err := r.register(registerIOWQMax, unsafe.Pointer(&v[0]), 2); err != nil {
+		return 0, 0, err
+	}
+	return v[0], v[1], nil
+}

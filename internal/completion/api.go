@@ -78,6 +78,11 @@ type Config struct {
 	Flags     ring.SetupFlags // setup flags to try first; 0: DefaultFlags
 	Reapers   int             // goroutines that reap and run callbacks; at least 1
 	Handler   Handler
+	// FileWorkers caps the kernel's bounded io-wq workers (file work
+	// that must wait) per thread that submits to the ring
+	// (IORING_REGISTER_IOWQ_MAX_WORKERS); 0 leaves the kernel's cap. A
+	// kernel without the call (before 5.15) keeps its own.
+	FileWorkers uint32
 }
 
 // Stats are counters kept by a shard, for tests and benchmarks.

@@ -129,6 +129,8 @@ type Shard struct {
 	epCtl     func(fd uintptr) // epollCtl as a func value, made once
 	harvestFn func(fd uintptr) // takes a delivered event off the epoll fd, made once
 
+	fileWorkers uint32 // Config.FileWorkers: the io-wq cap capFileWorkers applies; 0: none
+
 	injectBadr atomic.Bool           // tests: the next enter reports EBADR
 	flushErr   atomic.Pointer[error] // the first unexpected error of an overflow flush, for Close
 
@@ -161,7 +163,7 @@ func Start(cfg Config) (*Shard, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Shard{handler: cfg.Handler, r: r}
+	s := &Shard{handler: cfg.Handler, r: r, fileWorkers: cfg.FileWorkers}
 	if s.probe, err = r.Probe(); err == nil {
 		err = s.registerPoller()
 	}
@@ -493,6 +495,23 @@ func (s *Shard) submitHeld() {
 	}
 }
 
+// fileWorkersEvery: the io-wq cap is applied again after every this many
+// enters (a power of two), and after the first.
+const fileWorkersEvery = 1024
+
+// capFileWorkers applies Config.FileWorkers to the io-wq of every thread
+// that has submitted to the ring so far. The kernel keeps the cap per
+// thread (one io-wq per thread, shared by all its rings) and applies a
+// ring's cap by itself only to threads whose first io_uring use comes
+// after it; a Go program submits from whichever threads its goroutines
+// run on, so the cap is applied again as threads come: after the first
+// enter (the thread that made it has joined the ring's list by then) and
+// every fileWorkersEvery enters after, one system call each. Best effort:
+// kernels before 5.15 refuse it (EINVAL) and keep their own cap.
+func (s *Shard) capFileWorkers() {
+	s.r.RegisterIOWQMaxWorkers(s.fileWorkers, 0)
+}
+
 // enterUnlocked calls io_uring_enter to submit n published SQEs. Transient
 // refusals (EAGAIN, EBUSY, ENOMEM) are returned for the caller to retry;
 // EBADR (the kernel dropped CQEs) breaks the shard for good.
@@ -501,7 +520,9 @@ func (s *Shard) enterUnlocked(n uint32, block bool) error {
 		return nil
 	}
 	got, err := s.r.EnterPublished(n, 0, block)
-	s.stats.enters.Add(1)
+	if e := s.stats.enters.Add(1); s.fileWorkers > 0 && e&(fileWorkersEvery-1) == 1 {
+		s.capFileWorkers()
+	}
 	s.stats.submitted.Add(uint64(got))
 	if err == syscall.EBADR || s.injectBadr.Load() {
 		s.broken.Store(true)
