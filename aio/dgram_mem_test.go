@@ -9,8 +9,8 @@ import (
 )
 
 // SendTo and RecvFrom on reused Aios allocate nothing, From included
-// (its values are the Aio's own), on both backends; so do Splice and
-// Shutdown.
+// (its values are the Aio's own), on both backends; so do RecvMsg of a
+// datagram with its From and SendTo of the Msg, Splice and Shutdown.
 func TestZeroAllocsDgram(t *testing.T) {
 	allocsOnEachBackend(t, func(t *testing.T, e *Engine) {
 		fa, sa := udpBound(t)
@@ -50,6 +50,31 @@ func TestZeroAllocsDgram(t *testing.T) {
 				}
 				if f, ok := r.From().(*unix.SockaddrInet4); !ok || f.Port != sa.Port {
 					t.Fatalf("From = %v, want port %d", r.From(), sa.Port)
+				}
+			}},
+			{"SendToRecvMsg", nil, func() {
+				// A datagram into the pool, its source decoded, and the
+				// Msg sent back with SendTo and given back.
+				s.SendTo(fa, sb)
+				s.Wait()
+				r.RecvMsg(fb)
+				r.Wait()
+				m := r.Msg()
+				if r.Result() != nil || m == nil || len(m.Bytes()) != 64 {
+					t.Fatalf("RecvMsg: %v %d", r.Result(), r.Count())
+				}
+				if f, ok := r.From().(*unix.SockaddrInet4); !ok || f.Port != sa.Port {
+					t.Fatalf("From = %v, want port %d", r.From(), sa.Port)
+				}
+				r.SetMsg(m)
+				r.SendTo(fb, r.From())
+				r.Wait()
+				r.SetMsg(nil)
+				m.Free()
+				s.RecvFrom(fa)
+				s.Wait()
+				if s.Result() != nil || s.Count() != 64 {
+					t.Fatalf("the echo: %v %d", s.Result(), s.Count())
 				}
 			}},
 			{"SpliceShutdown", []func(testing.TB, *Engine){needSplice, needShutdown}, func() {
