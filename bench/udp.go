@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aioring/aioring/aio"
+	"github.com/aioring/aioring/examples/echo/udpecho"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,58 +43,30 @@ const udpLostInARow = 50
 // dropped.
 const udpSockBuf = 4 << 20
 
-// udpMaxDatagram is the servers' receive buffer: any UDP datagram fits,
-// so none is truncated.
-const udpMaxDatagram = 65535
-
-// udpInflight is how many RecvFrom the aioring server keeps in flight on
-// its socket per P, as examples/echo -udp does by default (-inflight).
+// udpInflight is how many receives the aioring servers keep in flight on
+// their socket per P, as examples/echo -udp does by default (-inflight;
+// decision 32 measured 16).
 const udpInflight = 4
 
-// startAioUDPEcho serves UDP echo on the engine the way examples/echo -udp
-// does: one socket, and udpInflight×GOMAXPROCS Aios on it, each looping
-// RecvFrom → SendTo(From()) from its callback out of its own buffer.
-func startAioUDPEcho(e *aio.Engine) (string, func(), error) {
+// startAioUDPEcho serves UDP echo on the engine with examples/echo -udp's
+// own loops (package udpecho): one socket, and udpInflight×GOMAXPROCS Aios
+// on it, each looping RecvFrom → SendTo(From()) from its callback out of
+// its own buffer, or with msgs RecvMsg → SendTo of the message (-msg).
+func startAioUDPEcho(e *aio.Engine, msgs bool) (string, func(), error) {
 	fd, port, err := bindUDP()
 	if err != nil {
 		return "", nil, err
 	}
-	var wg sync.WaitGroup
-	n := udpInflight * runtime.GOMAXPROCS(0)
-	for range n {
-		wg.Add(1)
-		buf := make([]byte, udpMaxDatagram)
-		sending := false
-		a := e.NewAio(func(a *aio.Aio) {
-			err := a.Result()
-			switch {
-			case errors.Is(err, aio.ErrClosed), errors.Is(err, aio.ErrStopped):
-				a.Reap()
-				wg.Done()
-				return
-			case !sending && err == nil:
-				// The reply goes out of the buffer the datagram came
-				// into, to the source the Aio decoded (SendTo reads it
-				// as it starts).
-				sending = true
-				a.SetIOV(buf[:a.Count()])
-				a.SendTo(fd, a.From())
-				return
-			}
-			// A receive or reply that failed (ENOBUFS, an ICMP error
-			// queued on the socket): UDP loses that datagram, and the
-			// load generator counts it; serve the next.
-			sending = false
-			a.SetIOV(buf)
-			a.RecvFrom(fd)
-		})
-		a.SetTimeout(aio.Infinite)
-		a.SetIOV(buf)
-		a.RecvFrom(fd)
+	serve := udpecho.Serve
+	if msgs {
+		serve = udpecho.ServeMsg
 	}
+	// A reply the kernel refused is a datagram UDP lost, which the load
+	// generator counts: nothing to log.
+	done := serve(e, fd, udpInflight*runtime.GOMAXPROCS(0), io.Discard)
 	stop := func() {
-		e.Close() // ends every pending RecvFrom with ErrClosed
-		wg.Wait()
+		e.Close() // ends every pending receive with ErrClosed
+		<-done
 		unix.Close(fd)
 	}
 	return "127.0.0.1:" + strconv.Itoa(port), stop, nil
@@ -135,7 +109,7 @@ func startNetUDPEcho() (string, func(), error) {
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
-			buf := make([]byte, udpMaxDatagram)
+			buf := make([]byte, udpecho.MaxDatagram)
 			for {
 				n, from, err := c.ReadFromUDPAddrPort(buf)
 				if err != nil {
@@ -157,75 +131,20 @@ func startNetUDPEcho() (string, func(), error) {
 	return c.LocalAddr().String(), stop, nil
 }
 
-// udpMsgBuffer is the aioring-msg server's pool buffer: any UDP datagram
-// after the header and source a multishot receive writes first, as
-// examples/echo -udp -msg.
-const udpMsgBuffer = udpMaxDatagram + 128
-
-// startAioUDPEchoMsg serves UDP echo the way examples/echo -udp -msg
-// does: udpInflight×GOMAXPROCS Aios on one socket, each looping RecvMsg →
-// SendTo(From()) of the message (SetMsg) from its callback; the socket's
-// one multishot receive fills the engine's pool.
-func startAioUDPEchoMsg(e *aio.Engine) (string, func(), error) {
-	fd, port, err := bindUDP()
-	if err != nil {
-		return "", nil, err
-	}
-	var wg sync.WaitGroup
-	n := udpInflight * runtime.GOMAXPROCS(0)
-	for range n {
-		wg.Add(1)
-		var held *aio.Msg // the datagram being sent back
-		a := e.NewAio(func(a *aio.Aio) {
-			err := a.Result()
-			if held != nil {
-				// A reply ended (a failed one is a datagram UDP lost,
-				// which the load generator counts): the buffer goes back.
-				a.SetMsg(nil)
-				held.Free()
-				held = nil
-			}
-			switch {
-			case errors.Is(err, aio.ErrClosed), errors.Is(err, aio.ErrStopped):
-				if m := a.Msg(); m != nil {
-					a.SetMsg(nil)
-					m.Free()
-				}
-				a.Reap()
-				wg.Done()
-				return
-			case err == nil && a.Msg() != nil:
-				held = a.Msg()
-				a.SetMsg(held)
-				a.SendTo(fd, a.From())
-				return
-			}
-			a.RecvMsg(fd)
-		})
-		a.SetTimeout(aio.Infinite)
-		a.RecvMsg(fd)
-	}
-	stop := func() {
-		e.Close() // ends every pending RecvMsg with ErrClosed
-		wg.Wait()
-		unix.Close(fd)
-	}
-	return "127.0.0.1:" + strconv.Itoa(port), stop, nil
-}
-
 // startUDPServer starts the udp-echo server that s names.
 func startUDPServer(s *spec) (*server, error) {
 	switch s.Impl {
 	case implAio, implAioMsg():
-		cfg, start := aio.Config{}, startAioUDPEcho
-		if s.Impl == implAioMsg() {
-			cfg.MsgBufferSize, start = udpMsgBuffer, startAioUDPEchoMsg
+		msgs := s.Impl == implAioMsg()
+		cfg := aio.Config{}
+		if msgs {
+			cfg.MsgBufferSize = udpecho.MsgBuffer
 		}
 		e, err := aio.NewEngine(cfg)
 		if err != nil {
 			return nil, err
 		}
-		addr, stop, err := start(e)
+		addr, stop, err := startAioUDPEcho(e, msgs)
 		if err != nil {
 			e.Close()
 			return nil, err
@@ -271,7 +190,7 @@ func loadUDPEcho(s *spec, addr string) (*result, error) {
 	r, err := closedLoop(s, len(conns), func(i int) func() (time.Duration, error) {
 		c := conns[i]
 		msg := make([]byte, s.MsgSize)
-		back := make([]byte, udpMaxDatagram)
+		back := make([]byte, udpecho.MaxDatagram)
 		rnd := newRNG(uint64(i) + 1)
 		for j := range msg {
 			msg[j] = byte(rnd.next())
@@ -327,7 +246,7 @@ func loadUDPEcho(s *spec, addr string) (*result, error) {
 // udpNote is the table's footnote on udp-echo: how it is measured, and
 // which rows lost datagrams (the rows say it too).
 func udpNote(rs []*result) string {
-	n := fmt.Sprintf("udp-echo: the server runs in its own process and the load generator (the same for all) in another, sending from N connected UDP sockets on loopback, each waiting for the echo of its datagram before sending the next; a datagram with no echo within %v counts as lost and the socket sends the next (lost_datagrams in the JSON, over the whole case, warm-up included). aioring is examples/echo -udp's server loop, in the bench (%d RecvFrom per P in flight on one socket, each looping RecvFrom, SendTo(From())); aioring-msg is examples/echo -udp -msg's (as many Aios looping RecvMsg from the socket's one multishot receive into the engine's pool, then SendTo of the message); net is one net.UDPConn read and written (ReadFromUDPAddrPort/WriteToUDPAddrPort) by one goroutine per P. Both ask for %d MiB socket buffers. CPU/MOP counts both processes, SRV/MOP the server's alone.", udpLossTimeout, udpInflight, udpSockBuf>>20)
+	n := fmt.Sprintf("udp-echo: the server runs in its own process and the load generator (the same for all) in another, sending from N connected UDP sockets on loopback, each waiting for the echo of its datagram before sending the next; a datagram with no echo within %v counts as lost and the socket sends the next (lost_datagrams in the JSON, over the whole case, warm-up included). aioring is examples/echo -udp's own server loop (package udpecho: %d RecvFrom per P in flight on one socket, each looping RecvFrom, SendTo(From())); aioring-msg is examples/echo -udp -msg's (udpecho.ServeMsg: as many Aios looping RecvMsg from the socket's one multishot receive into the engine's pool, then SendTo of the message); net is one net.UDPConn read and written (ReadFromUDPAddrPort/WriteToUDPAddrPort) by one goroutine per P. All ask for %d MiB socket buffers. CPU/MOP counts both processes, SRV/MOP the server's alone.", udpLossTimeout, udpInflight, udpSockBuf>>20)
 	var lost []string
 	for _, r := range rs {
 		if r.Scenario == scenUDP && r.Lost > 0 {

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/aioring/aioring/aio"
+	"github.com/aioring/aioring/examples/echo/udpecho"
 	"github.com/aioring/aioring/examples/proxy/relay"
 	"golang.org/x/sys/unix"
 )
@@ -79,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *udp {
 		msgBuf := 0
 		if *msgs {
-			msgBuf = udpMsgBuffer
+			msgBuf = udpecho.MsgBuffer
 			fs.Visit(func(f *flag.Flag) {
 				if f.Name == "buf" {
 					msgBuf = *bufSize
@@ -150,9 +151,9 @@ func runUDP(addr string, inflight, msgBuf int, verbose bool, stdout, stderr io.W
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	serve := serveUDP
+	serve := udpecho.Serve
 	if msgBuf > 0 {
-		serve = serveUDPMsg
+		serve = udpecho.ServeMsg
 	}
 	done := serve(e, fd, inflight, log)
 	fmt.Fprintf(stdout, "listening on %s\n", bound)
