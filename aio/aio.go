@@ -105,6 +105,10 @@ type aioExtra struct {
 	waitSt   *fdState // the descriptor whose results a RecvMsg or Accept waits for (stateMsg)
 	pending  *Msg     // a fallback RecvMsg's buffer while in the kernel
 	waitPool msgPool  // the pool a fallback RecvMsg waits on for a buffer (stateMsg)
+	// The descriptor a fallback RecvMsg last received from, plus one (0:
+	// none), and whether it is a datagram socket (msgdgram.go).
+	rmFD    int32
+	rmDgram bool
 	// msgFDs: the descriptor states this Aio started RecvMsg or Accept
 	// on (msgfd.go); under mu (appended with the state's lock held too).
 	msgFDs []*fdState

@@ -115,15 +115,15 @@ func (a *Aio) resultLocked(r op.Result) (count int, err error) {
 			a.x.dg.ok = true // From decodes the source
 			return int(res), nil
 		case opRecvMsg:
-			// A datagram has a source (an empty one too); a stream
-			// socket reports none, and 0 is its end (msgdgram.go).
-			if named := a.x.msg.Namelen > 0; res > 0 || named {
+			// On a datagram socket every result is a datagram, an
+			// empty one too; on a stream 0 is its end (msgdgram.go).
+			if res > 0 || a.x.rmDgram {
 				m := a.x.pending
 				a.x.pending = nil
 				m.n = int(res)
 				m.live.Store(true)
 				a.x.attached = m
-				a.x.dg.ok = named // From decodes the source
+				a.x.dg.ok = a.x.rmDgram && a.x.msg.Namelen > 0 // From decodes the source
 				return int(res), nil
 			}
 		}

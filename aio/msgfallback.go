@@ -1,9 +1,9 @@
 package aio
 
 // RecvMsg without multishot receive (kernels before 6.0, or forced by
-// forceMsgFallback): a single-shot RECVMSG into a pool buffer the engine
-// picks (a recvmsg, so that a datagram's source comes with it), with Recv's
-// semantics (its own CQE decides; data received while a
+// forceMsgFallback): a single-shot RECV into a pool buffer the engine
+// picks (a RECVMSG on a datagram socket, so that its source comes with
+// it), with Recv's semantics (its own CQE decides; data received while a
 // cancel is in flight is delivered). With no buffer free, the receive
 // waits in stateMsg until a Free, subject to its timeout.
 
@@ -50,8 +50,16 @@ func (a *Aio) bufferLocked(d *op.Desc) error {
 	x.pending = m
 	d.Iov.Base = &m.buf[0]
 	d.Iov.SetLen(len(m.buf))
-	// A recvmsg, with room for a datagram's source (msgdgram.go).
-	return a.msghdrLocked(d, op.RecvFrom, nil)
+	// A datagram socket's receive is a recvmsg, with room for the source
+	// (msgdgram.go); a stream's a plain recv.
+	if x.rmFD != d.FD+1 {
+		x.rmFD, x.rmDgram = d.FD+1, sockIsDgram(d.FD)
+	}
+	if x.rmDgram {
+		return a.msghdrLocked(d, op.RecvFrom, nil)
+	}
+	d.Kind = op.Recv
+	return nil
 }
 
 // waitBufferLocked parks a fallback RecvMsg, listed by bufferLocked, until

@@ -131,8 +131,7 @@ func (a *Aio) Send(fd int) { a.startKernel(opSend, fd, 0, nil) }
 // for IPv4, 48 for IPv6, 128 for unix sockets), so a Msg holds at most
 // Config.MsgBufferSize less that; buffers too small for any payload give
 // ErrInvalid. Single-shot receives (the portable backend, kernels before
-// 6.0) use the whole buffer, and there an empty datagram from an unbound
-// unix socket reads as an end of stream.
+// 6.0) use the whole buffer.
 func (a *Aio) RecvMsg(fd int) {
 	if a.e.msgs.multishot {
 		a.startMulti(fd, false)
