@@ -47,8 +47,11 @@ package completion
 //     once it has released its locks, and which ReapInline makes itself
 //     for hand-offs from the Handler it called.
 //   - life counts the users of the ring's mapped memory: every user entry
-//     point (Push, ReapInline, Queue, QueueCancel, RegisterBufRing) holds a
-//     reference while it touches the ring. Taking one never blocks and may
+//     point that touches the ring outside sqMu (Push, ReapInline,
+//     RegisterBufRing) holds a reference while it does. Queueing (reserve:
+//     Queue, QueueOp, QueueCancel, the wake NOP) takes none: it touches the
+//     SQ only under sqMu and checks closed there, and Close sets closed
+//     under sqMu before it unmaps; two atomic adds fewer per operation. Taking one never blocks and may
 //     nest (a Push's inline reap completes an Aio whose callback is handed
 //     off, and that wakes a reaper by queueing a NOP, on the same goroutine),
 //     which a sync.RWMutex forbids: a waiting writer blocks the second
@@ -356,13 +359,11 @@ func (s *Shard) release() {
 	}
 }
 
-// reserve takes a reference to the ring (acquire) and sqMu and puts n consecutive SQEs in
-// s.ents; the caller fills them and calls unreserve. On error nothing is
-// held.
+// reserve takes sqMu and puts n consecutive SQEs in s.ents; the caller
+// fills them and calls unreserve. On error nothing is held. No life
+// reference: the SQ is only touched under sqMu, after the closed check,
+// and Close sets closed under sqMu before it unmaps.
 func (s *Shard) reserve(n int) (err error) {
-	if !s.acquire() {
-		return errShardClosed
-	}
 	s.sqMu.Lock()
 	for {
 		switch {
@@ -373,7 +374,6 @@ func (s *Shard) reserve(n int) (err error) {
 		}
 		if err != nil {
 			s.sqMu.Unlock()
-			s.release()
 			return err
 		}
 		if s.r.SQSpace() >= uint32(n) {
@@ -395,10 +395,7 @@ func (s *Shard) reserve(n int) (err error) {
 	return nil
 }
 
-func (s *Shard) unreserve() {
-	s.sqMu.Unlock()
-	s.release()
-}
+func (s *Shard) unreserve() { s.sqMu.Unlock() }
 
 // Push submits what is queued and reaps what completed during the
 // submission and needs no callback, on the calling goroutine. Called from a
@@ -580,18 +577,22 @@ func (s *Shard) reapInlineHeld() int {
 		return 0
 	}
 	total := 0
+	finals := int64(0)
 	for {
 		n := s.r.PeekCQEsWhile(s.inlineCQEs[:], s.keepInline)
 		for i := 0; i < n; i++ {
 			c := &s.inlineCQEs[i]
 			if sqe.UserData(c.UserData).Kind() != KindCancel && s.handler.Complete(c, nil) {
-				s.outstanding.Add(-1)
+				finals++
 			}
 		}
 		total += n
 		if n < len(s.inlineCQEs) {
 			break
 		}
+	}
+	if finals != 0 {
+		s.outstanding.Add(-finals)
 	}
 	s.cqMu.Unlock()
 	if total > 0 {
@@ -697,6 +698,7 @@ func (s *Shard) reapRound(w int, b *Batch, look bool) bool {
 	s.cqMu.Lock()
 	flushed := s.flushOverflow()
 	n := s.r.PeekCQEs(cqes)
+	finals := int64(0)
 	// The CQEs are completed before cqMu is released: a multishot
 	// request posts many CQEs whose order is its data's order, and
 	// another goroutine that took cqMu next (a standby reaper given the
@@ -715,9 +717,14 @@ func (s *Shard) reapRound(w int, b *Batch, look bool) bool {
 			// A cancel's target reports for itself.
 		default:
 			if s.handler.Complete(c, b) {
-				s.outstanding.Add(-1)
+				finals++
 			}
 		}
+	}
+	// One RMW per round, not per CQE: only the reapers' decision to park
+	// off the ring reads it, and the holder reads it after its round.
+	if finals != 0 {
+		s.outstanding.Add(-finals)
 	}
 	s.cqMu.Unlock()
 	if n > 0 {
