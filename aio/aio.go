@@ -71,7 +71,7 @@ type Aio struct {
 	waiters  int32
 	gen      uint32       // bumped per op; stale CQEs compare against it
 	busy     atomic.Int32 // ops started whose callback has not returned
-	cbGoid   atomic.Int64 // goroutine running this Aio's callback, 0 when none, timerGoroutine on a timer's; written under mu
+	cbGoid   int64        // goroutine running this Aio's callback, 0 when none, timerGoroutine on a timer's; under mu
 	abortErr error        // the error Abort asked for, while the op is pending
 	cancelFn func(*Aio, error)
 	result   error

@@ -51,7 +51,13 @@ func (h *engineHandler) Complete(c *ring.CQE, b *completion.Batch) (final bool) 
 		return false // a LINK_TIMEOUT that failed to arm; its op reports
 	}
 	if a := (*Engine)(h).table.lookup(ud.Index()); a != nil {
-		a.completeCQE(c, b)
+		if b != nil && a.cb != nil {
+			// Ended and its callback begun together, in the batch
+			// (aioCQE); cb is fixed from NewAio on.
+			b.AddArg((*aioCQE)(a), cqeArg(c.Res, ud.Gen()))
+		} else {
+			a.completeCQE(c, b)
+		}
 	}
 	return true
 }

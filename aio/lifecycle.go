@@ -141,6 +141,15 @@ func (a *Aio) beginLocked(op string) {
 // calling reaper's batch, or nil off a reaper. Called with mu held; the
 // callback never runs inside it.
 func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
+	if a.endLocked(err, count) {
+		a.scheduleCallbackLocked(b)
+	}
+}
+
+// endLocked is finishLocked but for the hand-off: it reports true when
+// the callback is due and nobody runs it yet, for the caller to schedule
+// (finishLocked) or to run itself (aioCQE).
+func (a *Aio) endLocked(err error, count int) (schedule bool) {
 	a.result = err
 	a.count = count
 	a.abortErr = nil
@@ -155,26 +164,25 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 	a.state = stateDone
 	if a.cb == nil {
 		a.doneLocked()
-		return
+		return false
 	}
 	// One Aio's callbacks never overlap. Its previous callback may still
 	// run: it restarted the Aio and blocks, and its start reached the
 	// kernel anyway (the watchdog: issue 17 item 5), or it runs on a
-	// timer's goroutine. cbGoid is written under mu, so this load sees it
-	// (one atomic load on the reaper's path, no RMW).
-	switch g := a.cbGoid.Load(); {
-	case g != 0:
+	// timer's goroutine (cbGoid, under mu).
+	switch {
+	case a.cbGoid != 0:
 		// The goroutine running it (a reaper's, or a timer's) runs this
 		// one when the running one returns (RunCallback,
 		// runTimerCallbacks): no hand-off. Above all a chain, a callback
 		// restarting its Aio with a read its try finished at once.
 		a.followUp = true
-		return
+		return false
 	case a.timerFiring:
 		a.runHere = true // onTimer runs it on the timer's goroutine
-		return
+		return false
 	}
-	a.scheduleCallbackLocked(b)
+	return true
 }
 
 // scheduleCallbackLocked has a's callback (its operation is Done, and no
@@ -189,7 +197,7 @@ func (a *Aio) scheduleCallbackLocked(b *completion.Batch) {
 	if !ok {
 		// No reapers (a closed engine, or a broken ring): a goroutine of
 		// the engine's own runs the callback.
-		go (*aioCallback)(a).RunCallback(0)
+		go (*aioCallback)(a).RunCallback(0, 0)
 	}
 	if wake {
 		a.wakeOwed = true // made by unlock, out of mu
@@ -224,6 +232,41 @@ func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
 	a.unlock()
 }
 
+// aioCQE is an Aio whose operation's CQE a reaper's round reaped, seen as
+// the batch's completion.Callback: the round adds it with the CQE's result
+// and generation (cqeArg) instead of locking the Aio, and RunCallback ends
+// the operation and begins its callback in one critical section, where
+// completeCQE and then RunCallback took the Aio's lock twice. Only for
+// Aios with a callback, reaped by a reaper (a user goroutine reaping
+// inline completes Aios without one, at once). Until its turn in the
+// batch the operation stays in stateKernel: an Abort meanwhile queues a
+// cancel that finds nothing, and the CQE's result stands, as for an abort
+// that races with the kernel.
+type aioCQE Aio
+
+// cqeArg packs what aioCQE needs of a CQE into the batch's word.
+func cqeArg(res int32, gen uint32) uint64 { return uint64(gen)<<32 | uint64(uint32(res)) }
+
+// RunCallback implements completion.Callback.
+func (c *aioCQE) RunCallback(goid int64, arg uint64) {
+	a := (*Aio)(c)
+	if goid == 0 {
+		goid = seat.GoroutineID()
+	}
+	res, gen := int32(uint32(arg)), uint32(arg>>32)
+	a.mu.Lock()
+	if a.state != stateKernel || a.gen&sqe.GenMask != gen {
+		a.unlock()
+		return
+	}
+	count, err := a.resultLocked(completion.Result(&a.desc, res))
+	if !a.endLocked(err, count) {
+		a.unlock() // its previous callback's goroutine runs it (followUp)
+		return
+	}
+	a.runCallbackLocked(goid)
+}
+
 // completeRes ends the operation ud with r, as a backend reports it. Both
 // backends end operations here or in completeCQE, which differ only in
 // how the result reads.
@@ -253,7 +296,7 @@ func (a *Aio) doneLocked() {
 // operation's, even one ended and waiting for its own callback (Done),
 // is left alone. Called with mu held.
 func (a *Aio) callbackDoneLocked() {
-	a.cbGoid.Store(0)
+	a.cbGoid = 0
 	if a.state == stateCallback {
 		a.state = stateIdle
 	}
@@ -289,11 +332,18 @@ const maxFollowUps = 16
 // unknown), and then, while each one's operation ended as it ran
 // (followUp: a chain), the next, up to maxFollowUps in a row; ending one
 // and beginning the next is one critical section.
-func (c *aioCallback) RunCallback(goid int64) {
+func (c *aioCallback) RunCallback(goid int64, _ uint64) {
 	a := (*Aio)(c)
 	if goid == 0 {
 		goid = seat.GoroutineID()
 	}
+	a.mu.Lock()
+	a.runCallbackLocked(goid)
+}
+
+// runCallbackLocked is RunCallback once mu is held (goid known); it
+// releases mu.
+func (a *Aio) runCallbackLocked(goid int64) {
 	running := false
 	defer func() {
 		if running {
@@ -305,12 +355,11 @@ func (c *aioCallback) RunCallback(goid int64) {
 			a.unlock()
 		}
 	}()
-	a.mu.Lock()
 	for n := 0; ; n++ {
 		if a.state == stateDone {
 			a.state = stateCallback // a start is allowed from here on
 		}
-		a.cbGoid.Store(goid) // under mu: finishLocked reads it there
+		a.cbGoid = goid
 		a.unlock()
 		running = true
 		a.cb(a)
@@ -409,8 +458,14 @@ func (a *Aio) maybeReleaseLocked() {
 // checkNotOwnCallback panics when called from a's own callback, where
 // waiting would deadlock.
 func (a *Aio) checkNotOwnCallback(what string) {
+	if a.cb == nil {
+		return // it never runs a callback (cb is fixed by NewAio)
+	}
+	a.mu.Lock()
+	g := a.cbGoid
+	a.unlock()
 	own := false
-	switch g := a.cbGoid.Load(); {
+	switch {
 	case g == timerGoroutine:
 		own = timerCallbackOnStack() == a.stackID()
 	case g != 0:

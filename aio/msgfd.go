@@ -430,7 +430,7 @@ func (ms *msgEngine) enqueueLocked(st *fdState, it msgItem, b *completion.Batch)
 // queues the cancel of the multishot on a reaper.
 type fdCancel fdState
 
-func (c *fdCancel) RunCallback(int64) {
+func (c *fdCancel) RunCallback(int64, uint64) {
 	st := (*fdState)(c)
 	st.mu.Lock()
 	if st.armed && st.rg.QueueCancel(st.req.ud) != nil {

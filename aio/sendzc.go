@@ -184,7 +184,7 @@ type zcRetry Aio
 
 // RunCallback implements completion.Callback: it runs on a reaper, whose
 // round submits what it queues. It runs no user code.
-func (z *zcRetry) RunCallback(int64) {
+func (z *zcRetry) RunCallback(int64, uint64) {
 	a := (*Aio)(z)
 	a.mu.Lock()
 	queued := a.zcRequeueLocked()

@@ -52,7 +52,7 @@ const timerGoroutine = -1
 // fromCallback). A callback on a timer's goroutine has no round: its
 // starts are submitted as any goroutine's are.
 func (a *Aio) startsFromOwnRoundLocked() bool {
-	return a.state == stateCallback && a.cbGoid.Load() > 0
+	return a.state == stateCallback && a.cbGoid > 0
 }
 
 // onTimer runs on the timer's goroutine. A fire of an earlier operation's
@@ -119,7 +119,7 @@ func (a *Aio) beginTimerCallbackLocked() {
 	if a.state == stateDone {
 		a.state = stateCallback // a start is allowed from here on
 	}
-	a.cbGoid.Store(timerGoroutine)
+	a.cbGoid = timerGoroutine
 }
 
 // runTimerCallback runs one callback, begun by beginTimerCallbackLocked;

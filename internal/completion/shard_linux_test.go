@@ -106,7 +106,7 @@ type testCallback struct {
 	id uint32
 }
 
-func (c *testCallback) RunCallback(goid int64) {
+func (c *testCallback) RunCallback(goid int64, _ uint64) {
 	if s := c.h.s.Load(); s != nil && !s.IsReaper(seat.GoroutineID()) {
 		c.h.cbOffRing.Add(1)
 	}
@@ -572,7 +572,7 @@ func (h *handoffHandler) Complete(c *ring.CQE, b *Batch) bool {
 
 type countCallback struct{ n *atomic.Int64 }
 
-func (c *countCallback) RunCallback(int64) { c.n.Add(1) }
+func (c *countCallback) RunCallback(int64, uint64) { c.n.Add(1) }
 
 // Close races submitters whose inline reaps hand callbacks off. With a
 // sync.RWMutex as the ring's life lock this could deadlock: Push held it

@@ -13,8 +13,17 @@ import (
 // followUp), so one operation's callbacks never overlap.
 type Callback interface {
 	// RunCallback runs on a worker; goid is that goroutine's id (0 when
-	// it runs on some other goroutine, after Close).
-	RunCallback(goid int64)
+	// it runs on some other goroutine, after Close). arg is the word it
+	// was added with (Batch.AddArg), 0 for a hand-off.
+	RunCallback(goid int64, arg uint64)
+}
+
+// task is a Callback and the word it runs with: what a backend's round
+// found for it (an operation's result), carried in the batch so that the
+// round needs no lock of the callback's to record it.
+type task struct {
+	cb  Callback
+	arg uint64
 }
 
 // Homed is a Callback with a preferred worker. With Config.Spread, a
@@ -31,11 +40,16 @@ type Homed interface {
 // Batch collects the callbacks a worker runs after its backend's part of a
 // round. Its backing array is reused, so adding never allocates once warm.
 type Batch struct {
-	cbs []Callback
+	cbs []task
 }
 
 // Add schedules cb to run on the worker that owns the batch.
-func (b *Batch) Add(cb Callback) { b.cbs = append(b.cbs, cb) }
+func (b *Batch) Add(cb Callback) { b.cbs = append(b.cbs, task{cb: cb}) }
+
+// AddArg is Add with a word for cb's RunCallback: the batch carries it,
+// whichever worker runs cb (the watchdog may move a batch's rest to
+// another), with the happens-before that moving it gives.
+func (b *Batch) AddArg(cb Callback, arg uint64) { b.cbs = append(b.cbs, task{cb, arg}) }
 
 // Park is Backend.Park's result.
 type Park uint8
@@ -114,8 +128,8 @@ type Seat struct {
 	cfg Config
 
 	mu       sync.Mutex
-	cond     sync.Cond  // standby workers wait here
-	ready    []Callback // handed off, FIFO from rhead; under mu
+	cond     sync.Cond // standby workers wait here
+	ready    []task    // handed off, FIFO from rhead; under mu
 	rhead    int
 	readyN   atomic.Int32 // len(ready)-rhead, for lock-free looks
 	idle     int          // workers waiting on cond
@@ -147,7 +161,7 @@ type worker struct {
 	// held); homeN mirrors its length for lock-free looks. When the
 	// worker gets stuck, the watchdog releases it to the ready list.
 	homeMu    sync.Mutex
-	home      []Callback
+	home      []task
 	homeN     atomic.Int32
 	sinceLook int // callbacks run since the holder last looked
 	// claim is how the worker and the watchdog share the batch: its
@@ -357,9 +371,9 @@ func (s *Seat) runBatch(w *worker) int {
 			break // stolen
 		}
 		c = next
-		cb := cbs[i]
-		cbs[i] = nil
-		cb.RunCallback(w.goid)
+		t := cbs[i]
+		cbs[i] = task{}
+		t.cb.RunCallback(w.goid, t.arg)
 		s.moved(w)
 	}
 	// The batch's end: one more RMW per batch (not per callback), so
@@ -551,7 +565,7 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 			return true, wake
 		}
 	}
-	s.appendReadyLocked(cb)
+	s.appendReadyLocked(task{cb: cb})
 	h := s.holder.Load()
 	switch {
 	case h != nil && h.inRound:
@@ -567,7 +581,7 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 
 // appendReadyLocked adds cbs to the shared list, reusing its array once
 // everything before them has been taken.
-func (s *Seat) appendReadyLocked(cbs ...Callback) {
+func (s *Seat) appendReadyLocked(cbs ...task) {
 	if s.rhead > 0 && s.rhead == len(s.ready) {
 		s.ready, s.rhead = s.ready[:0], 0
 	}
@@ -602,7 +616,7 @@ func (s *Seat) oweWakeLocked() bool {
 // holder leaving Park looks at its list before it parks again).
 func (s *Seat) toOwnListLocked(w *worker, cb Callback) (wake bool) {
 	w.homeMu.Lock()
-	w.home = append(w.home, cb)
+	w.home = append(w.home, task{cb: cb})
 	w.homeN.Store(int32(len(w.home)))
 	w.homeMu.Unlock()
 	switch {

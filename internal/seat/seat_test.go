@@ -82,7 +82,7 @@ type funcCallback struct {
 	fn func(goid int64)
 }
 
-func (c *funcCallback) RunCallback(goid int64) { c.fn(goid) }
+func (c *funcCallback) RunCallback(goid int64, _ uint64) { c.fn(goid) }
 
 func startSeat(t *testing.T, f *fakeBackend, cfg Config) *Seat {
 	t.Helper()
