@@ -65,14 +65,21 @@ type Aio struct {
 	// current operation; stale: fires of earlier arms that Stop found
 	// already started. Here rather than in aioExtra: a timer's fire
 	// touches them beside mu, one cache line fewer per fire.
-	armed    bool
-	stale    int32
-	timer    *time.Timer
-	waiters  int32
-	gen      uint32       // bumped per op; stale CQEs compare against it
-	busy     atomic.Int32 // ops started whose callback has not returned
-	cbGoid   int64        // goroutine running this Aio's callback, 0 when none, timerGoroutine on a timer's; under mu
-	abortErr error        // the error Abort asked for, while the op is pending
+	armed   bool
+	stale   int32
+	timer   *time.Timer
+	waiters int32
+	gen     uint32       // bumped per op; stale CQEs compare against it
+	busy    atomic.Int32 // ops started whose callback has not returned
+	// noPin: the operation being built is carried out by its starter
+	// with a system call (a read tried first, an inline Statx), so the
+	// memory it points to is not pinned, which a system call's
+	// arguments do not need; a read whose try misses is pinned before
+	// it is queued (tryThenQueue). Here, in busy's padding, to keep an
+	// idle Aio within 512 bytes.
+	noPin    bool
+	cbGoid   int64 // goroutine running this Aio's callback, 0 when none, timerGoroutine on a timer's; under mu
+	abortErr error // the error Abort asked for, while the op is pending
 	cancelFn func(*Aio, error)
 	result   error
 	count    int

@@ -263,7 +263,12 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		a.finishLocked(ErrTimedOut, 0, nil)
 		return fromCallback, startNone, tm
 	}
-	if err := a.buildLocked(kind, fd, off, sa, fa); err != nil {
+	// A read tried first is not pinned: its starter's preadv2 is all
+	// that uses the buffers, unless it misses (tryThenQueue pins then).
+	a.noPin = a.tryFirst(kind, off)
+	err := a.buildLocked(kind, fd, off, sa, fa)
+	a.noPin = false
+	if err != nil {
 		if err == errNoBuffer {
 			a.waitBufferLocked(tm)
 			return fromCallback, startNone, tm
@@ -282,7 +287,7 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		a.finishLocked(ErrUnsupported, 0, nil)
 		return fromCallback, startNone, tm
 	}
-	if a.tryFirstLocked() {
+	if a.tryFirst(kind, off) {
 		a.state = stateTry
 		return fromCallback, startTry, tm
 	}
@@ -396,25 +401,45 @@ func (a *Aio) buffersLocked(d *op.Desc) error {
 		}
 		d.Iov.Base = &b[0]
 		d.Iov.SetLen(len(b))
-		a.pin.Pin(&b[0])
-		return nil
-	}
-	x := a.extra()
-	for i := 0; i < int(a.niov); i++ {
-		b := a.iov0
-		if i > 0 {
-			b = x.iov[i-1]
+	} else {
+		x := a.extra()
+		for i := 0; i < int(a.niov); i++ {
+			b := a.iov0
+			if i > 0 {
+				b = x.iov[i-1]
+			}
+			x.iovecs[i] = unix.Iovec{}
+			if len(b) > 0 {
+				x.iovecs[i].Base = &b[0]
+				x.iovecs[i].SetLen(len(b))
+			}
 		}
-		x.iovecs[i] = unix.Iovec{}
-		if len(b) > 0 {
-			x.iovecs[i].Base = &b[0]
-			x.iovecs[i].SetLen(len(b))
-			a.pin.Pin(&b[0])
-		}
+		d.Vec, d.NVec, d.Hdr = &x.iovecs[0], int(a.niov), &x.msg
 	}
-	d.Vec, d.NVec, d.Hdr = &x.iovecs[0], int(a.niov), &x.msg
-	a.pin.Pin(x)
+	if !a.noPin {
+		a.pinBuffersLocked(d)
+	}
 	return nil
+}
+
+// pinBuffersLocked pins the buffers buffersLocked described in d, and the
+// iovec array that holds them (in aioExtra) when there are several.
+// runtime.Pinner takes the span's lock per object, twice per operation
+// with the Unpin: worth sparing where the starter's own system call is
+// all that uses them (noPin).
+func (a *Aio) pinBuffersLocked(d *op.Desc) {
+	if d.NVec == 0 {
+		if d.Iov.Base != nil {
+			a.pin.Pin(d.Iov.Base)
+		}
+		return
+	}
+	for _, v := range a.x.iovecs[:d.NVec] {
+		if v.Base != nil {
+			a.pin.Pin(v.Base)
+		}
+	}
+	a.pin.Pin(a.x)
 }
 
 // armLocked applies the timeout: an attempt for a zero timeout, a

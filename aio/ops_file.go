@@ -152,11 +152,15 @@ func (a *Aio) buildFileLocked(kind opKind, off int64, fa *fileArgs) error {
 		copy(p, fa.path)
 		p[len(fa.path)] = 0
 		d.Path, d.Flags, d.Mode = p, fa.flags, fa.mode
-		a.pin.Pin(&p[0])
 		d.Kind = op.OpenAt
 		if kind == opStatx {
 			d.Kind, d.Stat = op.Statx, fa.st
-			a.pin.Pin(fa.st)
+		}
+		if !a.noPin { // an inline Statx's own system call needs no pin
+			a.pin.Pin(&p[0])
+			if kind == opStatx {
+				a.pin.Pin(fa.st)
+			}
 		}
 	case opClose:
 		d.Kind = op.Close

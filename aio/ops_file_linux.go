@@ -108,7 +108,12 @@ func (a *Aio) beginInlineLocked(kind opKind, fd int, fa *fileArgs) bool {
 		a.finishLocked(ErrTimedOut, 0, nil)
 		return false
 	}
-	if err := a.buildLocked(kind, fd, 0, nil, fa); err != nil {
+	// Nothing pinned: the starter's own statx(2) is all that uses the
+	// path and the buffer, and it keeps them alive for the call.
+	a.noPin = true
+	err := a.buildLocked(kind, fd, 0, nil, fa)
+	a.noPin = false
+	if err != nil {
 		a.finishLocked(err, 0, nil)
 		return false
 	}

@@ -24,10 +24,10 @@ package aio
 // internal/completion/try_linux.go); here only that the operation is one
 // a backend can try at all.
 
-// tryFirstLocked reports whether the operation just built may be tried on
+// tryFirst reports whether an operation of kind at off may be tried on
 // the starter: a read at an offset, on an engine whose backend tries.
-func (a *Aio) tryFirstLocked() bool {
-	return a.e.tryFirst && a.kind == opRead && a.desc.Off >= 0
+func (a *Aio) tryFirst(kind opKind, off int64) bool {
+	return a.e.tryFirst && kind == opRead && off >= 0
 }
 
 // tryThenQueue tries the operation left in stateTry (mu not held), then
@@ -51,6 +51,9 @@ func (a *Aio) tryThenQueue(tm timing) startNext {
 		a.finishLocked(ErrClosed, 0, nil)
 		return startNone
 	}
+	// The try pinned nothing (queueKernel): the kernel will hold the
+	// buffers until the CQE.
+	a.pinBuffersLocked(&a.desc)
 	if !a.enqueueLocked(tm) {
 		return startNone
 	}
