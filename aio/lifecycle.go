@@ -40,9 +40,12 @@ package aio
 //	(any)           Stop/Free/Reap of the last Aio   (unchanged)     the stopper: its descriptors'
 //	                that used a descriptor                           multishots are cancelled,
 //	                                                                 their queues given back
-//	Kernel          its CQE (the op's own result,    Done            a reaper, or a user
-//	                or the abort's error for                         goroutine reaping inline
-//	                -ECANCELED)                                      (Wait-only Aios)
+//	Kernel          its CQE (the op's own result,    Done            a reaper, at the callback's
+//	                or the abort's error for                         turn in its batch, which
+//	                -ECANCELED)                                      begins it in the same
+//	                                                                 critical section (aioCQE);
+//	                                                                 or a user goroutine reaping
+//	                                                                 inline (Wait-only Aios)
 //	Kernel          Abort/Stop/Close/engine deadline Kernel          anyone: queues ASYNC_CANCEL;
 //	                                                                 the CQE still decides
 //	Kernel          zero-copy send's result CQE      Notif           a reaper or inline reaper:
