@@ -24,6 +24,11 @@ func implAioSplice() string { return implAio + "-splice" }
 // "aioring-portable-msg".
 func implAioMsg() string { return implAio + "-msg" }
 
+// implAioExample is examples/echo's TCP server (package tcpecho, with the
+// example's defaults), a row of its own beside the bench's aioring echo
+// server (tcp-echo only): "aioring-example", or "aioring-portable-example".
+func implAioExample() string { return implAio + "-example" }
+
 // isAioring reports whether impl is one of aioring's rows (any backend,
 // with or without splice) rather than a baseline.
 func isAioring(impl string) bool { return strings.HasPrefix(impl, implAioRing) }

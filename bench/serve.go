@@ -248,6 +248,17 @@ func startServer(s *spec) (*server, error) {
 				return nil, err
 			}
 			return &server{addr: addr, engine: e, stop: func() error { stop(); return nil }}, nil
+		case implAioExample():
+			e, err := aio.NewEngine(engineConfig())
+			if err != nil {
+				return nil, err
+			}
+			addr, stop, err := startExampleEcho(e)
+			if err != nil {
+				e.Close()
+				return nil, err
+			}
+			return &server{addr: addr, engine: e, stop: func() error { stop(); return nil }}, nil
 		case implNet:
 			addr, stop, err := startNetEcho()
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aioring/aioring/aio"
+	"github.com/aioring/aioring/examples/echo/tcpecho"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,25 +23,10 @@ const echoBufSize = 32 * kiB
 // package unix, an Aio accepting connections, and per connection one Aio
 // that receives and sends back what it received, looping from its callback.
 func startAioEcho(e *aio.Engine) (string, func(), error) {
-	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	lfd, addr, err := listenLoopback()
 	if err != nil {
 		return "", nil, err
 	}
-	unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		unix.Close(lfd)
-		return "", nil, err
-	}
-	if err := unix.Listen(lfd, 4096); err != nil {
-		unix.Close(lfd)
-		return "", nil, err
-	}
-	sa, err := unix.Getsockname(lfd)
-	if err != nil {
-		unix.Close(lfd)
-		return "", nil, err
-	}
-	port := sa.(*unix.SockaddrInet4).Port
 
 	var stopping atomic.Bool
 	acc := e.NewAio(func(a *aio.Aio) {
@@ -66,7 +52,52 @@ func startAioEcho(e *aio.Engine) (string, func(), error) {
 		unix.Close(lfd)
 		e.Close() // ends every connection's pending Recv with ErrClosed
 	}
-	return "127.0.0.1:" + strconv.Itoa(port), stop, nil
+	return addr, stop, nil
+}
+
+// listenLoopback makes a listening TCP socket on 127.0.0.1 with package
+// unix, on a port the kernel picks.
+func listenLoopback() (lfd int, addr string, err error) {
+	lfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", err
+	}
+	unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		unix.Close(lfd)
+		return -1, "", err
+	}
+	if err := unix.Listen(lfd, 4096); err != nil {
+		unix.Close(lfd)
+		return -1, "", err
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		unix.Close(lfd)
+		return -1, "", err
+	}
+	return lfd, "127.0.0.1:" + strconv.Itoa(sa.(*unix.SockaddrInet4).Port), nil
+}
+
+// exampleIdle is examples/echo's default -idle, which the aioring-example
+// row keeps: what a user running the example gets.
+const exampleIdle = 30 * time.Second
+
+// startExampleEcho serves echo with examples/echo's own server (package
+// tcpecho), as the example runs it by default: 16 KiB buffers, a 30 s
+// idle timeout.
+func startExampleEcho(e *aio.Engine) (string, func(), error) {
+	lfd, addr, err := listenLoopback()
+	if err != nil {
+		return "", nil, err
+	}
+	stopped := tcpecho.Serve(e, lfd, tcpecho.Config{Idle: exampleIdle})
+	stop := func() {
+		e.Close() // ends the accept chain and every connection
+		<-stopped
+		unix.Close(lfd)
+	}
+	return addr, stop, nil
 }
 
 // transientAccept reports whether an accept failure may pass by itself.

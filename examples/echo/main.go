@@ -5,7 +5,8 @@
 //	echo [-addr HOST:PORT] [-idle DURATION] [-buf BYTES] [-msg] [-v]
 //	echo -udp [-addr HOST:PORT] [-inflight N] [-msg [-buf BYTES]] [-v]
 //
-// One Aio accepts connections, in a callback chain: each accepted socket
+// The TCP server is package tcpecho, which the bench runs too. One Aio
+// accepts connections, in a callback chain: each accepted socket
 // gets TCP_NODELAY (as in package net) and starts its connection, and the
 // callback starts the next Accept. Each connection has one Aio per
 // direction: the receiving Aio fills one of two buffers while the sending
@@ -29,7 +30,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,25 +40,13 @@ import (
 	"time"
 
 	"github.com/aioring/aioring/aio"
+	"github.com/aioring/aioring/examples/echo/tcpecho"
 	"github.com/aioring/aioring/examples/echo/udpecho"
 	"github.com/aioring/aioring/examples/proxy/relay"
 	"golang.org/x/sys/unix"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
-
-type server struct {
-	e    *aio.Engine
-	fd   int
-	idle time.Duration
-	buf  int
-	msgs bool      // -msg: RecvMsg → SetMsg → Send
-	log  io.Writer // connection events with -v; io.Discard otherwise
-
-	// accepted, if set, is called with each accepted socket just before
-	// the server starts echoing on it (a hook for tests).
-	accepted func(fd int)
-}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
@@ -89,11 +77,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return runUDP(*addr, *inflight, msgBuf, *verbose, stdout, stderr)
 	}
-	cfg := aio.Config{}
+	ecfg := aio.Config{}
 	if *msgs {
-		cfg.MsgBufferSize = *bufSize
+		ecfg.MsgBufferSize = *bufSize
 	}
-	e, err := aio.NewEngine(cfg)
+	e, err := aio.NewEngine(ecfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "echo:", err)
 		return 1
@@ -104,19 +92,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "echo:", err)
 		return 1
 	}
-	s := &server{e: e, fd: fd, idle: *idle, buf: *bufSize, msgs: *msgs, log: io.Discard}
+	cfg := tcpecho.Config{Idle: *idle, Buf: *bufSize, Msgs: *msgs}
 	if *verbose {
-		s.log = stderr
-	}
-	if s.idle <= 0 {
-		s.idle = aio.Infinite
+		cfg.Log = stderr
 	}
 	// Catch the signals before saying we listen: a supervisor (or a test)
 	// may stop us as soon as it reads that line.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	stopped := make(chan struct{})
-	s.startAccepting(stopped)
+	stopped := tcpecho.Serve(e, fd, cfg)
 	fmt.Fprintf(stdout, "listening on %s\n", bound)
 	<-sig
 	// Close ends the pending Accept and every connection's operations with
@@ -162,59 +146,4 @@ func runUDP(addr string, inflight, msgBuf int, verbose bool, stdout, stderr io.W
 	<-done
 	unix.Close(fd)
 	return 0
-}
-
-// startAccepting runs the accept chain; stopped is closed when it ends
-// (the engine was closed).
-func (s *server) startAccepting(stopped chan struct{}) {
-	var retrying bool // the last op was the pause after a failed Accept
-	a := s.e.NewAio(func(a *aio.Aio) {
-		err := a.Result()
-		switch {
-		case retrying:
-			retrying = false
-		case err == nil:
-			s.serve(a.Output(0).(int))
-		case errors.Is(err, aio.ErrClosed), errors.Is(err, aio.ErrStopped):
-			a.Reap()
-			close(stopped)
-			return
-		default:
-			// Out of descriptors, a connection reset before it was
-			// accepted...: pause briefly, then accept again.
-			fmt.Fprintln(s.log, "accept:", err)
-			retrying = true
-			a.Sleep(10 * time.Millisecond)
-			return
-		}
-		a.Accept(s.fd)
-	})
-	a.SetTimeout(aio.Infinite)
-	a.Accept(s.fd)
-}
-
-// serve starts echoing on an accepted socket.
-func (s *server) serve(fd int) {
-	// A failure only costs latency: keep serving.
-	if err := noDelay(fd); err != nil {
-		fmt.Fprintf(s.log, "connection %d: %v\n", fd, err)
-	}
-	if s.accepted != nil {
-		s.accepted(fd)
-	}
-	newConn(s, fd).start()
-}
-
-// noDelay sets TCP_NODELAY, as package net does on every TCP connection.
-// Without it Nagle's algorithm holds back the partial segment that ends an
-// echoed message until the client's delayed ACK of the previous one
-// arrives, tens of milliseconds per message. A socket with no TCP layer (a
-// unix socket: EOPNOTSUPP) has nothing to set, and is not an error.
-func noDelay(fd int) error {
-	err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	switch {
-	case err == nil, errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOPROTOOPT):
-		return nil
-	}
-	return os.NewSyscallError("setsockopt TCP_NODELAY", err)
 }

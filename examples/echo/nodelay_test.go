@@ -3,7 +3,6 @@
 package main
 
 import (
-	"io"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aioring/aioring/aio"
+	"github.com/aioring/aioring/examples/echo/tcpecho"
 	"github.com/aioring/aioring/examples/proxy/relay"
 	"golang.org/x/sys/unix"
 )
@@ -34,13 +34,10 @@ func serveInProcess(t *testing.T, fd int) <-chan acceptedSocket {
 		t.Fatal(err)
 	}
 	got := make(chan acceptedSocket, 100)
-	s := &server{e: e, fd: fd, idle: aio.Infinite, buf: 16 << 10, log: io.Discard}
-	s.accepted = func(fd int) {
+	stopped := tcpecho.Serve(e, fd, tcpecho.Config{Accepted: func(fd int) {
 		v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
 		got <- acceptedSocket{fd, v, err}
-	}
-	stopped := make(chan struct{})
-	s.startAccepting(stopped)
+	}})
 	t.Cleanup(func() {
 		e.Close()
 		<-stopped
@@ -128,7 +125,7 @@ func TestEchoServesNonTCPSocket(t *testing.T) {
 	}
 }
 
-// noDelay succeeds on a TCP socket and on one that has no TCP layer.
+// NoDelay succeeds on a TCP socket and on one that has no TCP layer.
 func TestNoDelayNonTCP(t *testing.T) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -136,18 +133,18 @@ func TestNoDelayNonTCP(t *testing.T) {
 	}
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
-	if err := noDelay(fds[0]); err != nil {
-		t.Errorf("noDelay on a unix socket: %v, want nil", err)
+	if err := tcpecho.NoDelay(fds[0]); err != nil {
+		t.Errorf("NoDelay on a unix socket: %v, want nil", err)
 	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	if err := noDelay(fd); err != nil {
-		t.Fatalf("noDelay on a TCP socket: %v", err)
+	if err := tcpecho.NoDelay(fd); err != nil {
+		t.Fatalf("NoDelay on a TCP socket: %v", err)
 	}
 	if v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v == 0 {
-		t.Errorf("after noDelay, TCP_NODELAY = %d, %v; want set", v, err)
+		t.Errorf("after NoDelay, TCP_NODELAY = %d, %v; want set", v, err)
 	}
 }
