@@ -135,7 +135,16 @@ func (c *conn) received(a *aio.Aio) {
 	default:
 		c.queue = append(c.queue, filled{c.rxBuf, n, a.Msg()})
 		c.sendLocked()
-		c.recvLocked()
+		// A receive that filled its buffer left more queued, as a
+		// client streaming does: receive again at once, beside the send.
+		// A shorter one drained the socket, and the client's next bytes
+		// come after it has our echo (a request and its reply): receive
+		// once the send is done (sentSome), when they are there, rather
+		// than now, when the kernel finds nothing and has to wait for the
+		// socket (measured: docs/design.md, decision 34).
+		if n == c.s.buf || !c.sending {
+			c.recvLocked()
+		}
 	}
 	c.finishLocked()
 }

@@ -22,7 +22,9 @@ type Config struct {
 	// echo, for this long; 0 never does.
 	Idle time.Duration
 	// Buf is the bytes per receive (default 16 KiB). With Msgs the
-	// engine's pool buffers (aio.Config.MsgBufferSize) are used instead.
+	// engine's pool buffers are received into instead: set Buf to the
+	// engine's aio.Config.MsgBufferSize, as examples/echo does, since a
+	// receive that fills Buf is what tells a streaming client apart.
 	Buf int
 	// Msgs receives with RecvMsg into the engine's pool and sends each
 	// message back as it is (SetMsg, Send): no copy.
