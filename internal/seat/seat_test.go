@@ -45,13 +45,13 @@ func (f *fakeBackend) Round(w int, b *Batch, look bool) bool {
 	found := false
 	if cb := f.pending[w]; cb != nil {
 		f.pending[w] = nil
-		b.Add(cb)
+		addTo(b, cb)
 		found = true
 	}
 	for look {
 		select {
 		case cb := <-f.events:
-			b.Add(cb)
+			addTo(b, cb)
 			found = true
 		default:
 			look = false
@@ -83,6 +83,25 @@ type funcCallback struct {
 }
 
 func (c *funcCallback) RunCallback(goid int64, _ uint64) { c.fn(goid) }
+
+// argCallback is added to the batch with its word (Batch.AddArg), as a
+// ring's round adds an operation's result; fn gets what RunCallback got.
+type argCallback struct {
+	word uint64
+	fn   func(goid int64, arg uint64)
+}
+
+func (c *argCallback) RunCallback(goid int64, arg uint64) { c.fn(goid, arg) }
+
+// addTo adds cb to b as the fake's round does: an argCallback with its
+// word, any other without.
+func addTo(b *Batch, cb Callback) {
+	if ac, ok := cb.(*argCallback); ok {
+		b.AddArg(cb, ac.word)
+		return
+	}
+	b.Add(cb)
+}
 
 func startSeat(t *testing.T, f *fakeBackend, cfg Config) *Seat {
 	t.Helper()
@@ -273,8 +292,8 @@ func TestVacantSeatIsTaken(t *testing.T) {
 
 // A callback that blocks in a batch: the callbacks after it in the same
 // batch run on another worker while it blocks (the watchdog steals them),
-// each exactly once, and the backend hears Stuck, then Unstuck when the
-// blocked callback returns.
+// each exactly once and with the word it was added with (AddArg), and the
+// backend hears Stuck, then Unstuck when the blocked callback returns.
 func TestWatchdogStealsBatchBehindBlockedCallback(t *testing.T) {
 	for _, standby := range []bool{false, true} {
 		f := newFake(3)
@@ -297,8 +316,12 @@ func TestWatchdogStealsBatchBehindBlockedCallback(t *testing.T) {
 				saw <- false
 			}
 		}}
+		var wrongWord atomic.Int32
 		for i := 0; i < behind; i++ {
-			f.events <- &funcCallback{fn: func(int64) {
+			f.events <- &argCallback{word: uint64(1000 + i), fn: func(_ int64, arg uint64) {
+				if arg != uint64(1000+i) {
+					wrongWord.Add(1)
+				}
 				if ran[i].Add(1) == 1 && left.Add(-1) == 0 {
 					close(allRan)
 				}
@@ -313,6 +336,9 @@ func TestWatchdogStealsBatchBehindBlockedCallback(t *testing.T) {
 			if n := ran[i].Load(); n != 1 {
 				t.Fatalf("standby runs %v: callback %d ran %d times", standby, i, n)
 			}
+		}
+		if n := wrongWord.Load(); n != 0 {
+			t.Fatalf("standby runs %v: %d stolen callbacks ran without the word they were added with", standby, n)
 		}
 		// Stuck is called after the steal, so it may come after the
 		// stolen callbacks ran.
