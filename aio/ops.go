@@ -265,7 +265,8 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 	}
 	// A read tried first is not pinned: its starter's preadv2 is all
 	// that uses the buffers, unless it misses (tryThenQueue pins then).
-	a.noPin = a.tryFirst(kind, off)
+	try := a.tryFirst(kind, off)
+	a.noPin = try
 	err := a.buildLocked(kind, fd, off, sa, fa)
 	a.noPin = false
 	if err != nil {
@@ -287,7 +288,7 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		a.finishLocked(ErrUnsupported, 0, nil)
 		return fromCallback, startNone, tm
 	}
-	if a.tryFirst(kind, off) {
+	if try {
 		a.state = stateTry
 		return fromCallback, startTry, tm
 	}

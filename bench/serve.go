@@ -237,23 +237,16 @@ func startServer(s *spec) (*server, error) {
 	switch s.Scenario {
 	case scenTCP:
 		switch s.Impl {
-		case implAio:
+		case implAio, implAioExample():
+			start := startAioEcho
+			if s.Impl == implAioExample() {
+				start = startExampleEcho
+			}
 			e, err := aio.NewEngine(engineConfig())
 			if err != nil {
 				return nil, err
 			}
-			addr, stop, err := startAioEcho(e)
-			if err != nil {
-				e.Close()
-				return nil, err
-			}
-			return &server{addr: addr, engine: e, stop: func() error { stop(); return nil }}, nil
-		case implAioExample():
-			e, err := aio.NewEngine(engineConfig())
-			if err != nil {
-				return nil, err
-			}
-			addr, stop, err := startExampleEcho(e)
+			addr, stop, err := start(e)
 			if err != nil {
 				e.Close()
 				return nil, err

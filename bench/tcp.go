@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aioring/aioring/aio"
 	"github.com/aioring/aioring/examples/echo/tcpecho"
+	"github.com/aioring/aioring/examples/proxy/relay"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,7 +23,7 @@ const echoBufSize = 32 * kiB
 // package unix, an Aio accepting connections, and per connection one Aio
 // that receives and sends back what it received, looping from its callback.
 func startAioEcho(e *aio.Engine) (string, func(), error) {
-	lfd, addr, err := listenLoopback()
+	lfd, addr, err := relay.Listen("127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
@@ -55,30 +55,6 @@ func startAioEcho(e *aio.Engine) (string, func(), error) {
 	return addr, stop, nil
 }
 
-// listenLoopback makes a listening TCP socket on 127.0.0.1 with package
-// unix, on a port the kernel picks.
-func listenLoopback() (lfd int, addr string, err error) {
-	lfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, "", err
-	}
-	unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		unix.Close(lfd)
-		return -1, "", err
-	}
-	if err := unix.Listen(lfd, 4096); err != nil {
-		unix.Close(lfd)
-		return -1, "", err
-	}
-	sa, err := unix.Getsockname(lfd)
-	if err != nil {
-		unix.Close(lfd)
-		return -1, "", err
-	}
-	return lfd, "127.0.0.1:" + strconv.Itoa(sa.(*unix.SockaddrInet4).Port), nil
-}
-
 // exampleIdle is examples/echo's default -idle, which the aioring-example
 // row keeps: what a user running the example gets.
 const exampleIdle = 30 * time.Second
@@ -87,7 +63,7 @@ const exampleIdle = 30 * time.Second
 // tcpecho), as the example runs it by default: 16 KiB buffers, a 30 s
 // idle timeout.
 func startExampleEcho(e *aio.Engine) (string, func(), error) {
-	lfd, addr, err := listenLoopback()
+	lfd, addr, err := relay.Listen("127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
