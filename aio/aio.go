@@ -77,7 +77,11 @@ type Aio struct {
 	// arguments do not need; a read whose try misses is pinned before
 	// it is queued (tryThenQueue). Here, in busy's padding, to keep an
 	// idle Aio within 512 bytes.
-	noPin    bool
+	noPin bool
+	// statxSlowRun: this Aio's inline statx(2) calls in a row that were
+	// slow (statxAdapt, ops_file.go); under mu. Also in busy's padding.
+	statxSlowRun uint8
+
 	cbGoid   int64 // goroutine running this Aio's callback, 0 when none, timerGoroutine on a timer's; under mu
 	abortErr error // the error Abort asked for, while the op is pending
 	cancelFn func(*Aio, error)

@@ -185,24 +185,42 @@ func TestMaxIOVIsTheDescriptionsBound(t *testing.T) {
 	}
 }
 
-// A path Statx is made on its starter until one takes long enough to have
-// read the disk; then the next statxRingAfterSlow go through the ring,
-// and the starter tries again.
-func TestStatxAdaptBacksOffAfterSlow(t *testing.T) {
+// A path Statx is made on its starter until one Aio's calls take long
+// enough to have read the disk statxSlowInARow times in a row; then the
+// next statxRingAfterSlow go through the ring, and the starter tries
+// again. A single slow call between fast ones (a thread preempted during
+// its call) changes nothing, nor do slow calls of different Aios that
+// each had a fast one in between.
+func TestStatxAdaptBacksOffAfterSlowInARow(t *testing.T) {
 	var sa statxAdapt
+	var a, b uint8 // two Aios' slow runs
 	for i := range 10 {
 		if !sa.tryInline() {
 			t.Fatalf("try %d refused before any slow Statx", i)
 		}
-		sa.took(time.Microsecond)
+		sa.took(&a, time.Microsecond)
 	}
-	sa.took(statxSlow + time.Microsecond)
+	for i := range 100 { // preempted now and then: slow, fast, slow, fast
+		sa.took(&a, statxSlow+time.Microsecond)
+		sa.took(&b, statxSlow+time.Microsecond)
+		sa.took(&a, time.Microsecond)
+		sa.took(&b, time.Microsecond)
+		if !sa.tryInline() {
+			t.Fatalf("round %d: a lone slow call sent Statx to the ring", i)
+		}
+	}
+	for range statxSlowInARow {
+		sa.took(&a, statxSlow+time.Microsecond)
+	}
 	for i := range statxRingAfterSlow {
 		if sa.tryInline() {
-			t.Fatalf("Statx %d after a slow one made inline, want the ring for %d", i, statxRingAfterSlow)
+			t.Fatalf("Statx %d after %d slow ones in a row made inline, want the ring for %d", i, statxSlowInARow, statxRingAfterSlow)
 		}
 	}
 	if !sa.tryInline() {
 		t.Fatal("still refused after the ring's share")
+	}
+	if a != 0 {
+		t.Fatalf("the Aio's run is %d after it sent Statx to the ring, want it to start again from 0", a)
 	}
 }

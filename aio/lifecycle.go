@@ -275,6 +275,11 @@ func (c *aioCQE) RunCallback(goid int64, arg uint64) {
 // how the result reads.
 func (a *Aio) completeRes(ud sqe.UserData, r op.Result, b *completion.Batch) {
 	a.mu.Lock()
+	a.completeResAndUnlock(ud, r, b)
+}
+
+// completeResAndUnlock is completeRes once mu is held; it releases mu.
+func (a *Aio) completeResAndUnlock(ud sqe.UserData, r op.Result, b *completion.Batch) {
 	if a.state != stateKernel || a.gen&sqe.GenMask != ud.Gen() {
 		a.unlock()
 		return

@@ -186,21 +186,28 @@ func closeRefused(fd int) {
 // statxAdapt decides, per engine, where a Statx of a path goes (decision
 // 28): made by the starter while the lookups are served from memory, and
 // through the ring (an io-wq worker) for the next statxRingAfterSlow
-// after one that took longer than statxSlow, which is a lookup that read
-// the disk: its starter, often a reaper running a chain, waited for it.
-// Then the starter tries again. ring counts the Statx still to send to
-// the ring; any goroutine may update it (atomics only).
+// after an Aio's statx(2) calls took longer than statxSlow
+// statxSlowInARow times in a row, which is lookups that read the disk:
+// their starter, often a reaper running a chain, waited for them. Then
+// the starter tries again. A single slow call is not enough (decision
+// 35): a thread preempted during its call looks the same, and on a busy
+// machine that happened often enough to send a warm tree's stats through
+// io-wq, at several times the cost; its next call is fast, where a cold
+// tree's are slow one after the other. ring counts the Statx still to
+// send to the ring; any goroutine may update it (atomics only).
 type statxAdapt struct{ ring atomic.Int32 }
 
 const (
 	// statxSlow: an inline statx(2) longer than this read the disk (a
 	// cached one takes about 1 µs here; a read of the disk, 100 µs or
-	// more), or its thread was preempted, which the ring's worker would
-	// not have spared it either.
+	// more), or its thread was preempted.
 	statxSlow = 50 * time.Microsecond
+	// statxSlowInARow: how many slow calls in a row of one Aio send the
+	// engine's next Statx to the ring.
+	statxSlowInARow = 2
 	// statxRingAfterSlow: how many path Statx go through the ring after
-	// a slow one, so a cold tree pays for a blocked starter about once
-	// per that many.
+	// that, so a cold tree pays for a blocked starter about once per
+	// that many.
 	statxRingAfterSlow = 256
 )
 
@@ -214,9 +221,15 @@ func (sa *statxAdapt) tryInline() bool {
 	return false
 }
 
-// took records how long an inline Statx took.
-func (sa *statxAdapt) took(d time.Duration) {
-	if d > statxSlow {
+// took records how long an Aio's inline statx(2) took; run is that Aio's
+// count of slow calls in a row (Aio.statxSlowRun, under its mu).
+func (sa *statxAdapt) took(run *uint8, d time.Duration) {
+	if d <= statxSlow {
+		*run = 0
+		return
+	}
+	if *run++; *run >= statxSlowInARow {
+		*run = 0
 		sa.ring.Store(statxRingAfterSlow)
 	}
 }

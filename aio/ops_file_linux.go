@@ -29,7 +29,7 @@ func (a *Aio) Statx(dirfd int, path string, flags, mask int, st *unix.Statx_t) {
 		// in memory, and the call is cheaper made here than as an
 		// IORING_OP_STATX, which the kernel always hands to an io-wq
 		// worker (docs/design.md, decision 24).
-		a.statxInline(dirfd, &fa)
+		a.statxInline(dirfd, &fa, false)
 	case !a.e.cfg.RingOnly && !a.zeroTimeout() && a.e.statxPaths.tryInline():
 		// A path whose lookup the caches are likely to serve (no recent
 		// Statx of this engine had to wait): made here too, and timed
@@ -37,9 +37,7 @@ func (a *Aio) Statx(dirfd int, path string, flags, mask int, st *unix.Statx_t) {
 		// read the disk, and an attempt must not wait; through the ring
 		// it ends with ErrTimedOut at once, as statx(2) has no
 		// non-blocking form.
-		t0 := time.Now()
-		a.statxInline(dirfd, &fa)
-		a.e.statxPaths.took(time.Since(t0))
+		a.statxInline(dirfd, &fa, true)
 	default:
 		a.startKernelFile(opStatx, dirfd, 0, nil, &fa)
 	}
@@ -60,11 +58,16 @@ func (a *Aio) zeroTimeout() bool {
 // as a backend would (completeRes), which hands the callback to the
 // engine's goroutines. While the call runs the operation is in state
 // Kernel: an Abort then asks the backend to cancel a token it never had,
-// which finds nothing, and the call's result decides.
-func (a *Aio) statxInline(dirfd int, fa *fileArgs) {
+// which finds nothing, and the call's result decides. timed: the call
+// alone (not the hand-off after it) is timed for statxAdapt.
+func (a *Aio) statxInline(dirfd int, fa *fileArgs, timed bool) {
 	d, ok := a.beginInline(opStatx, dirfd, fa)
 	if !ok {
 		return
+	}
+	var t0 time.Time
+	if timed {
+		t0 = time.Now()
 	}
 	var r uintptr
 	var e unix.Errno
@@ -77,11 +80,19 @@ func (a *Aio) statxInline(dirfd int, fa *fileArgs) {
 			break
 		}
 	}
+	var took time.Duration
+	if timed {
+		took = time.Since(t0)
+	}
 	res := int32(r)
 	if e != 0 {
 		res = -int32(e)
 	}
-	a.completeRes(sqe.UserData(d.Token), op.Result{Res: res}, nil)
+	a.mu.Lock()
+	if timed {
+		a.e.statxPaths.took(&a.statxSlowRun, took)
+	}
+	a.completeResAndUnlock(sqe.UserData(d.Token), op.Result{Res: res}, nil)
 }
 
 // beginInline runs beginInlineLocked under mu (unlocked by defer, also
