@@ -128,12 +128,11 @@ type Engine struct {
 	// zcEarlyNotifs counts notifications that came before their send's
 	// result (sendzc.go); for tests and benchmarks.
 	zcEarlyNotifs atomic.Uint64
-	// timerRuns counts callbacks running on timers' goroutines
-	// (timercb.go), with timerRunsClosing set once Close waits for them;
-	// timerDrain (capacity 1) signals Close.
-	timerRuns  atomic.Int64
-	timerDrain chan struct{}
-	timerIdx   atomic.Uint32 // this engine's part of the timer-run callbacks' identity (timercb.go); 0 until the first
+	// timerCallbacks: a callback of this engine has run on a timer's
+	// goroutine (timercb.go), so Close looks at its caller's stack for
+	// one. Set once, read by Close only.
+	timerCallbacks atomic.Bool
+	timerIdx       atomic.Uint32 // this engine's part of the timer-run callbacks' identity (timercb.go); 0 until the first
 }
 
 // NewEngine creates an engine. With Config.Backend left BackendAuto it
@@ -172,7 +171,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.DefaultTimeout == 0 || cfg.DefaultTimeout == DefaultTimeout {
 		cfg.DefaultTimeout = Infinite
 	}
-	e := &Engine{cfg: cfg, closeDone: make(chan struct{}), timerDrain: make(chan struct{}, 1)}
+	e := &Engine{cfg: cfg, closeDone: make(chan struct{})}
 	e.clock.init()
 	if be != BackendPortable {
 		err := e.startRings()
@@ -380,7 +379,7 @@ func (e *Engine) isEngineGoroutine(goid int64) bool {
 // if a ring lost completions in the kernel (EBADR); the operations that
 // were waiting for them end with ErrClosed, and their buffers stay pinned.
 func (e *Engine) Close() error {
-	if e.isEngineGoroutine(seat.GoroutineID()) || (e.timerRuns.Load()&^timerRunsClosing != 0 && e.closingFromTimerCallback()) {
+	if e.isEngineGoroutine(seat.GoroutineID()) || (e.timerCallbacks.Load() && e.closingFromTimerCallback()) {
 		panic("aio: Engine.Close called from a callback; it waits for callbacks to finish and would deadlock")
 	}
 	if !e.closed.CompareAndSwap(false, true) {
@@ -409,9 +408,8 @@ func (e *Engine) Close() error {
 			e.waitClosing(a)
 		}
 	}
-	// Every Aio is idle; the goroutines of timers that ran callbacks may
-	// still be returning from them.
-	e.waitTimerRuns()
+	// Every Aio is idle: no callback runs, on a timer's goroutine either
+	// (its Aio is busy until it returns), so none spells the index.
 	e.freeTimerIndex()
 	// End the multishot requests (queued messages and
 	// descriptors go back) while the reapers still run.

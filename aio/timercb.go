@@ -29,10 +29,11 @@ package aio
 //     identity (stackID) in hexadecimal (one function per digit), which
 //     runtime.Callers reads back. The chain costs a dozen calls per
 //     callback; no goroutine id, no allocation, no atomic RMW.
-//   - Close waits for these callbacks: each counts in Engine.timerRuns
-//     (raised under the Aio's mutex while the Aio is still busy, so once
-//     Close has seen every Aio idle it only has to wait for the count to
-//     drain).
+//   - Close waits for these callbacks as for any other: an Aio is busy
+//     until its callback has returned (callbackDoneLocked), and the
+//     timer's goroutine touches nothing of the engine after that. No
+//     count of them is kept: an engine-wide one, raised and lowered by
+//     every fire from every P, cost the timers row (decision 37).
 
 import (
 	"math/bits"
@@ -91,7 +92,9 @@ func (a *Aio) onTimer() {
 	run := a.runHere
 	a.runHere = false
 	if run {
-		a.e.timerRuns.Add(1)
+		if !a.e.timerCallbacks.Load() {
+			a.e.timerCallbacks.Store(true)
+		}
 		a.beginTimerCallbackLocked() // in this critical section: one lock per fire fewer
 	}
 	a.unlock()
@@ -105,7 +108,6 @@ func (a *Aio) onTimer() {
 // same Aio that end meanwhile (followUp), one after the other.
 // The first callback's beginTimerCallbackLocked is onTimer's.
 func (a *Aio) runTimerCallbacks() {
-	defer a.e.timerRunDone()
 	for a.runTimerCallback() {
 		a.mu.Lock()
 		a.beginTimerCallbackLocked()
@@ -298,30 +300,6 @@ func timerCallbackOnStack() uintptr {
 		}
 	}
 	return v
-}
-
-// timerRunDone drops the count of callbacks running on timers'
-// goroutines; the last one after Close began lets Close return.
-func (e *Engine) timerRunDone() {
-	if e.timerRuns.Add(-1) == timerRunsClosing {
-		select {
-		case e.timerDrain <- struct{}{}:
-		default: // a signal is pending; Close re-reads the count anyway
-		}
-	}
-}
-
-// timerRunsClosing is the bit of Engine.timerRuns that Close sets while
-// it waits for the count to drain.
-const timerRunsClosing = int64(1) << 62
-
-// waitTimerRuns waits, in Close, until no callback runs on a timer's
-// goroutine. Every Aio is idle by then, and a count is raised only while
-// its Aio is busy, so none is raised after this begins.
-func (e *Engine) waitTimerRuns() {
-	for v := e.timerRuns.Or(timerRunsClosing) | timerRunsClosing; v != timerRunsClosing; v = e.timerRuns.Load() {
-		<-e.timerDrain
-	}
 }
 
 // closingFromTimerCallback reports whether the caller runs, on a timer's
