@@ -91,9 +91,10 @@ func tcpSockaddr(network string, ap netip.AddrPort) (sockaddr, error) {
 	return sockaddr{}, net.UnknownNetworkError(network)
 }
 
-// newSocket makes a blocking stream socket for sa. Blocking matters:
-// io_uring fails operations on an O_NONBLOCK socket with EAGAIN instead of
-// waiting for readiness.
+// newSocket makes a blocking stream socket for sa. (io_uring's Recv,
+// Send, Accept and Connect wait for readiness on an O_NONBLOCK socket as
+// well, measured on Linux 6.18; only IORING_OP_SPLICE ends with EAGAIN
+// there, see aio.Aio.Splice.)
 func newSocket(sa sockaddr) (int, error) {
 	fd, err := socketCloexec(sa.family, unix.SOCK_STREAM)
 	if err != nil {

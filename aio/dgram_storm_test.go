@@ -271,12 +271,28 @@ func stormTimeout(a *Aio, rng *rand.Rand) {
 
 // A byte stream moved pipe → socket with Splice under random timeouts,
 // attempts, cancels and aborts arrives complete and in order: a splice
-// that moved bytes reports them, whatever raced with it.
+// that moved bytes reports them, whatever raced with it. With a blocking
+// socket every Splice is the ring's IORING_OP_SPLICE; with a non-blocking
+// one (on io_uring) the starter's splice(2) and the waits for readiness
+// in its place (trysplice_linux.go).
 func TestStormSpliceStream(t *testing.T) {
+	for _, nonblock := range []bool{false, true} {
+		t.Run(map[bool]string{false: "blocking", true: "nonblocking"}[nonblock], func(t *testing.T) {
+			stormSpliceStream(t, nonblock)
+		})
+	}
+}
+
+func stormSpliceStream(t *testing.T, nonblock bool) {
 	e := relEngine(t, Config{Entries: 32})
 	needSplice(t, e)
 	f, peer := relTCPPair(t)
 	fd := int(f.Fd())
+	if nonblock {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var pp [2]int
 	if err := unix.Pipe2(pp[:], unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
@@ -353,7 +369,10 @@ func TestStormSpliceStream(t *testing.T) {
 	f.Close() // the peer reads end of stream
 	b := <-got
 	tally.check(t)
-	t.Logf("%d bytes spliced, %d cancels/aborts", moved, cancels.Load())
+	t.Logf("%d bytes spliced, %d cancels/aborts, %d splices on the starter", moved, cancels.Load(), e.Stats().Direct)
+	if ring := e.Backend() == BackendIOURing; ring && nonblock != (e.Stats().Direct > 0) {
+		t.Errorf("non-blocking socket %v: %d splices made on their starter, want them there exactly when the socket is non-blocking", nonblock, e.Stats().Direct)
+	}
 	if moved != total || len(b) != total {
 		t.Fatalf("spliced %d, peer read %d, sent %d", moved, len(b), total)
 	}

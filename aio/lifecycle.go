@@ -12,6 +12,13 @@ package aio
 //	Try             the try finished it (a page-     Done            the starter, with the try's
 //	                cache hit), or it was aborted                    result, else the abort's error
 //	Try             the try missed                   Kernel          the starter: queued as usual
+//	                (a Splice whose end is not                       (for the Splice, a poll of
+//	                ready: trysplice_linux.go)                       that end in its place)
+//	Kernel          a Splice's poll CQE (End Ready)  Try             the reaper, or a goroutine
+//	                                                                 reaping inline: tries again
+//	                                                                 (retryAndUnlock), and runs
+//	                                                                 the callback itself if it
+//	                                                                 is a worker in its round
 //	Try             Abort/Stop/Close                 Try             the aborter: records the
 //	                                                                 error, nothing to cancel yet
 //	Idle|Callback   Start (provider)                 Provider        the provider
@@ -230,7 +237,12 @@ func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
 		a.unlock()
 		return
 	}
-	count, err := a.resultLocked(completion.Result(&a.desc, c.Res))
+	r := completion.Result(&a.desc, c.Res)
+	if r.End == op.Ready {
+		a.retryAndUnlock(0, b != nil)
+		return
+	}
+	count, err := a.resultLocked(r)
 	a.finishLocked(err, count, b)
 	a.unlock()
 }
@@ -253,6 +265,7 @@ func cqeArg(res int32, gen uint32) uint64 { return uint64(gen)<<32 | uint64(uint
 // RunCallback implements completion.Callback.
 func (c *aioCQE) RunCallback(goid int64, arg uint64) {
 	a := (*Aio)(c)
+	inRound := goid != 0 // on a worker, in its round (seat.Callback)
 	if goid == 0 {
 		goid = seat.GoroutineID()
 	}
@@ -262,7 +275,15 @@ func (c *aioCQE) RunCallback(goid int64, arg uint64) {
 		a.unlock()
 		return
 	}
-	count, err := a.resultLocked(completion.Result(&a.desc, res))
+	r := completion.Result(&a.desc, res)
+	if r.End == op.Ready {
+		if !inRound {
+			goid = 0 // not a worker: the callback is handed to one
+		}
+		a.retryAndUnlock(goid, inRound)
+		return
+	}
+	count, err := a.resultLocked(r)
 	if !a.endLocked(err, count) {
 		a.unlock() // its previous callback's goroutine runs it (followUp)
 		return

@@ -289,6 +289,10 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		return fromCallback, startNone, tm
 	}
 	if try {
+		// A zero timeout's attempt is one non-blocking call, which the
+		// try is: it must know (armLocked, which would say so, runs only
+		// when the try misses).
+		a.desc.Attempt = tm.mode == tZero
 		a.state = stateTry
 		return fromCallback, startTry, tm
 	}

@@ -152,10 +152,22 @@ func getPort(src *uint16) int {
 // offset of a pipe or socket (a file's -1: its current position). Count
 // is the bytes moved: 0 at end of input. n <= 0 or beyond what one call
 // can move gives ErrInvalid. On the BSDs, which have no splice(2), it
-// ends with ErrUnsupported. Keep the pipe in blocking mode: the kernel
-// turns an O_NONBLOCK end into SPLICE_F_NONBLOCK, and on io_uring the
-// splice then ends with EAGAIN instead of waiting (a zero timeout asks
-// for that behaviour on any pipe).
+// ends with ErrUnsupported.
+//
+// Where the splice runs: when both ends are pipes or sockets in
+// non-blocking mode (O_NONBLOCK), on either backend, it is a splice(2)
+// with SPLICE_F_NONBLOCK made by the starting goroutine, and an end that
+// is not ready is waited for (on io_uring through the ring, with a poll
+// in the operation's place; on the portable backend through the
+// netpoller), after which the goroutine that learns of it splices
+// again: no thread is held. On io_uring any other end (a regular file,
+// a socket in blocking mode) makes it an IORING_OP_SPLICE, which the
+// kernel runs on an io-wq worker thread, and a splice from a quiet
+// blocking socket holds its worker until data comes; there an O_NONBLOCK
+// pipe makes the splice end with EAGAIN instead of waiting. So give a
+// Splice non-blocking sockets (io_uring's Recv, Send, Accept and Connect
+// wait for readiness on those as on blocking ones). A zero timeout makes
+// it one attempt that ends with ErrTimedOut if nothing could move.
 func (a *Aio) Splice(in int, inOff int64, out int, outOff int64, n int) {
 	if n <= 0 || n > math.MaxInt32 || out > math.MaxInt32 || out < math.MinInt32 || inOff < -1 || outOff < -1 {
 		a.startInvalid("Splice")

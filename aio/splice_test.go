@@ -135,13 +135,35 @@ func TestSpliceFileToSocket(t *testing.T) {
 	}
 }
 
-func TestSpliceSocketToSocket(t *testing.T) {
+// spliceModes runs f with the spliced sockets in blocking mode (on
+// io_uring: IORING_OP_SPLICE, an io-wq worker's call) and in non-blocking
+// mode (the starter's splice(2), waits for readiness through the ring).
+func spliceModes(t *testing.T, f func(t *testing.T, nonblock bool)) {
+	for _, nonblock := range []bool{false, true} {
+		t.Run(map[bool]string{false: "blocking", true: "nonblocking"}[nonblock], func(t *testing.T) { f(t, nonblock) })
+	}
+}
+
+// setNonblock puts each fd in non-blocking mode when nonblock is set.
+func setNonblock(t *testing.T, nonblock bool, fds ...int) {
+	t.Helper()
+	for _, fd := range fds {
+		if err := unix.SetNonblock(fd, nonblock); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSpliceSocketToSocket(t *testing.T) { spliceModes(t, spliceSocketToSocket) }
+
+func spliceSocketToSocket(t *testing.T, nonblock bool) {
 	e := newEngine(t, aio.Config{})
 	aio.NeedSplice(t, e)
 	data := make([]byte, 2<<20+7)
 	rand.New(rand.NewSource(2)).Read(data)
 	inS, inR := tcpPair(t, 0, 0)
 	outS, outR := tcpPair(t, 0, 0)
+	setNonblock(t, nonblock, inR, outS)
 	go func() {
 		for b := data; len(b) > 0; {
 			n, err := unix.Write(inS, b)
@@ -170,15 +192,21 @@ func TestSpliceSocketToSocket(t *testing.T) {
 	if a.Result() != nil || a.Count() != 0 {
 		t.Fatalf("splice at end of stream: %v %d, want nil 0", a.Result(), a.Count())
 	}
+	if direct := e.Stats().Direct; e.Backend() == aio.BackendIOURing && nonblock != (direct > 0) {
+		t.Errorf("%d splices made on their starter, want some exactly when the sockets are non-blocking", direct)
+	}
 }
 
 // A splice from an empty pipe waits: its timeout, Cancel, Stop and
 // engine Close each end it once; bad input is ErrInvalid.
-func TestSpliceContract(t *testing.T) {
+func TestSpliceContract(t *testing.T) { spliceModes(t, spliceContract) }
+
+func spliceContract(t *testing.T, nonblock bool) {
 	e := newEngine(t, aio.Config{})
 	aio.NeedSplice(t, e)
 	r, _, _, _ := pipe(t)
 	snd, _ := tcpPair(t, 0, 0)
+	setNonblock(t, nonblock, snd)
 	rec := newRecorder()
 	a := e.NewAio(rec.cb)
 	defer a.Free()
@@ -212,6 +240,7 @@ func TestSpliceContract(t *testing.T) {
 	}
 	// Neither end a pipe: the kernel's EINVAL.
 	s2, _ := tcpPair(t, 0, 0)
+	setNonblock(t, nonblock, s2)
 	a.Splice(snd, -1, s2, -1, 10)
 	if c := rec.next(t); !errors.Is(c.err, unix.EINVAL) {
 		t.Fatalf("splice socket to socket = %v, want EINVAL", c.err)
@@ -237,6 +266,136 @@ func TestSpliceContract(t *testing.T) {
 	}
 	if n := rec.n.Load() + rec2.n.Load(); n != 10 {
 		t.Fatalf("%d callbacks, want 10", n)
+	}
+}
+
+// A Splice whose end is not ready waits for it, with or without a
+// callback (on io_uring: a poll in its place, reaped by a worker or by the
+// goroutine in Wait, which then makes the splice): a quiet socket into a
+// pipe until data comes, and a pipe into a socket whose send buffer is
+// full until the peer reads.
+func TestSpliceWaitsForReadiness(t *testing.T) {
+	e := newEngine(t, aio.Config{})
+	aio.NeedSplice(t, e)
+	rec := newRecorder()
+	for _, withCallback := range []bool{false, true} {
+		var a *aio.Aio
+		wait := func() (error, int) {
+			if withCallback {
+				c := rec.next(t)
+				return c.err, c.count
+			}
+			a.Wait()
+			return a.Result(), a.Count()
+		}
+		if withCallback {
+			a = e.NewAio(rec.cb)
+		} else {
+			a = e.NewAio(nil)
+		}
+		a.SetTimeout(waitLimit)
+
+		// In: a quiet socket.
+		snd, rcv := tcpPair(t, 0, 0)
+		setNonblock(t, true, rcv)
+		pr, pw, _, _ := pipe(t)
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			unix.Write(snd, []byte("hello"))
+		}()
+		a.Splice(rcv, -1, pw, -1, 4096)
+		if err, n := wait(); err != nil || n != 5 {
+			t.Fatalf("callback %v: splice from a quiet socket: %v %d, want nil 5", withCallback, err, n)
+		}
+		b := make([]byte, 16)
+		if n, _ := unix.Read(pr, b); string(b[:n]) != "hello" {
+			t.Fatalf("pipe holds %q, want hello", b[:n])
+		}
+
+		// Out: a socket whose send buffer is full.
+		out, peer := tcpPair(t, 4096, 4096)
+		fill(t, out)
+		setNonblock(t, true, out)
+		msg := bytes.Repeat([]byte("x"), 1000)
+		unix.Write(pw, msg)
+		drained := readAllAsync(peer, 1) // reads once the splice waits
+		time.Sleep(20 * time.Millisecond)
+		a.Splice(pr, -1, out, -1, len(msg))
+		go func() {
+			<-drained
+			b := make([]byte, 1<<20)
+			for {
+				if n, err := unix.Read(peer, b); n <= 0 || err != nil {
+					return
+				}
+			}
+		}()
+		if err, n := wait(); err != nil || n <= 0 {
+			t.Fatalf("callback %v: splice into a full socket: %v %d, want some bytes", withCallback, err, n)
+		}
+
+		// The ends' kinds suggest the other end (an empty pipe into a
+		// socket with room; a socket with data into a full pipe): the
+		// first wait wakes at once, and the next is for the right end.
+		pr2, pw2, _, _ := pipe(t)
+		snd2, rcv2 := tcpPair(t, 0, 0)
+		setNonblock(t, true, snd2, rcv2)
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			unix.Write(pw2, []byte("later"))
+		}()
+		a.Splice(pr2, -1, snd2, -1, 4096)
+		if err, n := wait(); err != nil || n != 5 {
+			t.Fatalf("callback %v: splice from an empty pipe: %v %d, want nil 5", withCallback, err, n)
+		}
+		full := fillPipe(t, pw2)
+		unix.Write(snd2, []byte("data"))
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			b := make([]byte, full)
+			for got := 0; got < full; {
+				n, err := unix.Read(pr2, b)
+				if n <= 0 || err != nil {
+					return
+				}
+				got += n
+			}
+		}()
+		before := e.Stats().Submitted
+		a.Splice(rcv2, -1, pw2, -1, 4096)
+		// rcv2 holds what the first splice sent through snd2 and "data".
+		if err, n := wait(); err != nil || n != 9 {
+			t.Fatalf("callback %v: splice into a full pipe: %v %d, want nil 9", withCallback, err, n)
+		}
+		// A wait for the ready input, over and over, would spin for the
+		// 20 ms the pipe stays full: thousands of polls, not two.
+		if polls := e.Stats().Submitted - before; polls > 20 {
+			t.Errorf("callback %v: %d submissions for one splice into a full pipe, want a wait for the pipe, not a spin", withCallback, polls)
+		}
+		a.Free()
+	}
+	if direct := e.Stats().Direct; e.Backend() == aio.BackendIOURing && direct < 8 {
+		t.Errorf("%d splices made by their starter or after a wait, want 8", direct)
+	}
+}
+
+// fillPipe writes to the pipe's write end w until it is full and returns
+// how many bytes it holds; w stays in blocking mode.
+func fillPipe(t *testing.T, w int) int {
+	t.Helper()
+	setNonblock(t, true, w)
+	defer setNonblock(t, false, w)
+	chunk := make([]byte, 4096)
+	total := 0
+	for {
+		n, err := unix.Write(w, chunk)
+		if err == unix.EAGAIN {
+			return total
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
 	}
 }
 

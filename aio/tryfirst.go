@@ -24,10 +24,48 @@ package aio
 // internal/completion/try_linux.go); here only that the operation is one
 // a backend can try at all.
 
+import "github.com/aioring/aioring/internal/op"
+
 // tryFirst reports whether an operation of kind at off may be tried on
-// the starter: a read at an offset, on an engine whose backend tries.
+// the starter, on an engine whose backend tries: a read at an offset, or
+// a Splice (whose ends the backend looks at: only pipes and non-blocking
+// sockets are tried).
 func (a *Aio) tryFirst(kind opKind, off int64) bool {
-	return a.e.tryFirst && kind == opRead && off >= 0
+	return a.e.tryFirst && (kind == opRead && off >= 0 || kind == opSplice)
+}
+
+// retryAndUnlock carries on an operation whose try left it waiting for
+// readiness (a Splice, trysplice_linux.go), now that the backend reports
+// the readiness (End Ready): the try again, on this goroutine, then the
+// end or another wait. Called with mu held, in stateKernel, for the
+// current operation; it releases mu. goid is the calling worker's
+// goroutine when it runs a round of a's backend (aioCQE), 0 otherwise:
+// that worker then runs the callback itself, at once, and its round
+// submits what this queues after its batch (Submit's fromCallback); a
+// hand-off to another worker would cost a wakeup per splice.
+//
+// The deadline needs nothing: a Splice's is the Aio's own timer, armed
+// at the start (armLocked), which runs on across the waits and cuts
+// whichever one it finds, or the try (abortErr, as for the first try).
+func (a *Aio) retryAndUnlock(goid int64, inRound bool) {
+	a.state = stateTry
+	a.unlock()
+	r, done := a.sh.Try(&a.desc)
+	a.mu.Lock()
+	if done && goid != 0 {
+		count, err := a.resultLocked(r)
+		if a.endLocked(err, count) {
+			a.runCallbackLocked(goid) // releases mu
+			return
+		}
+		a.unlock()
+		return
+	}
+	next := a.afterTryLocked(r, done, timing{mode: tInfinite})
+	a.unlock()
+	if next == startSubmit {
+		a.sh.Submit(&a.desc, inRound)
+	}
 }
 
 // tryThenQueue tries the operation left in stateTry (mu not held), then
@@ -36,6 +74,13 @@ func (a *Aio) tryThenQueue(tm timing) startNext {
 	r, done := a.sh.Try(&a.desc)
 	a.mu.Lock()
 	defer a.unlock()
+	return a.afterTryLocked(r, done, tm)
+}
+
+// afterTryLocked ends the operation with its try's result r if done, or
+// with the error an abort or Close recorded during the try, or else
+// queues it with timing tm (startSubmit). Called with mu held.
+func (a *Aio) afterTryLocked(r op.Result, done bool, tm timing) startNext {
 	if done {
 		count, err := a.resultLocked(r)
 		a.finishLocked(err, count, nil)

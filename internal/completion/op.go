@@ -105,6 +105,11 @@ const erestartsys = 512
 // Result reads the result res of d's CQE in op's terms.
 func Result(d *op.Desc, res int32) op.Result {
 	if res >= 0 {
+		if d.WaitEvents != 0 {
+			// The poll queued in the operation's place (prepOp): its
+			// descriptor is ready (res is the events), not the end.
+			return op.Result{End: op.Ready}
+		}
 		return op.Result{Res: res}
 	}
 	switch syscall.Errno(-res) {

@@ -48,6 +48,10 @@ func mayBlock(d *op.Desc) bool {
 	return (d.Kind == op.Read || d.Kind == op.Write) && d.Len() > inlineCopyMax
 }
 
+// pollInstead stands for d.Kind in prepOp while d waits for readiness
+// (Desc.WaitEvents): no operation has kind 0.
+const pollInstead op.Kind = 0
+
 // prepOp fills s[0] with d's operation and, when there is one, s[1] with
 // its LINK_TIMEOUT.
 func prepOp(d *op.Desc, s []*sqe.SQE) {
@@ -58,7 +62,16 @@ func prepOp(d *op.Desc, s []*sqe.SQE) {
 	if d.Attempt {
 		rwFlags, msgFlags = sqe.RWFNowait, unix.MSG_DONTWAIT
 	}
-	switch d.Kind {
+	kind := d.Kind
+	if d.WaitEvents != 0 {
+		kind = pollInstead
+	}
+	switch kind {
+	case pollInstead:
+		// A Splice its try found not ready waits for its end first
+		// (trySplice); the poll's CQE carries the operation's token,
+		// so a cancel or the Aio's deadline reaches it as any other.
+		e.PollAdd(d.WaitFD, d.WaitEvents)
 	case op.Nop:
 		e.Nop()
 	case op.Read, op.Write:

@@ -32,16 +32,34 @@ const (
 // Desc.Backend. Only the Aio's starter touches it, during the try (the
 // Aio's stateTry), so it needs no lock.
 type tryState struct {
-	fd       int32 // the descriptor whose flags were read
-	buffered bool  // fd is a descriptor opened without O_DIRECT
-	age      uint8 // tries since fd's flags were read; read again when it wraps
-	miss     uint8 // tries in a row that the kernel refused
-	skip     uint8 // reads sent to the ring since the last try, while missing
+	kind     op.Kind // what the flags were read for: Read, or Splice (trysplice_linux.go)
+	fd       int32   // the descriptor whose flags were read
+	out      int32   // Splice: the other end, whose flags were read too
+	buffered bool    // Read: fd is a descriptor opened without O_DIRECT
+	splice   uint8   // Splice: how its ends can be spliced (spliceReady, spliceRing)
+	age      uint8   // tries since the flags were read; read again when it wraps
+	miss     uint8   // Read: tries in a row that the kernel refused
+	skip     uint8   // Read: reads sent to the ring since the last try, while missing
+	// Splice (trysplice_linux.go): the offsets given to splice(2); which
+	// ends are pipes; guessed: the last wait's end was guessed.
+	inOff, outOff            int64
+	inPipe, outPipe, guessed bool
+}
+
+// tryStateOf returns the try state in d.Backend, made on first use.
+func tryStateOf(d *op.Desc) *tryState {
+	ts, _ := d.Backend.(*tryState)
+	if ts == nil {
+		ts = &tryState{fd: -1}
+		d.Backend = ts
+	}
+	return ts
 }
 
 // Try carries out d on the calling goroutine if a non-blocking system call
-// can finish it: a positioned file read whose data is in the page cache.
-// done false means it did nothing that matters: the caller queues d as
+// can finish it: a positioned file read whose data is in the page cache,
+// or a Splice between pipes and non-blocking sockets (trySplice, which
+// may also leave d waiting for readiness). done false means it did nothing that matters: the caller queues d as
 // usual, and the ring reads the whole range again (a partial result is
 // dropped, never reported, since a ring read of a regular file keeps
 // reading to the end of the range or the file). A zero-timeout attempt
@@ -57,6 +75,9 @@ type tryState struct {
 // The buffers must stay put for the call (the Aio pins them when it
 // builds d). It allocates only on an Aio's first read.
 func (s *Shard) Try(d *op.Desc) (r op.Result, done bool) {
+	if d.Kind == op.Splice {
+		return s.trySplice(d)
+	}
 	if d.Kind != op.Read || d.Off < 0 || d.Len() == 0 || d.FixedFile || d.FixedBuf {
 		// A read of nothing still checks the descriptor in the kernel.
 		// A registered descriptor is read through the ring's file table,
@@ -65,14 +86,10 @@ func (s *Shard) Try(d *op.Desc) (r op.Result, done bool) {
 		// registered buffer is read with READ_FIXED, as API.md promises.
 		return op.Result{}, false
 	}
-	ts, _ := d.Backend.(*tryState)
-	if ts == nil {
-		ts = &tryState{fd: -1}
-		d.Backend = ts
-	}
-	if ts.fd != d.FD || ts.age == 0 {
+	ts := tryStateOf(d)
+	if ts.kind != op.Read || ts.fd != d.FD || ts.age == 0 {
 		fl, err := unix.FcntlInt(uintptr(d.FD), unix.F_GETFL, 0)
-		ts.fd, ts.buffered = d.FD, err == nil && fl&unix.O_DIRECT == 0
+		ts.kind, ts.fd, ts.buffered = op.Read, d.FD, err == nil && fl&unix.O_DIRECT == 0
 		ts.miss, ts.skip = 0, 0
 	}
 	ts.age++

@@ -127,13 +127,21 @@ type Desc struct {
 	// Sockaddr. RecvFrom: the room the kernel writes the source into.
 	Addr    *unix.RawSockaddrAny
 	AddrLen uint32
-	Sock    unix.Sockaddr
+	// WaitFD and WaitEvents are the backend's: a Splice that its try
+	// found not ready (Try, on a backend that tries) waits for WaitFD
+	// to become ready for WaitEvents (poll(2) events) before it is tried
+	// again; the backend then reports End Ready instead of a result.
+	// Zero when not waiting. (Each sits in padding the field before it
+	// leaves, so that an idle Aio stays within 512 bytes.)
+	WaitFD int32
+	Sock   unix.Sockaddr
 
 	// Splice's other end and how much it moves; Shutdown's how.
-	Out    int32
-	OutOff int64
-	N      uint32
-	How    int32
+	Out        int32
+	WaitEvents uint32
+	OutOff     int64
+	N          uint32
+	How        int32
 
 	// Attempt: a zero timeout; if the operation would have to wait, it
 	// ends with WouldBlock instead.
@@ -223,6 +231,9 @@ const (
 	TimedOut
 	// WouldBlock: an Attempt that would have had to wait.
 	WouldBlock
+	// Ready: not an end. What the operation waited for (WaitFD,
+	// WaitEvents) is ready; the aio package tries it again.
+	Ready
 )
 
 // Result is what a backend reports when an operation ends.

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/aioring/aioring/aio"
+	"golang.org/x/sys/unix"
 )
 
 // conn is one proxied connection: the client's socket, the upstream's, the
@@ -65,6 +66,16 @@ func (c *conn) connected(a *aio.Aio) {
 		if err := noDelay(fd); err != nil {
 			// A failure only costs latency: keep forwarding.
 			fmt.Fprintf(c.p.cfg.Log, "connection %d: %v\n", c.client, err)
+		}
+		if c.p.cfg.Splice {
+			// Non-blocking sockets let the engine make each splice
+			// itself when its ends are ready, with the ring as the
+			// poller, instead of in an io-wq worker (aio.Aio.Splice);
+			// Recv and Send wait for readiness on them as on blocking
+			// ones. If it fails, splices go to io-wq: still correct.
+			if err := unix.SetNonblock(fd, true); err != nil {
+				fmt.Fprintf(c.p.cfg.Log, "connection %d: non-blocking: %v\n", c.client, err)
+			}
 		}
 	}
 	if c.p.cfg.Verbose {

@@ -39,14 +39,19 @@
 // (1 MiB where fs.pipe-max-size allows), sends what it had queued, and
 // from then on rx splices the source socket into the empty pipe and tx
 // splices the pipe into the destination until it is empty, taking turns
-// (a splice from a socket waits for data holding the pipe's lock, so
-// splicing out meanwhile could deadlock), and the bytes never enter Go's
-// memory (IORING_OP_SPLICE; package net's io.Copy
-// between two TCP sockets does the same). Directions carrying messages
-// smaller than a buffer never switch: a message costs one Recv and one
-// Send there, against two splices, each run by an io-wq worker (the
-// kernel runs every splice asynchronously), and a splice waiting for data
-// on a quiet socket holds its worker. Memory per spliced direction is the
+// (a splice from a blocking socket waits for data holding the pipe's
+// lock, so splicing out meanwhile could deadlock; package net's splice
+// takes the same turns), and the bytes never enter Go's memory. The
+// sockets are made non-blocking in this mode, so the engine makes each
+// splice on the goroutine that starts or wakes it and waits for
+// readiness through the ring, as package net's io.Copy between two TCP
+// sockets does with its poller; on blocking sockets every splice would
+// be an IORING_OP_SPLICE run by an io-wq worker, which moved 13-17% more
+// messages in the bench's proxy row but at 15-17% more CPU per message,
+// with five times the threads, and in two runs of fifteen nearly stopped
+// (docs/design.md, decision 38). Directions carrying messages smaller
+// than a buffer never switch: a message costs one Recv and one Send
+// there, against two splices. Memory per spliced direction is the
 // kernel pipe plus the two idle buffers. A kernel without
 // IORING_OP_SPLICE makes the proxy go back to copying, and one without
 // IORING_OP_SHUTDOWN gets shutdown(2) for the half-close.

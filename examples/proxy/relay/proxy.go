@@ -39,10 +39,12 @@ type Config struct {
 	// Recv fills its whole buffer (BufSize bytes: the sender is streaming
 	// faster than one receive drains) it moves the rest of its stream
 	// through a kernel pipe of its own with Splice (socket → pipe →
-	// socket, IORING_OP_SPLICE), as package net's io.Copy between two
-	// TCP sockets does. Small messages never fill a buffer, so their
-	// directions stay on Recv/Send, which cost less per message than two
-	// splices. Not with Msgs. A kernel without IORING_OP_SPLICE
+	// socket), as package net's io.Copy between two TCP sockets does;
+	// the sockets are made non-blocking, so that the engine makes each
+	// splice itself when its ends are ready, rather than in an io-wq
+	// worker (aio.Aio.Splice). Small messages never fill a buffer, so
+	// their directions stay on Recv/Send, which cost less per message
+	// than two splices. Not with Msgs. A kernel without IORING_OP_SPLICE
 	// (ErrUnsupported) makes the proxy copy, as without Splice.
 	Splice bool
 	// DialTimeout bounds the connect to the upstream; 0 means
@@ -166,9 +168,9 @@ func (p *Proxy) serve(client int) {
 }
 
 // Listen makes a blocking listening TCP socket on addr (HOST:PORT; port 0
-// picks a free one) and returns it with the address it is bound to:
-// io_uring waits for readiness itself, and would fail operations on a
-// non-blocking socket with EAGAIN.
+// picks a free one) and returns it with the address it is bound to; the
+// engine's Accept waits for connections on it (io_uring waits for
+// readiness itself, on blocking and non-blocking sockets alike).
 func Listen(addr string) (int, string, error) {
 	sa, err := Resolve(addr)
 	if err != nil {
