@@ -90,6 +90,10 @@ type backend interface {
 	// it has none left. It makes no system call (callers hold an Aio's
 	// mutex); wake reports that Wake must be called once no lock is held.
 	Handoff(completion.Callback) (ok, wake bool)
+	// HandoffHere is Handoff for a callback the calling goroutine made
+	// due by finishing an operation at once: when it is one of the
+	// backend's goroutines in a round, cb runs there next, with no wake.
+	HandoffHere(completion.Callback) (ok, wake bool)
 	// Wake wakes the goroutine that Handoff said must be woken.
 	Wake()
 	// Broken reports that results may have been lost (EBADR).

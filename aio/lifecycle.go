@@ -93,9 +93,12 @@ package aio
 // reaper's batch; one ended by the Aio's own timer runs on the timer's
 // goroutine (timercb.go); one ended while the Aio's previous callback
 // still runs is run next by that callback's goroutine (followUp, up to
-// maxFollowUps in a row); one ended anywhere else (an abort, a refused
-// start, a provider's Finish) is handed to a reaper. Either way, one Aio's
-// callbacks never overlap (finishLocked).
+// maxFollowUps in a row); one whose try finished it at once, started by
+// another Aio's callback on a reaper, runs on that reaper next
+// (HandoffHere: no wake of another); one ended anywhere else (an abort, a
+// refused start, a provider's Finish, a try on a user's goroutine) is
+// handed to a reaper. Either way, one Aio's callbacks never overlap
+// (finishLocked).
 // A user goroutine that reaps (after its submission, or in Wait) completes
 // only Aios without a callback.
 //
@@ -203,7 +206,19 @@ func (a *Aio) scheduleCallbackLocked(b *completion.Batch) {
 		b.Add((*aioCallback)(a))
 		return
 	}
-	ok, wake := a.sh.Handoff((*aioCallback)(a))
+	a.handOffLocked(false)
+}
+
+// handOffLocked hands a's callback to the backend (HandoffHere if here,
+// else Handoff), or runs it on a goroutine of its own when the backend
+// has no workers left.
+func (a *Aio) handOffLocked(here bool) {
+	var ok, wake bool
+	if here {
+		ok, wake = a.sh.HandoffHere((*aioCallback)(a))
+	} else {
+		ok, wake = a.sh.Handoff((*aioCallback)(a))
+	}
 	if !ok {
 		// No reapers (a closed engine, or a broken ring): a goroutine of
 		// the engine's own runs the callback.

@@ -83,7 +83,12 @@ func (a *Aio) tryThenQueue(tm timing) startNext {
 func (a *Aio) afterTryLocked(r op.Result, done bool, tm timing) startNext {
 	if done {
 		count, err := a.resultLocked(r)
-		a.finishLocked(err, count, nil)
+		if a.endLocked(err, count) {
+			// Started from another Aio's callback on a worker (a
+			// proxy's send after its receive), the callback runs on
+			// that worker next rather than waking another.
+			a.handOffLocked(true)
+		}
 		return startNone
 	}
 	if a.abortErr != nil {

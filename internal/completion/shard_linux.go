@@ -532,19 +532,23 @@ func (s *Shard) enterUnlocked(n uint32, block bool) error {
 func (s *Shard) Broken() bool { return s.broken.Load() }
 
 // inReaper reports whether the caller is one of this shard's reapers inside
-// a round. The round locks the reaper to its thread, so the thread id names
+// a round.
+func (s *Shard) inReaper() bool { return s.reaperIndex() >= 0 }
+
+// reaperIndex is the number of the reaper the caller is, inside a round,
+// or -1. The round locks the reaper to its thread, so the thread id names
 // the goroutine; the id is only read while some round runs.
-func (s *Shard) inReaper() bool {
+func (s *Shard) reaperIndex() int {
 	if s.batching.Load() == 0 {
-		return false
+		return -1
 	}
 	tid := int32(unix.Gettid())
 	for i := range s.tids {
 		if s.tids[i].Load() == tid {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // inlineOK decides, with the CQ held, whether a user's goroutine may take c.
@@ -617,6 +621,22 @@ func (s *Shard) Handoff(cb Callback) (ok, wake bool) {
 		// No way to wake a reaper (a wake is a NOP, and a broken ring
 		// takes no more SQEs).
 		return false, false
+	}
+	return s.seat.Handoff(cb)
+}
+
+// HandoffHere is Handoff for a callback that the calling goroutine made
+// due (its operation's try finished at once): if the caller is one of
+// this shard's reapers in a round, running a callback that started that
+// operation, cb runs on the same reaper once that callback returns
+// (seat.HandoffTo), with no wake of another; otherwise as Handoff. The
+// thread-id system call that tells is made only while rounds run.
+func (s *Shard) HandoffHere(cb Callback) (ok, wake bool) {
+	if s.broken.Load() {
+		return false, false
+	}
+	if w := s.reaperIndex(); w >= 0 {
+		return s.seat.HandoffTo(w, cb)
 	}
 	return s.seat.Handoff(cb)
 }

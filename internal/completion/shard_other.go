@@ -37,6 +37,9 @@ func (s *Shard) ReapInline() int { return 0 }
 // Handoff refuses off Linux.
 func (s *Shard) Handoff(Callback) (ok, wake bool) { return false, false }
 
+// HandoffHere is never reached off Linux.
+func (s *Shard) HandoffHere(Callback) (ok, wake bool) { return false, false }
+
 // Wake does nothing off Linux.
 func (s *Shard) Wake() {}
 

@@ -166,6 +166,10 @@ func (ps *portSeat) Wake() { ps.pl.wake() }
 // Handoff implements backend: a worker runs cb (seat.Seat.Handoff).
 func (p *Backend) Handoff(cb seat.Callback) (ok, wake bool) { return p.seat.Handoff(cb) }
 
+// HandoffHere implements backend: as Handoff (the portable backend's tries
+// happen in Submit, whose results its workers deliver).
+func (p *Backend) HandoffHere(cb seat.Callback) (ok, wake bool) { return p.seat.Handoff(cb) }
+
 // Wake implements backend: it makes the wake Handoff reported.
 func (p *Backend) Wake() { p.seat.Wake() }
 

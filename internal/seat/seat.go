@@ -470,7 +470,7 @@ func (s *Seat) watchdog() {
 		if !w.stuck.Load() {
 			w.stuck.Store(true)
 			stuck = append(stuck, w.id)
-			if s.cfg.Spread && w.homeN.Load() > 0 {
+			if w.homeN.Load() > 0 { // Spread's hand-offs, or HandoffTo's
 				wake = s.releaseHomeLocked(w) || wake
 			}
 		}
@@ -511,8 +511,8 @@ func (s *Seat) watchdog() {
 	}
 }
 
-// releaseHomeLocked moves the hand-offs sent home to w (Spread) to the
-// ready list, now that w is stuck. (A chain whose callback w is running
+// releaseHomeLocked moves the hand-offs sent home to w (Spread, or
+// HandoffTo) to the ready list, now that w is stuck. (A chain whose callback w is running
 // stays with w regardless: its next callback is the running one's
 // follow-up, not a hand-off.) true: a wake is owed.
 func (s *Seat) releaseHomeLocked(w *worker) (wake bool) {
@@ -577,6 +577,30 @@ func (s *Seat) Handoff(cb Callback) (ok, wake bool) {
 	}
 	s.mu.Unlock()
 	return true, wake
+}
+
+// HandoffTo is Handoff from inside worker w's round (the caller runs on
+// w, in a callback): cb joins w's own list, which w takes after the
+// callback it runs returns, with no wake and no trip through the shared
+// list. Used when that callback started an operation that its starter
+// finished at once: the two callbacks run one after the other on w, as
+// a chain restarting one Aio does (decision 38). If w is stuck (its
+// callback blocks), cb is handed off as by Handoff.
+func (s *Seat) HandoffTo(w int, cb Callback) (ok, wake bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false, false
+	}
+	if w >= 0 && w < len(s.workers) {
+		if wk := s.workers[w]; wk.inRound && !wk.stuck.Load() {
+			s.toOwnListLocked(wk, cb) // in a round: no wake
+			s.mu.Unlock()
+			return true, false
+		}
+	}
+	s.mu.Unlock()
+	return s.Handoff(cb)
 }
 
 // appendReadyLocked adds cbs to the shared list, reusing its array once

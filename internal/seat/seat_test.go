@@ -424,3 +424,64 @@ func TestSpreadStuckHomeReleases(t *testing.T) {
 		t.Fatal("ran on the blocked worker")
 	}
 }
+
+// workerOf returns the number of the worker whose goroutine is goid, or -1.
+func workerOf(s *Seat, goid int64) int {
+	for _, w := range s.workers {
+		if w.goid == goid {
+			return w.id
+		}
+	}
+	return -1
+}
+
+// HandoffTo from inside a worker's callback runs the handed-off callback
+// on that same worker, after the running one returns and without a wake;
+// if the worker's callback blocks, the watchdog releases it to another
+// worker, so it does not wait for the blocked one.
+func TestHandoffToRunsOnTheCallersWorker(t *testing.T) {
+	for _, spread := range []bool{false, true} {
+		f := newFake(2)
+		s := startSeat(t, f, Config{Workers: 2, Watchdog: 5 * time.Millisecond, Spread: spread})
+		type ran struct {
+			goid  int64
+			after bool // the first callback had returned
+		}
+		got := make(chan ran, 1)
+		var returned atomic.Bool
+		first := make(chan int64, 1)
+		f.events <- &funcCallback{fn: func(goid int64) {
+			w := workerOf(s, goid)
+			ok, wake := s.HandoffTo(w, &funcCallback{fn: func(g int64) { got <- ran{g, returned.Load()} }})
+			if !ok || wake {
+				t.Errorf("HandoffTo from worker %d's round: ok %v, wake %v; want true, false", w, ok, wake)
+			}
+			first <- goid
+			time.Sleep(time.Millisecond) // give another worker every chance to take it
+			returned.Store(true)
+		}}
+		g1 := waitChan(t, first, "the first callback")
+		r := waitChan(t, got, "the handed-off callback")
+		if r.goid != g1 || !r.after {
+			t.Fatalf("spread %v: handed-off callback ran on goroutine %d (after the first returned: %v); want %d, after", spread, r.goid, r.after, g1)
+		}
+		if n := f.wakes.Load(); n != 0 {
+			t.Fatalf("spread %v: %d wakes for a hand-off to the running worker", spread, n)
+		}
+
+		// The caller's callback blocks: the callback it handed off runs
+		// elsewhere meanwhile.
+		release := make(chan struct{})
+		f.events <- &funcCallback{fn: func(goid int64) {
+			s.HandoffTo(workerOf(s, goid), &funcCallback{fn: func(g int64) { got <- ran{g, false} }})
+			first <- goid
+			<-release
+		}}
+		g1 = waitChan(t, first, "the blocking callback")
+		r = waitChan(t, got, "the callback handed off by a blocked one")
+		close(release)
+		if r.goid == g1 {
+			t.Fatalf("spread %v: the hand-off ran on the blocked worker's goroutine %d", spread, g1)
+		}
+	}
+}
