@@ -46,10 +46,10 @@
 // splice on the goroutine that starts or wakes it and waits for
 // readiness through the ring, as package net's io.Copy between two TCP
 // sockets does with its poller; on blocking sockets every splice would
-// be an IORING_OP_SPLICE run by an io-wq worker, which moved 13-17% more
-// messages in the bench's proxy row but at 15-17% more CPU per message,
-// with five times the threads, and in two runs of fifteen nearly stopped
-// (docs/design.md, decision 38). Directions carrying messages smaller
+// be an IORING_OP_SPLICE run by an io-wq worker: in the bench's proxy
+// row that moved 5-10% more messages at the median, at a fifth to a
+// quarter more of the proxy's CPU per message and six times the threads,
+// and in 4 runs of 33 nearly stopped (docs/design.md, decision 38). Directions carrying messages smaller
 // than a buffer never switch: a message costs one Recv and one Send
 // there, against two splices. Memory per spliced direction is the
 // kernel pipe plus the two idle buffers. A kernel without
