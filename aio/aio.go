@@ -81,6 +81,11 @@ type Aio struct {
 	// statxSlowRun: this Aio's inline statx(2) calls in a row that were
 	// slow (statxAdapt, ops_file.go); under mu. Also in busy's padding.
 	statxSlowRun uint8
+	// directPending: operations of this Aio that a try finished without
+	// the ring (Stats.Direct), not yet folded into Engine.directFolded;
+	// under mu. Counted here, not in a counter every worker shares,
+	// whose cache line cost reads at depth 32 about 5% (decision 39).
+	directPending uint16
 
 	cbGoid   int64 // goroutine running this Aio's callback, 0 when none, timerGoroutine on a timer's; under mu
 	abortErr error // the error Abort asked for, while the op is pending

@@ -128,6 +128,9 @@ type Engine struct {
 	// zcEarlyNotifs counts notifications that came before their send's
 	// result (sendzc.go); for tests and benchmarks.
 	zcEarlyNotifs atomic.Uint64
+	// directFolded: Stats.Direct's count from released Aios, and every
+	// directFoldAt from live ones (Aio.directPending).
+	directFolded atomic.Uint64
 	// timerCallbacks: a callback of this engine has run on a timer's
 	// goroutine (timercb.go), so Close looks at its caller's stack for
 	// one. Set once, read by Close only.
@@ -473,9 +476,27 @@ func (e *Engine) Stats() Stats {
 		st.Inline += c.Inline
 		st.Sleeps += c.Sleeps
 		st.Wakeups += c.Wakeups
-		st.Direct += c.Direct
 	}
+	st.Direct = e.directCount()
 	return st
+}
+
+// directCount is Stats.Direct: what the Aios counted, read under each
+// one's lock (exact when no Aio is released meanwhile). The Aios are
+// listed under Engine.mu and locked after it is released: the lock order
+// is an Aio's mu, then Engine.mu.
+func (e *Engine) directCount() uint64 {
+	var aios []*Aio
+	e.mu.Lock()
+	e.table.each(func(a *Aio) { aios = append(aios, a) })
+	e.mu.Unlock()
+	n := e.directFolded.Load()
+	for _, a := range aios {
+		a.mu.Lock()
+		n += uint64(a.directPending)
+		a.mu.Unlock()
+	}
+	return n
 }
 
 // Supports reports whether the engine has f. The operations of the

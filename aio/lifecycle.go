@@ -495,6 +495,8 @@ func (a *Aio) wait() {
 func (a *Aio) maybeReleaseLocked() {
 	if a.reaped && !a.released && a.busy.Load() == 0 {
 		a.released = true
+		a.e.directFolded.Add(uint64(a.directPending)) // Stats no longer sees a
+		a.directPending = 0
 		a.e.release(a)
 	}
 }

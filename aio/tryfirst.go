@@ -53,6 +53,7 @@ func (a *Aio) retryAndUnlock(goid int64, inRound bool) {
 	r, done := a.sh.Try(&a.desc)
 	a.mu.Lock()
 	if done && goid != 0 {
+		a.countDirectLocked(r)
 		count, err := a.resultLocked(r)
 		if a.endLocked(err, count) {
 			a.runCallbackLocked(goid) // releases mu
@@ -82,6 +83,7 @@ func (a *Aio) tryThenQueue(tm timing) startNext {
 // queues it with timing tm (startSubmit). Called with mu held.
 func (a *Aio) afterTryLocked(r op.Result, done bool, tm timing) startNext {
 	if done {
+		a.countDirectLocked(r)
 		count, err := a.resultLocked(r)
 		if a.endLocked(err, count) {
 			// Started from another Aio's callback on a worker (a
@@ -108,4 +110,21 @@ func (a *Aio) afterTryLocked(r op.Result, done bool, tm timing) startNext {
 		return startNone
 	}
 	return startSubmit
+}
+
+// directFoldAt is how many operations finished without the ring an Aio
+// counts before it adds them to its engine's shared count.
+const directFoldAt = 1 << 15
+
+// countDirectLocked counts an operation whose try finished it without
+// the ring with r (Stats.Direct): a transfer or an end of file, not an
+// attempt that would have had to wait, nor an error. Called with mu held.
+func (a *Aio) countDirectLocked(r op.Result) {
+	if r.End != op.Completed || r.Res < 0 {
+		return
+	}
+	if a.directPending++; a.directPending == directFoldAt {
+		a.e.directFolded.Add(directFoldAt)
+		a.directPending = 0
+	}
 }

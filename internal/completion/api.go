@@ -93,12 +93,11 @@ type Stats struct {
 	Inline    uint64 // CQEs reaped by user goroutines (a subset of Completed)
 	Sleeps    uint64 // times the seated reaper parked with nothing to do (on the ring or, with nothing in flight, off it)
 	Wakeups   uint64 // times a parked reaper was woken by the engine itself: a wake NOP, or a kick when work arrived
-	Direct    uint64 // operations Try carried out with a system call of their own, never reaching the ring
 }
 
 // Add sums counters, for an engine of several shards.
 func (s Stats) Add(o Stats) Stats {
 	return Stats{Enters: s.Enters + o.Enters, Submitted: s.Submitted + o.Submitted,
 		Completed: s.Completed + o.Completed, Inline: s.Inline + o.Inline,
-		Sleeps: s.Sleeps + o.Sleeps, Wakeups: s.Wakeups + o.Wakeups, Direct: s.Direct + o.Direct}
+		Sleeps: s.Sleeps + o.Sleeps, Wakeups: s.Wakeups + o.Wakeups}
 }

@@ -137,7 +137,7 @@ type Shard struct {
 	injectBadr atomic.Bool           // tests: the next enter reports EBADR
 	flushErr   atomic.Pointer[error] // the first unexpected error of an overflow flush, for Close
 
-	stats struct{ enters, submitted, completed, inline, sleeps, wakeups, direct atomic.Uint64 }
+	stats struct{ enters, submitted, completed, inline, sleeps, wakeups atomic.Uint64 }
 }
 
 // Start creates a shard's ring and starts its reapers. It returns the setup
@@ -912,7 +912,7 @@ func (s *Shard) Features() ring.Features { return s.r.Features() }
 func (s *Shard) Stats() Stats {
 	return Stats{Enters: s.stats.enters.Load(), Submitted: s.stats.submitted.Load(),
 		Completed: s.stats.completed.Load(), Inline: s.stats.inline.Load(),
-		Sleeps: s.stats.sleeps.Load(), Wakeups: s.stats.wakeups.Load(), Direct: s.stats.direct.Load()}
+		Sleeps: s.stats.sleeps.Load(), Wakeups: s.stats.wakeups.Load()}
 }
 
 // Reapers returns how many reaper goroutines the shard runs.

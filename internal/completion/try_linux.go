@@ -107,9 +107,8 @@ func (s *Shard) Try(d *op.Desc) (r op.Result, done bool) {
 	} else {
 		r, done = tryRead(d)
 	}
-	if done {
+	if done && r.End != op.WouldBlock {
 		ts.miss = 0
-		s.stats.direct.Add(1)
 	} else if ts.miss < tryMissLimit {
 		ts.miss++
 	}

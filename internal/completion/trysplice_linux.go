@@ -68,7 +68,6 @@ func (s *Shard) trySplice(d *op.Desc) (op.Result, bool) {
 		n, e := splice(d, ts)
 		switch {
 		case e == 0:
-			s.stats.direct.Add(1)
 			return op.Result{Res: int32(n)}, true
 		case e != unix.EAGAIN:
 			// What the ring's splice would say (EINVAL for two
