@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -87,5 +89,59 @@ func clientStopsReading(t *testing.T, addr string) {
 		if !bytes.Equal(got[i:min(i+len(block), sent)], block[:min(len(block), sent-i)]) {
 			t.Fatalf("the echo differs in the block at %d", i)
 		}
+	}
+}
+
+// A client that streams, ends its stream (CloseWrite) and reads slowly
+// gets every byte back before the end of the stream: the server reads
+// the end while its echo still waits for the client (its send buffer
+// full), and must send the rest before it closes. (It closed at once,
+// dropping up to two buffers.)
+func TestEchoHalfCloseWhileEchoPending(t *testing.T) {
+	for _, args := range [][]string{{"-buf", "16384"}, {"-msg", "-buf", "16384"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			addr := startServer(t, append([]string{"-idle", "60s"}, args...)...)
+			d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+				// A small receive buffer keeps the server's echo waiting
+				// for the client.
+				rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8192) })
+				return nil
+			}}
+			c, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(time.Minute))
+			msg := make([]byte, 8<<20)
+			for i := range msg {
+				msg[i] = byte(i * 13)
+			}
+			wrote := make(chan error, 1)
+			go func() {
+				_, err := c.Write(msg)
+				c.(*net.TCPConn).CloseWrite()
+				wrote <- err
+			}()
+			got := make([]byte, 0, len(msg))
+			buf := make([]byte, 16<<10)
+			for {
+				n, err := c.Read(buf)
+				got = append(got, buf[:n]...)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("after %d bytes: %v", len(got), err)
+				}
+				time.Sleep(time.Millisecond) // a slow reader
+			}
+			if err := <-wrote; err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, msg) {
+				t.Fatalf("got %d bytes back (equal as far as they go: %v), sent %d", len(got), bytes.Equal(got, msg[:min(len(got), len(msg))]), len(msg))
+			}
+		})
 	}
 }

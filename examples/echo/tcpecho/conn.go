@@ -16,9 +16,10 @@ import (
 // Invariants, under mu: a slot is in exactly one place, free, being
 // received into, queued or being sent; a queued slot's message (with
 // -msg) is the connection's until freed; inflight counts the operations
-// started and whose callback has not yet taken mu; once closing is set no
-// operation starts, and the socket is closed and both Aios reaped when
-// inflight drops to 0.
+// started and whose callback has not yet taken mu; once eof is set nothing
+// more is received, and the connection closes once the queue is sent;
+// once closing is set no operation starts, and the socket is closed and
+// both Aios reaped when inflight drops to 0.
 type conn struct {
 	s      *server
 	fd     int
@@ -32,6 +33,7 @@ type conn struct {
 	sent      int  // bytes of queue[0] already sent
 	sending   bool // tx is sending queue[0]
 	receiving bool // rx has a Recv pending
+	eof       bool // the client ended its stream: no more receives; close once the queue is sent
 	inflight  int
 	closing   bool
 	why       string
@@ -82,7 +84,7 @@ func (c *conn) start() {
 // recvLocked starts a Recv into a free buffer, if there is one; otherwise
 // the next sent buffer restarts receiving.
 func (c *conn) recvLocked() {
-	if c.closing || c.receiving || len(c.free) == 0 {
+	if c.closing || c.eof || c.receiving || len(c.free) == 0 {
 		return
 	}
 	c.rxBuf = c.free[len(c.free)-1]
@@ -131,7 +133,12 @@ func (c *conn) received(a *aio.Aio) {
 	case err != nil:
 		c.closeLocked(reason("receive", err))
 	case n == 0:
-		c.closeLocked("client closed")
+		// The client ended its stream. What it sent before is still
+		// owed to it: close once the queue is sent (closing now
+		// aborted a pending send and dropped the queue).
+		c.free = append(c.free, c.rxBuf)
+		c.eof = true
+		c.closeIfDoneLocked()
 	default:
 		c.queue = append(c.queue, filled{c.rxBuf, n, a.Msg()})
 		c.sendLocked()
@@ -169,8 +176,17 @@ func (c *conn) sentSome(a *aio.Aio) {
 		}
 		c.sendLocked()
 		c.recvLocked()
+		c.closeIfDoneLocked()
 	}
 	c.finishLocked()
+}
+
+// closeIfDoneLocked closes the connection once the client has ended its
+// stream and everything it sent has been echoed.
+func (c *conn) closeIfDoneLocked() {
+	if c.eof && !c.sending && len(c.queue) == 0 {
+		c.closeLocked("client closed")
+	}
 }
 
 func reason(op string, err error) string {
