@@ -392,10 +392,7 @@ func (e *Engine) Close() error {
 	// Every start after this point sees closed under its Aio's lock, so one
 	// abort per Aio, taken under that lock, reaches every operation that
 	// could still be started the old way.
-	var aios []*Aio
-	e.mu.Lock()
-	e.table.each(func(a *Aio) { aios = append(aios, a) })
-	e.mu.Unlock()
+	aios := e.liveAios()
 	for {
 		busy := false
 		for _, a := range aios {
@@ -482,21 +479,26 @@ func (e *Engine) Stats() Stats {
 }
 
 // directCount is Stats.Direct: what the Aios counted, read under each
-// one's lock (exact when no Aio is released meanwhile). The Aios are
-// listed under Engine.mu and locked after it is released: the lock order
-// is an Aio's mu, then Engine.mu.
+// one's lock (exact when no Aio is released meanwhile).
 func (e *Engine) directCount() uint64 {
-	var aios []*Aio
-	e.mu.Lock()
-	e.table.each(func(a *Aio) { aios = append(aios, a) })
-	e.mu.Unlock()
 	n := e.directFolded.Load()
-	for _, a := range aios {
+	for _, a := range e.liveAios() {
 		a.mu.Lock()
 		n += uint64(a.directPending)
 		a.mu.Unlock()
 	}
 	return n
+}
+
+// liveAios lists the engine's Aios, taken under Engine.mu, for a caller
+// that then locks them one by one after releasing it (the lock order is
+// an Aio's mu, then Engine.mu).
+func (e *Engine) liveAios() []*Aio {
+	var aios []*Aio
+	e.mu.Lock()
+	e.table.each(func(a *Aio) { aios = append(aios, a) })
+	e.mu.Unlock()
+	return aios
 }
 
 // Supports reports whether the engine has f. The operations of the

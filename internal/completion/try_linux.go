@@ -40,9 +40,8 @@ type tryState struct {
 	age      uint8   // tries since the flags were read; read again when it wraps
 	miss     uint8   // Read: tries in a row that the kernel refused
 	skip     uint8   // Read: reads sent to the ring since the last try, while missing
-	// Splice (trysplice_linux.go): the offsets given to splice(2); which
-	// ends are pipes; guessed: the last wait's end was guessed.
-	inOff, outOff            int64
+	// Splice (trysplice_linux.go): which ends are pipes; guessed: the
+	// last wait's end was guessed.
 	inPipe, outPipe, guessed bool
 }
 

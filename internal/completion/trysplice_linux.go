@@ -18,9 +18,8 @@ package completion
 // IORING_OP_SPLICE, as before: there the call may wait.
 
 import (
-	"unsafe"
-
 	"github.com/aioring/aioring/internal/op"
+	splicex "github.com/aioring/aioring/internal/splice"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,19 +52,19 @@ func (s *Shard) trySplice(d *op.Desc) (op.Result, bool) {
 		// for another file.
 		ts.kind, ts.fd, ts.out = op.Splice, d.FD, d.Out
 		ts.splice = spliceRing
-		inOK, inPipe := spliceEnd(d.FD)
-		outOK, outPipe := spliceEnd(d.Out)
-		if inOK && outOK {
+		in, _ := splicex.EndOf(d.FD) // an error is the ring's to report (EBADF...)
+		out, _ := splicex.EndOf(d.Out)
+		if nonblocking(in) && nonblocking(out) {
 			ts.splice = spliceReady
 		}
-		ts.inPipe, ts.outPipe, ts.guessed = inPipe, outPipe, false
+		ts.inPipe, ts.outPipe, ts.guessed = in == splicex.Pipe, out == splicex.Pipe, false
 	}
 	ts.age++
 	if ts.splice != spliceReady {
 		return op.Result{}, false
 	}
 	for tries := 0; ; tries++ {
-		n, e := splice(d, ts)
+		n, e := spliceNonblock(d)
 		switch {
 		case e == 0:
 			return op.Result{Res: int32(n)}, true
@@ -114,45 +113,21 @@ func (s *Shard) trySplice(d *op.Desc) (op.Result, bool) {
 	}
 }
 
-// spliceEnd reports whether fd is a pipe or a socket in non-blocking
-// mode (ok: an end splice(2) with SPLICE_F_NONBLOCK never waits on), and
-// whether it is a pipe.
-func spliceEnd(fd int32) (ok, pipe bool) {
-	var st unix.Stat_t
-	if unix.Fstat(int(fd), &st) != nil {
-		return false, false // the ring reports the error (EBADF...)
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFIFO:
-		return true, true
-	case unix.S_IFSOCK:
-		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-		return err == nil && fl&unix.O_NONBLOCK != 0, false
-	}
-	return false, false
-}
+// nonblocking reports whether a splice(2) with SPLICE_F_NONBLOCK never
+// waits on an end of this kind: a pipe, or a socket in non-blocking mode.
+func nonblocking(e splicex.End) bool { return e == splicex.Pipe || e == splicex.Socket }
 
-// splice is splice(2) of d with SPLICE_F_NONBLOCK, retried on EINTR.
-// Syscall, not RawSyscall: moving a pipe's worth into a loopback socket
-// delivers it to the receiver inline, which takes a while.
-func splice(d *op.Desc, ts *tryState) (int, unix.Errno) {
-	// The offsets as the ring takes them (-1: none), copied into the
-	// heap-allocated try state, whose address stays put while a
-	// uintptr holds it (a stack variable's could move with the stack);
-	// the kernel's update of an offset stays there.
-	ts.inOff, ts.outOff = d.Off, d.OutOff
-	var pin, pout uintptr
-	if d.Off != -1 {
-		pin = uintptr(unsafe.Pointer(&ts.inOff))
+// spliceNonblock is splice(2) of d with SPLICE_F_NONBLOCK, with the
+// offsets as the ring takes them (-1: none), copied so that the kernel's
+// update of an offset stays here.
+func spliceNonblock(d *op.Desc) (int, unix.Errno) {
+	inOff, outOff := d.Off, d.OutOff
+	var in, out *int64
+	if inOff != -1 {
+		in = &inOff
 	}
-	if d.OutOff != -1 {
-		pout = uintptr(unsafe.Pointer(&ts.outOff))
+	if outOff != -1 {
+		out = &outOff
 	}
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_SPLICE, uintptr(d.FD), pin, uintptr(d.Out), pout,
-			uintptr(d.N), unix.SPLICE_F_NONBLOCK)
-		if e != unix.EINTR {
-			return int(r), e
-		}
-	}
+	return splicex.Nonblock(d.FD, in, d.Out, out, int(d.N))
 }

@@ -17,8 +17,7 @@ package portable
 // Regular files never wait for readiness (poll says they are ready).
 
 import (
-	"unsafe"
-
+	splicex "github.com/aioring/aioring/internal/splice"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,41 +30,17 @@ const (
 	spliceBlocking = 2 // a socket end in blocking mode
 )
 
-// splice makes one splice(2) call of po with SPLICE_F_NONBLOCK. Syscall,
-// not RawSyscall: a regular file's end may read from disk.
+// splice makes one splice(2) call of po with SPLICE_F_NONBLOCK.
 func splice(po *portOp) (int32, unix.Errno) {
-	var pin, pout uintptr
+	var in, out *int64
 	if po.off != -1 {
-		pin = uintptr(unsafe.Pointer(&po.off))
+		in = &po.off
 	}
 	if po.outOff != -1 {
-		pout = uintptr(unsafe.Pointer(&po.outOff))
+		out = &po.outOff
 	}
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_SPLICE, uintptr(po.fd), pin, uintptr(po.out), pout,
-			uintptr(po.n), unix.SPLICE_F_NONBLOCK)
-		if e == unix.EINTR {
-			continue
-		}
-		return int32(r), e
-	}
-}
-
-// spliceEnd reports whether fd is a pipe, and whether it is a socket in
-// blocking mode.
-func spliceEnd(fd int32) (isPipe, blocking bool, e unix.Errno) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(fd), &st); err != nil {
-		return false, false, err.(unix.Errno)
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFIFO:
-		return true, false, 0
-	case unix.S_IFSOCK:
-		fl, e := getfl(fd)
-		return false, e == 0 && fl&unix.O_NONBLOCK == 0, e
-	}
-	return false, false, 0
+	n, e := splicex.Nonblock(po.fd, in, po.out, out, int(po.n))
+	return int32(n), e
 }
 
 // trySplice runs po's splice once without blocking, or says what to wait
@@ -74,14 +49,14 @@ func trySplice(po *portOp) (int32, portNext) {
 	if po.spliceMode == 0 {
 		mode, pipes := uint8(spliceNonblock), 0
 		for _, fd := range [2]int32{po.fd, po.out} {
-			isPipe, b, e := spliceEnd(fd)
+			end, e := splicex.EndOf(fd)
 			if e != 0 {
 				return -int32(e), nDone
 			}
-			if isPipe {
+			if end == splicex.Pipe {
 				pipes++
 			}
-			if b {
+			if end == splicex.BlockingSocket {
 				mode = spliceBlocking
 			}
 		}
