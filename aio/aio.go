@@ -33,14 +33,19 @@ const noSlot = ^uint32(0)
 // lifecycle (state, busy and the transitions between them) is in
 // lifecycle.go. The operation's description (desc) is written by the
 // starting goroutine under mu before it is handed to the backend, and not
-// written again until the operation has ended. e, cb and sh never change after NewAio;
+// written again until the operation has ended. e, cb, sh and home never change after NewAio;
 // slot changes only under mu and e.mu, when the Aio is released.
 type Aio struct {
 	e    *Engine
 	sh   backend // the ring (or the portable backend) this Aio's operations go to
 	cb   func(*Aio)
 	slot uint32 // index in e.table, carried in user data; noSlot when none
-	home uint32 // the reaper of sh its hand-offs prefer (seat.Homed): Aios made one after another alternate
+	home uint16 // the reaper of sh its hand-offs prefer (seat.Homed): Aios made one after another alternate
+	// onPort: the current operation is a blocking socket transfer
+	// carried by the engine's readiness backend, not sh (sockwait.go);
+	// under mu, set by each start. Here, in home's room, to keep an idle
+	// Aio within 512 bytes.
+	onPort bool
 
 	mu       sync.Mutex
 	state    opState

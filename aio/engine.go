@@ -109,6 +109,7 @@ type Engine struct {
 	shards   []backend     // where Aios' operations go: the rings, or one portable backend
 	next     atomic.Uint32 // round-robin shard for NewAio
 	tryFirst bool          // file reads are tried on their starter first (tryfirst.go)
+	port     sockPort      // blocking socket transfers of a ring engine (sockwait.go)
 	// statxPaths: where a Statx of a path goes (ops_file.go, Linux)
 	statxPaths statxAdapt
 
@@ -238,6 +239,7 @@ func (e *Engine) startRings() error {
 		}
 		e.shards = append(e.shards, ringBackend{sh, &e.probe})
 		e.tryFirst = !cfg.RingOnly
+		e.port.on = !cfg.RingOnly
 	}
 	return nil
 }
@@ -343,7 +345,7 @@ func New(cb func(*Aio)) (*Aio, error) {
 // works, and every operation ends with ErrClosed.
 func (e *Engine) NewAio(cb func(*Aio)) *Aio {
 	n := int(e.next.Add(1) - 1)
-	a := &Aio{e: e, cb: cb, timeout: DefaultTimeout, slot: noSlot, home: uint32(n / len(e.shards))}
+	a := &Aio{e: e, cb: cb, timeout: DefaultTimeout, slot: noSlot, home: uint16(n / len(e.shards))}
 	a.sh = e.shards[n%len(e.shards)]
 	e.mu.Lock()
 	if !e.closed.Load() && !e.table.install(a) {
@@ -415,6 +417,9 @@ func (e *Engine) Close() error {
 	// descriptors go back) while the reapers still run.
 	e.msgs.close()
 	var errs []error
+	if err := e.closePort(); err != nil {
+		errs = append(errs, err)
+	}
 	broken := false
 	for _, s := range e.shards {
 		broken = broken || s.Broken()

@@ -144,6 +144,7 @@ func (a *Aio) beginLocked(op string) {
 	a.count = 0
 	a.abortErr = nil
 	a.newFD = 0
+	a.onPort = false
 	if a.x != nil {
 		clear(a.x.outputs[:])
 		a.x.dg.ok = false // From: only the datagram this operation receives, if any
@@ -365,7 +366,7 @@ type aioCallback Aio
 // Home implements seat.Homed: hand-offs from outside the reapers (a read
 // tried first on its starter, above all) spread over the ring's reapers
 // by Aio, so that chains of such reads run on every core.
-func (c *aioCallback) Home() int { return int((*Aio)(c).home & 0x7fffffff) }
+func (c *aioCallback) Home() int { return int((*Aio)(c).home) }
 
 // maxFollowUps is how many callbacks of one Aio a reaper runs in a row
 // (followUp) before it hands the next one off like any other: the
@@ -436,9 +437,9 @@ func (a *Aio) abortAndUnlock(err error) {
 			// mu), so the cancel never overtakes its target.
 			// The description's token, not userData(): a zero-copy
 			// send has its own kind (sendzc.go).
-			if a.sh.Cancel(&a.desc) == nil {
+			if be := a.opBackend(); be.Cancel(&a.desc) == nil {
 				a.unlock()
-				a.sh.Push(false)
+				be.Push(false)
 				return
 			}
 			// The ring is closed or broken: nothing will report this op.

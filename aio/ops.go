@@ -216,7 +216,8 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) {
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
-	fromCallback, next, tm := a.queueKernel(kind, fd, off, sa, fa)
+	mayUsePort := a.mayUsePort(kind)
+	fromCallback, next, tm, be := a.queueKernel(kind, fd, off, sa, fa, mayUsePort)
 	if next == startNone && kind == opClose {
 		closeRefused(fd) // ended before its backend had it (ops_file.go)
 	}
@@ -224,7 +225,7 @@ func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, 
 		next = a.tryThenQueue(tm)
 	}
 	if next == startSubmit {
-		a.sh.Submit(&a.desc, fromCallback)
+		be.Submit(&a.desc, fromCallback)
 	}
 }
 
@@ -242,8 +243,10 @@ const (
 // its own callback: a reaper of a.sh runs that callback and submits when
 // it returns. (If another goroutine starts it while the callback runs, as
 // nng allows, the operation is submitted when the callback returns, or
-// with any earlier submission on the ring.)
-func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) (fromCallback bool, next startNext, tm timing) {
+// with any earlier submission on the ring.) be is the backend that
+// queued it (opBackend), which startSubmit submits to; mayUsePort is
+// mayUsePort's answer for kind.
+func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs, mayUsePort bool) (fromCallback bool, next startNext, tm timing, be backend) {
 	a.mu.Lock()
 	defer a.unlock() // also when beginLocked panics
 	fromCallback = a.startsFromOwnRoundLocked()
@@ -256,12 +259,12 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 	}
 	if err := a.admitLocked(); err != nil {
 		a.finishLocked(err, 0, nil)
-		return fromCallback, startNone, tm
+		return fromCallback, startNone, tm, nil
 	}
 	tm = a.timingLocked()
 	if tm.mode == tPast {
 		a.finishLocked(ErrTimedOut, 0, nil)
-		return fromCallback, startNone, tm
+		return fromCallback, startNone, tm, nil
 	}
 	// A read tried first is not pinned: its starter's preadv2 is all
 	// that uses the buffers, unless it misses (tryThenQueue pins then).
@@ -272,21 +275,22 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 	if err != nil {
 		if err == errNoBuffer {
 			a.waitBufferLocked(tm)
-			return fromCallback, startNone, tm
+			return fromCallback, startNone, tm, nil
 		}
 		a.finishLocked(err, 0, nil) // unpins what build pinned
-		return fromCallback, startNone, tm
+		return fromCallback, startNone, tm, nil
 	}
 	if kind == opSend { // zero-copy send, when configured (sendzc.go)
 		a.zeroCopyLocked(tm)
 	}
 	if err := a.fixedLocked(); err != nil { // registered buffers and descriptors (fixed.go)
 		a.finishLocked(err, 0, nil)
-		return fromCallback, startNone, tm
+		return fromCallback, startNone, tm, nil
 	}
-	if !a.sh.Supports(&a.desc) {
+	a.onPort = a.onPortLocked(mayUsePort)
+	if !a.opBackend().Supports(&a.desc) {
 		a.finishLocked(ErrUnsupported, 0, nil)
-		return fromCallback, startNone, tm
+		return fromCallback, startNone, tm, nil
 	}
 	if try {
 		// A zero timeout's attempt is one non-blocking call, which the
@@ -294,12 +298,12 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		// when the try misses).
 		a.desc.Attempt = tm.mode == tZero
 		a.state = stateTry
-		return fromCallback, startTry, tm
+		return fromCallback, startTry, tm, a.sh // reads and Splices: never on the readiness backend
 	}
 	if !a.enqueueLocked(tm) {
-		return fromCallback, startNone, tm
+		return fromCallback, startNone, tm, nil
 	}
-	return fromCallback, startSubmit, tm
+	return fromCallback, startSubmit, tm, a.opBackend()
 }
 
 // enqueueLocked applies the timeout and queues the described operation
@@ -311,7 +315,7 @@ func (a *Aio) enqueueLocked(tm timing) bool {
 	}
 	// Queued under mu, so an Abort (which queues its cancel under mu too)
 	// can never overtake it.
-	if a.sh.Queue(&a.desc) != nil {
+	if a.opBackend().Queue(&a.desc) != nil {
 		// Closed or broken (the kernel dropped CQEs): Engine.Close
 		// reports the cause.
 		a.finishLocked(ErrClosed, 0, nil)

@@ -18,9 +18,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// parkedNow is SubmitMark.Parked's test on Linux, read from /proc.
-func (m SubmitMark) parkedNow(t testing.TB, e *Engine, fd int) bool {
-	if e.Backend() == BackendPortable {
+// parkedNow is SubmitMark.Parked's test on Linux, read from /proc. A
+// ring engine's blocking socket transfer waits in its readiness backend's
+// epoll instance (sockwait.go), as on the portable backend.
+func (m SubmitMark) parkedNow(t testing.TB, e *Engine, a *Aio, fd int) bool {
+	if e.Backend() == BackendPortable || a.onReadinessBackend() {
 		return epollArmed(t, fd)
 	}
 	tail, drained := ringQueues(t)

@@ -13,7 +13,7 @@ import (
 // they wait for the event itself.
 func markTail(testing.TB) uint64 { return 0 }
 
-func (m SubmitMark) parkedNow(t testing.TB, e *Engine, fd int) bool {
+func (m SubmitMark) parkedNow(t testing.TB, e *Engine, a *Aio, fd int) bool {
 	time.Sleep(20 * time.Millisecond)
 	return true
 }

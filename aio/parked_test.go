@@ -43,14 +43,14 @@ func MarkSubmissions(t testing.TB) SubmitMark {
 // kernel has consumed every SQE (SqHead == SqTail in every ring), so the
 // operation was issued and, not having completed, is armed on the file's
 // wait queue (the ring's PollList) or with an io-wq worker. On the
-// portable backend: fd is armed in the backend's epoll instance
+// portable backend, and for a ring engine's blocking socket transfers: fd is armed in the backend's epoll instance
 // (EPOLLONESHOT with a direction, in the instance's fdinfo); an arm left
 // there by an earlier op on fd that was cancelled counts too.
 func (m SubmitMark) Parked(t testing.TB, e *Engine, a *Aio, fd int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for a.Busy() {
-		if m.parkedNow(t, e, fd) {
+		if m.parkedNow(t, e, a, fd) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -58,4 +58,12 @@ func (m SubmitMark) Parked(t testing.TB, e *Engine, a *Aio, fd int) {
 		}
 		time.Sleep(100 * time.Microsecond) // polling interval
 	}
+}
+
+// onReadinessBackend reports whether a's current operation is a blocking
+// socket transfer that a ring engine carries by readiness (sockwait.go).
+func (a *Aio) onReadinessBackend() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.onPort
 }
