@@ -14,7 +14,9 @@
 // context's cancellation into an Aio Cancel. Conn is a net.Conn and Listener
 // a net.Listener over sockets whose Recv, Send and Accept are engine
 // operations, so an http.Server can serve through the engine unchanged;
-// Dial connects with an engine Connect.
+// Dial connects with an engine Connect. (On io_uring the engine carries a
+// Read or Write that has to wait by readiness, not through the ring: for
+// a goroutine that blocks, that is the cheaper wait; aio.Config.RingOnly.)
 //
 // Errors follow the standard library, so code that checks them keeps
 // working: io.EOF at the end of a file or stream; errors that match

@@ -61,8 +61,12 @@ type Config struct {
 	// read at an offset is first tried on the goroutine that starts it,
 	// with preadv2(RWF_NOWAIT), which a page-cache hit makes cheaper than
 	// io_uring's own read (docs/design.md, "Cache hits without the
-	// ring"); reads that keep missing go straight to the ring. The
-	// portable backend always tries first.
+	// ring"); reads that keep missing go straight to the ring. And a
+	// Recv or Send of an Aio without a callback (a caller that waits for
+	// it, as adapt.Conn does) is carried as the portable backend carries
+	// it, a non-blocking call then a readiness wait, which on Linux costs
+	// less than the ring's wait ("decision 40"). The portable backend
+	// always tries first.
 	RingOnly bool
 	// Deprecated: Netpoll has no effect. The engine always waits for
 	// completions through Go's netpoller, so an idle engine holds no OS
