@@ -19,7 +19,7 @@
 // that hands the seat on when a callback blocks, hand-offs).
 //
 // The ring runs without SINGLE_ISSUER and DEFER_TASKRUN (many goroutines
-// submit) and without COOP_TASKRUN; docs/design.md has the measurements.
+// submit) and with COOP_TASKRUN; docs/design.md has the measurements.
 //
 // User data is encoded with sqe.Pack. Kinds KindWake and KindCancel are the
 // shard's own; its Handler sees every other CQE.

@@ -657,3 +657,17 @@ func TestOverflowFlushEBADRBreaks(t *testing.T) {
 		t.Fatalf("Close: %v, want ErrBroken", err)
 	}
 }
+
+// The default ring runs with COOP_TASKRUN where the kernel has it (5.19,
+// decision 41): task_work for a running submitter waits for its next entry
+// into the kernel instead of an interrupt from the completing CPU.
+func TestDefaultFlagsCoopTaskrun(t *testing.T) {
+	s := start(t, Config{Entries: 8, Reapers: 1, Handler: newHandler()})
+	defer s.Close()
+	if DefaultFlags&ring.SetupCoopTaskrun == 0 {
+		t.Fatal("DefaultFlags lacks COOP_TASKRUN")
+	}
+	if s.Flags()&ring.SetupCoopTaskrun == 0 {
+		t.Skip("the kernel refused COOP_TASKRUN (before 5.19)")
+	}
+}
