@@ -19,10 +19,11 @@ package aio
 // A transfer with a callback stays on the ring: a chain of them started
 // from callbacks is submitted in batches by the reaper that ran them,
 // whose thread the task_work then finds running (tcp-echo measured the
-// ring as fast as readiness there). So do transfers with registered
-// descriptors or buffers, zero-copy sends and sends of a Msg, which only
-// the ring carries as asked. Config.RingOnly keeps every transfer on the
-// ring.
+// ring as fast as readiness there, in one quiet run each). So do
+// transfers on registered descriptors or into registered buffers and
+// zero-copy sends, which only the ring carries as asked, and sends of a
+// Msg, whose memory is the ring's pool (not measured by readiness).
+// Config.RingOnly keeps every transfer on the ring.
 //
 // Which backend runs an Aio's current operation is a.onPort, set under
 // Aio.mu by the start and read by whatever cancels or waits for it
@@ -73,7 +74,7 @@ func (a *Aio) onPortLocked(mayUse bool) bool {
 
 // opBackend is the backend carrying a's current operation: its ring, or
 // for a blocking socket transfer the engine's readiness backend. Called
-// with mu held, or by the starter between its start and the submission.
+// with mu held (the start returns it to its submission: queueKernel).
 func (a *Aio) opBackend() backend {
 	if a.onPort {
 		if p := a.e.port.started.Load(); p != nil {
