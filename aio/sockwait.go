@@ -61,10 +61,11 @@ func (a *Aio) mayUsePort(kind opKind) bool {
 // onPortLocked reports whether the operation a.desc describes goes to the
 // engine's readiness backend; called by the start under mu once the
 // description is complete (buildLocked, zeroCopyLocked, fixedLocked).
-// mayUse is mayUsePort's answer for this start.
+// mayUse is mayUsePort's answer for this start: true only once the
+// backend has started, and a started backend stays in e.port.started.
 func (a *Aio) onPortLocked(mayUse bool) bool {
-	if !mayUse || a.e.port.started.Load() == nil {
-		return false // Close refuses to start it; a.cb is fixed
+	if !mayUse {
+		return false
 	}
 	if a.desc.ZeroCopy || a.fixed.file != nil || a.fixed.buf != nil || a.fixed.nvec != 0 {
 		return false
@@ -75,11 +76,10 @@ func (a *Aio) onPortLocked(mayUse bool) bool {
 // opBackend is the backend carrying a's current operation: its ring, or
 // for a blocking socket transfer the engine's readiness backend. Called
 // with mu held (the start returns it to its submission: queueKernel).
+// onPort is set only after the backend started (onPortLocked).
 func (a *Aio) opBackend() backend {
 	if a.onPort {
-		if p := a.e.port.started.Load(); p != nil {
-			return p
-		}
+		return a.e.port.started.Load()
 	}
 	return a.sh
 }
