@@ -78,11 +78,12 @@ type backend interface {
 	Cancel(d *op.Desc) error
 	// Submit carries out what the start of d queued, on the calling
 	// goroutine as far as that never blocks, and never runs a callback
-	// on it. fromCallback: d's Aio restarts itself from its own callback.
-	Submit(d *op.Desc, fromCallback bool)
+	// on it. round: d's Aio restarts itself from its own callback, which
+	// the backend's worker goroutine with that id runs in a round; else 0.
+	Submit(d *op.Desc, round int64)
 	// Push carries out whatever is queued (cancels, and on the ring the
 	// SQEs of others too), under the same rules.
-	Push(fromCallback bool)
+	Push(round int64)
 	// ReapInline completes, on the calling goroutine, results that are
 	// ready and need no callback; it returns how many.
 	ReapInline() int
@@ -127,7 +128,7 @@ func (r ringBackend) Queue(d *op.Desc) error { return r.QueueOp(d) }
 func (r ringBackend) Cancel(d *op.Desc) error { return r.QueueCancel(sqe.UserData(d.Token)) }
 
 // Submit implements backend.
-func (r ringBackend) Submit(_ *op.Desc, fromCallback bool) { r.Push(fromCallback) }
+func (r ringBackend) Submit(_ *op.Desc, round int64) { r.Push(round) }
 
 // ringer is what only a ring offers: requests of the engine's own making
 // (multishot receive and accept) and their cancels, and provided-buffer

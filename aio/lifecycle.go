@@ -255,7 +255,7 @@ func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
 	}
 	r := completion.Result(&a.desc, c.Res)
 	if r.End == op.Ready {
-		a.retryAndUnlock(0, b != nil)
+		a.retryAndUnlock(0) // in a round or not, Push tells (a reaper: by thread id)
 		return
 	}
 	count, err := a.resultLocked(r)
@@ -296,7 +296,7 @@ func (c *aioCQE) RunCallback(goid int64, arg uint64) {
 		if !inRound {
 			goid = 0 // not a worker: the callback is handed to one
 		}
-		a.retryAndUnlock(goid, inRound)
+		a.retryAndUnlock(goid)
 		return
 	}
 	count, err := a.resultLocked(r)
@@ -439,7 +439,7 @@ func (a *Aio) abortAndUnlock(err error) {
 			// send has its own kind (sendzc.go).
 			if be := a.opBackend(); be.Cancel(&a.desc) == nil {
 				a.unlock()
-				be.Push(false)
+				be.Push(0)
 				return
 			}
 			// The ring is closed or broken: nothing will report this op.

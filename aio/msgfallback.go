@@ -120,7 +120,7 @@ func (ms *msgEngine) wakeFallback(r *msgRing, p msgPool) {
 		}
 		a.state = stateKernel
 		a.unlock()
-		a.sh.Submit(&a.desc, false)
+		a.sh.Submit(&a.desc, 0)
 		return
 	}
 }

@@ -688,7 +688,7 @@ func (ms *msgEngine) buffersBack(p msgPool) {
 		break // one receive per buffer returned
 	}
 	if push != nil {
-		push.Push(false)
+		push.Push(0)
 	}
 	ms.wakeFallback(r, p)
 }
@@ -697,8 +697,11 @@ func (ms *msgEngine) buffersBack(p msgPool) {
 // multishot request.
 func (a *Aio) startMulti(fd int, accept bool) {
 	var after msgAfter
-	if sh, fromCallback := a.queueMulti(fd, accept, &after); sh != nil {
-		sh.Push(fromCallback && sh == a.sh)
+	if sh, round := a.queueMulti(fd, accept, &after); sh != nil {
+		if sh != a.sh {
+			round = 0 // another ring's reapers do not run this callback
+		}
+		sh.Push(round)
 	}
 	after.run()
 }
@@ -766,7 +769,7 @@ func (a *Aio) msgState(fd int, accept bool, after *msgAfter) (*fdState, error) {
 
 // queueMulti begins the operation. after collects what to do once the
 // locks are released (cancels of dropped states, descriptors to close).
-func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, fromCallback bool) {
+func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, round int64) {
 	ms := &a.e.msgs
 	name := "RecvMsg"
 	if accept {
@@ -779,7 +782,7 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, fr
 		defer st.mu.Unlock()
 	}
 	defer a.unlock()
-	fromCallback = a.startsFromOwnRoundLocked()
+	round = a.ownRoundLocked()
 	a.beginLocked(name)
 	x := a.extra()
 	x.attached = nil
@@ -788,7 +791,7 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, fr
 		if st != nil {
 			ms.dropUnusedLocked(st, after)
 		}
-		return nil, fromCallback
+		return nil, round
 	}
 	tm := a.timingLocked()
 	if tm.mode == tPast {
@@ -796,16 +799,16 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, fr
 		if st != nil {
 			ms.dropUnusedLocked(st, after)
 		}
-		return nil, fromCallback
+		return nil, round
 	}
 	if st == nil {
 		a.finishLocked(stErr, 0, nil)
-		return nil, fromCallback
+		return nil, round
 	}
 	if st.accept != accept {
 		a.finishLocked(ErrInvalid, 0, nil) // RecvMsg and Accept on one descriptor
 		ms.dropUnusedLocked(st, after)
-		return nil, fromCallback
+		return nil, round
 	}
 	ms.attachLocked(a, st)
 	if len(st.waiters) == 0 && st.qn > 0 {
@@ -820,12 +823,12 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, fr
 			a.newFD = it.fd + 1 // FD (ops_file.go)
 			a.finishLocked(nil, 0, nil)
 		}
-		return push, fromCallback
+		return push, round
 	}
 	if len(st.waiters) == 0 && st.ended {
 		a.finishLocked(st.endErr, 0, nil)
 		ms.dropLocked(st, nil, after) // no waiters: no other Aio's lock
-		return nil, fromCallback
+		return nil, round
 	}
 	if ms.armLocked(st) {
 		push = st.sh
@@ -835,18 +838,18 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, fr
 		// would last until Engine.Close.
 		a.finishLocked(st.endErr, 0, nil)
 		ms.dropLocked(st, nil, after)
-		return push, fromCallback
+		return push, round
 	}
 	if tm.mode == tZero {
 		// A non-blocking attempt: what has arrived is queued; nothing has.
 		a.finishLocked(ErrTimedOut, 0, nil)
-		return push, fromCallback
+		return push, round
 	}
 	st.waiters = append(st.waiters, a)
 	x.waitSt = st
 	a.state = stateMsg
 	a.armDeadlineLocked(tm)
-	return push, fromCallback
+	return push, round
 }
 
 // zeroAttempt reports whether an Accept on fd is a zero-timeout attempt

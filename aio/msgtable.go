@@ -76,10 +76,10 @@ func (w *msgAfter) pushed() bool { return w.np > 0 }
 // no lock held.
 func (w *msgAfter) run() {
 	for _, sh := range w.push[:w.np] {
-		sh.Push(false)
+		sh.Push(0)
 	}
 	for _, sh := range w.more {
-		sh.Push(false)
+		sh.Push(0)
 	}
 	w.closeFDs()
 }

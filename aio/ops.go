@@ -217,7 +217,7 @@ func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, 
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
 	mayUsePort := a.mayUsePort(kind)
-	fromCallback, next, tm, be := a.queueKernel(kind, fd, off, sa, fa, mayUsePort)
+	round, next, tm, be := a.queueKernel(kind, fd, off, sa, fa, mayUsePort)
 	if next == startNone && kind == opClose {
 		closeRefused(fd) // ended before its backend had it (ops_file.go)
 	}
@@ -225,7 +225,7 @@ func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, 
 		next = a.tryThenQueue(tm)
 	}
 	if next == startSubmit {
-		be.Submit(&a.desc, fromCallback)
+		be.Submit(&a.desc, round)
 	}
 }
 
@@ -239,17 +239,17 @@ const (
 )
 
 // queueKernel begins kind and queues its SQEs, or leaves it in stateTry
-// for the starter to try first. fromCallback reports an Aio restarted from
-// its own callback: a reaper of a.sh runs that callback and submits when
-// it returns. (If another goroutine starts it while the callback runs, as
+// for the starter to try first. round is the worker goroutine of a.sh
+// running the Aio's own callback when the Aio restarts itself from it (that
+// round submits when the callback returns), else 0. (If another goroutine starts it while the callback runs, as
 // nng allows, the operation is submitted when the callback returns, or
 // with any earlier submission on the ring.) be is the backend that
 // queued it (opBackend), which startSubmit submits to; mayUsePort is
 // mayUsePort's answer for kind.
-func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs, mayUsePort bool) (fromCallback bool, next startNext, tm timing, be backend) {
+func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs, mayUsePort bool) (round int64, next startNext, tm timing, be backend) {
 	a.mu.Lock()
 	defer a.unlock() // also when beginLocked panics
-	fromCallback = a.startsFromOwnRoundLocked()
+	round = a.ownRoundLocked()
 	if (kind == opSend || kind == opSendTo) && a.x != nil && a.x.attached != nil && !a.x.attached.live.Load() {
 		panic("aio: " + kind.name() + " of a Msg already freed (use after free)")
 	}
@@ -259,12 +259,12 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 	}
 	if err := a.admitLocked(); err != nil {
 		a.finishLocked(err, 0, nil)
-		return fromCallback, startNone, tm, nil
+		return round, startNone, tm, nil
 	}
 	tm = a.timingLocked()
 	if tm.mode == tPast {
 		a.finishLocked(ErrTimedOut, 0, nil)
-		return fromCallback, startNone, tm, nil
+		return round, startNone, tm, nil
 	}
 	// A read tried first is not pinned: its starter's preadv2 is all
 	// that uses the buffers, unless it misses (tryThenQueue pins then).
@@ -275,22 +275,22 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 	if err != nil {
 		if err == errNoBuffer {
 			a.waitBufferLocked(tm)
-			return fromCallback, startNone, tm, nil
+			return round, startNone, tm, nil
 		}
 		a.finishLocked(err, 0, nil) // unpins what build pinned
-		return fromCallback, startNone, tm, nil
+		return round, startNone, tm, nil
 	}
 	if kind == opSend { // zero-copy send, when configured (sendzc.go)
 		a.zeroCopyLocked(tm)
 	}
 	if err := a.fixedLocked(); err != nil { // registered buffers and descriptors (fixed.go)
 		a.finishLocked(err, 0, nil)
-		return fromCallback, startNone, tm, nil
+		return round, startNone, tm, nil
 	}
 	a.onPort = a.onPortLocked(mayUsePort)
 	if !a.opBackend().Supports(&a.desc) {
 		a.finishLocked(ErrUnsupported, 0, nil)
-		return fromCallback, startNone, tm, nil
+		return round, startNone, tm, nil
 	}
 	if try {
 		// A zero timeout's attempt is one non-blocking call, which the
@@ -298,12 +298,12 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		// when the try misses).
 		a.desc.Attempt = tm.mode == tZero
 		a.state = stateTry
-		return fromCallback, startTry, tm, a.sh // reads and Splices: never on the readiness backend
+		return round, startTry, tm, a.sh // reads and Splices: never on the readiness backend
 	}
 	if !a.enqueueLocked(tm) {
-		return fromCallback, startNone, tm, nil
+		return round, startNone, tm, nil
 	}
-	return fromCallback, startSubmit, tm, a.opBackend()
+	return round, startSubmit, tm, a.opBackend()
 }
 
 // enqueueLocked applies the timeout and queues the described operation

@@ -190,7 +190,7 @@ func (z *zcRetry) RunCallback(int64, uint64) {
 	queued := a.zcRequeueLocked()
 	a.unlock()
 	if queued {
-		a.sh.Push(false) // a no-op on a reaper: its round submits
+		a.sh.Push(0) // a no-op on a reaper: its round submits
 	}
 }
 

@@ -47,13 +47,17 @@ import (
 // timer's goroutine; goroutine ids are positive.
 const timerGoroutine = -1
 
-// startsFromOwnRoundLocked reports whether a start now comes from the
-// Aio's own callback running in a round of one of the backend's workers,
-// which submits what the callback queued when it returns (Submit's
-// fromCallback). A callback on a timer's goroutine has no round: its
-// starts are submitted as any goroutine's are.
-func (a *Aio) startsFromOwnRoundLocked() bool {
-	return a.state == stateCallback && a.cbGoid > 0
+// ownRoundLocked returns, when a start now comes from the Aio's own
+// callback running in a round of one of the backend's workers, that
+// worker's goroutine id: the round submits what the callback queued when
+// it returns (Submit's round). Otherwise 0: a callback on a timer's
+// goroutine has no round, and its starts are submitted as any
+// goroutine's are.
+func (a *Aio) ownRoundLocked() int64 {
+	if a.state == stateCallback && a.cbGoid > 0 {
+		return a.cbGoid
+	}
+	return 0
 }
 
 // onTimer runs on the timer's goroutine. A fire of an earlier operation's

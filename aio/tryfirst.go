@@ -41,13 +41,13 @@ func (a *Aio) tryFirst(kind opKind, off int64) bool {
 // current operation; it releases mu. goid is the calling worker's
 // goroutine when it runs a round of a's backend (aioCQE), 0 otherwise:
 // that worker then runs the callback itself, at once, and its round
-// submits what this queues after its batch (Submit's fromCallback); a
+// submits what this queues after its batch (Submit's round); a
 // hand-off to another worker would cost a wakeup per splice.
 //
 // The deadline needs nothing: a Splice's is the Aio's own timer, armed
 // at the start (armLocked), which runs on across the waits and cuts
 // whichever one it finds, or the try (abortErr, as for the first try).
-func (a *Aio) retryAndUnlock(goid int64, inRound bool) {
+func (a *Aio) retryAndUnlock(goid int64) {
 	a.state = stateTry
 	a.unlock()
 	r, done := a.sh.Try(&a.desc)
@@ -65,7 +65,7 @@ func (a *Aio) retryAndUnlock(goid int64, inRound bool) {
 	next := a.afterTryLocked(r, done, timing{mode: tInfinite})
 	a.unlock()
 	if next == startSubmit {
-		a.sh.Submit(&a.desc, inRound)
+		a.sh.Submit(&a.desc, goid)
 	}
 }
 

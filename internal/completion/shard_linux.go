@@ -402,22 +402,34 @@ func (s *Shard) unreserve() { s.sqMu.Unlock() }
 // reaper's own callback it does neither: the round submits everything its
 // callbacks queued in one enter when they return, then reaps.
 //
-// fromCallback is the caller's promise that it queued from inside a
-// callback that a reaper of this shard is running (an Aio restarting
-// itself from its callback), which spares the thread-id system call that
-// otherwise tells a reaper from other goroutines.
+// round is the caller's promise that it queued from inside a callback
+// that the reaper whose goroutine id is round is running (an Aio
+// restarting itself from its callback), or 0; the promise spares the
+// thread-id system call that otherwise tells a reaper from other
+// goroutines.
 //
-// Except while the watchdog has found a round stuck (stuckN > 0: a
-// callback blocks): then every start is submitted at once, from callbacks
-// too, since a round whose callback blocks would hold its starts back
-// until it returns, and another callback may be waiting for one of them
-// (issue 17 item 5). The cost on the common path is one atomic load; the
-// cost while a round is stuck is an enter per start from a callback.
-// Ordering with the watchdog: a start queues before it loads stuckN, and
-// the watchdog raises stuckN before it submits (stuck), so either this
-// Push sees it or that submission takes the start.
-func (s *Shard) Push(fromCallback bool) {
-	if s.stuckN.Load() == 0 && (fromCallback || s.inReaper()) {
+// Except while the watchdog has found the caller's own round stuck (a
+// callback blocks): then its starts are submitted at once, since that
+// round would hold them back until the callback returns, and another
+// callback may be waiting for one of them (issue 17 item 5). Only the
+// stuck round's: a reaper the OS merely descheduled for a while looks
+// stuck too (a busy machine, every few milliseconds), and the other
+// reapers' rounds, which still submit when their batches end, went on
+// paying an enter per start (decision 42). The cost on the common path is
+// one atomic load (stuckN); while some round is stuck, a look at the
+// caller's reaper's mark, found by round or, for a start of another Aio
+// than the callback's own, by thread id.
+//
+// Ordering with the watchdog: a start queues before it loads stuckN and
+// the mark, and the watchdog marks the reaper, then raises stuckN, then
+// submits (stuck), so either this Push sees the mark or that submission
+// takes the start.
+func (s *Shard) Push(round int64) {
+	if s.stuckN.Load() == 0 {
+		if round != 0 || s.inReaper() {
+			return
+		}
+	} else if s.inRoundNotStuck(round) {
 		return
 	}
 	if !s.acquire() {
@@ -427,6 +439,19 @@ func (s *Shard) Push(fromCallback bool) {
 	s.reapInlineHeld()
 	s.release()
 	s.watchIfNeeded()
+}
+
+// inRoundNotStuck reports whether the caller runs a callback in a round of
+// one of s's reapers that the watchdog has not found stuck: that round
+// submits what the callback queues when its batch ends. round is Push's.
+func (s *Shard) inRoundNotStuck(round int64) bool {
+	w := -1
+	if round != 0 {
+		w = s.seat.Worker(round)
+	} else {
+		w = s.reaperIndex()
+	}
+	return w >= 0 && !s.seat.Stuck(w)
 }
 
 // watchIfNeeded wakes an idle seated reaper when Requests remain in flight

@@ -26,7 +26,7 @@ func (s *Shard) Queue(Request) error { return ErrBroken }
 func (s *Shard) QueueCancel(sqe.UserData) error { return ErrBroken }
 
 // Push is never reached off Linux.
-func (s *Shard) Push(bool) {}
+func (s *Shard) Push(int64) {}
 
 // Try never carries anything out off Linux.
 func (s *Shard) Try(*op.Desc) (op.Result, bool) { return op.Result{}, false }

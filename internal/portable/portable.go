@@ -393,14 +393,14 @@ func (po *portOp) result(res int32) op.Result {
 // Queue left in state pRunning, then ends what was cancelled. An
 // operation that ends here with a callback has it handed to a worker by
 // the sink, so callbacks never run on the starter.
-func (p *Backend) Submit(d *op.Desc, _ bool) {
+func (p *Backend) Submit(d *op.Desc, _ int64) {
 	p.run(d.Backend.(*portOp), nil)
-	p.Push(false)
+	p.Push(0)
 }
 
 // Push implements backend: it ends the operations cancelled before they
 // began their system call (doneQ), on the calling goroutine.
-func (p *Backend) Push(bool) {
+func (p *Backend) Push(int64) {
 	for {
 		p.mu.Lock()
 		po := p.doneQ.pop()

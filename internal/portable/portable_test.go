@@ -68,7 +68,7 @@ func TestReportsInOpTerms(t *testing.T) {
 		if err := p.Queue(d); err != nil {
 			t.Fatal(err)
 		}
-		p.Submit(d, false)
+		p.Submit(d, 0)
 	}
 
 	d := recv(1)
@@ -90,7 +90,7 @@ func TestReportsInOpTerms(t *testing.T) {
 	if err := p.Cancel(d); err != nil {
 		t.Fatal(err)
 	}
-	p.Push(false)
+	p.Push(0)
 	if r := wait(3); r.End != op.Interrupted {
 		t.Errorf("cancelled while waiting: %+v, want Interrupted", r)
 	}

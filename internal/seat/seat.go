@@ -221,14 +221,23 @@ func (s *Seat) Start() {
 func (s *Seat) Workers() int { return len(s.workers) }
 
 // IsWorker reports whether goroutine goid is one of the seat's workers.
-func (s *Seat) IsWorker(goid int64) bool {
+func (s *Seat) IsWorker(goid int64) bool { return s.Worker(goid) >= 0 }
+
+// Worker returns the number of the worker whose goroutine is goid, or -1.
+func (s *Seat) Worker(goid int64) int {
 	for _, w := range s.workers {
 		if w.goid == goid {
-			return true
+			return w.id
 		}
 	}
-	return false
+	return -1
 }
+
+// Stuck reports whether the watchdog has reported worker w Stuck and w has
+// not moved since. The watchdog marks w before it calls Stuck, so a
+// backend that sees its own count of stuck workers raised by w's report
+// sees the mark too.
+func (s *Seat) Stuck(w int) bool { return s.workers[w].stuck.Load() }
 
 // HasReady reports whether handed-off callbacks wait on the shared list.
 // A backend's Park reads it after it has published that it is about to
