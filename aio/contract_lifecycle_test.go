@@ -365,3 +365,68 @@ func TestStartFromOtherGoroutineWhileCallbackRuns(t *testing.T) {
 		t.Fatalf("panic %q", msg)
 	}
 }
+
+// Result and Count describe the last operation and nothing older: a
+// failure, then a success with a count, then a timeout, then a success
+// without one, on one reused Aio, with and without a callback; and while
+// an operation is in flight both read as reset (nil, 0). They are read
+// without the Aio's lock when the result is nil (decision 43), so each
+// transition between a failed and a successful operation, and between
+// counts, is checked here.
+func TestResultAndCountFollowEachOperation(t *testing.T) {
+	e := newEngine(t, aio.Config{})
+	r, w, closeR, closeW := socketpair(t)
+	defer closeR()
+	defer closeW()
+	for _, withCallback := range []bool{false, true} {
+		rec := newRecorder()
+		var a *aio.Aio
+		if withCallback {
+			a = e.NewAio(rec.cb)
+		} else {
+			a = e.NewAio(nil)
+		}
+		end := func() (error, int) {
+			if withCallback {
+				c := rec.next(t)
+				return c.err, c.count
+			}
+			a.Wait()
+			return a.Result(), a.Count()
+		}
+		buf := make([]byte, 16)
+		a.SetIOV(buf)
+		a.ReadAt(-1, 0)
+		if err, n := end(); !errors.Is(err, unix.EBADF) || n != 0 {
+			t.Fatalf("callback %v: ReadAt(-1): (%v, %d), want (EBADF, 0)", withCallback, err, n)
+		}
+		if _, err := unix.Write(w, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		a.Recv(r)
+		if err, n := end(); err != nil || n != 5 {
+			t.Fatalf("callback %v: Recv: (%v, %d), want (nil, 5)", withCallback, err, n)
+		}
+		a.SetTimeout(time.Millisecond)
+		a.Recv(r) // nothing to read: it times out
+		if err, n := end(); !errors.Is(err, aio.ErrTimedOut) || n != 0 {
+			t.Fatalf("callback %v: Recv with nothing to read: (%v, %d), want (ErrTimedOut, 0)", withCallback, err, n)
+		}
+		a.SetTimeout(aio.Infinite)
+		a.Recv(r) // pending until written below
+		if err, n := a.Result(), a.Count(); err != nil || n != 0 {
+			t.Fatalf("callback %v: while a Recv is in flight: (%v, %d), want (nil, 0)", withCallback, err, n)
+		}
+		if _, err := unix.Write(w, []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if err, n := end(); err != nil || n != 2 {
+			t.Fatalf("callback %v: Recv: (%v, %d), want (nil, 2)", withCallback, err, n)
+		}
+		a.Nop()
+		if err, n := end(); err != nil || n != 0 {
+			t.Fatalf("callback %v: Nop: (%v, %d), want (nil, 0)", withCallback, err, n)
+		}
+		a.Free()
+	}
+}

@@ -140,8 +140,7 @@ func (a *Aio) beginLocked(op string) {
 	}
 	a.busy.Add(1)
 	a.gen++
-	a.result = nil
-	a.count = 0
+	a.setResultLocked(nil, 0)
 	a.abortErr = nil
 	a.newFD = 0
 	a.onPort = false
@@ -164,8 +163,7 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 // the callback is due and nobody runs it yet, for the caller to schedule
 // (finishLocked) or to run itself (aioCQE).
 func (a *Aio) endLocked(err error, count int) (schedule bool) {
-	a.result = err
-	a.count = count
+	a.setResultLocked(err, count)
 	a.abortErr = nil
 	a.cancelFn = nil
 	// The kernel is done with the buffers (or never had them): unpin

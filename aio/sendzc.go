@@ -116,7 +116,7 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 		// The kernel has released the buffer.
 		switch {
 		case a.state == stateNotif:
-			a.finishLocked(a.result, a.count, b)
+			a.finishLocked(a.result, a.countLocked(), b)
 		case a.state == stateKernel && x.zc.refusedUD == ud:
 			a.zcFallbackLocked(b)
 		case a.state == stateKernel:
@@ -153,7 +153,7 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 	}
 	// The result stands; the buffer stays pinned and the Aio busy until
 	// the notification.
-	a.result, a.count = err, count
+	a.setResultLocked(err, count)
 	a.state = stateNotif
 	return false
 }
