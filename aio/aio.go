@@ -166,9 +166,6 @@ func (a *Aio) setResultLocked(err error, count int) {
 	}
 }
 
-// countLocked is Count, for code that holds mu.
-func (a *Aio) countLocked() int { return int(a.outcome.Load() &^ outcomeFailed) }
-
 func (a *Aio) extra() *aioExtra {
 	if a.x == nil {
 		a.x = new(aioExtra)
@@ -255,7 +252,8 @@ func (a *Aio) Result() error {
 	return a.result
 }
 
-// Count returns the number of bytes the last operation transferred.
+// Count returns the number of bytes the last operation transferred. It
+// takes no lock, so code holding mu calls it too.
 func (a *Aio) Count() int { return int(a.outcome.Load() &^ outcomeFailed) }
 
 // SetTimeout sets a relative timeout for the operations that follow; it

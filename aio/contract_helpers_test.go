@@ -70,6 +70,18 @@ func (r *recorder) next(t testing.TB) call {
 	panic("unreachable")
 }
 
+// ended waits for a's operation to end and returns its result and count:
+// from rec when a runs rec's callback (withCallback), else after Wait.
+func ended(t testing.TB, a *aio.Aio, rec *recorder, withCallback bool) (error, int) {
+	t.Helper()
+	if withCallback {
+		c := rec.next(t)
+		return c.err, c.count
+	}
+	a.Wait()
+	return a.Result(), a.Count()
+}
+
 // goid returns the calling goroutine's id from its stack header.
 func goid() int64 {
 	var buf [64]byte

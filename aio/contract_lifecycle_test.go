@@ -386,14 +386,7 @@ func TestResultAndCountFollowEachOperation(t *testing.T) {
 		} else {
 			a = e.NewAio(nil)
 		}
-		end := func() (error, int) {
-			if withCallback {
-				c := rec.next(t)
-				return c.err, c.count
-			}
-			a.Wait()
-			return a.Result(), a.Count()
-		}
+		end := func() (error, int) { return ended(t, a, rec, withCallback) }
 		buf := make([]byte, 16)
 		a.SetIOV(buf)
 		a.ReadAt(-1, 0)

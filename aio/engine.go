@@ -459,7 +459,7 @@ func (e *Engine) waitClosing(a *Aio) {
 		a.finishLocked(ErrClosed, 0, nil)
 	case stateNotif: // a zero-copy send's result stands (sendzc.go)
 		lostPins.keep(a)
-		a.finishLocked(a.result, a.countLocked(), nil)
+		a.finishLocked(a.result, a.Count(), nil)
 	}
 	a.unlock()
 	a.wait()

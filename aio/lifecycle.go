@@ -253,7 +253,11 @@ func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
 	}
 	r := completion.Result(&a.desc, c.Res)
 	if r.End == op.Ready {
-		a.retryAndUnlock(0) // in a round or not, Push tells (a reaper: by thread id)
+		round := int64(0)
+		if b != nil {
+			round = completion.SomeRound // a reaper's round, which one unknown
+		}
+		a.retryAndUnlock(round)
 		return
 	}
 	count, err := a.resultLocked(r)

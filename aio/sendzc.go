@@ -116,7 +116,7 @@ func (a *Aio) completeZC(c *ring.CQE, b *completion.Batch) (final bool) {
 		// The kernel has released the buffer.
 		switch {
 		case a.state == stateNotif:
-			a.finishLocked(a.result, a.countLocked(), b)
+			a.finishLocked(a.result, a.Count(), b)
 		case a.state == stateKernel && x.zc.refusedUD == ud:
 			a.zcFallbackLocked(b)
 		case a.state == stateKernel:

@@ -304,7 +304,7 @@ func TestSendZCTimeout(t *testing.T) {
 		// to be acknowledged.
 	}
 	a.mu.Lock()
-	n, st := a.countLocked(), a.state
+	n, st := a.Count(), a.state
 	a.mu.Unlock()
 	got := make(chan []byte, 1)
 	go func() {

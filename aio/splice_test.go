@@ -280,14 +280,7 @@ func TestSpliceWaitsForReadiness(t *testing.T) {
 	rec := newRecorder()
 	for _, withCallback := range []bool{false, true} {
 		var a *aio.Aio
-		wait := func() (error, int) {
-			if withCallback {
-				c := rec.next(t)
-				return c.err, c.count
-			}
-			a.Wait()
-			return a.Result(), a.Count()
-		}
+		wait := func() (error, int) { return ended(t, a, rec, withCallback) }
 		if withCallback {
 			a = e.NewAio(rec.cb)
 		} else {

@@ -20,6 +20,10 @@ const (
 // completions (EBADR): operations in flight then may never complete.
 var ErrBroken = errors.New("completion: the kernel dropped completions (EBADR)")
 
+// SomeRound is Push's round for a caller inside a reaper's round that does
+// not know which reaper runs it (goroutine ids are positive).
+const SomeRound int64 = -1
+
 // MaxSQEs is the most entries one Request may ask for.
 const MaxSQEs = 4
 

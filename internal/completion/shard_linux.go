@@ -404,7 +404,8 @@ func (s *Shard) unreserve() { s.sqMu.Unlock() }
 //
 // round is the caller's promise that it queued from inside a callback
 // that the reaper whose goroutine id is round is running (an Aio
-// restarting itself from its callback), or 0; the promise spares the
+// restarting itself from its callback), SomeRound when it runs in some
+// reaper's round but does not know which, or 0; the promise spares the
 // thread-id system call that otherwise tells a reaper from other
 // goroutines.
 //
@@ -446,7 +447,7 @@ func (s *Shard) Push(round int64) {
 // submits what the callback queues when its batch ends. round is Push's.
 func (s *Shard) inRoundNotStuck(round int64) bool {
 	w := -1
-	if round != 0 {
+	if round > 0 {
 		w = s.seat.Worker(round)
 	} else {
 		w = s.reaperIndex()
