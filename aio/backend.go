@@ -80,7 +80,9 @@ type backend interface {
 	// goroutine as far as that never blocks, and never runs a callback
 	// on it. round: d's Aio restarts itself from its own callback, which
 	// the backend's worker goroutine with that id runs in a round;
-	// completion.SomeRound in a round of an unknown worker; else 0.
+	// completion.SomeRound in a round of an unknown worker;
+	// completion.Urgent for an operation that waits for a device, to be
+	// submitted at once wherever it was started; else 0.
 	Submit(d *op.Desc, round int64)
 	// Push carries out whatever is queued (cancels, and on the ring the
 	// SQEs of others too), under the same rules.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/sqe"
 	"golang.org/x/sys/unix"
@@ -224,8 +225,11 @@ func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, 
 	if next == startTry {
 		next = a.tryThenQueue(tm)
 	}
-	if next == startSubmit {
+	switch next {
+	case startSubmit:
 		be.Submit(&a.desc, round)
+	case startSubmitNow:
+		be.Submit(&a.desc, completion.Urgent)
 	}
 }
 
@@ -233,9 +237,10 @@ func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, 
 type startNext uint8
 
 const (
-	startNone   startNext = iota // the operation ended at once: its callback is scheduled
-	startSubmit                  // queued: submit it
-	startTry                     // in stateTry: try it first (tryfirst.go), then queue it if it is not done
+	startNone      startNext = iota // the operation ended at once: its callback is scheduled
+	startSubmit                     // queued: submit it
+	startTry                        // in stateTry: try it first (tryfirst.go), then queue it if it is not done
+	startSubmitNow                  // queued, and it waits for a device: submit it at once, even from a callback (completion.Urgent)
 )
 
 // queueKernel begins kind and queues its SQEs, or leaves it in stateTry

@@ -24,7 +24,10 @@ package aio
 // internal/completion/try_linux.go); here only that the operation is one
 // a backend can try at all.
 
-import "github.com/aioring/aioring/internal/op"
+import (
+	"github.com/aioring/aioring/internal/completion"
+	"github.com/aioring/aioring/internal/op"
+)
 
 // tryFirst reports whether an operation of kind at off may be tried on
 // the starter, on an engine whose backend tries: a read at an offset, or
@@ -65,8 +68,11 @@ func (a *Aio) retryAndUnlock(goid int64) {
 	}
 	next := a.afterTryLocked(r, done, timing{mode: tInfinite})
 	a.unlock()
-	if next == startSubmit {
+	switch next {
+	case startSubmit:
 		a.sh.Submit(&a.desc, goid)
+	case startSubmitNow:
+		a.sh.Submit(&a.desc, completion.Urgent)
 	}
 }
 
@@ -109,6 +115,12 @@ func (a *Aio) afterTryLocked(r op.Result, done bool, tm timing) startNext {
 	a.pinBuffersLocked(&a.desc)
 	if !a.enqueueLocked(tm) {
 		return startNone
+	}
+	if a.desc.Device {
+		// It waits for a device: the sooner the device has it, the
+		// sooner it ends (decision 44). Read here, under mu: once mu
+		// is released the operation may end and the Aio restart.
+		return startSubmitNow
 	}
 	return startSubmit
 }

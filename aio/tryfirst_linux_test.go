@@ -337,3 +337,93 @@ func TestTryFirstSkipsDirectIO(t *testing.T) {
 		t.Errorf("%d O_DIRECT reads tried on the starter, want 0", d)
 	}
 }
+
+// A read that waits for a device leaves a callback that starts it at once
+// (decision 44), where other starts from a callback wait for the round's
+// batch to end: the submission counter moves inside the callback for an
+// O_DIRECT read and for a read whose try missed, and does not for a read
+// on an engine that never tries (RingOnly: the ring serves it from the
+// cache, batched as before).
+func TestDeviceReadsLeaveTheCallbackAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	content := bytes.Repeat([]byte("e"), 64<<10)
+	if err := os.WriteFile(dir+"/f", content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// submittedWhileInCallback starts read(b) from a callback and returns
+	// how many SQEs the engine handed the kernel between that start and
+	// the callback's return, and b's result.
+	submittedWhileInCallback := func(t *testing.T, e *aio.Engine, buf []byte, read func(b *aio.Aio)) (uint64, error) {
+		t.Helper()
+		b := e.NewAio(nil)
+		defer b.Free()
+		if err := b.SetIOV(buf); err != nil {
+			t.Fatal(err)
+		}
+		moved := make(chan uint64, 1)
+		a := e.NewAio(func(*aio.Aio) {
+			before := e.Stats().Submitted
+			read(b)
+			moved <- e.Stats().Submitted - before
+		})
+		defer a.Free()
+		a.Nop()
+		n := <-moved
+		b.Wait()
+		if b.Result() == nil && b.Count() != len(buf) {
+			t.Fatalf("read %d bytes, want %d", b.Count(), len(buf))
+		}
+		return n, b.Result()
+	}
+
+	t.Run("direct", func(t *testing.T) {
+		e := ringEngine(t, aio.Config{})
+		fd, err := unix.Open(dir+"/f", unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Skipf("O_DIRECT refused here: %v", err)
+		}
+		own(t, fd)
+		buf, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(buf)
+		n, err := submittedWhileInCallback(t, e, buf, func(b *aio.Aio) { b.ReadAt(fd, 8192) })
+		if errors.Is(err, syscall.EINVAL) {
+			t.Skipf("O_DIRECT read refused by this file system: %v", err)
+		}
+		if err != nil || n == 0 {
+			t.Errorf("O_DIRECT ReadAt from a callback: %d SQEs submitted before the callback returned (want 1 or more), result %v", n, err)
+		}
+	})
+	t.Run("miss", func(t *testing.T) {
+		e := ringEngine(t, aio.Config{})
+		fd, err := unix.Open(dir+"/f", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own(t, fd)
+		dropCache(t, fd)
+		buf := make([]byte, 4096)
+		n, err := submittedWhileInCallback(t, e, buf, func(b *aio.Aio) { b.ReadAt(fd, 0) })
+		if err != nil || n == 0 {
+			t.Errorf("uncached ReadAt from a callback: %d SQEs submitted before the callback returned (want 1 or more), result %v", n, err)
+		}
+		if !bytes.Equal(buf, content[:4096]) {
+			t.Error("uncached ReadAt read the wrong bytes")
+		}
+	})
+	t.Run("ring-only cached", func(t *testing.T) {
+		e := ringEngine(t, aio.Config{RingOnly: true})
+		fd, err := unix.Open(dir+"/f", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own(t, fd)
+		buf := make([]byte, 4096)
+		n, err := submittedWhileInCallback(t, e, buf, func(b *aio.Aio) { b.ReadAt(fd, 0) })
+		if err != nil || n != 0 {
+			t.Errorf("ReadAt from a callback on a RingOnly engine: %d SQEs submitted before the callback returned (want 0: the round submits it), result %v", n, err)
+		}
+	})
+}

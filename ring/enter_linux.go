@@ -3,6 +3,7 @@
 package ring
 
 import (
+	"errors"
 	"syscall"
 	"time"
 	"unsafe"
@@ -85,6 +86,31 @@ func (r *Ring) SubmitAndWaitTimeout(waitNr uint32, d time.Duration) (int, error)
 	r.waitTs.SetNanoseconds(int64(max(d, 0)))
 	r.enterArg = GetEventsArg{Ts: uint64(uintptr(unsafe.Pointer(&r.waitTs)))}
 	return r.enter(toSubmit, waitNr, EnterGetEvents|EnterExtArg, unsafe.Pointer(&r.enterArg), unsafe.Sizeof(r.enterArg), true)
+}
+
+// WaitFor waits up to d for at least one CQE, submitting nothing, and
+// reports whether the CQ holds one when it returns (a wait cut short by
+// the bound, or by a signal, returns false with a nil error). It runs
+// whatever task_work the kernel queued on this thread meanwhile, which is
+// how completions of requests this thread submitted get posted. Unlike
+// the other methods it may run beside submitters on other goroutines
+// (the kernel serialises entries), but not beside another WaitFor: its
+// wait argument is the Ring's. It needs IORING_FEAT_EXT_ARG (5.11) and
+// returns errors.ErrUnsupported without it.
+func (r *Ring) WaitFor(d time.Duration) (bool, error) {
+	if r.params.Features&FeatExtArg == 0 {
+		return false, errors.ErrUnsupported
+	}
+	if r.CQReady() != 0 {
+		return true, nil
+	}
+	r.forTs.SetNanoseconds(int64(max(d, 0)))
+	r.forArg = GetEventsArg{Ts: uint64(uintptr(unsafe.Pointer(&r.forTs)))}
+	_, err := r.enter(0, 1, EnterGetEvents|EnterExtArg, unsafe.Pointer(&r.forArg), unsafe.Sizeof(r.forArg), true)
+	if err == syscall.ETIME {
+		err = nil
+	}
+	return r.CQReady() != 0, err
 }
 
 // enter calls io_uring_enter. It retries EINTR: the kernel returns it only

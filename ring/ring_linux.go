@@ -39,8 +39,10 @@ type Ring struct {
 	cqMem    []byte // CQ ring when mapped separately; nil otherwise
 	sqesMem  []byte // the SQE array
 	closed   bool
-	enterArg GetEventsArg // reused by WaitTimeout; heap, so its address is stable
+	enterArg GetEventsArg // reused by SubmitAndWaitTimeout; heap, so its address is stable
 	waitTs   sqe.Timespec
+	forArg   GetEventsArg // WaitFor's own, so that it may run beside a submitter
+	forTs    sqe.Timespec
 
 	// Submission queue. Words shared with the kernel are only touched
 	// through sync/atomic.

@@ -280,6 +280,35 @@ func TestSubmitAndWaitTimeout(t *testing.T) {
 	}
 }
 
+func TestWaitFor(t *testing.T) {
+	r := newRing(t, Options{Entries: 4})
+	if r.Features()&FeatExtArg == 0 {
+		if _, err := r.WaitFor(time.Millisecond); !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("WaitFor without EXT_ARG: %v, want ErrUnsupported", err)
+		}
+		t.Skip("kernel lacks IORING_FEAT_EXT_ARG")
+	}
+	start := time.Now()
+	ready, err := r.WaitFor(20 * time.Millisecond)
+	if ready || err != nil {
+		t.Fatalf("WaitFor on an empty ring: %v, %v; want false, nil", ready, err)
+	}
+	if el := time.Since(start); el < 20*time.Millisecond || el > 5*time.Second {
+		t.Fatalf("waited %v for a 20ms bound", el)
+	}
+	s := r.GetSQE()
+	s.Nop()
+	if _, err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	if ready, err := r.WaitFor(5 * time.Second); !ready || err != nil {
+		t.Fatalf("WaitFor with a NOP's CQE: %v, %v; want true, nil", ready, err)
+	}
+	if r.CQReady() != 1 {
+		t.Fatalf("%d CQEs ready after WaitFor, want 1 (it must not consume any)", r.CQReady())
+	}
+}
+
 func TestProbe(t *testing.T) {
 	r := newRing(t, Options{Entries: 4})
 	p, err := r.Probe()

@@ -24,6 +24,13 @@ var ErrBroken = errors.New("completion: the kernel dropped completions (EBADR)")
 // not know which reaper runs it (goroutine ids are positive).
 const SomeRound int64 = -1
 
+// Urgent is Push's round for a start that must reach the kernel at once
+// wherever it runs, a reaper's round included: a read that will wait for
+// a storage device, which the device begins sooner the sooner it has it
+// (docs/design.md, decision 44). Push counts it, and the seated reaper
+// then waits for the ring in io_uring_enter for a while (Shard.park).
+const Urgent int64 = -2
+
 // MaxSQEs is the most entries one Request may ask for.
 const MaxSQEs = 4
 

@@ -564,6 +564,50 @@ func TestStuckRoundLeavesOtherRoundsBatched(t *testing.T) {
 	}
 }
 
+// Starts that wait for a device (Push(Urgent)) are submitted one by one,
+// even from callbacks, and the seated reaper then waits for their CQEs
+// in io_uring_enter (park's waitInEnter), which counts as an enter that
+// submits nothing: so enters outnumber submissions. Chains of 200 µs
+// timeouts stand in for device reads: their completions come later, as
+// a device's do.
+func TestUrgentStartsWaitInTheRing(t *testing.T) {
+	h := newHandler()
+	s := start(t, Config{Entries: 64, Reapers: 2, Handler: h})
+	defer s.Close()
+	if s.r.Features()&ring.FeatExtArg == 0 {
+		t.Skip("kernel lacks IORING_FEAT_EXT_ARG: the reaper waits on the netpoller only")
+	}
+	const chains, steps = 4, 50
+	var done [chains]atomic.Int32
+	reqs := make([]timeoutReq, chains)
+	h.onCallback = func(id uint32, goid int64) {
+		i := (id - 1) / 2
+		if done[i].Add(1) >= steps {
+			return
+		}
+		if err := s.Queue(&reqs[i]); err != nil {
+			panic(err)
+		}
+		s.Push(Urgent)
+	}
+	before := s.Stats()
+	for i := range reqs {
+		reqs[i] = timeoutReq{id: uint32(1 + 2*i)}
+		reqs[i].ts.SetNanoseconds(int64(200 * time.Microsecond))
+		submit(t, s, &reqs[i])
+	}
+	waitFor(t, h, chains*steps)
+	st := s.Stats()
+	enters, submitted := st.Enters-before.Enters, st.Submitted-before.Submitted
+	t.Logf("%d enters, %d SQEs submitted, for %d timeouts in %d chains", enters, submitted, chains*steps, chains)
+	if submitted < chains*steps {
+		t.Fatalf("%d SQEs submitted for %d timeouts", submitted, chains*steps)
+	}
+	if enters < submitted+steps/2 { // about one wait per step of the chains, which move together
+		t.Fatalf("%d enters for %d submissions: the seated reaper did not wait in the ring", enters, submitted)
+	}
+}
+
 // While a request waits in the kernel (so the seated reaper parks on the
 // ring), a user goroutine submits NOPs and reaps them itself. Each such CQE
 // can wake the reaper and be gone before it looks; the reaper must still

@@ -64,6 +64,10 @@ func tryStateOf(d *op.Desc) *tryState {
 // reading to the end of the range or the file). A zero-timeout attempt
 // (d.Attempt) is done either way: what the cache held, or WouldBlock.
 //
+// A read it declines because it would wait for the device (an O_DIRECT
+// descriptor, a miss, or an Aio whose tries keep missing) is marked
+// d.Device, for the aio package to submit at once.
+//
 // O_DIRECT descriptors are never tried: RWF_NOWAIT does not make a direct
 // read return early, it waits for the device (measured here: 60-120 µs
 // per 4 KiB read, on the starting goroutine). Their flags are read with
@@ -77,12 +81,8 @@ func (s *Shard) Try(d *op.Desc) (r op.Result, done bool) {
 	if d.Kind == op.Splice {
 		return s.trySplice(d)
 	}
-	if d.Kind != op.Read || d.Off < 0 || d.Len() == 0 || d.FixedFile || d.FixedBuf {
+	if d.Kind != op.Read || d.Off < 0 || d.Len() == 0 {
 		// A read of nothing still checks the descriptor in the kernel.
-		// A registered descriptor is read through the ring's file table,
-		// which holds the file even once its number is closed and
-		// perhaps reused: the number itself may name another file. A
-		// registered buffer is read with READ_FIXED, as API.md promises.
 		return op.Result{}, false
 	}
 	ts := tryStateOf(d)
@@ -92,11 +92,23 @@ func (s *Shard) Try(d *op.Desc) (r op.Result, done bool) {
 		ts.miss, ts.skip = 0, 0
 	}
 	ts.age++
-	if !ts.buffered {
+	// Every read the try leaves to the ring waits for the device, but
+	// for the registered ones below, which are not tried: those wait
+	// for it when their descriptor is O_DIRECT (for a registered
+	// descriptor the number's flags are a guess: the number may have
+	// been closed and reused since it was registered, and only the
+	// submission's timing depends on the guess).
+	d.Device = !ts.buffered
+	if !ts.buffered || d.FixedFile || d.FixedBuf {
+		// A registered descriptor is read through the ring's file table,
+		// which holds the file even once its number is closed and
+		// perhaps reused: the number itself may name another file. A
+		// registered buffer is read with READ_FIXED, as API.md promises.
 		return op.Result{}, false
 	}
 	if ts.miss >= tryMissLimit {
 		if ts.skip++; ts.skip < tryProbeEvery {
+			d.Device = true
 			return op.Result{}, false
 		}
 		ts.skip = 0
@@ -111,6 +123,7 @@ func (s *Shard) Try(d *op.Desc) (r op.Result, done bool) {
 	} else if ts.miss < tryMissLimit {
 		ts.miss++
 	}
+	d.Device = !done
 	return r, done
 }
 

@@ -146,6 +146,12 @@ type Desc struct {
 	// Attempt: a zero timeout; if the operation would have to wait, it
 	// ends with WouldBlock instead.
 	Attempt bool
+	// Device is the backend's, written by its Try: the read it declined
+	// will wait for a storage device (an O_DIRECT descriptor, or data the
+	// page cache did not hold). The aio package then has it submitted at
+	// once even from inside a callback, instead of with the round's batch
+	// (docs/design.md, decision 44).
+	Device bool
 	// Deadline bounds the operation in the backend. The aio package
 	// leaves it zero for operations a backend cannot cut short (a
 	// regular file's read in io-wq or on a file worker) and bounds those
