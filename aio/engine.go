@@ -65,8 +65,12 @@ type Config struct {
 	// Recv or Send of an Aio without a callback (a caller that waits for
 	// it, as adapt.Conn does) is carried as the portable backend carries
 	// it, a non-blocking call then a readiness wait, which on Linux costs
-	// less than the ring's wait ("decision 40"). The portable backend
-	// always tries first.
+	// less than the ring's wait ("decision 40"). And a read that will
+	// wait for a device (O_DIRECT, or data the try did not find cached)
+	// is submitted at once even from a callback, and the engine waits
+	// for it in the ring ("decision 44"); with RingOnly reads are not
+	// looked at, and all are submitted with their callbacks' batch. The
+	// portable backend always tries first.
 	RingOnly bool
 	// Deprecated: Netpoll has no effect. The engine always waits for
 	// completions through Go's netpoller, so an idle engine holds no OS
