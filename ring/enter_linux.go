@@ -89,8 +89,10 @@ func (r *Ring) SubmitAndWaitTimeout(waitNr uint32, d time.Duration) (int, error)
 }
 
 // WaitFor waits up to d for at least one CQE, submitting nothing, and
-// reports whether the CQ holds one when it returns (a wait cut short by
-// the bound, or by a signal, returns false with a nil error). It runs
+// reports whether the CQ holds one when it returns (a wait the bound
+// ends returns false with a nil error; a signal restarts the wait with
+// the whole bound, as enter's EINTR retry does, so d is not a hard
+// limit). It runs
 // whatever task_work the kernel queued on this thread meanwhile, which is
 // how completions of requests this thread submitted get posted. Unlike
 // the other methods it may run beside submitters on other goroutines

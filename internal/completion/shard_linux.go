@@ -771,8 +771,11 @@ const deviceWaitMax = time.Millisecond
 // netpoller as usual.
 func (s *Shard) waitInEnter() (p seat.Park, ok bool) {
 	ready, err := s.r.WaitFor(deviceWaitMax)
-	if err == nil {
+	switch err {
+	case nil:
 		s.stats.enters.Add(1)
+	case syscall.EBADR:
+		s.broken.Store(true) // the kernel dropped CQEs, as in enterUnlocked
 	}
 	select {
 	case <-s.quit:
