@@ -97,14 +97,13 @@ func (r *Ring) SubmitAndWaitTimeout(waitNr uint32, d time.Duration) (int, error)
 // how completions of requests this thread submitted get posted. Unlike
 // the other methods it may run beside submitters on other goroutines
 // (the kernel serialises entries), but not beside another WaitFor: its
-// wait argument is the Ring's. It needs IORING_FEAT_EXT_ARG (5.11) and
-// returns errors.ErrUnsupported without it.
+// wait argument is the Ring's. It always enters the kernel (with CQEs
+// already there it returns at once); callers that would rather not look
+// at CQReady first. It needs IORING_FEAT_EXT_ARG (5.11) and returns
+// errors.ErrUnsupported without it.
 func (r *Ring) WaitFor(d time.Duration) (bool, error) {
 	if r.params.Features&FeatExtArg == 0 {
 		return false, errors.ErrUnsupported
-	}
-	if r.CQReady() != 0 {
-		return true, nil
 	}
 	r.forTs.SetNanoseconds(int64(max(d, 0)))
 	r.forArg = GetEventsArg{Ts: uint64(uintptr(unsafe.Pointer(&r.forTs)))}

@@ -770,6 +770,9 @@ const deviceWaitMax = time.Millisecond
 // came in time (or the kernel has no bounded wait): park on the
 // netpoller as usual.
 func (s *Shard) waitInEnter() (p seat.Park, ok bool) {
+	if s.r.CQReady() != 0 {
+		return seat.Ready, true // no need to enter
+	}
 	ready, err := s.r.WaitFor(deviceWaitMax)
 	switch err {
 	case nil:
