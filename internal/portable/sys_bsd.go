@@ -20,11 +20,14 @@ import (
 
 // poller is the backend's kqueue instance.
 type poller struct {
-	fd   int
-	wr   [2]int           // a non-blocking pipe whose read end is in the kqueue: wakes the seat holder
-	ch   [2]unix.Kevent_t // arm's changes, under the backend's mu
-	sink [64]byte         // the wake pipe's drain (and wake's byte): its content never matters
+	fd int
+	wr [2]int           // a non-blocking pipe whose read end is in the kqueue: wakes the seat holder
+	ch [2]unix.Kevent_t // arm's changes, under the backend's mu
 }
+
+// wakeByte is what wake writes into the pipe; only read, so any number
+// of goroutines may wake at once.
+var wakeByte = [1]byte{1}
 
 // rawEvents is one worker's buffer for kevent: each has its own, since
 // two may harvest at once (see sys_linux.go).
@@ -48,7 +51,7 @@ func (pl *poller) openWake() error {
 }
 
 // wake makes the instance readable until the seat holder drains it.
-func (pl *poller) wake() { unix.Write(pl.wr[1], pl.sink[:1]) }
+func (pl *poller) wake() { unix.Write(pl.wr[1], wakeByte[:]) }
 
 func (pl *poller) closeWake() {
 	unix.Close(pl.wr[0])
@@ -102,8 +105,9 @@ func (pl *poller) wait(fd int, raw *rawEvents, out []pollEvent) (n int, woke boo
 		for i := 0; i < got; i++ {
 			k := &raw[i]
 			if int(k.Ident) == pl.wr[0] {
+				var drain [64]byte // the caller's own: two workers may harvest at once
 				for {
-					if m, _ := unix.Read(pl.wr[0], pl.sink[:]); m <= 0 {
+					if m, _ := unix.Read(pl.wr[0], drain[:]); m <= 0 {
 						break
 					}
 				}

@@ -17,10 +17,9 @@ import (
 // (EPOLL_CTL_MOD checks readiness at once: a change before the arm is not
 // missed).
 type poller struct {
-	fd   int
-	wfd  int     // an eventfd in the instance (data -1): wakes the seat holder
-	one  [8]byte // wake's write, native-endian 1
-	sink [8]byte // the wake's drain buffer: written only, by the kernel
+	fd  int
+	wfd int     // an eventfd in the instance (data -1): wakes the seat holder
+	one [8]byte // wake's write, native-endian 1
 }
 
 // rawEvents is one worker's buffer for epoll_wait. Each worker has its
@@ -96,7 +95,12 @@ func (pl *poller) wait(fd int, raw *rawEvents, out []pollEvent) (n int, woke boo
 		for i := 0; i < got; i++ {
 			e := &raw[i]
 			if e.Fd == -1 {
-				unix.Read(pl.wfd, pl.sink[:])
+				// The drain's buffer is the caller's own: two workers
+				// may harvest at once (rawEvents), and a shared one
+				// was a data race (found by -race in CI), if a
+				// harmless one.
+				var drain [8]byte
+				unix.Read(pl.wfd, drain[:])
 				woke = true
 				continue
 			}
