@@ -225,6 +225,13 @@ func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, 
 	if next == startTry {
 		next = a.tryThenQueue(tm)
 	}
+	a.submitNext(be, next, round)
+}
+
+// submitNext hands what a start queued to its backend, as next says:
+// with the caller's round (startSubmit), or at once wherever it runs
+// (startSubmitNow); anything else queued nothing. Called without mu.
+func (a *Aio) submitNext(be backend, next startNext, round int64) {
 	switch next {
 	case startSubmit:
 		be.Submit(&a.desc, round)

@@ -24,10 +24,7 @@ package aio
 // internal/completion/try_linux.go); here only that the operation is one
 // a backend can try at all.
 
-import (
-	"github.com/aioring/aioring/internal/completion"
-	"github.com/aioring/aioring/internal/op"
-)
+import "github.com/aioring/aioring/internal/op"
 
 // tryFirst reports whether an operation of kind at off may be tried on
 // the starter, on an engine whose backend tries: a read at an offset, or
@@ -68,12 +65,7 @@ func (a *Aio) retryAndUnlock(goid int64) {
 	}
 	next := a.afterTryLocked(r, done, timing{mode: tInfinite})
 	a.unlock()
-	switch next {
-	case startSubmit:
-		a.sh.Submit(&a.desc, goid)
-	case startSubmitNow:
-		a.sh.Submit(&a.desc, completion.Urgent)
-	}
+	a.submitNext(a.sh, next, goid)
 }
 
 // tryThenQueue tries the operation left in stateTry (mu not held), then

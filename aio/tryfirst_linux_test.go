@@ -302,14 +302,11 @@ func TestTryFirstAllocs(t *testing.T) {
 	}
 }
 
-// O_DIRECT reads are never tried: RWF_NOWAIT would not make them return
-// early, it would wait for the device on the starting goroutine.
-func TestTryFirstSkipsDirectIO(t *testing.T) {
-	e := ringEngine(t, aio.Config{})
-	path := t.TempDir() + "/direct"
-	if err := os.WriteFile(path, bytes.Repeat([]byte("d"), 64<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// openDirect opens path read-only with O_DIRECT, or skips the test where
+// the file system refuses it, and returns a page-aligned 4 KiB buffer for
+// it; both are released when the test ends.
+func openDirect(t *testing.T, path string) (int, []byte) {
+	t.Helper()
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Skipf("O_DIRECT refused here: %v", err)
@@ -319,7 +316,19 @@ func TestTryFirstSkipsDirectIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Munmap(buf)
+	t.Cleanup(func() { unix.Munmap(buf) })
+	return fd, buf
+}
+
+// O_DIRECT reads are never tried: RWF_NOWAIT would not make them return
+// early, it would wait for the device on the starting goroutine.
+func TestTryFirstSkipsDirectIO(t *testing.T) {
+	e := ringEngine(t, aio.Config{})
+	path := t.TempDir() + "/direct"
+	if err := os.WriteFile(path, bytes.Repeat([]byte("d"), 64<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, buf := openDirect(t, path)
 	a := e.NewAio(nil)
 	defer a.Free()
 	a.SetIOV(buf)
@@ -378,16 +387,7 @@ func TestDeviceReadsLeaveTheCallbackAtOnce(t *testing.T) {
 
 	t.Run("direct", func(t *testing.T) {
 		e := ringEngine(t, aio.Config{})
-		fd, err := unix.Open(dir+"/f", unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
-		if err != nil {
-			t.Skipf("O_DIRECT refused here: %v", err)
-		}
-		own(t, fd)
-		buf, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Munmap(buf)
+		fd, buf := openDirect(t, dir+"/f")
 		n, err := submittedWhileInCallback(t, e, buf, func(b *aio.Aio) { b.ReadAt(fd, 8192) })
 		if errors.Is(err, syscall.EINVAL) {
 			t.Skipf("O_DIRECT read refused by this file system: %v", err)

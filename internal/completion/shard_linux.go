@@ -420,8 +420,10 @@ func (s *Shard) unreserve() { s.sqMu.Unlock() }
 // submitted at once wherever it runs: a batch's reads otherwise reach the
 // device together at the batch's end, which then returns them together,
 // and the reads of a chain move in waves instead of a stream (decision
-// 44: a chain of O_DIRECT reads at depth 32, 92k reads/s batched, 114k
-// one by one). An enter per such read is small beside the device's time.
+// 44: a chain of O_DIRECT reads at depth 32, with the reaper waiting in
+// the ring either way, 92.0k / 85.5k / 88.6k reads/s batched and 114.1k /
+// 91.0k / 102.8k one by one, quiet / -stress / -procs 1). An enter per
+// such read is small beside the device's time.
 //
 // And except while the watchdog has found the caller's own round stuck (a
 // callback blocks): then its starts are submitted at once, since that
@@ -746,8 +748,9 @@ func (s *Shard) park() seat.Park {
 }
 
 // deviceWaitMax bounds the seated reaper's wait in io_uring_enter (park):
-// long enough for a device read here (60-400 µs at depths 1 to 128, page
-// cache dropped or O_DIRECT), short enough that a wait with nothing
+// long enough for a device read here (a 4 KiB O_DIRECT read takes 60-120
+// µs, try_linux.go; with more in flight one ends sooner), short enough
+// that a wait with nothing
 // coming costs at most this much before the reaper falls back to the
 // netpoller, and that Close, which cannot cut the wait short, is not held
 // up for long.
@@ -763,9 +766,10 @@ const deviceWaitMax = time.Millisecond
 // takes that thread's wakeup, then the CQE's epoll wakeup of a thread in
 // the netpoller, then a P for the reaper: under -stress each of those
 // waits for the CPU beside a busy process (read-direct qd32 67.5k ->
-// 85.5k reads/s). The cost: the wait is a system call that holds this
-// thread, and its P until the scheduler's monitor takes it (about 20 µs
-// on, when other goroutines need it). Anything that completes ends the
+// 85.5k reads/s there; quiet and at -procs 1 this part alone was within
+// the noise, 93.1k -> 92.0k and 92.7k -> 88.6k). The cost: the wait is a
+// system call that holds this thread, and its P until the runtime's
+// monitor (sysmon) takes the P back for other goroutines. Anything that completes ends the
 // wait, a hand-off's wake NOP included (wakeHolder). ok false: nothing
 // came in time (or the kernel has no bounded wait): park on the
 // netpoller as usual.
