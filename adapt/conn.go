@@ -13,25 +13,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Conn is a net.Conn over a connected stream socket whose reads and writes
-// are engine Recv and Send operations. Reads and writes each have their own
-// Aio, so a Read and a Write may run at once from different goroutines;
-// concurrent Reads (or Writes) take turns. Close ends pending operations
-// with net.ErrClosed and closes the socket once both are idle.
+// Conn is a net.Conn over a connected stream socket. Reads and writes may
+// run at once from different goroutines; concurrent Reads (or Writes) take
+// turns. Close ends pending operations with net.ErrClosed and closes the
+// socket.
+//
+// A Read or Write takes one of two paths, fixed when the Conn is made:
+//   - By default (connpoll.go) the socket is non-blocking and registered
+//     with Go's netpoller, which owns the descriptor through an *os.File:
+//     the caller's goroutine makes the read(2) or write(2) itself and, when
+//     the socket is not ready, parks until the runtime's poller readies it.
+//     A waiting Read or Write is woken in one hop, as package net's are
+//     (docs/design.md, decision 46).
+//   - With aio.Config.RingOnly, each is an engine Recv or Send on its own
+//     Aio (runner, op.go), waited for, and the socket stays blocking.
 type Conn struct {
 	fd     int
 	net    string // "tcp" or "unix", for errors
-	rd, wr *runner
 	laddr  net.Addr
 	raddr  net.Addr
 	closed atomic.Bool
+
+	// The netpoller path; nil on the engine path.
+	pf        *os.File // owns fd
+	rc        syscall.RawConn
+	pin, pout pollSide
+
+	// The engine path; nil on the netpoller path.
+	rd, wr *runner
 }
 
 var _ net.Conn = (*Conn)(nil)
 
-// NewConn wraps fd, a connected stream socket in blocking mode, which the
-// Conn then owns. For TCP sockets it sets TCP_NODELAY, as the net package
-// does.
+// NewConn wraps fd, a connected stream socket, which the Conn then owns.
+// On the netpoller path (the default) it makes fd non-blocking; with
+// aio.Config.RingOnly it leaves fd in blocking mode, as the engine's
+// operations expect. For TCP sockets it sets TCP_NODELAY, as the net
+// package does.
 func NewConn(e *aio.Engine, fd int) (*Conn, error) {
 	la := localAddr(fd)
 	network := "tcp"
@@ -40,17 +58,28 @@ func NewConn(e *aio.Engine, fd int) (*Conn, error) {
 	} else if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 		return nil, &net.OpError{Op: "setsockopt", Net: network, Addr: la, Err: os.NewSyscallError("setsockopt", err)}
 	}
-	return &Conn{fd: fd, net: network, rd: newRunner(e), wr: newRunner(e), laddr: la, raddr: remoteAddr(fd)}, nil
+	c := &Conn{fd: fd, net: network, laddr: la, raddr: remoteAddr(fd)}
+	if e.Config().RingOnly {
+		c.rd, c.wr = newRunner(e), newRunner(e)
+		return c, nil
+	}
+	if err := c.initPoll(); err != nil {
+		return nil, &net.OpError{Op: "setsockopt", Net: network, Addr: la, Err: err}
+	}
+	return c, nil
 }
 
-// Read reads into b with one Recv. It returns io.EOF once the peer has
-// closed its side, and 0, nil for an empty b.
+// Read reads into b. It returns io.EOF once the peer has closed its side,
+// and 0, nil for an empty b.
 func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		if c.closed.Load() {
 			return 0, c.opError("read", net.ErrClosed)
 		}
 		return 0, nil
+	}
+	if c.pf != nil {
+		return c.readPoll(b)
 	}
 	n, err := c.rd.run(nil, func(a *aio.Aio) {
 		a.SetIOV(b)
@@ -65,11 +94,14 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// Write sends all of b, one Send at a time, unless an error or the write
-// deadline stops it; it returns how much was sent.
+// Write sends all of b unless an error or the write deadline stops it; it
+// returns how much was sent.
 func (c *Conn) Write(b []byte) (int, error) {
 	if len(b) == 0 && c.closed.Load() {
 		return 0, c.opError("write", net.ErrClosed)
+	}
+	if c.pf != nil {
+		return c.writePoll(b)
 	}
 	sent := 0
 	for sent < len(b) {
@@ -89,11 +121,20 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return sent, nil
 }
 
-// Close ends pending reads and writes with net.ErrClosed, waits for them,
-// and closes the socket. Later calls return net.ErrClosed.
+// Close ends pending reads and writes with net.ErrClosed and closes the
+// socket. Later calls return net.ErrClosed.
 func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return c.opError("close", net.ErrClosed)
+	}
+	if c.pf != nil {
+		// The netpoller wakes pending calls with an error (read as
+		// net.ErrClosed: closed is set) and closes fd when the last
+		// of them has left its system call.
+		if err := c.pf.Close(); err != nil {
+			return c.opError("close", os.NewSyscallError("close", errors.Unwrap(err)))
+		}
+		return nil
 	}
 	c.rd.close()
 	c.wr.close()
@@ -126,6 +167,12 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 // SetDeadline sets both deadlines. A change reaches operations already
 // pending: a deadline in the past ends them with a timeout at once.
 func (c *Conn) SetDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	if c.pf != nil {
+		return c.setPollDeadline(c.pf.SetDeadline, t)
+	}
 	if !c.rd.setDeadline(t) || !c.wr.setDeadline(t) {
 		return c.opError("set", net.ErrClosed)
 	}
@@ -133,6 +180,12 @@ func (c *Conn) SetDeadline(t time.Time) error {
 }
 
 func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	if c.pf != nil {
+		return c.setPollDeadline(c.pf.SetReadDeadline, t)
+	}
 	if !c.rd.setDeadline(t) {
 		return c.opError("set", net.ErrClosed)
 	}
@@ -140,6 +193,12 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 }
 
 func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	if c.pf != nil {
+		return c.setPollDeadline(c.pf.SetWriteDeadline, t)
+	}
 	if !c.wr.setDeadline(t) {
 		return c.opError("set", net.ErrClosed)
 	}

@@ -10,13 +10,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aioring/aioring/aio"
 	"golang.org/x/net/nettest"
 )
 
 // tcpPipe is a loopback TCP connection made by this package alone: the
 // server side comes from Listener.Accept, the client from Dial.
 func tcpPipe(network, addr string) (c1, c2 net.Conn, stop func(), err error) {
-	l, err := Listen(testEngine, network, addr)
+	return tcpPipeOn(testEngine, network, addr)
+}
+
+// tcpPipeOn is tcpPipe on engine e.
+func tcpPipeOn(e *aio.Engine, network, addr string) (c1, c2 net.Conn, stop func(), err error) {
+	l, err := Listen(e, network, addr)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -30,7 +36,7 @@ func tcpPipe(network, addr string) (c1, c2 net.Conn, stop func(), err error) {
 		ch <- res{c, err}
 	}()
 	dialAddr := l.Addr().String()
-	c1, err = Dial(context.Background(), testEngine, network, dialAddr)
+	c1, err = Dial(context.Background(), e, network, dialAddr)
 	if err != nil {
 		l.Close()
 		<-ch
@@ -50,12 +56,34 @@ func tcpPipe(network, addr string) (c1, c2 net.Conn, stop func(), err error) {
 	return c1, r.c, stop, nil
 }
 
-// waitStarted waits until r's operation has started (its Aio is busy), so
-// that what the test does next meets the operation pending rather than
-// before it, however late the goroutine that starts it is scheduled.
-func waitStarted(t *testing.T, r *runner) {
+// forEachPath runs f as two subtests: with Conns on the netpoller path
+// (the default engine) and on the engine path (a RingOnly engine).
+func forEachPath(t *testing.T, f func(t *testing.T, e *aio.Engine)) {
+	t.Run("netpoll", func(t *testing.T) { f(t, testEngine) })
+	t.Run("engine", func(t *testing.T) { f(t, ringEngine) })
+}
+
+// A Conn takes the path its engine's configuration picks.
+func TestConnPath(t *testing.T) {
+	for _, e := range []*aio.Engine{testEngine, ringEngine} {
+		c1, c2, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []net.Conn{c1, c2} {
+			c := c.(*Conn)
+			if ringOnly := e.Config().RingOnly; (c.pf == nil) != ringOnly {
+				t.Errorf("RingOnly %v: netpoller path %v", ringOnly, c.pf != nil)
+			}
+		}
+		stop()
+	}
+}
+
+// waitBusy waits until a's operation has started.
+func waitBusy(t *testing.T, a *aio.Aio) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !r.a.Busy(); {
+	for deadline := time.Now().Add(10 * time.Second); !a.Busy(); {
 		if time.Now().After(deadline) {
 			t.Fatal("the operation did not start within 10 s")
 		}
@@ -63,138 +91,164 @@ func waitStarted(t *testing.T, r *runner) {
 	}
 }
 
-func TestNettestConn(t *testing.T) {
-	t.Run("TCP4", func(t *testing.T) {
-		nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) { return tcpPipe("tcp", "127.0.0.1:0") })
-	})
-	t.Run("TCP6", func(t *testing.T) {
-		if !nettest.SupportsIPv6() {
-			t.Skip("no IPv6 loopback here")
+// waitReading waits until a Read of c waits for data (its Aio is busy, or
+// the netpoller path found the socket empty), so that what the test does
+// next meets the Read pending rather than before it, however late the
+// goroutine that starts it is scheduled.
+func waitReading(t *testing.T, c *Conn) {
+	t.Helper()
+	if c.rd != nil {
+		waitBusy(t, c.rd.a)
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.pin.waits.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the Read did not start waiting within 10 s")
 		}
-		nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) { return tcpPipe("tcp6", "[::1]:0") })
-	})
-	t.Run("Unix", func(t *testing.T) {
-		path := t.TempDir() + "/s"
-		nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
-			os.Remove(path)
-			return tcpPipe("unix", path)
+		time.Sleep(100 * time.Microsecond) // polling interval
+	}
+}
+
+func TestNettestConn(t *testing.T) {
+	forEachPath(t, func(t *testing.T, e *aio.Engine) {
+		t.Run("TCP4", func(t *testing.T) {
+			nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) { return tcpPipeOn(e, "tcp", "127.0.0.1:0") })
+		})
+		t.Run("TCP6", func(t *testing.T) {
+			if !nettest.SupportsIPv6() {
+				t.Skip("no IPv6 loopback here")
+			}
+			nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) { return tcpPipeOn(e, "tcp6", "[::1]:0") })
+		})
+		t.Run("Unix", func(t *testing.T) {
+			path := t.TempDir() + "/s"
+			nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
+				os.Remove(path)
+				return tcpPipeOn(e, "unix", path)
+			})
 		})
 	})
 }
 
 func TestConnErrors(t *testing.T) {
-	c1, c2, stop, err := tcpPipe("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	forEachPath(t, func(t *testing.T, e *aio.Engine) {
+		c1, c2, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
 
-	if _, ok := c1.LocalAddr().(*net.TCPAddr); !ok {
-		t.Errorf("LocalAddr is %T, want *net.TCPAddr", c1.LocalAddr())
-	}
-	if c1.RemoteAddr().String() != c2.LocalAddr().String() {
-		t.Errorf("c1.RemoteAddr %v != c2.LocalAddr %v", c1.RemoteAddr(), c2.LocalAddr())
-	}
+		if _, ok := c1.LocalAddr().(*net.TCPAddr); !ok {
+			t.Errorf("LocalAddr is %T, want *net.TCPAddr", c1.LocalAddr())
+		}
+		if c1.RemoteAddr().String() != c2.LocalAddr().String() {
+			t.Errorf("c1.RemoteAddr %v != c2.LocalAddr %v", c1.RemoteAddr(), c2.LocalAddr())
+		}
 
-	// A deadline: an *net.OpError matching os.ErrDeadlineExceeded, with
-	// Timeout true.
-	c1.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	start := time.Now()
-	_, err = c1.Read(make([]byte, 10))
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Read past the deadline: %v, want os.ErrDeadlineExceeded", err)
-	}
-	if el := time.Since(start); el < 20*time.Millisecond {
-		t.Errorf("Read timed out after %v, before its 20ms deadline", el)
-	}
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		t.Errorf("deadline error %v is not a net.Error with Timeout", err)
-	}
-	c1.SetReadDeadline(time.Time{})
+		// A deadline: an *net.OpError matching os.ErrDeadlineExceeded, with
+		// Timeout true.
+		c1.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		start := time.Now()
+		_, err = c1.Read(make([]byte, 10))
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read past the deadline: %v, want os.ErrDeadlineExceeded", err)
+		}
+		if el := time.Since(start); el < 20*time.Millisecond {
+			t.Errorf("Read timed out after %v, before its 20ms deadline", el)
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("deadline error %v is not a net.Error with Timeout", err)
+		}
+		c1.SetReadDeadline(time.Time{})
 
-	// Data then EOF, plain io.EOF.
-	if _, err := c2.Write([]byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	c2.(*Conn).CloseWrite()
-	got, err := io.ReadAll(c1)
-	if err != nil || string(got) != "hi" {
-		t.Fatalf("ReadAll = %q, %v; want \"hi\", nil", got, err)
-	}
-	if n, err := c1.Read(make([]byte, 4)); n != 0 || err != io.EOF {
-		t.Errorf("Read after EOF = %d, %v; want 0, io.EOF", n, err)
-	}
+		// Data then EOF, plain io.EOF.
+		if _, err := c2.Write([]byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		c2.(*Conn).CloseWrite()
+		got, err := io.ReadAll(c1)
+		if err != nil || string(got) != "hi" {
+			t.Fatalf("ReadAll = %q, %v; want \"hi\", nil", got, err)
+		}
+		if n, err := c1.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+			t.Errorf("Read after EOF = %d, %v; want 0, io.EOF", n, err)
+		}
 
-	// After Close: net.ErrClosed everywhere.
-	if err := c1.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c1.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("Read after Close: %v, want net.ErrClosed", err)
-	}
-	if _, err := c1.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("Write after Close: %v, want net.ErrClosed", err)
-	}
-	if err := c1.Close(); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("second Close: %v, want net.ErrClosed", err)
-	}
-	if err := c1.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("SetDeadline after Close: %v, want net.ErrClosed", err)
-	}
+		// After Close: net.ErrClosed everywhere.
+		if err := c1.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c1.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Read after Close: %v, want net.ErrClosed", err)
+		}
+		if _, err := c1.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Write after Close: %v, want net.ErrClosed", err)
+		}
+		if err := c1.Close(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("second Close: %v, want net.ErrClosed", err)
+		}
+		if err := c1.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("SetDeadline after Close: %v, want net.ErrClosed", err)
+		}
+	})
 }
 
 // A Read blocked with no deadline is ended by Close with net.ErrClosed.
 func TestConnCloseUnblocksRead(t *testing.T) {
-	c1, _, stop, err := tcpPipe("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c1.Read(make([]byte, 8))
-		errc <- err
-	}()
-	waitStarted(t, c1.(*Conn).rd) // Close is to end a Read that waits, not one yet to start
-	c1.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("blocked Read ended with %v, want net.ErrClosed", err)
+	forEachPath(t, func(t *testing.T, e *aio.Engine) {
+		c1, _, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not end a blocked Read")
-	}
+		defer stop()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c1.Read(make([]byte, 8))
+			errc <- err
+		}()
+		waitReading(t, c1.(*Conn)) // Close is to end a Read that waits, not one yet to start
+		c1.Close()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("blocked Read ended with %v, want net.ErrClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close did not end a blocked Read")
+		}
+	})
 }
 
 // A deadline moved later while a Read is blocked extends it: the Read then
 // returns data that arrives after the first deadline.
 func TestConnDeadlineExtended(t *testing.T) {
-	c1, c2, stop, err := tcpPipe("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	c1.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	type res struct {
-		n   int
-		err error
-	}
-	ch := make(chan res, 1)
-	buf := make([]byte, 8)
-	go func() {
-		n, err := c1.Read(buf)
-		ch <- res{n, err}
-	}()
-	waitStarted(t, c1.(*Conn).rd) // the deadline is to move under a Read that waits
-	c1.SetReadDeadline(time.Now().Add(10 * time.Second))
-	time.Sleep(500 * time.Millisecond) // the behaviour under test: past the first deadline, the Read still waits
-	c2.Write([]byte("late"))
-	r := <-ch
-	if r.err != nil || string(buf[:r.n]) != "late" {
-		t.Fatalf("Read = %q, %v; want \"late\", nil", buf[:r.n], r.err)
-	}
+	forEachPath(t, func(t *testing.T, e *aio.Engine) {
+		c1, c2, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		c1.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		type res struct {
+			n   int
+			err error
+		}
+		ch := make(chan res, 1)
+		buf := make([]byte, 8)
+		go func() {
+			n, err := c1.Read(buf)
+			ch <- res{n, err}
+		}()
+		waitReading(t, c1.(*Conn)) // the deadline is to move under a Read that waits
+		c1.SetReadDeadline(time.Now().Add(10 * time.Second))
+		time.Sleep(500 * time.Millisecond) // the behaviour under test: past the first deadline, the Read still waits
+		c2.Write([]byte("late"))
+		r := <-ch
+		if r.err != nil || string(buf[:r.n]) != "late" {
+			t.Fatalf("Read = %q, %v; want \"late\", nil", buf[:r.n], r.err)
+		}
+	})
 }
 
 func TestDialErrors(t *testing.T) {
@@ -231,7 +285,7 @@ func TestListenerClose(t *testing.T) {
 		_, err := l.Accept()
 		errc <- err
 	}()
-	waitStarted(t, l.acc) // Close is to end an Accept that waits
+	waitBusy(t, l.acc.a) // Close is to end an Accept that waits
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -283,5 +337,31 @@ func TestListenAnyDialLocalhost(t *testing.T) {
 			t.Fatalf("echo via %s = %q, %v", addr, buf, err)
 		}
 		c.Close()
+	}
+}
+
+// A Read and a Write on the netpoller path allocate nothing: the RawConn
+// callbacks are bound once per Conn (connpoll.go).
+func TestConnPollZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	c1, c2, stop, err := tcpPipe("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	roundTrip := func() {
+		if _, err := c1.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c2, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip()
+	if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
+		t.Errorf("%.1f allocations per Write and Read, want 0", n)
 	}
 }

@@ -1,5 +1,5 @@
-// Package adapt lets code written against io, os and net run its I/O through
-// an aio.Engine (io_uring) without changing.
+// Package adapt lets code written against io, os and net use an aio.Engine
+// (io_uring) without changing.
 //
 // Platforms: wherever aio builds. On Linux it runs over io_uring or the
 // portable backend; on macOS and the BSDs (FreeBSD, OpenBSD, DragonFly)
@@ -11,12 +11,15 @@
 // File is an *os.File-like type: ReadAt and WriteAt (io.ReaderAt,
 // io.WriterAt) loop over short transfers as os.File does, Read and Write use
 // the file position, Sync is an Fsync, and the ...Context forms turn a
-// context's cancellation into an Aio Cancel. Conn is a net.Conn and Listener
-// a net.Listener over sockets whose Recv, Send and Accept are engine
-// operations, so an http.Server can serve through the engine unchanged;
-// Dial connects with an engine Connect. (On io_uring the engine carries a
-// Read or Write that has to wait by readiness, not through the ring: for
-// a goroutine that blocks, that is the cheaper wait; aio.Config.RingOnly.)
+// context's cancellation into an Aio Cancel. Listener is a net.Listener
+// whose Accept is an engine operation, Dial connects with an engine
+// Connect, and Conn is a net.Conn over the socket either produced, so an
+// http.Server can serve through the engine unchanged. A Conn owns its
+// socket, so its Read and Write wait the cheapest way a blocked goroutine
+// can: the socket is registered with Go's netpoller, the caller makes the
+// system call, and the runtime wakes it directly when the socket is ready
+// (one hop, as package net; docs/design.md decision 46). With
+// aio.Config.RingOnly they are engine Recv and Send operations instead.
 //
 // Errors follow the standard library, so code that checks them keeps
 // working: io.EOF at the end of a file or stream; errors that match
@@ -25,10 +28,11 @@
 // Close. Socket errors are *net.OpError and file errors *fs.PathError, as
 // the net and os packages return.
 //
-// Deadlines map to Aio expiry: each operation is started with the current
-// deadline (SetExpire). A deadline changed while an operation is pending
-// aborts that operation with an internal error and, if it transferred
-// nothing, restarts it under the new deadline, so a deadline moved into the
+// Deadlines of a Conn on the netpoller path are the runtime's, as in
+// package net. Elsewhere they map to Aio expiry: each operation is started
+// with the current deadline (SetExpire). A deadline changed while an
+// operation is pending aborts that operation with an internal error and,
+// if it transferred nothing, restarts it under the new deadline, so a deadline moved into the
 // past ends a blocked Read at once and one moved later extends it. The
 // engine never reports transferred bytes as aborted, so no data is lost to
 // a restart.

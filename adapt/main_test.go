@@ -13,6 +13,11 @@ import (
 // goroutine behind.
 var testEngine *aio.Engine
 
+// ringEngine is a RingOnly engine: Conns made on it take the engine path
+// (Recv and Send operations) instead of the netpoller, so that the tests
+// of Conn run on both (forEachPath).
+var ringEngine *aio.Engine
+
 func TestMain(m *testing.M) {
 	e, err := aio.NewEngine(aio.Config{})
 	if err != nil {
@@ -20,10 +25,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testEngine = e
+	if ringEngine, err = aio.NewEngine(aio.Config{RingOnly: true}); err != nil {
+		os.Stderr.WriteString("adapt tests: " + err.Error() + "\n")
+		os.Exit(1)
+	}
 	code := m.Run()
-	if err := e.Close(); err != nil {
-		os.Stderr.WriteString("adapt tests: closing the engine: " + err.Error() + "\n")
-		code = 1
+	for _, e := range []*aio.Engine{testEngine, ringEngine} {
+		if err := e.Close(); err != nil {
+			os.Stderr.WriteString("adapt tests: closing an engine: " + err.Error() + "\n")
+			code = 1
+		}
 	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

@@ -65,7 +65,9 @@ type Config struct {
 	// Recv or Send of an Aio without a callback (a caller that waits for
 	// it, as adapt.Conn does) is carried as the portable backend carries
 	// it, a non-blocking call then a readiness wait, which on Linux costs
-	// less than the ring's wait ("decision 40"). And a read that will
+	// less than the ring's wait ("decision 40"; adapt.Conn goes further
+	// and waits in Go's netpoller, decision 46, unless RingOnly is
+	// set). And a read that will
 	// wait for a device (O_DIRECT, or data the try did not find cached)
 	// is submitted at once even from a callback, and the engine waits
 	// for it in the ring ("decision 44"); with RingOnly reads are not
@@ -251,6 +253,12 @@ func (e *Engine) startRings() error {
 	}
 	return nil
 }
+
+// Config returns the engine's configuration as NewEngine resolved it: the
+// defaults it filled in (Callbacks, Rings, Entries, the message pool's
+// sizes, FileWorkers) are what the engine runs with. Backend is as it was
+// given; Engine.Backend reports the backend chosen.
+func (e *Engine) Config() Config { return e.cfg }
 
 // Backend reports which backend the engine runs: BackendIOURing or
 // BackendPortable.

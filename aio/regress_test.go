@@ -30,6 +30,8 @@ func TestRegressNoPlumbingInPublicAPI(t *testing.T) {
 	}{
 		{reflect.TypeOf(&Engine{}), map[string]bool{"Close": true, "NewAio": true,
 			"Stats": true, "Supports": true, "Backend": true, "Fallback": true, "CloseFD": true,
+			// The resolved configuration (adapt reads RingOnly from it).
+			"Config": true,
 			// Registered resources (API.md).
 			"FixedBuffer": true, "FreeFixedBuffer": true, "RegisterFD": true, "UnregisterFD": true}},
 		{reflect.TypeOf(&Aio{}), map[string]bool{"Free": true, "Reap": true, "Stop": true,
