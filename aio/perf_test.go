@@ -98,6 +98,43 @@ func BenchmarkNopConcurrent(b *testing.B) {
 	b.ReportMetric(float64(st.Sleeps)*1e6/float64(b.N), "sleeps/Mop")
 }
 
+// BenchmarkNopPairs: 128 pairs of Aios, each one's callback starting the
+// other's Nop, as a connection's receive and send Aios start each other:
+// starts of another Aio from a callback, which the round must recognise as
+// its own to submit them with its batch (decision 47).
+func BenchmarkNopPairs(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	const pairs = 128
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	var done sync.WaitGroup
+	aios := make([]*Aio, 2*pairs)
+	for i := range aios {
+		other := i ^ 1
+		aios[i] = e.NewAio(func(*Aio) {
+			if left.Add(-1) >= pairs {
+				aios[other].Nop()
+				return
+			}
+			done.Done()
+		})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := min(pairs, b.N)
+	done.Add(n)
+	left.Add(int64(pairs - n)) // as in NopConcurrent: exactly b.N ops
+	for i := range n {
+		aios[2*i].Nop()
+	}
+	done.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	st := e.Stats()
+	b.ReportMetric(float64(st.Enters)/float64(b.N), "enters/op")
+}
+
 // BenchmarkRingNopBatch: the raw ring, batches of 32 NOPs per enter.
 func BenchmarkRingNopBatch(b *testing.B) {
 	benchRawRing(b, 32)
