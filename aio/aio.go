@@ -46,6 +46,9 @@ type Aio struct {
 	// under mu, set by each start. Here, in home's room, to keep an idle
 	// Aio within 512 bytes.
 	onPort bool
+	// lazy: the timer's arm is a lazy one (ops.go, armLazyLocked), its
+	// times in aioExtra; under mu. In the same room as onPort.
+	lazy bool
 
 	mu       sync.Mutex
 	state    opState
@@ -146,6 +149,12 @@ type aioExtra struct {
 	fixedVec [MaxIOV]*fixedBuf
 
 	file fileExtra // files by name (ops_file.go)
+
+	// A lazy arm's times (ops.go, armLazyLocked), under mu: lazyAt, the
+	// deadline of the operation it guards now (0: none); lazyFire, when
+	// it fires. Here, not in the Aio: only Aios with long timeouts on
+	// transfers use them, and an idle Aio stays within 512 bytes.
+	lazyAt, lazyFire int64
 }
 
 // outcomeFailed is the bit of Aio.outcome that says result is not nil.

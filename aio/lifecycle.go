@@ -498,6 +498,7 @@ func (a *Aio) wait() {
 func (a *Aio) maybeReleaseLocked() {
 	if a.reaped && !a.released && a.busy.Load() == 0 {
 		a.released = true
+		a.dropLazyLocked()                            // its fire would find nothing to guard; let the Aio go now
 		a.e.directFolded.Add(uint64(a.directPending)) // Stats no longer sees a
 		a.directPending = 0
 		a.e.release(a)

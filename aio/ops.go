@@ -495,13 +495,58 @@ func (a *Aio) armLocked(tm timing) bool {
 		// files-by-name kinds (in io-wq or on a file worker).
 		a.armDeadlineLocked(tm)
 	default:
-		if tm.mode == tAbsolute {
+		switch {
+		case tm.mode == tAbsolute:
 			d.Deadline.Abs = tm.abs
-		} else {
+		case tm.rel >= lazyTimeoutMin && a.kind.transfer():
+			a.armLazyLocked(tm.rel)
+		default:
 			d.Deadline.Rel = int64(tm.rel)
 		}
 	}
 	return true
+}
+
+// transfer reports whether k moves data on a socket or pipe: the kinds
+// whose long timeouts a lazy arm enforces (idle timeouts, as a rule).
+func (k opKind) transfer() bool {
+	switch k {
+	case opRecv, opSend, opSendTo, opRecvFrom:
+		return true
+	}
+	return false
+}
+
+// armLazyLocked guards the operation being started with the Aio's timer,
+// due rel from now. A lazy arm is left running when its operation ends:
+// when it fires it ends the operation it then guards if that one's
+// deadline has passed, arms itself again for that deadline if not, and
+// lapses if none (onTimer). So an Aio that starts operation after
+// operation with an idle timeout of seconds resets no timer per
+// operation: it stores a deadline, and the timer fires about once per
+// timeout. One that would fire after the new deadline (a shorter
+// timeout than before) is re-armed now.
+func (a *Aio) armLazyLocked(rel time.Duration) {
+	x := a.extra() // made once per Aio
+	at := op.AddMono(a.e.clock.now(), int64(rel))
+	if a.armed && a.lazy && x.lazyFire <= at {
+		x.lazyAt = at
+		return
+	}
+	a.armTimerLocked(rel)
+	a.lazy, x.lazyAt, x.lazyFire = true, at, at
+}
+
+// dropLazyLocked stops a lazy arm, for an arm of another kind or a
+// release; a fire that Stop finds started is counted stale, as
+// disarmLocked counts one.
+func (a *Aio) dropLazyLocked() {
+	if a.armed && a.lazy {
+		a.armed, a.lazy, a.x.lazyAt = false, false, 0
+		if !a.timer.Stop() {
+			a.stale++
+		}
+	}
 }
 
 // armDeadlineLocked arms the Aio's timer at tm's deadline when it has one
@@ -521,6 +566,7 @@ func (a *Aio) armDeadlineLocked(tm timing) {
 // operation, so arming never allocates after the first time, and it reads
 // no clock of its own: the runtime's timer never fires early.
 func (a *Aio) armTimerLocked(d time.Duration) {
+	a.dropLazyLocked()
 	a.armed = true
 	if a.timer == nil {
 		a.timer = time.AfterFunc(d, a.onTimer)
@@ -531,8 +577,13 @@ func (a *Aio) armTimerLocked(d time.Duration) {
 
 // disarmLocked stops the timer of the operation that just ended. If the
 // timer has already fired, its function has started and waits for mu: it
-// is counted as stale, and ignored when it gets there.
+// is counted as stale, and ignored when it gets there. A lazy arm is not
+// stopped: the operation just leaves it.
 func (a *Aio) disarmLocked() {
+	if a.armed && a.lazy {
+		a.x.lazyAt = 0 // left running: its fire finds nothing to guard, or a later operation
+		return
+	}
 	if a.armed {
 		a.armed = false
 		if !a.timer.Stop() {

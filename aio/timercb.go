@@ -40,6 +40,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -76,6 +77,10 @@ func (a *Aio) onTimer() {
 		a.unlock()
 		return
 	}
+	if a.lazy && !a.lazyDueLocked() {
+		a.unlock()
+		return
+	}
 	a.armed = false
 	a.timerFiring = true
 	if a.state == stateTimer {
@@ -105,6 +110,24 @@ func (a *Aio) onTimer() {
 	if run {
 		a.runTimerCallbacks()
 	}
+}
+
+// lazyDueLocked decides a lazy arm's fire (ops.go, armLazyLocked): true
+// when the operation it guards is past its deadline, which the fire then
+// ends as any engine deadline's; false when it lapses (no operation to
+// guard) or is armed again for a later deadline.
+func (a *Aio) lazyDueLocked() bool {
+	if a.x.lazyAt == 0 {
+		a.armed, a.lazy = false, false
+		return false
+	}
+	if now := a.e.clock.now(); a.x.lazyAt > now {
+		a.x.lazyFire = a.x.lazyAt
+		a.timer.Reset(time.Duration(a.x.lazyAt - now))
+		return false
+	}
+	a.lazy, a.x.lazyAt = false, 0
+	return true
 }
 
 // runTimerCallbacks runs the Aio's callback (its operation is Done) on

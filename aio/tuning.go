@@ -21,6 +21,14 @@ const cqFactor = 8
 // a slow callback while another keeps reaping.
 const reapersPerRing = 2
 
+// lazyTimeoutMin is the shortest relative timeout of a socket operation
+// that the Aio's own runtime timer enforces, armed once and left running
+// across operations (a "lazy" arm, ops.go), instead of a LINK_TIMEOUT per
+// operation: an idle timeout of seconds costs then a clock read per
+// operation, not a kernel timer (decision 48). Shorter ones keep the link,
+// which the kernel honours to the microsecond.
+const lazyTimeoutMin = 100 * time.Millisecond
+
 // brokenCloseGrace is how long Engine.Close waits for operations on a ring
 // whose kernel dropped completions (EBADR) before it ends them itself.
 const brokenCloseGrace = 100 * time.Millisecond
