@@ -132,7 +132,10 @@ func (c *Conn) Close() error {
 		// net.ErrClosed: closed is set) and closes fd when the last
 		// of them has left its system call.
 		if err := c.pf.Close(); err != nil {
-			return c.opError("close", os.NewSyscallError("close", errors.Unwrap(err)))
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner // the errno inside the *fs.PathError
+			}
+			return c.opError("close", os.NewSyscallError("close", err))
 		}
 		return nil
 	}
