@@ -64,7 +64,7 @@ func NewConn(e *aio.Engine, fd int) (*Conn, error) {
 		return c, nil
 	}
 	if err := c.initPoll(); err != nil {
-		return nil, &net.OpError{Op: "setsockopt", Net: network, Addr: la, Err: err}
+		return nil, &net.OpError{Op: "set", Net: network, Addr: la, Err: err}
 	}
 	return c, nil
 }
@@ -169,43 +169,40 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 
 // SetDeadline sets both deadlines. A change reaches operations already
 // pending: a deadline in the past ends them with a timeout at once.
-func (c *Conn) SetDeadline(t time.Time) error {
-	if c.closed.Load() {
-		return c.opError("set", net.ErrClosed)
-	}
-	if c.pf != nil {
-		return c.setPollDeadline(c.pf.SetDeadline, t)
-	}
-	if !c.rd.setDeadline(t) || !c.wr.setDeadline(t) {
-		return c.opError("set", net.ErrClosed)
-	}
-	return nil
-}
+func (c *Conn) SetDeadline(t time.Time) error { return c.setDeadline(t, true, true) }
 
-func (c *Conn) SetReadDeadline(t time.Time) error {
-	if c.closed.Load() {
-		return c.opError("set", net.ErrClosed)
-	}
-	if c.pf != nil {
-		return c.setPollDeadline(c.pf.SetReadDeadline, t)
-	}
-	if !c.rd.setDeadline(t) {
-		return c.opError("set", net.ErrClosed)
-	}
-	return nil
-}
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.setDeadline(t, true, false) }
 
-func (c *Conn) SetWriteDeadline(t time.Time) error {
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, false, true) }
+
+// setDeadline sets the read deadline, the write deadline or both: the
+// file's on the netpoller path, the runners' on the engine path.
+func (c *Conn) setDeadline(t time.Time, read, write bool) error {
 	if c.closed.Load() {
 		return c.opError("set", net.ErrClosed)
 	}
-	if c.pf != nil {
-		return c.setPollDeadline(c.pf.SetWriteDeadline, t)
+	if c.pf == nil {
+		if (read && !c.rd.setDeadline(t)) || (write && !c.wr.setDeadline(t)) {
+			return c.opError("set", net.ErrClosed)
+		}
+		return nil
 	}
-	if !c.wr.setDeadline(t) {
+	var err error
+	switch {
+	case read && write:
+		err = c.pf.SetDeadline(t)
+	case read:
+		err = c.pf.SetReadDeadline(t)
+	default:
+		err = c.pf.SetWriteDeadline(t)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case c.closed.Load() || errors.Is(err, os.ErrClosed):
 		return c.opError("set", net.ErrClosed)
 	}
-	return nil
+	return c.opError("set", err)
 }
 
 // opError wraps err as the net package would: a timeout becomes

@@ -26,7 +26,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,11 +47,10 @@ func (c *Conn) initPoll() error {
 		return os.NewSyscallError("fcntl", err)
 	}
 	pf := os.NewFile(uintptr(c.fd), "socket")
-	rc, err := pf.SyscallConn()
-	if err != nil {
-		pf.Close()
-		return err
-	}
+	// SyscallConn fails only for a nil *os.File, which NewFile never
+	// returns for a descriptor >= 0. (Closing pf on such a failure would
+	// close fd under the caller, which closes it when NewConn fails.)
+	rc, _ := pf.SyscallConn()
 	c.pf, c.rc = pf, rc
 	c.pin.fn, c.pout.fn = c.readReady, c.writeReady
 	return nil
@@ -141,17 +139,6 @@ func (c *Conn) writeReady(fd uintptr) bool {
 		}
 	}
 	return true
-}
-
-// setPollDeadline applies t through set, one of pf's deadline setters.
-func (c *Conn) setPollDeadline(set func(time.Time) error, t time.Time) error {
-	if err := set(t); err != nil {
-		if c.closed.Load() || errors.Is(err, os.ErrClosed) {
-			return c.opError("set", net.ErrClosed)
-		}
-		return c.opError("set", err)
-	}
-	return nil
 }
 
 // pollError maps what the netpoller path met to the error package net

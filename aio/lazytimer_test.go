@@ -18,15 +18,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lazyPair is a connected pair of stream sockets, closed at the end.
-func lazyPair(t *testing.T) (x, y int) {
+// lazySetup returns an Aio without a callback on a fresh engine, with
+// timeout set, and a connected pair of stream sockets x and y; all are
+// freed and closed at the end of the test.
+func lazySetup(t *testing.T, timeout time.Duration) (a *Aio, x, y int) {
 	t.Helper()
+	e := testEngine(t)
 	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
-	return p[0], p[1]
+	a = e.NewAio(nil)
+	t.Cleanup(a.Free) // before the engine's Close and the sockets' (cleanups run last first)
+	a.SetTimeout(timeout)
+	return a, p[0], p[1]
 }
 
 // recvWait receives into buf on a (no callback) and waits.
@@ -50,12 +56,8 @@ func echoOnce(t *testing.T, a *Aio, x, y int) {
 }
 
 func TestLazyTimeoutIsEachOperations(t *testing.T) {
-	e := testEngine(t)
-	x, y := lazyPair(t)
-	a := e.NewAio(nil)
-	defer a.Free()
 	const timeout = 150 * time.Millisecond
-	a.SetTimeout(timeout)
+	a, x, y := lazySetup(t, timeout)
 	for range 20 {
 		echoOnce(t, a, x, y)
 	}
@@ -92,11 +94,7 @@ func TestLazyTimeoutIsEachOperations(t *testing.T) {
 // A shorter timeout than the running lazy arm's re-arms it: the operation
 // times out at its own deadline, not the old one.
 func TestLazyTimeoutShortened(t *testing.T) {
-	e := testEngine(t)
-	x, y := lazyPair(t)
-	a := e.NewAio(nil)
-	defer a.Free()
-	a.SetTimeout(10 * time.Second)
+	a, x, y := lazySetup(t, 10*time.Second)
 	echoOnce(t, a, x, y)
 	a.SetTimeout(150 * time.Millisecond)
 	_, err, took := recvWait(a, x, make([]byte, 1))
@@ -111,11 +109,7 @@ func TestLazyTimeoutShortened(t *testing.T) {
 // A Sleep after transfers with a lazy arm lasts its whole duration: the
 // lazy fire due during it is dropped, not taken for the Sleep's.
 func TestLazyArmDoesNotCutASleep(t *testing.T) {
-	e := testEngine(t)
-	x, y := lazyPair(t)
-	a := e.NewAio(nil)
-	defer a.Free()
-	a.SetTimeout(120 * time.Millisecond)
+	a, x, y := lazySetup(t, 120*time.Millisecond)
 	echoOnce(t, a, x, y)
 	a.SetTimeout(Infinite)
 	t0 := time.Now()
@@ -128,10 +122,7 @@ func TestLazyArmDoesNotCutASleep(t *testing.T) {
 
 // Freeing an Aio stops its lazy arm.
 func TestLazyArmStoppedByFree(t *testing.T) {
-	e := testEngine(t)
-	x, y := lazyPair(t)
-	a := e.NewAio(nil)
-	a.SetTimeout(time.Hour)
+	a, x, y := lazySetup(t, time.Hour)
 	echoOnce(t, a, x, y)
 	a.Free()
 	a.mu.Lock()
