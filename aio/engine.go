@@ -107,6 +107,16 @@ type Config struct {
 	// waits for a worker: a FIFO open with no writer holds one until a
 	// writer comes or its timeout cancels it.
 	FileWorkers int
+	// BusyPoll is how long a ring's reaper keeps looking for completions
+	// before it parks, when operations are in flight: a completion that
+	// comes meanwhile (the next message of a busy connection, as a rule)
+	// is then taken without a thread wakeup, which at one connection
+	// costs more than the look. The reaper looks only while that pays:
+	// not again after a look that found nothing until completions come
+	// that soon again, and not for a while after one that lost its CPU to
+	// another process (docs/design.md, decision 50). 0 means
+	// DefaultBusyPoll; negative never. io_uring only.
+	BusyPoll time.Duration
 }
 
 // Engine owns one or more io_urings (shards), the goroutines that reap
@@ -179,6 +189,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.FileWorkers == 0 {
 		cfg.FileWorkers = DefaultFileWorkers
 	}
+	if cfg.BusyPoll == 0 {
+		cfg.BusyPoll = DefaultBusyPoll
+	}
 	if cfg.Rings <= 0 {
 		cfg.Rings = max(1, cfg.Callbacks/reapersPerRing)
 	}
@@ -223,7 +236,8 @@ func (e *Engine) startRings() error {
 			reapers++
 		}
 		sh, err := completion.Start(completion.Config{Entries: cfg.Entries, CQEntries: cq, Flags: flags,
-			Reapers: reapers, Handler: (*engineHandler)(e), FileWorkers: uint32(max(cfg.FileWorkers, 0))})
+			Reapers: reapers, Handler: (*engineHandler)(e), FileWorkers: uint32(max(cfg.FileWorkers, 0)),
+			BusyPoll: max(cfg.BusyPoll, 0)})
 		if err == nil {
 			if missing := requiredFeatures(sh.Features()); missing != "" {
 				sh.Close()

@@ -13,6 +13,11 @@ const DefaultEntries = 1024
 // io-wq workers for file work that must wait, per submitting thread.
 const DefaultFileWorkers = 2
 
+// DefaultBusyPoll is Config.BusyPoll when it is 0: long enough for a
+// loopback round trip's next message here (20-30 µs at one connection),
+// short enough that a look that finds nothing costs little (decision 50).
+const DefaultBusyPoll = 50 * time.Microsecond
+
 // cqFactor sizes each completion queue as a multiple of its submission
 // queue, so bursts of completions rarely overflow into the kernel's backlog.
 const cqFactor = 8

@@ -4,6 +4,7 @@ package completion
 
 import (
 	"errors"
+	"time"
 
 	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
@@ -101,6 +102,9 @@ type Config struct {
 	// (IORING_REGISTER_IOWQ_MAX_WORKERS); 0 leaves the kernel's cap. A
 	// kernel without the call (before 5.15) keeps its own.
 	FileWorkers uint32
+	// BusyPoll is how long the seated reaper polls the CQ before it
+	// parks with work in flight (busypoll_linux.go); 0 never.
+	BusyPoll time.Duration
 }
 
 // Stats are counters kept by a shard, for tests and benchmarks.

@@ -141,7 +141,8 @@ type Shard struct {
 	epCtl     func(fd uintptr) // epollCtl as a func value, made once
 	harvestFn func(fd uintptr) // takes a delivered event off the epoll fd, made once
 
-	fileWorkers uint32 // Config.FileWorkers: the io-wq cap capFileWorkers applies; 0: none
+	fileWorkers uint32   // Config.FileWorkers: the io-wq cap capFileWorkers applies; 0: none
+	busy        busyPoll // the seated reaper's polling before a busy park (busypoll_linux.go)
 
 	injectBadr atomic.Bool           // tests: the next enter reports EBADR
 	flushErr   atomic.Pointer[error] // the first unexpected error of an overflow flush, for Close
@@ -176,6 +177,7 @@ func Start(cfg Config) (*Shard, error) {
 		return nil, err
 	}
 	s := &Shard{handler: cfg.Handler, r: r, fileWorkers: cfg.FileWorkers}
+	s.busy.max = cfg.BusyPoll
 	if s.probe, err = r.Probe(); err == nil {
 		err = s.registerPoller()
 	}
@@ -749,6 +751,13 @@ func (s *Shard) park() seat.Park {
 			return p
 		}
 	}
+	if p, ok := s.poll(); ok {
+		return p
+	}
+	var began time.Time
+	if s.busy.off {
+		began = time.Now()
+	}
 	if !s.arm() {
 		return seat.Closed // Close closed the epoll fd
 	}
@@ -756,7 +765,10 @@ func (s *Shard) park() seat.Park {
 		return seat.Closed // Close closed the file
 	}
 	s.pollConn.Control(s.harvestFn)
-	if s.r.CQReady() != 0 || s.r.NeedsFlush() || s.seat.HasReady() {
+	if s.busy.off {
+		s.busy.parkedFor(time.Since(began))
+	}
+	if s.ready() {
 		return seat.Ready
 	}
 	return seat.Again

@@ -1,0 +1,56 @@
+//go:build linux
+
+package completion
+
+import (
+	"testing"
+	"time"
+)
+
+// The polling policy: off after an empty poll until a park ends within a
+// poll's length; after a poll that lost its CPU, no poll for a back-off
+// that doubles up to its cap and starts again after a poll that kept it.
+func TestBusyPollPolicy(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	bp := busyPoll{max: 50 * time.Microsecond}
+	if !bp.may(t0) {
+		t.Fatal("a fresh policy does not poll")
+	}
+	bp.empty()
+	if bp.may(t0) {
+		t.Fatal("polls again after an empty poll")
+	}
+	bp.parkedFor(time.Millisecond)
+	if bp.may(t0) {
+		t.Fatal("a long park turned polling on again")
+	}
+	bp.parkedFor(30 * time.Microsecond)
+	if !bp.may(t0) {
+		t.Fatal("a park a poll would have caught did not turn polling on again")
+	}
+
+	// Back-offs: 10 ms, 20 ms, 40 ms... up to 1 s.
+	now := t0
+	want := pollBackoffMin
+	for i := 0; i < 12; i++ {
+		bp.lost(now)
+		if bp.may(now.Add(want - time.Nanosecond)) {
+			t.Fatalf("loss %d: polls before its back-off of %v", i+1, want)
+		}
+		if !bp.may(now.Add(want)) {
+			t.Fatalf("loss %d: no poll after its back-off of %v", i+1, want)
+		}
+		now = now.Add(want)
+		want = min(2*want, pollBackoffMax)
+	}
+	bp.kept()
+	bp.lost(now)
+	if !bp.may(now.Add(pollBackoffMin)) {
+		t.Fatal("a poll that kept its CPU did not reset the back-off")
+	}
+
+	never := busyPoll{}
+	if never.may(t0) {
+		t.Fatal("max 0 polls")
+	}
+}
