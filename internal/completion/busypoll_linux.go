@@ -16,21 +16,22 @@ package completion
 // sched_yield lets a task woken onto this CPU (often the peer the round
 // just answered) run at once, and its return runs the task_work queued
 // here, which posts the CQE the next look finds. It polls for at most
-// pollMax (Config.BusyPoll), and only while polling pays:
+// busyPoll.max (Config.BusyPoll), and only while polling pays:
 //   - a poll that finds nothing turns polling off; a park that ends
-//     within pollMax of its start (a completion a poll would have caught)
+//     within max of its start (a completion a poll would have caught)
 //     turns it on again. A server whose completions come further apart
 //     than that polls once per idle spell, not once per message;
-//   - a look that comes back more than pollMax after the one before means
+//   - a look that comes back more than max after the one before means
 //     the thread lost its CPU to another task (a busy machine: the yield
 //     handed it over, or the kernel preempted it), and a poll that cannot
 //     keep its CPU only delays the completion it waits for, by a time
-//     slice: polling stops for pollBackoff, which doubles with each such
-//     poll up to pollBackoffMax and starts again at pollBackoffMin after a
-//     poll that kept its CPU.
+//     slice: polling stops for a back-off of pollBackoffMin, which
+//     doubles with each such poll up to pollBackoffMax and starts again
+//     at pollBackoffMin after a poll that kept its CPU (a variant that
+//     kept it growing did worse, decision 50).
 //
 // The poll holds the reaper's P: with GOMAXPROCS=1 other goroutines wait
-// for it, at most pollMax at a time.
+// for it, at most max at a time.
 //
 // Only the seated reaper polls, outside rounds (park), so busyPoll's
 // fields need no lock: a seat change is ordered by the seat's mutex.
