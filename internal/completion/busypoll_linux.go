@@ -134,9 +134,3 @@ func (s *Shard) poll() (p seat.Park, ok bool) {
 		last = now
 	}
 }
-
-// ready reports whether the seated reaper has work: CQEs, overflowed CQEs
-// to flush, or hand-offs.
-func (s *Shard) ready() bool {
-	return s.r.CQReady() != 0 || s.r.NeedsFlush() || s.seat.HasReady()
-}

@@ -196,7 +196,7 @@ func Start(cfg Config) (*Shard, error) {
 		}
 	}
 	s.hasWork = func(uintptr) bool {
-		if s.r.CQReady() != 0 || s.r.NeedsFlush() || s.seat.HasReady() {
+		if s.ready() {
 			return true
 		}
 		s.stats.sleeps.Add(1)
@@ -822,11 +822,17 @@ func (s *Shard) waitInEnter() (p seat.Park, ok bool) {
 	return 0, false
 }
 
+// ready reports whether the seated reaper has work: CQEs, overflowed CQEs
+// to flush, or hand-offs.
+func (s *Shard) ready() bool {
+	return s.r.CQReady() != 0 || s.r.NeedsFlush() || s.seat.HasReady()
+}
+
 // needsWatch reports whether the seated reaper must watch the ring: a
 // Request is in flight, a CQE or a handed-off callback waits, or the
 // kernel holds overflowed CQEs.
 func (s *Shard) needsWatch() bool {
-	return s.outstanding.Load() > 0 || s.seat.HasReady() || s.r.CQReady() != 0 || s.r.NeedsFlush()
+	return s.outstanding.Load() > 0 || s.ready()
 }
 
 // watchdogPeriod is how long a callback may run before the ring's seat
