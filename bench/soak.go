@@ -33,13 +33,16 @@ import (
 // read-back that must show the last write that reported success; and TCP
 // echo connections over loopback, accepted, connected, received and sent
 // through the engine, whose client receives have random timeouts and
-// cancels and must still see the stream complete and in order.
+// cancels and must still see the stream complete and in order; files by
+// name (soak_named.go) and UDP echo (soak_dgram.go), likewise with random
+// timeouts and cancels.
 
 const soakInterval = 10 * time.Second
 
 type soakStats struct {
 	ops, timedOut, canceled, stopped atomic.Int64
 	bytesEchoed, blocksVerified      atomic.Int64
+	namedVerified, dgramsVerified    atomic.Int64
 
 	mu         sync.Mutex // also serialises writes to out
 	unexpected map[string]int64
@@ -150,6 +153,11 @@ func runSoak(ctx context.Context, d time.Duration, out io.Writer) error {
 		s.shutdown()
 		return err
 	}
+	s.startNamed(dir, 4)
+	if err := s.startDatagrams(4); err != nil {
+		s.shutdown()
+		return err
+	}
 	cancelDone := make(chan struct{})
 	stopCancel := make(chan struct{})
 	go s.canceller(stopCancel, cancelDone)
@@ -158,7 +166,7 @@ func runSoak(ctx context.Context, d time.Duration, out io.Writer) error {
 	if d < 4*soakInterval {
 		interval = max(d/4, 100*time.Millisecond)
 	}
-	fmt.Fprintf(out, "soak: %v of mixed load (nops, sleeps, file writes+read-backs, %s), a line every %v\n", d, "4 TCP echo connections", interval)
+	fmt.Fprintf(out, "soak: %v of mixed load (nops, sleeps, file writes+read-backs, 4 TCP echo connections, files by name, UDP echo), a line every %v\n", d, interval)
 	begin := time.Now()
 	var lastOps int64
 	last := begin
@@ -197,9 +205,9 @@ loop:
 	s.shutdown()
 	report()
 	bad, kinds := s.st.unexpectedTotal()
-	fmt.Fprintf(out, "soak: done after %v: %d ops, %d timed out, %d canceled, %d stopped at shutdown, %d echoed bytes and %d file blocks verified, unexpected errors: %d\n",
+	fmt.Fprintf(out, "soak: done after %v: %d ops, %d timed out, %d canceled, %d stopped at shutdown, %d echoed bytes, %d file blocks, %d blocks of named files and %d datagrams verified, unexpected errors: %d\n",
 		time.Since(begin).Round(time.Millisecond), s.st.ops.Load(), s.st.timedOut.Load(), s.st.canceled.Load(), s.st.stopped.Load(),
-		s.st.bytesEchoed.Load(), s.st.blocksVerified.Load(), bad)
+		s.st.bytesEchoed.Load(), s.st.blocksVerified.Load(), s.st.namedVerified.Load(), s.st.dgramsVerified.Load(), bad)
 	if bad > 0 {
 		return fmt.Errorf("%d unexpected errors: %s", bad, kinds)
 	}
