@@ -118,6 +118,13 @@ type Aio struct {
 	// newFD is the descriptor the last OpenAt or Accept produced, plus
 	// one (0: none), so that the zero value means none (FD, ops_file.go).
 	newFD int32
+	// carried: an operation was started while the Aio's callback ran
+	// (stateCallback) and took over that callback's unit of busy
+	// instead of adding its own, so the callback's return leaves busy
+	// as it is (lifecycle.go, beginLocked and callbackDoneLocked);
+	// under mu. Here, in newFD's padding, to keep an idle Aio within
+	// 512 bytes.
+	carried bool
 }
 
 // aioExtra holds what most operations do not need, so that an idle Aio

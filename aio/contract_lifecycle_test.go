@@ -235,6 +235,83 @@ func TestBusySpansCallback(t *testing.T) {
 	}
 }
 
+// Rule "Busy" through a chain: a callback that starts the next operation
+// hands its turn to it, and Busy never reads false until the last
+// callback of the chain has returned, whether the next operation ends
+// before or after the callback that started it returns (a Nop often
+// ends at once, a Sleep later), and also when another goroutine makes the
+// start while the callback runs (which nng allows). Wait returns only
+// then, and Busy is false after it.
+func TestBusySpansChain(t *testing.T) {
+	for _, mode := range []string{"nop", "sleep", "other-goroutine"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEngine(t, aio.Config{})
+			const n = 2000
+			var left atomic.Int32
+			left.Store(n)
+			var chainDone atomic.Bool
+			started := make(chan *aio.Aio)
+			a := e.NewAio(func(a *aio.Aio) {
+				if err := a.Result(); err != nil {
+					t.Errorf("op %d: %v", n-left.Load(), err)
+				}
+				if left.Add(-1) <= 0 {
+					chainDone.Store(true)
+					return
+				}
+				switch mode {
+				case "nop":
+					a.Nop()
+				case "sleep":
+					if left.Load()%100 == 0 {
+						a.Sleep(time.Millisecond)
+					} else {
+						a.Nop()
+					}
+				default:
+					started <- a // the other goroutine starts, then this returns
+					<-started
+				}
+			})
+			stopStarter := make(chan struct{})
+			starterDone := make(chan struct{})
+			go func() {
+				defer close(starterDone)
+				for {
+					select {
+					case b := <-started:
+						b.Nop()
+						started <- nil
+					case <-stopStarter:
+						return
+					}
+				}
+			}()
+			a.Nop()
+			for !chainDone.Load() {
+				if !a.Busy() && !chainDone.Load() {
+					t.Fatalf("Busy read false with %d operations of the chain left", left.Load())
+				}
+			}
+			waited := make(chan struct{})
+			go func() { a.Wait(); close(waited) }()
+			select {
+			case <-waited:
+			case <-time.After(waitLimit):
+				t.Fatalf("Wait did not return within %v of the chain's last callback (Busy %v)", waitLimit, a.Busy())
+			}
+			if a.Busy() {
+				t.Fatal("Busy after Wait")
+			}
+			if l := left.Load(); l != 0 {
+				t.Fatalf("Wait returned with %d callbacks left", l)
+			}
+			close(stopStarter)
+			<-starterDone
+		})
+	}
+}
+
 // Rule "Engine": Default returns the same engine every time; New(cb)
 // allocates on it and works.
 func TestDefaultAndNew(t *testing.T) {
