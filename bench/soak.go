@@ -563,14 +563,7 @@ func (s *soak) clientEcho(fd, c int) {
 	var timeout time.Duration
 	var size int
 	startRecv := func(a *aio.Aio) {
-		switch rrng.IntN(4) {
-		case 0:
-			timeout = 0
-		case 1:
-			timeout = aio.Infinite
-		default:
-			timeout = time.Duration(rrng.IntN(5000)+1) * time.Microsecond
-		}
+		timeout = soakRecvTimeout(rrng, 5000)
 		size = rrng.IntN(len(rbuf)) + 1
 		a.SetTimeout(timeout)
 		a.SetIOV(rbuf[:size])
@@ -603,6 +596,18 @@ func (s *soak) clientEcho(fd, c int) {
 		startRecv(a)
 	})
 	startRecv(recv)
+}
+
+// soakRecvTimeout picks a receive's timeout: zero (an attempt) or none a
+// quarter of the time each, else 1 to maxUs microseconds.
+func soakRecvTimeout(rng *rand.Rand, maxUs int) time.Duration {
+	switch rng.IntN(4) {
+	case 0:
+		return 0
+	case 1:
+		return aio.Infinite
+	}
+	return time.Duration(rng.IntN(maxUs)+1) * time.Microsecond
 }
 
 // soakHistory keeps the last few operations of one aio, for diagnosis.

@@ -139,14 +139,7 @@ func (s *soak) startDatagrams(n int) error {
 			a.SendTo(fd, srvAddr)
 		}
 		startRecv := func(a *aio.Aio) {
-			switch rng.IntN(4) {
-			case 0:
-				timeout = 0
-			case 1:
-				timeout = aio.Infinite
-			default:
-				timeout = time.Duration(rng.IntN(2000)+1) * time.Microsecond
-			}
+			timeout = soakRecvTimeout(rng, 2000)
 			size = len(in)
 			if rng.IntN(8) == 0 {
 				size = soakDgramHeader + rng.IntN(64)
