@@ -955,3 +955,36 @@ func TestSoakBrief(t *testing.T) {
 		t.Errorf("open descriptors: %d before the soak, %d after", before, after)
 	}
 }
+
+// TestProcCPU checks the server's CPU reading against getrusage on this
+// process: it must see a few milliseconds of work, which /proc/PID/stat's
+// 10 ms ticks can miss (CI once read 0 for a light proxy server).
+func TestProcCPU(t *testing.T) {
+	pid := os.Getpid()
+	p0, err := procCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0 := cpuTime()
+	// Burn about 5 ms of CPU on this goroutine.
+	x := uint64(1)
+	for t0 := time.Now(); time.Since(t0) < 5*time.Millisecond; {
+		for i := 0; i < 1000; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	p1, err := procCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := cpuTime()
+	got, want := p1-p0, c1-c0
+	if got <= 0 || want <= 0 {
+		t.Fatalf("procCPU moved %v over about 5 ms of work (getrusage %v, x %d)", got, want, x)
+	}
+	// Both count every thread of the process; the runtime's other threads
+	// may run between the reads, so allow a generous margin.
+	if got < want/2 || got > 2*want+20*time.Millisecond {
+		t.Errorf("procCPU moved %v where getrusage moved %v", got, want)
+	}
+}

@@ -95,6 +95,6 @@
 // and its clients are (in proxy the server under test is the proxy, and a
 // third child is its upstream): the JSON's cpu_s_per_mop counts both
 // processes over the window, server_cpu_s_per_mop the server's alone
-// (/proc/PID/stat read by the load generator as its window opens and
-// closes).
+// (the server's process CPU-time clock, to the nanosecond, read by the load
+// generator as its window opens and closes).
 package main
