@@ -27,9 +27,9 @@ import (
 const proxyBulkFrom = 64 * kiB
 
 // startAioProxy runs examples/proxy's forwarding code (package relay) on
-// an engine, to the upstream at up; splice turns relay.Config.Splice on
-// (the aioring-splice row).
-func startAioProxy(up string, splice bool) (*server, error) {
+// an engine, to the upstream at up; copyBulk turns relay.Config.Copy on
+// (the aioring-copy row).
+func startAioProxy(up string, copyBulk bool) (*server, error) {
 	sa, err := relay.Resolve(up)
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func startAioProxy(up string, splice bool) (*server, error) {
 	}
 	// Failures are the load generator's to report; the log would only
 	// repeat them.
-	p, err := relay.New(e, fd, relay.Config{Upstream: sa, Log: io.Discard, Splice: splice})
+	p, err := relay.New(e, fd, relay.Config{Upstream: sa, Log: io.Discard, Copy: copyBulk})
 	if err != nil {
 		e.Close()
 		unix.Close(fd)
@@ -147,7 +147,7 @@ func startProxyServer(s *spec) (*server, error) {
 	switch s.Impl {
 	case implAio:
 		return startAioProxy(s.Upstream, false)
-	case implAioSplice():
+	case implAioCopy():
 		return startAioProxy(s.Upstream, true)
 	case implNet:
 		return startNetProxy(s.Upstream)

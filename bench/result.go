@@ -13,10 +13,12 @@ import (
 // inherit, by useBackend).
 var implAio = implAioRing
 
-// implAioSplice is aioring's proxy with relay.Config.Splice on, a row of
-// its own beside aioring's (proxy only): "aioring-splice", or
-// "aioring-portable-splice" on the portable backend.
-func implAioSplice() string { return implAio + "-splice" }
+// implAioCopy is aioring's proxy with relay.Config.Copy, copying bulk data
+// through its buffers where the default splices it, a row of its own
+// beside aioring's (proxy only): "aioring-copy", or
+// "aioring-portable-copy" on the portable backend. Until decision 54 the
+// copy was the default and the row "aioring-splice" measured splicing.
+func implAioCopy() string { return implAio + "-copy" }
 
 // implAioMsg is aioring's UDP echo on RecvMsg (one multishot receive into
 // the engine's pool, examples/echo -udp -msg), a row of its own beside

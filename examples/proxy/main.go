@@ -2,7 +2,7 @@
 
 // Command proxy is a TCP forwarding proxy built directly on the aio engine.
 //
-//	proxy -upstream HOST:PORT [-listen HOST:PORT] [-buf BYTES] [-msg | -splice] [-dial-timeout DURATION] [-v]
+//	proxy -upstream HOST:PORT [-listen HOST:PORT] [-buf BYTES] [-msg | -copy] [-dial-timeout DURATION] [-v]
 //
 // Every connection accepted on -listen is forwarded to -upstream, both
 // ways, by package relay: one Aio accepts in a callback chain; per
@@ -12,11 +12,12 @@
 // a slow reader slows its sender through TCP flow control. With -msg each
 // direction receives with RecvMsg into the engine's pool (messages of
 // -buf bytes) and sends each message with SetMsg and Send, without a
-// copy. With -splice a direction whose receive fills a whole buffer (bulk
+// copy. Otherwise a direction whose receive fills a whole buffer (bulk
 // data streaming in) moves the rest of its stream through a kernel pipe
 // of its own with Splice, socket → pipe → socket, never through Go's
 // memory, while directions carrying small messages keep receiving into
-// buffers (relay.Config.Splice). When one side
+// buffers (a spliced direction holds its kernel pipe besides); -copy keeps
+// every byte going through the buffers (relay.Config.Copy). When one side
 // ends its stream, the proxy shuts down the write side of the other once
 // everything before the end is sent (a half-close passes through); the
 // connection's sockets are closed when both directions have ended, or at
@@ -50,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	bufSize := fs.Int("buf", relay.DefaultBufSize, "bytes per buffer (4 buffers per connection)")
 	dialTimeout := fs.Duration("dial-timeout", relay.DefaultDialTimeout, "give up connecting to the upstream after this long")
 	msgs := fs.Bool("msg", false, "forward the engine's messages (RecvMsg, SetMsg, Send) instead of receiving into buffers")
-	splice := fs.Bool("splice", false, "splice bulk data through a kernel pipe per direction once a receive fills a whole buffer (not with -msg)")
+	copyBulk := fs.Bool("copy", false, "copy bulk data through the buffers instead of splicing it through a kernel pipe per direction once a receive fills a whole buffer")
 	verbose := fs.Bool("v", false, "log every connection on stderr, not only failures")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -62,8 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case *upstream == "":
 		fmt.Fprintln(stderr, "proxy: -upstream HOST:PORT is required")
 		return 2
-	case *msgs && *splice:
-		fmt.Fprintln(stderr, "proxy: -msg and -splice: choose one way of forwarding")
+	case *msgs && *copyBulk:
+		fmt.Fprintln(stderr, "proxy: -msg and -copy: choose one way of forwarding")
 		return 2
 	case *bufSize <= 0:
 		fmt.Fprintf(stderr, "proxy: -buf %d: must be positive\n", *bufSize)
@@ -92,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "proxy: -listen:", err)
 		return 1
 	}
-	p, err := relay.New(e, fd, relay.Config{Upstream: up, BufSize: *bufSize, Msgs: *msgs, Splice: *splice,
+	p, err := relay.New(e, fd, relay.Config{Upstream: up, BufSize: *bufSize, Msgs: *msgs, Copy: *copyBulk,
 		DialTimeout: *dialTimeout, Log: stderr, Verbose: *verbose})
 	if err != nil {
 		e.Close()

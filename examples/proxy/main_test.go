@@ -151,10 +151,11 @@ func echoThrough(addr string, data []byte) error {
 
 // The built proxy forwards many connections at once byte for byte, both
 // ways, large and small, and passes the client's end of stream on; with
-// -splice too (the 8 MiB clients stream, so their directions splice).
+// both by default (the 8 MiB clients stream, so their directions splice)
+// and with -copy.
 func TestProxyForwards(t *testing.T) {
-	t.Run("copy", func(t *testing.T) { testProxyForwards(t) })
-	t.Run("splice", func(t *testing.T) { testProxyForwards(t, "-splice") })
+	t.Run("splice", func(t *testing.T) { testProxyForwards(t) })
+	t.Run("copy", func(t *testing.T) { testProxyForwards(t, "-copy") })
 }
 
 func testProxyForwards(t *testing.T, flags ...string) {
@@ -263,7 +264,7 @@ func TestProxyBadFlags(t *testing.T) {
 		{nil, "-upstream HOST:PORT is required"},
 		{[]string{"-upstream", "127.0.0.1:1", "-buf", "0"}, "-buf 0"},
 		{[]string{"-upstream", "127.0.0.1:1", "-dial-timeout", "-1s"}, "-dial-timeout"},
-		{[]string{"-upstream", "127.0.0.1:1", "-msg", "-splice"}, "-msg and -splice"},
+		{[]string{"-upstream", "127.0.0.1:1", "-msg", "-copy"}, "-msg and -copy"},
 		{[]string{"-upstream", "nohostport"}, "-upstream"},
 		{[]string{"-upstream", "127.0.0.1:1", "extra"}, "unexpected argument"},
 		{[]string{"-nosuchflag"}, "not defined"},

@@ -33,26 +33,27 @@
 // which ends a RecvMsg's multishot receive with them. Recv stays the
 // default: RecvMsg measured no faster here (docs/design.md, decision 17).
 //
-// With Config.Splice a direction starts the same way, receiving into its
-// buffers, and switches for good to splicing once a Recv fills its whole
-// buffer (bulk data is streaming): it opens a kernel pipe of its own
-// (1 MiB where fs.pipe-max-size allows), sends what it had queued, and
-// from then on rx splices the source socket into the empty pipe and tx
-// splices the pipe into the destination until it is empty, taking turns
-// (a splice from a blocking socket waits for data holding the pipe's
-// lock, so splicing out meanwhile could deadlock; package net's splice
-// takes the same turns), and the bytes never enter Go's memory. The
-// sockets are made non-blocking in this mode, so the engine makes each
-// splice on the goroutine that starts or wakes it and waits for
+// By default (without Config.Copy or Config.Msgs) a direction starts the
+// same way, receiving into its buffers, and switches for good to splicing
+// once a Recv fills its whole buffer (bulk data is streaming): it opens a
+// kernel pipe of its own (1 MiB where fs.pipe-max-size allows), sends what
+// it had queued, and from then on rx splices the source socket into the
+// empty pipe and tx splices the pipe into the destination until it is
+// empty, taking turns (a splice from a blocking socket waits for data
+// holding the pipe's lock, so splicing out meanwhile could deadlock;
+// package net's splice takes the same turns), and the bytes never enter
+// Go's memory. The sockets are made non-blocking, so the engine makes
+// each splice on the goroutine that starts or wakes it and waits for
 // readiness through the ring, as package net's io.Copy between two TCP
-// sockets does with its poller; on blocking sockets every splice would
-// be an IORING_OP_SPLICE run by an io-wq worker: in the bench's proxy
-// row that moved 5-10% more messages at the median, at a fifth to a
-// quarter more of the proxy's CPU per message and six times the threads,
-// and in 4 runs of 33 nearly stopped (docs/design.md, decision 38). Directions carrying messages smaller
-// than a buffer never switch: a message costs one Recv and one Send
-// there, against two splices. Memory per spliced direction is the
-// kernel pipe plus the two idle buffers. A kernel without
-// IORING_OP_SPLICE makes the proxy go back to copying, and one without
-// IORING_OP_SHUTDOWN gets shutdown(2) for the half-close.
+// sockets does with its poller; on blocking sockets every splice would be
+// an IORING_OP_SPLICE run by an io-wq worker, which nearly stopped in 4
+// runs of 33 and took six times the threads (docs/design.md, decision
+// 38). Directions carrying messages smaller than a buffer never switch: a
+// message costs one Recv and one Send there, against two splices. Memory
+// per spliced direction is the kernel pipe plus the two idle buffers.
+// Splicing moved 1 MiB messages 1.4-1.6x as fast as copying them through
+// the buffers, at less than half the proxy's CPU per message
+// (docs/design.md, decision 54); Config.Copy keeps the copy. A kernel
+// without IORING_OP_SPLICE makes the proxy go back to copying, and one
+// without IORING_OP_SHUTDOWN gets shutdown(2) for the half-close.
 package relay

@@ -20,7 +20,7 @@ import (
 // received, and once the queue has drained after it dst's write side is
 // shut down and done is set.
 //
-// Splice (Config.Splice): bulk is set, at most once, by the Recv that
+// Splicing (without Config.Copy): bulk is set, at most once, by the Recv that
 // filled its whole buffer; from then on nothing more is received with
 // Recv, rx splices src → kw only when the pipe is empty (inPipe 0: see
 // recvLocked) and tx, once the queue has drained, splices kr → dst
@@ -45,7 +45,7 @@ type pipe struct {
 	shutting  bool // tx runs the Shutdown that passes the end on (sending is set too)
 	done      bool // the whole stream was sent and dst's write side shut
 
-	bulk     bool // the direction moves through the kernel pipe (Config.Splice)
+	bulk     bool // the direction moves through the kernel pipe (not Config.Copy)
 	kr, kw   int  // the kernel pipe's read and write ends, -1 before bulk
 	pipeCap  int  // bytes the kernel pipe holds
 	inPipe   int  // bytes spliced into it and not yet out; rx splices only at 0
@@ -216,7 +216,7 @@ func (p *pipe) received(a *aio.Aio) {
 	default:
 		full := n == len(p.bufs[p.rxSlot]) // false with Msgs: no buffer
 		p.queue = append(p.queue, p.take(a))
-		if full && c.p.cfg.Splice {
+		if full && c.p.splice {
 			p.goBulkLocked()
 		}
 		p.sendLocked()
@@ -234,8 +234,9 @@ func (p *pipe) goBulkLocked() {
 		return
 	}
 	var fds [2]int
-	// Blocking ends: Splice's doc (an O_NONBLOCK end would make the ring's
-	// splice fail with EAGAIN instead of waiting).
+	// A blocking pipe: the engine's splice on non-blocking sockets passes
+	// SPLICE_F_NONBLOCK, which makes the pipe's end non-blocking for that
+	// call alone (aio.Aio.Splice).
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
 		p.noBulk = true
 		fmt.Fprintf(p.c.p.cfg.Log, "connection %d: %s: no pipe to splice through, copying: %v\n", p.c.client, p.name, err)

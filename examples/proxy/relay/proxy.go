@@ -34,19 +34,23 @@ type Config struct {
 	// BufSize is the bytes of each slot's buffer without Msgs; 0 means
 	// DefaultBufSize.
 	BufSize int
-	// Splice forwards bulk data without copying it through Go: a
-	// direction starts with Recv and Send over its buffers, and once a
-	// Recv fills its whole buffer (BufSize bytes: the sender is streaming
-	// faster than one receive drains) it moves the rest of its stream
-	// through a kernel pipe of its own with Splice (socket → pipe →
-	// socket), as package net's io.Copy between two TCP sockets does;
-	// the sockets are made non-blocking, so that the engine makes each
-	// splice itself when its ends are ready, rather than in an io-wq
-	// worker (aio.Aio.Splice). Small messages never fill a buffer, so
-	// their directions stay on Recv/Send, which cost less per message
-	// than two splices. Not with Msgs. A kernel without IORING_OP_SPLICE
-	// (ErrUnsupported) makes the proxy copy, as without Splice.
-	Splice bool
+	// Copy keeps bulk data in Go's buffers: every direction receives
+	// and sends through them for its whole life. Without Copy (and
+	// without Msgs) a direction starts with Recv and Send over its
+	// buffers, and once a Recv fills its whole buffer (BufSize bytes:
+	// the sender is streaming faster than one receive drains) it moves
+	// the rest of its stream through a kernel pipe of its own with
+	// Splice (socket → pipe → socket), as package net's io.Copy between
+	// two TCP sockets does; the sockets are made non-blocking, so that
+	// the engine makes each splice itself when its ends are ready,
+	// rather than in an io-wq worker (aio.Aio.Splice). Small messages
+	// never fill a buffer, so their directions stay on Recv/Send, which
+	// cost less per message than two splices. Splicing is the default
+	// because it measured faster for bulk data and no slower for small
+	// messages (docs/design.md, decision 54). A kernel without
+	// IORING_OP_SPLICE (ErrUnsupported) makes the proxy copy, as with
+	// Copy. Not with Msgs, which never splices.
+	Copy bool
 	// DialTimeout bounds the connect to the upstream; 0 means
 	// DefaultDialTimeout, a negative value no bound.
 	DialTimeout time.Duration
@@ -68,9 +72,11 @@ type Proxy struct {
 	cfg  Config
 	open atomic.Int64 // connections whose sockets are not closed yet
 	done chan struct{}
-	// spliced counts the directions that switched to splicing (tests
-	// check that Config.Splice splices); noSplice is set once a Splice
+	// splice is whether bulk directions switch to splicing (neither
+	// Config.Copy nor Config.Msgs); spliced counts the directions that
+	// did (tests check that they do); noSplice is set once a Splice
 	// ended with ErrUnsupported, and then no direction switches.
+	splice   bool
 	spliced  atomic.Int64
 	noSplice atomic.Bool
 }
@@ -87,8 +93,8 @@ func New(e *aio.Engine, lfd int, cfg Config) (*Proxy, error) {
 	if cfg.BufSize == 0 {
 		cfg.BufSize = DefaultBufSize
 	}
-	if cfg.Splice && cfg.Msgs {
-		return nil, errors.New("relay: Splice and Msgs: choose one way of forwarding")
+	if cfg.Copy && cfg.Msgs {
+		return nil, errors.New("relay: Copy and Msgs: choose one way of forwarding")
 	}
 	switch {
 	case cfg.DialTimeout == 0:
@@ -99,7 +105,7 @@ func New(e *aio.Engine, lfd int, cfg Config) (*Proxy, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	return &Proxy{e: e, lfd: lfd, cfg: cfg, done: make(chan struct{})}, nil
+	return &Proxy{e: e, lfd: lfd, cfg: cfg, splice: !cfg.Copy && !cfg.Msgs, done: make(chan struct{})}, nil
 }
 
 // Open is how many connections still hold sockets.

@@ -74,8 +74,9 @@ func (l *logBuf) String() string {
 }
 
 // testMsgs makes proxyTo's proxies forward with Config.Msgs (TestMsgs);
-// testSplice with Config.Splice (TestSplice).
-var testMsgs, testSplice bool
+// testCopy with Config.Copy (TestCopy). Without either they splice bulk
+// data, as by default.
+var testMsgs, testCopy bool
 
 // made is every Proxy proxyTo made, for TestSplice to count the
 // directions that spliced.
@@ -115,7 +116,7 @@ func proxyTo(t *testing.T, up string, bufSize int) (string, *Proxy, *logBuf) {
 		t.Fatal(err)
 	}
 	log := &logBuf{}
-	p, err := New(e, fd, Config{Upstream: sa, BufSize: bufSize, DialTimeout: 10 * time.Second, Log: log, Msgs: testMsgs, Splice: testSplice})
+	p, err := New(e, fd, Config{Upstream: sa, BufSize: bufSize, DialTimeout: 10 * time.Second, Log: log, Msgs: testMsgs, Copy: testCopy})
 	if err != nil {
 		e.Close()
 		unix.Close(fd)
@@ -513,7 +514,7 @@ func TestStopClosesConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(e, fd, Config{Upstream: sa, Splice: testSplice})
+	p, err := New(e, fd, Config{Upstream: sa, Copy: testCopy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -576,8 +577,8 @@ func TestBadConfig(t *testing.T) {
 	if _, err := New(e, -1, Config{Upstream: &unix.SockaddrInet4{Port: 1}, BufSize: -1}); err == nil || !strings.Contains(err.Error(), "buffer size") {
 		t.Errorf("New with a negative buffer size: %v, want an error naming it", err)
 	}
-	if _, err := New(e, -1, Config{Upstream: &unix.SockaddrInet4{Port: 1}, Msgs: true, Splice: true}); err == nil || !strings.Contains(err.Error(), "Splice and Msgs") {
-		t.Errorf("New with Splice and Msgs: %v, want an error naming both", err)
+	if _, err := New(e, -1, Config{Upstream: &unix.SockaddrInet4{Port: 1}, Msgs: true, Copy: true}); err == nil || !strings.Contains(err.Error(), "Copy and Msgs") {
+		t.Errorf("New with Copy and Msgs: %v, want an error naming both", err)
 	}
 	if _, err := Resolve("no-port"); err == nil {
 		t.Error("Resolve of an address without a port: no error")

@@ -50,34 +50,53 @@ func needSplice(t *testing.T) {
 	}
 }
 
-// TestSplice runs the byte-for-byte tests with Config.Splice: several
-// MiB each way, half-closes both ways, resets, a stalled reader and a
-// stop, with the directions that stream switching to splice through a
-// kernel pipe (checked: a test where none switched would test copying).
+// spliceCases are the byte-for-byte tests TestSplice and TestCopy run:
+// several MiB each way, half-closes both ways, resets, a stalled reader
+// and a stop. splice says whether some direction of the test streams
+// enough to switch to splicing when the proxy may.
+var spliceCases = []struct {
+	name   string
+	f      func(*testing.T)
+	splice bool
+}{
+	{"ManyConnectionsBothWays", TestManyConnectionsBothWays, true},
+	{"LargeBothWays", TestLargeBothWays, true},
+	{"HalfCloseClientFirst", TestHalfCloseClientFirst, true},
+	{"HalfCloseUpstreamFirst", TestHalfCloseUpstreamFirst, true},
+	{"UpstreamReset", TestUpstreamReset, false},
+	{"BoundedWhenReaderStalls", TestBoundedWhenReaderStalls, true},
+	{"StopClosesConnections", TestStopClosesConnections, false},
+	{"EchoRoundsLarge", TestEchoRoundsLarge, true},
+	{"SmallMessagesCopy", testSmallMessagesCopy, false},
+}
+
+// TestSplice runs spliceCases as the proxy runs by default, checking that
+// the directions that stream switched to splicing through a kernel pipe
+// (a test where none switched would test copying).
 func TestSplice(t *testing.T) {
 	needSplice(t)
-	testSplice = true
-	defer func() { testSplice = false }()
-	for _, tc := range []struct {
-		name   string
-		f      func(*testing.T)
-		splice bool // some direction must have spliced
-	}{
-		{"ManyConnectionsBothWays", TestManyConnectionsBothWays, true},
-		{"LargeBothWays", TestLargeBothWays, true},
-		{"HalfCloseClientFirst", TestHalfCloseClientFirst, true},
-		{"HalfCloseUpstreamFirst", TestHalfCloseUpstreamFirst, true},
-		{"UpstreamReset", TestUpstreamReset, false},
-		{"BoundedWhenReaderStalls", TestBoundedWhenReaderStalls, true},
-		{"StopClosesConnections", TestStopClosesConnections, false},
-		{"EchoRoundsLarge", TestEchoRoundsLarge, true},
-		{"SmallMessagesCopy", testSmallMessagesCopy, false},
-	} {
+	for _, tc := range spliceCases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := splicedTotal()
 			tc.f(t)
 			if n := splicedTotal() - before; tc.splice && n == 0 {
 				t.Errorf("no direction switched to splicing")
+			}
+		})
+	}
+}
+
+// TestCopy runs spliceCases with Config.Copy, checking that no direction
+// switched to splicing.
+func TestCopy(t *testing.T) {
+	testCopy = true
+	defer func() { testCopy = false }()
+	for _, tc := range spliceCases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := splicedTotal()
+			tc.f(t)
+			if n := splicedTotal() - before; n != 0 {
+				t.Errorf("%d directions switched to splicing with Config.Copy", n)
 			}
 		})
 	}
