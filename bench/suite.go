@@ -113,7 +113,7 @@ func (s *suite) notes() []string {
 		}
 	}
 	if s.ran[scenTCP] {
-		n = append(n, "tcp-echo: each server runs in its own process and the load generator (the same code for all) in another; CPU/MOP counts both processes, SRV/MOP the server's alone (/proc/PID/stat over the window), and CPU-R compares SRV/MOP. Every server sets TCP_NODELAY; gnet v2 runs multicore with one event loop per P. aioring is the bench's own server (one Aio per connection alternating Recv and Send, no timeout); aioring-example is examples/echo's (package tcpecho: one Aio receiving and one sending per connection over two buffers, the example's default 30 s idle timeout on each).")
+		n = append(n, "tcp-echo: each server runs in its own process and the load generator (the same code for all) in another; CPU/MOP counts both processes, SRV/MOP the server's alone (its process CPU-time clock over the window), and CPU-R compares SRV/MOP. Every server sets TCP_NODELAY; gnet v2 runs multicore with one event loop per P. aioring is the bench's own server (one Aio per connection alternating Recv and Send, no timeout); aioring-example is examples/echo's (package tcpecho: also one Aio per connection alternating Recv and Send, over a 16 KiB buffer, with the example's default 30 s idle timeout on each).")
 	}
 	if s.ran[scenHTTP] {
 		n = append(n, fmt.Sprintf("http: one http.Server with a handler writing a %d-byte body, served through adapt.Listen (aioring) or net.Listen (net), in its own process; the load generator, in another, is net/http's client with %d keep-alive connections and as many goroutines issuing GETs. CPU/MOP counts both processes, SRV/MOP the server's alone. OPS/S is requests per second; P50/P99/MAX are request latencies.", httpBodySize, s.p.httpConns))

@@ -8,15 +8,17 @@
 // The TCP server is package tcpecho, which the bench runs too. One Aio
 // accepts connections, in a callback chain: each accepted socket
 // gets TCP_NODELAY (as in package net) and starts its connection, and the
-// callback starts the next Accept. Each connection has one Aio per
-// direction: the receiving Aio fills one of two buffers while the sending
-// Aio writes the other back, so receiving the next bytes overlaps sending
-// the last ones. With -msg the two slots are messages instead: RecvMsg
-// takes a buffer of the engine's pool (of -buf bytes) that the kernel
-// fills, SetMsg and Send echo it without a copy, and it is freed once
-// wholly sent; a client that stops reading holds at most two messages
-// plus the engine's per-descriptor queue. Both directions carry the -idle timeout: a client that
-// sends nothing (or stops reading its echo) for that long is disconnected.
+// callback starts the next Accept. Each connection has one Aio that
+// receives into the connection's buffer of -buf bytes, sends what it got
+// back (again for the rest after a short send), and receives again, each
+// step started from the previous one's callback. With -msg a connection
+// has one Aio per direction over two messages instead: RecvMsg takes a
+// buffer of the engine's pool (of -buf bytes) that the kernel fills while
+// the sending Aio echoes the other one with SetMsg and Send, without a
+// copy, and each is freed once wholly sent; a client that stops reading
+// holds at most two messages plus the engine's per-descriptor queue.
+// Every receive and send carries the -idle timeout: a client that sends
+// nothing (or stops reading its echo) for that long is disconnected.
 // The server prints "listening on ADDR" once it accepts connections, and
 // stops on SIGINT or SIGTERM by closing the engine, which ends every
 // pending operation.
