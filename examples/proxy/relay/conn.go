@@ -67,7 +67,7 @@ func (c *conn) connected(a *aio.Aio) {
 			// A failure only costs latency: keep forwarding.
 			fmt.Fprintf(c.p.cfg.Log, "connection %d: %v\n", c.client, err)
 		}
-		if c.p.splice {
+		if c.p.splices() {
 			// Non-blocking sockets let the engine make each splice
 			// itself when its ends are ready, with the ring as the
 			// poller, instead of in an io-wq worker (aio.Aio.Splice);

@@ -216,7 +216,7 @@ func (p *pipe) received(a *aio.Aio) {
 	default:
 		full := n == len(p.bufs[p.rxSlot]) // false with Msgs: no buffer
 		p.queue = append(p.queue, p.take(a))
-		if full && c.p.splice {
+		if full && c.p.splices() {
 			p.goBulkLocked()
 		}
 		p.sendLocked()

@@ -72,11 +72,9 @@ type Proxy struct {
 	cfg  Config
 	open atomic.Int64 // connections whose sockets are not closed yet
 	done chan struct{}
-	// splice is whether bulk directions switch to splicing (neither
-	// Config.Copy nor Config.Msgs); spliced counts the directions that
-	// did (tests check that they do); noSplice is set once a Splice
-	// ended with ErrUnsupported, and then no direction switches.
-	splice   bool
+	// spliced counts the directions that switched to splicing (tests
+	// check that they do); noSplice is set once a Splice ended with
+	// ErrUnsupported, and then no direction switches.
 	spliced  atomic.Int64
 	noSplice atomic.Bool
 }
@@ -105,8 +103,12 @@ func New(e *aio.Engine, lfd int, cfg Config) (*Proxy, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	return &Proxy{e: e, lfd: lfd, cfg: cfg, splice: !cfg.Copy && !cfg.Msgs, done: make(chan struct{})}, nil
+	return &Proxy{e: e, lfd: lfd, cfg: cfg, done: make(chan struct{})}, nil
 }
+
+// splices reports whether bulk directions switch to splicing: neither
+// Config.Copy nor Config.Msgs.
+func (p *Proxy) splices() bool { return !p.cfg.Copy && !p.cfg.Msgs }
 
 // Open is how many connections still hold sockets.
 func (p *Proxy) Open() int { return int(p.open.Load()) }
