@@ -48,7 +48,7 @@ func chartData(reps []*report) (conds []string, groups []*chartGroup) {
 			g := byKey[key]
 			if g == nil {
 				g = &chartGroup{label: x.Scenario + "\n" + x.Case + "\nvs " + x.Impl, ratios: make([]float64, len(reps))}
-				if t := targetFor(x.Scenario, targetKey(x.Scenario, x.Case), x.Impl); t != nil {
+				if t := targetFor(x.Scenario, x.Case, x.Impl); t != nil {
 					g.target = t.chart
 				}
 				byKey[key] = g
@@ -87,16 +87,6 @@ func (r *report) chartCondition() string {
 
 // caseKey is the number a case is keyed by for its target (targetFor):
 // the depth of "qd32", the connections of "c64 64B"; 0 for other cases.
-// targetKey is caseKey as targetFor takes it for a row of scenario:
-// udp-echo's targets are for its 64-byte cases only, so its larger
-// datagrams' cases have key 0 (no target).
-func targetKey(scenario, c string) int {
-	if scenario == scenUDP && !strings.HasSuffix(c, " 64B") {
-		return 0
-	}
-	return caseKey(c)
-}
-
 func caseKey(c string) int {
 	f := strings.Fields(c)
 	if len(f) == 0 {
@@ -108,6 +98,14 @@ func caseKey(c string) int {
 		return 0
 	}
 	return n
+}
+
+// caseSize is the message size a case names ("64B" of "c64 64B"), or "".
+func caseSize(c string) string {
+	if f := strings.Fields(c); len(f) > 1 {
+		return f[1]
+	}
+	return ""
 }
 
 // conditionColors are the bars' colors, one per condition in the order

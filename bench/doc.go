@@ -31,8 +31,10 @@
 // standard library (files.go; AIORING_BENCH_STATX_INLINE=1 measures
 // aio.Config.StatxInline). Every one measures aioring and its baselines side by side
 // in the same run on the same data, and prints ratios (aioring / baseline)
-// next to the absolute figures, with the project's target for each ratio
-// and whether it was met.
+// next to the absolute figures, with the open issues' target for each
+// ratio and whether it was met: every part of a target the row's figures
+// can show (relative p50 and p99, CPU per operation, threads, datagrams
+// lost), and for tcp-echo examples/echo's own row against net's server.
 //
 // Conditions: a quiet machine by default; -stress runs one CPU-bound
 // process per core at nice 0 beside every case (started before the first

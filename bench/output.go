@@ -156,6 +156,9 @@ func writeTable(w io.Writer, r *report) {
 			res = ""
 		case x.Met != nil && *x.Met:
 			res = "met"
+			if x.TargetRatio > 0 {
+				res += fmt.Sprintf(" (%.2fx)", x.TargetRatio)
+			}
 		case x.Met != nil:
 			res = "MISSED: " + x.Miss
 		}

@@ -145,7 +145,7 @@ func (s *suite) runScenario(name string) error {
 	case scenNop:
 		for _, d := range s.p.nopDepths {
 			base := spec{Scenario: scenNop, Case: fmt.Sprintf("qd%d", d), Depth: d}
-			if err := s.runCase(base, d, []string{implAio, implRawRing}); err != nil {
+			if err := s.runCase(base, []string{implAio, implRawRing}); err != nil {
 				return err
 			}
 		}
@@ -167,19 +167,19 @@ func (s *suite) runScenario(name string) error {
 					return err
 				}
 			}
-			if err := s.runCase(base, d, impls); err != nil {
+			if err := s.runCase(base, impls); err != nil {
 				return err
 			}
 		}
 	case scenCopy:
 		base := spec{Scenario: scenCopy, Case: fmt.Sprintf("%dMiB", s.p.fileSize/miB), File: s.file,
 			Dst: filepath.Join(s.dir, "copy"), FileSize: s.p.fileSize, Depth: s.p.copyAios, MsgSize: s.p.copyBuf}
-		return s.runCase(base, 0, []string{implAio, implIOCopy, implRW, implCp})
+		return s.runCase(base, []string{implAio, implIOCopy, implRW, implCp})
 	case scenTCP:
 		for _, c := range s.p.conns {
 			for _, m := range s.p.msgSizes {
 				base := spec{Scenario: scenTCP, Case: fmt.Sprintf("c%d %s", c, sizeName(m)), Conns: c, MsgSize: m}
-				if err := s.runCase(base, c, []string{implAio, implAioExample(), implNet, implGnet}); err != nil {
+				if err := s.runCase(base, []string{implAio, implAioExample(), implNet, implGnet}); err != nil {
 					return err
 				}
 			}
@@ -187,23 +187,23 @@ func (s *suite) runScenario(name string) error {
 	case scenUDP:
 		for _, uc := range s.p.udpCases {
 			base := spec{Scenario: scenUDP, Case: fmt.Sprintf("c%d %s", uc.conns, sizeName(uc.size)), Conns: uc.conns, MsgSize: uc.size}
-			if err := s.runCase(base, targetKey(scenUDP, base.Case), []string{implAio, implAioMsg(), implNet}); err != nil {
+			if err := s.runCase(base, []string{implAio, implAioMsg(), implNet}); err != nil {
 				return err
 			}
 		}
 	case scenTimers:
 		base := spec{Scenario: scenTimers, Case: strconv.Itoa(s.p.timers), Timers: s.p.timers}
-		return s.runCase(base, 0, []string{implAio, implAfter})
+		return s.runCase(base, []string{implAio, implAfter})
 	case scenHTTP:
 		c := s.p.httpConns
 		base := spec{Scenario: scenHTTP, Case: fmt.Sprintf("c%d %dB", c, httpBodySize), Conns: c, MsgSize: httpBodySize}
-		return s.runCase(base, c, []string{implAio, implNet})
+		return s.runCase(base, []string{implAio, implNet})
 	case scenFiles, scenStat, scenLog:
 		return s.runFileScenario(name)
 	case scenProxy:
 		for _, pc := range []struct{ conns, size int }{{s.p.proxyConns, s.p.proxyMsg}, {s.p.proxyBulkConns, s.p.proxyBulk}} {
 			base := spec{Scenario: scenProxy, Case: fmt.Sprintf("c%d %s", pc.conns, sizeName(pc.size)), Conns: pc.conns, MsgSize: pc.size}
-			if err := s.runCase(base, pc.conns, []string{implAio, implAioCopy(), implNet}); err != nil {
+			if err := s.runCase(base, []string{implAio, implAioCopy(), implNet}); err != nil {
 				return err
 			}
 		}
@@ -224,7 +224,7 @@ func (s *suite) skip(base spec, impls []string, why string) {
 // stretch of the machine falls on every implementation of the case alike.
 // A failed measurement becomes a row that says why; only an interrupt
 // stops the run.
-func (s *suite) runCase(base spec, key int, impls []string) error {
+func (s *suite) runCase(base spec, impls []string) error {
 	base.Warmup, base.Window = s.p.warmup, s.p.window
 	n := max(s.count, 1)
 	runs := make([][]*result, len(impls))
@@ -265,10 +265,43 @@ func (s *suite) runCase(base spec, key int, impls []string) error {
 		rows[i] = medianRow(runs[i])
 	}
 	for _, b := range rows[1:] {
-		compare(rows[0], b, targetFor(base.Scenario, key, b.Impl))
+		compare(rows[0], b, targetFor(base.Scenario, base.Case, b.Impl))
 	}
+	judgeExample(rows)
 	s.results = append(s.results, rows...)
 	return nil
+}
+
+// judgeExample judges examples/echo's row in a tcp-echo case against
+// its target (exampleTarget): its messages over net's server's in the
+// same case, kept in its TargetRatio.
+func judgeExample(rows []*result) {
+	var ex, nt *result
+	for _, r := range rows {
+		switch r.Impl {
+		case implAioExample():
+			ex = r
+		case implNet:
+			nt = r
+		}
+	}
+	if ex == nil || nt == nil {
+		return
+	}
+	t := exampleTarget(ex.Case)
+	if t == nil {
+		return
+	}
+	ex.Target = t.text
+	if ex.Note != "" || nt.Note != "" || nt.OpsPerS == 0 {
+		return
+	}
+	ex.TargetRatio = ex.OpsPerS / nt.OpsPerS
+	met := ex.TargetRatio >= t.minRatio
+	ex.Met = &met
+	if !met {
+		ex.Miss = fmt.Sprintf("%.2fx net < %.2gx", ex.TargetRatio, t.minRatio)
+	}
 }
 
 // medianRow makes one row of several runs of one implementation in one
