@@ -286,6 +286,15 @@ func exampleTarget(c string) *target {
 	return nil
 }
 
+// missRatio formats a ratio that missed bound: two decimals, or three
+// where two would print the bound itself (0.996x against 1.0x).
+func missRatio(v, bound float64) string {
+	if r := fmt.Sprintf("%.2f", v); r != fmt.Sprintf("%.2f", bound) {
+		return r
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
 // compare sets the ratios of baseline b against aioring's result a, and
 // judges the case's target.
 func compare(a, b *result, t *target) {
@@ -315,19 +324,19 @@ func compare(a, b *result, t *target) {
 	b.Target = t.text
 	var misses []string
 	if t.minRatio > 0 && b.Ratio < t.minRatio {
-		misses = append(misses, fmt.Sprintf("%.2fx < %.2gx", b.Ratio, t.minRatio))
+		misses = append(misses, fmt.Sprintf("%sx < %.2gx", missRatio(b.Ratio, t.minRatio), t.minRatio))
 	}
 	if t.maxCPU > 0 && (b.CPURatio == 0 || b.CPURatio > t.maxCPU) {
-		misses = append(misses, fmt.Sprintf("CPU %.2fx > %.2gx", b.CPURatio, t.maxCPU))
+		misses = append(misses, fmt.Sprintf("CPU %sx > %.2gx", missRatio(b.CPURatio, t.maxCPU), t.maxCPU))
 	}
 	if t.maxP50 > 0 {
 		if b.P50us == 0 || a.P50us/b.P50us > t.maxP50 {
-			misses = append(misses, fmt.Sprintf("p50 %.2fx > %.2gx", a.P50us/b.P50us, t.maxP50))
+			misses = append(misses, fmt.Sprintf("p50 %sx > %.2gx", missRatio(a.P50us/b.P50us, t.maxP50), t.maxP50))
 		}
 	}
 	if t.maxP99 > 0 {
 		if b.P99us == 0 || a.P99us/b.P99us > t.maxP99 {
-			misses = append(misses, fmt.Sprintf("p99 %.2fx > %.2gx", a.P99us/b.P99us, t.maxP99))
+			misses = append(misses, fmt.Sprintf("p99 %sx > %.2gx", missRatio(a.P99us/b.P99us, t.maxP99), t.maxP99))
 		}
 	}
 	if t.fewerThreads && (a.Threads == 0 || b.Threads == 0 || a.Threads >= b.Threads) {
