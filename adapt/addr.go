@@ -1,14 +1,11 @@
 package adapt
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
 )
-
-var errNetwork = errors.New("unsupported network (want tcp, tcp4, tcp6 or unix)")
 
 // toAddr converts a kernel socket address to the net.Addr the net package
 // would report for it; nil when sa is nil or of another family.

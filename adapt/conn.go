@@ -1,6 +1,7 @@
 package adapt
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -81,7 +82,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if c.pf != nil {
 		return c.readPoll(b)
 	}
-	n, err := c.rd.run(nil, func(a *aio.Aio) {
+	n, err := c.rd.run(context.Background(), func(a *aio.Aio) {
 		a.SetIOV(b)
 		a.Recv(c.fd)
 	}, nil)
@@ -106,7 +107,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	sent := 0
 	for sent < len(b) {
 		rest := b[sent:]
-		n, err := c.wr.run(nil, func(a *aio.Aio) {
+		n, err := c.wr.run(context.Background(), func(a *aio.Aio) {
 			a.SetIOV(rest)
 			a.Send(c.fd)
 		}, nil)

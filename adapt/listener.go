@@ -1,6 +1,7 @@
 package adapt
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -107,7 +108,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 	// Aio: once run returns, a concurrent Accept may start the next
 	// operation, which clears Output(0) or replaces it with its own.
 	fd := -1
-	_, err := l.acc.run(nil, func(a *aio.Aio) { a.Accept(l.fd) }, func(a *aio.Aio) {
+	_, err := l.acc.run(context.Background(), func(a *aio.Aio) { a.Accept(l.fd) }, func(a *aio.Aio) {
 		if v, ok := a.Output(0).(int); ok {
 			fd = v
 		}

@@ -217,18 +217,6 @@ func (r *report) condition() string {
 	return c
 }
 
-// shortCondition is condition for the chart's title.
-func (r *report) shortCondition() string {
-	c := "quiet"
-	if r.Stress {
-		c = "-stress"
-	}
-	if r.Procs > 0 {
-		c += fmt.Sprintf(", -procs %d", r.Procs)
-	}
-	return c
-}
-
 // loadAvg is the 1-minute load average, 0 when unknown.
 func loadAvg() float64 {
 	b, err := os.ReadFile("/proc/loadavg")
