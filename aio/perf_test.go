@@ -336,3 +336,34 @@ func BenchmarkRecvTimeoutFires(b *testing.B) {
 	}
 	b.ReportMetric(float64(late.Microseconds())/float64(b.N), "late-us/op")
 }
+
+// BenchmarkStatxPath: a callback chain of Statx of one cached path, which
+// the engine makes on its starter while lookups stay cached (decision 28).
+func BenchmarkStatxPath(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	path := benchCachedFile(b).Name()
+	var (
+		st   unix.Statx_t
+		n    int
+		done = make(chan error, 1)
+	)
+	a := e.NewAio(func(a *Aio) {
+		if err := a.Result(); err != nil {
+			done <- err
+			return
+		}
+		if n++; n >= b.N {
+			done <- nil
+			return
+		}
+		a.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st)
+	})
+	defer a.Free()
+	b.ReportAllocs()
+	b.ResetTimer()
+	a.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st)
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
