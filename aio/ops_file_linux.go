@@ -30,25 +30,19 @@ func (a *Aio) Statx(dirfd int, path string, flags, mask int, st *unix.Statx_t) {
 		// IORING_OP_STATX, which the kernel always hands to an io-wq
 		// worker (docs/design.md, decision 24).
 		a.statxInline(dirfd, &fa, false)
-	case !a.e.cfg.RingOnly && !a.zeroTimeout() && a.e.statxPaths.tryInline():
+	case !a.e.cfg.RingOnly && a.e.statxPaths.tryInline():
 		// A path whose lookup the caches are likely to serve (no recent
 		// Statx of this engine had to wait): made here too, and timed
-		// (decision 28). Not a zero timeout's attempt: a lookup may
-		// read the disk, and an attempt must not wait; through the ring
-		// it ends with ErrTimedOut at once, as statx(2) has no
-		// non-blocking form.
-		a.statxInline(dirfd, &fa, true)
+		// (decision 28). Not a zero timeout's attempt, which statxInline
+		// declines: a lookup may read the disk, and an attempt must not
+		// wait; through the ring it ends with ErrTimedOut at once, as
+		// statx(2) has no non-blocking form.
+		if !a.statxInline(dirfd, &fa, true) {
+			a.startKernelFile(opStatx, dirfd, 0, nil, &fa)
+		}
 	default:
 		a.startKernelFile(opStatx, dirfd, 0, nil, &fa)
 	}
-}
-
-// zeroTimeout reports whether the next operation is a zero timeout's
-// attempt (no expiry set, a timeout of 0).
-func (a *Aio) zeroTimeout() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.expireAt == 0 && a.resolvedTimeoutLocked() == 0
 }
 
 // statxInline is Statx under Config.StatxInline: the operation is begun
@@ -58,12 +52,18 @@ func (a *Aio) zeroTimeout() bool {
 // as a backend would (completeRes), which hands the callback to the
 // engine's goroutines. While the call runs the operation is in state
 // Kernel: an Abort then asks the backend to cancel a token it never had,
-// which finds nothing, and the call's result decides. timed: the call
-// alone (not the hand-off after it) is timed for statxAdapt.
-func (a *Aio) statxInline(dirfd int, fa *fileArgs, timed bool) {
-	d, ok := a.beginInline(opStatx, dirfd, fa)
+// which finds nothing, and the call's result decides. timed (a path's
+// Statx, decision 28): the call alone (not the hand-off after it) is
+// timed for statxAdapt, and a zero timeout's attempt is declined (false:
+// nothing began, the caller sends it through the ring), decided in the
+// same critical section that begins the operation.
+func (a *Aio) statxInline(dirfd int, fa *fileArgs, timed bool) bool {
+	d, ok, declined := a.beginInline(opStatx, dirfd, fa, timed)
+	if declined {
+		return false
+	}
 	if !ok {
-		return
+		return true
 	}
 	var t0 int64
 	if timed {
@@ -93,17 +93,23 @@ func (a *Aio) statxInline(dirfd int, fa *fileArgs, timed bool) {
 		a.e.statxPaths.took(&a.statxSlowRun, took)
 	}
 	a.completeResAndUnlock(sqe.UserData(d.Token), op.Result{Res: res}, nil)
+	return true
 }
 
 // beginInline runs beginInlineLocked under mu (unlocked by defer, also
-// when a busy Aio panics) and returns a copy of the description.
-func (a *Aio) beginInline(kind opKind, fd int, fa *fileArgs) (d op.Desc, ok bool) {
+// when a busy Aio panics) and returns a copy of the description. With
+// declineZero it begins nothing and reports declined when the operation
+// would be a zero timeout's attempt (no expiry set, a timeout of 0).
+func (a *Aio) beginInline(kind opKind, fd int, fa *fileArgs, declineZero bool) (d op.Desc, ok, declined bool) {
 	a.mu.Lock()
 	defer a.unlock()
+	if declineZero && a.expireAt == 0 && a.resolvedTimeoutLocked() == 0 {
+		return d, false, true
+	}
 	if ok = a.beginInlineLocked(kind, fd, fa); ok {
 		d = a.desc
 	}
-	return d, ok
+	return d, ok, false
 }
 
 // beginInlineLocked begins kind and describes it, as queueKernel does up
