@@ -20,7 +20,8 @@ package aio
 //	locks=2            a mutex pair at the start and one at the completion
 //	locks=engine       the engine's locked instructions on a callback chain:
 //	                   three Aio lock pairs, the SQ lock pair, the outstanding
-//	                   count up and down, the batch's claim CAS
+//	                   count (up per start, down once per round), the
+//	                   batch's claim CAS
 //
 // Compare within one run.
 
@@ -42,7 +43,7 @@ type floorOp struct {
 	state uint32
 	st    atomic.Uint32 // the state, for cas=2
 	f     *nopFloor
-	_     [40]byte // one cache line per op, as Aios do not share lines
+	_     [32]byte // 64 bytes: one cache line per op, as Aios share none
 }
 
 type floorCallback interface{ run(res int32) }
