@@ -141,6 +141,10 @@ type Shard struct {
 	epCtl     func(fd uintptr) // epollCtl as a func value, made once
 	harvestFn func(fd uintptr) // takes a delivered event off the epoll fd, made once
 
+	// parkW is the reaper parking (park): ready looks at its own list of
+	// hand-offs too. The seated reaper's, set at each park.
+	parkW int
+
 	fileWorkers uint32   // Config.FileWorkers: the io-wq cap capFileWorkers applies; 0: none
 	busy        busyPoll // the seated reaper's polling before a busy park (busypoll_linux.go)
 
@@ -716,8 +720,9 @@ type seatHooks Shard
 // Idle: with nothing in flight it waits off the ring, on kick, with the
 // ring fd out of the epoll set, so that CQEs reaped inline by their
 // submitters wake nobody. Pairings: it sets idle before it reads
-// outstanding and the seat's ready list; a submitter raises outstanding,
-// and Handoff the list, before Push (watchIfNeeded) and Wake read idle. So
+// outstanding and the seat's lists (the shared one and its own,
+// seat.HasWorkFor); a submitter raises outstanding, and Handoff the list
+// it appends to, before Push (watchIfNeeded) and Wake read idle. So
 // either it sees the work or they see it idle and kick it.
 //
 // Busy: after starts that wait for a device it first waits in
@@ -729,7 +734,8 @@ type seatHooks Shard
 // miss it. Then it takes the event off the epoll instance: EPOLLONESHOT
 // disarms the ring fd when the event is delivered, so CQEs posted during
 // the round wake no thread blocked in the netpoller.
-func (s *Shard) park() seat.Park {
+func (s *Shard) park(w int) seat.Park {
+	s.parkW = w
 	if !s.needsWatch() {
 		s.idle.Store(true)
 		if !s.needsWatch() {
@@ -816,16 +822,16 @@ func (s *Shard) waitInEnter() (p seat.Park, ok bool) {
 		return seat.Closed, true
 	default:
 	}
-	if ready || s.r.NeedsFlush() || s.seat.HasReady() {
+	if ready || s.r.NeedsFlush() || s.seat.HasWorkFor(s.parkW) {
 		return seat.Ready, true
 	}
 	return 0, false
 }
 
-// ready reports whether the seated reaper has work: CQEs, overflowed CQEs
-// to flush, or hand-offs.
+// ready reports whether the seated reaper, parking, has work: CQEs,
+// overflowed CQEs to flush, or hand-offs, on the shared list or its own.
 func (s *Shard) ready() bool {
-	return s.r.CQReady() != 0 || s.r.NeedsFlush() || s.seat.HasReady()
+	return s.r.CQReady() != 0 || s.r.NeedsFlush() || s.seat.HasWorkFor(s.parkW)
 }
 
 // needsWatch reports whether the seated reaper must watch the ring: a
@@ -976,7 +982,7 @@ func (s *Shard) wakeHolder() {
 
 // The seat.Backend methods, on a named type so that they stay out of
 // Shard's method set (the engine's backend interface).
-func (h *seatHooks) Park(int) seat.Park { return (*Shard)(h).park() }
+func (h *seatHooks) Park(w int) seat.Park { return (*Shard)(h).park(w) }
 func (h *seatHooks) Round(w int, b *seat.Batch, look bool) bool {
 	return (*Shard)(h).reapRound(w, b, look)
 }

@@ -240,10 +240,20 @@ func (s *Seat) Worker(goid int64) int {
 func (s *Seat) Stuck(w int) bool { return s.workers[w].stuck.Load() }
 
 // HasReady reports whether handed-off callbacks wait on the shared list.
-// A backend's Park reads it after it has published that it is about to
-// sleep off its descriptor (Handoff raises it before it reports a wake),
-// so that one of the two sees the other.
 func (s *Seat) HasReady() bool { return s.readyN.Load() != 0 }
+
+// HasWorkFor reports whether handed-off callbacks wait for worker w: on
+// the shared list, or on w's own (Spread sends a callback to its home
+// worker's). A backend's Park(w) reads it after it has published that it
+// is about to sleep off its descriptor, and Handoff raises the count of
+// the list it appends to before it reports a wake, so that one of the two
+// sees the other. The shared list alone is not enough: a hand-off to the
+// parking holder's own list, reported while the holder had not yet
+// published its sleep, made a wake the sleeping holder never saw (a
+// lost wake-up that hung TestLeakMemoryBoundedInFlight's cancels).
+func (s *Seat) HasWorkFor(w int) bool {
+	return s.readyN.Load() != 0 || s.workers[w].homeN.Load() != 0
+}
 
 // work is a worker's body.
 func (s *Seat) work(w *worker, started *sync.WaitGroup) {
