@@ -822,7 +822,7 @@ func (s *Shard) waitInEnter() (p seat.Park, ok bool) {
 		return seat.Closed, true
 	default:
 	}
-	if ready || s.r.NeedsFlush() || s.seat.HasWorkFor(s.parkW) {
+	if ready || s.ready() {
 		return seat.Ready, true
 	}
 	return 0, false

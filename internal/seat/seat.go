@@ -239,9 +239,6 @@ func (s *Seat) Worker(goid int64) int {
 // sees the mark too.
 func (s *Seat) Stuck(w int) bool { return s.workers[w].stuck.Load() }
 
-// HasReady reports whether handed-off callbacks wait on the shared list.
-func (s *Seat) HasReady() bool { return s.readyN.Load() != 0 }
-
 // HasWorkFor reports whether handed-off callbacks wait for worker w: on
 // the shared list, or on w's own (Spread sends a callback to its home
 // worker's). A backend's Park(w) reads it after it has published that it
