@@ -67,9 +67,12 @@ type backend interface {
 	// (the kernel's probe on io_uring).
 	Supports(d *op.Desc) bool
 	// Try carries out d at once on the calling goroutine, with no lock
-	// held, if a system call can finish it without blocking (a page-cache
+	// held (but see TryUnderLock), if a system call can finish it without blocking (a page-cache
 	// hit); done false: nothing happened that counts, Queue it.
 	Try(d *op.Desc) (r op.Result, done bool)
+	// TryUnderLock reports whether Try of d is short and never waits,
+	// so that the starter may call it with the Aio's mu held.
+	TryUnderLock(d *op.Desc) bool
 	// Queue takes d, the description of an Aio whose mu is held; nothing
 	// completes inside it. Submit carries it out.
 	Queue(d *op.Desc) error

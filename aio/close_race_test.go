@@ -326,13 +326,15 @@ func closeRaceIteration(t *testing.T, iter int, closedKinds *sync.Map) bool {
 		r.op = nop
 	}
 
-	// A chain of cached file reads: on io_uring each is tried on its
+	// Chains of cached file reads: on io_uring each is tried on its
 	// starter first (tryfirst.go), so Close and the canceller land while
-	// a read is between its try and the ring (stateTry).
-	{
-		r := add("cached-read")
+	// a read is tried: a 4 KiB read's try holds the Aio's lock, a 128
+	// KiB read's runs between its start and the ring without it
+	// (stateTry).
+	for _, size := range []int{4 << 10, 128 << 10} {
+		r := add(fmt.Sprintf("cached-read-%dk", size>>10))
 		path := t.TempDir() + "/cached"
-		if err := os.WriteFile(path, make([]byte, 16<<10), 0o600); err != nil {
+		if err := os.WriteFile(path, make([]byte, 4*size), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		f, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -342,11 +344,11 @@ func closeRaceIteration(t *testing.T, iter int, closedKinds *sync.Map) bool {
 		fds.add(f)
 		var off int64 // the callbacks of one Aio run one at a time
 		read := func(a *aio.Aio) {
-			off = (off + 4096) % (16 << 10)
+			off = (off + int64(size)) % int64(4*size)
 			a.ReadAt(f, off)
 		}
 		r.a = e.NewAio(r.callback(read, aio.ErrCanceled, errRaceAbort))
-		r.a.SetIOV(make([]byte, 4096))
+		r.a.SetIOV(make([]byte, size))
 		r.op = read
 	}
 

@@ -497,7 +497,7 @@ func (e *Engine) unregisterForClose(fd int) {
 
 // dropFile ends one use of f; the last use of an unregistered descriptor
 // empties its slot, on a goroutine of its own since the caller may hold
-// an Aio's lock (no system call runs under one).
+// an Aio's lock (no blocking system call runs under one).
 func (e *Engine) dropFile(f *fixedFile) {
 	if f.state.Add(-1) == fileGone && f.state.CompareAndSwap(fileGone, fileGone|fileClaimed) {
 		e.fixed.clearing.Add(1)

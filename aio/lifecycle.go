@@ -8,7 +8,10 @@ package aio
 //	                expiry past, bad input)
 //	Idle|Callback   kernel op queued                 Kernel          the starter
 //	Idle|Callback   Sleep armed                      Timer           the starter
-//	Idle|Callback   file read worth trying first     Try             the starter (tryfirst.go)
+//	Idle|Callback   file read of <= 64 KiB worth     Done, Kernel    the starter, under mu: the try
+//	                trying first                                     as below, in the same critical
+//	                                                                 section (tryfirst.go)
+//	Idle|Callback   other read, Splice, worth trying Try             the starter (tryfirst.go)
 //	Try             the try finished it (a page-     Done            the starter, with the try's
 //	                cache hit), or it was aborted                    result, else the abort's error
 //	Try             the try missed                   Kernel          the starter: queued as usual
@@ -107,7 +110,8 @@ package aio
 // only Aios without a callback.
 //
 // Locks: Aio.mu, then Engine.mu (slot table) or a shard's SQ lock. A
-// callback never runs with any of them held.
+// callback never runs with any of them held, and no system call runs
+// under Aio.mu but the try of a small file read (tryfirst.go).
 
 import (
 	"sync"
@@ -125,7 +129,7 @@ type opState uint8
 const (
 	stateIdle     opState = iota // no operation, or its callback has returned
 	stateKernel                  // in the ring; its CQE decides the result
-	stateTry                     // its starter tries it with a system call, without mu (tryfirst.go)
+	stateTry                     // its starter tries it with a system call, without mu (tryfirst.go: not a small read)
 	stateTimer                   // a Sleep; its timer decides, unless aborted
 	stateProvider                // started with Start; Finish decides the result
 	stateMsg                     // RecvMsg/Accept waiting for its descriptor's next result, or a fallback RecvMsg for a buffer
@@ -241,7 +245,7 @@ func (a *Aio) handOffLocked(here bool) {
 }
 
 // unlock releases mu and then makes the backend's wake that a hand-off
-// under mu (finishLocked) owed: no system call runs under an Aio's mutex.
+// under mu (finishLocked) owed: no wake runs under an Aio's mutex.
 // Every unlock that can follow a finishLocked goes through it.
 func (a *Aio) unlock() {
 	wake := a.wakeOwed

@@ -309,6 +309,12 @@ func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		// try is: it must know (armLocked, which would say so, runs only
 		// when the try misses).
 		a.desc.Attempt = tm.mode == tZero
+		if a.sh.TryUnderLock(&a.desc) {
+			// A small read: tried under mu, so that the start, the
+			// try and the end are one critical section (decision 61).
+			r, done := a.sh.Try(&a.desc)
+			return round, a.afterTryLocked(r, done, tm), tm, a.sh
+		}
 		a.state = stateTry
 		return round, startTry, tm, a.sh // reads and Splices: never on the readiness backend
 	}

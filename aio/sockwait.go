@@ -50,7 +50,7 @@ type sockPort struct {
 
 // mayUsePort reports whether an operation of kind may go to the engine's
 // readiness backend; if so, the backend is started here, before the start
-// takes mu (no system call runs under an Aio's lock).
+// takes mu (no blocking system call runs under an Aio's lock).
 func (a *Aio) mayUsePort(kind opKind) bool {
 	if !a.e.port.on || a.cb != nil || (kind != opRecv && kind != opSend) {
 		return false

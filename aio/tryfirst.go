@@ -7,7 +7,14 @@ package aio
 // cached, O_DIRECT, a descriptor without RWF_NOWAIT) goes to the ring as
 // before.
 //
-// The try runs without Aio.mu (no system call under an Aio's lock), in
+// A read of at most 64 KiB is tried with Aio.mu held (queueKernel;
+// completion's TryUnderLock): its try is one preadv2 with RWF_NOWAIT,
+// which never waits for a device, and the start, the try and the end
+// are then one critical section instead of two (decision 61). An Abort
+// meanwhile waits for the try, then finds the operation ended or in the
+// ring. These are the only system calls made under an Aio's mutex.
+//
+// Any other try (a larger read, a Splice) runs without Aio.mu, in
 // stateTry: the starter alone owns the description, no SQE is queued, no
 // timer is armed. An Abort, Stop or engine Close meanwhile only records
 // its error (abortAndUnlock); the starter, relocking, lets a finished

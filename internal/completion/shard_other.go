@@ -31,6 +31,9 @@ func (s *Shard) Push(int64) {}
 // Try never carries anything out off Linux.
 func (s *Shard) Try(*op.Desc) (op.Result, bool) { return op.Result{}, false }
 
+// TryUnderLock: no tries off Linux.
+func (s *Shard) TryUnderLock(*op.Desc) bool { return false }
+
 // ReapInline is never reached off Linux.
 func (s *Shard) ReapInline() int { return 0 }
 

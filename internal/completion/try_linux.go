@@ -127,6 +127,17 @@ func (s *Shard) Try(d *op.Desc) (r op.Result, done bool) {
 	return r, done
 }
 
+// TryUnderLock reports whether a try of d is short enough to run under
+// its caller's lock (the Aio's mutex: one critical section for the start,
+// the try and the end, where an unlocked try takes two): a file read of
+// at most inlineCopyMax bytes, which is one preadv2 with RWF_NOWAIT
+// through RawSyscall, never waiting for a device. Larger reads copy
+// through Syscall for up to a few hundred microseconds, and a Splice may
+// wait for readiness: those run without it.
+func (s *Shard) TryUnderLock(d *op.Desc) bool {
+	return d.Kind == op.Read && d.Len() <= inlineCopyMax
+}
+
 // tryRead reads d's one buffer, going on after a short read until the
 // buffer is full or a read returns 0 (the end of the file): io_uring's
 // read gives the same count.

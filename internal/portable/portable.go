@@ -270,6 +270,9 @@ func (p *Backend) Supports(d *op.Desc) bool {
 // every operation on its starter.
 func (p *Backend) Try(*op.Desc) (op.Result, bool) { return op.Result{}, false }
 
+// TryUnderLock implements backend: there is nothing to try.
+func (p *Backend) TryUnderLock(*op.Desc) bool { return false }
+
 // Queue implements backend: it takes the operation d describes.
 func (p *Backend) Queue(d *op.Desc) error {
 	po, _ := d.Backend.(*portOp)
