@@ -37,7 +37,7 @@ func (s *Shard) QueueOp(d *op.Desc) error {
 	if mayBlock(d) {
 		s.mayBlock = true
 	}
-	s.outstanding.Add(1)
+	s.unpublished++
 	s.unreserve()
 	return nil
 }

@@ -102,8 +102,11 @@ type Shard struct {
 	sqMu     sync.Mutex
 	entering bool // a goroutine is submitting; it re-publishes before it stops
 	mayBlock bool // a queued request not yet published may run long inline work
-	closed   bool
-	broken   atomic.Bool // the kernel dropped CQEs (EBADR)
+	// unpublished: Requests queued since the SQ was last published,
+	// which publish adds to outstanding in one atomic add (decision 62).
+	unpublished int64
+	closed      bool
+	broken      atomic.Bool // the kernel dropped CQEs (EBADR)
 
 	ents [MaxSQEs]*sqe.SQE // reserve's result, under sqMu
 
@@ -121,7 +124,7 @@ type Shard struct {
 	// the reaper's alone (reset by beginRound).
 	wakesTaken []int
 
-	outstanding atomic.Int64  // Requests queued whose final CQE is not reaped
+	outstanding atomic.Int64  // Requests published whose final CQE is not reaped
 	stuckN      atomic.Int32  // reapers whose round the watchdog found stuck and that have not moved since (stuck, unstuck)
 	idle        atomic.Bool   // the seated reaper waits on kick, not on the ring
 	kick        chan struct{} // wakes an idle seated reaper
@@ -317,7 +320,7 @@ func (s *Shard) Queue(req Request) error {
 	if req.MayBlock() {
 		s.mayBlock = true
 	}
-	s.outstanding.Add(1)
+	s.unpublished++
 	s.unreserve()
 	return nil
 }
@@ -397,7 +400,7 @@ func (s *Shard) reserve(n int) (err error) {
 		// Full: hand the kernel what is there. It consumes every SQE it
 		// is given (SUBMIT_ALL), so room appears unless it refuses the
 		// whole batch (out of memory); then let the reapers run first.
-		s.enterUnlocked(s.r.Publish(), s.mayBlock)
+		s.enterUnlocked(s.publish(), s.mayBlock)
 		if s.r.SQSpace() < uint32(n) {
 			s.sqMu.Unlock()
 			time.Sleep(refusedBackoff)
@@ -411,6 +414,22 @@ func (s *Shard) reserve(n int) (err error) {
 }
 
 func (s *Shard) unreserve() { s.sqMu.Unlock() }
+
+// publish makes the queued SQEs visible to the kernel and counts the
+// Requests among them in outstanding, before any of them can complete:
+// one atomic add per publication, not one per Request (decision 62).
+// Every publication is followed, on the same goroutine, by a look at the
+// idle reaper (watchIfNeeded, or the reaper's own park), so a Request
+// counted here is never left without a reaper watching the ring. Called
+// with sqMu held.
+func (s *Shard) publish() uint32 {
+	n := s.r.Publish()
+	if s.unpublished != 0 {
+		s.outstanding.Add(s.unpublished)
+		s.unpublished = 0
+	}
+	return n
+}
 
 // Push submits what is queued and reaps what completed during the
 // submission and needs no callback, on the calling goroutine. Called from a
@@ -485,7 +504,8 @@ func (s *Shard) inRoundNotStuck(round int64) bool {
 // watchIfNeeded wakes an idle seated reaper when Requests remain in flight
 // after a submission: what the kernel did not complete inline needs a
 // reaper watching the ring. Dekker-style pairing with the reaper's idle
-// park: Queue raised outstanding before we read idle; the reaper sets idle
+// park: the publisher raised outstanding before we read idle (publish: every
+// goroutine that publishes calls this after); the reaper sets idle
 // before it reads outstanding (all sequentially consistent). So either it
 // sees our Request or we see it idle; never neither.
 func (s *Shard) watchIfNeeded() {
@@ -522,7 +542,7 @@ func (s *Shard) submitHeld() {
 	}
 	s.entering = true
 	for {
-		n := s.r.Publish()
+		n := s.publish()
 		block := s.mayBlock
 		s.mayBlock = false
 		s.sqMu.Unlock()
@@ -721,8 +741,8 @@ type seatHooks Shard
 // ring fd out of the epoll set, so that CQEs reaped inline by their
 // submitters wake nobody. Pairings: it sets idle before it reads
 // outstanding and the seat's lists (the shared one and its own,
-// seat.HasWorkFor); a submitter raises outstanding, and Handoff the list
-// it appends to, before Push (watchIfNeeded) and Wake read idle. So
+// seat.HasWorkFor); a publisher raises outstanding (publish), and Handoff
+// the list it appends to, before watchIfNeeded and Wake read idle. So
 // either it sees the work or they see it idle and kick it.
 //
 // Busy: after starts that wait for a device it first waits in
@@ -977,6 +997,9 @@ func (s *Shard) wakeHolder() {
 	if s.queueWake() == nil {
 		s.stats.wakeups.Add(1)
 		s.submit()
+		// The submission may have published others' Requests too
+		// (publish): whoever publishes looks at the idle reaper.
+		s.watchIfNeeded()
 	}
 }
 
