@@ -34,23 +34,34 @@ func ringEngine(t *testing.T, cfg aio.Config) *aio.Engine {
 // so that the next read must go to the disk, and checks with mincore(2)
 // (which starts no readahead, as a read would); it skips the test where
 // the kernel keeps them anyway (tmpfs has no disk to go to).
+//
+// A page of a disk file can also outlast one drop (seen once in 10 000
+// runs beside a loop dropping every cache; a page still referenced, by
+// another CPU's batch of pages for one, is not dropped): the drop is
+// tried a few times before the test gives up.
 func dropCache(t *testing.T, fd int) {
 	t.Helper()
-	if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
-		t.Fatalf("fadvise: %v", err)
-	}
 	m, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		t.Fatalf("mmap: %v", err)
 	}
 	defer unix.Munmap(m)
 	vec := make([]byte, 1)
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatalf("mincore: %v", e)
+	for try := 0; try < 5; try++ {
+		if try > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
+			t.Fatalf("fadvise: %v", err)
+		}
+		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+			t.Fatalf("mincore: %v", e)
+		}
+		if vec[0]&1 == 0 {
+			return
+		}
 	}
-	if vec[0]&1 != 0 {
-		t.Skip("cannot make a page uncached here (still resident after FADV_DONTNEED): the temp dir is probably tmpfs")
-	}
+	t.Skip("cannot make a page uncached here (still resident after FADV_DONTNEED five times): the temp dir is probably tmpfs")
 }
 
 func TestTryFirstCachedReadsSkipTheRing(t *testing.T) {
@@ -175,26 +186,45 @@ func TestTryFirstMissesGoToTheRing(t *testing.T) {
 	buf := make([]byte, 4096)
 	a.SetIOV(buf)
 
-	dropCache(t, fd)
-	a.SetTimeout(0)
-	a.ReadAt(fd, 0)
-	a.Wait()
-	if a.Result() != aio.ErrTimedOut {
-		t.Errorf("zero-timeout ReadAt of uncached data: %v, %d bytes; want ErrTimedOut", a.Result(), a.Count())
+	// RWF_NOWAIT starts the readahead of a page it does not find, and a
+	// fast disk may finish it inside the call: then the try did find the
+	// data, and the read is not a miss (seen here beside a loop dropping
+	// every cache each 2 s, in about 1 run of 700; reliability.md). Such
+	// a read is dropped again and retried, up to a bound.
+	const tries = 20
+	for try := 0; ; try++ {
+		if try == tries {
+			t.Skip("every zero-timeout try found the page: this disk finishes the readahead inside preadv2(RWF_NOWAIT)")
+		}
+		dropCache(t, fd)
+		a.SetTimeout(0)
+		a.ReadAt(fd, 0)
+		a.Wait()
+		if a.Result() == aio.ErrTimedOut {
+			break
+		}
+		if a.Result() != nil || a.Count() != 4096 || string(buf) != content[:4096] {
+			t.Fatalf("zero-timeout ReadAt of uncached data: %v, %d bytes; want ErrTimedOut (or, when the readahead was quick, the data)", a.Result(), a.Count())
+		}
 	}
 	a.SetTimeout(aio.DefaultTimeout)
 
-	for i := 0; i < 3; i++ { // tryMissLimit misses in a row
+	for misses, try := 0, 0; misses < 3; try++ { // tryMissLimit misses in a row
+		if try == tries {
+			t.Skip("the tries kept finding the pages: this disk finishes the readahead inside preadv2(RWF_NOWAIT)")
+		}
 		dropCache(t, fd)
 		before := e.Stats()
 		a.ReadAt(fd, 0)
 		a.Wait()
 		if a.Result() != nil || a.Count() != 4096 || string(buf) != content[:4096] {
-			t.Fatalf("uncached ReadAt %d: %v, %d bytes", i, a.Result(), a.Count())
+			t.Fatalf("uncached ReadAt %d: %v, %d bytes", try, a.Result(), a.Count())
 		}
-		if d := e.Stats().Direct - before.Direct; d != 0 {
-			t.Fatalf("uncached ReadAt %d counted as direct", i)
+		if e.Stats().Direct-before.Direct != 0 {
+			misses = 0 // the try found it after all: the Aio's streak starts again too
+			continue
 		}
+		misses++
 	}
 	// Now cached, but the streak sends the next reads to the ring.
 	before := e.Stats()
