@@ -95,7 +95,7 @@ type Aio struct {
 	// whose cache line cost reads at depth 32 about 5% (decision 39).
 	directPending uint16
 
-	cbGoid   int64 // goroutine running this Aio's callback, 0 when none, timerGoroutine on a timer's; under mu
+	cbGoid   int64 // goroutine running this Aio's callback, 0 when none, < 0 on a timer's (timerCallbackID); under mu
 	abortErr error // the error Abort asked for, while the op is pending
 	cancelFn func(*Aio, error)
 	result   error

@@ -537,8 +537,8 @@ func (a *Aio) checkNotOwnCallback(what string) {
 	a.unlock()
 	own := false
 	switch {
-	case g == timerGoroutine:
-		own = timerCallbackOnStack() == a.stackID()
+	case g < 0:
+		own = onOwnTimerCallback(a, g)
 	case g != 0:
 		own = g == seat.GoroutineID()
 	}

@@ -11,6 +11,7 @@ package aio
 // within one run.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aioring/aioring/internal/gtoken"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
 	"golang.org/x/sys/unix"
@@ -243,6 +245,58 @@ func BenchmarkSleep(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		a.Sleep(time.Microsecond)
 		a.Wait()
+	}
+}
+
+// BenchmarkSleepCallbacks: n Aios, each restarting a 1 µs Sleep from its
+// callback, which runs on its runtime timer's goroutine (timercb.go):
+// what a timer costs with the machine kept busy, for each way such a
+// callback is named: by goroutine token where there is one, or by the
+// digit chain, whose frames, with many Aios (long slot numbers) and a
+// callback that starts an operation, outgrow a fresh goroutine's stack
+// on every fire (decision 64).
+func BenchmarkSleepCallbacks(b *testing.B) {
+	modes := []bool{false}
+	if gtoken.Available {
+		modes = append(modes, true)
+	}
+	for _, n := range []int{1024, 100000} {
+		for _, tokens := range modes {
+			name := fmt.Sprintf("aios=%d/%s", n, map[bool]string{false: "chain", true: "token"}[tokens])
+			b.Run(name, func(b *testing.B) { benchSleepCallbacks(b, n, tokens) })
+		}
+	}
+}
+
+func benchSleepCallbacks(b *testing.B, n int, tokens bool) {
+	old := timerTokens.Load()
+	timerTokens.Store(tokens)
+	defer timerTokens.Store(old)
+	e := benchEngine(b)
+	defer e.Close()
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	var done sync.WaitGroup
+	done.Add(n)
+	aios := make([]*Aio, n)
+	for i := range aios {
+		aios[i] = e.NewAio(func(a *Aio) {
+			if left.Add(-1) < 0 || a.Result() != nil {
+				done.Done()
+				return
+			}
+			a.Sleep(time.Microsecond)
+		})
+	}
+	b.ResetTimer()
+	for _, a := range aios {
+		a.Sleep(time.Microsecond)
+	}
+	done.Wait()
+	b.StopTimer()
+	for _, a := range aios {
+		a.Wait()
+		a.Free()
 	}
 }
 

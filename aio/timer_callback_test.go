@@ -18,6 +18,24 @@ import (
 	"github.com/aioring/aioring/aio"
 )
 
+// eachTimerIdentity runs test once for each way a callback on a timer's
+// goroutine can be named (timercb.go): by the goroutine's token where
+// internal/gtoken has one, and by the digit chain, which architectures
+// without tokens use.
+func eachTimerIdentity(t *testing.T, test func(*testing.T)) {
+	modes := []bool{false}
+	if aio.TimerTokensAvailable {
+		modes = append(modes, true)
+	}
+	for _, tokens := range modes {
+		name := map[bool]string{false: "chain", true: "token"}[tokens]
+		t.Run(name, func(t *testing.T) {
+			defer aio.SetTimerTokens(tokens)()
+			test(t)
+		})
+	}
+}
+
 // 100 000 Sleeps of 1-20 ms on 1 000 Aios (each restarting from its
 // callback, 100 times): every one ends exactly once, never early, and the
 // median and 99th percentile lateness stay under generous bounds (this is
@@ -94,6 +112,10 @@ func TestSleepsManyLateness(t *testing.T) {
 // waits for it; so do Stop and Free; another Aio's Wait from the callback
 // does not panic.
 func TestSleepCallbackOwnWaitPanics(t *testing.T) {
+	eachTimerIdentity(t, testSleepCallbackOwnWaitPanics)
+}
+
+func testSleepCallbackOwnWaitPanics(t *testing.T) {
 	e := newEngine(t, aio.Config{})
 	for _, what := range []string{"Wait", "Stop", "Free"} {
 		msgs := make(chan string, 1)
@@ -156,7 +178,9 @@ func TestSleepCallbackOwnWaitPanics(t *testing.T) {
 
 // Close from a Sleep's callback panics; Close from elsewhere waits for a
 // Sleep's callback that is running.
-func TestSleepCallbackAndClose(t *testing.T) {
+func TestSleepCallbackAndClose(t *testing.T) { eachTimerIdentity(t, testSleepCallbackAndClose) }
+
+func testSleepCallbackAndClose(t *testing.T) {
 	e := newEngine(t, aio.Config{})
 	msgs := make(chan string, 1)
 	a := e.NewAio(func(*aio.Aio) {
@@ -245,6 +269,10 @@ func TestSleepCallbackRestartsNoOverlap(t *testing.T) {
 // on engine 2's while that one still runs, which is not its own and must
 // wait, not panic; each then waits on its own, which must panic.
 func TestSleepCallbackOwnCheckAcrossEngines(t *testing.T) {
+	eachTimerIdentity(t, testSleepCallbackOwnCheckAcrossEngines)
+}
+
+func testSleepCallbackOwnCheckAcrossEngines(t *testing.T) {
 	e1, e2 := newEngine(t, aio.Config{}), newEngine(t, aio.Config{})
 	own := func(a *aio.Aio) (msg string) {
 		defer func() {

@@ -22,13 +22,16 @@ package aio
 //     elsewhere sets followUp instead, and this goroutine runs its
 //     callback next.
 //   - Wait, Stop and Free from the callback panic naming Reap: cbGoid
-//     holds timerGoroutine, not a goroutine id (reading one costs about
-//     2 µs, more than the whole timer), and the check, only when it sees
-//     timerGoroutine, finds the Aio's identity on its own stack: the
-//     callback is called through a chain of calls that spell the Aio's
-//     identity (stackID) in hexadecimal (one function per digit), which
-//     runtime.Callers reads back. The chain costs a dozen calls per
-//     callback; no goroutine id, no allocation, no atomic RMW.
+//     holds a negative number, not a goroutine id (reading one costs
+//     about 2 µs, more than the whole timer): where internal/gtoken names
+//     goroutines (amd64), the timer goroutine's token, negated, which
+//     the check compares with its own (decision 64); elsewhere
+//     timerGoroutine, and the check, only when it sees that, finds the
+//     Aio's identity on its own stack: the callback is called through a
+//     chain of calls that spell the Aio's identity (stackID) in
+//     hexadecimal (one function per digit), which runtime.Callers reads
+//     back. The chain costs a dozen calls per callback, the token one
+//     load; neither a goroutine id, an allocation nor an atomic RMW.
 //   - Close waits for these callbacks as for any other: an Aio is busy
 //     until its callback has returned (callbackDoneLocked), and the
 //     timer's goroutine touches nothing of the engine after that. No
@@ -40,13 +43,44 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/aioring/aioring/internal/gtoken"
 )
 
 // timerGoroutine is what cbGoid holds while the Aio's callback runs on a
-// timer's goroutine; goroutine ids are positive.
+// timer's goroutine where there is no goroutine token; goroutine ids are
+// positive.
 const timerGoroutine = -1
+
+// timerTokens: callbacks on timers' goroutines are named by the
+// goroutine's token (internal/gtoken), where there are tokens; otherwise
+// by the digit chain. Tests turn it off to run the chain on amd64 too
+// (SetTimerTokens), never while such a callback runs.
+var timerTokens atomic.Bool
+
+func init() { timerTokens.Store(gtoken.Available) }
+
+// timerCallbackID is what cbGoid holds while the Aio's callback runs on
+// the calling timer goroutine: its token, negated (tokens are addresses,
+// never 0 and below 1<<63), or timerGoroutine without tokens.
+func timerCallbackID() int64 {
+	if timerTokens.Load() {
+		return -int64(gtoken.Current())
+	}
+	return timerGoroutine
+}
+
+// onOwnTimerCallback reports whether the caller is a's callback running
+// on a timer's goroutine; g (< 0) is a's cbGoid.
+func onOwnTimerCallback(a *Aio, g int64) bool {
+	if g != timerGoroutine {
+		return g == timerCallbackID()
+	}
+	return timerCallbackOnStack() == a.stackID()
+}
 
 // ownRoundLocked returns, when a start now comes from the Aio's own
 // callback running in a round of one of the backend's workers, that
@@ -148,7 +182,7 @@ func (a *Aio) beginTimerCallbackLocked() {
 	if a.state == stateDone {
 		a.state = stateCallback // a start is allowed from here on
 	}
-	a.cbGoid = timerGoroutine
+	a.cbGoid = timerCallbackID()
 }
 
 // runTimerCallback runs one callback, begun by beginTimerCallbackLocked;
@@ -162,6 +196,13 @@ func (a *Aio) runTimerCallback() (again bool) {
 		a.followUp = false
 		a.unlock()
 	}()
+	// cbGoid, which this goroutine wrote under mu just before
+	// (beginTimerCallbackLocked) and nobody else writes while the
+	// callback runs, says how the callback is named.
+	if a.cbGoid != timerGoroutine {
+		a.cb(a) // cbGoid is this goroutine's token
+		return false
+	}
 	a.e.timerIndex() // before the spelling: stackID reads it
 	spellThenCall(a, a.stackID())
 	return false // replaced by the deferred function
@@ -332,6 +373,25 @@ func timerCallbackOnStack() uintptr {
 // closingFromTimerCallback reports whether the caller runs, on a timer's
 // goroutine, the callback of one of e's Aios (Close would wait for it).
 func (e *Engine) closingFromTimerCallback() bool {
+	if timerTokens.Load() {
+		// The Aios first, then each under its own lock (Aio.mu comes
+		// before Engine.mu). One that is freed meanwhile runs no
+		// callback here: it was not busy.
+		var aios []*Aio
+		e.mu.Lock()
+		e.table.each(func(a *Aio) { aios = append(aios, a) })
+		e.mu.Unlock()
+		id := timerCallbackID()
+		for _, a := range aios {
+			a.mu.Lock()
+			own := a.cbGoid == id
+			a.mu.Unlock()
+			if own {
+				return true
+			}
+		}
+		return false
+	}
 	id := timerCallbackOnStack()
 	if id == 0 {
 		return false
