@@ -77,7 +77,7 @@ func TestFaultBadDescriptors(t *testing.T) {
 		"Connect": func(a *Aio, fd int) { a.Connect(fd, sa) },
 	}
 	for name, op := range ops {
-		for _, fd := range []int{-1, closed, beyondLimit, 1 << 40} {
+		for _, fd := range []int{-1, closed, beyondLimit, int(^uint(0) >> 1)} { // the largest int: beyond 32 bits where int is 64
 			for _, timeout := range []time.Duration{Infinite, time.Second} {
 				err, n := runOne(t, e, func(a *Aio) { a.SetIOV(buf); a.SetTimeout(timeout) }, func(a *Aio) { op(a, fd) })
 				if !errors.Is(err, syscall.EBADF) || n != 0 {

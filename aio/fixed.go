@@ -585,7 +585,7 @@ func (a *Aio) fixedBufsLocked(s *bufSnap, d *op.Desc) error {
 		if d.Iov.Len == 0 {
 			return nil
 		}
-		b, whole := s.find(uintptr(unsafe.Pointer(d.Iov.Base)), d.Iov.Len)
+		b, whole := s.find(uintptr(unsafe.Pointer(d.Iov.Base)), uint64(d.Iov.Len)) // Len: 32 bits on 32-bit targets
 		if b == nil {
 			return nil
 		}
@@ -606,7 +606,7 @@ func (a *Aio) fixedBufsLocked(s *bufSnap, d *op.Desc) error {
 			same = false
 			continue
 		}
-		b, whole := s.find(uintptr(unsafe.Pointer(v.Base)), v.Len)
+		b, whole := s.find(uintptr(unsafe.Pointer(v.Base)), uint64(v.Len))
 		if b == nil || !whole || (one != nil && b != one) {
 			same = false
 		}

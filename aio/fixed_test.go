@@ -21,7 +21,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/aioring/aioring/aio"
@@ -197,10 +196,9 @@ func TestFixedBufferDirectRoundTrip(t *testing.T) {
 // program no longer sees them.
 func remapFresh(t *testing.T, b []byte) {
 	t.Helper()
-	_, _, errno := unix.Syscall6(unix.SYS_MMAP, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE|unix.MAP_FIXED, ^uintptr(0), 0)
-	if errno != 0 {
-		t.Fatalf("mmap MAP_FIXED: %v", errno)
+	if _, err := unix.MmapPtr(-1, 0, unsafe.Pointer(&b[0]), uintptr(len(b)),
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
+		t.Fatalf("mmap MAP_FIXED: %v", err)
 	}
 }
 
@@ -420,7 +418,7 @@ func TestRegisterFDErrors(t *testing.T) {
 			t.Errorf("UnregisterFD of an unregistered descriptor = %v, want ErrInvalid", err)
 		}
 		closeFD()
-		for _, bad := range []int{fd, -1, 1 << 40} {
+		for _, bad := range []int{fd, -1, int(^uint(0) >> 1)} { // the largest int
 			if err := e.RegisterFD(bad); !errors.Is(err, aio.ErrInvalid) {
 				t.Errorf("RegisterFD(%d) (not open) = %v, want ErrInvalid", bad, err)
 			}
@@ -525,7 +523,7 @@ func TestUnregisterFDWhilePending(t *testing.T) {
 		}
 		// Its last use ended: the slot is emptied, the socket's last
 		// reference goes, and the peer sees the end of the stream.
-		var tv = unix.Timeval{Sec: int64(waitLimit / time.Second)}
+		tv := unix.NsecToTimeval(int64(waitLimit))
 		if err := unix.SetsockoptTimeval(s1, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 			t.Fatal(err)
 		}

@@ -60,7 +60,8 @@ func (r *Ring) RegisterBufferTable(n uint32) error {
 func (r *Ring) UpdateBuffer(i uint32, base unsafe.Pointer, n uint64) error {
 	var p runtime.Pinner
 	defer p.Unpin()
-	iov := &unix.Iovec{Base: (*byte)(base), Len: n}
+	iov := &unix.Iovec{Base: (*byte)(base)}
+	iov.SetLen(int(n)) // Len is 32 bits wide on 32-bit targets
 	arg := &rsrcUpdate2{Offset: i, Data: uint64(uintptr(unsafe.Pointer(iov))), Nr: 1}
 	p.Pin(iov)
 	p.Pin(arg)

@@ -72,7 +72,7 @@ func walkTotal(t *testing.T, root string) int64 {
 		}
 		st := fi.Sys().(*syscall.Stat_t)
 		if st.Nlink > 1 && !fi.IsDir() {
-			k := [2]uint64{st.Dev, st.Ino}
+			k := [2]uint64{uint64(st.Dev), st.Ino} // Dev is 32 bits wide on some targets
 			if seen[k] {
 				return nil
 			}

@@ -47,7 +47,14 @@ func fileCall(po *portOp) int32 {
 		case op.Fdatasync:
 			_, _, e = unix.Syscall(unix.SYS_FDATASYNC, fd, 0, 0)
 		case op.Fallocate:
-			r, _, e = unix.Syscall6(unix.SYS_FALLOCATE, fd, uintptr(f.mode), uintptr(po.off), uintptr(f.length), 0, 0)
+			// x/sys passes the 64-bit offset and length as each
+			// architecture's calling convention splits them (two
+			// registers apiece on 32-bit targets).
+			if err := unix.Fallocate(int(po.fd), f.mode, po.off, f.length); err != nil {
+				if e, _ = err.(unix.Errno); e == 0 {
+					e = unix.EIO // x/sys reports errno values only
+				}
+			}
 		default:
 			e = unix.EINVAL
 		}
