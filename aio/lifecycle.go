@@ -111,7 +111,8 @@ package aio
 //
 // Locks: Aio.mu, then Engine.mu (slot table) or a shard's SQ lock. A
 // callback never runs with any of them held, and no system call runs
-// under Aio.mu but the try of a small file read (tryfirst.go).
+// under Aio.mu but the try of a small file read (tryfirst.go) and the
+// enter that makes room in a full SQ.
 
 import (
 	"sync"

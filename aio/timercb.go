@@ -24,7 +24,7 @@ package aio
 //   - Wait, Stop and Free from the callback panic naming Reap: cbGoid
 //     holds a negative number, not a goroutine id (reading one costs
 //     about 2 µs, more than the whole timer): where internal/gtoken names
-//     goroutines (amd64), the timer goroutine's token, negated, which
+//     goroutines (amd64, arm64), the timer goroutine's token, negated, which
 //     the check compares with its own (decision 64); elsewhere
 //     timerGoroutine, and the check, only when it sees that, finds the
 //     Aio's identity on its own stack: the callback is called through a

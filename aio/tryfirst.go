@@ -12,7 +12,9 @@ package aio
 // which never waits for a device, and the start, the try and the end
 // are then one critical section instead of two (decision 61). An Abort
 // meanwhile waits for the try, then finds the operation ended or in the
-// ring. These are the only system calls made under an Aio's mutex.
+// ring. Besides these, the only system call under an Aio's mutex is the
+// enter a start or a cancel makes when it finds the SQ full
+// (completion's reserve).
 //
 // Any other try (a larger read, a Splice) runs without Aio.mu, in
 // stateTry: the starter alone owns the description, no SQE is queued, no
