@@ -127,6 +127,7 @@ type portOp struct {
 	deadline   int64         // a link timeout's deadline, engine clock ns; 0: none
 	connecting bool          // Connect got EINPROGRESS: readiness means it ended
 	noNowait   bool          // the descriptor refused RWF_NOWAIT: readiness, then a file worker
+	capWrite   bool          // without preadv2, a write to a pipe or socket: cut to what readiness promises (tryRW)
 	file       fileOp        // a files-by-name operation's arguments (file.go)
 
 	// guarded by p.mu
@@ -282,7 +283,7 @@ func (p *Backend) Queue(d *op.Desc) error {
 	}
 	po.token, po.kind, po.fd, po.off = d.Token, d.Kind, d.FD, d.Off
 	po.wfd, po.out, po.outOff, po.n, po.how, po.spliceMode = d.FD, d.Out, d.OutOff, d.N, d.How, 0
-	po.nonblock, po.connecting, po.noNowait = d.Attempt, false, false
+	po.nonblock, po.connecting, po.noNowait, po.capWrite = d.Attempt, false, false, false
 	po.flags = 0
 	if d.Kind == op.Send || d.Kind == op.SendTo {
 		po.flags = msgNosignal

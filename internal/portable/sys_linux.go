@@ -6,6 +6,7 @@ package portable
 // own buffers (no allocation), and the epoll instance.
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/aioring/aioring/internal/op"
@@ -118,6 +119,13 @@ func (pl *poller) wait(fd int, raw *rawEvents, out []pollEvent) (n int, woke boo
 	}
 }
 
+// noRWv2 is set once preadv2 has failed with ENOSYS: a kernel before 4.6,
+// or an emulator without it (qemu-user 7.2 has none, seen running the
+// arm64 tests). Reads and writes then use preadv/pwritev (readv/writev at
+// the file position), and RWF_NOWAIT attempts report EOPNOTSUPP, so that
+// their descriptors go the way of those without RWF_NOWAIT (tryRW).
+var noRWv2 atomic.Bool
+
 // rw is a read or write of po at its offset (-1: the file position) with
 // preadv2/pwritev2 flags (RWF_NOWAIT for an attempt). It uses Syscall, as
 // os.File does: even a cached transfer may copy for long.
@@ -126,18 +134,21 @@ func rw(po *portOp, flags uintptr) (int32, unix.Errno) {
 	if po.vector {
 		iov, n = po.iovp, uintptr(po.niov)
 	}
-	nr := uintptr(unix.SYS_PREADV2)
-	if po.kind == op.Write {
-		nr = unix.SYS_PWRITEV2
-	}
 	// pos_l, pos_h: the kernel joins them by half-word shifts, so on
 	// 64-bit targets the high half contributes nothing.
 	off := uint64(po.off)
 	for {
+		nr := rwCall(po.kind == op.Write, po.off, flags)
+		if nr == 0 {
+			return 0, unix.EOPNOTSUPP // no RWF_NOWAIT without preadv2
+		}
 		r, _, e := unix.Syscall6(nr, uintptr(po.fd), uintptr(unsafe.Pointer(iov)), n,
 			uintptr(off), uintptr(off>>32), flags)
 		switch {
 		case e == unix.EINTR:
+			continue
+		case e == unix.ENOSYS && !noRWv2.Load():
+			noRWv2.Store(true)
 			continue
 		case e == unix.ESPIPE && po.off != -1:
 			// A stream (pipe, socket, FIFO): io_uring ignores the offset
@@ -147,6 +158,28 @@ func rw(po *portOp, flags uintptr) (int32, unix.Errno) {
 		}
 		return int32(r), e
 	}
+}
+
+// rwCall is the system call rw makes: preadv2 or pwritev2, or without
+// them (noRWv2) preadv/pwritev at an offset and readv/writev at the file
+// position (which ignore the offset's arguments); 0 for an attempt with
+// flags that only preadv2 knows.
+func rwCall(write bool, off int64, flags uintptr) uintptr {
+	switch {
+	case !noRWv2.Load() && write:
+		return unix.SYS_PWRITEV2
+	case !noRWv2.Load():
+		return unix.SYS_PREADV2
+	case flags != 0:
+		return 0
+	case off == -1 && write:
+		return unix.SYS_WRITEV
+	case off == -1:
+		return unix.SYS_READV
+	case write:
+		return unix.SYS_PWRITEV
+	}
+	return unix.SYS_PREADV
 }
 
 // try runs po's system call once without blocking.
@@ -204,11 +237,29 @@ func tryRW(po *portOp) (int32, portNext) {
 			return 0, nWrite
 		case unix.EOPNOTSUPP:
 			po.noNowait = true
+			// Without preadv2 nothing makes one write to a pipe or
+			// socket non-blocking: after its readiness the write is
+			// cut to a page, which a writable pipe takes whole (a
+			// stream write may end short, as the ring's may), so that
+			// it never blocks a file worker where a cancel cannot
+			// reach it. Writes to regular files stay whole.
+			po.capWrite = po.kind == op.Write && noRWv2.Load() && !regularFile(po.fd)
 		default:
 			return -int32(e), nDone
 		}
 	}
 	return readiness(po, po.kind == op.Read)
+}
+
+// capWriteMax is how much of a write capWrite lets through: one page,
+// what a pipe that polls writable has room for.
+const capWriteMax = 4096
+
+// regularFile reports whether fd is a regular file (or fstat failed, and
+// the call will say why).
+func regularFile(fd int32) bool {
+	var st unix.Stat_t
+	return unix.Fstat(int(fd), &st) != nil || st.Mode&unix.S_IFMT == unix.S_IFREG
 }
 
 // sockIO is one non-blocking receive or send: MSG_DONTWAIT makes this call
@@ -300,6 +351,20 @@ func (p *Backend) block(po *portOp) int32 {
 		var e unix.Errno
 		switch po.kind {
 		case op.Read, op.Write:
+			if po.capWrite {
+				if po.vector { // the first buffer that holds anything, alone
+					for _, v := range unsafe.Slice(po.iovp, po.niov) {
+						if v.Len > 0 {
+							po.iov = v
+							break
+						}
+					}
+					po.vector = false
+				}
+				if po.iov.Len > capWriteMax {
+					po.iov.SetLen(capWriteMax)
+				}
+			}
 			var n int32
 			n, e = rw(po, 0)
 			r = uintptr(n)
