@@ -4,6 +4,7 @@ package aio
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -77,7 +78,7 @@ func TestFaultBadDescriptors(t *testing.T) {
 		"Connect": func(a *Aio, fd int) { a.Connect(fd, sa) },
 	}
 	for name, op := range ops {
-		for _, fd := range []int{-1, closed, beyondLimit, int(^uint(0) >> 1)} { // the largest int: beyond 32 bits where int is 64
+		for _, fd := range []int{-1, closed, beyondLimit, math.MaxInt} {
 			for _, timeout := range []time.Duration{Infinite, time.Second} {
 				err, n := runOne(t, e, func(a *Aio) { a.SetIOV(buf); a.SetTimeout(timeout) }, func(a *Aio) { op(a, fd) })
 				if !errors.Is(err, syscall.EBADF) || n != 0 {

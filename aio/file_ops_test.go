@@ -10,6 +10,7 @@ package aio_test
 
 import (
 	"errors"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -177,7 +178,7 @@ func TestFileErrors(t *testing.T) {
 		{"Statx bad flags", func(a *aio.Aio) { a.Statx(unix.AT_FDCWD, dir, -1, unix.STATX_BASIC_STATS, &st) }, syscall.EINVAL},
 		{"CloseFD -1", func(a *aio.Aio) { a.CloseFD(-1) }, syscall.EBADF},
 		{"CloseFD unused", func(a *aio.Aio) { a.CloseFD(1 << 20) }, syscall.EBADF},
-		{"CloseFD huge", func(a *aio.Aio) { a.CloseFD(int(^uint(0) >> 1)) }, syscall.EBADF}, // the largest int
+		{"CloseFD huge", func(a *aio.Aio) { a.CloseFD(math.MaxInt) }, syscall.EBADF},
 		{"Fdatasync bad", func(a *aio.Aio) { a.Fdatasync(1 << 20) }, syscall.EBADF},
 		{"Fallocate bad", func(a *aio.Aio) { a.Fallocate(1<<20, 0, 0, 10) }, syscall.EBADF},
 		{"Fallocate read-only", func(a *aio.Aio) { a.Fallocate(rfd, 0, 0, 10) }, syscall.EBADF},

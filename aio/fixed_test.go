@@ -15,6 +15,7 @@ package aio_test
 import (
 	"bytes"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -418,7 +419,7 @@ func TestRegisterFDErrors(t *testing.T) {
 			t.Errorf("UnregisterFD of an unregistered descriptor = %v, want ErrInvalid", err)
 		}
 		closeFD()
-		for _, bad := range []int{fd, -1, int(^uint(0) >> 1)} { // the largest int
+		for _, bad := range []int{fd, -1, math.MaxInt} {
 			if err := e.RegisterFD(bad); !errors.Is(err, aio.ErrInvalid) {
 				t.Errorf("RegisterFD(%d) (not open) = %v, want ErrInvalid", bad, err)
 			}

@@ -269,9 +269,7 @@ func BenchmarkSleepCallbacks(b *testing.B) {
 }
 
 func benchSleepCallbacks(b *testing.B, n int, tokens bool) {
-	old := timerTokens.Load()
-	timerTokens.Store(tokens)
-	defer timerTokens.Store(old)
+	defer SetTimerTokens(tokens)()
 	e := benchEngine(b)
 	defer e.Close()
 	var left atomic.Int64

@@ -103,20 +103,53 @@ func TestReportsInOpTerms(t *testing.T) {
 	}
 }
 
-// Without preadv2 (a kernel before 4.6, or qemu-user, which has none),
-// reads and writes go through preadv/pwritev, and readv/writev at the file
-// position; a zero-timeout attempt on a file still ends (it can no longer
-// be told the data is cached, so it is read by a file worker). Forced
-// here by noRWv2.
-func TestReadWriteWithoutPreadv2(t *testing.T) {
+// startWithoutPreadv2 starts a backend that behaves as on a kernel
+// without preadv2 (noRWv2, restored when t ends) and returns it with the
+// sink of its results.
+func startWithoutPreadv2(t *testing.T) (*Backend, sink) {
+	t.Helper()
 	noRWv2.Store(true)
-	defer noRWv2.Store(false)
+	t.Cleanup(func() { noRWv2.Store(false) })
 	s := make(sink, 4)
 	p, err := Start(s, monoNow, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
+	return p, s
+}
+
+// startRW queues and submits a read or write of buf on fd at off.
+func startRW(t *testing.T, p *Backend, token uint64, kind op.Kind, fd int, off int64, buf []byte, attempt bool) *op.Desc {
+	t.Helper()
+	d := &op.Desc{Kind: kind, FD: int32(fd), Off: off, Token: token, Attempt: attempt}
+	d.Iov.Base = &buf[0]
+	d.Iov.SetLen(len(buf))
+	if err := p.Queue(d); err != nil {
+		t.Fatal(err)
+	}
+	p.Submit(d, 0)
+	return d
+}
+
+// next is the sink's next result, or a failure after 10 s.
+func (s sink) next(t *testing.T) op.Result {
+	t.Helper()
+	select {
+	case got := <-s:
+		return got.r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no result within 10 s (a file worker blocked?)")
+	}
+	return op.Result{}
+}
+
+// Without preadv2 (a kernel before 4.6, or qemu-user, which has none),
+// reads and writes go through preadv/pwritev, and readv/writev at the file
+// position; a zero-timeout attempt on a file still ends (it can no longer
+// be told the data is cached, so it is read by a file worker).
+func TestReadWriteWithoutPreadv2(t *testing.T) {
+	p, s := startWithoutPreadv2(t)
 	fd, err := unix.Open(t.TempDir()+"/f", unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -124,20 +157,8 @@ func TestReadWriteWithoutPreadv2(t *testing.T) {
 	defer unix.Close(fd)
 	run := func(token uint64, kind op.Kind, off int64, buf []byte, attempt bool) op.Result {
 		t.Helper()
-		d := &op.Desc{Kind: kind, FD: int32(fd), Off: off, Token: token, Attempt: attempt}
-		d.Iov.Base = &buf[0]
-		d.Iov.SetLen(len(buf))
-		if err := p.Queue(d); err != nil {
-			t.Fatal(err)
-		}
-		p.Submit(d, 0)
-		select {
-		case got := <-s:
-			return got.r
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no result for token %d", token)
-		}
-		return op.Result{}
+		startRW(t, p, token, kind, fd, off, buf, attempt)
+		return s.next(t)
 	}
 	if r := run(1, op.Write, 4, []byte("world"), false); r.End != op.Completed || r.Res != 5 {
 		t.Fatalf("pwritev at 4: %+v", r)
@@ -153,9 +174,6 @@ func TestReadWriteWithoutPreadv2(t *testing.T) {
 	if r := run(4, op.Read, 4, buf, true); r.End != op.Completed || r.Res != 5 || string(buf[:5]) != "world" {
 		t.Fatalf("zero-timeout attempt at 4: %+v %q, want world", r, buf[:5])
 	}
-	if !noRWv2.Load() {
-		t.Fatal("noRWv2 was cleared")
-	}
 }
 
 // Without preadv2 a write to a pipe cannot be made non-blocking per call:
@@ -164,14 +182,7 @@ func TestReadWriteWithoutPreadv2(t *testing.T) {
 // the reader drained the pipe), and a write larger than the pipe's room
 // ends short instead of blocking.
 func TestPipeWriteWithoutPreadv2(t *testing.T) {
-	noRWv2.Store(true)
-	defer noRWv2.Store(false)
-	s := make(sink, 4)
-	p, err := Start(s, monoNow, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, s := startWithoutPreadv2(t)
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
@@ -179,29 +190,9 @@ func TestPipeWriteWithoutPreadv2(t *testing.T) {
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
 	big := make([]byte, 1<<20)
-	write := func(token uint64) *op.Desc {
-		d := &op.Desc{Kind: op.Write, FD: int32(fds[1]), Off: -1, Token: token}
-		d.Iov.Base = &big[0]
-		d.Iov.SetLen(len(big))
-		if err := p.Queue(d); err != nil {
-			t.Fatal(err)
-		}
-		p.Submit(d, 0)
-		return d
-	}
-	wait := func() op.Result {
-		t.Helper()
-		select {
-		case got := <-s:
-			return got.r
-		case <-time.After(10 * time.Second):
-			t.Fatal("no result: the write blocks a file worker")
-		}
-		return op.Result{}
-	}
 	// An empty pipe: the write ends after at most a page.
-	write(1)
-	if r := wait(); r.End != op.Completed || r.Res <= 0 || r.Res > capWriteMax {
+	startRW(t, p, 1, op.Write, fds[1], -1, big, false)
+	if r := s.next(t); r.End != op.Completed || r.Res <= 0 || r.Res > capWriteMax {
 		t.Fatalf("write of 1 MiB into an empty pipe: %+v, want 1 to %d bytes", r, capWriteMax)
 	}
 	// Fill it, then a write waits for room, and a cancel ends it.
@@ -212,13 +203,13 @@ func TestPipeWriteWithoutPreadv2(t *testing.T) {
 		}
 	}
 	unix.SetNonblock(fds[1], false)
-	d := write(2)
+	d := startRW(t, p, 2, op.Write, fds[1], -1, big, false)
 	time.Sleep(20 * time.Millisecond)
 	if err := p.Cancel(d); err != nil {
 		t.Fatal(err)
 	}
 	p.Push(0)
-	if r := wait(); r.End != op.Interrupted {
+	if r := s.next(t); r.End != op.Interrupted {
 		t.Fatalf("cancelled write into a full pipe: %+v, want Interrupted", r)
 	}
 }
