@@ -141,13 +141,16 @@ func (r ringBackend) Submit(_ *op.Desc, round int64) { r.Push(round) }
 // rings. The message machinery asks a backend for it and, on the
 // portable backend, does without.
 type ringer interface {
-	QueueRequest(completion.Request) error
+	QueueRequest(completion.Request) (completion.Ticket, error)
+	SubmitThrough(completion.Ticket)
 	QueueCancel(sqe.UserData) error
 	RegisterBufRing(entries uint32, group uint16) (*ring.BufRing, error)
 }
 
 // QueueRequest implements ringer.
-func (r ringBackend) QueueRequest(req completion.Request) error { return r.Shard.Queue(req) }
+func (r ringBackend) QueueRequest(req completion.Request) (completion.Ticket, error) {
+	return r.Shard.QueueTicket(req)
+}
 
 var (
 	_ backend = ringBackend{}

@@ -24,18 +24,20 @@ import (
 // receive on a descriptor closed under it ends as the contract says, and
 // that every buffer is back in its pool at the end.
 func TestMsgStatesConcurrentChurn(t *testing.T) {
-	t.Run("default", func(t *testing.T) { msgChurn(t, 128) })
+	t.Run("default", func(t *testing.T) { msgChurn(t, 128, false) })
 	t.Run("fallback", func(t *testing.T) {
 		// The single-shot fallback: receives waiting for a buffer are
 		// listed per ring (msgRing.fbWait).
 		defer SetMsgFallback(true)()
-		msgChurn(t, 16)
+		msgChurn(t, 16, false)
 	})
+	t.Run("reused numbers", func(t *testing.T) { msgChurn(t, 128, true) })
 }
 
 // msgChurn runs the test with nbuf buffers per ring: few, so that
-// receives starve and are woken.
-func msgChurn(t *testing.T, nbuf int) {
+// receives starve and are woken. With reuse the churn's descriptor
+// numbers come back at once, as a server's do.
+func msgChurn(t *testing.T, nbuf int, reuse bool) {
 	e, err := NewEngine(Config{Rings: 2, MsgBuffers: nbuf})
 	if err != nil {
 		t.Skipf("engine: %v", err)
@@ -54,25 +56,25 @@ func msgChurn(t *testing.T, nbuf int) {
 		}
 		return fds[0], fds[1]
 	}
-	// The receiving end of a churn pair gets a number never used before
-	// in this test. Reusing a number at once meets a race of the ring
-	// layer, not of the message locks: a multishot's SQE queued but not
-	// yet entered (another goroutine is in io_uring_enter, or a reaper's
-	// round submits after its callbacks) when the program closes the
-	// descriptor is resolved by the kernel against the next socket given
-	// that number, whose data it then takes (the same test with
-	// numbers reused loses messages on the engine before the per-state
-	// locks too). That race belongs to the ring's submission, not to
-	// the message locks this test checks.
+	// Without reuse the receiving end of a churn pair gets a number
+	// never used before in this test, so that only the message locks
+	// are tested. With it, the numbers also test that a dropped state's
+	// multishot SQE has reached the kernel before Stop, Free or CloseFD
+	// returns: one still in the SQ when the program closes the
+	// descriptor would be resolved against the next socket given that
+	// number, and take its data (msgAfter.flush).
 	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 4096 {
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || (!reuse && lim.Cur < 4096) {
 		t.Skipf("RLIMIT_NOFILE %d: too low for unique descriptor numbers", lim.Cur)
 	}
 	var nextFD atomic.Int64
 	nextFD.Store(int64(lim.Cur / 2))
-	fdsLeft := func() bool { return nextFD.Load() < int64(lim.Cur)-64 }
+	fdsLeft := func() bool { return reuse || nextFD.Load() < int64(lim.Cur)-64 }
 	churnPair := func() (int, int) {
 		x, y := seqpair()
+		if reuse {
+			return x, y
+		}
 		n, err := unix.FcntlInt(uintptr(x), unix.F_DUPFD_CLOEXEC, int(nextFD.Add(1)))
 		if err != nil {
 			t.Fatal(err)

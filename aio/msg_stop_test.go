@@ -462,3 +462,111 @@ func TestMsgStopRacingResult(t *testing.T) {
 	}
 	t.Logf("%d of %d messages ended the stopped RecvMsg", viaStopped, rounds)
 }
+
+// A RecvMsg (an Accept) started and stopped inside a callback, its
+// descriptor closed there and the number given to a new socket: a reaper's
+// round submits what its callbacks queued only when they return, so the
+// stopped operation's multishot must reach the kernel before Stop returns.
+// Were it still in the SQ at the close, the kernel would resolve it against
+// the new socket and take the message written to it (the connection made
+// to it).
+func TestMsgDropInCallbackThenReuse(t *testing.T) {
+	t.Run("RecvMsg", func(t *testing.T) {
+		dropInCallbackThenReuse(t, func() (int, func() int) {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Error(err)
+				return -1, nil
+			}
+			t.Cleanup(func() { unix.Close(fds[1]) })
+			return fds[0], func() int {
+				if _, err := unix.Write(fds[1], []byte("new")); err != nil {
+					t.Error(err)
+				}
+				return -1 // closed by the cleanup
+			}
+		}, func(r *aio.Aio, fd int) error {
+			m, _, err := recvMsg(t, r, fd)
+			if err == nil {
+				if s := string(m.Bytes()); s != "new" {
+					t.Errorf("RecvMsg on the reused number = %q, want new", s)
+				}
+				m.Free()
+			}
+			return err
+		}, (*aio.Aio).RecvMsg)
+	})
+	t.Run("Accept", func(t *testing.T) {
+		dropInCallbackThenReuse(t, func() (int, func() int) {
+			fd, sa := rawListener(t)
+			return fd, func() int {
+				c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					t.Error(err)
+					return -1
+				}
+				if err := unix.Connect(c, sa); err != nil {
+					t.Error(err)
+				}
+				return c
+			}
+		}, func(r *aio.Aio, fd int) error {
+			r.Accept(fd)
+			r.Wait()
+			if r.Result() == nil {
+				unix.Close(r.FD())
+			}
+			return r.Result()
+		}, (*aio.Aio).Accept)
+	})
+}
+
+// dropInCallbackThenReuse runs the test for one kind of multishot: open
+// makes a socket and returns its descriptor and a function that feeds it
+// (writes to it, connects to it) and returns a descriptor to close, or -1;
+// take
+// receives what was fed; start starts the multishot operation.
+func dropInCallbackThenReuse(t *testing.T, open func() (int, func() int), take func(*aio.Aio, int) error, start func(*aio.Aio, int)) {
+	e := newEngine(t, aio.Config{})
+	x, _ := open()
+	nx, peer := -1, -1
+	inCallback := make(chan struct{})
+	c := e.NewAio(func(*aio.Aio) {
+		defer close(inCallback)
+		b := e.NewAio(nil)
+		b.SetTimeout(waitLimit)
+		start(b, x)
+		b.Stop()
+		b.Free()
+		unix.Close(x)
+		var feed func() int
+		nx, feed = open()
+		if nx != x && nx >= 0 {
+			if err := unix.Dup3(nx, x, unix.O_CLOEXEC); err != nil {
+				t.Error(err)
+			}
+			unix.Close(nx)
+			nx = x
+		}
+		if feed != nil {
+			peer = feed()
+		}
+	})
+	defer c.Free()
+	c.Nop()
+	<-inCallback
+	c.Wait()
+	if t.Failed() {
+		return
+	}
+	defer unix.Close(nx)
+	if peer >= 0 {
+		defer unix.Close(peer)
+	}
+	r := e.NewAio(nil)
+	defer r.Free()
+	r.SetTimeout(2 * time.Second)
+	if err := take(r, nx); err != nil {
+		t.Fatalf("on the reused number: %v, want what was sent to the new socket (taken by the stopped operation's multishot?)", err)
+	}
+}

@@ -182,12 +182,13 @@ type fdState struct {
 	hdr      unix.Msghdr
 
 	mu        sync.Mutex
-	dropped   atomic.Bool // out of fds; what arrives goes back. Set under mu; read without it when pruning
-	freed     bool        // the table slot is freed: a CQE that found st late ignores it
-	armed     bool        // the multishot is in the kernel (its last CQE not seen)
-	canceling bool        // an ASYNC_CANCEL of it is queued
-	starved   bool        // in mr.starved (or being taken off it by buffersBack)
-	ended     bool        // the last CQE said end of stream (endErr nil) or an error
+	dropped   atomic.Bool       // out of fds; what arrives goes back. Set under mu; read without it when pruning
+	freed     bool              // the table slot is freed: a CQE that found st late ignores it
+	armed     bool              // the multishot is queued or in the kernel (its last CQE not seen)
+	armedAt   completion.Ticket // where the armed multishot's SQE is in the SQ
+	canceling bool              // an ASYNC_CANCEL of it is queued
+	starved   bool              // in mr.starved (or being taken off it by buffersBack)
+	ended     bool              // the last CQE said end of stream (endErr nil) or an error
 	endErr    error
 	q         []msgItem // ring buffer, grown when the bound is overshot
 	qh, qn    int
@@ -381,11 +382,12 @@ func (ms *msgEngine) armLocked(st *fdState) bool {
 	if st.armed || st.ended || st.starved || st.dropped.Load() || st.qn >= msgQueueMax || ms.closing.Load() {
 		return false
 	}
-	if st.rg.QueueRequest(&st.req) != nil {
+	t, err := st.rg.QueueRequest(&st.req)
+	if err != nil {
 		st.ended, st.endErr = true, ErrClosed
 		return false
 	}
-	st.armed = true
+	st.armed, st.armedAt = true, t
 	st.mr.armed.Add(1)
 	return true
 }
@@ -516,6 +518,10 @@ func (ms *msgEngine) dropLocked(st *fdState, err error, after *msgAfter) {
 		ms.freeIDLocked(st)
 		return
 	}
+	// The multishot may still be in the SQ, naming only the descriptor's
+	// number: it must reach the kernel before the program can close the
+	// descriptor and the number name another socket (msgAfter.run).
+	after.submitThrough(st.rg, st.armedAt)
 	if !st.canceling && st.rg.QueueCancel(st.req.ud) == nil {
 		st.canceling = true
 		after.pushLater(st.sh)

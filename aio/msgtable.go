@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/sqe"
 	"golang.org/x/sys/unix"
 )
@@ -39,14 +40,35 @@ type msgChunk struct {
 }
 
 // msgAfter is what a locked section leaves for after its locks are
-// released: rings to push (cancels queued on them) and accepted
-// descriptors to close(2). It lives on the caller's stack; fds is
-// allocated only when a dropped accept state held connections.
+// released: rings to push (cancels queued on them), dropped multishots to
+// see into the kernel, and accepted descriptors to close(2). It lives on
+// the caller's stack; more, subs and fds are allocated only past the
+// common case (more than four rings, more than one dropped multishot, a
+// dropped accept state that held connections).
 type msgAfter struct {
 	push [4]backend
 	np   int
 	more []backend
+	sub  ticketAt
+	subs []ticketAt
 	fds  []int32
+}
+
+// ticketAt is a dropped multishot's place in its ring's SQ.
+type ticketAt struct {
+	rg ringer
+	t  completion.Ticket
+}
+
+// submitThrough records that the SQEs of rg queued up to t must have
+// reached the kernel before run returns.
+func (w *msgAfter) submitThrough(rg ringer, t completion.Ticket) {
+	switch {
+	case w.sub.rg == nil:
+		w.sub = ticketAt{rg, t}
+	default:
+		w.subs = append(w.subs, ticketAt{rg, t})
+	}
 }
 
 // pushLater records that sh has a cancel queued to submit.
@@ -72,9 +94,24 @@ func (w *msgAfter) pushLater(sh backend) {
 // pushed reports whether a cancel was queued.
 func (w *msgAfter) pushed() bool { return w.np > 0 }
 
-// run submits the queued cancels and closes the descriptors. Called with
-// no lock held.
+// run sees the dropped multishots into the kernel, submits the queued
+// cancels and closes the descriptors. Called with no lock held.
+//
+// The first step is why Stop, Free and CloseFD may return and the program
+// then close the descriptor: a multishot SQE still in the SQ names only a
+// number, and the kernel resolves it when it takes the SQE; the number may
+// by then name the next socket opened, whose data it would take
+// (TestMsgDropInCallbackThenReuse). Taken, it holds the old socket until
+// its cancel ends it. Most have been taken long before: one lock pair.
+// A reaper's round would submit them only when its callbacks return, so
+// this submits them at once wherever it runs.
 func (w *msgAfter) run() {
+	if w.sub.rg != nil {
+		w.sub.rg.SubmitThrough(w.sub.t)
+	}
+	for _, s := range w.subs {
+		s.rg.SubmitThrough(s.t)
+	}
 	for _, sh := range w.push[:w.np] {
 		sh.Push(0)
 	}
@@ -84,8 +121,9 @@ func (w *msgAfter) run() {
 	w.closeFDs()
 }
 
-// closeFDs closes the descriptors only (a reaper's round submits what it
-// queued itself).
+// closeFDs closes the descriptors only: a CQE's handler, in a reaper's
+// round that submits what it queued itself, drops only states whose
+// multishot has ended (no submitThrough).
 func (w *msgAfter) closeFDs() {
 	for _, fd := range w.fds {
 		unix.Close(int(fd))

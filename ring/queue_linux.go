@@ -105,3 +105,19 @@ func (r *Ring) PeekCQEsWhile(dst []CQE, keep func(*CQE) bool) int {
 
 // Unpublished returns how many SQEs were filled since the last Publish.
 func (r *Ring) Unpublished() uint32 { return r.sqeTail - r.published }
+
+// SQTail returns the SQ position just past the last entry GetSQE handed
+// out: the count of entries ever filled, modulo 2^32. Callers serialise it
+// with GetSQE, as they do GetSQE itself.
+func (r *Ring) SQTail() uint32 { return r.sqeTail }
+
+// SQConsumed reports whether the kernel has taken the entry just before
+// position pos (an SQTail value), and so every entry before it. An entry is
+// waiting while pos lies in (head, tail]; any other pos is taken, one so
+// old that the positions wrapped around included (taken long ago, or, if it
+// names a waiting position again, taken at the next submission). Callers
+// serialise it with GetSQE. Load-acquire of the head, as in GetSQE.
+func (r *Ring) SQConsumed(pos uint32) bool {
+	head := atomic.LoadUint32(r.sqHead)
+	return pos-head-1 >= r.sqeTail-head
+}

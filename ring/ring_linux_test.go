@@ -182,6 +182,45 @@ func TestSubmitAndReapNops(t *testing.T) {
 	}
 }
 
+// SQConsumed tells an entry still in the SQ from one the kernel took,
+// across the positions' wrap: an SQTail taken before a submission is
+// consumed after it, one taken since is not, and a position far behind
+// (positions wrapped) counts as consumed.
+func TestSQConsumed(t *testing.T) {
+	r := newRing(t, Options{Entries: 8})
+	cqes := make([]CQE, 16)
+	queue := func(n int) uint32 {
+		for i := 0; i < n; i++ {
+			r.GetSQE().Nop()
+		}
+		return r.SQTail()
+	}
+	for round := 0; round < 20; round++ { // 20 × 3 entries wrap an 8-entry SQ
+		before := r.SQTail()
+		if !r.SQConsumed(before) {
+			t.Fatalf("round %d: the tail before queueing (%d) reads as waiting", round, before)
+		}
+		pos := queue(3)
+		if r.SQConsumed(pos) || r.SQConsumed(pos-2) {
+			t.Fatalf("round %d: queued, not submitted, reads as consumed", round)
+		}
+		if !r.SQConsumed(pos - 3) {
+			t.Fatalf("round %d: the position before the queued entries reads as waiting", round)
+		}
+		if !r.SQConsumed(pos - 1<<31) {
+			t.Fatalf("round %d: a position 2^31 entries back reads as waiting", round)
+		}
+		if _, err := r.SubmitAndWait(3); err != nil {
+			t.Fatal(err)
+		}
+		for r.PeekCQEs(cqes) > 0 {
+		}
+		if !r.SQConsumed(pos) {
+			t.Fatalf("round %d: submitted, reads as waiting", round)
+		}
+	}
+}
+
 func TestNopInjectResult(t *testing.T) {
 	r := newRing(t, Options{Entries: 4})
 	s := r.GetSQE()

@@ -68,6 +68,13 @@ type Request interface {
 	MayBlock() bool
 }
 
+// Ticket is a position in a ring's submission queue, just past a queued
+// Request's entries (Shard.QueueTicket). Shard.SubmitThrough returns once
+// the kernel has taken every entry before it: from then on the kernel has
+// resolved the entries' descriptor numbers to files, so closing a number
+// and reusing it no longer reaches them.
+type Ticket uint32
+
 // Callback is work that must run on one of the shard's reapers (the
 // workers of its seat): an operation's user callback.
 type Callback = seat.Callback

@@ -309,20 +309,65 @@ func (s *Shard) epollCtl(epfd uintptr) {
 // for lack of room (it submits to make some); it fails after Close or once
 // the ring is broken.
 func (s *Shard) Queue(req Request) error {
+	_, err := s.QueueTicket(req)
+	return err
+}
+
+// QueueTicket is Queue that also returns the position just past req's
+// entries, for SubmitThrough.
+func (s *Shard) QueueTicket(req Request) (Ticket, error) {
 	n := req.SQEs()
 	if n < 1 || n > MaxSQEs {
 		panic("completion: Request.SQEs out of range")
 	}
 	if err := s.reserve(n); err != nil {
-		return err
+		return 0, err
 	}
 	req.Prep(s.ents[:n])
 	if req.MayBlock() {
 		s.mayBlock = true
 	}
 	s.unpublished++
+	t := Ticket(s.r.SQTail())
 	s.unreserve()
-	return nil
+	return t, nil
+}
+
+// SubmitThrough returns once the kernel has taken every SQE queued before
+// t, submitting them itself if need be, wherever it runs: in a reaper's
+// round too, which would otherwise submit them only when its callbacks
+// return. While another goroutine is entering, that one submits them (it
+// publishes again before it stops, submitHeld); this one yields until the
+// kernel's head has passed t. It returns at once when the entries were
+// taken already (no system call), and when the ring is closing or broken
+// (the entries never reach the kernel then).
+//
+// Why: a request the kernel has taken holds its file; one still in the SQ
+// names only a descriptor number, which the program may close and the
+// kernel then give to the next file opened. A caller that drops a
+// long-lived request (a multishot receive) and then lets the program close
+// its descriptor calls this first.
+func (s *Shard) SubmitThrough(t Ticket) {
+	// The reference keeps the SQ ring mapped while its head is read.
+	if !s.acquire() {
+		return
+	}
+	defer s.release()
+	for tries := 0; !s.broken.Load(); tries++ {
+		s.sqMu.Lock()
+		taken := s.r.SQConsumed(uint32(t))
+		s.sqMu.Unlock()
+		if taken {
+			return
+		}
+		if tries > 0 {
+			runtime.Gosched() // another goroutine is entering: let it
+		}
+		s.submitHeld()
+		// Every publication is followed by a look at the idle reaper
+		// (publish's invariant).
+		s.watchIfNeeded()
+	}
 }
 
 // QueueCancel queues an ASYNC_CANCEL of the request whose user data is

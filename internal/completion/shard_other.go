@@ -22,6 +22,12 @@ func Start(Config) (*Shard, error) {
 // Queue is never reached off Linux: Start fails.
 func (s *Shard) Queue(Request) error { return ErrBroken }
 
+// QueueTicket is never reached off Linux: Start fails.
+func (s *Shard) QueueTicket(Request) (Ticket, error) { return 0, ErrBroken }
+
+// SubmitThrough is never reached off Linux.
+func (s *Shard) SubmitThrough(Ticket) {}
+
 // QueueCancel is never reached off Linux.
 func (s *Shard) QueueCancel(sqe.UserData) error { return ErrBroken }
 
