@@ -35,7 +35,8 @@ import (
 // through the engine, whose client receives have random timeouts and
 // cancels and must still see the stream complete and in order; files by
 // name (soak_named.go) and UDP echo (soak_dgram.go), likewise with random
-// timeouts and cancels.
+// timeouts and cancels; and descriptors received on with RecvMsg and
+// dropped over and over, their numbers reused (soak_churn.go).
 
 const soakInterval = 10 * time.Second
 
@@ -43,6 +44,7 @@ type soakStats struct {
 	ops, timedOut, canceled, stopped atomic.Int64
 	bytesEchoed, blocksVerified      atomic.Int64
 	namedVerified, dgramsVerified    atomic.Int64
+	msgsVerified                     atomic.Int64
 
 	mu         sync.Mutex // also serialises writes to out
 	unexpected map[string]int64
@@ -104,7 +106,8 @@ type soak struct {
 	all      []*aio.Aio // stopped at the end
 	cancel   []*aio.Aio // targets of the random canceller
 	mu       sync.Mutex
-	fds      []int // closed at the end
+	fds      []int          // closed at the end
+	workers  sync.WaitGroup // goroutines of the load's own, which end once stopping is set
 }
 
 func (s *soak) newAio(cancellable bool, cb func(*aio.Aio)) *aio.Aio {
@@ -158,6 +161,7 @@ func runSoak(ctx context.Context, d time.Duration, out io.Writer) error {
 		s.shutdown()
 		return err
 	}
+	s.startChurn(2)
 	cancelDone := make(chan struct{})
 	stopCancel := make(chan struct{})
 	go s.canceller(stopCancel, cancelDone)
@@ -166,7 +170,7 @@ func runSoak(ctx context.Context, d time.Duration, out io.Writer) error {
 	if d < 4*soakInterval {
 		interval = max(d/4, 100*time.Millisecond)
 	}
-	fmt.Fprintf(out, "soak: %v of mixed load (nops, sleeps, file writes+read-backs, 4 TCP echo connections, files by name, UDP echo), a line every %v\n", d, interval)
+	fmt.Fprintf(out, "soak: %v of mixed load (nops, sleeps, file writes+read-backs, 4 TCP echo connections, files by name, UDP echo, descriptors churned under RecvMsg), a line every %v\n", d, interval)
 	begin := time.Now()
 	var lastOps int64
 	last := begin
@@ -205,9 +209,9 @@ loop:
 	s.shutdown()
 	report()
 	bad, kinds := s.st.unexpectedTotal()
-	fmt.Fprintf(out, "soak: done after %v: %d ops, %d timed out, %d canceled, %d stopped at shutdown, %d echoed bytes, %d file blocks, %d blocks of named files and %d datagrams verified, unexpected errors: %d\n",
+	fmt.Fprintf(out, "soak: done after %v: %d ops, %d timed out, %d canceled, %d stopped at shutdown, %d echoed bytes, %d file blocks, %d blocks of named files, %d datagrams and %d churned messages verified, unexpected errors: %d\n",
 		time.Since(begin).Round(time.Millisecond), s.st.ops.Load(), s.st.timedOut.Load(), s.st.canceled.Load(), s.st.stopped.Load(),
-		s.st.bytesEchoed.Load(), s.st.blocksVerified.Load(), s.st.namedVerified.Load(), s.st.dgramsVerified.Load(), bad)
+		s.st.bytesEchoed.Load(), s.st.blocksVerified.Load(), s.st.namedVerified.Load(), s.st.dgramsVerified.Load(), s.st.msgsVerified.Load(), bad)
 	if bad > 0 {
 		return fmt.Errorf("%d unexpected errors: %s", bad, kinds)
 	}
@@ -218,6 +222,7 @@ loop:
 // more), closes the descriptors and the engine.
 func (s *soak) shutdown() {
 	s.stopping.Store(true)
+	s.workers.Wait()
 	s.mu.Lock()
 	all := append([]*aio.Aio(nil), s.all...)
 	s.mu.Unlock()
