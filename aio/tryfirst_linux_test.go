@@ -209,7 +209,7 @@ func TestTryFirstMissesGoToTheRing(t *testing.T) {
 	}
 	a.SetTimeout(aio.DefaultTimeout)
 
-	for misses, try := 0, 0; misses < 3; try++ { // tryMissLimit misses in a row
+	for misses, try := 0, 0; misses < 3; try++ { // filetry.missLimit misses in a row
 		if try == tries {
 			t.Skip("the tries kept finding the pages: this disk finishes the readahead inside preadv2(RWF_NOWAIT)")
 		}

@@ -10,6 +10,7 @@ package completion
 import (
 	"unsafe"
 
+	"github.com/aioring/aioring/internal/filetry"
 	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/sqe"
 	"golang.org/x/sys/unix"
@@ -21,7 +22,7 @@ import (
 // stop-the-world waits for it, so larger transfers are submitted with
 // Syscall, which lets the scheduler and the GC go on (defect found in
 // review: a 1 GiB cached read through adapt.File held the P throughout).
-const inlineCopyMax = 64 << 10
+const inlineCopyMax = filetry.InlineMax
 
 // QueueOp writes d's SQEs into the SQ, as Queue does for a Request. The
 // memory d points to must stay put until the operation's CQE.

@@ -47,10 +47,10 @@ func (s *Shard) trySplice(d *op.Desc) (op.Result, bool) {
 		return op.Result{}, false // the number is a slot of the ring's file table
 	}
 	ts := tryStateOf(d)
-	if ts.kind != op.Splice || ts.fd != d.FD || ts.out != d.Out || ts.age == 0 {
+	if ts.splice == 0 || ts.fd != d.FD || ts.out != d.Out || ts.age == 0 {
 		// Read again every 256 splices: a closed number may be reused
 		// for another file.
-		ts.kind, ts.fd, ts.out = op.Splice, d.FD, d.Out
+		ts.fd, ts.out = d.FD, d.Out
 		ts.splice = spliceRing
 		in, _ := splicex.EndOf(d.FD) // an error is the ring's to report (EBADF...)
 		out, _ := splicex.EndOf(d.Out)

@@ -1,0 +1,216 @@
+//go:build linux
+
+package filetry
+
+import (
+	"unsafe"
+
+	"github.com/aioring/aioring/internal/op"
+	"golang.org/x/sys/unix"
+)
+
+// InlineMax is the largest read (in bytes) tried with RawSyscall, which
+// keeps the P for the copy and holds a stop-the-world off meanwhile;
+// larger ones use Syscall. It is also the largest read a backend tries
+// under the Aio's lock (TryUnderLock).
+const InlineMax = 64 << 10
+
+// Tuning of the tries.
+const (
+	// missLimit: after this many tries in a row that the kernel refused
+	// (the data was not cached), an Aio stops trying and goes straight to
+	// its backend's own path...
+	missLimit = 3
+	// ...trying again once every probeEvery reads, so cold data pays for
+	// a try on about 1 read in probeEvery.
+	probeEvery = 64
+)
+
+// Outcome says how a try went.
+type Outcome uint8
+
+const (
+	// Done: the read is finished (the result, or WouldBlock for a
+	// zero-timeout attempt).
+	Done Outcome = iota
+	// NotCached: the page cache does not hold all of it (the kernel
+	// refused, or the Aio's recent tries did and this one was skipped):
+	// a read of a regular file (or block device) that will wait for the
+	// device, and nothing else.
+	NotCached
+	// Direct: an O_DIRECT descriptor, not tried (RWF_NOWAIT does not make
+	// a direct read return early: it waits for the device, 60-120 µs per
+	// 4 KiB read here, on the calling goroutine).
+	Direct
+	// Declined: anything else, which the backend's own path carries out
+	// as if untried: a descriptor without RWF_NOWAIT (EOPNOTSUPP), a
+	// stream at an offset (ESPIPE), an error (EBADF, EISDIR...) the
+	// backend reports in its own terms, a short vector read, a read the
+	// caller marked registered.
+	Declined
+)
+
+// State is what one Aio keeps about its tries. Only the Aio's starter
+// touches it, during the try, so it needs no lock.
+type State struct {
+	fd       int32 // the descriptor whose flags were read
+	known    bool  // fd's flags were read
+	buffered bool  // fd was opened without O_DIRECT
+	age      uint8 // tries since the flags were read; read again when it wraps
+	miss     uint8 // tries in a row that the kernel refused
+	skip     uint8 // reads not tried since the last try, while missing
+}
+
+// Read tries d, a Read at an offset, and says how it went. The flags of
+// d's descriptor are read with fcntl(F_GETFL) when the State first meets
+// it, and again every 256 tries (a closed number may be reused for another
+// file). d.Device is set when the read is left to the backend and will
+// wait for a storage device (NotCached, Direct, and Declined after a try
+// the kernel refused), for the aio package to submit it at once.
+//
+// A read of a registered descriptor or into a registered buffer (the
+// ring's file table, READ_FIXED) is never tried. The buffers must stay
+// put for the call. It never allocates.
+func (s *State) Read(d *op.Desc) (op.Result, Outcome) {
+	if d.Kind != op.Read || d.Off < 0 || d.Len() == 0 {
+		// A read of nothing still checks the descriptor in the kernel.
+		return op.Result{}, Declined
+	}
+	if !s.known || s.fd != d.FD || s.age == 0 {
+		fl, err := unix.FcntlInt(uintptr(d.FD), unix.F_GETFL, 0)
+		s.known, s.fd, s.buffered = true, d.FD, err == nil && fl&unix.O_DIRECT == 0
+		s.miss, s.skip = 0, 0
+	}
+	s.age++
+	d.Device = !s.buffered
+	switch {
+	case !s.buffered:
+		return op.Result{}, Direct
+	case d.FixedFile || d.FixedBuf:
+		// A registered descriptor is read through the ring's file table,
+		// which holds the file even once its number is closed and
+		// perhaps reused: the number itself may name another file. A
+		// registered buffer is read with READ_FIXED, as API.md promises.
+		return op.Result{}, Declined
+	}
+	if s.miss >= missLimit {
+		if s.skip++; s.skip < probeEvery {
+			d.Device = true
+			return op.Result{}, NotCached
+		}
+		s.skip = 0
+	}
+	var r op.Result
+	var out Outcome
+	if d.NVec > 0 {
+		r, out = readv(d)
+	} else {
+		r, out = read(d)
+	}
+	switch {
+	case out == Done && r.End != op.WouldBlock:
+		s.miss = 0
+	case s.miss < missLimit:
+		s.miss++
+	}
+	d.Device = out != Done
+	return r, out
+}
+
+// missed maps a refused preadv2 to an Outcome.
+func missed(e unix.Errno) Outcome {
+	if e == unix.EAGAIN {
+		return NotCached
+	}
+	return Declined
+}
+
+// read reads d's one buffer, going on after a short read until the buffer
+// is full or a read returns 0 (the end of the file): io_uring's read, and
+// a blocking pread loop, give the same count.
+func read(d *op.Desc) (op.Result, Outcome) {
+	iov := d.Iov
+	want := int(iov.Len)
+	total := 0
+	for total < want {
+		n, e := preadv2(d.FD, &iov, 1, d.Off+int64(total), want-total)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN && d.Attempt && total == 0:
+			return op.Result{End: op.WouldBlock}, Done
+		case e != 0:
+			// EAGAIN: not all in the cache. EOPNOTSUPP: no RWF_NOWAIT
+			// here. Anything else (EBADF, EISDIR, ESPIPE...): the
+			// backend reports it with the same errno, in its own terms.
+			// A partial result is dropped: the backend reads the whole
+			// range again.
+			if d.Attempt && total > 0 {
+				return op.Result{Res: int32(total)}, Done
+			}
+			return op.Result{}, missed(e)
+		case n == 0:
+			return op.Result{Res: int32(total)}, Done
+		}
+		total += n
+		if total == want {
+			break // never form a pointer one past the buffer (checkptr)
+		}
+		iov.Base = (*byte)(unsafe.Add(unsafe.Pointer(iov.Base), n))
+		iov.SetLen(want - total)
+	}
+	return op.Result{Res: int32(total)}, Done
+}
+
+// readv reads d's iovec array: done when it fills every buffer or the file
+// ends within them (a one-byte read past a short count finds nothing); a
+// short read before the end is declined (advancing an array of buffers is
+// not worth it for what is rare).
+func readv(d *op.Desc) (op.Result, Outcome) {
+	want := d.Len()
+	n, e := preadv2Retry(d.FD, d.Vec, d.NVec, d.Off, want)
+	switch {
+	case e == unix.EAGAIN && d.Attempt:
+		return op.Result{End: op.WouldBlock}, Done
+	case e != 0:
+		return op.Result{}, missed(e)
+	case n == want || n == 0 || d.Attempt:
+		return op.Result{Res: int32(n)}, Done
+	}
+	var probe byte
+	iov := unix.Iovec{Base: &probe}
+	iov.SetLen(1)
+	if m, e := preadv2Retry(d.FD, &iov, 1, d.Off+int64(n), 1); e == 0 && m == 0 {
+		return op.Result{Res: int32(n)}, Done
+	}
+	return op.Result{}, Declined
+}
+
+// preadv2Retry is preadv2, retried on EINTR.
+func preadv2Retry(fd int32, iov *unix.Iovec, n int, off int64, size int) (int, unix.Errno) {
+	for {
+		r, e := preadv2(fd, iov, n, off, size)
+		if e != unix.EINTR {
+			return r, e
+		}
+	}
+}
+
+// preadv2 is preadv2(fd, iov, n, off, RWF_NOWAIT). Transfers up to
+// InlineMax use RawSyscall; larger ones Syscall, so that a long copy lets
+// the scheduler and the GC go on.
+func preadv2(fd int32, iov *unix.Iovec, n int, off int64, size int) (int, unix.Errno) {
+	// pos_l, pos_h: the kernel joins the halves by shifts of half a word,
+	// so on 64-bit targets the high half contributes nothing.
+	o := uint64(off)
+	var r uintptr
+	var e unix.Errno
+	if size <= InlineMax {
+		r, _, e = unix.RawSyscall6(unix.SYS_PREADV2, uintptr(fd), uintptr(unsafe.Pointer(iov)), uintptr(n),
+			uintptr(o), uintptr(o>>32), unix.RWF_NOWAIT)
+	} else {
+		r, _, e = unix.Syscall6(unix.SYS_PREADV2, uintptr(fd), uintptr(unsafe.Pointer(iov)), uintptr(n),
+			uintptr(o), uintptr(o>>32), unix.RWF_NOWAIT)
+	}
+	return int(r), e
+}
