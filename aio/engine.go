@@ -123,13 +123,14 @@ type Config struct {
 // them and run callbacks, and the table that maps completions back to
 // Aios. It is safe for concurrent use.
 type Engine struct {
-	cfg      Config
-	backend  Backend       // BackendIOURing or BackendPortable
-	fallback error         // why BackendAuto did not get io_uring; nil otherwise
-	shards   []backend     // where Aios' operations go: the rings, or one portable backend
-	next     atomic.Uint32 // round-robin shard for NewAio
-	tryFirst bool          // file reads are tried on their starter first (tryfirst.go)
-	port     sockPort      // blocking socket transfers of a ring engine (sockwait.go)
+	cfg       Config
+	backend   Backend       // BackendIOURing or BackendPortable
+	fallback  error         // why BackendAuto did not get io_uring; nil otherwise
+	shards    []backend     // where Aios' operations go: the rings, or one portable backend
+	next      atomic.Uint32 // round-robin shard for NewAio
+	tryFirst  bool          // file reads at an offset are tried on their starter first (tryfirst.go)
+	trySplice bool          // and Splices (the ring only: the portable backend tries them in Submit)
+	port      sockPort      // blocking socket transfers of a ring engine (sockwait.go)
 	// statxPaths: where a Statx of a path goes (ops_file.go, Linux)
 	statxPaths statxAdapt
 
@@ -217,6 +218,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("aio: starting the portable backend: %w", err)
 	}
 	e.backend, e.shards = BackendPortable, []backend{p}
+	// Reads are tried as on a ring where the system has RWF_NOWAIT
+	// (decision 66); RingOnly, which sends every operation the
+	// backend's own way, turns that off here too.
+	e.tryFirst = p.TriesReads() && !cfg.RingOnly
 	e.msgs.init(e, cfg)
 	return e, nil
 }
@@ -263,6 +268,7 @@ func (e *Engine) startRings() error {
 		}
 		e.shards = append(e.shards, ringBackend{sh, &e.probe})
 		e.tryFirst = !cfg.RingOnly
+		e.trySplice = !cfg.RingOnly
 		e.port.on = !cfg.RingOnly
 	}
 	return nil

@@ -1,7 +1,8 @@
 package aio
 
 // Trying an operation on its starting goroutine before it reaches the
-// ring (docs/design.md, "Cache hits without the ring"). A file read whose
+// ring, or the portable backend's queues (docs/design.md, "Cache hits
+// without the ring", decision 66). A file read whose
 // data is in the page cache costs less as one preadv2(RWF_NOWAIT) than as
 // a trip through io_uring; what the try cannot finish (the data is not
 // cached, O_DIRECT, a descriptor without RWF_NOWAIT) goes to the ring as
@@ -28,19 +29,22 @@ package aio
 // run by the goroutine running that one, when it returns (followUp,
 // lifecycle.go): no hand-off, no wakeup, no system call but the read.
 //
-// Which reads are worth trying is the backend's decision (the ring's:
+// Which reads are worth trying is the backend's decision (both backends:
 // not O_DIRECT, not an Aio whose recent tries keep missing; see
-// internal/completion/try_linux.go); here only that the operation is one
-// a backend can try at all.
+// internal/filetry); here only that the operation is one a backend can
+// try at all. The portable backend tries reads here too (decision 66), on
+// Linux, and sends one the try found waiting for the device straight to a
+// file worker (internal/portable/try_linux.go).
 
 import "github.com/aioring/aioring/internal/op"
 
 // tryFirst reports whether an operation of kind at off may be tried on
-// the starter, on an engine whose backend tries: a read at an offset, or
-// a Splice (whose ends the backend looks at: only pipes and non-blocking
-// sockets are tried).
+// the starter, on an engine whose backend tries: a read at an offset (both
+// backends, where the system has RWF_NOWAIT), or a Splice on a ring (whose
+// ends the backend looks at: only pipes and non-blocking sockets are
+// tried; the portable backend tries a Splice in Submit).
 func (a *Aio) tryFirst(kind opKind, off int64) bool {
-	return a.e.tryFirst && (kind == opRead && off >= 0 || kind == opSplice)
+	return a.e.tryFirst && kind == opRead && off >= 0 || a.e.trySplice && kind == opSplice
 }
 
 // retryAndUnlock carries on an operation whose try left it waiting for

@@ -129,6 +129,13 @@ type portOp struct {
 	noNowait   bool          // the descriptor refused RWF_NOWAIT: readiness, then a file worker
 	capWrite   bool          // without preadv2, a write to a pipe or socket: cut to what readiness promises (tryRW)
 	file       fileOp        // a files-by-name operation's arguments (file.go)
+	// A read's tries (try_linux.go): their state, the token of the
+	// operation whose try found it waiting for the device (set by Try,
+	// taken by Queue), and, from Queue, that this one goes straight to a
+	// file worker.
+	rtry      readTry
+	missToken uint64
+	toWorker  bool
 
 	// guarded by p.mu
 	state      portState
@@ -267,20 +274,24 @@ func (p *Backend) Supports(d *op.Desc) bool {
 	return d.Kind >= op.SendTo && d.Kind <= op.Shutdown
 }
 
-// Try implements backend: it does nothing, since Submit already tries
-// every operation on its starter.
-func (p *Backend) Try(*op.Desc) (op.Result, bool) { return op.Result{}, false }
-
-// TryUnderLock implements backend: there is nothing to try.
-func (p *Backend) TryUnderLock(*op.Desc) bool { return false }
-
-// Queue implements backend: it takes the operation d describes.
-func (p *Backend) Queue(d *op.Desc) error {
+// portOpOf returns the portOp in d.Backend, made on the Aio's first
+// portable operation (or try).
+func (p *Backend) portOpOf(d *op.Desc) *portOp {
 	po, _ := d.Backend.(*portOp)
 	if po == nil {
 		po = &portOp{p: p}
 		d.Backend = po
 	}
+	return po
+}
+
+// Queue implements backend: it takes the operation d describes.
+func (p *Backend) Queue(d *op.Desc) error {
+	po := p.portOpOf(d)
+	// A read whose try (try_linux.go) found it waiting for the device
+	// goes to a file worker without trying again: only this operation's.
+	po.toWorker = d.Kind == op.Read && po.missToken == d.Token && d.Token != 0
+	po.missToken = 0
 	po.token, po.kind, po.fd, po.off = d.Token, d.Kind, d.FD, d.Off
 	po.wfd, po.out, po.outOff, po.n, po.how, po.spliceMode = d.FD, d.Out, d.OutOff, d.N, d.How, 0
 	po.nonblock, po.connecting, po.noNowait, po.capWrite = d.Attempt, false, false, false
@@ -442,9 +453,12 @@ func (p *Backend) endLocked(po *portOp) uint64 {
 func (p *Backend) run(po *portOp, b *seat.Batch) {
 	var res int32
 	var next portNext
-	if po.kind.IsFile() {
+	switch {
+	case po.kind.IsFile():
 		next = nFile // a blocking call by name or on a whole file
-	} else {
+	case po.toWorker:
+		next = nFile // its try found it waiting for the device (try_linux.go)
+	default:
 		res, next = p.try(po)
 	}
 	var r op.Result
