@@ -87,7 +87,8 @@ type Aio struct {
 	// idle Aio within 512 bytes.
 	noPin bool
 	// statxSlowRun: this Aio's inline statx(2) calls in a row that were
-	// slow (statxAdapt, ops_file.go); under mu. Also in busy's padding.
+	// slow, and its untimed calls since the last timed one (statxAdapt,
+	// ops_file.go); under mu. Also in busy's padding.
 	statxSlowRun uint8
 	// directPending: operations of this Aio that a try finished without
 	// the ring (Stats.Direct), not yet folded into Engine.directFolded;

@@ -220,7 +220,60 @@ func TestStatxAdaptBacksOffAfterSlowInARow(t *testing.T) {
 	if !sa.tryInline() {
 		t.Fatal("still refused after the ring's share")
 	}
-	if a != 0 {
-		t.Fatalf("the Aio's run is %d after it sent Statx to the ring, want it to start again from 0", a)
+	if a&statxRunMask != 0 {
+		t.Fatalf("the Aio's run is %d after it sent Statx to the ring, want it to start again from 0", a&statxRunMask)
+	}
+}
+
+// An Aio times one inline Statx of a path in statxTimeEvery while they are
+// fast, and every one after a slow one, so that a cold tree is still found
+// within that many calls of one Aio (decision 67).
+func TestStatxAdaptTimesOneInEvery(t *testing.T) {
+	var sa statxAdapt
+	var st uint8
+	// call is one inline Statx as statxInline makes it; it reports
+	// whether the call was timed.
+	call := func(d time.Duration) bool {
+		if sa.timeNext(st) {
+			sa.took(&st, d)
+			return true
+		}
+		sa.untimed(&st)
+		return false
+	}
+	timed := 0
+	for range 10 * statxTimeEvery {
+		if call(time.Microsecond) {
+			timed++
+		}
+	}
+	if timed != 10 {
+		t.Fatalf("%d of %d fast calls timed, want 10", timed, 10*statxTimeEvery)
+	}
+	if !sa.tryInline() {
+		t.Fatal("fast calls sent Statx to the ring")
+	}
+	// A cold tree: every call slow from some point on.
+	for i := 1; ; i++ {
+		call(statxSlow + time.Microsecond)
+		if !sa.tryInline() {
+			if i > statxTimeEvery+statxSlowInARow-1 {
+				t.Errorf("a cold tree found after %d slow calls of one Aio, want at most %d", i, statxTimeEvery+statxSlowInARow-1)
+			}
+			break
+		}
+		if i > 10*statxTimeEvery {
+			t.Fatalf("%d slow calls in a row never sent Statx to the ring", i)
+		}
+	}
+	// After a slow timed call the next one is timed, whatever its turn.
+	st = 0
+	sa.took(&st, time.Microsecond) // its turn passes
+	if sa.timeNext(st) {
+		t.Fatal("timed again right after a fast timed call")
+	}
+	st |= 1 // a slow one seen
+	if !sa.timeNext(st) {
+		t.Fatal("not timed right after a slow call")
 	}
 }

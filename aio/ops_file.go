@@ -221,15 +221,49 @@ func (sa *statxAdapt) tryInline() bool {
 	return false
 }
 
-// took records how long an Aio's inline statx(2) took; run is that Aio's
-// count of slow calls in a row (Aio.statxSlowRun, under its mu).
-func (sa *statxAdapt) took(run *uint8, d time.Duration) {
-	if d <= statxSlow {
-		*run = 0
-		return
-	}
-	if *run++; *run >= statxSlowInARow {
-		*run = 0
+// statxTimeEvery: an Aio times one inline statx(2) of a path in this many
+// (a power of two of at most 64), and every one that follows a slow one:
+// two clock reads per call were 6-8% of a warm Statx's cost (decision 67).
+// A cold tree is still found after about as many calls as when every call
+// was timed: an Aio's second call comes only after the other Aios' calls
+// (64 in the bench's chains), and by then some Aio's sampled call has
+// been slow.
+const statxTimeEvery = 8
+
+// The Aio's statx state (Aio.statxSlowRun, under its mu): bits 0-1 its
+// slow calls in a row (up to statxSlowInARow), bits 2-7 its untimed calls
+// since the last timed one.
+const (
+	statxRunMask  = 3
+	statxSkipUnit = 4
+)
+
+// timeNext reports whether an Aio whose statx state is st times its next
+// inline statx(2): after a slow one, or at its turn.
+func (sa *statxAdapt) timeNext(st uint8) bool {
+	return st&statxRunMask != 0 || (st/statxSkipUnit)%statxTimeEvery == 0
+}
+
+// untimed records an inline statx(2) that was not timed.
+func (sa *statxAdapt) untimed(st *uint8) {
+	skip := (*st/statxSkipUnit + 1) % statxTimeEvery
+	*st = *st&statxRunMask | skip*statxSkipUnit
+}
+
+// took records how long an Aio's timed inline statx(2) took; st is that
+// Aio's statx state. A slow call starts or extends the Aio's run; the
+// run's statxSlowInARow-th sends the engine's next Statx to the ring.
+func (sa *statxAdapt) took(st *uint8, d time.Duration) {
+	skip := (*st/statxSkipUnit + 1) % statxTimeEvery
+	run := *st & statxRunMask
+	switch {
+	case d <= statxSlow:
+		run = 0
+	case run+1 >= statxSlowInARow:
+		run = 0
 		sa.ring.Store(statxRingAfterSlow)
+	default:
+		run++
 	}
+	*st = run | skip*statxSkipUnit
 }

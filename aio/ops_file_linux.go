@@ -58,7 +58,7 @@ func (a *Aio) Statx(dirfd int, path string, flags, mask int, st *unix.Statx_t) {
 // nothing began, the caller sends it through the ring), decided in the
 // same critical section that begins the operation.
 func (a *Aio) statxInline(dirfd int, fa *fileArgs, timed bool) bool {
-	d, ok, declined := a.beginInline(opStatx, dirfd, fa, timed)
+	d, ok, declined, clock := a.beginInline(opStatx, dirfd, fa, timed)
 	if declined {
 		return false
 	}
@@ -66,7 +66,7 @@ func (a *Aio) statxInline(dirfd int, fa *fileArgs, timed bool) bool {
 		return true
 	}
 	var t0 int64
-	if timed {
+	if clock {
 		t0 = a.e.clock.now() // one clock read, where time.Now makes two
 	}
 	var r uintptr
@@ -81,7 +81,7 @@ func (a *Aio) statxInline(dirfd int, fa *fileArgs, timed bool) bool {
 		}
 	}
 	var took time.Duration
-	if timed {
+	if clock {
 		took = time.Duration(a.e.clock.now() - t0)
 	}
 	res := int32(r)
@@ -89,8 +89,11 @@ func (a *Aio) statxInline(dirfd int, fa *fileArgs, timed bool) bool {
 		res = -int32(e)
 	}
 	a.mu.Lock()
-	if timed {
+	switch {
+	case clock:
 		a.e.statxPaths.took(&a.statxSlowRun, took)
+	case timed:
+		a.e.statxPaths.untimed(&a.statxSlowRun)
 	}
 	a.completeResAndUnlock(sqe.UserData(d.Token), op.Result{Res: res}, nil)
 	return true
@@ -98,18 +101,20 @@ func (a *Aio) statxInline(dirfd int, fa *fileArgs, timed bool) bool {
 
 // beginInline runs beginInlineLocked under mu (unlocked by defer, also
 // when a busy Aio panics) and returns a copy of the description. With
-// declineZero it begins nothing and reports declined when the operation
-// would be a zero timeout's attempt (no expiry set, a timeout of 0).
-func (a *Aio) beginInline(kind opKind, fd int, fa *fileArgs, declineZero bool) (d op.Desc, ok, declined bool) {
+// timed (a Statx of a path) it begins nothing and reports declined when
+// the operation would be a zero timeout's attempt (no expiry set, a
+// timeout of 0), and it reports clock when the call is to be timed
+// (statxAdapt.timeNext).
+func (a *Aio) beginInline(kind opKind, fd int, fa *fileArgs, timed bool) (d op.Desc, ok, declined, clock bool) {
 	a.mu.Lock()
 	defer a.unlock()
-	if declineZero && a.expireAt == 0 && a.resolvedTimeoutLocked() == 0 {
-		return d, false, true
+	if timed && a.expireAt == 0 && a.resolvedTimeoutLocked() == 0 {
+		return d, false, true, false
 	}
 	if ok = a.beginInlineLocked(kind, fd, fa); ok {
 		d = a.desc
 	}
-	return d, ok, false
+	return d, ok, false, timed && a.e.statxPaths.timeNext(a.statxSlowRun)
 }
 
 // beginInlineLocked begins kind and describes it, as queueKernel does up
