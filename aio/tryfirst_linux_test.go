@@ -505,3 +505,44 @@ func TestDeviceReadsLeaveTheCallbackAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// A read at an offset of a pipe is refused by its try (ESPIPE: the ring
+// and the portable backend ignore the offset of a stream and read it), and
+// after a few such refusals an Aio skips the try. A skipped read must still
+// go the stream's way, waiting for readiness where a cancel ends it, never
+// to a portable file worker's blocking read, which nothing could end but
+// data.
+func TestTryFirstPipeAtOffsetStaysCancellable(t *testing.T) {
+	eachTryBackend(t, aio.Config{}, func(t *testing.T, e *aio.Engine) {
+		r, w, closeR, closeW := pipe(t)
+		defer closeR()
+		defer closeW()
+		a := e.NewAio(nil)
+		defer a.Free()
+		buf := make([]byte, 16)
+		a.SetIOV(buf)
+		for i := 0; i < 8; i++ { // past the tries' miss limit
+			write(t, w, "x")
+			a.ReadAt(r, 0)
+			a.Wait()
+			if a.Result() != nil || a.Count() != 1 || buf[0] != 'x' {
+				t.Fatalf("ReadAt %d of a pipe with a byte in it: %v, %d bytes", i, a.Result(), a.Count())
+			}
+		}
+		a.ReadAt(r, 0) // nothing to read: it waits
+		time.Sleep(20 * time.Millisecond)
+		a.Cancel()
+		ended := make(chan struct{})
+		go func() { a.Wait(); close(ended) }()
+		select {
+		case <-ended:
+		case <-time.After(5 * time.Second):
+			write(t, w, "unblock")
+			<-ended
+			t.Fatal("a cancelled ReadAt of an empty pipe did not end: it blocked where a cancel cannot reach")
+		}
+		if !errors.Is(a.Result(), aio.ErrCanceled) {
+			t.Errorf("cancelled ReadAt of an empty pipe: %v, want ErrCanceled", a.Result())
+		}
+	})
+}

@@ -34,9 +34,9 @@ const (
 	// zero-timeout attempt).
 	Done Outcome = iota
 	// NotCached: the page cache does not hold all of it (the kernel
-	// refused, or the Aio's recent tries did and this one was skipped):
-	// a read of a regular file (or block device) that will wait for the
-	// device, and nothing else.
+	// refused, or the Aio's recent tries did so and this one was
+	// skipped): a read of a regular file (or block device) that will
+	// wait for the device, and nothing else.
 	NotCached
 	// Direct: an O_DIRECT descriptor, not tried (RWF_NOWAIT does not make
 	// a direct read return early: it waits for the device, 60-120 µs per
@@ -45,8 +45,9 @@ const (
 	// Declined: anything else, which the backend's own path carries out
 	// as if untried: a descriptor without RWF_NOWAIT (EOPNOTSUPP), a
 	// stream at an offset (ESPIPE), an error (EBADF, EISDIR...) the
-	// backend reports in its own terms, a short vector read, a read the
-	// caller marked registered.
+	// backend reports in its own terms, a short vector read, a
+	// registered descriptor or buffer; or a read skipped after such
+	// tries.
 	Declined
 )
 
@@ -59,6 +60,11 @@ type State struct {
 	age      uint8 // tries since the flags were read; read again when it wraps
 	miss     uint8 // tries in a row that the kernel refused
 	skip     uint8 // reads not tried since the last try, while missing
+	// missed: how the last refused try went (NotCached or Declined),
+	// which is what a read skipped while missing reports: a stream read
+	// at an offset (ESPIPE) must never pass for one that only waits for
+	// a device.
+	missed Outcome
 }
 
 // Read tries d, a Read at an offset, and says how it went. The flags of
@@ -96,7 +102,7 @@ func (s *State) Read(d *op.Desc) (op.Result, Outcome) {
 	if s.miss >= missLimit {
 		if s.skip++; s.skip < probeEvery {
 			d.Device = true
-			return op.Result{}, NotCached
+			return op.Result{}, s.missed
 		}
 		s.skip = 0
 	}
@@ -110,8 +116,16 @@ func (s *State) Read(d *op.Desc) (op.Result, Outcome) {
 	switch {
 	case out == Done && r.End != op.WouldBlock:
 		s.miss = 0
-	case s.miss < missLimit:
-		s.miss++
+	case out == Done:
+		if s.miss < missLimit {
+			s.miss++
+		}
+		s.missed = NotCached // an attempt that would have waited
+	default:
+		if s.miss < missLimit {
+			s.miss++
+		}
+		s.missed = out
 	}
 	d.Device = out != Done
 	return r, out
