@@ -31,6 +31,17 @@ func ringEngine(t *testing.T, cfg aio.Config) *aio.Engine {
 	return e
 }
 
+// needNowaitReads skips a test of the portable backend's tries where the
+// system cannot make them: no preadv2 (qemu-user, kernels before 4.6) or
+// no RWF_NOWAIT (before 4.14). The ring needs both, and has them.
+func needNowaitReads(t *testing.T) {
+	t.Helper()
+	fd := tempFile(t, "probe", unix.O_RDONLY)
+	if _, err := unix.Preadv2(fd, [][]byte{make([]byte, 5)}, 0, unix.RWF_NOWAIT); err != nil {
+		t.Skipf("preadv2 with RWF_NOWAIT: %v: the portable backend tries no read here", err)
+	}
+}
+
 // eachTryBackend runs f, as a subtest each, on an io_uring engine and on
 // a portable one made with cfg: both try reads first (decision 66). An
 // engine that cannot be made (no io_uring here) skips its subtest.
@@ -39,6 +50,9 @@ func eachTryBackend(t *testing.T, cfg aio.Config, f func(t *testing.T, e *aio.En
 		t.Run(string(be), func(t *testing.T) {
 			c := cfg
 			c.Backend = be
+			if be == aio.BackendPortable {
+				needNowaitReads(t)
+			}
 			e, err := aio.NewEngine(c)
 			if errors.Is(err, aio.ErrUnsupported) {
 				t.Skipf("no %s engine here: %v", be, err)

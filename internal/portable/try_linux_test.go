@@ -66,6 +66,9 @@ func TestTryMissMarksOnlyItsOwnRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 4096)
+	if _, err := unix.Preadv2(fd, [][]byte{buf}, 0, unix.RWF_NOWAIT); err != nil && err != unix.EAGAIN {
+		t.Skipf("preadv2 with RWF_NOWAIT: %v: nothing is tried here", err)
+	}
 	var po *portOp
 	// RWF_NOWAIT starts the readahead of a page it does not find, and a
 	// fast disk may finish it inside the call; then the try found the
