@@ -1016,12 +1016,12 @@ func TestSoakBrief(t *testing.T) {
 		t.Fatalf("soak: %v\n%s", err, out.String())
 	}
 	s := out.String()
-	for _, want := range []string{"blocks of named files", "datagrams verified", "unexpected errors: 0"} {
+	for _, want := range []string{"blocks of named files", "datagrams and", "churned messages verified", "unexpected errors: 0"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the soak's summary lacks %q:\n%s", want, s)
 		}
 	}
-	if strings.Contains(s, " 0 blocks of named files") || strings.Contains(s, " and 0 datagrams verified") {
+	if strings.Contains(s, " 0 blocks of named files") || strings.Contains(s, " 0 datagrams and") || strings.Contains(s, " and 0 churned messages verified") {
 		t.Errorf("a workload verified nothing:\n%s", s)
 	}
 	if after := openFds(); after != before {
