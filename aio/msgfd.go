@@ -55,7 +55,11 @@ package aio
 //     another file is dropped and a fresh one made. An Aio already
 //     attached skips the check (it would be a system call per receive): a
 //     descriptor closed and its number reused while an Aio that used it
-//     lives must go through Engine.CloseFD.
+//     lives must go through Engine.CloseFD. And a dropped state's
+//     multishot, while still in the SQ, names only the number: dropping
+//     it submits the SQ through it before Stop, Free or CloseFD returns
+//     (msgAfter.run), so that a close and a reuse of the number after
+//     them never reach it.
 //   - Starvation (the pool empty) is per ring: the states stopped by
 //     ENOBUFS and the fallback receives waiting for a buffer are listed in
 //     their ring's msgRing, under msgRing.waitMu, and a Free wakes one.
