@@ -15,9 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/aioring/aioring/aio"
+	"github.com/aioring/aioring/internal/pagecache"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,39 +66,8 @@ func eachTryBackend(t *testing.T, cfg aio.Config, f func(t *testing.T, e *aio.En
 	}
 }
 
-// dropCache asks the kernel to drop fd's clean pages from the page cache,
-// so that the next read must go to the disk, and checks with mincore(2)
-// (which starts no readahead, as a read would); it skips the test where
-// the kernel keeps them anyway (tmpfs has no disk to go to).
-//
-// A page of a disk file can also outlast one drop (seen once in 10 000
-// runs beside a loop dropping every cache; a page still referenced, by
-// another CPU's batch of pages for one, is not dropped): the drop is
-// tried a few times before the test gives up.
-func dropCache(t *testing.T, fd int) {
-	t.Helper()
-	m, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatalf("mmap: %v", err)
-	}
-	defer unix.Munmap(m)
-	vec := make([]byte, 1)
-	for try := 0; try < 5; try++ {
-		if try > 0 {
-			time.Sleep(time.Millisecond)
-		}
-		if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
-			t.Fatalf("fadvise: %v", err)
-		}
-		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-			t.Fatalf("mincore: %v", e)
-		}
-		if vec[0]&1 == 0 {
-			return
-		}
-	}
-	t.Skip("cannot make a page uncached here (still resident after FADV_DONTNEED five times): the temp dir is probably tmpfs")
-}
+// dropCache makes fd's first page uncached, or skips the test.
+func dropCache(t *testing.T, fd int) { pagecache.Drop(t, fd) }
 
 func TestTryFirstCachedReadsSkipTheRing(t *testing.T) {
 	content := strings.Repeat("0123456789abcdef", 1024) // 16 KiB

@@ -58,10 +58,10 @@ func (s *Shard) Try(d *op.Desc) (r op.Result, done bool) {
 	if d.Kind == op.Splice {
 		return s.trySplice(d)
 	}
-	if d.Kind != op.Read || d.Off < 0 || d.Len() == 0 {
+	if d.Kind != op.Read {
 		return op.Result{}, false
 	}
-	r, out := tryStateOf(d).read.Read(d)
+	r, out := tryStateOf(d).read.Read(d) // which declines what it cannot try
 	return r, out == filetry.Done
 }
 

@@ -5,39 +5,11 @@ package portable
 import (
 	"os"
 	"testing"
-	"time"
-	"unsafe"
 
 	"github.com/aioring/aioring/internal/op"
+	"github.com/aioring/aioring/internal/pagecache"
 	"golang.org/x/sys/unix"
 )
-
-// uncache drops fd's first page from the page cache and checks with
-// mincore(2) that it is gone, or skips the test (tmpfs keeps it).
-func uncache(t *testing.T, fd int) {
-	t.Helper()
-	m, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatalf("mmap: %v", err)
-	}
-	defer unix.Munmap(m)
-	vec := make([]byte, 1)
-	for try := 0; try < 5; try++ {
-		if try > 0 {
-			time.Sleep(time.Millisecond)
-		}
-		if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
-			t.Fatalf("fadvise: %v", err)
-		}
-		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-			t.Fatalf("mincore: %v", e)
-		}
-		if vec[0]&1 == 0 {
-			return
-		}
-	}
-	t.Skip("cannot make a page uncached here: the temp dir is probably tmpfs")
-}
 
 // A read whose try found the page cache without its data goes straight to
 // a file worker when it is queued (toWorker), and only that read: the mark
@@ -77,7 +49,7 @@ func TestTryMissMarksOnlyItsOwnRead(t *testing.T) {
 		if token == 20 {
 			t.Skip("every try found the page: this disk finishes the readahead inside preadv2(RWF_NOWAIT)")
 		}
-		uncache(t, fd)
+		pagecache.Drop(t, fd)
 		d := &op.Desc{Kind: op.Read, FD: int32(fd), Off: 0, Token: token}
 		if po != nil {
 			d.Backend = po

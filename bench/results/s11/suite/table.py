@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-# table.py QUIET.json STRESS.json PROCS1.json: the suite table of docs/performance.md:
-# aioring's median [other aioring rows over aioring; aioring over each baseline].
+# table.py [MAIN] QUIET.json STRESS.json PROCS1.json: the suite table of docs/performance.md:
+# MAIN's median [other aioring rows over MAIN; MAIN over each baseline]. MAIN is
+# aioring unless given (aioring-portable for a -backend portable suite).
 import json, sys
-conds = [json.load(open(f))['results'] for f in sys.argv[1:4]]
+args = sys.argv[1:]
+main = args.pop(0) if len(args) == 4 else 'aioring'
+conds = [json.load(open(f))['results'] for f in args[:3]]
 def val(r):
     return r.get('ops_per_s') or r.get('mb_per_s') or 0
 order = []
@@ -16,13 +19,13 @@ for k in order:
     cells = []
     for rs in conds:
         rows = {r['impl']: r for r in rs if (r['scenario'], r['case']) == k}
-        a = rows.get('aioring')
+        a = rows.get(main)
         if not a or not val(a):
             cells.append('-')
             continue
         parts = []
         for impl, r in rows.items():
-            if impl == 'aioring' or not val(r):
+            if impl == main or not val(r):
                 continue
             ratio = val(r) / val(a) if impl.startswith('aioring') else val(a) / val(r)
             parts.append('%s %.2fx' % (impl, ratio))
