@@ -61,7 +61,15 @@ type Config struct {
 	// read at an offset is first tried on the goroutine that starts it,
 	// with preadv2(RWF_NOWAIT), which a page-cache hit makes cheaper than
 	// io_uring's own read (docs/design.md, "Cache hits without the
-	// ring"); reads that keep missing go straight to the ring. And a
+	// ring"); reads that keep missing go straight to the ring. A file
+	// write at an offset is made on that goroutine too: with
+	// pwritev2(RWF_NOWAIT) where the file system takes it, and where it
+	// refuses (ext4 does, for every buffered write, and io_uring then
+	// hands the write to an io-wq worker) with a plain pwritev2 of at
+	// most 64 KiB, the call os.File makes, which may wait briefly; an
+	// Aio whose writes turn slow leaves its next ones to the ring for a
+	// while (docs/design.md, decision 68). Timeouts and cancels do not
+	// cut such a write short, as they cannot in io-wq. And a
 	// Recv or Send of an Aio without a callback (a caller that waits for
 	// it, as adapt.Conn does) is carried as the portable backend carries
 	// it, a non-blocking call then a readiness wait, which on Linux costs
@@ -130,6 +138,7 @@ type Engine struct {
 	next      atomic.Uint32 // round-robin shard for NewAio
 	tryFirst  bool          // file reads at an offset are tried on their starter first (tryfirst.go)
 	trySplice bool          // and Splices (the ring only: the portable backend tries them in Submit)
+	tryWrites bool          // and file writes at an offset (decision 68)
 	port      sockPort      // blocking socket transfers of a ring engine (sockwait.go)
 	// statxPaths: where a Statx of a path goes (ops_file.go, Linux)
 	statxPaths statxAdapt
@@ -218,10 +227,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("aio: starting the portable backend: %w", err)
 	}
 	e.backend, e.shards = BackendPortable, []backend{p}
-	// Reads are tried as on a ring where the system has RWF_NOWAIT
-	// (decision 66); RingOnly, which sends every operation the
-	// backend's own way, turns that off here too.
-	e.tryFirst = p.TriesReads() && !cfg.RingOnly
+	// Reads and writes are tried as on a ring where the system has
+	// RWF_NOWAIT (decisions 66 and 68); RingOnly, which sends every
+	// operation the backend's own way, turns that off here too.
+	e.tryFirst = p.TriesFiles() && !cfg.RingOnly
+	e.tryWrites = e.tryFirst
 	e.msgs.init(e, cfg)
 	return e, nil
 }
@@ -269,6 +279,7 @@ func (e *Engine) startRings() error {
 		e.shards = append(e.shards, ringBackend{sh, &e.probe})
 		e.tryFirst = !cfg.RingOnly
 		e.trySplice = !cfg.RingOnly
+		e.tryWrites = !cfg.RingOnly
 		e.port.on = !cfg.RingOnly
 	}
 	return nil

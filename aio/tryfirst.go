@@ -44,7 +44,8 @@ import "github.com/aioring/aioring/internal/op"
 // ends the backend looks at: only pipes and non-blocking sockets are
 // tried; the portable backend tries a Splice in Submit).
 func (a *Aio) tryFirst(kind opKind, off int64) bool {
-	return a.e.tryFirst && kind == opRead && off >= 0 || a.e.trySplice && kind == opSplice
+	return a.e.tryFirst && kind == opRead && off >= 0 || a.e.trySplice && kind == opSplice ||
+		a.e.tryWrites && kind == opWrite && off >= 0
 }
 
 // retryAndUnlock carries on an operation whose try left it waiting for

@@ -19,7 +19,7 @@ import (
 // Desc.Backend. Only the Aio's starter touches it, during the try (the
 // Aio's stateTry, or under its lock), so it needs no lock.
 type tryState struct {
-	read filetry.State // Read's (internal/filetry)
+	file filetry.State // Read's and Write's (internal/filetry)
 	// Splice's (trysplice_linux.go): the descriptors whose flags were
 	// read, tries since, how its ends can be spliced (spliceReady,
 	// spliceRing; 0: not read), which ends are pipes, and whether the
@@ -42,8 +42,10 @@ func tryStateOf(d *op.Desc) *tryState {
 
 // Try carries out d on the calling goroutine if a non-blocking system call
 // can finish it: a positioned file read whose data is in the page cache
-// (internal/filetry), or a Splice between pipes and non-blocking sockets
-// (trySplice, which may also leave d waiting for readiness). done false
+// (internal/filetry), a positioned buffered file write (filetry's Write,
+// which may block briefly: see there), or a Splice between pipes and
+// non-blocking sockets (trySplice, which may also leave d waiting for
+// readiness). done false
 // means it did nothing that matters: the caller queues d as usual, and the
 // ring reads the whole range again (a partial result is dropped, never
 // reported, since a ring read of a regular file keeps reading to the end
@@ -58,10 +60,15 @@ func (s *Shard) Try(d *op.Desc) (r op.Result, done bool) {
 	if d.Kind == op.Splice {
 		return s.trySplice(d)
 	}
-	if d.Kind != op.Read {
+	var out filetry.Outcome
+	switch d.Kind {
+	case op.Read:
+		r, out = tryStateOf(d).file.Read(d) // which declines what it cannot try
+	case op.Write:
+		r, out = tryStateOf(d).file.Write(d) // decision 68
+	default:
 		return op.Result{}, false
 	}
-	r, out := tryStateOf(d).read.Read(d) // which declines what it cannot try
 	return r, out == filetry.Done
 }
 

@@ -65,6 +65,25 @@ type State struct {
 	// at an offset (ESPIPE) must never pass for one that only waits for
 	// a device.
 	missed Outcome
+	w      writeState // Write's (write_linux.go)
+}
+
+// refresh reads fd's flags when the State first meets it, when the
+// number changes, and every 256 tries (a closed number may be reused for
+// another file), and starts the reads' miss counts anew then. What the
+// writes learnt of RWF_NOWAIT is forgotten with the flags; a back-off
+// after slow writes only when the number changes.
+func (s *State) refresh(fd int32) {
+	if !s.known || s.fd != fd || s.age == 0 {
+		if !s.known || s.fd != fd {
+			s.w = writeState{}
+		}
+		s.w.nowait = nowaitUnknown
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		s.known, s.fd, s.buffered = true, fd, err == nil && fl&unix.O_DIRECT == 0
+		s.miss, s.skip = 0, 0
+	}
+	s.age++
 }
 
 // Read tries d, a Read at an offset, and says how it went. The flags of
@@ -82,12 +101,7 @@ func (s *State) Read(d *op.Desc) (op.Result, Outcome) {
 		// A read of nothing still checks the descriptor in the kernel.
 		return op.Result{}, Declined
 	}
-	if !s.known || s.fd != d.FD || s.age == 0 {
-		fl, err := unix.FcntlInt(uintptr(d.FD), unix.F_GETFL, 0)
-		s.known, s.fd, s.buffered = true, d.FD, err == nil && fl&unix.O_DIRECT == 0
-		s.miss, s.skip = 0, 0
-	}
-	s.age++
+	s.refresh(d.FD)
 	d.Device = !s.buffered
 	switch {
 	case !s.buffered:

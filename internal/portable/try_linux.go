@@ -26,6 +26,13 @@ type readTry = filetry.State
 // wait for a device is marked (missToken) for Queue to send to a file
 // worker. Splices and other operations are tried by Submit instead.
 func (p *Backend) Try(d *op.Desc) (op.Result, bool) {
+	if d.Kind == op.Write {
+		// A buffered write where RWF_NOWAIT is refused (ext4) made here
+		// rather than by a file worker (decision 68); what it declines
+		// Submit tries as before.
+		r, out := p.portOpOf(d).rtry.Write(d)
+		return r, out == filetry.Done
+	}
 	if d.Kind != op.Read {
 		return op.Result{}, false
 	}
@@ -44,6 +51,6 @@ func (p *Backend) TryUnderLock(d *op.Desc) bool {
 	return d.Kind == op.Read && d.Len() <= filetry.InlineMax
 }
 
-// TriesReads reports whether the aio package should try reads at an
-// offset first (Try): on Linux, where RWF_NOWAIT exists.
-func (p *Backend) TriesReads() bool { return true }
+// TriesFiles reports whether the aio package should try reads (and
+// writes) at an offset first (Try): on Linux, where RWF_NOWAIT exists.
+func (p *Backend) TriesFiles() bool { return true }

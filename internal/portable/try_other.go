@@ -14,5 +14,5 @@ func (p *Backend) Try(*op.Desc) (op.Result, bool) { return op.Result{}, false }
 // TryUnderLock implements backend: nothing is tried.
 func (p *Backend) TryUnderLock(*op.Desc) bool { return false }
 
-// TriesReads reports false: nothing is tried.
-func (p *Backend) TriesReads() bool { return false }
+// TriesFiles reports false: nothing is tried.
+func (p *Backend) TriesFiles() bool { return false }
