@@ -927,6 +927,8 @@ func TestIssueTargets(t *testing.T) {
 		{"nop qd1 p50 1.5x", scenNop, "qd1", implRawRing, result{OpsPerS: 1, P50us: 1.5}, result{OpsPerS: 1, P50us: 1}, false, "p50 1.50x"},
 		{"read-cached 0.9x stdlib", scenCached, "qd32", implStd, result{OpsPerS: 90}, result{OpsPerS: 100}, false, "0.90x < 1x"},
 		{"read-cached 0.996x stdlib", scenCached, "qd32", implStd, result{OpsPerS: 99.6}, result{OpsPerS: 100}, false, "0.996x < 1x"},
+		{"write-cached 0.97x stdlib", scenWriteCached, "qd32", implStd, result{OpsPerS: 97}, result{OpsPerS: 100}, false, "0.97x < 1x"},
+		{"write-cached 1.0x stdlib", scenWriteCached, "qd1", implStd, result{OpsPerS: 100}, result{OpsPerS: 100}, true, ""},
 		{"tcp c64 64B 1.05x net", scenTCP, "c64 64B", implNet, result{OpsPerS: 105}, result{OpsPerS: 100}, false, "1.05x < 1.1x"},
 		{"tcp c512 64B 1.1x gnet", scenTCP, "c512 64B", implGnet, result{OpsPerS: 110}, result{OpsPerS: 100}, true, ""},
 		{"tcp c64 16KiB 1.05x net", scenTCP, "c64 16KiB", implNet, result{OpsPerS: 105}, result{OpsPerS: 100}, true, ""},
@@ -945,7 +947,7 @@ func TestIssueTargets(t *testing.T) {
 			t.Errorf("%s: met %v, miss %q; want met %v, miss with %q", tc.name, b.Met != nil && *b.Met, b.Miss, tc.met, tc.miss)
 		}
 	}
-	if targetFor(scenTCP, "c1 64B", implGnet) != nil || targetFor(scenNop, "qd256", implAio) != nil {
+	if targetFor(scenTCP, "c1 64B", implGnet) != nil || targetFor(scenNop, "qd256", implAio) != nil || targetFor(scenWriteCached, "qd1", implFio) != nil {
 		t.Error("a target where the issues set none")
 	}
 

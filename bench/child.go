@@ -69,11 +69,11 @@ func measureCase(s *spec) (*result, error) {
 			return nopRawRing(s)
 		}
 		return nopAio(s)
-	case scenDirect, scenCached:
+	case scenDirect, scenCached, scenWriteCached:
 		if s.Impl == implStd {
-			return readStd(s)
+			return blocksStd(s)
 		}
-		return readAio(s)
+		return blocksAio(s)
 	case scenCopy:
 		switch s.Impl {
 		case implIOCopy:

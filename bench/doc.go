@@ -15,7 +15,9 @@
 //	go run ./bench -compare OLD.json NEW.json   # what changed between two -json runs
 //	go run ./bench -chart docs/bench.svg quiet.json stress.json procs1.json  # one bar per condition
 //
-// The scenarios are nop, read-direct, read-cached, copy, tcp-echo (aioring,
+// The scenarios are nop, read-direct, read-cached, write-cached (random
+// 4 KiB overwrites of the cached test file, against os.File.WriteAt and
+// fio's io_uring randwrite), copy, tcp-echo (aioring,
 // net and gnet v2 echo servers), timers, http (an http.Server over the
 // adapt package's engine listener against the same server over
 // net.Listen) and proxy (examples/proxy's forwarding code against a

@@ -20,34 +20,47 @@ func fioPath() string {
 	return p
 }
 
+// fioDir is one direction of a fio job's report.
+type fioDir struct {
+	IOPS     float64 `json:"iops"`
+	TotalIOs uint64  `json:"total_ios"`
+	Runtime  float64 `json:"runtime"` // ms
+	Clat     struct {
+		Max        float64            `json:"max"`
+		Percentile map[string]float64 `json:"percentile"`
+	} `json:"clat_ns"`
+}
+
 // fioOutput is the part of fio's JSON report the suite reads.
 type fioOutput struct {
 	Jobs []struct {
 		Error  int     `json:"error"`
 		UsrCPU float64 `json:"usr_cpu"` // percent of the job's run time
 		SysCPU float64 `json:"sys_cpu"`
-		Read   struct {
-			IOPS     float64 `json:"iops"`
-			TotalIOs uint64  `json:"total_ios"`
-			Runtime  float64 `json:"runtime"` // ms
-			Clat     struct {
-				Max        float64            `json:"max"`
-				Percentile map[string]float64 `json:"percentile"`
-			} `json:"clat_ns"`
-		} `json:"read"`
+		Read   fioDir  `json:"read"`
+		Write  fioDir  `json:"write"`
 	} `json:"jobs"`
 }
 
-// fioRead runs fio's io_uring engine on the same file with the same block
-// size, depth and (direct or cached) mode as the other implementations.
-func fioRead(ctx context.Context, c *children, fio string, s *spec) (*result, error) {
+// fioBlocks runs fio's io_uring engine on the same file with the same
+// block size, depth and (direct or cached) mode as the other
+// implementations: random reads, or for write-cached random writes (the
+// file synced first, as each implementation's run begins: blocksFile).
+func fioBlocks(ctx context.Context, c *children, fio string, s *spec) (*result, error) {
 	direct := "0"
 	if s.Direct {
 		direct = "1"
 	}
+	rw, what := "randread", "reads"
+	if s.Scenario == scenWriteCached {
+		rw, what = "randwrite", "writes"
+		if err := syncFile(s.File); err != nil {
+			return nil, err
+		}
+	}
 	ms := func(d time.Duration) string { return strconv.FormatInt(max(d.Milliseconds(), 1), 10) + "ms" }
 	cmd := exec.CommandContext(ctx, fio,
-		"--name=r", "--filename="+s.File, "--ioengine=io_uring", "--rw=randread",
+		"--name=r", "--filename="+s.File, "--ioengine=io_uring", "--rw="+rw,
 		"--bs=4k", "--iodepth="+strconv.Itoa(s.Depth), "--direct="+direct,
 		"--size="+strconv.FormatInt(s.FileSize, 10),
 		// Keep the page cache: the cached case wants the file resident, and
@@ -73,20 +86,27 @@ func fioRead(ctx context.Context, c *children, fio string, s *spec) (*result, er
 	if err := json.Unmarshal(js, &fo); err != nil {
 		return nil, fmt.Errorf("reading fio's JSON report: %w", err)
 	}
-	if len(fo.Jobs) != 1 || fo.Jobs[0].Error != 0 || fo.Jobs[0].Read.TotalIOs == 0 {
-		return nil, fmt.Errorf("fio reported no reads: %s", strings.TrimSpace(errb.String()))
+	if len(fo.Jobs) != 1 || fo.Jobs[0].Error != 0 {
+		return nil, fmt.Errorf("fio reported no %s: %s", what, strings.TrimSpace(errb.String()))
 	}
 	j := fo.Jobs[0]
-	secs := j.Read.Runtime / 1e3
+	d := j.Read
+	if rw == "randwrite" {
+		d = j.Write
+	}
+	if d.TotalIOs == 0 {
+		return nil, fmt.Errorf("fio reported no %s: %s", what, strings.TrimSpace(errb.String()))
+	}
+	secs := d.Runtime / 1e3
 	r := &result{
-		Ops:        j.Read.TotalIOs,
+		Ops:        d.TotalIOs,
 		Seconds:    secs,
-		OpsPerS:    j.Read.IOPS,
-		MBPerS:     j.Read.IOPS * blockSize / 1e6,
+		OpsPerS:    d.IOPS,
+		MBPerS:     d.IOPS * blockSize / 1e6,
 		CPUSeconds: (j.UsrCPU + j.SysCPU) / 100 * secs,
-		P50us:      j.Read.Clat.Percentile["50.000000"] / 1e3,
-		P99us:      j.Read.Clat.Percentile["99.000000"] / 1e3,
-		MaxUs:      j.Read.Clat.Max / 1e3,
+		P50us:      d.Clat.Percentile["50.000000"] / 1e3,
+		P99us:      d.Clat.Percentile["99.000000"] / 1e3,
+		MaxUs:      d.Clat.Max / 1e3,
 	}
 	r.CPUSPerMop = r.CPUSeconds / float64(r.Ops) * 1e6
 	return r, nil

@@ -405,7 +405,7 @@ func checkBackend() error {
 
 func needsFile(run []string) bool {
 	for _, n := range run {
-		if n == scenDirect || n == scenCached || n == scenCopy {
+		if n == scenDirect || n == scenCached || n == scenWriteCached || n == scenCopy {
 			return true
 		}
 	}

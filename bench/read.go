@@ -15,8 +15,17 @@ import (
 // (read-direct, io_uring only).
 const implAioFixed = "aioring-fixed"
 
-// openForRead opens the test file, with O_DIRECT when s asks for it.
-func openForRead(s *spec) (*os.File, error) {
+// blocksFile opens the test file: with O_DIRECT when s asks for it; for
+// write-cached, for writing and synced first, so that every
+// implementation's run starts from the same cached file with nothing
+// dirty (fioBlocks syncs it too).
+func blocksFile(s *spec) (*os.File, error) {
+	if s.Scenario == scenWriteCached {
+		if err := syncFile(s.File); err != nil {
+			return nil, err
+		}
+		return os.OpenFile(s.File, os.O_RDWR, 0)
+	}
 	flag := os.O_RDONLY
 	if s.Direct {
 		flag |= syscall.O_DIRECT
@@ -24,13 +33,32 @@ func openForRead(s *spec) (*os.File, error) {
 	return os.OpenFile(s.File, flag, 0)
 }
 
-// readAio keeps s.Depth reads of 4 KiB in flight: s.Depth aios, each with
-// its own aligned buffer, each restarting ReadAt at a random aligned offset
-// from its callback. implAioFixed takes the buffers from one
-// Engine.FixedBuffer and registers the file (Engine.RegisterFD), so every
-// read is a READ_FIXED on a fixed file; nothing else changes.
-func readAio(s *spec) (*result, error) {
-	f, err := openForRead(s)
+// syncFile makes the data of the file at path durable.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// blocksAio keeps s.Depth reads (write-cached: writes) of 4 KiB in flight:
+// s.Depth aios, each with its own aligned buffer, each restarting ReadAt
+// (WriteAt) at a random aligned offset from its callback. implAioFixed
+// takes the buffers from one Engine.FixedBuffer and registers the file
+// (Engine.RegisterFD), so every read is a READ_FIXED on a fixed file;
+// nothing else changes.
+func blocksAio(s *spec) (*result, error) {
+	write := s.Scenario == scenWriteCached
+	what := "read"
+	if write {
+		what = "write"
+	}
+	f, err := blocksFile(s)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +99,7 @@ func readAio(s *spec) (*result, error) {
 		w.a = e.NewAio(func(a *aio.Aio) {
 			now := time.Now()
 			if err := a.Result(); err != nil || a.Count() != blockSize {
-				w.err = fmt.Errorf("read: %v (%d bytes)", err, a.Count())
+				w.err = fmt.Errorf("%s: %v (%d bytes)", what, err, a.Count())
 				wg.Done()
 				return
 			}
@@ -83,7 +111,11 @@ func readAio(s *spec) (*result, error) {
 				return
 			}
 			w.start = now
-			a.ReadAt(fd, int64(w.rnd.below(blocks))*blockSize)
+			if write {
+				a.WriteAt(fd, int64(w.rnd.below(blocks))*blockSize)
+			} else {
+				a.ReadAt(fd, int64(w.rnd.below(blocks))*blockSize)
+			}
 		})
 		if err := w.a.SetIOV(bufs[i]); err != nil {
 			return nil, err
@@ -94,7 +126,11 @@ func readAio(s *spec) (*result, error) {
 	wg.Add(len(ws))
 	for _, w := range ws {
 		w.start = time.Now()
-		w.a.ReadAt(fd, int64(w.rnd.below(blocks))*blockSize)
+		if write {
+			w.a.WriteAt(fd, int64(w.rnd.below(blocks))*blockSize)
+		} else {
+			w.a.ReadAt(fd, int64(w.rnd.below(blocks))*blockSize)
+		}
 	}
 	sp, _ := window(&ph, s.Warmup, s.Window, 0)
 	wg.Wait()
@@ -111,11 +147,12 @@ func readAio(s *spec) (*result, error) {
 	return r, nil
 }
 
-// readStd is the standard library's way: s.Depth goroutines, each calling
-// (*os.File).ReadAt in a loop. A regular file has no poller, so each
-// blocked read holds an OS thread.
-func readStd(s *spec) (*result, error) {
-	f, err := openForRead(s)
+// blocksStd is the standard library's way: s.Depth goroutines, each
+// calling (*os.File).ReadAt (WriteAt) in a loop. A regular file has no
+// poller, so each blocked call holds an OS thread.
+func blocksStd(s *spec) (*result, error) {
+	write := s.Scenario == scenWriteCached
+	f, err := blocksFile(s)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +166,15 @@ func readStd(s *spec) (*result, error) {
 		buf, rnd := bufs[i], newRNG(uint64(i)+1)
 		return func() (time.Duration, error) {
 			t0 := time.Now()
-			n, err := f.ReadAt(buf, int64(rnd.below(blocks))*blockSize)
+			off := int64(rnd.below(blocks)) * blockSize
+			if write {
+				n, err := f.WriteAt(buf, off)
+				if err != nil || n != blockSize {
+					return 0, fmt.Errorf("write: %v (%d bytes)", err, n)
+				}
+				return time.Since(t0), nil
+			}
+			n, err := f.ReadAt(buf, off)
 			if err != nil || n != blockSize {
 				return 0, fmt.Errorf("read: %v (%d bytes)", err, n)
 			}

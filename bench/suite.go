@@ -87,7 +87,7 @@ func (s *suite) notes() []string {
 		"CPU/MOP is CPU seconds (user+system, getrusage) per million operations.",
 		"THR is the most OS threads the measured process (the server, in tcp-echo, http and udp-echo; the proxy, in proxy) had during the case (/proc/self/stat, sampled every 20 ms; io_uring's io-wq workers count). Each case runs in fresh processes.",
 		"SYS/OP is system calls per operation (the kernel's raw_syscalls:sys_enter tracepoint, counted with perf_event_open over the window, every thread of the process), CSW/OP context switches per operation (voluntary and involuntary: getrusage for the measured process, /proc/PID/task/*/status for a server). Where there is a server, both are the server's; the JSON has the load generator's as load_syscalls_per_op and load_ctxsw_per_op. For copy an operation is one MiB copied; cp is counted whole, from its exec to its end; fio rows have neither.",
-		"P50/P99/MAX: round-trip time of one NOP (nop qd1), of tcp-echo messages, udp-echo datagrams and http requests, per-operation latency of reads, lateness past the deadline of timers.",
+		"P50/P99/MAX: round-trip time of one NOP (nop qd1), of tcp-echo messages, udp-echo datagrams and http requests, per-operation latency of reads and writes, lateness past the deadline of timers.",
 	}
 	if _, why := syscallCounting(); why != "" {
 		n = append(n, "SYS/OP is absent: "+why+".")
@@ -149,7 +149,7 @@ func (s *suite) runScenario(name string) error {
 				return err
 			}
 		}
-	case scenDirect, scenCached:
+	case scenDirect, scenCached, scenWriteCached:
 		for _, d := range s.p.depths {
 			base := spec{Scenario: name, Case: "qd" + strconv.Itoa(d), File: s.file, FileSize: s.p.fileSize, Direct: name == scenDirect, Depth: d}
 			impls := []string{implAio, implStd, implFio}
@@ -162,7 +162,7 @@ func (s *suite) runScenario(name string) error {
 				s.skip(base, impls, "O_DIRECT unsupported")
 				continue
 			}
-			if name == scenCached && d == s.p.depths[0] {
+			if name != scenDirect && d == s.p.depths[0] {
 				if err := warmPageCache(s.file); err != nil {
 					return err
 				}
@@ -170,6 +170,10 @@ func (s *suite) runScenario(name string) error {
 			if err := s.runCase(base, impls); err != nil {
 				return err
 			}
+		}
+		if name == scenWriteCached {
+			// Nothing dirty left for the scenarios after it.
+			return syncFile(s.file)
 		}
 	case scenCopy:
 		base := spec{Scenario: scenCopy, Case: fmt.Sprintf("%dMiB", s.p.fileSize/miB), File: s.file,
@@ -379,7 +383,7 @@ func (s *suite) measure(sp *spec) (*result, error) {
 		if s.fio == "" {
 			return &result{Note: "fio not installed"}, nil
 		}
-		return fioRead(s.ctx, s.kids, s.fio, sp)
+		return fioBlocks(s.ctx, s.kids, s.fio, sp)
 	}
 	switch sp.Scenario {
 	case scenCopy:
