@@ -507,9 +507,21 @@ func firstDiff(a, b []byte) int {
 // A file written block by block by many aios, with random cancels, aborts,
 // short timeouts and zero-timeout attempts, holds exactly the writes that
 // reported success: every successful block has its data, every failed one
-// is untouched.
+// is untouched. Both ways a write is made: tried on its starter (decision
+// 68: a pwritev2 that timeouts and cancels do not cut short) and through
+// the ring (RingOnly: on ext4 an io-wq worker's, bounded by the engine's
+// own timer).
 func TestStormFileWritesExact(t *testing.T) {
-	e := relEngine(t, Config{Entries: 32})
+	for _, c := range []struct {
+		name     string
+		ringOnly bool
+	}{{"tried", false}, {"ring", true}} {
+		t.Run(c.name, func(t *testing.T) { stormFileWrites(t, Config{Entries: 32, RingOnly: c.ringOnly}) })
+	}
+}
+
+func stormFileWrites(t *testing.T, cfg Config) {
+	e := relEngine(t, cfg)
 	f, err := os.Create(filepath.Join(t.TempDir(), "blocks"))
 	if err != nil {
 		t.Fatal(err)
