@@ -14,7 +14,9 @@ package portable
 //     would block, the operation waits on the descriptor's readiness in an
 //     epoll (kqueue) instance of the backend's own, registered one-shot;
 //     that instance's descriptor is parked on Go's netpoller by one poller
-//     goroutine, which retries the call when the descriptor is ready. The
+//     goroutine, which retries the call when the descriptor is ready. A
+//     receive whose Aio's recent receives all had to wait goes straight
+//     to the wait, without the call (recvstreak.go). The
 //     caller's descriptors are never registered with Go's poller and their
 //     flags are never changed (Connect: see portable_sys_*.go).
 //   - Regular files, fsync, and accept on a blocking listener: a blocking
@@ -136,6 +138,11 @@ type portOp struct {
 	rtry      readTry
 	missToken uint64
 	toWorker  bool
+	// fresh: Queue made it and run has not tried it yet (run's first
+	// pass, on the starter); recvWaits: how its Aio's recent receives
+	// went on that first pass.
+	fresh     bool
+	recvWaits recvStreak
 
 	// guarded by p.mu
 	state      portState
@@ -295,6 +302,7 @@ func (p *Backend) Queue(d *op.Desc) error {
 	po.token, po.kind, po.fd, po.off = d.Token, d.Kind, d.FD, d.Off
 	po.wfd, po.out, po.outOff, po.n, po.how, po.spliceMode = d.FD, d.Out, d.OutOff, d.N, d.How, 0
 	po.nonblock, po.connecting, po.noNowait, po.capWrite = d.Attempt, false, false, false
+	po.fresh = true
 	po.flags = 0
 	if d.Kind == op.Send || d.Kind == op.SendTo {
 		po.flags = msgNosignal
@@ -453,14 +461,21 @@ func (p *Backend) endLocked(po *portOp) uint64 {
 func (p *Backend) run(po *portOp, b *seat.Batch) {
 	var res int32
 	var next portNext
+	skipped := false
 	switch {
 	case po.kind.IsFile():
 		next = nFile // a blocking call by name or on a whole file
 	case po.toWorker:
 		next = nFile // its try found it waiting for the device (try_linux.go)
+	case po.fresh && po.recvWaits.skip(po):
+		next, skipped = nRead, true // its recent receives all had to wait (recvstreak.go)
 	default:
 		res, next = p.try(po)
+		if po.fresh {
+			po.recvWaits.note(po, next)
+		}
 	}
+	po.fresh = false
 	var r op.Result
 	p.mu.Lock()
 	if next != nDone && po.cancel {
@@ -490,6 +505,15 @@ func (p *Backend) run(po *portOp, b *seat.Batch) {
 		if errno == unix.ECANCELED { // closed
 			next, r = nDone, op.Result{End: op.Interrupted}
 			break
+		}
+		if skipped {
+			// The poller refused the descriptor (closed, or its
+			// number reused for something it cannot watch): the call
+			// itself says why, as it would have without the skip.
+			po.recvWaits = recvStreak{}
+			p.mu.Unlock()
+			p.run(po, b)
+			return
 		}
 		if errno != unix.EPERM || (po.kind != op.Read && po.kind != op.Write) {
 			next, r = nDone, op.Result{Res: -int32(errno)}
