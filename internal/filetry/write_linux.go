@@ -5,11 +5,11 @@ package filetry
 // Positioned file writes on the calling goroutine (docs/design.md,
 // decision 68). A buffered write whose pages the kernel can take at once
 // is a copy into the page cache: pwritev2 with RWF_NOWAIT does it where
-// the file system allows (xfs, btrfs, tmpfs), and refuses with EAGAIN
-// where it would wait. ext4 refuses RWF_NOWAIT for every buffered write
-// (EOPNOTSUPP), and io_uring then hands the write to an io-wq worker: a
-// cached 4 KiB write costs about five times os.File.WriteAt's there. So a
-// descriptor that refused RWF_NOWAIT has its small writes made here with
+// the file system allows (xfs, btrfs), and refuses with EAGAIN where it
+// would wait. ext4 (and tmpfs, on this kernel) refuse RWF_NOWAIT for every
+// buffered write (EOPNOTSUPP), and io_uring then hands the write to an
+// io-wq worker: a cached 4 KiB write costs about five times
+// os.File.WriteAt's there. So a descriptor that refused RWF_NOWAIT has its small writes made here with
 // a plain pwritev2 at the offset, the system call os.File makes, which
 // may wait (for a lock, for reclaim, for a page to be read before a
 // partial overwrite, for writeback when too much is dirty): it is timed,
