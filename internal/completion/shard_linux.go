@@ -75,6 +75,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aioring/aioring/internal/busypoll"
 	"github.com/aioring/aioring/internal/gtoken"
 	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
@@ -148,8 +149,8 @@ type Shard struct {
 	// hand-offs too. The seated reaper's, set at each park.
 	parkW int
 
-	fileWorkers uint32   // Config.FileWorkers: the io-wq cap capFileWorkers applies; 0: none
-	busy        busyPoll // the seated reaper's polling before a busy park (busypoll_linux.go)
+	fileWorkers uint32          // Config.FileWorkers: the io-wq cap capFileWorkers applies; 0: none
+	busy        busypoll.Policy // the seated reaper's polling before a busy park (busypoll_linux.go)
 
 	injectBadr atomic.Bool           // tests: the next enter reports EBADR
 	flushErr   atomic.Pointer[error] // the first unexpected error of an overflow flush, for Close
@@ -184,7 +185,7 @@ func Start(cfg Config) (*Shard, error) {
 		return nil, err
 	}
 	s := &Shard{handler: cfg.Handler, r: r, fileWorkers: cfg.FileWorkers}
-	s.busy.max = cfg.BusyPoll
+	s.busy.Max = cfg.BusyPoll
 	if s.probe, err = r.Probe(); err == nil {
 		err = s.registerPoller()
 	}
@@ -826,7 +827,7 @@ func (s *Shard) park(w int) seat.Park {
 		return p
 	}
 	var began time.Time
-	if s.busy.off {
+	if s.busy.Off() {
 		began = time.Now()
 	}
 	if !s.arm() {
@@ -836,8 +837,8 @@ func (s *Shard) park(w int) seat.Park {
 		return seat.Closed // Close closed the file
 	}
 	s.pollConn.Control(s.harvestFn)
-	if s.busy.off {
-		s.busy.parkedFor(time.Since(began))
+	if s.busy.Off() {
+		s.busy.ParkedFor(time.Since(began))
 	}
 	if s.ready() {
 		return seat.Ready

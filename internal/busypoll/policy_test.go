@@ -1,6 +1,4 @@
-//go:build linux
-
-package completion
+package busypoll
 
 import (
 	"testing"
@@ -12,45 +10,45 @@ import (
 // that doubles up to its cap and starts again after a poll that kept it.
 func TestBusyPollPolicy(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	bp := busyPoll{max: 50 * time.Microsecond}
-	if !bp.may(t0) {
+	bp := Policy{Max: 50 * time.Microsecond}
+	if !bp.May(t0) {
 		t.Fatal("a fresh policy does not poll")
 	}
-	bp.empty()
-	if bp.may(t0) {
+	bp.Empty()
+	if bp.May(t0) {
 		t.Fatal("polls again after an empty poll")
 	}
-	bp.parkedFor(time.Millisecond)
-	if bp.may(t0) {
+	bp.ParkedFor(time.Millisecond)
+	if bp.May(t0) {
 		t.Fatal("a long park turned polling on again")
 	}
-	bp.parkedFor(30 * time.Microsecond)
-	if !bp.may(t0) {
+	bp.ParkedFor(30 * time.Microsecond)
+	if !bp.May(t0) {
 		t.Fatal("a park a poll would have caught did not turn polling on again")
 	}
 
 	// Back-offs: 10 ms, 20 ms, 40 ms... up to 1 s.
 	now := t0
-	want := pollBackoffMin
+	want := BackoffMin
 	for i := 0; i < 12; i++ {
-		bp.lost(now)
-		if bp.may(now.Add(want - time.Nanosecond)) {
+		bp.Lost(now)
+		if bp.May(now.Add(want - time.Nanosecond)) {
 			t.Fatalf("loss %d: polls before its back-off of %v", i+1, want)
 		}
-		if !bp.may(now.Add(want)) {
+		if !bp.May(now.Add(want)) {
 			t.Fatalf("loss %d: no poll after its back-off of %v", i+1, want)
 		}
 		now = now.Add(want)
-		want = min(2*want, pollBackoffMax)
+		want = min(2*want, BackoffMax)
 	}
-	bp.kept()
-	bp.lost(now)
-	if !bp.may(now.Add(pollBackoffMin)) {
+	bp.Kept()
+	bp.Lost(now)
+	if !bp.May(now.Add(BackoffMin)) {
 		t.Fatal("a poll that kept its CPU did not reset the back-off")
 	}
 
-	never := busyPoll{}
-	if never.may(t0) {
+	never := Policy{}
+	if never.May(t0) {
 		t.Fatal("max 0 polls")
 	}
 }
