@@ -25,9 +25,23 @@ func TestBusyPollConfig(t *testing.T) {
 // With a poll longer than the test, the seated reaper never parks while a
 // receive is in flight: what it must still see while it polls is the
 // receive's completion (within a second, not at the poll's end), a
-// hand-off (a provider's Finish) and Close.
+// hand-off (a provider's Finish) and Close. On both backends: the
+// portable one's seat holder polls its epoll instance (decision 70).
 func TestBusyPollSeesWorkAndClose(t *testing.T) {
-	e := ringEngine(t, Config{BusyPoll: time.Minute})
+	t.Run("io_uring", func(t *testing.T) { busyPollSeesWorkAndClose(t, ringEngine(t, Config{BusyPoll: time.Minute})) })
+	t.Run("portable", func(t *testing.T) {
+		// One callback goroutine: no standby worker takes the hand-off,
+		// so the polling holder must see the wake.
+		e, err := NewEngine(Config{Backend: BackendPortable, BusyPoll: time.Minute, Callbacks: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		busyPollSeesWorkAndClose(t, e)
+	})
+}
+
+func busyPollSeesWorkAndClose(t *testing.T, e *Engine) {
 	snd, rcv := loopbackTCP(t, 0, 0)
 	defer unix.Close(snd)
 	defer unix.Close(rcv)

@@ -122,8 +122,10 @@ type Config struct {
 	// costs more than the look. The reaper looks only while that pays:
 	// not again after a look that found nothing until completions come
 	// that soon again, and not for a while after one that lost its CPU to
-	// another process (docs/design.md, decision 50). 0 means
-	// DefaultBusyPoll; negative never. io_uring only.
+	// another process (docs/design.md, decision 50). On the portable
+	// backend (Linux) the goroutine waiting for readiness looks at its
+	// epoll instance the same way before it parks (decision 70). 0 means
+	// DefaultBusyPoll; negative never.
 	BusyPoll time.Duration
 }
 
@@ -222,7 +224,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		}
 		e.fallback = err
 	}
-	p, err := portable.Start((*engineHandler)(e), e.clock.now, cfg.Callbacks)
+	p, err := portable.Start((*engineHandler)(e), e.clock.now, cfg.Callbacks, max(cfg.BusyPoll, 0))
 	if err != nil {
 		return nil, fmt.Errorf("aio: starting the portable backend: %w", err)
 	}

@@ -96,7 +96,7 @@ func (e *Engine) startPort() *portable.Backend {
 	if p := e.port.started.Load(); p != nil || e.port.refused {
 		return p
 	}
-	p, err := portable.Start((*engineHandler)(e), e.clock.now, e.cfg.Callbacks)
+	p, err := portable.Start((*engineHandler)(e), e.clock.now, e.cfg.Callbacks, 0) // no busy poll: its waiters are goroutines, not a seat's chains
 	if err != nil {
 		return nil
 	}

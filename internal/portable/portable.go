@@ -52,6 +52,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aioring/aioring/internal/busypoll"
 	"github.com/aioring/aioring/internal/op"
 	"github.com/aioring/aioring/internal/seat"
 	"golang.org/x/sys/unix"
@@ -231,14 +232,22 @@ type Backend struct {
 	pollConn syscall.RawConn
 
 	seatState // the callback goroutines and the seat (portable_seat.go)
+	// busy: the seat holder's polling before it parks (seat.go); only the
+	// holder touches it, outside rounds.
+	busy busypoll.Policy
 
 	wg sync.WaitGroup
 }
 
 // Start starts the portable backend of e: its poller goroutine and
-// its callback goroutines (file workers start on demand).
-func Start(sink Sink, now func() int64, callbacks int) (*Backend, error) {
+// its callback goroutines (file workers start on demand). busyPoll is how
+// long the seat holder may poll for readiness before it parks (0: never;
+// decision 70).
+func Start(sink Sink, now func() int64, callbacks int, busyPoll time.Duration) (*Backend, error) {
 	p := &Backend{sink: sink, now: now, fds: make(map[int32]*fdWait)}
+	if canPoll {
+		p.busy.Max = busyPoll
+	}
 	p.fileCond.L = &p.mu
 	fd, err := p.pl.open()
 	if err != nil {

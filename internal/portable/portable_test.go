@@ -32,7 +32,7 @@ func monoNow() int64 {
 // Interrupted, data is Completed with its count.
 func TestReportsInOpTerms(t *testing.T) {
 	s := make(sink, 4)
-	p, err := Start(s, monoNow, 2)
+	p, err := Start(s, monoNow, 2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func startWithoutPreadv2(t *testing.T) (*Backend, sink) {
 	noRWv2.Store(true)
 	t.Cleanup(func() { noRWv2.Store(false) })
 	s := make(sink, 4)
-	p, err := Start(s, monoNow, 2)
+	p, err := Start(s, monoNow, 2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

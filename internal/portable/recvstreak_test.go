@@ -55,7 +55,7 @@ func TestRecvStreakPolicy(t *testing.T) {
 // refuses gets the call's own error, not the poller's.
 func TestRecvSkippedTryLosesNothing(t *testing.T) {
 	s := make(sink, 4)
-	p, err := Start(s, monoNow, 2)
+	p, err := Start(s, monoNow, 2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

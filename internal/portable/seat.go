@@ -55,6 +55,7 @@ type pworker struct {
 	fresh   bool                  // evs were harvested by Park and not yet taken by a round
 	harvest func(fd uintptr) bool // the netpoller condition, made once
 	peek    func(fd uintptr)      // the same without parking, made once
+	woke    bool                  // peek found the wake descriptor set (pollBusy)
 	runQ    opList                // operations its round retries
 }
 
@@ -72,22 +73,75 @@ func (p *Backend) startWorkers(n int) {
 			w.nevs, woke = p.pl.wait(int(fd), &w.raw, w.evs)
 			return w.nevs > 0 || woke
 		}
-		w.peek = func(fd uintptr) { w.nevs, _ = p.pl.wait(int(fd), &w.raw, w.evs) }
+		w.peek = func(fd uintptr) { w.nevs, w.woke = p.pl.wait(int(fd), &w.raw, w.evs) }
 	}
 	p.seat = seat.New((*portSeat)(p), seat.Config{Workers: len(p.workers),
 		Watchdog: watchdogPeriodPortable, LookEvery: seatPollEvery, StandbyRuns: true})
 	p.seat.Start()
 }
 
-// Park implements seat.Backend: the holder parks on the poller.
+// Park implements seat.Backend: the holder polls the poller for a while
+// if the policy lets it (pollBusy), then parks on it.
 func (ps *portSeat) Park(i int) seat.Park {
 	p := (*Backend)(ps)
 	w := &p.workers[i]
+	if p.pollBusy(w) {
+		w.fresh = true
+		return seat.Ready
+	}
+	var began time.Time
+	if p.busy.Off() {
+		began = time.Now()
+	}
 	if err := p.pollConn.Read(w.harvest); err != nil {
 		return seat.Closed // Close closed it
 	}
+	if p.busy.Off() {
+		p.busy.ParkedFor(time.Since(began))
+	}
 	w.fresh = true
 	return seat.Ready
+}
+
+// pollBusy is the holder's poll before it parks (decision 70): it looks
+// at the poller without blocking, yielding its thread to the kernel
+// between looks, for up to busy.Max, while internal/busypoll's policy
+// says polling pays. A park costs the holder a trip through Go's
+// netpoller and, as a rule, a sleep and a wakeup of its thread; the next
+// message of a busy server comes within microseconds, and a yield lets
+// the peer that sends it (often on this CPU) run meanwhile. It reports
+// true when events (or a hand-off's wake) came.
+func (p *Backend) pollBusy(w *pworker) bool {
+	bp := &p.busy
+	if !bp.Enabled() {
+		return false // without a clock read
+	}
+	start := time.Now()
+	if !bp.May(start) {
+		return false
+	}
+	last := start
+	for {
+		w.woke = false
+		if p.pollConn.Control(w.peek) != nil {
+			return false // closed: the park says so
+		}
+		if w.nevs > 0 || w.woke {
+			bp.Kept()
+			return true
+		}
+		yieldCPU()
+		now := time.Now()
+		if now.Sub(last) > bp.Max {
+			bp.Lost(now) // off its CPU for longer than a whole poll
+			return false
+		}
+		if now.Sub(start) > bp.Max {
+			bp.Empty()
+			return false
+		}
+		last = now
+	}
 }
 
 // Round implements seat.Backend: it takes the harvested events (looking

@@ -312,3 +312,10 @@ func (p *Backend) block(po *portOp) int32 {
 // lacks MSG_NOSIGNAL); Go's runtime ignores SIGPIPE on descriptors other
 // than stdout and stderr.
 const msgNosignal = 0
+
+// canPoll: no busy poll off Linux (measured only there, decision 70);
+// Config.BusyPoll is ignored.
+const canPoll = false
+
+// yieldCPU is never called off Linux (canPoll).
+func yieldCPU() {}

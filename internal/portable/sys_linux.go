@@ -391,3 +391,10 @@ func (p *Backend) block(po *portOp) int32 {
 
 // msgNosignal keeps a send on a closed socket from raising SIGPIPE.
 const msgNosignal = unix.MSG_NOSIGNAL
+
+// canPoll: the seat holder may poll before it parks (pollBusy) here,
+// where sched_yield hands the CPU to a task woken onto it.
+const canPoll = true
+
+// yieldCPU gives the thread's CPU to another runnable task, if any.
+func yieldCPU() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

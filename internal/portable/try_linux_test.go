@@ -19,7 +19,7 @@ import (
 // from a try that was not followed by a queue (an abort in between, say).
 func TestTryMissMarksOnlyItsOwnRead(t *testing.T) {
 	s := make(sink, 4)
-	p, err := Start(s, monoNow, 2)
+	p, err := Start(s, monoNow, 2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
