@@ -239,7 +239,7 @@ type Backend struct {
 	wg sync.WaitGroup
 }
 
-// Start starts the portable backend of e: its poller goroutine and
+// Start starts the portable backend of e: its epoll (kqueue) instance and
 // its callback goroutines (file workers start on demand). busyPoll is how
 // long the seat holder may poll for readiness before it parks (0: never;
 // decision 70).

@@ -22,7 +22,7 @@ package portable
 //     parked wakes the holder through the poller's wake descriptor (an
 //     eventfd, or a pipe off Linux).
 //
-// Everything here is its worker's alone (evs, raw, nevs, fresh, runQ), indexed
+// Everything here is its worker's alone (evs, raw, nevs, fresh, woke, runQ), indexed
 // by the seat's worker number.
 
 import (
