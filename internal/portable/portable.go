@@ -13,8 +13,9 @@ package portable
 //     RWF_NOWAIT), on the goroutine that started the operation. If it
 //     would block, the operation waits on the descriptor's readiness in an
 //     epoll (kqueue) instance of the backend's own, registered one-shot;
-//     that instance's descriptor is parked on Go's netpoller by one poller
-//     goroutine, which retries the call when the descriptor is ready. A
+//     that instance's descriptor is parked on Go's netpoller by the seat
+//     holder (seat.go), after a short poll of it (decision 70), and the
+//     holder retries the call when the descriptor is ready. A
 //     receive whose Aio's recent receives all had to wait goes straight
 //     to the wait, without the call (recvstreak.go). The
 //     caller's descriptors are never registered with Go's poller and their
