@@ -138,9 +138,8 @@ type Engine struct {
 	fallback  error         // why BackendAuto did not get io_uring; nil otherwise
 	shards    []backend     // where Aios' operations go: the rings, or one portable backend
 	next      atomic.Uint32 // round-robin shard for NewAio
-	tryFirst  bool          // file reads at an offset are tried on their starter first (tryfirst.go)
+	tryFirst  bool          // file reads and writes at an offset are tried on their starter first (tryfirst.go; decisions 20, 68)
 	trySplice bool          // and Splices (the ring only: the portable backend tries them in Submit)
-	tryWrites bool          // and file writes at an offset (decision 68)
 	port      sockPort      // blocking socket transfers of a ring engine (sockwait.go)
 	// statxPaths: where a Statx of a path goes (ops_file.go, Linux)
 	statxPaths statxAdapt
@@ -233,7 +232,6 @@ func NewEngine(cfg Config) (*Engine, error) {
 	// RWF_NOWAIT (decisions 66 and 68); RingOnly, which sends every
 	// operation the backend's own way, turns that off here too.
 	e.tryFirst = p.TriesFiles() && !cfg.RingOnly
-	e.tryWrites = e.tryFirst
 	e.msgs.init(e, cfg)
 	return e, nil
 }
@@ -281,7 +279,6 @@ func (e *Engine) startRings() error {
 		e.shards = append(e.shards, ringBackend{sh, &e.probe})
 		e.tryFirst = !cfg.RingOnly
 		e.trySplice = !cfg.RingOnly
-		e.tryWrites = !cfg.RingOnly
 		e.port.on = !cfg.RingOnly
 	}
 	return nil

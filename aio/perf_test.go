@@ -48,14 +48,14 @@ func benchSocketpair(b *testing.B) [2]int {
 }
 
 // benchCachedFile returns a 1 MiB file, in the page cache once written,
-// closed when the benchmark ends.
+// open for reading and writing, closed when the benchmark ends.
 func benchCachedFile(b *testing.B) *os.File {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "f")
 	if err := os.WriteFile(path, make([]byte, 1<<20), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func BenchmarkWriteAt(b *testing.B) {
 				b.Skipf("no engine: %v", err)
 			}
 			defer e.Close()
-			f := benchWritableFile(b)
+			f := benchCachedFile(b)
 			a := e.NewAio(nil)
 			a.SetIOV(buf)
 			fd := int(f.Fd())
@@ -246,7 +246,7 @@ func BenchmarkWriteAt(b *testing.B) {
 		})
 	}
 	b.Run("os.File", func(b *testing.B) {
-		f := benchWritableFile(b)
+		f := benchCachedFile(b)
 		b.ReportAllocs()
 		b.SetBytes(4096)
 		b.ResetTimer()
@@ -256,22 +256,6 @@ func BenchmarkWriteAt(b *testing.B) {
 			}
 		}
 	})
-}
-
-// benchWritableFile returns a 1 MiB file open for writing, in the page
-// cache once written, closed when the benchmark ends.
-func benchWritableFile(b *testing.B) *os.File {
-	b.Helper()
-	path := filepath.Join(b.TempDir(), "w")
-	if err := os.WriteFile(path, make([]byte, 1<<20), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { f.Close() })
-	return f
 }
 
 // BenchmarkSendRecv: 64-byte Send then Recv over a socketpair, each on its

@@ -39,13 +39,12 @@ package aio
 import "github.com/aioring/aioring/internal/op"
 
 // tryFirst reports whether an operation of kind at off may be tried on
-// the starter, on an engine whose backend tries: a read at an offset (both
+// the starter, on an engine whose backend tries: a read or write at an offset (both
 // backends, where the system has RWF_NOWAIT), or a Splice on a ring (whose
 // ends the backend looks at: only pipes and non-blocking sockets are
 // tried; the portable backend tries a Splice in Submit).
 func (a *Aio) tryFirst(kind opKind, off int64) bool {
-	return a.e.tryFirst && kind == opRead && off >= 0 || a.e.trySplice && kind == opSplice ||
-		a.e.tryWrites && kind == opWrite && off >= 0
+	return a.e.tryFirst && (kind == opRead || kind == opWrite) && off >= 0 || a.e.trySplice && kind == opSplice
 }
 
 // retryAndUnlock carries on an operation whose try left it waiting for

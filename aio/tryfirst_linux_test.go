@@ -92,17 +92,25 @@ func TestTryFirstCachedReadsSkipTheRing(t *testing.T) {
 						t.Fatalf("RingOnly %v: read %d: wrong data", ringOnly, i)
 					}
 				}
-				after := e.Stats()
-				direct, submitted := after.Direct-before.Direct, after.Submitted-before.Submitted
-				ring := e.Backend() == aio.BackendIOURing
-				switch {
-				case ringOnly && (direct != 0 || ring && submitted < reads):
-					t.Errorf("RingOnly: %d reads done directly, %d SQEs submitted; want 0 and (io_uring) >= %d", direct, submitted, reads)
-				case !ringOnly && (direct != reads || submitted != 0):
-					t.Errorf("%d of %d cached reads done directly, %d SQEs submitted; want all and 0", direct, reads, submitted)
-				}
+				checkTried(t, e, before, reads, ringOnly, "cached reads")
 			})
 		})
+	}
+}
+
+// checkTried checks what n operations since before did: with ringOnly,
+// none finished directly and (io_uring) at least n SQEs went out; without,
+// all n finished directly and no SQE went out.
+func checkTried(t *testing.T, e *aio.Engine, before aio.Stats, n uint64, ringOnly bool, what string) {
+	t.Helper()
+	after := e.Stats()
+	direct, submitted := after.Direct-before.Direct, after.Submitted-before.Submitted
+	ring := e.Backend() == aio.BackendIOURing
+	switch {
+	case ringOnly && (direct != 0 || ring && submitted < n):
+		t.Errorf("RingOnly: %d %s done directly, %d SQEs submitted; want 0 and (io_uring) >= %d", direct, what, submitted, n)
+	case !ringOnly && (direct != n || submitted != 0):
+		t.Errorf("%d of %d %s done directly, %d SQEs submitted; want all and 0", direct, n, what, submitted)
 	}
 }
 
@@ -287,47 +295,57 @@ func TestTryFirstCallbackChain(t *testing.T) {
 	eachTryBackend(t, aio.Config{}, func(t *testing.T, e *aio.Engine) {
 		fd := tempFile(t, strings.Repeat("c", 8192), unix.O_RDONLY)
 		const n = 2000
-		done := make(chan struct{})
-		left := n
-		starter := goid()
-		var bad error
-		var inCallback atomic.Bool
-		var a *aio.Aio
-		a = e.NewAio(func(a *aio.Aio) {
-			if !inCallback.CompareAndSwap(false, true) {
-				t.Error("two callbacks of one Aio overlapped")
-			}
-			defer inCallback.Store(false)
-			if goid() == starter && bad == nil {
-				bad = errors.New("callback ran on the starting goroutine")
-			}
-			if err := a.Result(); (err != nil || a.Count() != 4096) && bad == nil {
-				bad = err
-			}
-			left--
-			if left == 0 {
-				close(done)
-				return
-			}
-			a.ReadAt(fd, int64(left%2)*4096)
-		})
-		defer a.Free()
-		a.SetIOV(make([]byte, 4096))
-		before := e.Stats()
-		a.ReadAt(fd, 0)
-		select {
-		case <-done:
-		case <-time.After(waitLimit):
-			t.Fatalf("chain stalled with %d reads left", left)
-		}
-		a.Wait()
-		if bad != nil {
-			t.Fatal(bad)
-		}
-		if d := e.Stats().Direct - before.Direct; d < n-10 {
+		buf := make([]byte, 4096)
+		if d := runChain(t, e, n, buf, func(a *aio.Aio, left int) { a.ReadAt(fd, int64(left%2)*4096) }); d < n-10 {
 			t.Errorf("%d of %d chained cached reads done directly", d, n)
 		}
 	})
+}
+
+// runChain restarts one Aio over buf from its own callback until n
+// operations have ended, start(a, left) starting each (left counts down
+// from n), and fails t if two callbacks overlap, one runs on the starting
+// goroutine, an operation does not fill buf, or the chain stalls. It
+// returns how many operations the engine finished without the ring.
+func runChain(t *testing.T, e *aio.Engine, n int, buf []byte, start func(a *aio.Aio, left int)) uint64 {
+	t.Helper()
+	done := make(chan struct{})
+	left := n
+	starter := goid()
+	var bad error
+	var inCallback atomic.Bool
+	a := e.NewAio(func(a *aio.Aio) {
+		if !inCallback.CompareAndSwap(false, true) {
+			t.Error("two callbacks of one Aio overlapped")
+		}
+		defer inCallback.Store(false)
+		if goid() == starter && bad == nil {
+			bad = errors.New("callback ran on the starting goroutine")
+		}
+		if err := a.Result(); (err != nil || a.Count() != len(buf)) && bad == nil {
+			bad = fmt.Errorf("%v, %d bytes of %d", err, a.Count(), len(buf))
+		}
+		left--
+		if left == 0 {
+			close(done)
+			return
+		}
+		start(a, left)
+	})
+	defer a.Free()
+	a.SetIOV(buf)
+	before := e.Stats()
+	start(a, n)
+	select {
+	case <-done:
+	case <-time.After(waitLimit):
+		t.Fatalf("chain stalled with %d operations left", left)
+	}
+	a.Wait()
+	if bad != nil {
+		t.Fatal(bad)
+	}
+	return e.Stats().Direct - before.Direct
 }
 
 func TestTryFirstAllocs(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -54,15 +53,7 @@ func TestTryWritesSkipTheRing(t *testing.T) {
 						t.Fatalf("write %d: the file holds other bytes", i)
 					}
 				}
-				after := e.Stats()
-				direct, submitted := after.Direct-before.Direct, after.Submitted-before.Submitted
-				ring := e.Backend() == aio.BackendIOURing
-				switch {
-				case ringOnly && (direct != 0 || ring && submitted < writes):
-					t.Errorf("RingOnly: %d writes done directly, %d SQEs submitted; want 0 and (io_uring) >= %d", direct, submitted, writes)
-				case !ringOnly && (direct != writes || submitted != 0):
-					t.Errorf("%d of %d writes done directly, %d SQEs submitted; want all and 0", direct, writes, submitted)
-				}
+				checkTried(t, e, before, writes, ringOnly, "writes")
 			})
 		})
 	}
@@ -95,46 +86,12 @@ func TestTryWriteCallbackChain(t *testing.T) {
 	eachTryBackend(t, aio.Config{}, func(t *testing.T, e *aio.Engine) {
 		fd := tempFile(t, "", unix.O_RDWR)
 		const n = 2000
-		done := make(chan struct{})
-		left := n
-		starter := goid()
-		var bad error
-		var inCallback atomic.Bool
 		buf := make([]byte, 512)
-		a := e.NewAio(func(a *aio.Aio) {
-			if !inCallback.CompareAndSwap(false, true) {
-				t.Error("two callbacks of one Aio overlapped")
-			}
-			defer inCallback.Store(false)
-			if goid() == starter && bad == nil {
-				bad = errors.New("callback ran on the starting goroutine")
-			}
-			if err := a.Result(); (err != nil || a.Count() != len(buf)) && bad == nil {
-				bad = fmt.Errorf("write: %v, %d bytes", err, a.Count())
-			}
-			left--
-			if left == 0 {
-				close(done)
-				return
-			}
+		d := runChain(t, e, n, buf, func(a *aio.Aio, left int) {
 			buf[0] = byte(left)
 			a.WriteAt(fd, int64(left%8)*512)
 		})
-		defer a.Free()
-		a.SetIOV(buf)
-		before := e.Stats()
-		buf[0] = byte(n % 256)
-		a.WriteAt(fd, 0)
-		select {
-		case <-done:
-		case <-time.After(waitLimit):
-			t.Fatalf("chain stalled with %d writes left", left)
-		}
-		a.Wait()
-		if bad != nil {
-			t.Fatal(bad)
-		}
-		if d := e.Stats().Direct - before.Direct; d < n-10 {
+		if d < n-10 {
 			t.Errorf("%d of %d chained writes done directly", d, n)
 		}
 		// The last write (left 1) went to 512; the one before it to 1024.

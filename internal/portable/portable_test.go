@@ -31,18 +31,8 @@ func monoNow() int64 {
 // that would block is WouldBlock, a deadline is TimedOut, a cancel is
 // Interrupted, data is Completed with its count.
 func TestReportsInOpTerms(t *testing.T) {
-	s := make(sink, 4)
-	p, err := Start(s, monoNow, 2, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	p, s := startBackend(t)
+	fds := socketPair(t)
 	buf := make([]byte, 8)
 	recv := func(token uint64) *op.Desc {
 		d := &op.Desc{Kind: op.Recv, FD: int32(fds[0]), Token: token}
@@ -110,6 +100,13 @@ func startWithoutPreadv2(t *testing.T) (*Backend, sink) {
 	t.Helper()
 	noRWv2.Store(true)
 	t.Cleanup(func() { noRWv2.Store(false) })
+	return startBackend(t)
+}
+
+// startBackend starts a backend with two callback goroutines and no busy
+// poll, closed when t ends, and returns it with the sink of its results.
+func startBackend(t *testing.T) (*Backend, sink) {
+	t.Helper()
 	s := make(sink, 4)
 	p, err := Start(s, monoNow, 2, 0)
 	if err != nil {
@@ -117,6 +114,17 @@ func startWithoutPreadv2(t *testing.T) (*Backend, sink) {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p, s
+}
+
+// socketPair returns a connected AF_UNIX stream pair, closed when t ends.
+func socketPair(t *testing.T) [2]int {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	return fds
 }
 
 // startRW queues and submits a read or write of buf on fd at off.

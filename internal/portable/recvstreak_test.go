@@ -54,18 +54,8 @@ func TestRecvStreakPolicy(t *testing.T) {
 // received (the arm looks at readiness), and a descriptor the poller
 // refuses gets the call's own error, not the poller's.
 func TestRecvSkippedTryLosesNothing(t *testing.T) {
-	s := make(sink, 4)
-	p, err := Start(s, monoNow, 2, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	p, s := startBackend(t)
+	fds := socketPair(t)
 	buf := make([]byte, 16)
 	d := &op.Desc{Kind: op.Recv, FD: int32(fds[0])}
 	d.Iov.Base = &buf[0]

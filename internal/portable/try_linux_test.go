@@ -18,12 +18,7 @@ import (
 // must wait for readiness, where a cancel can end it) never inherits it
 // from a try that was not followed by a queue (an abort in between, say).
 func TestTryMissMarksOnlyItsOwnRead(t *testing.T) {
-	s := make(sink, 4)
-	p, err := Start(s, monoNow, 2, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, s := startBackend(t)
 
 	path := t.TempDir() + "/cold"
 	if err := os.WriteFile(path, make([]byte, 64<<10), 0o600); err != nil {
