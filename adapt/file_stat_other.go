@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"path/filepath"
 	"syscall"
-	"time"
 )
 
 // Stat returns the file's status as os.File.Stat does. There is no statx
@@ -23,7 +22,7 @@ func (f *File) Stat() (fs.FileInfo, error) {
 		name:    filepath.Base(f.name),
 		size:    st.Size,
 		mode:    fileMode(uint32(st.Mode)),
-		modTime: time.Unix(st.Mtimespec.Unix()),
+		modTime: modTime(&st),
 		sys:     &st,
 	}, nil
 }

@@ -1,10 +1,9 @@
 package aio
 
 import (
-	"github.com/aioring/aioring/internal/op"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/aioring/aioring/internal/op"
 )
 
 // monoClock converts Go times to CLOCK_MONOTONIC nanoseconds, the clock of
@@ -19,15 +18,15 @@ type monoClock struct {
 
 func (c *monoClock) init() {
 	c.base = time.Now()
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+	mono, ok := clockMonotonic()
+	if !ok {
 		// Not Linux or no clock: absolute timeouts are never used then.
 		return
 	}
 	after := time.Now()
-	// ts was read between base and after; assume the latest, so kernel
+	// mono was read between base and after; assume the latest, so kernel
 	// deadlines err late, never early.
-	c.baseMono = ts.Nano() + int64(after.Sub(c.base))
+	c.baseMono = mono + int64(after.Sub(c.base))
 }
 
 // at converts t to CLOCK_MONOTONIC nanoseconds. A time too far ahead for

@@ -8,3 +8,8 @@ const (
 	sockCloexec = 0
 	msgNosignal = 0
 )
+
+// clockMonotonic has nothing to give: only io_uring's absolute timeouts
+// need the kernel's CLOCK_MONOTONIC, and some of these systems' x/sys
+// (NetBSD's) does not name it.
+func clockMonotonic() (int64, bool) { return 0, false }
