@@ -99,7 +99,8 @@ func startHTTP(s *spec) (*server, error) {
 // loadHTTP is the load generator shared by both servers, run in its own
 // process: s.Conns goroutines issuing GET requests in a loop through one
 // http.Client whose Transport keeps up to s.Conns keep-alive connections,
-// so that each goroutine in effect holds one connection. A request's latency runs from the call to
+// so that each goroutine in effect holds one connection (with s.NewConns,
+// none: every request connects anew). A request's latency runs from the call to
 // Get until its body has been read.
 func loadHTTP(s *spec, url string) (*result, error) {
 	tr := &http.Transport{
@@ -107,6 +108,7 @@ func loadHTTP(s *spec, url string) (*result, error) {
 		MaxIdleConnsPerHost: s.Conns,
 		MaxConnsPerHost:     s.Conns,
 		DisableCompression:  true,
+		DisableKeepAlives:   s.NewConns,
 	}
 	defer tr.CloseIdleConnections()
 	// A server that stops answering must fail the case, not hang it.

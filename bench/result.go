@@ -91,6 +91,10 @@ type spec struct {
 	// the page cache before every round (files.go).
 	Files int  `json:"files,omitempty"`
 	Cold  bool `json:"cold,omitempty"`
+	// NewConns makes every http request open a connection of its own (the
+	// client's keep-alive off): connection setup and teardown measured
+	// with the request.
+	NewConns bool `json:"new_conns,omitempty"`
 }
 
 // result is every figure of one implementation in one case. Zero means "not

@@ -98,12 +98,16 @@ func (c *children) runServed(ctx context.Context, s *spec, stderr io.Writer) (*r
 	case lerr != nil:
 		return nil, lerr
 	}
-	if s.Scenario == scenHTTP && rep.Opened > int64(s.Conns) {
+	if s.Scenario == scenHTTP && !s.NewConns && rep.Opened > int64(s.Conns) {
 		// Every client goroutine should keep its connection for the whole
 		// case; more connections than goroutines would mean keep-alive
 		// broke and the case measured connection setup instead of
 		// requests.
 		return nil, fmt.Errorf("the server accepted %d connections for %d keep-alive clients: connections were not reused", rep.Opened, s.Conns)
+	}
+	if s.Scenario == scenHTTP && s.NewConns && uint64(rep.Opened) < r.Ops {
+		// Every request should have come on a connection of its own.
+		return nil, fmt.Errorf("the server accepted %d connections for %d requests: connections were reused", rep.Opened, r.Ops)
 	}
 	r.Threads, r.Loop = rep.Threads, rep.Loop
 	return r, nil

@@ -116,7 +116,7 @@ func (s *suite) notes() []string {
 		n = append(n, "tcp-echo: each server runs in its own process and the load generator (the same code for all) in another; CPU/MOP counts both processes, SRV/MOP the server's alone (its process CPU-time clock over the window), and CPU-R compares SRV/MOP. Every server sets TCP_NODELAY; gnet v2 runs multicore with one event loop per P. aioring is the bench's own server (one Aio per connection alternating Recv and Send, no timeout); aioring-example is examples/echo's (package tcpecho: also one Aio per connection alternating Recv and Send, over a 16 KiB buffer, with the example's default 30 s idle timeout on each).")
 	}
 	if s.ran[scenHTTP] {
-		n = append(n, fmt.Sprintf("http: one http.Server with a handler writing a %d-byte body, served through adapt.Listen (aioring) or net.Listen (net), in its own process; the load generator, in another, is net/http's client with %d keep-alive connections and as many goroutines issuing GETs. CPU/MOP counts both processes, SRV/MOP the server's alone. OPS/S is requests per second; P50/P99/MAX are request latencies.", httpBodySize, s.p.httpConns))
+		n = append(n, fmt.Sprintf("http: one http.Server with a handler writing a %d-byte body, served through adapt.Listen (aioring) or net.Listen (net), in its own process; the load generator, in another, is net/http's client with %d keep-alive connections and as many goroutines issuing GETs; in the new-conn case the client's keep-alive is off, so every request connects, and the server accepts and closes, anew. CPU/MOP counts both processes, SRV/MOP the server's alone. OPS/S is requests per second; P50/P99/MAX are request latencies.", httpBodySize, s.p.httpConns))
 	}
 	if s.ran[scenProxy] {
 		n = append(n, "proxy: three processes, the upstream (the net echo server of tcp-echo, the same for every row), the proxy under test, and the load generator, which sends each message through the proxy and reads its echo back through it, checked byte for byte; a message crosses the proxy twice. aioring is examples/proxy's forwarding (package relay: Recv and Send over two buffers per direction, and a direction whose Recv fills its whole 32 KiB buffer moves the rest of its stream with Splice through a 1 MiB kernel pipe of its own); aioring-copy the same with relay.Config.Copy (examples/proxy -copy), which never splices, so its RATIO is aioring's over it, and net's RATIO compares the default aioring; net is net.Listen and io.Copy each way, which splices. OPS/S is messages per second, MB/S message bytes (one way) per second; CPU/MOP counts the proxy and the load generator, SRV/MOP the proxy alone, and CPU-R compares SRV/MOP. The large-message case writes each message while reading its echo.")
@@ -201,6 +201,12 @@ func (s *suite) runScenario(name string) error {
 	case scenHTTP:
 		c := s.p.httpConns
 		base := spec{Scenario: scenHTTP, Case: fmt.Sprintf("c%d %dB", c, httpBodySize), Conns: c, MsgSize: httpBodySize}
+		if err := s.runCase(base, []string{implAio, implNet}); err != nil {
+			return err
+		}
+		// The same requests, each on a connection of its own: accept,
+		// the first read and the close, which keep-alive hides.
+		base.Case, base.NewConns = base.Case+" new-conn", true
 		return s.runCase(base, []string{implAio, implNet})
 	case scenFiles, scenStat, scenLog:
 		return s.runFileScenario(name)
