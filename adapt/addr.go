@@ -29,24 +29,6 @@ func toAddr(sa unix.Sockaddr) net.Addr {
 	return nil
 }
 
-// localAddr and remoteAddr ask the kernel; a failure (say, an unconnected
-// socket) gives nil, as net.Conn does.
-func localAddr(fd int) net.Addr {
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return nil
-	}
-	return toAddr(sa)
-}
-
-func remoteAddr(fd int) net.Addr {
-	sa, err := unix.Getpeername(fd)
-	if err != nil {
-		return nil
-	}
-	return toAddr(sa)
-}
-
 // sockaddr is a resolved address with the socket family it needs.
 type sockaddr struct {
 	family int

@@ -51,20 +51,49 @@ var _ net.Conn = (*Conn)(nil)
 // aio.Config.RingOnly it leaves fd in blocking mode, as the engine's
 // operations expect. For TCP sockets it sets TCP_NODELAY, as the net
 // package does.
-func NewConn(e *aio.Engine, fd int) (*Conn, error) {
-	la := localAddr(fd)
+func NewConn(e *aio.Engine, fd int) (*Conn, error) { return newConn(e, fd, connForeign) }
+
+// connOrigin is what adapt knows of a socket it wraps.
+type connOrigin uint8
+
+const (
+	// connForeign: NewConn's, a socket from anywhere; its file status
+	// flags and options are unknown.
+	connForeign connOrigin = iota
+	// connAccepted: fresh from a Listener's accept, so its file status
+	// flags are O_RDWR alone; its TCP options are set by
+	// acceptedOptions (inherited from the listener on Linux).
+	connAccepted
+	// connDialed: fresh from Dial's socket(2) and connect, its flags
+	// O_RDWR alone and its TCP options set before the connect.
+	connDialed
+)
+
+// newConn is NewConn for a socket of the given origin: what adapt knows
+// of a socket it made spares system calls that would only find it out.
+func newConn(e *aio.Engine, fd int, origin connOrigin) (*Conn, error) {
+	la := sockName(fd)
 	network := "tcp"
-	if _, ok := la.(*net.UnixAddr); ok {
+	var err error
+	switch _, unixSock := la.(*net.UnixAddr); {
+	case unixSock:
 		network = "unix"
-	} else if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-		return nil, &net.OpError{Op: "setsockopt", Net: network, Addr: la, Err: os.NewSyscallError("setsockopt", err)}
+	case origin == connForeign:
+		if err = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			err = os.NewSyscallError("setsockopt", err)
+		}
+	case origin == connAccepted:
+		err = acceptedOptions(fd)
 	}
-	c := &Conn{fd: fd, net: network, laddr: la, raddr: remoteAddr(fd)}
+	if err != nil {
+		return nil, &net.OpError{Op: "setsockopt", Net: network, Addr: la, Err: err}
+	}
+	c := &Conn{fd: fd, net: network, laddr: la, raddr: peerName(fd)}
 	if e.Config().RingOnly {
 		c.rd, c.wr = newRunner(e), newRunner(e)
 		return c, nil
 	}
-	if err := c.initPoll(); err != nil {
+	if err := c.initPoll(origin != connForeign); err != nil {
 		return nil, &net.OpError{Op: "set", Net: network, Addr: la, Err: err}
 	}
 	return c, nil

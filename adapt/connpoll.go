@@ -41,9 +41,16 @@ type pollSide struct {
 }
 
 // initPoll makes fd non-blocking and hands it to an *os.File registered
-// with Go's netpoller.
-func (c *Conn) initPoll() error {
-	if err := unix.SetNonblock(c.fd, true); err != nil {
+// with Go's netpoller. A fresh socket's file status flags are O_RDWR
+// alone, so one fcntl sets them without reading them first.
+func (c *Conn) initPoll(fresh bool) error {
+	var err error
+	if fresh {
+		_, err = unix.FcntlInt(uintptr(c.fd), unix.F_SETFL, unix.O_RDWR|unix.O_NONBLOCK)
+	} else {
+		err = unix.SetNonblock(c.fd, true)
+	}
+	if err != nil {
 		return os.NewSyscallError("fcntl", err)
 	}
 	pf := os.NewFile(uintptr(c.fd), "socket")

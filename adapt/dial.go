@@ -94,6 +94,19 @@ func dialOne(ctx context.Context, e *aio.Engine, sa sockaddr) (*Conn, error) {
 	if err != nil {
 		return fail(os.NewSyscallError("socket", err))
 	}
+	if sa.family != unix.AF_UNIX {
+		// Options set before the connect hold for the connection.
+		err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if err != nil {
+			err = os.NewSyscallError("setsockopt", err)
+		} else {
+			err = setKeepAlive(fd)
+		}
+		if err != nil {
+			unix.Close(fd)
+			return fail(err)
+		}
+	}
 	r := newRunner(e)
 	if d, ok := ctx.Deadline(); ok {
 		r.deadline = d
@@ -110,7 +123,7 @@ func dialOne(ctx context.Context, e *aio.Engine, sa sockaddr) (*Conn, error) {
 		}
 		return fail(err)
 	}
-	c, err := NewConn(e, fd)
+	c, err := newConn(e, fd, connDialed)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err

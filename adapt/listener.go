@@ -67,7 +67,7 @@ func Listen(e *aio.Engine, network, address string) (*Listener, error) {
 			}
 			return fail(err)
 		}
-		l := &Listener{e: e, fd: fd, net: network, addr: localAddr(fd), acc: newRunner(e)}
+		l := &Listener{e: e, fd: fd, net: network, addr: sockName(fd), acc: newRunner(e)}
 		if sa.family == unix.AF_UNIX && address != "" && !abstractUnix(address) {
 			l.unlink = address
 		}
@@ -85,6 +85,10 @@ func listenSocket(sa sockaddr) (int, error) {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 			unix.Close(fd)
 			return -1, os.NewSyscallError("setsockopt", err)
+		}
+		if err := listenerOptions(fd); err != nil {
+			unix.Close(fd)
+			return -1, err
 		}
 	}
 	if err := unix.Bind(fd, sa.sa); err != nil {
@@ -119,7 +123,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "accept", Net: l.net, Addr: l.addr, Err: netErr("accept", err)}
 	}
-	c, err := NewConn(l.e, fd)
+	c, err := newConn(l.e, fd, connAccepted)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err

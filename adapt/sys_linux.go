@@ -1,6 +1,10 @@
 package adapt
 
-import "golang.org/x/sys/unix"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // What differs by OS in the sockets adapt makes: this file is Linux's,
 // sys_other.go the rest (macOS and the BSDs, on the portable backend).
@@ -17,3 +21,40 @@ const acceptCall = "accept4"
 // abstractUnix reports whether a unix socket address is in Linux's abstract
 // namespace (a leading '@'), which has no file to remove on Close.
 func abstractUnix(address string) bool { return address != "" && address[0] == '@' }
+
+// TCP options: package net turns on TCP_NODELAY and keep-alive probes (15 s
+// idle, 15 s apart, 9 of them) on every connection it accepts or dials, and
+// so does adapt. Linux copies both from a listening socket to the sockets
+// it accepts (TestAcceptedSocketOptions checks it), so a Listener sets them
+// once on its socket instead of on every connection: one system call less
+// per accepted connection than setting TCP_NODELAY alone, four less than
+// net (docs/design.md, decision 71).
+
+// listenerOptions sets the accepted connections' TCP options on a listening
+// socket.
+func listenerOptions(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	return setKeepAlive(fd)
+}
+
+// acceptedOptions sets a freshly accepted TCP connection's options: none
+// here, where it inherits the listener's.
+func acceptedOptions(int) error { return nil }
+
+// setKeepAlive turns on keep-alive probes as package net's defaults have
+// them.
+func setKeepAlive(fd int) error {
+	for _, o := range [...]struct{ level, opt, v int }{
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
+			return os.NewSyscallError("setsockopt", err)
+		}
+	}
+	return nil
+}
