@@ -15,7 +15,8 @@ import (
 // engine Connect. Host names are resolved with net.DefaultResolver, and
 // each address is tried in turn until one connects. ctx bounds the whole
 // dial: its deadline is the Connect's expiry and its cancellation an Abort;
-// then the error matches ctx.Err().
+// then the error matches ctx.Err(). A TCP connection has TCP_NODELAY and
+// keep-alive probes on, as net.Dial's has (Listener says how).
 func Dial(ctx context.Context, e *aio.Engine, network, address string) (*Conn, error) {
 	fail := func(err error) (*Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}

@@ -103,6 +103,10 @@ type backend interface {
 	HandoffHere(completion.Callback) (ok, wake bool)
 	// Wake wakes the goroutine that Handoff said must be woken.
 	Wake()
+	// WokeWaiter records that an operation's end readied a goroutine
+	// waiting for it in Wait, which then wants a P more than a poll of
+	// the backend's does (decision 72).
+	WokeWaiter()
 	// Broken reports that results may have been lost (EBADR).
 	Broken() bool
 	// IsReaper reports whether goroutine goid runs the backend's callbacks.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aioring/aioring/internal/portable"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,5 +96,115 @@ func busyPollSeesWorkAndClose(t *testing.T, e *Engine) {
 	case <-got:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the pending receive's callback did not run at Close")
+	}
+}
+
+// A goroutine that an operation's end readies in Wait wants a P, which a
+// poll would hold: the park after the round that readied it does not poll,
+// and a poll going on when one is readied ends (decision 72). With a poll
+// longer than the test and a receive with a callback left in flight, the
+// holder polls until a waiter's accept completes; after that it must be
+// parked, its polls making no more looks. On both backends (the portable
+// one may begin a poll before its round's completion readies the waiter,
+// and then ends it).
+func TestBusyPollEndsForWokenWaiter(t *testing.T) {
+	t.Run("io_uring", func(t *testing.T) { busyPollSkippedAfterWaiter(t, ringEngine(t, Config{BusyPoll: time.Minute})) })
+	t.Run("portable", func(t *testing.T) {
+		e, err := NewEngine(Config{Backend: BackendPortable, BusyPoll: time.Minute, Callbacks: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		busyPollSkippedAfterWaiter(t, e)
+	})
+}
+
+// pollLooks is how many looks the engine's busy polls have made.
+func pollLooks(e *Engine) uint64 {
+	var n uint64
+	for _, sh := range e.shards {
+		switch b := sh.(type) {
+		case ringBackend:
+			n += b.Stats().Looks
+		case *portable.Backend:
+			n += b.Looks()
+		}
+	}
+	return n
+}
+
+func busyPollSkippedAfterWaiter(t *testing.T, e *Engine) {
+	// The receive that keeps the holder polling, with a callback.
+	snd1, rcv1 := loopbackTCP(t, 0, 0)
+	defer unix.Close(snd1)
+	defer unix.Close(rcv1)
+	got := make(chan struct{}, 1)
+	kept := e.NewAio(func(*Aio) { got <- struct{}{} })
+	defer kept.Free()
+	if err := kept.SetIOV(make([]byte, 16)); err != nil {
+		t.Fatal(err)
+	}
+	kept.Recv(rcv1)
+
+	// The waiter's accept, without a callback: through the ring's CQ on
+	// io_uring (a Recv without a callback would wait by readiness
+	// instead, decision 40, and never reach the polled ring).
+	l, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.CloseFD(l)
+	if err := unix.Bind(l, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(l, 16); err != nil {
+		t.Fatal(err)
+	}
+	la, err := unix.Getsockname(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.NewAio(nil)
+	defer w.Free()
+	w.SetTimeout(Infinite)
+	w.Accept(l)
+	woken := make(chan struct{})
+	go func() { w.Wait(); close(woken) }()
+
+	time.Sleep(50 * time.Millisecond) // the holder polls, the waiter waits
+	if l0 := pollLooks(e); l0 == 0 {
+		t.Fatal("no looks: the holder never polled, so this test proves nothing")
+	}
+	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(c)
+	if err := unix.Connect(c, la); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter's accept was not delivered while the holder polled")
+	}
+	if err := w.Result(); err != nil || w.FD() < 0 {
+		t.Fatalf("the waiter's accept: descriptor %d, %v", w.FD(), err)
+	}
+	unix.Close(w.FD())
+	time.Sleep(50 * time.Millisecond) // the holder's round has ended and it has parked
+	l1 := pollLooks(e)
+	time.Sleep(50 * time.Millisecond)
+	if l2 := pollLooks(e); l2 != l1 {
+		t.Errorf("the holder's poll made %d looks in 50 ms after the waiter was readied: it still polls", l2-l1)
+	}
+
+	if _, err := unix.Write(snd1, []byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the kept receive was not delivered")
 	}
 }

@@ -124,7 +124,9 @@ type Config struct {
 	// that soon again, and not for a while after one that lost its CPU to
 	// another process (docs/design.md, decision 50). On the portable
 	// backend (Linux) the goroutine waiting for readiness looks at its
-	// epoll instance the same way before it parks (decision 70). 0 means
+	// epoll instance the same way before it parks (decision 70). A look
+	// holds the reaper's P, so none follows a completion that readied a
+	// goroutine in Wait, which wants the P (decision 72). 0 means
 	// DefaultBusyPoll; negative never.
 	BusyPoll time.Duration
 }
@@ -509,10 +511,13 @@ func (e *Engine) waitClosing(a *Aio) {
 
 // Stats reports the engine's counters: for tests, benchmarks and
 // diagnosis. On io_uring they are summed over its rings; the portable
-// backend has no ring and reports zeros.
+// backend has no ring and reports zeros but for Polls and Direct.
 func (e *Engine) Stats() Stats {
 	var st Stats
 	for _, sh := range e.shards {
+		if p, ok := sh.(*portable.Backend); ok {
+			st.Polls += p.Polls()
+		}
 		r, ok := sh.(ringBackend)
 		if !ok {
 			continue
@@ -524,6 +529,7 @@ func (e *Engine) Stats() Stats {
 		st.Inline += c.Inline
 		st.Sleeps += c.Sleeps
 		st.Wakeups += c.Wakeups
+		st.Polls += c.Polls
 	}
 	st.Direct = e.directCount()
 	return st

@@ -378,6 +378,7 @@ func (a *Aio) unbusyLocked() {
 	if a.busy.Add(-1) == 0 {
 		if a.waiters > 0 {
 			a.waitCond.Broadcast()
+			a.sh.WokeWaiter()
 		}
 		a.maybeReleaseLocked()
 	}

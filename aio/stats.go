@@ -11,6 +11,7 @@ type Stats struct {
 	Inline    uint64 // of Completed, those reaped by a goroutine that started or waited for its operation, with no hand-off
 	Sleeps    uint64 // times a callback goroutine parked with nothing to do
 	Wakeups   uint64 // times the engine woke a parked callback goroutine itself
+	Polls     uint64 // times a callback goroutine polled for work before parking (Config.BusyPoll), on either backend
 	Direct    uint64 // operations finished by a system call of the engine's own, never reaching the ring: a read or write tried first on its starter, a Splice on its starter or after a readiness wait (Config.RingOnly); not attempts that would have had to wait, nor errors
 }
 

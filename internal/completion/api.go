@@ -122,11 +122,13 @@ type Stats struct {
 	Inline    uint64 // CQEs reaped by user goroutines (a subset of Completed)
 	Sleeps    uint64 // times the seated reaper parked with nothing to do (on the ring or, with nothing in flight, off it)
 	Wakeups   uint64 // times a parked reaper was woken by the engine itself: a wake NOP, or a kick when work arrived
+	Polls     uint64 // busy polls the seated reaper began before parking (busypoll_linux.go)
+	Looks     uint64 // looks at the ring those polls made (tests: whether a poll goes on)
 }
 
 // Add sums counters, for an engine of several shards.
 func (s Stats) Add(o Stats) Stats {
 	return Stats{Enters: s.Enters + o.Enters, Submitted: s.Submitted + o.Submitted,
 		Completed: s.Completed + o.Completed, Inline: s.Inline + o.Inline,
-		Sleeps: s.Sleeps + o.Sleeps, Wakeups: s.Wakeups + o.Wakeups}
+		Sleeps: s.Sleeps + o.Sleeps, Wakeups: s.Wakeups + o.Wakeups, Polls: s.Polls + o.Polls, Looks: s.Looks + o.Looks}
 }

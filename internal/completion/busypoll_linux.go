@@ -21,7 +21,10 @@ package completion
 // a back-off after a poll that lost its CPU).
 //
 // The poll holds the reaper's P: with GOMAXPROCS=1 other goroutines wait
-// for it, at most Config.BusyPoll at a time.
+// for it, at most Config.BusyPoll at a time. So a park right after an
+// operation's end readied a goroutine in Wait does not poll, and a poll
+// ends when one is readied meanwhile (decision 72): that goroutine goes
+// on from the completion, and wants the P.
 //
 // Only the seated reaper polls, outside rounds (park), so the policy's
 // fields need no lock: a seat change is ordered by the seat's mutex.
@@ -45,15 +48,23 @@ func (s *Shard) poll() (p seat.Park, ok bool) {
 	if !bp.May(start) {
 		return 0, false
 	}
+	s.stats.polls.Add(1)
 	// The task_work of what this thread submitted runs only on this
 	// thread: stay on it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	last := start
 	for {
+		s.stats.looks.Add(1)
 		if s.ready() {
 			bp.Kept()
 			return seat.Ready, true
+		}
+		if n := s.wokeWaiters.Load(); n != s.wokeSeen {
+			// Another goroutine (a standby reaper, a starter reaping
+			// inline) readied one in Wait, which wants a P.
+			s.wokeSeen = n
+			return 0, false
 		}
 		select {
 		case <-s.quit:

@@ -137,6 +137,13 @@ type Shard struct {
 	deviceStarts atomic.Uint64
 	deviceSeen   uint64
 
+	// wokeWaiters counts operations whose end readied a goroutine in
+	// Wait (WokeWaiter); wokeSeen is its value at the seated reaper's
+	// last park (the seated reaper's, outside rounds): a park that finds
+	// it moved does not poll (decision 72).
+	wokeWaiters atomic.Uint64
+	wokeSeen    uint64
+
 	pollFile  *os.File // the epoll instance, on Go's netpoller
 	pollConn  syscall.RawConn
 	inEpoll   bool             // the ring fd is in epfd; the seated reaper's, outside rounds
@@ -155,7 +162,7 @@ type Shard struct {
 	injectBadr atomic.Bool           // tests: the next enter reports EBADR
 	flushErr   atomic.Pointer[error] // the first unexpected error of an overflow flush, for Close
 
-	stats struct{ enters, submitted, completed, inline, sleeps, wakeups atomic.Uint64 }
+	stats struct{ enters, submitted, completed, inline, sleeps, wakeups, polls, looks atomic.Uint64 }
 }
 
 // Start creates a shard's ring and starts its reapers. It returns the setup
@@ -777,6 +784,10 @@ func (s *Shard) HandoffHere(cb Callback) (ok, wake bool) {
 // holding no lock: it may enter the kernel.
 func (s *Shard) Wake() { s.seat.Wake() }
 
+// WokeWaiter records that an operation's end readied a goroutine in Wait:
+// the seated reaper's next park does not poll (park).
+func (s *Shard) WokeWaiter() { s.wokeWaiters.Add(1) }
+
 // seatHooks is the shard as its seat's seat.Backend (the methods at the end
 // of this file).
 type seatHooks Shard
@@ -823,7 +834,14 @@ func (s *Shard) park(w int) seat.Park {
 			return p
 		}
 	}
-	if p, ok := s.poll(); ok {
+	// A goroutine that an operation's end readied in Wait since the last
+	// park is runnable and wants a P, which a poll would hold (at
+	// GOMAXPROCS=1 the only one) while looking for completions that
+	// goroutine, not this reaper, goes on from: park at once (decision
+	// 72). The poll serves callback chains, which the reapers run.
+	if n := s.wokeWaiters.Load(); n != s.wokeSeen {
+		s.wokeSeen = n
+	} else if p, ok := s.poll(); ok {
 		return p
 	}
 	var began time.Time
@@ -1125,7 +1143,7 @@ func (s *Shard) Features() ring.Features { return s.r.Features() }
 func (s *Shard) Stats() Stats {
 	return Stats{Enters: s.stats.enters.Load(), Submitted: s.stats.submitted.Load(),
 		Completed: s.stats.completed.Load(), Inline: s.stats.inline.Load(),
-		Sleeps: s.stats.sleeps.Load(), Wakeups: s.stats.wakeups.Load()}
+		Sleeps: s.stats.sleeps.Load(), Wakeups: s.stats.wakeups.Load(), Polls: s.stats.polls.Load(), Looks: s.stats.looks.Load()}
 }
 
 // Reapers returns how many reaper goroutines the shard runs.

@@ -52,6 +52,8 @@ func (s *Shard) HandoffHere(Callback) (ok, wake bool) { return false, false }
 // Wake does nothing off Linux.
 func (s *Shard) Wake() {}
 
+func (s *Shard) WokeWaiter() {}
+
 // Broken reports false off Linux.
 func (s *Shard) Broken() bool { return false }
 

@@ -50,6 +50,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -236,6 +237,13 @@ type Backend struct {
 	// busy: the seat holder's polling before it parks (seat.go); only the
 	// holder touches it, outside rounds.
 	busy busypoll.Policy
+	// wokeWaiters counts operations whose end readied a goroutine in
+	// Wait (WokeWaiter); wokeSeen, the seat holder's (ordered by the
+	// seat, as busy is), is its value at the holder's last park.
+	wokeWaiters atomic.Uint64
+	wokeSeen    uint64
+	polls       atomic.Uint64 // polls begun (pollBusy), for Polls
+	looks       atomic.Uint64 // looks at the poller they made, for Looks
 
 	wg sync.WaitGroup
 }
@@ -754,6 +762,17 @@ func (p *Backend) ReapInline() int { return 0 }
 
 // Broken implements backend: nothing can lose results.
 func (p *Backend) Broken() bool { return false }
+
+// WokeWaiter implements the engine's backend: an operation's end readied
+// a goroutine in Wait, so the seat holder's next park does not poll (Park).
+func (p *Backend) WokeWaiter() { p.wokeWaiters.Add(1) }
+
+// Polls reports how many polls the seat holders began before parking.
+func (p *Backend) Polls() uint64 { return p.polls.Load() }
+
+// Looks reports how many looks at the poller those polls made (tests:
+// whether a poll goes on).
+func (p *Backend) Looks() uint64 { return p.looks.Load() }
 
 // fileWorkers is the most goroutines one engine keeps blocked in file
 // system calls.

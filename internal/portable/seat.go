@@ -85,7 +85,12 @@ func (p *Backend) startWorkers(n int) {
 func (ps *portSeat) Park(i int) seat.Park {
 	p := (*Backend)(ps)
 	w := &p.workers[i]
-	if p.pollBusy(w) {
+	// A goroutine readied in Wait since the last park wants a P, which
+	// a poll would hold: park at once, and end a poll when one is readied
+	// meanwhile (decision 72, as the ring's).
+	if n := p.wokeWaiters.Load(); n != p.wokeSeen {
+		p.wokeSeen = n
+	} else if p.pollBusy(w) {
 		w.fresh = true
 		return seat.Ready
 	}
@@ -120,8 +125,10 @@ func (p *Backend) pollBusy(w *pworker) bool {
 	if !bp.May(start) {
 		return false
 	}
+	p.polls.Add(1)
 	last := start
 	for {
+		p.looks.Add(1)
 		w.woke = false
 		if p.pollConn.Control(w.peek) != nil {
 			return false // closed: the park says so
@@ -129,6 +136,12 @@ func (p *Backend) pollBusy(w *pworker) bool {
 		if w.nevs > 0 || w.woke {
 			bp.Kept()
 			return true
+		}
+		if n := p.wokeWaiters.Load(); n != p.wokeSeen {
+			// Another worker readied a goroutine in Wait (a standby
+			// running a round's callbacks): it wants a P.
+			p.wokeSeen = n
+			return false
 		}
 		yieldCPU()
 		now := time.Now()
