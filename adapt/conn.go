@@ -51,7 +51,7 @@ var _ net.Conn = (*Conn)(nil)
 // aio.Config.RingOnly it leaves fd in blocking mode, as the engine's
 // operations expect. For TCP sockets it sets TCP_NODELAY, as the net
 // package does.
-func NewConn(e *aio.Engine, fd int) (*Conn, error) { return newConn(e, fd, connForeign) }
+func NewConn(e *aio.Engine, fd int) (*Conn, error) { return newConn(e, fd, connForeign, nil) }
 
 // connOrigin is what adapt knows of a socket it wraps.
 type connOrigin uint8
@@ -67,11 +67,15 @@ const (
 	// connDialed: fresh from Dial's socket(2) and connect, its flags
 	// O_RDWR alone and its TCP options set before the connect.
 	connDialed
+	// connPolled: fresh from the netpoller path's accept4, non-blocking
+	// already, its options set as connAccepted's.
+	connPolled
 )
 
 // newConn is NewConn for a socket of the given origin: what adapt knows
 // of a socket it made spares system calls that would only find it out.
-func newConn(e *aio.Engine, fd int, origin connOrigin) (*Conn, error) {
+// raddr is the peer's address when known (accept4 gives it), else nil.
+func newConn(e *aio.Engine, fd int, origin connOrigin, raddr net.Addr) (*Conn, error) {
 	la := sockName(fd)
 	network := "tcp"
 	var err error
@@ -82,18 +86,21 @@ func newConn(e *aio.Engine, fd int, origin connOrigin) (*Conn, error) {
 		if err = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 			err = os.NewSyscallError("setsockopt", err)
 		}
-	case origin == connAccepted:
+	case origin == connAccepted || origin == connPolled:
 		err = acceptedOptions(fd)
 	}
 	if err != nil {
 		return nil, &net.OpError{Op: "setsockopt", Net: network, Addr: la, Err: err}
 	}
-	c := &Conn{fd: fd, net: network, laddr: la, raddr: peerName(fd)}
+	if raddr == nil {
+		raddr = peerName(fd)
+	}
+	c := &Conn{fd: fd, net: network, laddr: la, raddr: raddr}
 	if e.Config().RingOnly {
 		c.rd, c.wr = newRunner(e), newRunner(e)
 		return c, nil
 	}
-	if err := c.initPoll(origin != connForeign); err != nil {
+	if err := c.initPoll(origin); err != nil {
 		return nil, &net.OpError{Op: "set", Net: network, Addr: la, Err: err}
 	}
 	return c, nil

@@ -109,6 +109,22 @@ func waitReading(t *testing.T, c *Conn) {
 	}
 }
 
+// waitAccepting waits until an Accept of l waits for a connection (its
+// Aio is busy, or the netpoller path found the queue empty).
+func waitAccepting(t *testing.T, l *Listener) {
+	t.Helper()
+	if l.acc != nil {
+		waitBusy(t, l.acc.a)
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); l.poll.waits.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the Accept did not start waiting within 10 s")
+		}
+		time.Sleep(100 * time.Microsecond) // polling interval
+	}
+}
+
 func TestNettestConn(t *testing.T) {
 	forEachPath(t, func(t *testing.T, e *aio.Engine) {
 		t.Run("TCP4", func(t *testing.T) {
@@ -285,7 +301,7 @@ func TestListenerClose(t *testing.T) {
 		_, err := l.Accept()
 		errc <- err
 	}()
-	waitBusy(t, l.acc.a) // Close is to end an Accept that waits
+	waitAccepting(t, l) // Close is to end an Accept that waits
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

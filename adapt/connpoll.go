@@ -42,13 +42,15 @@ type pollSide struct {
 
 // initPoll makes fd non-blocking and hands it to an *os.File registered
 // with Go's netpoller. A fresh socket's file status flags are O_RDWR
-// alone, so one fcntl sets them without reading them first.
-func (c *Conn) initPoll(fresh bool) error {
+// alone, so one fcntl sets them without reading them first; one from the
+// netpoller path's accept4 is non-blocking already.
+func (c *Conn) initPoll(origin connOrigin) error {
 	var err error
-	if fresh {
-		_, err = unix.FcntlInt(uintptr(c.fd), unix.F_SETFL, unix.O_RDWR|unix.O_NONBLOCK)
-	} else {
+	switch origin {
+	case connForeign:
 		err = unix.SetNonblock(c.fd, true)
+	case connAccepted, connDialed:
+		_, err = unix.FcntlInt(uintptr(c.fd), unix.F_SETFL, unix.O_RDWR|unix.O_NONBLOCK)
 	}
 	if err != nil {
 		return os.NewSyscallError("fcntl", err)

@@ -124,7 +124,7 @@ func dialOne(ctx context.Context, e *aio.Engine, sa sockaddr) (*Conn, error) {
 		}
 		return fail(err)
 	}
-	c, err := newConn(e, fd, connDialed)
+	c, err := newConn(e, fd, connDialed, nil)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err

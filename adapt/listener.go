@@ -16,12 +16,17 @@ import (
 // connections are *Conn on the same engine; over TCP they have
 // TCP_NODELAY and keep-alive probes on (15 s idle, 15 s apart, 9 probes,
 // on Linux; elsewhere the system's timing), as net.Listen's have.
+//
+// Accept waits the way package net's does: in Go's netpoller, making
+// accept4 itself (listenpoll.go, decision 73); with aio.Config.RingOnly it
+// is an engine Accept.
 type Listener struct {
 	e      *aio.Engine
 	fd     int
 	net    string
 	addr   net.Addr
-	acc    *runner
+	poll   *listenPoll // the netpoller path; nil with RingOnly
+	acc    *runner     // the engine path; nil without RingOnly
 	closed atomic.Bool
 	unlink string // the socket file of a unix listener, removed by Close
 }
@@ -69,7 +74,13 @@ func Listen(e *aio.Engine, network, address string) (*Listener, error) {
 			}
 			return fail(err)
 		}
-		l := &Listener{e: e, fd: fd, net: network, addr: sockName(fd), acc: newRunner(e)}
+		l := &Listener{e: e, fd: fd, net: network, addr: sockName(fd)}
+		if e.Config().RingOnly {
+			l.acc = newRunner(e)
+		} else if err := l.initPoll(); err != nil {
+			unix.Close(fd)
+			return fail(err)
+		}
 		if sa.family == unix.AF_UNIX && address != "" && !abstractUnix(address) {
 			l.unlink = address
 		}
@@ -110,6 +121,12 @@ func (l *Listener) Accept() (net.Conn, error) { return l.AcceptConn() }
 
 // AcceptConn is Accept returning the concrete type.
 func (l *Listener) AcceptConn() (*Conn, error) {
+	if l.poll != nil {
+		if l.closed.Load() {
+			return nil, &net.OpError{Op: "accept", Net: l.net, Addr: l.addr, Err: net.ErrClosed}
+		}
+		return l.acceptPoll()
+	}
 	// The descriptor is read inside run, while this call still owns the
 	// Aio: once run returns, a concurrent Accept may start the next
 	// operation, which clears Output(0) or replaces it with its own.
@@ -125,7 +142,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "accept", Net: l.net, Addr: l.addr, Err: netErr("accept", err)}
 	}
-	c, err := newConn(l.e, fd, connAccepted)
+	c, err := newConn(l.e, fd, connAccepted, nil)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -136,6 +153,15 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 // SetDeadline bounds the pending and later Accept calls, as
 // net.TCPListener.SetDeadline does; the zero Time removes the bound.
 func (l *Listener) SetDeadline(t time.Time) error {
+	if l.poll != nil {
+		if l.closed.Load() {
+			return &net.OpError{Op: "set", Net: l.net, Addr: l.addr, Err: net.ErrClosed}
+		}
+		if err := l.poll.pf.SetDeadline(t); err != nil {
+			return &net.OpError{Op: "set", Net: l.net, Addr: l.addr, Err: net.ErrClosed}
+		}
+		return nil
+	}
 	if !l.acc.setDeadline(t) {
 		return &net.OpError{Op: "set", Net: l.net, Addr: l.addr, Err: net.ErrClosed}
 	}
@@ -148,7 +174,13 @@ func (l *Listener) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return &net.OpError{Op: "close", Net: l.net, Addr: l.addr, Err: net.ErrClosed}
 	}
-	l.acc.close()
+	if l.poll != nil {
+		// Wakes the Accepts that wait (they see closed); the duplicate
+		// closes when the last has left accept4.
+		l.poll.pf.Close()
+	} else {
+		l.acc.close()
+	}
 	// CloseFD: a plain close would leave the engine's multishot ACCEPT
 	// holding the socket, which would go on accepting.
 	err := l.e.CloseFD(l.fd)

@@ -1,7 +1,9 @@
 package adapt
 
 import (
+	"net"
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,6 +19,22 @@ func socketCloexec(family, sotype int) (int, error) {
 
 // acceptCall is the system call an accept error names, as net names it.
 const acceptCall = "accept4"
+
+// acceptNonblock takes the next connection from the listening socket fd:
+// accept4(2), non-blocking and close-on-exec, with the peer's address
+// decoded here (x/sys's Accept4 would ask the socket its protocol too,
+// addr_linux.go).
+func acceptNonblock(fd int) (int, net.Addr, error) {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	// On a non-blocking socket accept4 never waits.
+	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)),
+		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, nil, e
+	}
+	return int(r), rawToAddr(&rsa), nil
+}
 
 // abstractUnix reports whether a unix socket address is in Linux's abstract
 // namespace (a leading '@'), which has no file to remove on Close.

@@ -3,6 +3,7 @@
 package adapt
 
 import (
+	"net"
 	"os"
 	"syscall"
 
@@ -29,6 +30,26 @@ func socketCloexec(family, sotype int) (int, error) {
 
 // acceptCall is the system call an accept error names, as net names it.
 const acceptCall = "accept"
+
+// acceptNonblock takes the next connection from the listening socket fd,
+// non-blocking and close-on-exec: without accept4 (macOS) that takes three
+// calls, the first two under syscall.ForkLock as net makes them.
+func acceptNonblock(fd int) (int, net.Addr, error) {
+	syscall.ForkLock.RLock()
+	nfd, sa, err := unix.Accept(fd)
+	if err == nil {
+		unix.CloseOnExec(nfd)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return -1, nil, err
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return -1, nil, err
+	}
+	return nfd, toAddr(sa), nil
+}
 
 // abstractUnix reports whether a unix socket address is in an abstract
 // namespace: only Linux has one; elsewhere a leading '@' is part of a path.
