@@ -61,6 +61,7 @@ type options struct {
 	procs      int
 	count      int
 	backend    string
+	backendSet bool // -backend given: it overrides AIORING_BACKEND in the soak too
 	ringOnly   bool
 	compare    [2]string // -compare OLD NEW
 	chartFrom  []string  // -chart FILE RUN.json...: chart these runs
@@ -130,8 +131,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q: bench takes only flags (go run ./bench -h lists them)", fs.Arg(0))
 	}
-	procsSet := false
-	fs.Visit(func(f *flag.Flag) { procsSet = procsSet || f.Name == "procs" })
+	procsSet, backendSet := false, false
+	fs.Visit(func(f *flag.Flag) {
+		procsSet = procsSet || f.Name == "procs"
+		backendSet = backendSet || f.Name == "backend"
+	})
+	o.backendSet = backendSet
 	if o.count < 1 {
 		return nil, usagef("-count %d: each case must run at least once", o.count)
 	}
@@ -212,6 +217,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	if o.soak > 0 {
+		// -backend and -ring-only hold for the soak too; without -backend
+		// it runs where AIORING_BACKEND (or the default) puts an engine.
+		if o.backendSet {
+			useBackend(o.backend)
+		}
+		if o.ringOnly {
+			os.Setenv(ringOnlyEnv, "1")
+		}
 		if err := runSoak(ctx, o.soak, stdout); err != nil {
 			fmt.Fprintf(stderr, "bench: soak: %s\n", oneLine(err.Error()))
 			return exitFail

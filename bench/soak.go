@@ -170,7 +170,7 @@ func runSoak(ctx context.Context, d time.Duration, out io.Writer) error {
 	if d < 4*soakInterval {
 		interval = max(d/4, 100*time.Millisecond)
 	}
-	fmt.Fprintf(out, "soak: %v of mixed load (nops, sleeps, file writes+read-backs, 4 TCP echo connections, files by name, UDP echo, descriptors churned under RecvMsg), a line every %v\n", d, interval)
+	fmt.Fprintf(out, "soak: %v of mixed load (nops, sleeps, file writes+read-backs, 4 TCP echo connections, files by name, UDP echo, descriptors churned under RecvMsg) on the %s backend, a line every %v\n", d, e.Backend(), interval)
 	begin := time.Now()
 	var lastOps int64
 	last := begin
