@@ -11,15 +11,17 @@
 // File is an *os.File-like type: ReadAt and WriteAt (io.ReaderAt,
 // io.WriterAt) loop over short transfers as os.File does, Read and Write use
 // the file position, Sync is an Fsync, and the ...Context forms turn a
-// context's cancellation into an Aio Cancel. Listener is a net.Listener
-// whose Accept is an engine operation, Dial connects with an engine
-// Connect, and Conn is a net.Conn over the socket either produced, so an
-// http.Server can serve through the engine unchanged. A Conn owns its
-// socket, so its Read and Write wait the cheapest way a blocked goroutine
-// can: the socket is registered with Go's netpoller, the caller makes the
-// system call, and the runtime wakes it directly when the socket is ready
-// (one hop, as package net; docs/design.md decision 46). With
-// aio.Config.RingOnly they are engine Recv and Send operations instead.
+// context's cancellation into an Aio Cancel. Listener is a net.Listener,
+// Dial connects with an engine Connect, and Conn is a net.Conn over the
+// socket either produced, so an http.Server can serve through the engine
+// unchanged; TCP connections get net's TCP_NODELAY and keep-alive probes.
+// A Conn owns its socket, so its Read and Write wait the cheapest way a
+// blocked goroutine can: the socket is registered with Go's netpoller,
+// the caller makes the system call, and the runtime wakes it directly
+// when the socket is ready (one hop, as package net; docs/design.md
+// decision 46); a Listener's Accept waits the same way and makes accept4
+// itself (decision 73). With aio.Config.RingOnly they are engine Recv,
+// Send and Accept operations instead.
 //
 // Errors follow the standard library, so code that checks them keeps
 // working: io.EOF at the end of a file or stream; errors that match
