@@ -3,6 +3,7 @@ package adapt
 import (
 	"net"
 	"net/netip"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +28,15 @@ func toAddr(sa unix.Sockaddr) net.Addr {
 		return &net.UnixAddr{Name: sa.Name, Net: "unix"}
 	}
 	return nil
+}
+
+// tcpOptions sets what package net sets on every TCP connection it accepts
+// or dials: TCP_NODELAY and keep-alive probes (setKeepAlive).
+func tcpOptions(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	return setKeepAlive(fd)
 }
 
 // sockaddr is a resolved address with the socket family it needs.

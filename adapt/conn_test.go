@@ -101,9 +101,16 @@ func waitReading(t *testing.T, c *Conn) {
 		waitBusy(t, c.rd.a)
 		return
 	}
-	for deadline := time.Now().Add(10 * time.Second); c.pin.waits.Load() == 0; {
+	waitFor(t, "the Read", func() bool { return c.pin.waits.Load() != 0 })
+}
+
+// waitFor waits until waiting reports true, what being the call that
+// should have begun to wait.
+func waitFor(t *testing.T, what string, waiting func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !waiting(); {
 		if time.Now().After(deadline) {
-			t.Fatal("the Read did not start waiting within 10 s")
+			t.Fatal(what + " did not start waiting within 10 s")
 		}
 		time.Sleep(100 * time.Microsecond) // polling interval
 	}
@@ -117,12 +124,7 @@ func waitAccepting(t *testing.T, l *Listener) {
 		waitBusy(t, l.acc.a)
 		return
 	}
-	for deadline := time.Now().Add(10 * time.Second); l.poll.waits.Load() == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the Accept did not start waiting within 10 s")
-		}
-		time.Sleep(100 * time.Microsecond) // polling interval
-	}
+	waitFor(t, "the Accept", func() bool { return l.poll.waits.Load() != 0 })
 }
 
 func TestNettestConn(t *testing.T) {

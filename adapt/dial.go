@@ -97,13 +97,7 @@ func dialOne(ctx context.Context, e *aio.Engine, sa sockaddr) (*Conn, error) {
 	}
 	if sa.family != unix.AF_UNIX {
 		// Options set before the connect hold for the connection.
-		err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		if err != nil {
-			err = os.NewSyscallError("setsockopt", err)
-		} else {
-			err = setKeepAlive(fd)
-		}
-		if err != nil {
+		if err := tcpOptions(fd); err != nil {
 			unix.Close(fd)
 			return fail(err)
 		}

@@ -122,10 +122,7 @@ func (l *Listener) Accept() (net.Conn, error) { return l.AcceptConn() }
 // AcceptConn is Accept returning the concrete type.
 func (l *Listener) AcceptConn() (*Conn, error) {
 	if l.poll != nil {
-		if l.closed.Load() {
-			return nil, &net.OpError{Op: "accept", Net: l.net, Addr: l.addr, Err: net.ErrClosed}
-		}
-		return l.acceptPoll()
+		return l.acceptPoll() // after Close, pf's error: net.ErrClosed
 	}
 	// The descriptor is read inside run, while this call still owns the
 	// Aio: once run returns, a concurrent Accept may start the next
@@ -154,9 +151,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 // net.TCPListener.SetDeadline does; the zero Time removes the bound.
 func (l *Listener) SetDeadline(t time.Time) error {
 	if l.poll != nil {
-		if l.closed.Load() {
-			return &net.OpError{Op: "set", Net: l.net, Addr: l.addr, Err: net.ErrClosed}
-		}
+		// pf fails only once closed.
 		if err := l.poll.pf.SetDeadline(t); err != nil {
 			return &net.OpError{Op: "set", Net: l.net, Addr: l.addr, Err: net.ErrClosed}
 		}

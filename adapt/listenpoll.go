@@ -27,6 +27,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,13 +35,8 @@ import (
 // listenPoll is the netpoller side of a Listener; nil with RingOnly.
 type listenPoll struct {
 	pf    *os.File // owns a duplicate of the listening socket
-	rc    rawConn
+	rc    syscall.RawConn
 	waits atomic.Uint64 // accept4 calls that found no connection (tests)
-}
-
-// rawConn is what listenPoll needs of pf's syscall.RawConn.
-type rawConn interface {
-	Read(func(fd uintptr) bool) error
 }
 
 // initPoll registers a duplicate of the listening socket with Go's
@@ -87,9 +83,8 @@ func (l *Listener) acceptPoll() (*Conn, error) {
 		err = aerr
 	}
 	if err != nil {
-		if nfd >= 0 {
-			unix.Close(nfd)
-		}
+		// (Read fails only after the callback returned false, with
+		// no descriptor taken.)
 		return nil, l.pollError(err)
 	}
 	c, err := newConn(l.e, nfd, connPolled, raddr)

@@ -40,22 +40,15 @@ func acceptNonblock(fd int) (int, net.Addr, error) {
 // namespace (a leading '@'), which has no file to remove on Close.
 func abstractUnix(address string) bool { return address != "" && address[0] == '@' }
 
-// TCP options: package net turns on TCP_NODELAY and keep-alive probes (15 s
-// idle, 15 s apart, 9 of them) on every connection it accepts or dials, and
-// so does adapt. Linux copies both from a listening socket to the sockets
-// it accepts (TestAcceptedSocketOptions checks it), so a Listener sets them
-// once on its socket instead of on every connection: one system call less
-// per accepted connection than setting TCP_NODELAY alone, four less than
-// net (docs/design.md, decision 71).
+// TCP options (tcpOptions, addr.go): Linux copies TCP_NODELAY and the
+// keep-alive options from a listening socket to the sockets it accepts
+// (TestSocketOptionsLikeNet checks it), so a Listener sets them once on its
+// socket instead of on every connection: no system call per accepted
+// connection where net makes five (docs/design.md, decision 71).
 
 // listenerOptions sets the accepted connections' TCP options on a listening
 // socket.
-func listenerOptions(fd int) error {
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-		return os.NewSyscallError("setsockopt", err)
-	}
-	return setKeepAlive(fd)
-}
+func listenerOptions(fd int) error { return tcpOptions(fd) }
 
 // acceptedOptions sets a freshly accepted TCP connection's options: none
 // here, where it inherits the listener's.

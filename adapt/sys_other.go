@@ -55,22 +55,16 @@ func acceptNonblock(fd int) (int, net.Addr, error) {
 // namespace: only Linux has one; elsewhere a leading '@' is part of a path.
 func abstractUnix(address string) bool { return false }
 
-// TCP options: package net turns on TCP_NODELAY and keep-alive probes on
-// every connection it accepts or dials, and so does adapt. Here each
-// accepted connection gets them itself (which options a BSD copies from
-// the listening socket has not been checked), and keep-alive's timing is
-// the system's (its options differ between these systems).
+// TCP options (tcpOptions, addr.go): here each accepted connection gets
+// them itself (which options a BSD copies from the listening socket has
+// not been checked), and keep-alive's timing is the system's (its options
+// differ between these systems).
 
 // listenerOptions sets nothing on a listening socket here.
 func listenerOptions(int) error { return nil }
 
 // acceptedOptions sets a freshly accepted TCP connection's options.
-func acceptedOptions(fd int) error {
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-		return os.NewSyscallError("setsockopt", err)
-	}
-	return setKeepAlive(fd)
-}
+func acceptedOptions(fd int) error { return tcpOptions(fd) }
 
 // setKeepAlive turns on keep-alive probes.
 func setKeepAlive(fd int) error {

@@ -149,21 +149,8 @@ func busyPollSkippedAfterWaiter(t *testing.T, e *Engine) {
 	// The waiter's accept, without a callback: through the ring's CQ on
 	// io_uring (a Recv without a callback would wait by readiness
 	// instead, decision 40, and never reach the polled ring).
-	l, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, la := fuzzListener(t)
 	defer e.CloseFD(l)
-	if err := unix.Bind(l, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(l, 16); err != nil {
-		t.Fatal(err)
-	}
-	la, err := unix.Getsockname(l)
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := e.NewAio(nil)
 	defer w.Free()
 	w.SetTimeout(Infinite)

@@ -52,3 +52,19 @@ func TestBusyPollPolicy(t *testing.T) {
 		t.Fatal("max 0 polls")
 	}
 }
+
+// Readied reports each batch of readied goroutines once.
+func TestReadied(t *testing.T) {
+	var r Readied
+	if r.Moved() {
+		t.Fatal("Moved with nothing readied")
+	}
+	r.Add()
+	r.Add()
+	if !r.Moved() {
+		t.Fatal("not Moved after two were readied")
+	}
+	if r.Moved() {
+		t.Fatal("Moved twice for the same readied goroutines")
+	}
+}

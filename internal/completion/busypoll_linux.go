@@ -60,10 +60,9 @@ func (s *Shard) poll() (p seat.Park, ok bool) {
 			bp.Kept()
 			return seat.Ready, true
 		}
-		if n := s.wokeWaiters.Load(); n != s.wokeSeen {
+		if s.woke.Moved() {
 			// Another goroutine (a standby reaper, a starter reaping
 			// inline) readied one in Wait, which wants a P.
-			s.wokeSeen = n
 			return 0, false
 		}
 		select {

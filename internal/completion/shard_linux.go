@@ -137,12 +137,10 @@ type Shard struct {
 	deviceStarts atomic.Uint64
 	deviceSeen   uint64
 
-	// wokeWaiters counts operations whose end readied a goroutine in
-	// Wait (WokeWaiter); wokeSeen is its value at the seated reaper's
-	// last park (the seated reaper's, outside rounds): a park that finds
-	// it moved does not poll (decision 72).
-	wokeWaiters atomic.Uint64
-	wokeSeen    uint64
+	// woke counts goroutines an operation's end readied in Wait
+	// (WokeWaiter); the seated reaper's park and poll look at it
+	// (decision 72).
+	woke busypoll.Readied
 
 	pollFile  *os.File // the epoll instance, on Go's netpoller
 	pollConn  syscall.RawConn
@@ -786,7 +784,7 @@ func (s *Shard) Wake() { s.seat.Wake() }
 
 // WokeWaiter records that an operation's end readied a goroutine in Wait:
 // the seated reaper's next park does not poll (park).
-func (s *Shard) WokeWaiter() { s.wokeWaiters.Add(1) }
+func (s *Shard) WokeWaiter() { s.woke.Add() }
 
 // seatHooks is the shard as its seat's seat.Backend (the methods at the end
 // of this file).
@@ -839,10 +837,10 @@ func (s *Shard) park(w int) seat.Park {
 	// GOMAXPROCS=1 the only one) while looking for completions that
 	// goroutine, not this reaper, goes on from: park at once (decision
 	// 72). The poll serves callback chains, which the reapers run.
-	if n := s.wokeWaiters.Load(); n != s.wokeSeen {
-		s.wokeSeen = n
-	} else if p, ok := s.poll(); ok {
-		return p
+	if !s.woke.Moved() {
+		if p, ok := s.poll(); ok {
+			return p
+		}
 	}
 	var began time.Time
 	if s.busy.Off() {

@@ -237,13 +237,12 @@ type Backend struct {
 	// busy: the seat holder's polling before it parks (seat.go); only the
 	// holder touches it, outside rounds.
 	busy busypoll.Policy
-	// wokeWaiters counts operations whose end readied a goroutine in
-	// Wait (WokeWaiter); wokeSeen, the seat holder's (ordered by the
-	// seat, as busy is), is its value at the holder's last park.
-	wokeWaiters atomic.Uint64
-	wokeSeen    uint64
-	polls       atomic.Uint64 // polls begun (pollBusy), for Polls
-	looks       atomic.Uint64 // looks at the poller they made, for Looks
+	// woke counts goroutines an operation's end readied in Wait
+	// (WokeWaiter); the seat holder's Park and poll look at it
+	// (decision 72).
+	woke  busypoll.Readied
+	polls atomic.Uint64 // polls begun (pollBusy), for Polls
+	looks atomic.Uint64 // looks at the poller they made, for Looks
 
 	wg sync.WaitGroup
 }
@@ -765,7 +764,7 @@ func (p *Backend) Broken() bool { return false }
 
 // WokeWaiter implements the engine's backend: an operation's end readied
 // a goroutine in Wait, so the seat holder's next park does not poll (Park).
-func (p *Backend) WokeWaiter() { p.wokeWaiters.Add(1) }
+func (p *Backend) WokeWaiter() { p.woke.Add() }
 
 // Polls reports how many polls the seat holders began before parking.
 func (p *Backend) Polls() uint64 { return p.polls.Load() }

@@ -88,9 +88,7 @@ func (ps *portSeat) Park(i int) seat.Park {
 	// A goroutine readied in Wait since the last park wants a P, which
 	// a poll would hold: park at once, and end a poll when one is readied
 	// meanwhile (decision 72, as the ring's).
-	if n := p.wokeWaiters.Load(); n != p.wokeSeen {
-		p.wokeSeen = n
-	} else if p.pollBusy(w) {
+	if !p.woke.Moved() && p.pollBusy(w) {
 		w.fresh = true
 		return seat.Ready
 	}
@@ -137,10 +135,9 @@ func (p *Backend) pollBusy(w *pworker) bool {
 			bp.Kept()
 			return true
 		}
-		if n := p.wokeWaiters.Load(); n != p.wokeSeen {
+		if p.woke.Moved() {
 			// Another worker readied a goroutine in Wait (a standby
 			// running a round's callbacks): it wants a P.
-			p.wokeSeen = n
 			return false
 		}
 		yieldCPU()
