@@ -40,7 +40,7 @@ type Aio struct {
 	sh   backend // the ring (or the portable backend) this Aio's operations go to
 	cb   func(*Aio)
 	slot uint32 // index in e.table, carried in user data; noSlot when none
-	home uint16 // the reaper of sh its hand-offs prefer (seat.Homed): Aios made one after another alternate
+	home uint16 // the reaper of sh its hand-offs prefer (Home): Aios made one after another alternate; a file write goes by its descriptor instead
 	// onPort: the current operation is a blocking socket transfer
 	// carried by the engine's readiness backend, not sh (sockwait.go);
 	// under mu, set by each start. Here, in home's room, to keep an idle
