@@ -143,6 +143,8 @@ type Engine struct {
 	tryFirst  bool          // file reads and writes at an offset are tried on their starter first (tryfirst.go; decisions 20, 68)
 	trySplice bool          // and Splices (the ring only: the portable backend tries them in Submit)
 	port      sockPort      // blocking socket transfers of a ring engine (sockwait.go)
+	// writeHomes: the home reaper of each descriptor written (writehome.go)
+	writeHomes writeHomes
 	// statxPaths: where a Statx of a path goes (ops_file.go, Linux)
 	statxPaths statxAdapt
 

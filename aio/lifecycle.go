@@ -391,16 +391,14 @@ type aioCallback Aio
 // Home implements seat.Homed: the reaper a hand-off of a's callback goes
 // to (with seat.Config.Spread: a ring, more than one P). By Aio, so that
 // chains of reads tried first on their starters run on every core
-// (decision 22); but a file write's by its descriptor (decision 75):
-// writes to one file serialize on its inode's lock, and chains of small
-// writes made on two reapers at once only met there (0.31-0.40 context
-// switches per write where one reaper took 0.05), so the chains writing
-// one descriptor gather on one reaper, and writes to other descriptors
-// still spread. Called under a.mu (handOffLocked), which guards desc.
+// (decision 22); but a file write's by its descriptor (decision 75,
+// writehome.go), so that the chains writing one file gather on one reaper
+// instead of meeting on its inode's lock. Called under a.mu
+// (handOffLocked), which guards desc.
 func (c *aioCallback) Home() int {
 	a := (*Aio)(c)
 	if a.desc.Kind == op.Write && a.desc.FD >= 0 {
-		return int(a.desc.FD)
+		return a.e.writeHomes.of(a.desc.FD)
 	}
 	return int(a.home)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aioring/aioring/internal/seat"
+	"golang.org/x/sys/unix"
 )
 
 // TestWriteChainsGatherByDescriptor: chains of small writes to one file,
@@ -80,5 +81,72 @@ func TestWriteChainsGatherByDescriptor(t *testing.T) {
 	// descriptor gives, half what homing by Aio gives.
 	if most*10 < total*9 {
 		t.Fatalf("the second halves of %d write chains to one file ran on %d goroutines %v: at most %d of %d callbacks on one", chains, len(runs), runs, most, total)
+	}
+}
+
+// BenchmarkWriteChains: 32 Aios, each a chain of 4 KiB overwrites at
+// random offsets of a cached 1 MiB file, restarting from its callback:
+// one file, or two files (16 chains each) whose descriptor numbers have
+// the same parity or not: homes by descriptor (decision 75) must spread
+// two files over the two reapers either way (writehome.go), where a
+// fixed function of the number would put two files of one parity on one.
+func BenchmarkWriteChains(b *testing.B) {
+	for _, c := range []struct {
+		name       string
+		files      int
+		sameParity bool
+	}{{"files=1", 1, false}, {"files=2/same-parity", 2, true}, {"files=2/other-parity", 2, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			e := benchEngine(b)
+			defer e.Close()
+			fds := []int{int(benchCachedFile(b).Fd())}
+			if c.files == 2 {
+				// A second file whose descriptor has the parity asked for.
+				fd := int(benchCachedFile(b).Fd())
+				for (fd%2 == fds[0]%2) != c.sameParity {
+					d, err := unix.Dup(fd)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer unix.Close(d)
+					fd = d
+				}
+				fds = append(fds, fd)
+			}
+			const chains = 32
+			var wg sync.WaitGroup
+			left := make([]int, chains)
+			per := b.N/chains + 1
+			aios := make([]*Aio, chains)
+			for i := range aios {
+				fd, rnd := fds[i%len(fds)], uint32(i+1)
+				left[i] = per
+				aios[i] = e.NewAio(func(a *Aio) {
+					if err := a.Result(); err != nil {
+						b.Error(err)
+						left[i] = 0
+					}
+					if left[i]--; left[i] <= 0 {
+						wg.Done()
+						return
+					}
+					rnd ^= rnd << 13
+					rnd ^= rnd >> 17
+					rnd ^= rnd << 5
+					a.WriteAt(fd, int64(rnd%256)*4096)
+				})
+				aios[i].SetIOV(make([]byte, 4096))
+			}
+			wg.Add(chains)
+			b.ResetTimer()
+			for i, a := range aios {
+				a.WriteAt(fds[i%len(fds)], 0)
+			}
+			wg.Wait()
+			b.StopTimer()
+			for _, a := range aios {
+				a.Free()
+			}
+		})
 	}
 }
