@@ -23,10 +23,13 @@
 // stops on SIGINT or SIGTERM by closing the engine, which ends every
 // pending operation.
 //
-// With -udp it is a UDP echo server instead (udp.go): -inflight Aios
-// (default 4 per CPU) each receive a datagram with RecvFrom and send it
-// back to its source with SendTo, restarting themselves from their
-// callbacks. With -msg they receive with RecvMsg from one multishot
+// With -udp it is a UDP echo server instead (udp.go): up to -inflight
+// Aios (default 16 per CPU) each receive a datagram with RecvFrom and send
+// it back to its source with SendTo, restarting themselves from their
+// callbacks; four of them wait on the socket, and the others take only
+// what is already queued, resting when nothing is (package udpecho), so
+// a lone datagram wakes four receives, not all of them, and a burst finds
+// many. With -msg they receive with RecvMsg from one multishot
 // receive into the engine's pool (buffers of -buf bytes, by default any
 // UDP datagram's size) and send each message back as it is.
 package main
@@ -59,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	msgs := fs.Bool("msg", false, "receive into the engine's message pool (RecvMsg) and send the messages back without a copy")
 	verbose := fs.Bool("v", false, "log connections on stderr")
 	udp := fs.Bool("udp", false, "a UDP echo server (RecvFrom/SendTo) instead of TCP")
-	inflight := fs.Int("inflight", 4*runtime.GOMAXPROCS(0), "-udp: receives in flight on the socket")
+	inflight := fs.Int("inflight", 16*runtime.GOMAXPROCS(0), "-udp: the most receives at once on the socket (echo loops)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
