@@ -25,8 +25,9 @@ const MsgBuffer = MaxDatagram + 128
 // Serve starts up to n echo loops on UDP socket fd, each an Aio that
 // receives a datagram with RecvFrom into its own buffer and sends it back
 // to From() with SendTo. Nothing is copied and nothing allocates per
-// datagram. done is closed once every loop has ended (the engine was
-// closed). Replies the kernel refuses are written to log; UDP loses them.
+// datagram; a loop's buffer is made when it first receives. done is
+// closed once every loop has ended (the engine was closed). Replies the
+// kernel refuses are written to log; UDP loses them.
 //
 // Only as many receives are pending as there are datagrams to take
 // (decision 76 in docs/design.md). Every receive pending on a socket
@@ -85,9 +86,10 @@ type server struct {
 	received uint64  // datagrams received (tests)
 }
 
-// loop is one Aio and its buffer. role and timed are the loop's own:
-// written by whoever starts its next operation, which is its callback or
-// the one goroutine that took it from resting.
+// loop is one Aio and its buffer (nil until its first receive). buf, role
+// and timed are the loop's own: written by whoever starts its next
+// operation, which is its callback or the one goroutine that took it
+// from resting.
 type loop struct {
 	s     *server
 	a     *aio.Aio
@@ -101,7 +103,7 @@ func serve(e *aio.Engine, fd, n int, log io.Writer) (*server, chan struct{}) {
 	s := &server{fd: fd, log: log}
 	loops := make([]*loop, n)
 	for i := range loops {
-		l := &loop{s: s, buf: make([]byte, MaxDatagram)}
+		l := &loop{s: s}
 		l.a = e.NewAio(l.callback)
 		l.a.SetTimeout(aio.Infinite)
 		loops[i] = l
@@ -121,8 +123,13 @@ func serve(e *aio.Engine, fd, n int, log io.Writer) (*server, chan struct{}) {
 	return s, done
 }
 
-// start receives with role roleWait or roleTake.
+// start receives with role roleWait or roleTake. A loop's buffer is made
+// on its first receive: resting is last in, first out, so the loops deep
+// in it, which only a burst reaches, hold no memory until one does.
 func (l *loop) start(role loopRole) {
+	if l.buf == nil {
+		l.buf = make([]byte, MaxDatagram)
+	}
 	l.role = role
 	if take := role == roleTake; take != l.timed {
 		l.timed = take

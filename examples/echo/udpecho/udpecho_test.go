@@ -176,4 +176,17 @@ func TestServeOneClientFewLoops(t *testing.T) {
 		t.Errorf("one client in a closed loop kept %d of %d loops busy at once", maxBusy, n)
 	}
 	s.settle(t, n)
+	// Resting is last in, first out: the loops below the deepest one
+	// taken never received, and hold no buffer.
+	s.mu.Lock()
+	made := 0
+	for _, l := range s.resting {
+		if l.buf != nil {
+			made++
+		}
+	}
+	s.mu.Unlock()
+	if made > maxBusy {
+		t.Errorf("%d resting loops hold a buffer, more than the %d ever busy at once", made, maxBusy)
+	}
 }
