@@ -101,7 +101,8 @@ type loop struct {
 func serve(e *aio.Engine, fd, n int, log io.Writer) (*server, chan struct{}) {
 	done := make(chan struct{})
 	s := &server{fd: fd, log: log}
-	loops := make([]*loop, n)
+	loops := make([]*loop, max(n, 0)) // none: done is closed at once, as before
+	n = len(loops)
 	for i := range loops {
 		l := &loop{s: s}
 		l.a = e.NewAio(l.callback)

@@ -190,3 +190,23 @@ func TestServeOneClientFewLoops(t *testing.T) {
 		t.Errorf("%d resting loops hold a buffer, more than the %d ever busy at once", made, maxBusy)
 	}
 }
+
+// No loops (n 0 or below) serve nothing and are done at once, as the
+// fixed loops were.
+func TestServeNoLoops(t *testing.T) {
+	e, err := aio.NewEngine(aio.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	srv, cli := udpPair(t)
+	defer unix.Close(srv)
+	defer unix.Close(cli)
+	for _, n := range []int{0, -1} {
+		select {
+		case <-Serve(e, srv, n, io.Discard):
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Serve with %d loops: not done", n)
+		}
+	}
+}
