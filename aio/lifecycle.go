@@ -297,6 +297,14 @@ type aioCQE Aio
 // cqeArg packs what aioCQE needs of a CQE into the batch's word.
 func cqeArg(res int32, gen uint32) uint64 { return uint64(gen)<<32 | uint64(uint32(res)) }
 
+// MoveTo implements seat.Movable: the reaper a heavy batch passes a's
+// callback to is its home (decision 77). home is fixed from NewAio on, so
+// it is read without a.mu. Unlike Home's, a file write's goes by the Aio
+// too, not by its descriptor (decision 75): a write that came back
+// through the ring ran in io-wq, not on the reaper, and which reaper runs
+// its callback decides only where its successor is tried.
+func (c *aioCQE) MoveTo() int { return int((*Aio)(c).home) }
+
 // RunCallback implements completion.Callback.
 func (c *aioCQE) RunCallback(goid int64, arg uint64) {
 	a := (*Aio)(c)

@@ -58,6 +58,18 @@
 //     once it holds no lock. One wake is owed per park (wakeSent), and a
 //     holder that leaves Park looks at the list before it parks again, so a
 //     hand-off is never left without a worker that will see it.
+//   - A heavy batch is split (Spread only): a worker about to run a
+//     batch of at least splitMinBatch callbacks, whose recent batches
+//     took splitHeavy or more per callback (a moving average of timed
+//     batches), first passes the batch's Movable callbacks that belong to
+//     another worker to that worker's own list, if at least
+//     splitMinMoved belong elsewhere and that worker stands by (woken) or
+//     runs a round (it takes the list after its batch) and is not stuck; never
+//     to a parked holder. MoveTo is read with no lock held (Homed's Home
+//     is not: it may read state its callback's lock guards), and the
+//     scan that looks for candidates takes none, so a batch with none
+//     costs no trip through mu. A ring's reaped CQEs of file chains
+//     otherwise all run on the holder, one core.
 //   - Close refuses hand-offs from then on; the workers run what was
 //     handed off before, and exit. The backend closes its descriptor first,
 //     so that a parked holder's Park returns.

@@ -37,6 +37,32 @@ type Homed interface {
 	Home() int
 }
 
+// Movable is a Callback that a worker may pass, before running it, to the
+// worker MoveTo() % Workers names, when its batch is heavy (see
+// splitBatch). Unlike Homed's Home, which its callers call under the
+// callback's own lock, MoveTo is called with no lock held, so it must
+// read only what never changes. A negative MoveTo keeps it where it is.
+type Movable interface {
+	Callback
+	MoveTo() int
+}
+
+// A batch is split (splitBatch) when it holds at least splitMinBatch
+// callbacks, its worker's recent batches took splitHeavy or more per
+// callback, and at least splitMinMoved of them belong elsewhere: then
+// the part another worker runs meanwhile is worth more than that
+// worker's wake (docs/design.md, decision 77; one callback moved at a
+// time, as a ring's Statx CQEs of a cold tree came, cost more than it
+// saved). One callback's sample counts for at most splitSampleMax, so
+// that a batch the kernel preempted does not turn splitting on by
+// itself.
+const (
+	splitMinBatch  = 4
+	splitMinMoved  = 2
+	splitHeavy     = 2 * time.Microsecond
+	splitSampleMax = 2 * splitHeavy
+)
+
 // Batch collects the callbacks a worker runs after its backend's part of a
 // round. Its backing array is reused, so adding never allocates once warm.
 type Batch struct {
@@ -177,6 +203,10 @@ type worker struct {
 	batchAt uint64      // the count before the batch's first callback; written before the CAS that sets claimInLoop
 	seen    uint64      // the count when the watchdog last looked; under mu
 	stuck   atomic.Bool // the watchdog reported Stuck; the worker clears it (and reports Unstuck) when it moves
+	// perCallback is the time per callback of the worker's recent
+	// batches of splitMinBatch or more (a moving average), with Spread;
+	// the worker's alone.
+	perCallback time.Duration
 }
 
 // The bits of worker.claim.
@@ -319,7 +349,7 @@ func (s *Seat) roundLocked(w *worker, look bool) {
 		if !found && len(w.batch.cbs) == 0 {
 			break
 		}
-		w.sinceLook += s.runBatch(w)
+		w.sinceLook += s.runTimedBatch(w)
 		s.be.AfterBatch(w.id)
 		if s.holder.Load() != w {
 			if seated {
@@ -352,6 +382,83 @@ func (s *Seat) roundLocked(w *worker, look bool) {
 	if s.rounds == 0 {
 		s.watch.Stop()
 	}
+}
+
+// runTimedBatch is runBatch, and with Spread, for a batch of
+// splitMinBatch or more, splitBatch first when w's recent batches were
+// heavy, and the batch timed (two clock reads per batch) to say whether
+// the next ones are.
+func (s *Seat) runTimedBatch(w *worker) int {
+	if !s.cfg.Spread || len(w.batch.cbs) < splitMinBatch {
+		return s.runBatch(w)
+	}
+	if w.perCallback >= splitHeavy {
+		s.splitBatch(w)
+	}
+	t0 := time.Now()
+	n := s.runBatch(w)
+	if n > 0 {
+		sample := min(time.Since(t0)/time.Duration(n), splitSampleMax)
+		w.perCallback = (3*w.perCallback + sample) / 4
+	}
+	return n
+}
+
+// splitBatch passes the Movable callbacks of w's batch that belong to
+// another worker to that worker's own list, where it runs them while w
+// runs the rest: a ring's reaped batch of file chains (an open's CQE, then
+// a Statx, a read and a close started by its callback) otherwise runs on
+// the holder alone, one core, while the other reaper stands by. Only to a
+// worker that stands by (woken here) or is in a round of its own (it
+// takes its list after its batch), and not stuck: a parked holder is
+// never sent any (it parks only with the lists empty). The scan for
+// candidates takes no lock, so that batches with none (chains sent home
+// already, Spread's hand-offs) cost no trip through mu.
+func (s *Seat) splitBatch(w *worker) {
+	n := len(s.workers)
+	candidates := 0
+	for _, t := range w.batch.cbs {
+		if m, ok := t.cb.(Movable); ok {
+			if to := m.MoveTo(); to >= 0 && to%n != w.id {
+				if candidates++; candidates == splitMinMoved {
+					break
+				}
+			}
+		}
+	}
+	if candidates < splitMinMoved {
+		return
+	}
+	s.mu.Lock()
+	kept := w.batch.cbs[:0]
+	signal := false
+	for _, t := range w.batch.cbs {
+		to := -1
+		if m, ok := t.cb.(Movable); ok {
+			to = m.MoveTo()
+		}
+		if to < 0 || to%n == w.id {
+			kept = append(kept, t)
+			continue
+		}
+		hw := s.workers[to%n]
+		if hw.stuck.Load() || !(hw.waiting || hw.inRound) {
+			kept = append(kept, t)
+			continue
+		}
+		hw.homeMu.Lock()
+		hw.home = append(hw.home, t)
+		hw.homeN.Store(int32(len(hw.home)))
+		hw.homeMu.Unlock()
+		signal = signal || hw.waiting
+	}
+	clear(w.batch.cbs[len(kept):])
+	w.batch.cbs = kept
+	if signal {
+		// One cond serves every standby worker (toOwnListLocked).
+		s.cond.Broadcast()
+	}
+	s.mu.Unlock()
 }
 
 // takeVacant gives w the seat if nobody holds it, reporting whether it did.

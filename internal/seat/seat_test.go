@@ -93,9 +93,21 @@ type argCallback struct {
 
 func (c *argCallback) RunCallback(goid int64, arg uint64) { c.fn(goid, arg) }
 
+// batchEvent is one event of the fake that brings several callbacks at
+// once, as a ring's round reaps many CQEs: they go into one batch.
+type batchEvent []Callback
+
+func (batchEvent) RunCallback(int64, uint64) { panic("a batchEvent is not run") }
+
 // addTo adds cb to b as the fake's round does: an argCallback with its
-// word, any other without.
+// word, a batchEvent's callbacks each, any other without.
 func addTo(b *Batch, cb Callback) {
+	if be, ok := cb.(batchEvent); ok {
+		for _, c := range be {
+			addTo(b, c)
+		}
+		return
+	}
 	if ac, ok := cb.(*argCallback); ok {
 		b.AddArg(cb, ac.word)
 		return
@@ -483,5 +495,108 @@ func TestHandoffToRunsOnTheCallersWorker(t *testing.T) {
 		if r.goid == g1 {
 			t.Fatalf("spread %v: the hand-off ran on the blocked worker's goroutine %d", spread, g1)
 		}
+	}
+}
+
+// movableCallback is a funcCallback that a heavy batch may pass to the
+// worker MoveTo names (Movable).
+type movableCallback struct {
+	funcCallback
+	to int
+}
+
+func (c *movableCallback) MoveTo() int { return c.to }
+
+// spin keeps the calling goroutine busy for d, as a callback that makes
+// system calls does.
+func spin(d time.Duration) {
+	for t0 := time.Now(); time.Since(t0) < d; {
+	}
+}
+
+// splitRun feeds the parked holder n batches of 8 callbacks that each
+// take work, alternately meant for worker 0 and 1 (Movable, or only
+// Homed when movable is false), one batch after the other, and returns,
+// per batch, how many of those meant for worker 1 ran there. Every
+// callback must run exactly once.
+func splitRun(t *testing.T, s *Seat, f *fakeBackend, n int, work time.Duration, movable bool) []int {
+	t.Helper()
+	onOne := make([]int, n)
+	for b := 0; b < n; b++ {
+		ran := make([]int64, 8)
+		var done atomic.Int32
+		finished := make(chan struct{})
+		ev := make(batchEvent, 8)
+		for i := range ev {
+			fn := func(goid int64) {
+				spin(work)
+				if ran[i] != 0 {
+					t.Errorf("batch %d: callback %d ran twice", b, i)
+				}
+				ran[i] = goid
+				if done.Add(1) == int32(len(ev)) {
+					close(finished)
+				}
+			}
+			if movable {
+				ev[i] = &movableCallback{funcCallback{fn}, i % 2}
+			} else {
+				ev[i] = &homedCallback{funcCallback{fn}, i % 2}
+			}
+		}
+		waitChan(t, f.parked, "the holder to park")
+		f.events <- ev
+		waitChan(t, finished, "a batch's callbacks")
+		for i := 1; i < len(ev); i += 2 {
+			if workerOf(s, ran[i]) == 1 {
+				onOne[b]++
+			}
+		}
+	}
+	return onOne
+}
+
+// A batch whose callbacks take work (decision 77) is split once the
+// worker has seen it is heavy: the Movable callbacks meant for the
+// standby worker run there, while the holder runs its own. A callback
+// that is only Homed stays (its Home may want its own lock), and light
+// batches are never split.
+func TestSplitHeavyBatch(t *testing.T) {
+	f := newFake(2)
+	s := startSeat(t, f, Config{Workers: 2, Watchdog: time.Second, Spread: true})
+	heavy := splitRun(t, s, f, 12, 20*time.Microsecond, true)
+	// The average reaches splitHeavy by the fourth batch (samples are
+	// capped at splitSampleMax); from then on every batch is split.
+	if moved := heavy[len(heavy)-1]; moved != 4 {
+		t.Fatalf("heavy batches: callbacks meant for worker 1 that ran there, per batch: %v; want 4 in the last", heavy)
+	}
+	if heavy[0] != 0 {
+		t.Fatalf("the first heavy batch was split before any was timed: %v", heavy)
+	}
+
+	f = newFake(2)
+	s = startSeat(t, f, Config{Workers: 2, Watchdog: time.Second, Spread: true})
+	if homed := splitRun(t, s, f, 12, 20*time.Microsecond, false); homed[len(homed)-1] != 0 {
+		t.Fatalf("Homed but not Movable callbacks were moved: %v per batch", homed)
+	}
+
+	f = newFake(2)
+	s = startSeat(t, f, Config{Workers: 2, Watchdog: time.Second, Spread: true})
+	light := splitRun(t, s, f, 12, 0, true)
+	total := 0
+	for _, m := range light {
+		total += m
+	}
+	// A light batch preempted by the kernel counts for at most
+	// splitSampleMax per callback; it takes two such in a row to split
+	// one: allow that, not more.
+	if total > 8 {
+		t.Fatalf("light batches were split: %v of their callbacks meant for worker 1 ran there, per batch", light)
+	}
+
+	f = newFake(2)
+	s = startSeat(t, f, Config{Workers: 2, Watchdog: time.Second})
+	if off := splitRun(t, s, f, 12, 20*time.Microsecond, true); off[len(off)-1] != 0 {
+		t.Fatalf("split without Spread: %v per batch", off)
 	}
 }
