@@ -4,11 +4,9 @@ package aio
 
 import (
 	"os"
-	"runtime"
 	"sync"
 	"testing"
 
-	"github.com/aioring/aioring/internal/seat"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,13 +18,7 @@ import (
 // with hand-offs homed by Aio, as before, the chains split about evenly
 // between the two.
 func TestWriteChainsGatherByDescriptor(t *testing.T) {
-	if runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("hand-offs go to a home reaper only with 2 or more Ps (seat.Config.Spread)")
-	}
-	e := relEngine(t, Config{Callbacks: 2, Rings: 1})
-	if e.Backend() != BackendIOURing {
-		t.Skip("homes are the ring's reapers'; this engine runs ", e.Backend())
-	}
+	e := twoReaperEngine(t, "hand-offs")
 	f, err := os.CreateTemp(t.TempDir(), "writes")
 	if err != nil {
 		t.Fatal(err)
@@ -35,47 +27,9 @@ func TestWriteChainsGatherByDescriptor(t *testing.T) {
 	fd := int(f.Fd())
 
 	const chains, per, size = 8, 400, 512
-	var (
-		mu   sync.Mutex
-		runs = map[int64]int{} // reaper goroutine -> callbacks it ran in the second halves
-		wg   sync.WaitGroup
-	)
-	aios := make([]*Aio, chains)
-	for i := range aios {
-		left := per
-		wg.Add(1)
-		aios[i] = e.NewAio(func(a *Aio) {
-			if err := a.Result(); err != nil {
-				t.Errorf("chain %d: %v", i, err)
-				wg.Done()
-				return
-			}
-			left--
-			if left < per/2 {
-				mu.Lock()
-				runs[seat.GoroutineID()]++
-				mu.Unlock()
-			}
-			if left == 0 {
-				wg.Done()
-				return
-			}
-			a.WriteAt(fd, int64(i*per+left)*size)
-		})
-		aios[i].SetIOV(make([]byte, size))
-	}
-	for i, a := range aios {
-		a.WriteAt(fd, int64(i*per)*size)
-	}
-	wg.Wait()
-	for _, a := range aios {
-		a.Free()
-	}
-	total, most := 0, 0
-	for _, n := range runs {
-		total += n
-		most = max(most, n)
-	}
+	runs, total, most := chainsPerReaper(t, e, chains, per,
+		func(a *Aio) { a.SetIOV(make([]byte, size)) },
+		func(a *Aio, i, left int) { a.WriteAt(fd, int64(i*per+left%per)*size) })
 	// A stuck-looking reaper (the machine is busy) may have its chains
 	// moved for a while; nine in ten on one reaper is what homing by
 	// descriptor gives, half what homing by Aio gives.
