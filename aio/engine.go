@@ -167,6 +167,10 @@ type Engine struct {
 	// directFolded: Stats.Direct's count from released Aios, and every
 	// directFoldAt from live ones (Aio.directPending).
 	directFolded atomic.Uint64
+	// requeued is Stats.Requeued: socket transfers the kernel gave back
+	// and retryAndUnlock queued again (rare: one per 128 idle wake-ups
+	// of one operation at most).
+	requeued atomic.Uint64
 	// timerCallbacks: a callback of this engine has run on a timer's
 	// goroutine (timercb.go), so Close looks at its caller's stack for
 	// one. Set once, read by Close only.
@@ -534,6 +538,7 @@ func (e *Engine) Stats() Stats {
 		st.Polls += c.Polls
 	}
 	st.Direct = e.directCount()
+	st.Requeued = e.requeued.Load()
 	return st
 }
 

@@ -22,6 +22,10 @@ package aio
 //	                                                                 (retryAndUnlock), and runs
 //	                                                                 the callback itself if it
 //	                                                                 is a worker in its round
+//	Kernel          a socket transfer's CQE with     Try             the same; not tried, so
+//	                EAGAIN and no attempt asked                      queued again with its
+//	                (the kernel's poll gave up:                      deadline (retryAndUnlock)
+//	                op.Kind.SocketWait)
 //	Try             Abort/Stop/Close                 Try             the aborter: records the
 //	                                                                 error, nothing to cancel yet
 //	Idle|Callback   Start (provider)                 Provider        the provider

@@ -506,6 +506,12 @@ func (a *Aio) armLocked(tm timing) bool {
 			d.Deadline.Abs = tm.abs
 		case tm.rel >= lazyTimeoutMin && a.kind.transfer():
 			a.armLazyLocked(tm.rel)
+		case d.Kind.SocketWait() && a.e.backend == BackendIOURing:
+			// The ring may hand the operation back to be queued
+			// again (op.Kind.SocketWait): an absolute deadline
+			// stays the same across submissions, where a relative
+			// one would start over.
+			d.Deadline.Abs = op.AddMono(a.e.clock.now(), int64(tm.rel))
 		default:
 			d.Deadline.Rel = int64(tm.rel)
 		}

@@ -13,6 +13,16 @@ type Stats struct {
 	Wakeups   uint64 // times the engine woke a parked callback goroutine itself
 	Polls     uint64 // times a callback goroutine polled for work before parking (Config.BusyPoll), on either backend
 	Direct    uint64 // operations finished by a system call of the engine's own, never reaching the ring: a read or write tried first on its starter, a Splice on its starter or after a readiness wait (Config.RingOnly); not attempts that would have had to wait, nor errors
+	// Requeued counts socket transfers (Recv, Send, RecvFrom, SendTo,
+	// Accept) that the kernel gave back unfinished and the engine queued
+	// again: io_uring stops waiting for a socket's readiness itself after
+	// 128 wake-ups that found nothing to do, which several operations
+	// waiting on one socket cause (each datagram wakes them all). On a
+	// blocking socket the kernel instead parks such an operation in an
+	// io-wq worker thread until it is done; a socket that several
+	// operations wait on at once is better made non-blocking
+	// (docs/design.md, decision 78).
+	Requeued uint64
 }
 
 // Feature is an optional capability of an engine (Engine.Supports).

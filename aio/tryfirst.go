@@ -47,11 +47,14 @@ func (a *Aio) tryFirst(kind opKind, off int64) bool {
 	return a.e.tryFirst && (kind == opRead || kind == opWrite) && off >= 0 || a.e.trySplice && kind == opSplice
 }
 
-// retryAndUnlock carries on an operation whose try left it waiting for
-// readiness (a Splice, trysplice_linux.go), now that the backend reports
-// the readiness (End Ready): the try again, on this goroutine, then the
-// end or another wait. Called with mu held, in stateKernel, for the
-// current operation; it releases mu. goid is the calling worker's
+// retryAndUnlock carries on an operation that the backend reports Ready:
+// a Splice whose try left it waiting for readiness (trysplice_linux.go),
+// now that its end is ready; or a socket transfer the kernel gave back
+// after its poll's retry budget ran out (op.Kind.SocketWait), which the
+// ring does not try and so queues again. Either way: the try again, on
+// this goroutine, then the end or another wait. Called with mu held, in
+// stateKernel, for the current operation; it releases mu. goid is the
+// calling worker's
 // goroutine when it runs a round of a's backend (aioCQE): that worker
 // then runs the callback itself, at once, and its round submits what this
 // queues after its batch (Submit's round); a hand-off to another worker
@@ -60,8 +63,13 @@ func (a *Aio) tryFirst(kind opKind, off int64) bool {
 //
 // The deadline needs nothing: a Splice's is the Aio's own timer, armed
 // at the start (armLocked), which runs on across the waits and cuts
-// whichever one it finds, or the try (abortErr, as for the first try).
+// whichever one it finds, or the try (abortErr, as for the first try); a
+// socket transfer's is absolute (armLocked) or the Aio's lazy timer, so
+// the new submission keeps it.
 func (a *Aio) retryAndUnlock(goid int64) {
+	if a.desc.WaitEvents == 0 {
+		a.e.requeued.Add(1) // not a Splice's wait: a socket transfer given back
+	}
 	a.state = stateTry
 	a.unlock()
 	r, done := a.sh.Try(&a.desc)

@@ -121,6 +121,13 @@ func Result(d *op.Desc, res int32) op.Result {
 		if d.Attempt {
 			return op.Result{End: op.WouldBlock}
 		}
+		if d.Kind.SocketWait() && !d.ZeroCopy {
+			// The kernel gave up waiting for the socket (its poll's
+			// retry budget), not the socket on the operation: wait
+			// again. A zero-copy send keeps its error: its
+			// notification protocol has no second submission.
+			return op.Result{End: op.Ready}
+		}
 	case syscall.EINPROGRESS, syscall.EALREADY:
 		if d.Attempt && d.Kind == op.Connect {
 			return op.Result{End: op.WouldBlock}

@@ -238,9 +238,29 @@ const (
 	// WouldBlock: an Attempt that would have had to wait.
 	WouldBlock
 	// Ready: not an end. What the operation waited for (WaitFD,
-	// WaitEvents) is ready; the aio package tries it again.
+	// WaitEvents) is ready, or the backend gave up waiting for it
+	// (SocketWait); the aio package tries it again.
 	Ready
 )
+
+// SocketWait reports whether the ring carries out an operation of kind k
+// by waiting for its socket's readiness itself (io_uring's internal poll)
+// when it cannot be done at once. That wait has a budget: after 128
+// wake-ups that found nothing to do (APOLL_MAX_RETRY; several operations
+// waiting on one socket, each woken by every datagram one of them takes)
+// the kernel hands the operation to an io-wq worker, where on a
+// non-blocking socket it ends with EAGAIN, and on a blocking one holds
+// the worker until it is done. The ring backend reports that EAGAIN as
+// Ready, so that the operation is queued again, with a new budget,
+// instead of failing a receive that was asked to wait (decision 78 in
+// docs/design.md).
+func (k Kind) SocketWait() bool {
+	switch k {
+	case Recv, Send, RecvFrom, SendTo, Accept:
+		return true
+	}
+	return false
+}
 
 // Result is what a backend reports when an operation ends.
 type Result struct {
