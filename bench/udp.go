@@ -76,10 +76,12 @@ func startAioUDPEcho(e *aio.Engine, msgs bool) (string, func(), error) {
 	return "127.0.0.1:" + strconv.Itoa(port), stop, nil
 }
 
-// bindUDP makes a blocking UDP socket on 127.0.0.1 with a free port (io_uring
-// waits for readiness itself), with udpSockBuf buffers.
+// bindUDP makes a non-blocking UDP socket on 127.0.0.1 with a free port,
+// with udpSockBuf buffers, as examples/echo -udp does: several receives
+// wait on it at once, and on a blocking socket each one the kernel stops
+// polling for parks an io-wq thread until it is done (decision 78).
 func bindUDP() (int, int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, 0, err
 	}
