@@ -29,6 +29,12 @@ const MsgBuffer = MaxDatagram + 128
 // closed once every loop has ended (the engine was closed). Replies the
 // kernel refuses are written to log; UDP loses them.
 //
+// fd is best non-blocking: several receives wait on it, and one the
+// kernel stops polling for (after 128 wake-ups that found nothing) would
+// hold an io-wq thread on a blocking socket until a datagram came for it;
+// on a non-blocking one the engine queues it again (docs/design.md,
+// decision 78).
+//
 // Only as many receives are pending as there are datagrams to take
 // (decision 76 in docs/design.md). Every receive pending on a socket
 // waits on its own and one datagram wakes them all, so n receives left
