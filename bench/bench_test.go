@@ -1063,3 +1063,26 @@ func TestProcCPU(t *testing.T) {
 		t.Errorf("procCPU moved %v where getrusage moved %v", got, want)
 	}
 }
+
+// The footnote on issue 17's thread bound names every aioring row over
+// GOMAXPROCS + 8, and no baseline.
+func TestThreadsNote(t *testing.T) {
+	rs := []*result{
+		{Scenario: scenUDP, Case: "c1 64B", Impl: implAio, Threads: 11},
+		{Scenario: scenUDP, Case: "c1 64B", Impl: implNet, Threads: 30},
+		{Scenario: scenFiles, Case: "cold", Impl: implAio, Threads: 10},
+		{Scenario: scenUDP, Case: "c64 64B", Impl: implAioMsg(), Threads: 12},
+	}
+	got := threadsNote(rs, 2)
+	for _, want := range []string{"GOMAXPROCS + 8 = 10", "udp-echo c1 64B " + implAio + " 11", "udp-echo c64 64B " + implAioMsg() + " 12"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("threadsNote = %q, want it to name %q", got, want)
+		}
+	}
+	if strings.Contains(got, "30") || strings.Contains(got, "cold") {
+		t.Errorf("threadsNote = %q names a baseline or a row within the bound", got)
+	}
+	if got := threadsNote(rs[2:3], 2); !strings.Contains(got, "no aioring process") {
+		t.Errorf("threadsNote within the bound = %q", got)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -364,4 +365,25 @@ func compare(a, b *result, t *target) {
 		}
 		b.Miss += m
 	}
+}
+
+// threadsNote is the footnote on issue 17's bound on an aioring process's
+// OS threads, GOMAXPROCS + 8 (io-wq workers included, as THR counts
+// them): the aioring rows above it, or that none is. procs is -procs (0:
+// the children's GOMAXPROCS is the CPU count).
+func threadsNote(rs []*result, procs int) string {
+	if procs <= 0 {
+		procs = runtime.NumCPU()
+	}
+	bound := procs + 8
+	var over []string
+	for _, r := range rs {
+		if strings.HasPrefix(r.Impl, "aioring") && r.Threads > bound {
+			over = append(over, fmt.Sprintf("%s %s %s %d", r.Scenario, r.Case, r.Impl, r.Threads))
+		}
+	}
+	if len(over) == 0 {
+		return fmt.Sprintf("Threads: no aioring process had more than GOMAXPROCS + 8 = %d (issue 17's bound; THR).", bound)
+	}
+	return fmt.Sprintf("Threads: aioring processes above GOMAXPROCS + 8 = %d (issue 17's bound; THR, io-wq workers included): %s.", bound, strings.Join(over, ", "))
 }

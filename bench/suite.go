@@ -128,6 +128,7 @@ func (s *suite) notes() []string {
 		n = append(n, fmt.Sprintf("timers: rounds of %d timers started at once, each for a random time in [%v, %v); OPS/S is timers fired per second of round time.", s.p.timers, timerMin, timerMax))
 	}
 	n = append(n, s.fileNotes()...)
+	n = append(n, threadsNote(s.results, s.procs))
 	if !s.ran[scenCopy] {
 		return n
 	}
