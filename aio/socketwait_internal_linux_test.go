@@ -29,11 +29,11 @@ func TestSocketWaitDeadlineSurvivesRequeue(t *testing.T) {
 	a.SetIOV(make([]byte, 16))
 	a.Recv(fds[0])
 	a.mu.Lock()
-	abs, rel, kernel := a.desc.Deadline.Abs, a.desc.Deadline.Rel, a.state == stateKernel
+	abs, rel, state := a.desc.Deadline.Abs, a.desc.Deadline.Rel, a.state
 	a.mu.Unlock()
 	if e.Backend() == BackendIOURing {
-		if !kernel {
-			t.Fatalf("the Recv is not in the ring (state %v)", a.state)
+		if state != stateKernel {
+			t.Fatalf("the Recv is not in the ring (state %v)", state)
 		}
 		if abs == 0 || rel != 0 {
 			t.Errorf("ring Recv with a 50ms timeout: Deadline.Abs %d, Rel %d; want an absolute deadline", abs, rel)

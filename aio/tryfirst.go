@@ -54,12 +54,12 @@ func (a *Aio) tryFirst(kind opKind, off int64) bool {
 // ring does not try and so queues again. Either way: the try again, on
 // this goroutine, then the end or another wait. Called with mu held, in
 // stateKernel, for the current operation; it releases mu. goid is the
-// calling worker's
-// goroutine when it runs a round of a's backend (aioCQE): that worker
-// then runs the callback itself, at once, and its round submits what this
-// queues after its batch (Submit's round); a hand-off to another worker
-// would cost a wakeup per splice. completion.SomeRound: a round of some
-// worker (completeCQE, an Aio without a callback); 0: no round.
+// calling worker's goroutine when it runs a round of a's backend
+// (aioCQE): that worker then runs the callback itself, at once, and its
+// round submits what this queues after its batch (Submit's round); a
+// hand-off to another worker would cost a wakeup per splice.
+// completion.SomeRound: a round of some worker (completeCQE, an Aio
+// without a callback); 0: no round.
 //
 // The deadline needs nothing: a Splice's is the Aio's own timer, armed
 // at the start (armLocked), which runs on across the waits and cuts
