@@ -387,6 +387,11 @@ func BenchmarkReadChain(b *testing.B) {
 // Compare with BenchmarkRecvPending.
 func BenchmarkRecvTimeout(b *testing.B) { benchRecvPending(b, 10*time.Second) }
 
+// BenchmarkRecvShortTimeout: the same with a 50 ms timeout, below
+// lazyTimeoutMin: a LINK_TIMEOUT, whose deadline a ring engine makes
+// absolute at the start (one clock read; decision 78).
+func BenchmarkRecvShortTimeout(b *testing.B) { benchRecvPending(b, 50*time.Millisecond) }
+
 // BenchmarkRecvPending: a Recv that waits for data, then the Send that
 // brings it, with no timeout.
 func BenchmarkRecvPending(b *testing.B) { benchRecvPending(b, Infinite) }
