@@ -68,13 +68,17 @@ type Aio struct {
 	runHere     bool
 	followUp    bool
 	niov        uint8
-	// The runtime timer of a Sleep, or of the deadline of an operation no
-	// link timer can cut (armTimerLocked). armed: it is armed for the
-	// current operation; stale: fires of earlier arms that Stop found
-	// already started. Here rather than in aioExtra: a timer's fire
-	// touches them beside mu, one cache line fewer per fire.
+	// The runtime timer of the deadline of an operation no link timer
+	// can cut (armTimerLocked), and the arms of Sleeps in the engine's
+	// queue (sleepqueue.go). armed: an arm is set for the current
+	// operation, a Sleep's in the queue if queued (at the end, with
+	// stale). qstate is the queue's record of the Aio's Sleeps, (seq <<
+	// 1) | in the heap: written under mu, and by a fire's CAS, which
+	// clears the low bit under the queue's lock. Here rather than in
+	// aioExtra: a fire touches them beside mu, one cache line fewer per
+	// fire.
 	armed   bool
-	stale   int32
+	qstate  atomic.Uint32
 	timer   *time.Timer
 	waiters int32
 	gen     uint32       // bumped per op; stale CQEs compare against it
@@ -126,6 +130,12 @@ type Aio struct {
 	// under mu. Here, in newFD's padding, to keep an idle Aio within
 	// 512 bytes.
 	carried bool
+	queued  bool
+	// stale: fires of timer's earlier arms that Stop found already
+	// started, each still to come and be ignored (onTimer): one per
+	// failed Stop, and each such fire is a goroutine waiting for mu, so
+	// the count stays small. Here, in newFD's padding.
+	stale int16
 }
 
 // aioExtra holds what most operations do not need, so that an idle Aio

@@ -156,8 +156,10 @@ type Engine struct {
 
 	probe ring.Probe // the kernel's opcodes (the first ring's probe; all rings share a kernel)
 	clock monoClock
-	msgs  msgEngine
-	fixed fixedRes // registered buffers and descriptors (fixed.go)
+	// sleeps: the pending Sleeps under one runtime timer (sleepqueue.go).
+	sleeps sleepQueue
+	msgs   msgEngine
+	fixed  fixedRes // registered buffers and descriptors (fixed.go)
 	// zcRefusals counts zero-copy sends refused by their socket
 	// (EOPNOTSUPP) and re-sent plainly (sendzc.go); for tests.
 	zcRefusals atomic.Uint64
@@ -219,6 +221,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, closeDone: make(chan struct{})}
 	e.clock.init()
+	e.sleeps.e = e
 	if be != BackendPortable {
 		err := e.startRings()
 		switch {
@@ -465,7 +468,9 @@ func (e *Engine) Close() error {
 		}
 	}
 	// Every Aio is idle: no callback runs, on a timer's goroutine either
-	// (its Aio is busy until it returns), so none spells the index.
+	// (its Aio is busy until it returns), so none spells the index, and
+	// the queue of Sleeps holds only withdrawn entries.
+	e.sleeps.close()
 	e.freeTimerIndex()
 	// End the multishot requests (queued messages and
 	// descriptors go back) while the reapers still run.

@@ -189,7 +189,7 @@ func (a *Aio) Sleep(d time.Duration) {
 	a.sleepTimesOut = timesOut
 	a.state = stateTimer
 	if d > 0 {
-		a.armTimerLocked(d)
+		a.armSleepLocked(d)
 	}
 	// d < 0: until cancelled; no timer at all.
 }
@@ -587,6 +587,15 @@ func (a *Aio) armTimerLocked(d time.Duration) {
 	}
 }
 
+// armSleepLocked arms a Sleep's end (or its timeout) d from now in the
+// engine's queue of Sleeps (sleepqueue.go, decision 79): no runtime timer
+// of the Aio's own, and no goroutine per fire.
+func (a *Aio) armSleepLocked(d time.Duration) {
+	a.dropLazyLocked()
+	a.armed, a.queued = true, true
+	a.e.sleeps.add(a, op.AddMono(a.e.clock.now(), int64(d)))
+}
+
 // disarmLocked stops the timer of the operation that just ended. If the
 // timer has already fired, its function has started and waits for mu: it
 // is counted as stale, and ignored when it gets there. A lazy arm is not
@@ -594,6 +603,11 @@ func (a *Aio) armTimerLocked(d time.Duration) {
 func (a *Aio) disarmLocked() {
 	if a.armed && a.lazy {
 		a.x.lazyAt = 0 // left running: its fire finds nothing to guard, or a later operation
+		return
+	}
+	if a.armed && a.queued {
+		a.armed, a.queued = false, false
+		a.e.sleeps.withdraw(a) // its entry is dropped when a fire or a compaction meets it
 		return
 	}
 	if a.armed {

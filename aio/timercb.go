@@ -4,11 +4,14 @@ package aio
 //
 // A Sleep's end, and the end of an operation the Aio's own timer cuts (an
 // engine deadline: a RecvMsg waiting for its descriptor or for a buffer),
-// happen on the goroutine that time.AfterFunc starts for the fire. That
+// happen on the goroutine that the runtime starts for the fire: the
+// Aio's time.AfterFunc, or for a Sleep the engine's queue of Sleeps
+// (sleepqueue.go), whose fire ends every Sleep then due in turn. That
 // goroutine is one of the engine's (the contract, "Exactly once"), so the
 // callback runs there, as AfterFunc's own function would: no hand-off to
 // a reaper, no wake through the ring, and a callback that blocks there
-// holds back nothing but itself.
+// holds back nothing but itself (for a Sleep, the Sleeps due with it
+// for at most the queue's watchdog period).
 //
 // Rules kept:
 //   - Exactly once: the timer and an aborter (Abort, Stop, Close) both end
@@ -95,11 +98,12 @@ func (a *Aio) ownRoundLocked() int64 {
 	return 0
 }
 
-// onTimer runs on the timer's goroutine. A fire of an earlier operation's
-// arm that disarmLocked could not stop is skipped (stale), so a timer never
-// acts on an operation before that operation's own deadline. If the fire
-// ends the operation (a Sleep, or an abort the engine finishes at once),
-// its callback runs here.
+// onTimer runs on the goroutine of the Aio's own timer (an engine
+// deadline; a Sleep's arm is in the engine's queue, onQueuedTimer). A
+// fire of an earlier operation's arm that disarmLocked could not stop is
+// skipped (stale), so a timer never acts on an operation before that
+// operation's own deadline. If the fire ends the operation (an abort the
+// engine finishes at once), its callback runs here.
 func (a *Aio) onTimer() {
 	a.mu.Lock()
 	if a.stale > 0 {
@@ -107,7 +111,7 @@ func (a *Aio) onTimer() {
 		a.unlock()
 		return
 	}
-	if !a.armed {
+	if !a.armed || a.queued {
 		a.unlock()
 		return
 	}
@@ -115,6 +119,27 @@ func (a *Aio) onTimer() {
 		a.unlock()
 		return
 	}
+	a.fireLocked()
+}
+
+// onQueuedTimer runs on a runner of the engine's queue of Sleeps
+// (sleepqueue.go) for the entry of arm seq, taken from the heap: if that
+// arm is still the Aio's current one (no abort withdrew it), it ends the
+// Sleep, and its callback runs here.
+func (a *Aio) onQueuedTimer(seq uint32) {
+	a.mu.Lock()
+	if !a.armed || !a.queued || a.qstate.Load() != seq<<1 {
+		a.unlock()
+		return
+	}
+	a.queued = false
+	a.fireLocked()
+}
+
+// fireLocked ends the operation the Aio's timer guards, as its deadline
+// has come, and runs the callback on this goroutine if the end falls to
+// it. Called with mu held, the arm checked current; it releases mu.
+func (a *Aio) fireLocked() {
 	a.armed = false
 	a.timerFiring = true
 	if a.state == stateTimer {
