@@ -23,7 +23,9 @@
 // callbacks returns. A timeout becomes a linked LINK_TIMEOUT entry, or, for
 // operations the kernel's link timer cannot interrupt (regular-file I/O
 // and fsync run in io-wq workers), a runtime timer that cancels the
-// operation with IORING_OP_ASYNC_CANCEL; Sleep is a runtime timer. Cancel,
+// operation with IORING_OP_ASYNC_CANCEL; Sleeps wait in the engine's
+// queue, under one runtime timer, and a fire ends every Sleep then due on
+// one goroutine. Cancel,
 // Abort and Stop use ASYNC_CANCEL too, and the operation's own completion
 // decides the result: data that was received is never reported as
 // cancelled or timed out. docs/design.md describes the engine.

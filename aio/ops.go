@@ -183,8 +183,8 @@ func (a *Aio) Sleep(d time.Duration) {
 		}
 		return
 	}
-	// A runtime timer, not an IORING_OP_TIMEOUT: arming one is a heap
-	// insert on this P, with no system call and no SQE (docs/design.md).
+	// The engine's queue of Sleeps, not an IORING_OP_TIMEOUT: arming is
+	// a heap insert, with no system call and no SQE (docs/design.md).
 	a.kind = opSleep
 	a.sleepTimesOut = timesOut
 	a.state = stateTimer
@@ -572,8 +572,9 @@ func (a *Aio) armDeadlineLocked(tm timing) {
 	}
 }
 
-// armTimerLocked arms the Aio's runtime timer to fire after d: Sleep's
-// end, or the engine's deadline for an operation no link timer can cut.
+// armTimerLocked arms the Aio's runtime timer to fire after d: the
+// engine's deadline for an operation no link timer can cut (a Sleep's is
+// in the engine's queue, armSleepLocked).
 // The timer is made once per Aio (a method value bound once) and reset per
 // operation, so arming never allocates after the first time, and it reads
 // no clock of its own: the runtime's timer never fires early.
