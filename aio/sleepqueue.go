@@ -115,8 +115,14 @@ func (q *sleepQueue) add(a *Aio, at int64) {
 		q.dog.Stop()
 		q.done.L = &q.mu
 	}
-	seq := a.qstate.Load()>>1 + 1
-	if old := a.qstate.Swap(uint32(seq)<<1 | 1); old&1 != 0 {
+	seq := nextSeq(a.qstate.Load())
+	if seq == 0 {
+		// Wrapped: a compaction now, while a's last arm is still the
+		// current one, drops every older entry of a, so that none
+		// carries a sequence the new arms will reuse.
+		q.compactLocked()
+	}
+	if old := a.qstate.Swap(seq<<1 | 1); old&1 != 0 {
 		q.zombies.Add(1) // not withdrawn before (an arm never overlaps one, but stay exact)
 	}
 	if z := q.zombies.Load(); z >= compactMin && z >= int64(len(q.heap))/2 {
@@ -130,11 +136,17 @@ func (q *sleepQueue) add(a *Aio, at int64) {
 	q.mu.Unlock()
 }
 
+// nextSeq is the arm sequence after the one qstate holds, in the 31 bits
+// qstate keeps for it. It wraps to 0 after 2^31 arms of one Aio (a month
+// of 1 ms Sleeps, half an hour of the shortest); add then drops the Aio's
+// stale entries from the heap first, so that none can pass for a later
+// arm.
+func nextSeq(qstate uint32) uint32 { return (qstate>>1 + 1) & (1<<31 - 1) }
+
 // withdraw makes a's current arm stale: its Sleep ended otherwise (an
 // abort, Close). Called with a.mu held.
 func (q *sleepQueue) withdraw(a *Aio) {
-	next := a.qstate.Load()>>1 + 1
-	if a.qstate.Swap(uint32(next)<<1)&1 != 0 {
+	if a.qstate.Swap(nextSeq(a.qstate.Load())<<1)&1 != 0 {
 		q.zombies.Add(1)
 	}
 }

@@ -100,3 +100,43 @@ func sleepQueueEngine(t *testing.T) *Engine {
 	t.Cleanup(func() { e.Close() })
 	return e
 }
+
+// After 2^31 arms an Aio's arm sequence wraps; an entry left in the heap
+// from the last time that sequence came round (a cancelled long Sleep)
+// must not pass for the new arm. Here such an entry, due in 10 ms, is put
+// in the heap by hand, and the Aio's sequence is set just before the
+// wrap: the Sleep of an hour that wraps it must still be asleep after
+// 100 ms.
+func TestSleepQueueWrappedSequenceIgnoresOldEntries(t *testing.T) {
+	e := sleepQueueEngine(t)
+	a := e.NewAio(nil)
+	defer a.Free()
+	a.Sleep(time.Hour) // makes the queue's timers
+	a.Cancel()
+	a.Wait()
+
+	q := &e.sleeps
+	a.mu.Lock()
+	q.mu.Lock()
+	q.pushLocked(sleepEntry{at: e.clock.now() + int64(10*time.Millisecond), a: a, seq: 0})
+	q.zombies.Add(1) // as its withdrawal counted it
+	if q.setAt == 0 || q.heap[0].at < q.setAt {
+		q.setAt = q.heap[0].at
+		q.t.Reset(time.Duration(q.setAt - e.clock.now()))
+	}
+	q.mu.Unlock()
+	a.qstate.Store((1<<31 - 1) << 1) // the last arm, withdrawn: the next one wraps to 0
+	a.mu.Unlock()
+
+	a.Sleep(time.Hour)
+	time.Sleep(100 * time.Millisecond)
+	if !a.Busy() {
+		a.Wait()
+		t.Fatalf("the Sleep of an hour ended after 100 ms (%v): an entry from before the wrap ended it", a.Result())
+	}
+	a.Cancel()
+	a.Wait()
+	if err := a.Result(); err != ErrCanceled {
+		t.Fatalf("cancelled Sleep: %v, want ErrCanceled", err)
+	}
+}
