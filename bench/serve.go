@@ -45,6 +45,10 @@ type serverReport struct {
 	Err    string `json:"error,omitempty"`
 }
 
+// httpSpareConns is how many connections over one per client the
+// keep-alive http case accepts before it fails (runServed).
+func httpSpareConns(conns int) int { return max(1, conns/16) }
+
 // runServed measures a server scenario: it starts the server child (in
 // proxy, the upstream's child first, and the proxy told where it is), runs
 // the load generator child against it, then stops the servers and merges
@@ -98,11 +102,14 @@ func (c *children) runServed(ctx context.Context, s *spec, stderr io.Writer) (*r
 	case lerr != nil:
 		return nil, lerr
 	}
-	if s.Scenario == scenHTTP && !s.NewConns && rep.Opened > int64(s.Conns) {
+	if s.Scenario == scenHTTP && !s.NewConns && rep.Opened > int64(s.Conns+httpSpareConns(s.Conns)) {
 		// Every client goroutine should keep its connection for the whole
-		// case; more connections than goroutines would mean keep-alive
-		// broke and the case measured connection setup instead of
-		// requests.
+		// case; many more connections than goroutines would mean
+		// keep-alive broke and the case measured connection setup
+		// instead of requests. A few are allowed: net/http's Transport
+		// now and then drops a connection and dials another (net's own
+		// server once accepted 65 for 64 clients beside CPU hogs, in the
+		// twenty-third session's suite), which costs a run nothing.
 		return nil, fmt.Errorf("the server accepted %d connections for %d keep-alive clients: connections were not reused", rep.Opened, s.Conns)
 	}
 	if s.Scenario == scenHTTP && s.NewConns && uint64(rep.Opened) < r.Ops {

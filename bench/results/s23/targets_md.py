@@ -5,6 +5,7 @@ import sys,json,collections
 conds=['quiet','stress','procs1']
 rows=collections.OrderedDict(); tally=collections.Counter()
 def short(r):
+    if 'met' not in r: return '✘ failed'  # a run of the row failed (note)
     if r['met']: return '✔ %.2fx' % r.get('ratio',0) if 'p50' not in r['target'] and 'threads' not in r.get('missed_because','') else '✔'
     return '✘ ' + r.get('missed_because','').replace(' < ','<').replace(' > ','>')
 for d in sys.argv[1:]:
@@ -13,7 +14,7 @@ for d in sys.argv[1:]:
       if not r.get('target'): continue
       k=(r['scenario']+' '+r['case'], r['impl'], r['target'])
       rows.setdefault(k,{})[(d,c)]=short(r)
-      tally[(d,c,r['met'])]+=1
+      tally[(d,c,bool(r.get('met')))]+=1
 print('| row | against | target | quiet | -stress | -procs 1 |')
 print('|---|---|---|---|---|---|')
 for k,v in rows.items():
