@@ -25,3 +25,15 @@ func (c closingDefault) Run() int {
 	}
 	return code
 }
+
+// testEngine is an engine on the backend the tests run on (AIORING_BACKEND),
+// closed when the test ends; the test is skipped when none can be made.
+func testEngine(t *testing.T) *Engine {
+	t.Helper()
+	e, err := NewEngine(Config{})
+	if err != nil {
+		t.Skipf("no engine: %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}

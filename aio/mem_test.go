@@ -120,13 +120,3 @@ func zeroAllocsPerOp(t *testing.T, e *Engine) {
 		}
 	}
 }
-
-func testEngine(t *testing.T) *Engine {
-	t.Helper()
-	e, err := NewEngine(Config{})
-	if err != nil {
-		t.Skipf("io_uring unavailable: %v", err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
-}

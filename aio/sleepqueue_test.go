@@ -15,7 +15,7 @@ import (
 // first): a queue that never batches, or a watchdog that never takes,
 // fails as surely as one that deadlocks.
 func TestSleepQueueBlockedCallbackHoldsBackNoOther(t *testing.T) {
-	e := sleepQueueEngine(t)
+	e := testEngine(t)
 	const others = 16
 	for round := 0; round < 20; round++ {
 		var wg sync.WaitGroup
@@ -62,7 +62,7 @@ func TestSleepQueueBlockedCallbackHoldsBackNoOther(t *testing.T) {
 // until a fire or a compaction drops them: a program that cancels long
 // Sleeps over and over must not grow the heap with them.
 func TestSleepQueueWithdrawnEntriesDoNotAccumulate(t *testing.T) {
-	e := sleepQueueEngine(t)
+	e := testEngine(t)
 	a := e.NewAio(nil)
 	defer a.Free()
 	const n = 10000
@@ -89,18 +89,6 @@ func TestSleepQueueWithdrawnEntriesDoNotAccumulate(t *testing.T) {
 	}
 }
 
-// sleepQueueEngine is an engine on the backend the tests run on (the queue
-// is the same on both).
-func sleepQueueEngine(t *testing.T) *Engine {
-	t.Helper()
-	e, err := NewEngine(Config{})
-	if err != nil {
-		t.Skipf("no engine: %v", err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
-}
-
 // After 2^31 arms an Aio's arm sequence wraps; an entry left in the heap
 // from the last time that sequence came round (a cancelled long Sleep)
 // must not pass for the new arm. Here such an entry, due in 10 ms, is put
@@ -108,7 +96,7 @@ func sleepQueueEngine(t *testing.T) *Engine {
 // wrap: the Sleep of an hour that wraps it must still be asleep after
 // 100 ms.
 func TestSleepQueueWrappedSequenceIgnoresOldEntries(t *testing.T) {
-	e := sleepQueueEngine(t)
+	e := testEngine(t)
 	a := e.NewAio(nil)
 	defer a.Free()
 	a.Sleep(time.Hour) // makes the queue's timers
