@@ -10,7 +10,7 @@ package aio
 // Sleeps in one heap by deadline, under one runtime timer for the
 // earliest: a fire starts one goroutine (the runtime timer's), which takes
 // every Sleep then due and runs their ends and callbacks one after the
-// other (timercb.go, fireQueuedLocked).
+// other (timercb.go, onQueuedTimer).
 //
 // A callback that blocks must still hold back nothing but itself (the
 // contract): a batch's runner claims its entries one at a time (claim),
@@ -72,11 +72,11 @@ type sleepQueue struct {
 	zombies atomic.Int64
 	// Runners between their start and their end (fire's, and those the
 	// watchdog starts), batches that hold more than one entry and still
-	// run, and the watchdog's timer. Guarded by mu.
+	// run, and the watchdog's timer, armed whenever batches is not empty
+	// (and the queue not closed). Guarded by mu.
 	runners int
 	batches []*sleepBatch
 	dog     *time.Timer
-	dogOn   bool
 	closed  bool
 	done    sync.Cond // Close waits for runners == 0; L is &mu
 	free    []*sleepBatch
@@ -122,9 +122,10 @@ func (q *sleepQueue) add(a *Aio, at int64) {
 		// carries a sequence the new arms will reuse.
 		q.compactLocked()
 	}
-	if old := a.qstate.Swap(seq<<1 | 1); old&1 != 0 {
-		q.zombies.Add(1) // not withdrawn before (an arm never overlaps one, but stay exact)
-	}
+	// The previous arm's entry is out of the heap by now: every end of
+	// a Sleep withdraws its arm or takes its entry (disarmLocked,
+	// onQueuedTimer), both of which clear the low bit.
+	a.qstate.Store(seq<<1 | 1)
 	if z := q.zombies.Load(); z >= compactMin && z >= int64(len(q.heap))/2 {
 		q.compactLocked()
 	}
@@ -206,11 +207,10 @@ func (q *sleepQueue) run(b *sleepBatch) {
 // watchLocked lists b for the watchdog, and arms it if it is not armed.
 func (q *sleepQueue) watchLocked(b *sleepBatch) {
 	b.seen = b.claim.Load()
-	q.batches = append(q.batches, b)
-	if !q.dogOn {
-		q.dogOn = true
-		q.dog.Reset(watchdogPeriodSleeps)
+	if len(q.batches) == 0 {
+		q.dog.Reset(watchdogPeriodSleeps) // otherwise armed already (watchdog)
 	}
+	q.batches = append(q.batches, b)
 }
 
 // watchdog runs on its timer's goroutine while batches of more than one
@@ -238,8 +238,7 @@ func (q *sleepQueue) watchdog() {
 		}
 		go q.run(nb)
 	}
-	q.dogOn = len(q.batches) > 0 && !q.closed
-	if q.dogOn {
+	if len(q.batches) > 0 && !q.closed {
 		q.dog.Reset(watchdogPeriodSleeps)
 	}
 }
