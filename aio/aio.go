@@ -102,7 +102,6 @@ type Aio struct {
 
 	cbGoid   int64 // goroutine running this Aio's callback, 0 when none, < 0 on a timer's (timerCallbackID); under mu
 	abortErr error // the error Abort asked for, while the op is pending
-	cancelFn func(*Aio, error)
 	result   error
 	// outcome is the last operation's count, with outcomeFailed set
 	// when result is not nil: written under mu beside result
@@ -110,15 +109,17 @@ type Aio struct {
 	// without the lock. A callback reads them for nearly every
 	// operation, and a lock and unlock apiece cost about a tenth of a
 	// Nop's round trip (decision 43).
-	outcome  atomic.Uint64
-	timeout  time.Duration
-	expireAt int64 // one-shot absolute deadline, engine clock ns; 0 when unset
-	iov0     []byte
-	desc     op.Desc
-	pin      runtime.Pinner
-	waitCond *sync.Cond // allocated on the first Wait that blocks
-	x        *aioExtra  // allocated on first use of what it holds
-	fixed    fixedUse   // registered resources the operation uses (fixed.go)
+	outcome atomic.Uint64
+	timeout time.Duration
+	iov0    []byte
+	desc    op.Desc
+	pin     runtime.Pinner
+	// pinLo, pinHi: the buffer pin holds from one operation to the
+	// next, as an address range; 0, 0 when none (pin.go). Under mu.
+	pinLo, pinHi uintptr
+	waitCond     *sync.Cond // allocated on the first Wait that blocks
+	x            *aioExtra  // allocated on first use of what it holds
+	fixed        fixedUse   // registered resources the operation uses (fixed.go)
 
 	// newFD is the descriptor the last OpenAt or Accept produced, plus
 	// one (0: none), so that the zero value means none (FD, ops_file.go).
@@ -148,6 +149,15 @@ type aioExtra struct {
 	sock    unix.Sockaddr       // the same as given, for the portable backend off Linux
 	inputs  [NumSlots]any
 	outputs [NumSlots]any
+
+	// expireAt: SetExpire's one-shot absolute deadline, engine clock ns;
+	// 0 when unset. cancelFn: a provider operation's cancel hook. Both
+	// rare, so here rather than in every Aio. Under Aio.mu.
+	expireAt int64
+	cancelFn func(*Aio, error)
+	// pinned: the Aio's pin holds this aioExtra; pinOther: it holds
+	// memory no later operation covers (pin.go). Under Aio.mu.
+	pinned, pinOther bool
 
 	attached *Msg     // SetMsg's message, or RecvMsg's result
 	waitSt   *fdState // the descriptor whose results a RecvMsg or Accept waits for (stateMsg)
@@ -198,6 +208,22 @@ func (a *Aio) extra() *aioExtra {
 		a.x = new(aioExtra)
 	}
 	return a.x
+}
+
+// expiryLocked is SetExpire's deadline for the next operation, 0 when
+// none.
+func (a *Aio) expiryLocked() int64 {
+	if a.x == nil {
+		return 0
+	}
+	return a.x.expireAt
+}
+
+// clearExpiryLocked consumes SetExpire's deadline.
+func (a *Aio) clearExpiryLocked() {
+	if a.x != nil {
+		a.x.expireAt = 0
+	}
 }
 
 // Free stops the Aio, waits for its operation and callback, and releases
@@ -299,9 +325,9 @@ func (a *Aio) SetTimeout(d time.Duration) {
 func (a *Aio) SetExpire(t time.Time) {
 	a.mu.Lock()
 	if t.IsZero() {
-		a.expireAt = 0
+		a.clearExpiryLocked()
 	} else {
-		a.expireAt = max(a.e.clock.at(t), 1)
+		a.extra().expireAt = max(a.e.clock.at(t), 1)
 	}
 	a.unlock()
 }

@@ -471,6 +471,13 @@ func (e *Engine) Close() error {
 	// (its Aio is busy until it returns), so none spells the index, and
 	// the queue of Sleeps holds only withdrawn entries.
 	e.sleeps.close()
+	// Pins kept for a next operation (pin.go) have none to serve; an
+	// Aio dropped unfreed after Close must pin nothing.
+	for _, a := range aios {
+		a.mu.Lock()
+		a.unpinAllLocked()
+		a.unlock()
+	}
 	e.freeTimerIndex()
 	// End the multishot requests (queued messages and
 	// descriptors go back) while the reapers still run.
@@ -602,5 +609,9 @@ func (l *pinKeeper) keep(a *Aio) {
 	l.mu.Lock()
 	l.pins = append(l.pins, a.pin) // the copy shares the pinned set
 	a.pin = runtime.Pinner{}
+	a.pinLo, a.pinHi = 0, 0 // pin.go: a.pin holds nothing now
+	if a.x != nil {
+		a.x.pinned, a.x.pinOther = false, false
+	}
 	l.mu.Unlock()
 }

@@ -186,10 +186,12 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 func (a *Aio) endLocked(err error, count int) (schedule bool) {
 	a.setResultLocked(err, count)
 	a.abortErr = nil
-	a.cancelFn = nil
-	// The kernel is done with the buffers (or never had them): unpin
-	// before the callback can reuse them.
-	a.pin.Unpin()
+	if a.x != nil {
+		a.x.cancelFn = nil
+	}
+	// The kernel is done with the buffers (or never had them): what the
+	// next operation of this Aio cannot use is unpinned (pin.go).
+	a.endPinsLocked()
 	if a.fixed != (fixedUse{}) {
 		a.dropFixedLocked() // FreeFixedBuffer and UnregisterFD wait for these uses
 	}
@@ -507,8 +509,10 @@ func (a *Aio) abortAndUnlock(err error) {
 		a.abortMsgAndUnlock(err)
 		return
 	case stateProvider:
-		fn := a.cancelFn
-		a.cancelFn = nil
+		var fn func(*Aio, error)
+		if a.x != nil {
+			fn, a.x.cancelFn = a.x.cancelFn, nil
+		}
 		if fn != nil {
 			a.unlock()
 			fn(a, err) // the provider decides; it calls Finish if it can
@@ -543,6 +547,7 @@ func (a *Aio) wait() {
 func (a *Aio) maybeReleaseLocked() {
 	if a.reaped && !a.released && a.busy.Load() == 0 {
 		a.released = true
+		a.unpinAllLocked()
 		a.dropLazyLocked()                            // its fire would find nothing to guard; let the Aio go now
 		a.e.directFolded.Add(uint64(a.directPending)) // Stats no longer sees a
 		a.directPending = 0

@@ -64,8 +64,8 @@ const (
 // timingLocked resolves the timeout of the operation being started and
 // consumes a one-shot expiry.
 func (a *Aio) timingLocked() timing {
-	if abs := a.expireAt; abs != 0 {
-		a.expireAt = 0
+	if abs := a.expiryLocked(); abs != 0 {
+		a.clearExpiryLocked()
 		if abs <= a.e.clock.now() {
 			return timing{mode: tPast}
 		}
@@ -166,7 +166,7 @@ func (a *Aio) Sleep(d time.Duration) {
 	a.mu.Lock()
 	defer a.unlock()
 	a.beginLocked("Sleep")
-	a.expireAt = 0 // one-shot: consumed, though Sleep ignores it
+	a.clearExpiryLocked() // one-shot: consumed, though Sleep ignores it
 	if err := a.admitLocked(); err != nil {
 		a.finishLocked(err, 0, nil)
 		return
@@ -353,6 +353,7 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		return unix.EBADF
 	}
 	a.kind = kind
+	a.dropStalePinsLocked() // pin.go; no operation is in flight here
 	d := &a.desc
 	be := d.Backend // the backend's per-Aio state outlives the operation
 	*d = op.Desc{FD: int32(fd), Token: uint64(a.userData()), Backend: be}
@@ -389,7 +390,7 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 		}
 		x.sock = sa
 		d.Addr, d.AddrLen, d.Sock = &x.sa, uint32(n), sa
-		a.pin.Pin(x)
+		a.pinExtraLocked()
 	default:
 		if kind >= opOpenAt {
 			return a.buildFileLocked(kind, off, fa) // ops_file.go
@@ -457,16 +458,16 @@ func (a *Aio) buffersLocked(d *op.Desc) error {
 func (a *Aio) pinBuffersLocked(d *op.Desc) {
 	if d.NVec == 0 {
 		if d.Iov.Base != nil {
-			a.pin.Pin(d.Iov.Base)
+			a.pinBufferLocked(d.Iov.Base, int(d.Iov.Len))
 		}
 		return
 	}
 	for _, v := range a.x.iovecs[:d.NVec] {
 		if v.Base != nil {
-			a.pin.Pin(v.Base)
+			a.pinOtherLocked(v.Base)
 		}
 	}
-	a.pin.Pin(a.x)
+	a.pinExtraLocked()
 }
 
 // armLocked applies the timeout: an attempt for a zero timeout, a

@@ -157,9 +157,9 @@ func (a *Aio) buildFileLocked(kind opKind, off int64, fa *fileArgs) error {
 			d.Kind, d.Stat = op.Statx, fa.st
 		}
 		if !a.noPin { // an inline Statx's own system call needs no pin
-			a.pin.Pin(&p[0])
+			a.pinOtherLocked(&p[0])
 			if kind == opStatx {
-				a.pin.Pin(fa.st)
+				a.pinOtherLocked(fa.st)
 			}
 		}
 	case opClose:

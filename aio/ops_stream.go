@@ -213,7 +213,7 @@ func (a *Aio) startInvalid(name string) {
 		a.finishLocked(err, 0, nil)
 		return
 	}
-	a.expireAt = 0 // one-shot: consumed
+	a.clearExpiryLocked() // one-shot: consumed
 	a.finishLocked(ErrInvalid, 0, nil)
 }
 
@@ -242,7 +242,7 @@ func (a *Aio) msghdrLocked(d *op.Desc, k op.Kind, sa unix.Sockaddr) error {
 		}
 		d.Addr, d.AddrLen, d.Sock = &x.sa, n, sa
 	}
-	a.pin.Pin(x)
+	a.pinExtraLocked()
 	return nil
 }
 

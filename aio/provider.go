@@ -35,7 +35,11 @@ func (a *Aio) Start(cancel func(a *Aio, err error)) bool {
 			a.armDeadlineLocked(tm)
 		}
 	}
-	a.cancelFn = cancel
+	if cancel != nil {
+		a.extra().cancelFn = cancel
+	} else if a.x != nil {
+		a.x.cancelFn = nil
+	}
 	a.state = stateProvider
 	return true
 }

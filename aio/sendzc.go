@@ -224,7 +224,7 @@ func (a *Aio) zcRequeueLocked() bool {
 	}
 	// The kernel has let go of the buffers: build afresh, pinning again.
 	fd := int(a.desc.FD)
-	a.pin.Unpin()
+	a.unpinAllLocked()
 	if err := a.buildLocked(opSend, fd, 0, nil, nil); err != nil {
 		a.finishLocked(err, 0, nil)
 		return false
