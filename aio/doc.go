@@ -32,7 +32,10 @@
 //
 // Buffers passed to SetIOV must not be touched while an operation that uses
 // them is in flight; the engine keeps them reachable and pinned until the
-// kernel is done with them, which is always before the callback runs.
+// kernel is done with them, which is always before the callback runs. An
+// Aio keeps its last buffer pinned until its next operation uses another
+// (or none), Free or Reap, or the engine's Close: the next operation on the
+// same buffer then costs no pin.
 //
 // # Messages
 //
