@@ -28,6 +28,25 @@ func (c closingDefault) Run() int {
 
 // testEngine is an engine on the backend the tests run on (AIORING_BACKEND),
 // closed when the test ends; the test is skipped when none can be made.
+// onEachBackend runs f once per backend, a subtest each.
+func onEachBackend(t *testing.T, f func(t *testing.T, be Backend)) {
+	for _, be := range []Backend{BackendIOURing, BackendPortable} {
+		t.Run(string(be), func(t *testing.T) { f(t, be) })
+	}
+}
+
+// backendEngine is an engine of backend be, closed at the test's end; the
+// test is skipped where that backend is unavailable.
+func backendEngine(t *testing.T, be Backend) *Engine {
+	t.Helper()
+	e, err := NewEngine(Config{Backend: be})
+	if err != nil {
+		t.Skipf("%s unavailable: %v", be, err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
 func testEngine(t *testing.T) *Engine {
 	t.Helper()
 	e, err := NewEngine(Config{})

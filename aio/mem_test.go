@@ -42,16 +42,7 @@ func allocsOnEachBackend(t *testing.T, f func(t *testing.T, e *Engine)) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	for _, be := range []Backend{BackendIOURing, BackendPortable} {
-		t.Run(string(be), func(t *testing.T) {
-			e, err := NewEngine(Config{Backend: be})
-			if err != nil {
-				t.Skipf("%s unavailable: %v", be, err)
-			}
-			t.Cleanup(func() { e.Close() })
-			f(t, e)
-		})
-	}
+	onEachBackend(t, func(t *testing.T, be Backend) { f(t, backendEngine(t, be)) })
 }
 
 // Steady-state operations on a reused Aio allocate nothing (the engine
