@@ -6,8 +6,31 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/aioring/aioring/internal/completion"
 	"golang.org/x/sys/unix"
 )
+
+// DeviceWaiting is how many reads e's rings count as waiting for a
+// device (decision 83); 0 on the portable backend.
+func DeviceWaiting(e *Engine) int64 {
+	var n int64
+	for _, s := range e.shards {
+		if r, ok := s.(ringBackend); ok {
+			n += completion.DeviceWaitingForTest(r.Shard)
+		}
+	}
+	return n
+}
+
+// DeviceBacklog makes every ring of e count n more reads waiting for a
+// device (n < 0: fewer), as a device holding that many would.
+func DeviceBacklog(e *Engine, n int64) {
+	for _, s := range e.shards {
+		if r, ok := s.(ringBackend); ok {
+			completion.AddDeviceBacklogForTest(r.Shard, n)
+		}
+	}
+}
 
 // LoopbackTCP returns a connected loopback TCP pair (sender, receiver),
 // sndbuf and rcvbuf applied when positive; the caller closes both.

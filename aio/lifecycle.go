@@ -184,6 +184,13 @@ func (a *Aio) finishLocked(err error, count int, b *completion.Batch) {
 // the callback is due and nobody runs it yet, for the caller to schedule
 // (finishLocked) or to run itself (aioCQE).
 func (a *Aio) endLocked(err error, count int) (schedule bool) {
+	if a.state == stateKernel && a.desc.Device {
+		// It was submitted as waiting for a device (afterTryLocked:
+		// startSubmitNow); the ring counts those in flight.
+		if dc, ok := a.sh.(deviceCounter); ok {
+			dc.DeviceDone()
+		}
+	}
 	a.setResultLocked(err, count)
 	a.abortErr = nil
 	if a.x != nil {

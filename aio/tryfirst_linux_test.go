@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -461,6 +462,25 @@ func TestDeviceReadsLeaveTheCallbackAtOnce(t *testing.T) {
 			t.Errorf("O_DIRECT ReadAt from a callback: %d SQEs submitted before the callback returned (want 1 or more), result %v", n, err)
 		}
 	})
+	t.Run("direct, deep device queue", func(t *testing.T) {
+		// Beside more reads waiting for the device than the ring lets
+		// go one by one (decision 83), a read started from a callback
+		// goes with the round's batch, and still completes.
+		e := ringEngine(t, aio.Config{})
+		aio.DeviceBacklog(e, 100)
+		defer aio.DeviceBacklog(e, -100)
+		fd, buf := openDirect(t, dir+"/f")
+		n, err := submittedWhileInCallback(t, e, buf, func(b *aio.Aio) { b.ReadAt(fd, 8192) })
+		if errors.Is(err, syscall.EINVAL) {
+			t.Skipf("O_DIRECT read refused by this file system: %v", err)
+		}
+		if err != nil || n != 0 {
+			t.Errorf("O_DIRECT ReadAt from a callback beside 100 device reads: %d SQEs submitted before the callback returned (want 0: the round's batch takes it), result %v", n, err)
+		}
+		if !bytes.Equal(buf, content[:4096]) {
+			t.Error("O_DIRECT ReadAt read the wrong bytes")
+		}
+	})
 	t.Run("miss", func(t *testing.T) {
 		e := ringEngine(t, aio.Config{})
 		fd, err := unix.Open(dir+"/f", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -505,6 +525,94 @@ func TestDeviceReadsLeaveTheCallbackAtOnce(t *testing.T) {
 			t.Errorf("ReadAt from a callback on a RingOnly engine: %d SQEs submitted before the callback returned (want 0: the round submits it), result %v", n, err)
 		}
 	})
+}
+
+// Every read submitted as waiting for a device is counted out again when
+// it ends, however it ends: with its data, cancelled, timed out, from a
+// goroutine waiting for it or from a callback chain. The count decides
+// whether a start from a callback waits for its round's batch (decision
+// 83); one that only grew would end every device read's own submission
+// for good.
+func TestDeviceCountReturnsToZero(t *testing.T) {
+	e := ringEngine(t, aio.Config{})
+	path := t.TempDir() + "/f"
+	const pages = 256
+	if err := os.WriteFile(path, bytes.Repeat([]byte("c"), pages*4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, _ := openDirect(t, path)
+	const n = 64
+	mem, err := unix.Mmap(-1, 0, n*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(mem) })
+	buf := func(i int) []byte { return mem[i*4096 : (i+1)*4096 : (i+1)*4096] }
+
+	// Waited for, one at a time and many at once.
+	aios := make([]*aio.Aio, n)
+	for i := range aios {
+		aios[i] = e.NewAio(nil)
+		aios[i].SetIOV(buf(i))
+	}
+	for round := 0; round < 4; round++ {
+		for i, a := range aios {
+			a.ReadAt(fd, int64((i*7+round)%pages)*4096)
+		}
+		for _, a := range aios {
+			a.Wait()
+			if err := a.Result(); err != nil {
+				if errors.Is(err, syscall.EINVAL) {
+					t.Skipf("O_DIRECT read refused by this file system: %v", err)
+				}
+				t.Fatal(err)
+			}
+		}
+	}
+	// Cancelled at once, and with a timeout too short for the device.
+	for i, a := range aios {
+		if i%2 == 0 {
+			a.SetTimeout(time.Microsecond)
+		}
+		a.ReadAt(fd, int64(i%pages)*4096)
+		if i%2 == 1 {
+			a.Cancel()
+		}
+	}
+	for _, a := range aios {
+		a.Wait()
+		if err := a.Result(); err != nil && !errors.Is(err, aio.ErrCanceled) && !errors.Is(err, aio.ErrTimedOut) {
+			t.Fatalf("a cancelled or timed read: %v", err)
+		}
+		a.SetTimeout(aio.Infinite)
+	}
+	for _, a := range aios {
+		a.Free()
+	}
+	// Callback chains, whose reads start from the reapers' rounds.
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		left := 8
+		wg.Add(1)
+		a := e.NewAio(func(a *aio.Aio) {
+			left--
+			if a.Result() != nil || left == 0 {
+				if err := a.Result(); err != nil {
+					t.Errorf("chained read: %v", err)
+				}
+				wg.Done()
+				return
+			}
+			a.ReadAt(fd, int64((i+left)%pages)*4096)
+		})
+		a.SetIOV(buf(i))
+		a.ReadAt(fd, int64(i%pages)*4096)
+		defer a.Free()
+	}
+	wg.Wait()
+	if w := aio.DeviceWaiting(e); w != 0 {
+		t.Errorf("%d reads still counted as waiting for the device after every one ended, want 0", w)
+	}
 }
 
 // A read at an offset of a pipe is refused by its try (ESPIPE: the ring

@@ -569,7 +569,9 @@ func TestStuckRoundLeavesOtherRoundsBatched(t *testing.T) {
 // in io_uring_enter (park's waitInEnter), which counts as an enter that
 // submits nothing: so enters outnumber submissions. Chains of 200 µs
 // timeouts stand in for device reads: their completions come later, as
-// a device's do.
+// a device's do, and each end of one started with Urgent is recorded
+// (DeviceDone), as the engine records a device read's, so the device's
+// queue stays below deviceDeferAt.
 func TestUrgentStartsWaitInTheRing(t *testing.T) {
 	h := newHandler()
 	s := start(t, Config{Entries: 64, Reapers: 2, Handler: h})
@@ -582,7 +584,11 @@ func TestUrgentStartsWaitInTheRing(t *testing.T) {
 	reqs := make([]timeoutReq, chains)
 	h.onCallback = func(id uint32, goid int64) {
 		i := (id - 1) / 2
-		if done[i].Add(1) >= steps {
+		n := done[i].Add(1)
+		if n > 1 {
+			s.DeviceDone() // the chain's first request was not Urgent
+		}
+		if n >= steps {
 			return
 		}
 		if err := s.Queue(&reqs[i]); err != nil {
@@ -605,6 +611,61 @@ func TestUrgentStartsWaitInTheRing(t *testing.T) {
 	}
 	if enters < submitted+steps/2 { // about one wait per step of the chains, which move together
 		t.Fatalf("%d enters for %d submissions: the seated reaper did not wait in the ring", enters, submitted)
+	}
+	if w := DeviceWaitingForTest(s); w != 0 {
+		t.Errorf("%d Urgent starts counted as waiting after every one ended, want 0", w)
+	}
+}
+
+// Beyond deviceDeferAt starts waiting for a device, an Urgent start from a
+// reaper's round goes with the round's batch (decision 83): the chains of
+// TestUrgentStartsWaitInTheRing, beside a backlog the device is said to
+// hold, submit several timeouts per enter instead of one each.
+func TestUrgentStartsJoinTheBatchBesideADeepQueue(t *testing.T) {
+	h := newHandler()
+	s := start(t, Config{Entries: 256, Reapers: 2, Handler: h})
+	defer s.Close()
+	AddDeviceBacklogForTest(s, 2*deviceDeferAt)
+	const chains, steps = 32, 20
+	var done [chains]atomic.Int32
+	reqs := make([]timeoutReq, chains)
+	h.onCallback = func(id uint32, goid int64) {
+		i := (id - 1) / 2
+		n := done[i].Add(1)
+		if n > 1 {
+			s.DeviceDone()
+		}
+		if n >= steps {
+			return
+		}
+		if err := s.Queue(&reqs[i]); err != nil {
+			panic(err)
+		}
+		s.Push(Urgent)
+	}
+	before := s.Stats()
+	for i := range reqs {
+		reqs[i] = timeoutReq{id: uint32(1 + 2*i)}
+		reqs[i].ts.SetNanoseconds(int64(200 * time.Microsecond))
+		submit(t, s, &reqs[i])
+	}
+	waitFor(t, h, chains*steps)
+	st := s.Stats()
+	// One enter per start makes at least as many enters as submissions
+	// (more, with the seated reaper's waits in the ring: the test
+	// above); with the batch, a round's starts share one.
+	submitted := st.Submitted - before.Submitted
+	enters := st.Enters - before.Enters
+	t.Logf("%d enters, %d SQEs submitted, for %d timeouts in %d chains", enters, submitted, chains*steps, chains)
+	if submitted < chains*steps {
+		t.Fatalf("%d SQEs submitted for %d timeouts", submitted, chains*steps)
+	}
+	if enters >= submitted {
+		t.Fatalf("%d enters for %d submissions beside a deep device queue: the starts went one by one", enters, submitted)
+	}
+	AddDeviceBacklogForTest(s, -2*deviceDeferAt)
+	if w := DeviceWaitingForTest(s); w != 0 {
+		t.Errorf("%d Urgent starts counted as waiting after every one ended, want 0", w)
 	}
 }
 

@@ -49,6 +49,9 @@ func (s *Shard) Handoff(Callback) (ok, wake bool) { return false, false }
 // HandoffHere is never reached off Linux.
 func (s *Shard) HandoffHere(Callback) (ok, wake bool) { return false, false }
 
+// DeviceDone does nothing off Linux.
+func (s *Shard) DeviceDone() {}
+
 // Wake does nothing off Linux.
 func (s *Shard) Wake() {}
 
