@@ -579,36 +579,8 @@ func TestUrgentStartsWaitInTheRing(t *testing.T) {
 	if s.r.Features()&ring.FeatExtArg == 0 {
 		t.Skip("kernel lacks IORING_FEAT_EXT_ARG: the reaper waits on the netpoller only")
 	}
-	const chains, steps = 4, 50
-	var done [chains]atomic.Int32
-	reqs := make([]timeoutReq, chains)
-	h.onCallback = func(id uint32, goid int64) {
-		i := (id - 1) / 2
-		n := done[i].Add(1)
-		if n > 1 {
-			s.DeviceDone() // the chain's first request was not Urgent
-		}
-		if n >= steps {
-			return
-		}
-		if err := s.Queue(&reqs[i]); err != nil {
-			panic(err)
-		}
-		s.Push(Urgent)
-	}
-	before := s.Stats()
-	for i := range reqs {
-		reqs[i] = timeoutReq{id: uint32(1 + 2*i)}
-		reqs[i].ts.SetNanoseconds(int64(200 * time.Microsecond))
-		submit(t, s, &reqs[i])
-	}
-	waitFor(t, h, chains*steps)
-	st := s.Stats()
-	enters, submitted := st.Enters-before.Enters, st.Submitted-before.Submitted
-	t.Logf("%d enters, %d SQEs submitted, for %d timeouts in %d chains", enters, submitted, chains*steps, chains)
-	if submitted < chains*steps {
-		t.Fatalf("%d SQEs submitted for %d timeouts", submitted, chains*steps)
-	}
+	const steps = 50
+	enters, submitted := urgentChains(t, s, h, 4, steps)
 	if enters < submitted+steps/2 { // about one wait per step of the chains, which move together
 		t.Fatalf("%d enters for %d submissions: the seated reaper did not wait in the ring", enters, submitted)
 	}
@@ -620,14 +592,31 @@ func TestUrgentStartsWaitInTheRing(t *testing.T) {
 // Beyond deviceDeferAt starts waiting for a device, an Urgent start from a
 // reaper's round goes with the round's batch (decision 83): the chains of
 // TestUrgentStartsWaitInTheRing, beside a backlog the device is said to
-// hold, submit several timeouts per enter instead of one each.
+// hold, submit several timeouts per enter instead of one each (one enter
+// per start makes at least as many enters as submissions: more, with the
+// seated reaper's waits in the ring, as in the test above).
 func TestUrgentStartsJoinTheBatchBesideADeepQueue(t *testing.T) {
 	h := newHandler()
 	s := start(t, Config{Entries: 256, Reapers: 2, Handler: h})
 	defer s.Close()
 	AddDeviceBacklogForTest(s, 2*deviceDeferAt)
-	const chains, steps = 32, 20
-	var done [chains]atomic.Int32
+	enters, submitted := urgentChains(t, s, h, 32, 20)
+	if enters >= submitted {
+		t.Fatalf("%d enters for %d submissions beside a deep device queue: the starts went one by one", enters, submitted)
+	}
+	AddDeviceBacklogForTest(s, -2*deviceDeferAt)
+	if w := DeviceWaitingForTest(s); w != 0 {
+		t.Errorf("%d Urgent starts counted as waiting after every one ended, want 0", w)
+	}
+}
+
+// urgentChains runs chains of steps 200 µs timeouts on s, each restarted
+// from its callback with Push(Urgent) and its end recorded with
+// DeviceDone (the chain's first timeout is submitted plainly), and
+// returns the enters and the SQEs submitted meanwhile.
+func urgentChains(t *testing.T, s *Shard, h *testHandler, chains, steps int) (enters, submitted uint64) {
+	t.Helper()
+	done := make([]atomic.Int32, chains)
 	reqs := make([]timeoutReq, chains)
 	h.onCallback = func(id uint32, goid int64) {
 		i := (id - 1) / 2
@@ -635,7 +624,7 @@ func TestUrgentStartsJoinTheBatchBesideADeepQueue(t *testing.T) {
 		if n > 1 {
 			s.DeviceDone()
 		}
-		if n >= steps {
+		if int(n) >= steps {
 			return
 		}
 		if err := s.Queue(&reqs[i]); err != nil {
@@ -651,22 +640,12 @@ func TestUrgentStartsJoinTheBatchBesideADeepQueue(t *testing.T) {
 	}
 	waitFor(t, h, chains*steps)
 	st := s.Stats()
-	// One enter per start makes at least as many enters as submissions
-	// (more, with the seated reaper's waits in the ring: the test
-	// above); with the batch, a round's starts share one.
-	submitted := st.Submitted - before.Submitted
-	enters := st.Enters - before.Enters
+	enters, submitted = st.Enters-before.Enters, st.Submitted-before.Submitted
 	t.Logf("%d enters, %d SQEs submitted, for %d timeouts in %d chains", enters, submitted, chains*steps, chains)
-	if submitted < chains*steps {
+	if submitted < uint64(chains*steps) {
 		t.Fatalf("%d SQEs submitted for %d timeouts", submitted, chains*steps)
 	}
-	if enters >= submitted {
-		t.Fatalf("%d enters for %d submissions beside a deep device queue: the starts went one by one", enters, submitted)
-	}
-	AddDeviceBacklogForTest(s, -2*deviceDeferAt)
-	if w := DeviceWaitingForTest(s); w != 0 {
-		t.Errorf("%d Urgent starts counted as waiting after every one ended, want 0", w)
-	}
+	return enters, submitted
 }
 
 // While a request waits in the kernel (so the seated reaper parks on the
