@@ -115,17 +115,17 @@ type backend interface {
 	Close() error
 }
 
-// ringBackend is an io_uring shard as a backend: what a start queued is
-// in the SQ, and Push submits it with everything else queued. Beyond the
-// seam it is what the message machinery and zero-copy send need of a
-// ring (multishot requests, a provided-buffer ring), which they reach
-// through the ringer interface.
 // deviceCounter is the ring's count of operations waiting for a device
 // (completion.Shard.DeviceDone), which decides whether a start from a
 // round goes to the kernel at once (decision 83); the portable backend
 // has none.
 type deviceCounter interface{ DeviceDone() }
 
+// ringBackend is an io_uring shard as a backend: what a start queued is
+// in the SQ, and Push submits it with everything else queued. Beyond the
+// seam it is what the message machinery and zero-copy send need of a
+// ring (multishot requests, a provided-buffer ring), which they reach
+// through the ringer interface.
 type ringBackend struct {
 	*completion.Shard
 	probe *ring.Probe
