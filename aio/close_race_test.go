@@ -352,6 +352,26 @@ func closeRaceIteration(t *testing.T, iter int, closedKinds *sync.Map) bool {
 		r.op = read
 	}
 
+	// Chains of syncs of a file with dirty pages: on io_uring each is a
+	// blocking fdatasync(2) on a goroutine of the engine's own
+	// (syncaside.go), which no cancel reaches and Close must wait for;
+	// past the engine's bound of such goroutines, an io-wq fsync.
+	for i := 0; i < 2; i++ {
+		r := add("sync")
+		f, err := unix.Open(t.TempDir()+"/synced", unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds.add(f)
+		page := make([]byte, 4096)
+		sync := func(a *aio.Aio) {
+			unix.Pwrite(f, page, 0) // something to flush
+			a.Fdatasync(f)
+		}
+		r.a = e.NewAio(r.callback(sync, aio.ErrCanceled, errRaceAbort))
+		r.op = sync
+	}
+
 	for _, r := range all {
 		r.start(r.op)
 	}

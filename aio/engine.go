@@ -142,6 +142,7 @@ type Engine struct {
 	next      atomic.Uint32 // round-robin shard for NewAio
 	tryFirst  bool          // file reads and writes at an offset are tried on their starter first (tryfirst.go; decisions 20, 68)
 	trySplice bool          // and Splices (the ring only: the portable backend tries them in Submit)
+	aside     syncAside     // Fsync and Fdatasync made beside the ring (syncaside.go)
 	port      sockPort      // blocking socket transfers of a ring engine (sockwait.go)
 	// writeHomes: the home reaper of each descriptor written (writehome.go)
 	writeHomes writeHomes
@@ -290,6 +291,7 @@ func (e *Engine) startRings() error {
 		e.shards = append(e.shards, ringBackend{sh, &e.probe})
 		e.tryFirst = !cfg.RingOnly
 		e.trySplice = !cfg.RingOnly
+		e.aside.on, e.aside.max = !cfg.RingOnly, syncAsideMax
 		e.port.on = !cfg.RingOnly
 	}
 	return nil
@@ -469,7 +471,9 @@ func (e *Engine) Close() error {
 	}
 	// Every Aio is idle: no callback runs, on a timer's goroutine either
 	// (its Aio is busy until it returns), so none spells the index, and
-	// the queue of Sleeps holds only withdrawn entries.
+	// the queue of Sleeps holds only withdrawn entries. A sync made beside
+	// the ring has ended its operation: its worker waits for the next.
+	e.aside.closeWorkers()
 	e.sleeps.close()
 	// Pins kept for a next operation (pin.go) have none to serve; an
 	// Aio dropped unfreed after Close must pin nothing.

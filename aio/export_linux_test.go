@@ -94,3 +94,11 @@ func probeOp(t testing.TB, e *Engine, name, opcode string, want error, start fun
 		t.Fatalf("probing %s: %v, want %v", name, err, want)
 	}
 }
+
+// SetSyncBeside sets how many syncs e makes beside its ring at once
+// (syncaside.go) and a hook each one's goroutine runs before its call
+// (after false) and once its operation has ended (after true); nil: none.
+// Call it before e's first sync.
+func SetSyncBeside(e *Engine, max int32, hook func(after bool)) {
+	e.aside.max, e.aside.hook = max, hook
+}

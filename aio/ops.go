@@ -104,8 +104,17 @@ func (a *Aio) ReadAt(fd int, off int64) { a.startKernel(opRead, fd, off, nil) }
 func (a *Aio) WriteAt(fd int, off int64) { a.startKernel(opWrite, fd, off, nil) }
 
 // Fsync flushes fd's data and metadata to storage. A zero timeout makes it
-// end with ErrTimedOut at once, as fsync has no non-blocking form.
-func (a *Aio) Fsync(fd int) { a.startKernel(opFsync, fd, 0, nil) }
+// end with ErrTimedOut at once, as fsync has no non-blocking form. On an
+// io_uring engine it is a blocking fsync(2) on one of the engine's sync
+// workers, which also runs the callback (through the ring, in an io-wq
+// worker, at GOMAXPROCS=1, with Config.RingOnly, for a registered
+// descriptor or when every sync worker is busy). Once its call has begun
+// neither an Abort nor a timeout can take it back: its result stands.
+func (a *Aio) Fsync(fd int) {
+	if !a.syncBeside(opFsync, fd) {
+		a.startKernel(opFsync, fd, 0, nil)
+	}
+}
 
 // Recv receives into the IOV from socket fd. Count is 0 when the peer has
 // closed.

@@ -111,8 +111,12 @@ func (a *Aio) CloseFD(fd int) {
 
 // Fdatasync flushes fd's data to storage, and of its metadata only what
 // reading the data back needs (fdatasync(2)). A zero timeout makes it end
-// with ErrTimedOut at once.
-func (a *Aio) Fdatasync(fd int) { a.startKernelFile(opFdatasync, fd, 0, nil, nil) }
+// with ErrTimedOut at once. It is carried out as Fsync is.
+func (a *Aio) Fdatasync(fd int) {
+	if !a.syncBeside(opFdatasync, fd) {
+		a.startKernelFile(opFdatasync, fd, 0, nil, nil)
+	}
+}
 
 // Fallocate allocates (or, with mode's FALLOC_FL_* flags, punches or
 // zeroes) length bytes of fd from off, as fallocate(2).

@@ -12,7 +12,7 @@ type Stats struct {
 	Sleeps    uint64 // times a callback goroutine parked with nothing to do
 	Wakeups   uint64 // times the engine woke a parked callback goroutine itself
 	Polls     uint64 // times a callback goroutine polled for work before parking (Config.BusyPoll), on either backend
-	Direct    uint64 // operations finished by a system call of the engine's own, never reaching the ring: a read or write tried first on its starter, a Splice on its starter or after a readiness wait (Config.RingOnly); not attempts that would have had to wait, nor errors
+	Direct    uint64 // operations finished by a system call of the engine's own, never reaching the ring: a read or write tried first on its starter, a Splice on its starter or after a readiness wait, an Fsync or Fdatasync on a sync worker (none with Config.RingOnly); not attempts that would have had to wait, nor errors
 	// Requeued counts socket transfers (Recv, Send, RecvFrom, SendTo,
 	// Accept) that the kernel gave back unfinished and the engine queued
 	// again: io_uring stops waiting for a socket's readiness itself after

@@ -18,6 +18,11 @@ const DefaultFileWorkers = 2
 // short enough that a look that finds nothing costs little (decision 50).
 const DefaultBusyPoll = 50 * time.Microsecond
 
+// syncAsideMax is how many Fsyncs and Fdatasyncs a ring engine makes at
+// once as blocking calls on goroutines of its own, each holding a thread
+// (decision 84); more go through the ring, to io-wq.
+const syncAsideMax = 4
+
 // cqFactor sizes each completion queue as a multiple of its submission
 // queue, so bursts of completions rarely overflow into the kernel's backlog.
 const cqFactor = 8
