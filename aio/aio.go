@@ -59,8 +59,9 @@ type Aio struct {
 	// sleepTimesOut: a Sleep's timer is the Aio's timeout, not the sleep.
 	sleepTimesOut bool
 	wakeOwed      bool // a hand-off under mu owes the backend a Wake, made by unlock
-	// timercb.go: timerFiring, onTimer is ending the operation; runHere,
-	// it ended, and onTimer runs the callback on the timer's goroutine.
+	// timercb.go: timerFiring, onTimer (or a sync worker,
+	// syncaside_linux.go) is ending the operation; runHere, it ended, and
+	// that goroutine runs the callback itself.
 	// followUp: an operation ended while the previous callback ran (on a
 	// reaper, or a timer's goroutine), and that goroutine runs this
 	// one's next (lifecycle.go, RunCallback; timercb.go).

@@ -221,7 +221,7 @@ func (a *Aio) endLocked(err error, count int) (schedule bool) {
 		a.followUp = true
 		return false
 	case a.timerFiring:
-		a.runHere = true // onTimer runs it on the timer's goroutine
+		a.runHere = true // onTimer (or a sync worker) runs it on its own goroutine
 		return false
 	}
 	return true

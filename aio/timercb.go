@@ -40,6 +40,9 @@ package aio
 //     timer's goroutine touches nothing of the engine after that. No
 //     count of them is kept: an engine-wide one, raised and lowered by
 //     every fire from every P, cost the timers row (decision 37).
+//
+// A sync worker (syncaside_linux.go) runs the callback of the sync it made
+// the same way, under the same rules: it sets timerFiring around the end.
 
 import (
 	"math/bits"
