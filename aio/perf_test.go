@@ -219,32 +219,18 @@ func BenchmarkReadAt(b *testing.B) {
 // comparison.
 func BenchmarkWriteAt(b *testing.B) {
 	buf := make([]byte, 4096)
-	for _, c := range []struct {
-		name     string
-		ringOnly bool
-	}{{"tried", false}, {"ring", true}} {
-		b.Run(c.name, func(b *testing.B) {
-			e, err := NewEngine(Config{RingOnly: c.ringOnly})
-			if err != nil {
-				b.Skipf("no engine: %v", err)
+	benchRingOrNot(b, "tried", func(b *testing.B, e *Engine, a *Aio, fd int) {
+		a.SetIOV(buf)
+		b.SetBytes(4096)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			a.WriteAt(fd, int64(i%256)*4096)
+			a.Wait()
+			if a.Result() != nil || a.Count() != 4096 {
+				b.Fatal(a.Result(), a.Count())
 			}
-			defer e.Close()
-			f := benchCachedFile(b)
-			a := e.NewAio(nil)
-			a.SetIOV(buf)
-			fd := int(f.Fd())
-			b.ReportAllocs()
-			b.SetBytes(4096)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				a.WriteAt(fd, int64(i%256)*4096)
-				a.Wait()
-				if a.Result() != nil || a.Count() != 4096 {
-					b.Fatal(a.Result(), a.Count())
-				}
-			}
-		})
-	}
+		}
+	})
 	b.Run("os.File", func(b *testing.B) {
 		f := benchCachedFile(b)
 		b.ReportAllocs()
@@ -258,6 +244,27 @@ func BenchmarkWriteAt(b *testing.B) {
 	})
 }
 
+// benchRingOrNot runs body as two sub-benchmarks, on an engine with the
+// default paths (named def) and on one with Config.RingOnly ("ring"),
+// each with a reused Aio and a cached file's descriptor.
+func benchRingOrNot(b *testing.B, def string, body func(b *testing.B, e *Engine, a *Aio, fd int)) {
+	for _, c := range []struct {
+		name     string
+		ringOnly bool
+	}{{def, false}, {"ring", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			e, err := NewEngine(Config{RingOnly: c.ringOnly})
+			if err != nil {
+				b.Skipf("no engine: %v", err)
+			}
+			defer e.Close()
+			f := benchCachedFile(b)
+			b.ReportAllocs()
+			body(b, e, e.NewAio(nil), int(f.Fd()))
+		})
+	}
+}
+
 // BenchmarkFdatasync: a 4 KiB page written with pwrite, then made durable
 // with Fdatasync and Wait, on a reused Aio: on a sync worker of the
 // engine (decision 84), through the ring (Config.RingOnly: an io-wq
@@ -266,37 +273,22 @@ func BenchmarkWriteAt(b *testing.B) {
 // flush, so the figure is the host's as much as the engine's.
 func BenchmarkFdatasync(b *testing.B) {
 	page := make([]byte, 4096)
-	for _, c := range []struct {
-		name     string
-		ringOnly bool
-	}{{"worker", false}, {"ring", true}} {
-		b.Run(c.name, func(b *testing.B) {
-			e, err := NewEngine(Config{RingOnly: c.ringOnly})
-			if err != nil {
-				b.Skipf("no engine: %v", err)
+	benchRingOrNot(b, "worker", func(b *testing.B, e *Engine, a *Aio, fd int) {
+		before := e.Stats()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := unix.Pwrite(fd, page, int64(i%256)*4096); err != nil {
+				b.Fatal(err)
 			}
-			defer e.Close()
-			f := benchCachedFile(b)
-			fd := int(f.Fd())
-			a := e.NewAio(nil)
-			before := e.Stats()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := unix.Pwrite(fd, page, int64(i%256)*4096); err != nil {
-					b.Fatal(err)
-				}
-				a.Fdatasync(fd)
-				a.Wait()
-				if a.Result() != nil {
-					b.Fatal(a.Result())
-				}
+			a.Fdatasync(fd)
+			a.Wait()
+			if a.Result() != nil {
+				b.Fatal(a.Result())
 			}
-			b.StopTimer()
-			st := e.Stats()
-			b.ReportMetric(float64(st.Direct-before.Direct)/float64(b.N), "direct/op")
-		})
-	}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(e.Stats().Direct-before.Direct)/float64(b.N), "direct/op")
+	})
 	b.Run("os.File", func(b *testing.B) {
 		f := benchCachedFile(b)
 		b.ReportAllocs()

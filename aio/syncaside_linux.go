@@ -77,14 +77,7 @@ func (a *Aio) syncThenEnd(j syncJob) {
 	a.timerFiring = true // the end's callback is this goroutine's to run (runHere)
 	a.finishLocked(err, count, nil)
 	a.timerFiring = false
-	run := a.runHere
-	a.runHere = false
-	if run {
-		if !a.e.timerCallbacks.Load() {
-			a.e.timerCallbacks.Store(true)
-		}
-		a.beginTimerCallbackLocked()
-	}
+	run := a.claimRunHereLocked()
 	a.unlock()
 	if s.hook != nil {
 		s.hook(true)

@@ -160,18 +160,27 @@ func (a *Aio) fireLocked() {
 		a.mu.Lock()
 	}
 	a.timerFiring = false
+	run := a.claimRunHereLocked()
+	a.unlock()
+	if run {
+		a.runTimerCallbacks()
+	}
+}
+
+// claimRunHereLocked reports whether the end just made with timerFiring
+// set fell to the calling goroutine (runHere), and if so begins its
+// callback here, in the same critical section (one lock per fire fewer);
+// the caller then runs it with runTimerCallbacks once mu is released.
+func (a *Aio) claimRunHereLocked() bool {
 	run := a.runHere
 	a.runHere = false
 	if run {
 		if !a.e.timerCallbacks.Load() {
 			a.e.timerCallbacks.Store(true)
 		}
-		a.beginTimerCallbackLocked() // in this critical section: one lock per fire fewer
+		a.beginTimerCallbackLocked()
 	}
-	a.unlock()
-	if run {
-		a.runTimerCallbacks()
-	}
+	return run
 }
 
 // lazyDueLocked decides a lazy arm's fire (ops.go, armLazyLocked): true
