@@ -27,15 +27,25 @@ func TestWriteChainsGatherByDescriptor(t *testing.T) {
 	fd := int(f.Fd())
 
 	const chains, per, size = 8, 400, 512
-	runs, total, most := chainsPerReaper(t, e, chains, per,
-		func(a *Aio) { a.SetIOV(make([]byte, size)) },
-		func(a *Aio, i, left int) { a.WriteAt(fd, int64(i*per+left%per)*size) })
-	// A stuck-looking reaper (the machine is busy) may have its chains
-	// moved for a while; nine in ten on one reaper is what homing by
-	// descriptor gives, half what homing by Aio gives.
-	if most*10 < total*9 {
-		t.Fatalf("the second halves of %d write chains to one file ran on %d goroutines %v: at most %d of %d callbacks on one", chains, len(runs), runs, most, total)
+	// A stuck-looking reaper (the machine is busy: CI runs packages side
+	// by side on two cores) may have its chains moved for a while; nine in
+	// ten on one reaper is what homing by descriptor gives, half what
+	// homing by Aio gives, in every attempt. Three attempts, so that a
+	// busy stretch fails none of them alone (one once ran 1216 of 1600
+	// on one reaper beside CI's other packages).
+	var (
+		runs        map[int64]int
+		total, most int
+	)
+	for attempt := 0; attempt < 3; attempt++ {
+		runs, total, most = chainsPerReaper(t, e, chains, per,
+			func(a *Aio) { a.SetIOV(make([]byte, size)) },
+			func(a *Aio, i, left int) { a.WriteAt(fd, int64(i*per+left%per)*size) })
+		if most*10 >= total*9 {
+			return
+		}
 	}
+	t.Fatalf("the second halves of %d write chains to one file ran on %d goroutines %v: at most %d of %d callbacks on one, in each of 3 attempts", chains, len(runs), runs, most, total)
 }
 
 // BenchmarkWriteChains: 32 Aios, each a chain of 4 KiB overwrites at
