@@ -868,7 +868,7 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, ro
 // once, and no multishot is left armed by a mere poll.
 func (ms *msgEngine) zeroAttempt(a *Aio, fd int) bool {
 	a.mu.Lock()
-	zero := a.expiryLocked() == 0 && a.resolvedTimeoutLocked() == 0
+	zero := a.attemptLocked()
 	a.unlock()
 	if !zero || fd < 0 || fd > math.MaxInt32 {
 		return false

@@ -81,6 +81,13 @@ func (a *Aio) timingLocked() timing {
 	return timing{mode: tRelative, rel: d}
 }
 
+// attemptLocked reports whether the operation about to start is a zero
+// timeout's attempt (no expiry set, a timeout of 0), as timingLocked will
+// resolve it, without consuming the expiry.
+func (a *Aio) attemptLocked() bool {
+	return a.expiryLocked() == 0 && a.resolvedTimeoutLocked() == 0
+}
+
 // resolvedTimeoutLocked is the relative timeout with DefaultTimeout
 // replaced by the engine's; negative means none.
 func (a *Aio) resolvedTimeoutLocked() time.Duration {

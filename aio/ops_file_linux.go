@@ -108,7 +108,7 @@ func (a *Aio) statxInline(dirfd int, fa *fileArgs, timed bool) bool {
 func (a *Aio) beginInline(kind opKind, fd int, fa *fileArgs, timed bool) (d op.Desc, ok, declined, clock bool) {
 	a.mu.Lock()
 	defer a.unlock()
-	if timed && a.expiryLocked() == 0 && a.resolvedTimeoutLocked() == 0 {
+	if timed && a.attemptLocked() {
 		return d, false, true, false
 	}
 	if ok = a.beginInlineLocked(kind, fd, fa); ok {

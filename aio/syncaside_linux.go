@@ -40,7 +40,7 @@ func (a *Aio) syncBeside(kind opKind, fd int) bool {
 func (a *Aio) beginBeside(kind opKind, fd int) (j syncJob, ok, declined bool) {
 	a.mu.Lock()
 	defer a.unlock()
-	if a.expiryLocked() == 0 && a.resolvedTimeoutLocked() == 0 {
+	if a.attemptLocked() {
 		return j, false, true
 	}
 	if ok = a.beginInlineLocked(kind, fd, nil); ok {
