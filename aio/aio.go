@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aioring/aioring/internal/op"
+	"github.com/aioring/aioring/internal/release"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,8 +83,15 @@ type Aio struct {
 	qstate  atomic.Uint32
 	timer   *time.Timer
 	waiters int32
-	gen     uint32       // bumped per op; stale CQEs compare against it
-	busy    atomic.Int32 // ops started whose callback has not returned
+	gen     uint32 // bumped per op; stale CQEs compare against it
+	// busy: ops started whose callback has not returned. Written under
+	// mu, read by anyone (Busy, wait) with sync/atomic's load: raised
+	// with an atomic add, whose full barrier orders it before the
+	// start's load of Engine.closed (Close, which sets closed and then
+	// loads busy, must not miss a start that found it unset); lowered
+	// with a release store (internal/release), which nothing needs to
+	// order against a later load.
+	busy int32
 	// noPin: the operation being built is carried out by its starter
 	// with a system call (a read tried first, an inline Statx), so the
 	// memory it points to is not pinned, which a system call's
@@ -110,7 +118,7 @@ type Aio struct {
 	// without the lock. A callback reads them for nearly every
 	// operation, and a lock and unlock apiece cost about a tenth of a
 	// Nop's round trip (decision 43).
-	outcome atomic.Uint64
+	outcome release.Uint64
 	timeout time.Duration
 	iov0    []byte
 	desc    op.Desc
@@ -190,9 +198,11 @@ type aioExtra struct {
 const outcomeFailed = 1 << 63
 
 // setResultLocked records the last operation's result and count (never
-// negative). An unchanged outcome is not stored again: a load is a plain
-// read, a store a locked instruction, and a chain of NOPs or of equal
-// reads stores nothing.
+// negative). An unchanged outcome is not stored again: a chain of NOPs
+// stores nothing. A changed one is a release store (internal/release: a
+// plain store on amd64, where sync/atomic's is a locked instruction),
+// which suffices: only mu's holder writes outcome, and its readers need
+// no order against a later load of the writer's.
 func (a *Aio) setResultLocked(err error, count int) {
 	a.result = err
 	v := uint64(count)
@@ -291,7 +301,7 @@ func (a *Aio) Wait() {
 
 // Busy reports whether an operation is in progress: true from its start
 // until its callback returns.
-func (a *Aio) Busy() bool { return a.busy.Load() != 0 }
+func (a *Aio) Busy() bool { return atomic.LoadInt32(&a.busy) != 0 }
 
 // Result returns the last operation's result: nil, one of the Err* values
 // itself (so == works as well as errors.Is), the error given to Abort or

@@ -120,9 +120,11 @@ package aio
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/internal/op"
+	"github.com/aioring/aioring/internal/release"
 	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
@@ -156,7 +158,7 @@ func (a *Aio) beginLocked(op string) {
 		// locked instructions fewer per operation of a chain.
 		a.carried = true
 	case stateIdle:
-		a.busy.Add(1)
+		atomic.AddInt32(&a.busy, 1) // sequentially consistent: see Aio.busy
 	default:
 		panic("aio: " + op + " started while another operation on this aio is in progress (one operation at a time)")
 	}
@@ -396,7 +398,9 @@ func (a *Aio) callbackDoneLocked() {
 // unbusyLocked drops busy for an operation whose callback returned (or
 // that had none), and wakes waiters when it reaches 0.
 func (a *Aio) unbusyLocked() {
-	if a.busy.Add(-1) == 0 {
+	n := atomic.LoadInt32(&a.busy) - 1
+	release.StoreInt32(&a.busy, n) // a release store: see Aio.busy
+	if n == 0 {
 		if a.waiters > 0 {
 			a.waitCond.Broadcast()
 			a.sh.WokeWaiter()
@@ -533,12 +537,12 @@ func (a *Aio) abortAndUnlock(err error) {
 // an operation that completed during its submission, or soon after, ends
 // on this goroutine without a wakeup.
 func (a *Aio) wait() {
-	for a.busy.Load() != 0 {
+	for atomic.LoadInt32(&a.busy) != 0 {
 		if a.sh.ReapInline() > 0 {
 			continue
 		}
 		a.mu.Lock()
-		if a.busy.Load() != 0 {
+		if atomic.LoadInt32(&a.busy) != 0 {
 			if a.waitCond == nil {
 				a.waitCond = sync.NewCond(&a.mu)
 			}
@@ -552,7 +556,7 @@ func (a *Aio) wait() {
 
 // maybeReleaseLocked frees the slot of a reaped Aio once it is idle.
 func (a *Aio) maybeReleaseLocked() {
-	if a.reaped && !a.released && a.busy.Load() == 0 {
+	if a.reaped && !a.released && atomic.LoadInt32(&a.busy) == 0 {
 		a.released = true
 		a.unpinAllLocked()
 		a.dropLazyLocked()                            // its fire would find nothing to guard; let the Aio go now

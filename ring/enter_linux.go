@@ -61,10 +61,11 @@ func (r *Ring) EnterPublished(toSubmit, waitNr uint32, mayBlock bool) (int, erro
 		// With SQPOLL the kernel thread submits; an enter is needed only to
 		// wait, or to wake the thread when it has gone to sleep (it then
 		// sets NEED_WAKEUP and ignores new SQEs until IORING_ENTER_SQ_WAKEUP).
-		// The tail store in flush and this load are both sequentially
-		// consistent, so a thread that sleeps after missing the new tail
-		// has set the flag by the time we look (liburing's io_uring_smp_mb
-		// in sq_ring_needs_enter).
+		// The tail store in flush (sequentially consistent with SQPOLL
+		// alone) and this load are both sequentially consistent, so a
+		// thread that sleeps after missing the new tail has set the flag
+		// by the time we look (liburing's io_uring_smp_mb in
+		// sq_ring_needs_enter).
 		if toSubmit > 0 && r.SQFlags()&SQNeedWakeup != 0 {
 			flags |= EnterSQWakeup
 		}

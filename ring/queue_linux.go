@@ -5,6 +5,7 @@ package ring
 import (
 	"sync/atomic"
 
+	"github.com/aioring/aioring/internal/release"
 	"github.com/aioring/aioring/sqe"
 )
 
@@ -41,7 +42,18 @@ func (r *Ring) flush() uint32 {
 		// Store-release of the tail: the SQE bodies written above become
 		// visible before the kernel can observe the new tail
 		// (io_uring_smp_store_release in liburing's __io_uring_flush_sq).
-		atomic.StoreUint32(r.sqTail, r.sqeTail)
+		// Without SQPOLL a release store (internal/release), not
+		// sync/atomic's: a Ring is used by one goroutine at a time, so
+		// no other store to the tail races it, and only the enter that
+		// follows makes the kernel look. With SQPOLL the sequentially
+		// consistent store stays: it is the full barrier between this
+		// store and EnterPublished's load of NEED_WAKEUP (liburing's
+		// io_uring_smp_mb in sq_ring_needs_enter).
+		if r.params.Flags&SetupSQPoll != 0 {
+			atomic.StoreUint32(r.sqTail, r.sqeTail)
+		} else {
+			release.Store32(r.sqTail, r.sqeTail)
+		}
 		r.published = r.sqeTail
 	}
 	return r.sqeTail - atomic.LoadUint32(r.sqHead)
@@ -97,8 +109,9 @@ func (r *Ring) PeekCQEsWhile(dst []CQE, keep func(*CQE) bool) int {
 	}
 	if n > 0 {
 		// Store-release of the head: our reads of the CQEs complete before
-		// the kernel may reuse their slots (io_uring_cq_advance).
-		atomic.StoreUint32(r.cqHead, head)
+		// the kernel may reuse their slots (io_uring_cq_advance). A
+		// release store suffices, as for the SQ tail.
+		release.Store32(r.cqHead, head)
 	}
 	return n
 }

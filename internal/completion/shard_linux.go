@@ -11,7 +11,9 @@ package completion
 //     "enterer" (entering, under sqMu); a goroutine that queues while
 //     another enters leaves its SQEs to that one, which publishes again
 //     before it stops (Push), so concurrent submitters share enters.
-//   - The CQ head belongs to whoever holds cqMu, and CQEs are completed
+//   - The CQ head, and the counts of completions (stats.completed and
+//     stats.inline: single-writer words, internal/release), belong to
+//     whoever holds cqMu, and CQEs are completed
 //     (Handler.Complete) before it is released, so the CQEs of one request
 //     are completed in the order the kernel posted them (a multishot
 //     receive's are its data's order). Reapers take every CQE;
@@ -77,6 +79,7 @@ import (
 
 	"github.com/aioring/aioring/internal/busypoll"
 	"github.com/aioring/aioring/internal/gtoken"
+	"github.com/aioring/aioring/internal/release"
 	"github.com/aioring/aioring/internal/seat"
 	"github.com/aioring/aioring/ring"
 	"github.com/aioring/aioring/sqe"
@@ -165,7 +168,15 @@ type Shard struct {
 	injectBadr atomic.Bool           // tests: the next enter reports EBADR
 	flushErr   atomic.Pointer[error] // the first unexpected error of an overflow flush, for Close
 
-	stats struct{ enters, submitted, completed, inline, sleeps, wakeups, polls, looks atomic.Uint64 }
+	stats struct {
+		enters, submitted, sleeps, wakeups, polls, looks atomic.Uint64
+		// Single-writer counters (internal/release: release stores,
+		// not atomic adds): completed and inline are counted under
+		// cqMu, the enterer's enters and submissions by the goroutine
+		// that holds entering (enterUnlocked).
+		completed, inline               release.Uint64
+		entererEnters, entererSubmitted release.Uint64
+	}
 }
 
 // Start creates a shard's ring and starts its reapers. It returns the setup
@@ -456,7 +467,7 @@ func (s *Shard) reserve(n int) (err error) {
 		// Full: hand the kernel what is there. It consumes every SQE it
 		// is given (SUBMIT_ALL), so room appears unless it refuses the
 		// whole batch (out of memory); then let the reapers run first.
-		s.enterUnlocked(s.publish(), s.mayBlock)
+		s.enterUnlocked(s.publish(), s.mayBlock, false)
 		if s.r.SQSpace() < uint32(n) {
 			s.sqMu.Unlock()
 			time.Sleep(refusedBackoff)
@@ -614,7 +625,7 @@ func (s *Shard) submitHeld() {
 		block := s.mayBlock
 		s.mayBlock = false
 		s.sqMu.Unlock()
-		err := s.enterUnlocked(n, block)
+		err := s.enterUnlocked(n, block, true)
 		s.sqMu.Lock()
 		switch {
 		case err == nil && s.r.Unpublished() != 0:
@@ -634,7 +645,8 @@ func (s *Shard) submitHeld() {
 }
 
 // fileWorkersEvery: the io-wq cap is applied again after every this many
-// enters (a power of two), and after the first.
+// enters (a power of two), and after the first, counted apart for the
+// enterer's and the other enters (enterUnlocked).
 const fileWorkersEvery = 1024
 
 // capFileWorkers applies Config.FileWorkers to the io-wq of every thread
@@ -652,16 +664,26 @@ func (s *Shard) capFileWorkers() {
 
 // enterUnlocked calls io_uring_enter to submit n published SQEs. Transient
 // refusals (EAGAIN, EBUSY, ENOMEM) are returned for the caller to retry;
-// EBADR (the kernel dropped CQEs) breaks the shard for good.
-func (s *Shard) enterUnlocked(n uint32, block bool) error {
+// EBADR (the kernel dropped CQEs) breaks the shard for good. enterer: the
+// caller is submitHeld's loop, which holds entering, so it counts the
+// enter in the enterer's single-writer counters (two release stores);
+// the other callers, which may run beside it, in the shared atomic ones.
+func (s *Shard) enterUnlocked(n uint32, block, enterer bool) error {
 	if n == 0 && !s.r.NeedsFlush() {
 		return nil
 	}
 	got, err := s.r.EnterPublished(n, 0, block)
-	if e := s.stats.enters.Add(1); s.fileWorkers > 0 && e&(fileWorkersEvery-1) == 1 {
+	var e uint64
+	if enterer {
+		e = s.stats.entererEnters.Add(1)
+		s.stats.entererSubmitted.Add(uint64(got))
+	} else {
+		e = s.stats.enters.Add(1)
+		s.stats.submitted.Add(uint64(got))
+	}
+	if s.fileWorkers > 0 && e&(fileWorkersEvery-1) == 1 {
 		s.capFileWorkers()
 	}
-	s.stats.submitted.Add(uint64(got))
 	if err == syscall.EBADR || s.injectBadr.Load() {
 		s.broken.Store(true)
 		return ErrBroken
@@ -752,10 +774,12 @@ func (s *Shard) reapInlineHeld() int {
 	if finals != 0 {
 		s.outstanding.Add(-finals)
 	}
-	s.cqMu.Unlock()
 	if total > 0 {
 		s.stats.completed.Add(uint64(total))
 		s.stats.inline.Add(uint64(total))
+	}
+	s.cqMu.Unlock()
+	if total > 0 {
 		// What the Handler handed off while the CQ was held (an Aio ended
 		// here whose callback goes to a reaper, a multishot's cancel): its
 		// wake, now that no lock is held.
@@ -1001,9 +1025,11 @@ func (s *Shard) reapRound(w int, b *Batch, look bool) bool {
 	if finals != 0 {
 		s.outstanding.Add(-finals)
 	}
-	s.cqMu.Unlock()
 	if n > 0 {
 		s.stats.completed.Add(uint64(n))
+	}
+	s.cqMu.Unlock()
+	if n > 0 {
 		return true
 	}
 	if !flushed && !s.broken.Load() {
@@ -1120,7 +1146,7 @@ func (s *Shard) flushOverflow() bool {
 	if !s.r.NeedsFlush() {
 		return true
 	}
-	err := s.enterUnlocked(0, false)
+	err := s.enterUnlocked(0, false, false)
 	switch err {
 	case nil:
 		return true
@@ -1171,7 +1197,8 @@ func (s *Shard) Features() ring.Features { return s.r.Features() }
 
 // Stats returns a snapshot of the shard's counters.
 func (s *Shard) Stats() Stats {
-	return Stats{Enters: s.stats.enters.Load(), Submitted: s.stats.submitted.Load(),
+	return Stats{Enters: s.stats.enters.Load() + s.stats.entererEnters.Load(),
+		Submitted: s.stats.submitted.Load() + s.stats.entererSubmitted.Load(),
 		Completed: s.stats.completed.Load(), Inline: s.stats.inline.Load(),
 		Sleeps: s.stats.sleeps.Load(), Wakeups: s.stats.wakeups.Load(), Polls: s.stats.polls.Load(), Looks: s.stats.looks.Load()}
 }
