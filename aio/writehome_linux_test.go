@@ -28,11 +28,12 @@ func TestWriteChainsGatherByDescriptor(t *testing.T) {
 
 	const chains, per, size = 8, 400, 512
 	// A stuck-looking reaper (the machine is busy: CI runs packages side
-	// by side on two cores) may have its chains moved for a while; nine in
-	// ten on one reaper is what homing by descriptor gives, half what
-	// homing by Aio gives, in every attempt. Three attempts, so that a
-	// busy stretch fails none of them alone (one once ran 1216 of 1600
-	// on one reaper beside CI's other packages).
+	// by side on two cores) may have its chains moved for a while. Homing
+	// by descriptor puts nearly all on one reaper, homing by Aio about
+	// half: three in four, in one of three attempts, tells them apart
+	// and lets a busy stretch pass (beside other packages one attempt
+	// ran 1216 of 1600 on one reaper, and three in a row once ran at
+	// most 1344, which a bound of nine in ten failed).
 	var (
 		runs        map[int64]int
 		total, most int
@@ -41,7 +42,7 @@ func TestWriteChainsGatherByDescriptor(t *testing.T) {
 		runs, total, most = chainsPerReaper(t, e, chains, per,
 			func(a *Aio) { a.SetIOV(make([]byte, size)) },
 			func(a *Aio, i, left int) { a.WriteAt(fd, int64(i*per+left%per)*size) })
-		if most*10 >= total*9 {
+		if most*4 >= total*3 {
 			return
 		}
 	}
