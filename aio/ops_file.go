@@ -197,7 +197,8 @@ func closeRefused(fd int) {
 // 35): a thread preempted during its call looks the same, and on a busy
 // machine that happened often enough to send a warm tree's stats through
 // io-wq, at several times the cost; its next call is fast, where a cold
-// tree's are slow one after the other. ring counts the Statx still to
+// tree's are slow one after the other. Beside CPU hogs two in a row still
+// happened, and left io-wq's workers as threads: three (decision 86). ring counts the Statx still to
 // send to the ring; any goroutine may update it (atomics only).
 type statxAdapt struct{ ring atomic.Int32 }
 
@@ -207,8 +208,9 @@ const (
 	// more), or its thread was preempted.
 	statxSlow = 50 * time.Microsecond
 	// statxSlowInARow: how many slow calls in a row of one Aio send the
-	// engine's next Statx to the ring.
-	statxSlowInARow = 2
+	// engine's next Statx to the ring; at most statxRunMask+1, as the
+	// run is counted in the state's low bits.
+	statxSlowInARow = 3
 	// statxRingAfterSlow: how many path Statx go through the ring after
 	// that, so a cold tree pays for a blocked starter about once per
 	// that many.
