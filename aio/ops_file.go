@@ -198,8 +198,9 @@ func closeRefused(fd int) {
 // machine that happened often enough to send a warm tree's stats through
 // io-wq, at several times the cost; its next call is fast, where a cold
 // tree's are slow one after the other. Beside CPU hogs two in a row still
-// happened, and left io-wq's workers as threads: three (decision 86). ring counts the Statx still to
-// send to the ring; any goroutine may update it (atomics only).
+// happened, and left io-wq's workers behind as threads, so it takes three
+// (decision 86). ring counts the Statx still to send to the ring; any
+// goroutine may update it (atomics only).
 type statxAdapt struct{ ring atomic.Int32 }
 
 const (

@@ -25,6 +25,8 @@
 //
 // The engine uses it for the ring's SQ tail (written under the SQ lock)
 // and CQ head (under the CQ lock), the shard's completion counters (under
-// the CQ lock), and an Aio's outcome and the drop of its busy count
-// (under the Aio's lock): docs/design.md, decision 85.
+// the CQ lock) and the enterer's counts of enters and submissions (by
+// the one goroutine that holds the shard's entering flag), and an Aio's
+// outcome and the drop of its busy count (under the Aio's lock):
+// docs/design.md, decision 85.
 package release
