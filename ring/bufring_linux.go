@@ -4,10 +4,10 @@ package ring
 
 import (
 	"fmt"
-	"sync/atomic"
 	"syscall"
 	"unsafe"
 
+	"github.com/aioring/aioring/internal/release"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,8 +113,10 @@ func (br *BufRing) Advance(n int) {
 	// before the kernel can see the new tail (io_uring_smp_store_release in
 	// liburing's io_uring_buf_ring_advance). Go has no 16-bit atomic
 	// store, so the aligned 32-bit word of bytes 12..15 is stored whole:
-	// bytes 12..13 are entry 0's bid, which only we write.
+	// bytes 12..13 are entry 0's bid, which only we write. A release
+	// store as the SQ tail's (internal/release): one goroutine at a time
+	// advances a BufRing, and no load after it needs ordering.
 	word := (*uint32)(unsafe.Add(unsafe.Pointer(br.tailPtr), -2))
 	bid0 := *(*uint16)(unsafe.Pointer(word))
-	atomic.StoreUint32(word, uint32(bid0)|uint32(br.tail)<<16)
+	release.Store32(word, uint32(bid0)|uint32(br.tail)<<16)
 }

@@ -23,8 +23,9 @@
 // instruction (Uint64.Add). Readers use sync/atomic's loads, which are
 // plain loads on amd64 and arm64.
 //
-// The engine uses it for the ring's SQ tail (written under the SQ lock)
-// and CQ head (under the CQ lock), the shard's completion counters (under
+// The engine uses it for the ring's SQ tail (written under the SQ lock),
+// CQ head (under the CQ lock) and provided-buffer ring's tail (under the
+// message pool's lock), the shard's completion counters (under
 // the CQ lock) and the enterer's counts of enters and submissions (by
 // the one goroutine that holds the shard's entering flag), and an Aio's
 // outcome and the drop of its busy count (under the Aio's lock):
