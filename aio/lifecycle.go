@@ -10,7 +10,11 @@ package aio
 //	Idle|Callback   Sleep armed                      Timer           the starter
 //	Idle|Callback   file read of <= 64 KiB worth     Done, Kernel    the starter, under mu: the try
 //	                trying first                                     as below, in the same critical
-//	                                                                 section (tryfirst.go)
+//	                                                                 section (tryfirst.go); the
+//	                                                                 commonest, into one buffer
+//	                                                                 with no deadline, by a start
+//	                                                                 of its own that a hit ends
+//	                                                                 with endTriedLocked
 //	Idle|Callback   other read, Splice, worth trying Try             the starter (tryfirst.go)
 //	Try             the try finished it (a page-     Done            the starter, with the try's
 //	                cache hit), or it was aborted                    result, else the abort's error
@@ -227,6 +231,31 @@ func (a *Aio) endLocked(err error, count int) (schedule bool) {
 		return false
 	}
 	return true
+}
+
+// endTriedLocked is endLocked for a read startSmallRead's try finished
+// with count bytes: that start pinned nothing, armed no timer, used no
+// registered resource and left the ring alone, so of endLocked's steps
+// only the result, the kept pins' check and the callback's turn remain.
+// The callback is run as finishLocked's hand-off would be, but on this
+// worker if the starter is one (afterTryLocked's HandoffHere). Called with
+// mu held.
+func (a *Aio) endTriedLocked(count int) {
+	a.setResultLocked(nil, count)
+	if a.pinLo != 0 {
+		a.endPinsLocked()
+	}
+	a.state = stateDone
+	switch {
+	case a.cb == nil:
+		a.doneLocked()
+	case a.cbGoid != 0:
+		a.followUp = true // as in endLocked
+	case a.timerFiring:
+		a.runHere = true
+	default:
+		a.handOffLocked(true)
+	}
 }
 
 // scheduleCallbackLocked has a's callback (its operation is Done, and no

@@ -231,6 +231,9 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 // startKernelFile is startKernel with a files-by-name operation's
 // arguments (ops_file.go); fa is nil for the other operations.
 func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) {
+	if kind == opRead && a.startSmallRead(fd, off) {
+		return // the common small read's own start (tryfirst.go)
+	}
 	// Outside mu: submitting may complete this or other operations inline,
 	// and completing takes their locks.
 	mayUsePort := a.mayUsePort(kind)
