@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -71,4 +73,40 @@ func benchHTTP(b *testing.B, l net.Listener) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
+
+// BenchmarkFileReadAt reads a cached 4 KiB block with File.ReadAt, as a
+// program that swapped its *os.File for a File would; BenchmarkOSFileReadAt
+// the same with the *os.File. Run them side by side.
+func BenchmarkFileReadAt(b *testing.B) {
+	f := benchFile(b)
+	af := NewFile(testEngine, int(f.Fd()), f.Name())
+	benchReadAt(b, af)
+}
+
+func BenchmarkOSFileReadAt(b *testing.B) { benchReadAt(b, benchFile(b)) }
+
+func benchReadAt(b *testing.B, r io.ReaderAt) {
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if n, err := r.ReadAt(buf, int64(i%256)*4096); n != len(buf) || err != nil {
+			b.Fatalf("ReadAt: %d, %v", n, err)
+		}
+	}
+}
+
+// benchFile is a 1 MiB file in the page cache, open for reading.
+func benchFile(b *testing.B) *os.File {
+	name := filepath.Join(b.TempDir(), "f")
+	if err := os.WriteFile(name, make([]byte, 1<<20), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return f
 }

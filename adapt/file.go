@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/aioring/aioring/aio"
@@ -22,17 +23,27 @@ type File struct {
 	fd   int
 	name string
 
-	mu     sync.Mutex
-	refs   int  // operations in flight
-	closed bool // no new operation may begin
-	idle   sync.Cond
+	// life is the count of operations in flight, with fileClosed set
+	// once Close has begun: an operation adds 1 and backs out if the bit
+	// is set, and takes its 1 off when it ends (release); the end that
+	// leaves the bit alone signals drained, which Close waits on. One
+	// atomic add at each end of an operation, where a mutex pair each
+	// was (docs/design.md, decision 89).
+	life    atomic.Int64
+	drained chan struct{} // buffered 1; see life
 
+	// spare is one idle Aio, taken and given back with one atomic
+	// instruction each; pool holds the others, under poolMu.
+	spare  atomic.Pointer[aio.Aio]
 	poolMu sync.Mutex
 	pool   []*aio.Aio // idle Aios for the next operations
 }
 
-// maxPooled bounds the Aios a File keeps between operations; more
-// concurrent operations allocate and free their own.
+// fileClosed is the bit of File.life that Close sets.
+const fileClosed = int64(1) << 62
+
+// maxPooled bounds the Aios a File keeps between operations besides its
+// spare; more concurrent operations allocate and free their own.
 const maxPooled = 16
 
 // maxChunk bounds one read or write: the kernel transfers at most about
@@ -83,9 +94,7 @@ func openMode(perm os.FileMode) uint32 {
 // NewFile returns a File for fd, which it then owns; name is used in
 // errors.
 func NewFile(e *aio.Engine, fd int, name string) *File {
-	f := &File{e: e, fd: fd, name: name}
-	f.idle.L = &f.mu
-	return f
+	return &File{e: e, fd: fd, name: name, drained: make(chan struct{}, 1)}
 }
 
 // Name is the name given to Open or NewFile.
@@ -249,20 +258,19 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 // in the engine). Later calls, like other operations after Close, return
 // an error matching os.ErrClosed.
 func (f *File) Close() error {
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
+	if f.life.Or(fileClosed)&fileClosed != 0 {
 		return &os.PathError{Op: "close", Path: f.name, Err: os.ErrClosed}
 	}
-	f.closed = true
-	for f.refs > 0 {
-		f.idle.Wait()
+	for f.life.Load() != fileClosed {
+		<-f.drained // the last operation in flight ended (release)
 	}
-	f.mu.Unlock()
 	f.poolMu.Lock()
 	pool := f.pool
 	f.pool = nil
 	f.poolMu.Unlock()
+	if a := f.spare.Swap(nil); a != nil {
+		pool = append(pool, a)
+	}
 	for _, a := range pool {
 		a.Free()
 	}
@@ -279,32 +287,31 @@ func (f *File) Close() error {
 
 // check returns the error for an operation on a closed File, or nil.
 func (f *File) check(op string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
+	if f.life.Load()&fileClosed != 0 {
 		return &os.PathError{Op: op, Path: f.name, Err: os.ErrClosed}
 	}
 	return nil
+}
+
+// release ends an operation's hold on f (see File.life).
+func (f *File) release() {
+	if f.life.Add(-1) == fileClosed {
+		select {
+		case f.drained <- struct{}{}:
+		default: // a signal is pending; Close reads the count again anyway
+		}
+	}
 }
 
 // op runs one engine operation started by start on a pooled Aio and waits
 // for it, or for ctx: then it cancels the operation, waits for its real
 // result, and reports ctx.Err() unless the operation transferred data.
 func (f *File) op(ctx context.Context, name string, start func(a *aio.Aio)) (int, error) {
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
+	if f.life.Add(1)&fileClosed != 0 {
+		f.release()
 		return 0, &os.PathError{Op: name, Path: f.name, Err: os.ErrClosed}
 	}
-	f.refs++
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		if f.refs--; f.refs == 0 && f.closed {
-			f.idle.Broadcast()
-		}
-		f.mu.Unlock()
-	}()
+	defer f.release()
 	if err := ctx.Err(); err != nil {
 		return 0, &os.PathError{Op: name, Path: f.name, Err: err}
 	}
@@ -339,6 +346,9 @@ func (f *File) op(ctx context.Context, name string, start func(a *aio.Aio)) (int
 }
 
 func (f *File) getAio() *aio.Aio {
+	if a := f.spare.Swap(nil); a != nil {
+		return a
+	}
 	f.poolMu.Lock()
 	if n := len(f.pool); n > 0 {
 		a := f.pool[n-1]
@@ -353,6 +363,9 @@ func (f *File) getAio() *aio.Aio {
 }
 
 func (f *File) putAio(a *aio.Aio) {
+	if f.spare.CompareAndSwap(nil, a) {
+		return
+	}
 	f.poolMu.Lock()
 	if len(f.pool) < maxPooled {
 		f.pool = append(f.pool, a)
