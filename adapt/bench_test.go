@@ -110,3 +110,31 @@ func benchFile(b *testing.B) *os.File {
 	b.Cleanup(func() { f.Close() })
 	return f
 }
+
+// BenchmarkFileRead reads a cached file 4 KiB at a time from its position
+// with File.Read (an io.Reader's way: io.Copy, bufio), going back to the
+// start at its end; BenchmarkOSFileRead the same with the *os.File.
+func BenchmarkFileRead(b *testing.B) {
+	f := benchFile(b)
+	benchRead(b, NewFile(testEngine, int(f.Fd()), f.Name()))
+}
+
+func BenchmarkOSFileRead(b *testing.B) { benchRead(b, benchFile(b)) }
+
+func benchRead(b *testing.B, r io.ReadSeeker) {
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n, err := r.Read(buf)
+		if err == io.EOF {
+			if _, err := r.Seek(0, io.SeekStart); err != nil {
+				b.Fatal(err)
+			}
+			continue
+		}
+		if n != len(buf) || err != nil {
+			b.Fatalf("Read: %d, %v", n, err)
+		}
+	}
+}

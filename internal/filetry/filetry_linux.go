@@ -57,9 +57,13 @@ type State struct {
 	fd       int32 // the descriptor whose flags were read
 	known    bool  // fd's flags were read
 	buffered bool  // fd was opened without O_DIRECT
-	age      uint8 // tries since the flags were read; read again when it wraps
-	miss     uint8 // tries in a row that the kernel refused
-	skip     uint8 // reads not tried since the last try, while missing
+	// kind: whether fd is a regular file (kindRegular) or not
+	// (kindOther), looked up (fstat) by the first read at the file
+	// position after the flags were read; kindUnknown before.
+	kind uint8
+	age  uint8 // tries since the flags were read; read again when it wraps
+	miss uint8 // tries in a row that the kernel refused
+	skip uint8 // reads not tried since the last try, while missing
 	// missed: how the last refused try went (NotCached or Declined),
 	// which is what a read skipped while missing reports: a stream read
 	// at an offset (ESPIPE) must never pass for one that only waits for
@@ -81,12 +85,14 @@ func (s *State) refresh(fd int32) {
 		s.w.nowait = nowaitUnknown
 		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 		s.known, s.fd, s.buffered = true, fd, err == nil && fl&unix.O_DIRECT == 0
+		s.kind = kindUnknown
 		s.miss, s.skip = 0, 0
 	}
 	s.age++
 }
 
-// Read tries d, a Read at an offset, and says how it went. The flags of
+// Read tries d, a Read at an offset or, for a regular file's one
+// buffer, at the file position (Off -1), and says how it went. The flags of
 // d's descriptor are read with fcntl(F_GETFL) when the State first meets
 // it, and again every 256 tries (a closed number may be reused for another
 // file). d.Device is set when the read is left to the backend and will
@@ -97,11 +103,21 @@ func (s *State) refresh(fd int32) {
 // ring's file table, READ_FIXED) is never tried. The buffers must stay
 // put for the call. It never allocates.
 func (s *State) Read(d *op.Desc) (op.Result, Outcome) {
-	if d.Kind != op.Read || d.Off < 0 || d.Len() == 0 {
+	if d.Kind != op.Read || d.Off < -1 || d.Len() == 0 {
 		// A read of nothing still checks the descriptor in the kernel.
 		return op.Result{}, Declined
 	}
 	s.refresh(d.FD)
+	if d.Off == -1 && (d.NVec > 0 || !s.regular(d.FD)) {
+		// At the file position only a regular file's one buffer is
+		// tried: a pipe's or a socket's EAGAIN says no data yet, not a
+		// device's wait, and a vector's short read could not be
+		// finished at a position it has moved. Left as untried, not as
+		// a miss: what such descriptors do is not this Aio's reads'
+		// history.
+		d.Device = false
+		return op.Result{}, Declined
+	}
 	d.Device = !s.buffered
 	switch {
 	case !s.buffered:
@@ -145,6 +161,26 @@ func (s *State) Read(d *op.Desc) (op.Result, Outcome) {
 	return r, out
 }
 
+// File kinds (State.kind).
+const (
+	kindUnknown = iota
+	kindRegular
+	kindOther
+)
+
+// regular reports whether fd is a regular file, looking it up once per
+// refresh of the flags.
+func (s *State) regular(fd int32) bool {
+	if s.kind == kindUnknown {
+		var st unix.Stat_t
+		s.kind = kindOther
+		if unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			s.kind = kindRegular
+		}
+	}
+	return s.kind == kindRegular
+}
+
 // missed maps a refused preadv2 to an Outcome.
 func missed(e unix.Errno) Outcome {
 	if e == unix.EAGAIN {
@@ -161,7 +197,11 @@ func read(d *op.Desc) (op.Result, Outcome) {
 	want := int(iov.Len)
 	total := 0
 	for total < want {
-		n, e := preadv2(d.FD, &iov, 1, d.Off+int64(total), want-total)
+		at := d.Off + int64(total)
+		if d.Off == -1 {
+			at = -1 // the file position, which each read moves on
+		}
+		n, e := preadv2(d.FD, &iov, 1, at, want-total)
 		switch {
 		case e == unix.EINTR:
 			continue
@@ -172,8 +212,9 @@ func read(d *op.Desc) (op.Result, Outcome) {
 			// here. Anything else (EBADF, EISDIR, ESPIPE...): the
 			// backend reports it with the same errno, in its own terms.
 			// A partial result is dropped: the backend reads the whole
-			// range again.
-			if d.Attempt && total > 0 {
+			// range again. Not at the file position, which the part
+			// read has moved: that part is the result, a short read.
+			if (d.Attempt || d.Off == -1) && total > 0 {
 				return op.Result{Res: int32(total)}, Done
 			}
 			return op.Result{}, missed(e)

@@ -21,7 +21,15 @@ import (
 // a few times before the test gives up.
 func Drop(tb testing.TB, fd int) {
 	tb.Helper()
-	m, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
+	DropFrom(tb, fd, 0)
+}
+
+// DropFrom is Drop for the pages from off (a multiple of the page size)
+// to the end of the file: those before stay as they were. It checks the
+// page at off.
+func DropFrom(tb testing.TB, fd int, off int64) {
+	tb.Helper()
+	m, err := unix.Mmap(fd, off, 4096, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		tb.Fatalf("mmap: %v", err)
 	}
@@ -31,7 +39,7 @@ func Drop(tb testing.TB, fd int) {
 		if try > 0 {
 			time.Sleep(time.Millisecond)
 		}
-		if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
+		if err := unix.Fadvise(fd, off, 0, unix.FADV_DONTNEED); err != nil {
 			tb.Fatalf("fadvise: %v", err)
 		}
 		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
