@@ -138,3 +138,43 @@ func benchRead(b *testing.B, r io.ReadSeeker) {
 		}
 	}
 }
+
+// BenchmarkFileWrite writes a file 4 KiB at a time at its position with
+// File.Write, going back to the start after 1 MiB; BenchmarkOSFileWrite
+// the same with the *os.File.
+func BenchmarkFileWrite(b *testing.B) {
+	f := benchWFile(b)
+	benchWrite(b, NewFile(testEngine, int(f.Fd()), f.Name()))
+}
+
+func BenchmarkOSFileWrite(b *testing.B) { benchWrite(b, benchWFile(b)) }
+
+func benchWrite(b *testing.B, w io.WriteSeeker) {
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%256 == 0 {
+			if _, err := w.Seek(0, io.SeekStart); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if n, err := w.Write(buf); n != len(buf) || err != nil {
+			b.Fatalf("Write: %d, %v", n, err)
+		}
+	}
+}
+
+// benchWFile is a 1 MiB file open for writing, its pages in the cache.
+func benchWFile(b *testing.B) *os.File {
+	name := filepath.Join(b.TempDir(), "f")
+	if err := os.WriteFile(name, make([]byte, 1<<20), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return f
+}

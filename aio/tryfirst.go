@@ -128,14 +128,14 @@ func (a *Aio) smallReadLocked(fd int, off int64) bool {
 }
 
 // tryFirst reports whether an operation of kind at off may be tried on
-// the starter, on an engine whose backend tries: a read at an offset or
-// at the file position (-1; internal/filetry tries a regular file's
-// only), or a write at an offset (both backends, where the system has
-// RWF_NOWAIT), or a Splice on a ring (whose
+// the starter, on an engine whose backend tries: a read or a write at an
+// offset or at the file position (-1; internal/filetry tries a regular
+// file's only) (both backends, where the system has RWF_NOWAIT), or a
+// Splice on a ring (whose
 // ends the backend looks at: only pipes and non-blocking sockets are
 // tried; the portable backend tries a Splice in Submit).
 func (a *Aio) tryFirst(kind opKind, off int64) bool {
-	return a.e.tryFirst && (kind == opRead && off >= -1 || kind == opWrite && off >= 0) || a.e.trySplice && kind == opSplice
+	return a.e.tryFirst && ((kind == opRead || kind == opWrite) && off >= -1) || a.e.trySplice && kind == opSplice
 }
 
 // retryAndUnlock carries on an operation that the backend reports Ready:

@@ -3,7 +3,9 @@ package aio_test
 import (
 	"bytes"
 	"math/rand/v2"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/aioring/aioring/aio"
 	"github.com/aioring/aioring/internal/pagecache"
@@ -143,3 +145,86 @@ func TestTryFirstAtThePositionOfAPipe(t *testing.T) {
 		}
 	})
 }
+
+// Writes at the file position of a regular file are made on their
+// starter too (decision 68's way: RWF_NOWAIT, or a plain pwritev2 where
+// the file system refuses it), and move the position as os.File.Write's
+// do; with O_APPEND they append.
+func TestTryFirstWriteAtTheFilePosition(t *testing.T) {
+	eachTryBackend(t, aio.Config{}, func(t *testing.T, e *aio.Engine) {
+		content := randomContent(64 << 10)
+		fd := tempFile(t, "", unix.O_RDWR)
+		a := e.NewAio(nil)
+		defer a.Free()
+		before := e.Stats()
+		const chunk = 4096
+		for off := 0; off < len(content); off += chunk {
+			a.SetIOV(content[off : off+chunk])
+			a.WriteAt(fd, -1)
+			a.Wait()
+			if a.Result() != nil || a.Count() != chunk {
+				t.Fatalf("write at the position (%d written): %v, %d bytes", off, a.Result(), a.Count())
+			}
+		}
+		checkTried(t, e, before, uint64(len(content)/chunk), false, "writes at the file position")
+		if pos, _ := unix.Seek(fd, 0, 1); pos != int64(len(content)) {
+			t.Fatalf("the position is %d after writing %d bytes", pos, len(content))
+		}
+		got := make([]byte, len(content)+1)
+		if n, err := unix.Pread(fd, got, 0); err != nil || !bytes.Equal(got[:n], content) {
+			t.Fatalf("the file holds %d bytes (%v), not what was written", n, err)
+		}
+
+		afd := tempFile(t, "head:", unix.O_WRONLY|unix.O_APPEND)
+		if _, err := unix.Seek(afd, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		a.SetIOV([]byte("tail"))
+		a.WriteAt(afd, -1)
+		a.Wait()
+		if a.Result() != nil || a.Count() != 4 {
+			t.Fatalf("append at the position: %v, %d bytes", a.Result(), a.Count())
+		}
+		b := make([]byte, 16)
+		rfd, err := unix.Open("/proc/self/fd/"+itoa(afd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(rfd)
+		if n, _ := unix.Pread(rfd, b, 0); string(b[:n]) != "head:tail" {
+			t.Fatalf("an O_APPEND file written at its position (moved to 0) holds %q, want \"head:tail\"", b[:n])
+		}
+	})
+}
+
+// A write at the position of a full pipe is never made on its starter,
+// which would block there: it waits for room through the backend.
+func TestTryFirstWriteAtThePositionOfAFullPipe(t *testing.T) {
+	eachTryBackend(t, aio.Config{}, func(t *testing.T, e *aio.Engine) {
+		r, w, _, _ := pipe(t)
+		fill(t, w)
+		a := e.NewAio(nil)
+		defer a.Free()
+		a.SetIOV([]byte("more"))
+		started := make(chan struct{})
+		go func() {
+			a.WriteAt(w, -1) // must return: the pipe has no room
+			close(started)
+		}()
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("WriteAt at the position of a full pipe blocked its starter")
+		}
+		if !a.Busy() {
+			t.Fatalf("a write to a full pipe ended at once: %v", a.Result())
+		}
+		drain(t, r)
+		a.Wait()
+		if a.Result() != nil || a.Count() != 4 {
+			t.Fatalf("write to the drained pipe: %v, %d bytes", a.Result(), a.Count())
+		}
+	})
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -169,16 +169,24 @@ const (
 )
 
 // regular reports whether fd is a regular file, looking it up once per
-// refresh of the flags.
+// refresh of the flags. A number closed and reused meanwhile may be
+// another kind of file now: a read tried at its position then only meets
+// an EAGAIN that the backend's read waits out; a write that may block
+// asks isRegular itself.
 func (s *State) regular(fd int32) bool {
 	if s.kind == kindUnknown {
-		var st unix.Stat_t
 		s.kind = kindOther
-		if unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		if isRegular(fd) {
 			s.kind = kindRegular
 		}
 	}
 	return s.kind == kindRegular
+}
+
+// isRegular reports whether fd is a regular file now (fstat).
+func isRegular(fd int32) bool {
+	var st unix.Stat_t
+	return unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
 }
 
 // missed maps a refused preadv2 to an Outcome.

@@ -21,7 +21,9 @@ package filetry
 // descriptor just refused RWF_NOWAIT, which pipes, FIFOs and sockets all
 // take, and a write at an offset to anything that cannot seek (a
 // terminal, a pipe, a socket) fails with ESPIPE before it writes or
-// waits. What refuses RWF_NOWAIT and seeks is a file (or a device such
+// waits. A write at the file position (-1), which nothing refuses so, is
+// made here only for a regular file (fstat, State.regular), and moves
+// the position as os.File.Write's does (decision 90). What refuses RWF_NOWAIT and seeks is a file (or a device such
 // as /dev/null), whose write ends when the kernel has the data. The
 // refusal is remembered per descriptor number until the flags are read
 // again (State.refresh), and that is safe for the same reason: a number
@@ -73,7 +75,8 @@ type writeState struct {
 // monotonic reading reads one clock.
 var epoch = time.Now()
 
-// Write tries d, a Write at an offset, on the calling goroutine, and says
+// Write tries d, a Write at an offset (or a regular file's at the file
+// position), on the calling goroutine, and says
 // how it went: Done with the result (a short count when the kernel took
 // part of it and would then have waited), Direct for an O_DIRECT
 // descriptor (left to the backend: such a write waits for the device),
@@ -87,7 +90,7 @@ var epoch = time.Now()
 // stay put for the call. It never allocates.
 func (s *State) Write(d *op.Desc) (op.Result, Outcome) {
 	d.Device = false
-	if d.Kind != op.Write || d.Off < 0 || d.Len() == 0 {
+	if d.Kind != op.Write || d.Off < -1 || d.Len() == 0 {
 		return op.Result{}, Declined
 	}
 	s.refresh(d.FD)
@@ -96,6 +99,11 @@ func (s *State) Write(d *op.Desc) (op.Result, Outcome) {
 		return op.Result{}, Direct
 	case d.FixedFile || d.FixedBuf:
 		return op.Result{}, Declined // as for reads (State.Read)
+	case d.Off == -1 && !s.regular(d.FD):
+		// At the file position nothing fails with ESPIPE: a blocking
+		// write to a full pipe or socket would wait here. Only a regular
+		// file's writes are made here (see the file's comment).
+		return op.Result{}, Declined
 	}
 	w := &s.w
 	if w.toRing > 0 {
@@ -116,6 +124,13 @@ func (s *State) Write(d *op.Desc) (op.Result, Outcome) {
 		w.nowait = nowaitRefused
 	}
 	if d.Attempt || d.Len() > InlineMax {
+		return op.Result{}, Declined
+	}
+	if d.Off == -1 && !isRegular(d.FD) {
+		// Looked at again for each blocking write at the position: the
+		// kind State.regular remembers is the number's when the flags
+		// were read, and a number closed and reused for a pipe since
+		// would block here.
 		return op.Result{}, Declined
 	}
 	timed := w.timeNext()
@@ -173,7 +188,11 @@ func writeAll(d *op.Desc, flags int) (int, unix.Errno) {
 	want := int(iov.Len)
 	total := 0
 	for total < want {
-		n, e := pwritev2(d.FD, &iov, 1, d.Off+int64(total), flags, want-total)
+		at := d.Off + int64(total)
+		if d.Off == -1 {
+			at = -1 // the file position, which each write moves on
+		}
+		n, e := pwritev2(d.FD, &iov, 1, at, flags, want-total)
 		switch {
 		case e == unix.EINTR:
 			continue

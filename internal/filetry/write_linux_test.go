@@ -156,29 +156,32 @@ func fullPipe(t *testing.T) (r, w int) {
 
 // A number the State saw refuse RWF_NOWAIT, reused for a full pipe before
 // the flags are read again: the write must come back at once, declined
-// (pwritev2 at an offset of a pipe is ESPIPE), never wait for a reader.
+// (pwritev2 at an offset of a pipe is ESPIPE; at the file position the
+// write's own look at the descriptor's kind), never wait for a reader.
 func TestWriteReusedNumberNeverBlocks(t *testing.T) {
-	fd := refusingFile(t)
-	var s State
-	if _, out := s.Write(writeDesc(fd, 0, []byte("file"))); out != Done || s.w.nowait != nowaitRefused {
-		t.Fatalf("first write: %v, RWF_NOWAIT state %d", out, s.w.nowait)
-	}
-	_, w := fullPipe(t)
-	if err := unix.Dup3(w, fd, unix.O_CLOEXEC); err != nil { // the file's number now names the pipe
-		t.Fatal(err)
-	}
-	done := make(chan Outcome, 1)
-	go func() {
-		_, out := s.Write(writeDesc(fd, 0, []byte("must not block")))
-		done <- out
-	}()
-	select {
-	case out := <-done:
-		if out != Declined {
-			t.Errorf("write to a full pipe at an offset: %v, want Declined", out)
+	for _, off := range []int64{0, -1} {
+		fd := refusingFile(t)
+		var s State
+		if _, out := s.Write(writeDesc(fd, off, []byte("file"))); out != Done || s.w.nowait != nowaitRefused || off == -1 && s.kind != kindRegular {
+			t.Fatalf("off %d: first write: %v, RWF_NOWAIT state %d, kind %d", off, out, s.w.nowait, s.kind)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a write to a full pipe through a reused number blocked its caller")
+		_, w := fullPipe(t)
+		if err := unix.Dup3(w, fd, unix.O_CLOEXEC); err != nil { // the file's number now names the pipe
+			t.Fatal(err)
+		}
+		done := make(chan Outcome, 1)
+		go func() {
+			_, out := s.Write(writeDesc(fd, off, []byte("must not block")))
+			done <- out
+		}()
+		select {
+		case out := <-done:
+			if out != Declined {
+				t.Errorf("off %d: write to a full pipe: %v, want Declined", off, out)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("off %d: a write to a full pipe through a reused number blocked its caller", off)
+		}
 	}
 }
 
