@@ -16,9 +16,11 @@ import (
 // os.ErrClosed.
 func TestFileCloseWaitsForOperationsInFlight(t *testing.T) {
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+	if err := unix.Pipe(p[:]); err != nil {
 		t.Fatal(err)
 	}
+	unix.CloseOnExec(p[0])
+	unix.CloseOnExec(p[1])
 	defer unix.Close(p[1])
 	f := NewFile(testEngine, p[0], "pipe")
 	type got struct {

@@ -15,9 +15,10 @@ package aio
 // meanwhile waits for the try, then finds the operation ended or in the
 // ring. The commonest of these, into the Aio's one buffer with no
 // deadline, takes a start of its own (startSmallRead, decision 87),
-// which skips the general start's steps that such a read never needs. Besides these, the only system call under an Aio's mutex is the
-// enter a start or a cancel makes when it finds the SQ full
-// (completion's reserve).
+// which skips the general start's steps that such a read never needs.
+// Besides these, the only system call under an Aio's mutex is the enter
+// a start or a cancel makes when it finds the SQ full (completion's
+// reserve).
 //
 // Any other try (a larger read, a Splice) runs without Aio.mu, in
 // stateTry: the starter alone owns the description, no SQE is queued, no
@@ -116,26 +117,26 @@ func (a *Aio) startSmallRead(fd int, off int64) bool {
 // on both backends) into the Aio's one buffer, by an Aio with no extra
 // state (aioExtra: no expiry, no vector of buffers, no lazy timer), no
 // armed timer and no deadline, on an engine with no registered buffers
-// or descriptors, in a state a start is allowed in. Anything else,
-// including a start that must panic, goes the general way. Called with mu
-// held.
+// or descriptors, in a state a start is allowed in, at an offset or at
+// the file position (decision 90). Anything else, including a start that
+// must panic, goes the general way. Called with mu held.
 func (a *Aio) smallReadLocked(fd int, off int64) bool {
 	return a.e.tryFirst && off >= -1 && fd >= 0 && fd <= math.MaxInt32 &&
 		(a.state == stateIdle || a.state == stateCallback) &&
 		a.x == nil && !a.armed && a.niov == 1 && len(a.iov0) > 0 && len(a.iov0) <= filetry.InlineMax &&
-		a.timeout != 0 && a.resolvedTimeoutLocked() < 0 &&
+		a.resolvedTimeoutLocked() < 0 &&
 		a.e.fixed.files.Load() == nil && a.e.fixed.bufs.Load() == nil
 }
 
 // tryFirst reports whether an operation of kind at off may be tried on
 // the starter, on an engine whose backend tries: a read or a write at an
-// offset or at the file position (-1; internal/filetry tries a regular
-// file's only) (both backends, where the system has RWF_NOWAIT), or a
-// Splice on a ring (whose
-// ends the backend looks at: only pipes and non-blocking sockets are
-// tried; the portable backend tries a Splice in Submit).
+// offset, or at the file position (-1: internal/filetry tries a regular
+// file's only, decision 90), on both backends where the system has
+// RWF_NOWAIT; or a Splice on a ring (whose ends the backend looks at:
+// only pipes and non-blocking sockets are tried; the portable backend
+// tries a Splice in Submit).
 func (a *Aio) tryFirst(kind opKind, off int64) bool {
-	return a.e.tryFirst && ((kind == opRead || kind == opWrite) && off >= -1) || a.e.trySplice && kind == opSplice
+	return a.e.tryFirst && (kind == opRead || kind == opWrite) && off >= -1 || a.e.trySplice && kind == opSplice
 }
 
 // retryAndUnlock carries on an operation that the backend reports Ready:

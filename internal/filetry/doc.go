@@ -12,5 +12,5 @@
 // cached read through io_uring costs about 1.4 times a pread and a write
 // in io-wq about five times a pwrite, and the portable backend, where
 // either is otherwise a file worker's blocking call. Linux only:
-// elsewhere there is no RWF_NOWAIT, and the package is empty.
+// elsewhere there is no RWF_NOWAIT, and the package holds InlineMax alone.
 package filetry

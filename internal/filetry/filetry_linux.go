@@ -9,12 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// InlineMax is the largest read (in bytes) tried with RawSyscall, which
-// keeps the P for the copy and holds a stop-the-world off meanwhile;
-// larger ones use Syscall. It is also the largest read a backend tries
-// under the Aio's lock (TryUnderLock).
-const InlineMax = 64 << 10
-
 // Tuning of the tries.
 const (
 	// missLimit: after this many tries in a row that the kernel refused
