@@ -79,12 +79,12 @@ func benchHTTP(b *testing.B, l net.Listener) {
 // program that swapped its *os.File for a File would; BenchmarkOSFileReadAt
 // the same with the *os.File. Run them side by side.
 func BenchmarkFileReadAt(b *testing.B) {
-	f := benchFile(b)
+	f := benchFile(b, os.O_RDONLY)
 	af := NewFile(testEngine, int(f.Fd()), f.Name())
 	benchReadAt(b, af)
 }
 
-func BenchmarkOSFileReadAt(b *testing.B) { benchReadAt(b, benchFile(b)) }
+func BenchmarkOSFileReadAt(b *testing.B) { benchReadAt(b, benchFile(b, os.O_RDONLY)) }
 
 func benchReadAt(b *testing.B, r io.ReaderAt) {
 	buf := make([]byte, 4096)
@@ -97,13 +97,14 @@ func benchReadAt(b *testing.B, r io.ReaderAt) {
 	}
 }
 
-// benchFile is a 1 MiB file in the page cache, open for reading.
-func benchFile(b *testing.B) *os.File {
+// benchFile is a 1 MiB file in the page cache, opened with flag
+// (os.O_RDONLY, os.O_RDWR).
+func benchFile(b *testing.B, flag int) *os.File {
 	name := filepath.Join(b.TempDir(), "f")
 	if err := os.WriteFile(name, make([]byte, 1<<20), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	f, err := os.Open(name)
+	f, err := os.OpenFile(name, flag, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -115,11 +116,11 @@ func benchFile(b *testing.B) *os.File {
 // with File.Read (an io.Reader's way: io.Copy, bufio), going back to the
 // start at its end; BenchmarkOSFileRead the same with the *os.File.
 func BenchmarkFileRead(b *testing.B) {
-	f := benchFile(b)
+	f := benchFile(b, os.O_RDONLY)
 	benchRead(b, NewFile(testEngine, int(f.Fd()), f.Name()))
 }
 
-func BenchmarkOSFileRead(b *testing.B) { benchRead(b, benchFile(b)) }
+func BenchmarkOSFileRead(b *testing.B) { benchRead(b, benchFile(b, os.O_RDONLY)) }
 
 func benchRead(b *testing.B, r io.ReadSeeker) {
 	buf := make([]byte, 4096)
@@ -143,11 +144,11 @@ func benchRead(b *testing.B, r io.ReadSeeker) {
 // File.Write, going back to the start after 1 MiB; BenchmarkOSFileWrite
 // the same with the *os.File.
 func BenchmarkFileWrite(b *testing.B) {
-	f := benchWFile(b)
+	f := benchFile(b, os.O_RDWR)
 	benchWrite(b, NewFile(testEngine, int(f.Fd()), f.Name()))
 }
 
-func BenchmarkOSFileWrite(b *testing.B) { benchWrite(b, benchWFile(b)) }
+func BenchmarkOSFileWrite(b *testing.B) { benchWrite(b, benchFile(b, os.O_RDWR)) }
 
 func benchWrite(b *testing.B, w io.WriteSeeker) {
 	buf := make([]byte, 4096)
@@ -163,18 +164,4 @@ func benchWrite(b *testing.B, w io.WriteSeeker) {
 			b.Fatalf("Write: %d, %v", n, err)
 		}
 	}
-}
-
-// benchWFile is a 1 MiB file open for writing, its pages in the cache.
-func benchWFile(b *testing.B) *os.File {
-	name := filepath.Join(b.TempDir(), "f")
-	if err := os.WriteFile(name, make([]byte, 1<<20), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { f.Close() })
-	return f
 }

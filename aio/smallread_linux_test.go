@@ -10,7 +10,9 @@ import (
 // A small read that its own start serves (startSmallRead) leaves the
 // Aio's pins as the general start would: a kept buffer that the read's
 // IOV lies in stays pinned (nothing pins it again), one it does not is
-// let go at the start, and a read its try finishes pins nothing new.
+// let go at the start, and a read its try finishes pins nothing new (one
+// it does not, where the system has no preadv2, is pinned for the
+// backend as any).
 func TestSmallReadKeepsThePinRules(t *testing.T) {
 	onEachPath(t, func(t *testing.T, be Backend, withCallback bool) {
 		e := backendEngine(t, be)
@@ -45,9 +47,16 @@ func TestSmallReadKeepsThePinRules(t *testing.T) {
 		if lo, _ := pinState(a); lo != base {
 			t.Fatalf("a read into the kept buffer left the kept pin at %#x, want %#x", lo, base)
 		}
+		direct := e.Stats().Direct
 		readAt(make([]byte, 4), 10, "abcd")
-		if lo, _ := pinState(a); lo != 0 {
+		lo, _ := pinState(a)
+		switch {
+		case lo == base:
 			t.Fatalf("a read into another buffer left the one before pinned (%#x)", lo)
+		case lo != 0 && e.Stats().Direct > direct:
+			// Only a read the try did not finish (no preadv2 here, as
+			// under qemu-user) goes to the backend, which pins.
+			t.Fatalf("a read its try finished pinned its buffer (%#x)", lo)
 		}
 		readAt(make([]byte, 8), 12, "cdef") // short, at the end of the file
 	})
