@@ -52,8 +52,8 @@ type State struct {
 	known    bool  // fd's flags were read
 	buffered bool  // fd was opened without O_DIRECT
 	// kind: whether fd is a regular file (kindRegular) or not
-	// (kindOther), looked up (fstat) by the first read at the file
-	// position after the flags were read; kindUnknown before.
+	// (kindOther), looked up (fstat) by the first read or write at the
+	// file position after the flags were read; kindUnknown before.
 	kind uint8
 	age  uint8 // tries since the flags were read; read again when it wraps
 	miss uint8 // tries in a row that the kernel refused
@@ -85,9 +85,9 @@ func (s *State) refresh(fd int32) {
 	s.age++
 }
 
-// Read tries d, a Read at an offset or, for a regular file's one
-// buffer, at the file position (Off -1), and says how it went. The flags of
-// d's descriptor are read with fcntl(F_GETFL) when the State first meets
+// Read tries d, a Read at an offset or, for a regular file's one buffer,
+// at the file position (Off -1), and says how it went. The flags of d's
+// descriptor are read with fcntl(F_GETFL) when the State first meets
 // it, and again every 256 tries (a closed number may be reused for another
 // file). d.Device is set when the read is left to the backend and will
 // wait for a storage device (NotCached, Direct, and Declined after a try

@@ -22,8 +22,10 @@ package filetry
 // take, and a write at an offset to anything that cannot seek (a
 // terminal, a pipe, a socket) fails with ESPIPE before it writes or
 // waits. A write at the file position (-1), which nothing refuses so, is
-// made here only for a regular file (fstat, State.regular), and moves
-// the position as os.File.Write's does (decision 90). What refuses RWF_NOWAIT and seeks is a file (or a device such
+// made here only for a regular file: State.regular says whether to try
+// it at all, and isRegular asks again before each write that may block;
+// it moves the position as os.File.Write's does (decision 90). What
+// refuses RWF_NOWAIT and seeks is a file (or a device such
 // as /dev/null), whose write ends when the kernel has the data. The
 // refusal is remembered per descriptor number until the flags are read
 // again (State.refresh), and that is safe for the same reason: a number
