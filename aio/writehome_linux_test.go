@@ -34,19 +34,35 @@ func TestWriteChainsGatherByDescriptor(t *testing.T) {
 	// and lets a busy stretch pass (beside other packages one attempt
 	// ran 1216 of 1600 on one reaper, and three in a row once ran at
 	// most 1344, which a bound of nine in ten failed).
+	//
+	// Only an attempt whose writes were all made on their starters says
+	// anything: on a machine slow enough that two timed writes in a row
+	// take over 50 µs, an Aio leaves its next 256 writes to the ring
+	// (internal/filetry), and a write that comes back through the ring
+	// has its callback homed by Aio (aioCQE.MoveTo). CI once saw three
+	// such attempts split 816 / 784.
 	var (
 		runs        map[int64]int
 		total, most int
+		judged      int
 	)
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 6 && judged < 3; attempt++ {
+		before := e.Stats().Direct
 		runs, total, most = chainsPerReaper(t, e, chains, per,
 			func(a *Aio) { a.SetIOV(make([]byte, size)) },
 			func(a *Aio, i, left int) { a.WriteAt(fd, int64(i*per+left%per)*size) })
+		if e.Stats().Direct-before != chains*per {
+			continue // some writes backed off to the ring
+		}
+		judged++
 		if most*4 >= total*3 {
 			return
 		}
 	}
-	t.Fatalf("the second halves of %d write chains to one file ran on %d goroutines %v: at most %d of %d callbacks on one, in each of 3 attempts", chains, len(runs), runs, most, total)
+	if judged == 0 {
+		t.Skipf("in each of 6 attempts some writes went to the ring after slow ones (a busy machine): nothing to judge")
+	}
+	t.Fatalf("the second halves of %d write chains to one file ran on %d goroutines %v: at most %d of %d callbacks on one, in each of %d attempts whose writes were all made on their starters", chains, len(runs), runs, most, total, judged)
 }
 
 // BenchmarkWriteChains: 32 Aios, each a chain of 4 KiB overwrites at
