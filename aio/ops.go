@@ -231,13 +231,28 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 // startKernelFile is startKernel with a files-by-name operation's
 // arguments (ops_file.go); fa is nil for the other operations.
 func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) {
-	if kind == opRead && a.startSmallRead(fd, off) {
-		return // the common small read's own start (tryfirst.go)
+	var (
+		round int64
+		next  startNext
+		tm    timing
+		be    backend
+	)
+	if kind == opRead {
+		// A read never goes to the readiness backend (mayUsePort), so
+		// mu is taken once here for either start.
+		a.mu.Lock()
+		if a.smallReadLocked(fd, off) {
+			a.startSmallReadLocked(fd, off) // the commonest read's own start (tryfirst.go)
+			return
+		}
+		round, next, tm, be = a.queueKernelLocked(kind, fd, off, sa, fa, false)
+	} else {
+		// Outside mu: submitting may complete this or other operations
+		// inline, and completing takes their locks.
+		mayUsePort := a.mayUsePort(kind)
+		a.mu.Lock()
+		round, next, tm, be = a.queueKernelLocked(kind, fd, off, sa, fa, mayUsePort)
 	}
-	// Outside mu: submitting may complete this or other operations inline,
-	// and completing takes their locks.
-	mayUsePort := a.mayUsePort(kind)
-	round, next, tm, be := a.queueKernel(kind, fd, off, sa, fa, mayUsePort)
 	if next == startNone && kind == opClose {
 		closeRefused(fd) // ended before its backend had it (ops_file.go)
 	}
@@ -269,16 +284,15 @@ const (
 	startSubmitNow                  // queued, and it waits for a device: submit it at once, even from a callback (completion.Urgent)
 )
 
-// queueKernel begins kind and queues its SQEs, or leaves it in stateTry
+// queueKernelLocked begins kind and queues its SQEs, or leaves it in stateTry
 // for the starter to try first. round is the worker goroutine of a.sh
 // running the Aio's own callback when the Aio restarts itself from it (that
 // round submits when the callback returns), else 0. (If another goroutine starts it while the callback runs, as
 // nng allows, the operation is submitted when the callback returns, or
 // with any earlier submission on the ring.) be is the backend that
 // queued it (opBackend), which startSubmit submits to; mayUsePort is
-// mayUsePort's answer for kind.
-func (a *Aio) queueKernel(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs, mayUsePort bool) (round int64, next startNext, tm timing, be backend) {
-	a.mu.Lock()
+// mayUsePort's answer for kind. Called with mu held; it releases mu.
+func (a *Aio) queueKernelLocked(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs, mayUsePort bool) (round int64, next startNext, tm timing, be backend) {
 	defer a.unlock() // also when beginLocked panics
 	round = a.ownRoundLocked()
 	if (kind == opSend || kind == opSendTo) && a.x != nil && a.x.attached != nil && !a.x.attached.live.Load() {

@@ -117,7 +117,7 @@ func (a *Aio) beginInline(kind opKind, fd int, fa *fileArgs, timed bool) (d op.D
 	return d, ok, false, timed && a.e.statxPaths.timeNext(a.statxSlowRun)
 }
 
-// beginInlineLocked begins kind and describes it, as queueKernel does up
+// beginInlineLocked begins kind and describes it, as queueKernelLocked does up
 // to the backend: false when it ended at once (its callback is handed
 // off). It puts the operation in state Kernel for the inline call.
 func (a *Aio) beginInlineLocked(kind opKind, fd int, fa *fileArgs) bool {

@@ -7,7 +7,7 @@ import (
 	"unsafe"
 )
 
-// A small read that its own start serves (startSmallRead) leaves the
+// A small read that its own start serves (startSmallReadLocked) leaves the
 // Aio's pins as the general start would: a kept buffer that the read's
 // IOV lies in stays pinned (nothing pins it again), one it does not is
 // let go at the start, and a read its try finishes pins nothing new (one

@@ -75,7 +75,7 @@ func (a *Aio) onPortLocked(mayUse bool) bool {
 
 // opBackend is the backend carrying a's current operation: its ring, or
 // for a blocking socket transfer the engine's readiness backend. Called
-// with mu held (the start returns it to its submission: queueKernel).
+// with mu held (the start returns it to its submission: queueKernelLocked).
 // onPort is set only after the backend started (onPortLocked).
 func (a *Aio) opBackend() backend {
 	if a.onPort {

@@ -8,13 +8,13 @@ package aio
 // cached, O_DIRECT, a descriptor without RWF_NOWAIT) goes to the ring as
 // before.
 //
-// A read of at most 64 KiB is tried with Aio.mu held (queueKernel;
+// A read of at most 64 KiB is tried with Aio.mu held (queueKernelLocked;
 // completion's TryUnderLock): its try is one preadv2 with RWF_NOWAIT,
 // which never waits for a device, and the start, the try and the end
 // are then one critical section instead of two (decision 61). An Abort
 // meanwhile waits for the try, then finds the operation ended or in the
 // ring. The commonest of these, into the Aio's one buffer with no
-// deadline, takes a start of its own (startSmallRead, decision 87),
+// deadline, takes a start of its own (startSmallReadLocked, decision 87),
 // which skips the general start's steps that such a read never needs.
 // Besides these, the only system call under an Aio's mutex is the enter
 // a start or a cancel makes when it finds the SQ full (completion's
@@ -41,43 +41,29 @@ package aio
 
 import (
 	"math"
-	"sync/atomic"
 
 	"github.com/aioring/aioring/internal/filetry"
 	"github.com/aioring/aioring/internal/op"
 )
 
-// startSmallRead is the start of the commonest read, a small one into
-// the Aio's one buffer with no deadline, and chained from its callback as
-// a rule: queueKernel's steps that such a read needs and none of the
-// others (the timing, the general build of the description, registered
-// resources, the readiness backend, the socket and message checks), its
-// try under mu as there (decision 61), and, when the try finishes it, the
-// end of an operation that set nothing up (endTriedLocked). It reports
-// false, having changed nothing, for any other read, which queueKernel
-// starts. Decision 87: a chained cached read about 25 ns cheaper.
-func (a *Aio) startSmallRead(fd int, off int64) bool {
-	a.mu.Lock()
-	if !a.smallReadLocked(fd, off) {
-		a.mu.Unlock() // nothing owed: no hand-off was made
-		return false
-	}
+// startSmallReadLocked is the start of the commonest read, a small one
+// into the Aio's one buffer with no deadline, and chained from its
+// callback as a rule: queueKernelLocked's steps that such a read needs
+// and none of the others (the timing, the general build of the
+// description, registered resources, the readiness backend, the socket
+// and message checks), its try under mu as there (decision 61), and,
+// when the try finishes it, the end of an operation that set nothing up
+// (endTriedLocked). Decision 87: a chained cached read about 25 ns
+// cheaper. Called with mu held, once smallReadLocked said yes; it
+// releases mu.
+func (a *Aio) startSmallReadLocked(fd int, off int64) {
 	round := a.ownRoundLocked()
-	// beginLocked's steps for the two states smallReadLocked admits.
-	if a.state == stateCallback {
-		a.carried = true // see beginLocked
-	} else {
-		atomic.AddInt32(&a.busy, 1) // sequentially consistent: see Aio.busy
-	}
-	a.gen++
-	a.abortErr = nil
-	a.newFD = 0
-	a.onPort = false
-	// After busy rose, as in queueKernel: Close's handshake (Aio.busy).
+	a.beginKeepingResultLocked("ReadAt")
+	// After busy rose, as in queueKernelLocked: Close's handshake (Aio.busy).
 	if err := a.admitLocked(); err != nil {
 		a.finishLocked(err, 0, nil)
 		a.unlock()
-		return true
+		return
 	}
 	a.kind = opRead
 	if a.pinLo != 0 {
@@ -94,25 +80,24 @@ func (a *Aio) startSmallRead(fd int, off int64) bool {
 		a.countDirectLocked(r)
 		a.endTriedLocked(int(r.Res))
 		a.unlock()
-		return true
+		return
 	}
 	// A miss, an error or anything unusual: the general path's
 	// continuation, from the state it would have been in. Only the ring
 	// needs its opcode (the try did not), so it is asked only now.
-	a.setResultLocked(nil, 0)
+	a.setResultLocked(nil, 0) // beginLocked's reset, skipped above
 	if !done && !a.sh.Supports(d) {
 		a.finishLocked(ErrUnsupported, 0, nil)
 		a.unlock()
-		return true
+		return
 	}
 	next := a.afterTryLocked(r, done, timing{mode: tInfinite})
 	a.unlock()
 	a.submitNext(a.sh, next, round)
-	return true
 }
 
 // smallReadLocked reports whether a ReadAt of fd at off takes
-// startSmallRead: a read the engine tries first, of at most
+// startSmallReadLocked: a read the engine tries first, of at most
 // filetry.InlineMax bytes (one preadv2 under mu, as TryUnderLock allows
 // on both backends) into the Aio's one buffer, by an Aio with no extra
 // state (aioExtra: no expiry, no vector of buffers, no lazy timer), no
@@ -182,7 +167,7 @@ func (a *Aio) retryAndUnlock(goid int64) {
 }
 
 // tryThenQueue tries the operation left in stateTry (mu not held), then
-// ends it with the try's result, or queues it as queueKernel would have.
+// ends it with the try's result, or queues it as queueKernelLocked would have.
 func (a *Aio) tryThenQueue(tm timing) startNext {
 	r, done := a.sh.Try(&a.desc)
 	a.mu.Lock()
@@ -215,7 +200,7 @@ func (a *Aio) afterTryLocked(r op.Result, done bool, tm timing) startNext {
 		a.finishLocked(ErrClosed, 0, nil)
 		return startNone
 	}
-	// The try pinned nothing (queueKernel): the kernel will hold the
+	// The try pinned nothing (queueKernelLocked): the kernel will hold the
 	// buffers until the CQE.
 	a.pinBuffersLocked(&a.desc)
 	if !a.enqueueLocked(tm) {

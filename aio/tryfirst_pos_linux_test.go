@@ -186,7 +186,7 @@ func TestTryFirstWriteAtTheFilePosition(t *testing.T) {
 			t.Fatalf("append at the position: %v, %d bytes", a.Result(), a.Count())
 		}
 		b := make([]byte, 16)
-		rfd, err := unix.Open("/proc/self/fd/"+itoa(afd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		rfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(afd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,5 +226,3 @@ func TestTryFirstWriteAtThePositionOfAFullPipe(t *testing.T) {
 		}
 	})
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
