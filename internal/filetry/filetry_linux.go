@@ -5,6 +5,7 @@ package filetry
 import (
 	"unsafe"
 
+	"github.com/aioring/aioring/internal/fdtype"
 	"github.com/aioring/aioring/internal/op"
 	"golang.org/x/sys/unix"
 )
@@ -52,7 +53,7 @@ type State struct {
 	known    bool  // fd's flags were read
 	buffered bool  // fd was opened without O_DIRECT
 	// kind: whether fd is a regular file (kindRegular) or not
-	// (kindOther), looked up (fstat) by the first read or write at the
+	// (kindOther), looked up (isRegular) by the first read or write at the
 	// file position after the flags were read; kindUnknown before.
 	kind uint8
 	age  uint8 // tries since the flags were read; read again when it wraps
@@ -177,11 +178,10 @@ func (s *State) regular(fd int32) bool {
 	return s.kind == kindRegular
 }
 
-// isRegular reports whether fd is a regular file now (fstat).
-func isRegular(fd int32) bool {
-	var st unix.Stat_t
-	return unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
-}
+// isRegular reports whether fd is a regular file now: statx of the type
+// alone, since an fstat before each write at the file position would
+// make every such write dirty the inode (decision 91).
+func isRegular(fd int32) bool { return fdtype.IsRegular(fd) }
 
 // missed maps a refused preadv2 to an Outcome.
 func missed(e unix.Errno) Outcome {

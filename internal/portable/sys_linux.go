@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/aioring/aioring/internal/fdtype"
 	"github.com/aioring/aioring/internal/op"
 	"golang.org/x/sys/unix"
 )
@@ -255,11 +256,11 @@ func tryRW(po *portOp) (int32, portNext) {
 // what a pipe that polls writable has room for.
 const capWriteMax = 4096
 
-// regularFile reports whether fd is a regular file (or fstat failed, and
-// the call will say why).
+// regularFile reports whether fd is a regular file (or the look failed,
+// and the call will say why).
 func regularFile(fd int32) bool {
-	var st unix.Stat_t
-	return unix.Fstat(int(fd), &st) != nil || st.Mode&unix.S_IFMT == unix.S_IFREG
+	m, e := fdtype.Mode(fd)
+	return e != 0 || m == unix.S_IFREG
 }
 
 // sockIO is one non-blocking receive or send: MSG_DONTWAIT makes this call

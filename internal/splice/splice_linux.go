@@ -5,6 +5,7 @@ package splice
 import (
 	"unsafe"
 
+	"github.com/aioring/aioring/internal/fdtype"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,13 +19,14 @@ const (
 	BlockingSocket            // a socket in blocking mode: waits for data or room, whatever the flags
 )
 
-// EndOf says what fd is (fstat(2), and F_GETFL for a socket).
+// EndOf says what fd is (its type by statx, which leaves a file's times
+// unqueried, see package fdtype; and F_GETFL for a socket).
 func EndOf(fd int32) (End, unix.Errno) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(fd), &st); err != nil {
-		return Other, err.(unix.Errno)
+	mode, e := fdtype.Mode(fd)
+	if e != 0 {
+		return Other, e
 	}
-	switch st.Mode & unix.S_IFMT {
+	switch mode {
 	case unix.S_IFIFO:
 		return Pipe, 0
 	case unix.S_IFSOCK:
