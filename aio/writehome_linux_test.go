@@ -37,10 +37,10 @@ func TestWriteChainsGatherByDescriptor(t *testing.T) {
 	//
 	// Only an attempt whose writes were all made on their starters says
 	// anything: on a machine slow enough that two timed writes in a row
-	// take over 50 µs, an Aio leaves its next 256 writes to the ring
-	// (internal/filetry), and a write that comes back through the ring
-	// has its callback homed by Aio (aioCQE.MoveTo). CI once saw three
-	// such attempts split 816 / 784.
+	// take over 1 ms (50 µs before decision 92), an Aio leaves its next
+	// 256 writes to the ring (internal/filetry), and a write that comes
+	// back through the ring has its callback homed by Aio
+	// (aioCQE.MoveTo). CI once saw three such attempts split 816 / 784.
 	var (
 		runs        map[int64]int
 		total, most int

@@ -42,10 +42,19 @@ import (
 
 // Tuning of the writes made on the caller.
 const (
-	// writeSlow: an inline write longer than this waited for something
-	// (a cached 4 KiB write takes about 1 µs here), or its thread was
-	// preempted.
-	writeSlow = 50 * time.Microsecond
+	// writeSlow: an inline write longer than this waited for longer than
+	// an io-wq worker's trip is worth. A cached 4 KiB write takes a
+	// microsecond or two, but writes to a file under writeback wait tens
+	// to hundreds of microseconds now and then, for the inode's lock
+	// behind another writer, the journal or the dirty-page throttle; a
+	// worker would wait as long, at more CPU and one thread more, and
+	// its writes would hold the same lock against the starters' (at 50
+	// µs, the bench's random overwrites sent writes to the ring in every
+	// run, decision 92). Shorter than this, the other callbacks of the
+	// starter's goroutine wait no longer than the watchdog lets them
+	// (completion.watchdogPeriod, 1 ms, hands them on); a file system
+	// whose writes wait longer, twice in a row, gets the ring.
+	writeSlow = time.Millisecond
 	// writeSlowInARow: slow writes in a row (one alone may be a
 	// preemption) after which an Aio leaves its writes to its backend...
 	writeSlowInARow = 2

@@ -195,9 +195,16 @@ func TestWriteDirectIsLeft(t *testing.T) {
 }
 
 // Two slow inline writes in a row leave the next writeRingAfterSlow to
-// the backend; one slow write alone (a preemption) does not.
+// the backend; one slow write alone (a preemption) does not, nor do waits
+// shorter than writeSlow, as a file under writeback makes them.
 func TestWriteSlowBacksOff(t *testing.T) {
 	var w writeState
+	for range 4 {
+		w.took(500 * time.Microsecond)
+	}
+	if w.toRing != 0 || w.slow != 0 {
+		t.Fatalf("after four writes of 500 µs: toRing %d, slow %d; want 0, 0", w.toRing, w.slow)
+	}
 	w.took(time.Second)
 	w.took(time.Microsecond)
 	if w.toRing != 0 || w.slow != 0 {
