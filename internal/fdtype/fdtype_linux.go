@@ -14,8 +14,10 @@ import (
 // allocates (unix.Statx would copy its string argument to the heap).
 var emptyPath [1]byte
 
-// noStatx is set once statx(2) failed with ENOSYS (a kernel before 4.11,
-// or a seccomp filter that refuses it): Mode then asks fstat(2).
+// noStatx is set once statx(2) failed with ENOSYS or EPERM (a kernel
+// before 4.11, or a seccomp filter that refuses it, which older container
+// runtimes' default profiles did with EPERM): Mode then asks fstat(2),
+// which answers wherever it did before.
 var noStatx atomic.Bool
 
 // Mode returns the S_IFMT bits of the file fd names (unix.S_IFREG,
@@ -32,7 +34,7 @@ func Mode(fd int32) (uint32, unix.Errno) {
 		switch {
 		case e == 0:
 			return uint32(stx.Mode) & unix.S_IFMT, 0
-		case e != unix.ENOSYS:
+		case e != unix.ENOSYS && e != unix.EPERM:
 			return 0, e
 		}
 		noStatx.Store(true)

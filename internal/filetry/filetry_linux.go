@@ -53,7 +53,7 @@ type State struct {
 	known    bool  // fd's flags were read
 	buffered bool  // fd was opened without O_DIRECT
 	// kind: whether fd is a regular file (kindRegular) or not
-	// (kindOther), looked up (isRegular) by the first read or write at the
+	// (kindOther), looked up (fdtype.IsRegular) by the first read or write at the
 	// file position after the flags were read; kindUnknown before.
 	kind uint8
 	age  uint8 // tries since the flags were read; read again when it wraps
@@ -167,21 +167,16 @@ const (
 // refresh of the flags. A number closed and reused meanwhile may be
 // another kind of file now: a read tried at its position then only meets
 // an EAGAIN that the backend's read waits out; a write that may block
-// asks isRegular itself.
+// asks fdtype.IsRegular itself.
 func (s *State) regular(fd int32) bool {
 	if s.kind == kindUnknown {
 		s.kind = kindOther
-		if isRegular(fd) {
+		if fdtype.IsRegular(fd) {
 			s.kind = kindRegular
 		}
 	}
 	return s.kind == kindRegular
 }
-
-// isRegular reports whether fd is a regular file now: statx of the type
-// alone, since an fstat before each write at the file position would
-// make every such write dirty the inode (decision 91).
-func isRegular(fd int32) bool { return fdtype.IsRegular(fd) }
 
 // missed maps a refused preadv2 to an Outcome.
 func missed(e unix.Errno) Outcome {

@@ -23,10 +23,11 @@ package filetry
 // terminal, a pipe, a socket) fails with ESPIPE before it writes or
 // waits. A write at the file position (-1), which nothing refuses so, is
 // made here only for a regular file: State.regular says whether to try
-// it at all, and isRegular asks again before each write that may block;
-// it moves the position as os.File.Write's does (decision 90). What
-// refuses RWF_NOWAIT and seeks is a file (or a device such
-// as /dev/null), whose write ends when the kernel has the data. The
+// it at all, and fdtype.IsRegular asks again before each write that may
+// block (a statx of the type alone: decision 91); it moves the position
+// as os.File.Write's does (decision 90). What refuses RWF_NOWAIT and
+// seeks is a file (or a device such as /dev/null), whose write ends when
+// the kernel has the data. The
 // refusal is remembered per descriptor number until the flags are read
 // again (State.refresh), and that is safe for the same reason: a number
 // reused for a pipe or socket meanwhile meets ESPIPE and goes to the
@@ -36,6 +37,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/aioring/aioring/internal/fdtype"
 	"github.com/aioring/aioring/internal/op"
 	"golang.org/x/sys/unix"
 )
@@ -137,7 +139,7 @@ func (s *State) Write(d *op.Desc) (op.Result, Outcome) {
 	if d.Attempt || d.Len() > InlineMax {
 		return op.Result{}, Declined
 	}
-	if d.Off == -1 && !isRegular(d.FD) {
+	if d.Off == -1 && !fdtype.IsRegular(d.FD) {
 		// Looked at again for each blocking write at the position: the
 		// kind State.regular remembers is the number's when the flags
 		// were read, and a number closed and reused for a pipe since
