@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/aioring/aioring/aio"
+	"github.com/aioring/aioring/internal/fdhold"
 	"golang.org/x/sys/unix"
 )
 
@@ -359,6 +360,10 @@ func (f *File) getAio() *aio.Aio {
 	f.poolMu.Unlock()
 	a := f.e.NewAio(nil)
 	a.SetTimeout(aio.Infinite)
+	// Its operations name f.fd alone, which f holds open until Close,
+	// after they have ended and the Aio is freed: the engine may keep
+	// what it learnt of the descriptor between them (internal/fdhold).
+	fdhold.Mark(a)
 	return a
 }
 

@@ -388,8 +388,10 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 	a.kind = kind
 	a.dropStalePinsLocked() // pin.go; no operation is in flight here
 	d := &a.desc
-	be := d.Backend // the backend's per-Aio state outlives the operation
-	*d = op.Desc{FD: int32(fd), Token: uint64(a.userData()), Backend: be}
+	// The backend's per-Aio state and the owner's promise (Held) outlive
+	// the operation.
+	be, held := d.Backend, d.Held
+	*d = op.Desc{FD: int32(fd), Token: uint64(a.userData()), Backend: be, Held: held}
 	switch kind {
 	case opNop:
 		d.Kind, d.FD = op.Nop, -1

@@ -72,7 +72,7 @@ func (a *Aio) startSmallReadLocked(fd int, off int64) {
 	d := &a.desc
 	// Not pinned, as any read tried first: its starter's preadv2 is all
 	// that uses the buffer, unless it misses (afterTryLocked pins then).
-	*d = op.Desc{Kind: op.Read, FD: int32(fd), Off: off, Token: uint64(a.userData()), Backend: d.Backend}
+	*d = op.Desc{Kind: op.Read, FD: int32(fd), Off: off, Token: uint64(a.userData()), Backend: d.Backend, Held: d.Held}
 	d.Iov.Base = &a.iov0[0]
 	d.Iov.SetLen(len(a.iov0))
 	r, done := a.sh.Try(d)

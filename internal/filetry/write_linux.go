@@ -24,7 +24,8 @@ package filetry
 // waits. A write at the file position (-1), which nothing refuses so, is
 // made here only for a regular file: State.regular says whether to try
 // it at all, and fdtype.IsRegular asks again before each write that may
-// block (a statx of the type alone: decision 91); it moves the position
+// block (a statx of the type alone: decision 91), unless the Aio's owner
+// holds the descriptor open (op.Desc.Held, decision 94); it moves the position
 // as os.File.Write's does (decision 90). What refuses RWF_NOWAIT and
 // seeks is a file (or a device such as /dev/null), whose write ends when
 // the kernel has the data. The
@@ -139,11 +140,13 @@ func (s *State) Write(d *op.Desc) (op.Result, Outcome) {
 	if d.Attempt || d.Len() > InlineMax {
 		return op.Result{}, Declined
 	}
-	if d.Off == -1 && !fdtype.IsRegular(d.FD) {
+	if d.Off == -1 && !d.Held && !fdtype.IsRegular(d.FD) {
 		// Looked at again for each blocking write at the position: the
 		// kind State.regular remembers is the number's when the flags
 		// were read, and a number closed and reused for a pipe since
-		// would block here.
+		// would block here. Unless the Aio's owner holds the descriptor
+		// open (d.Held: an adapt.File's), so that the number cannot have
+		// been reused (decision 94).
 		return op.Result{}, Declined
 	}
 	timed := w.timeNext()

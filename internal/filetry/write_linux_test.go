@@ -245,3 +245,33 @@ func TestWriteSlowBacksOff(t *testing.T) {
 		t.Fatalf("write after the back-off: %v, want Done", out)
 	}
 }
+
+// A write at the file position for an Aio whose owner holds the
+// descriptor (op.Desc.Held) skips the per-write look at its kind. Seen
+// with a promise broken on purpose, harmlessly: the file's number made to
+// name /dev/null, which takes a blocking write at once. Without Held the
+// look finds a character device and declines; with it the State's
+// remembered kind stands and the write is made here.
+func TestWriteHeldSkipsTheLook(t *testing.T) {
+	fd := refusingFile(t)
+	var s State
+	if _, out := s.Write(writeDesc(fd, -1, []byte("file"))); out != Done || s.w.nowait != nowaitRefused || s.kind != kindRegular {
+		t.Fatalf("first write: %v, RWF_NOWAIT state %d, kind %d", out, s.w.nowait, s.kind)
+	}
+	null, err := unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("opening /dev/null: %v", err)
+	}
+	defer unix.Close(null)
+	if err := unix.Dup3(null, fd, unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	if _, out := s.Write(writeDesc(fd, -1, []byte("not held"))); out != Declined {
+		t.Errorf("write without Held to what is now /dev/null: %v, want Declined", out)
+	}
+	d := writeDesc(fd, -1, []byte("held"))
+	d.Held = true
+	if r, out := s.Write(d); out != Done || r.Res != 4 {
+		t.Errorf("write with Held: %v, %d bytes; want Done, 4", out, r.Res)
+	}
+}

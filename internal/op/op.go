@@ -152,6 +152,14 @@ type Desc struct {
 	// once even from inside a callback, instead of with the round's batch
 	// (docs/design.md, decision 44).
 	Device bool
+	// Held: every descriptor this Aio's operations name is held open by
+	// the Aio's owner during and between them (an adapt.File's Aios, which
+	// name only the File's own descriptor), so its number cannot have been
+	// closed and reused since a backend last looked at it: what a backend
+	// learnt of its kind still holds. Set once per Aio by the aio package
+	// (internal/fdhold) and kept across operations, like Backend. (In the
+	// padding after Device.)
+	Held bool
 	// Deadline bounds the operation in the backend. The aio package
 	// leaves it zero for operations a backend cannot cut short (a
 	// regular file's read in io-wq or on a file worker) and bounds those
