@@ -17,5 +17,9 @@
 // The promise is not offered to users of package aio: an Aio that
 // breaks it (its descriptor closed and the number reused for a pipe or
 // a terminal between two writes at the file position) could block its
-// starter, which may be one of the engine's reapers.
+// starter, which may be one of the engine's reapers. A File's Aios are
+// started only by the goroutines that call the File's methods, never by
+// a callback, so even a File whose number a program closed and reused
+// behind its back (through Fd) would block only that caller's write,
+// as os.File's write to the pipe would.
 package fdhold
