@@ -33,9 +33,14 @@ func TestFileAiosHoldTheirDescriptor(t *testing.T) {
 			if _, err := unix.Pwritev2(f.Fd(), [][]byte{[]byte("probe")}, 0, unix.RWF_NOWAIT); err != unix.EOPNOTSUPP {
 				t.Skipf("a buffered pwritev2(RWF_NOWAIT) in %s gave %v, not EOPNOTSUPP: this test needs a file system that refuses it (ext4)", filepath.Dir(path), err)
 			}
-			// One goroutine's writes take the File's spare Aio each time.
+			// One goroutine's operations take the File's spare Aio each
+			// time. The read between the writes takes the small read's own
+			// start, which must carry the promise on as the others do.
 			if _, err := f.Write([]byte("regular")); err != nil {
 				t.Fatal(err)
+			}
+			if n, err := f.ReadAt(make([]byte, 7), 0); n != 7 || err != nil {
+				t.Fatalf("ReadAt: %d, %v", n, err)
 			}
 			direct := e.Stats().Direct
 			null, err := unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0)
