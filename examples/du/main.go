@@ -14,13 +14,15 @@
 // directory the Statx finds goes back to the listers.
 //
 // An entry that cannot be read or stat-ed is reported on standard error
-// and left out of the total, and the exit status is 1, as with du.
+// and left out of the total, and the exit status is 1, as with du; a PATH
+// that does not exist gets no total line.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -47,6 +49,12 @@ func main() {
 	}
 	status := 0
 	for _, p := range flag.Args() {
+		if _, err := os.Lstat(p); err != nil {
+			// As du: a PATH that is not there gets no total line.
+			fmt.Fprintf(os.Stderr, "du: cannot access %s: %v\n", p, unwrapPath(err))
+			status = 1
+			continue
+		}
 		total, errs := Usage(e, p, *n, os.Stderr)
 		if errs > 0 {
 			status = 1
@@ -55,6 +63,15 @@ func main() {
 	}
 	e.Close()
 	os.Exit(status)
+}
+
+// unwrapPath is err without the *fs.PathError's "lstat PATH: " prefix,
+// which the message names already.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
 }
 
 // listers is how many goroutines list directories at once: reading a

@@ -173,4 +173,21 @@ func TestCommand(t *testing.T) {
 	if string(out) != want {
 		t.Errorf("output %q, want %q", out, want)
 	}
+
+	// A PATH that is not there: an error, no total line for it, exit
+	// status 1, and the other PATHs' totals still printed, as du does.
+	missing := filepath.Join(t.TempDir(), "missing")
+	cmd := exec.Command("go", "run", ".", missing, root)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("with a missing PATH: %v, want exit status 1", err)
+	}
+	if string(out) != want {
+		t.Errorf("with a missing PATH: output %q, want %q", out, want)
+	}
+	if !strings.Contains(stderr.String(), "cannot access "+missing+": no such file or directory") {
+		t.Errorf("with a missing PATH: standard error %q, want it to say it cannot access %s", stderr.String(), missing)
+	}
 }
