@@ -261,7 +261,7 @@ func netErr(op string, err error) error {
 	case errors.Is(err, aio.ErrStopped):
 		return net.ErrClosed
 	case errors.As(err, &errno):
-		name := map[string]string{"read": "recvfrom", "write": "sendto", "accept": acceptCall, "dial": "connect"}[op]
+		name := map[string]string{"accept": acceptCall, "dial": "connect"}[op] // read and write: as named, as net names them
 		if name == "" {
 			name = op
 		}

@@ -18,11 +18,32 @@ import (
 // Like *os.File it is safe for concurrent use: ReadAt and WriteAt calls run
 // in parallel, each on an Aio of its own. Close waits for operations in
 // flight and then closes the descriptor; later operations fail with an
-// error matching os.ErrClosed.
+// error matching os.ErrClosed. Read, Write and Seek of a regular file or a
+// directory are serialised, as the kernel serialises read(2), write(2)
+// and lseek(2) on one open file (an io_uring read or write at the file
+// position does not take that lock). Where it differs from *os.File: on a
+// pipe or a socket, ReadAt and WriteAt read and write the stream and
+// ignore the offset (as the ring's reads and writes do) where os.File's
+// fail with ESPIPE; ReadAtContext is the cancellable way to read a pipe.
 type File struct {
 	e    *aio.Engine
 	fd   int
 	name string
+
+	// appendMode: opened by OpenFile with O_APPEND, where WriteAt is
+	// refused as os.File refuses it (pwrite would append instead).
+	appendMode bool
+
+	// kind is the file's S_IFMT bits once looked up (fileKind), 0 before.
+	kind atomic.Uint32
+	// posMu serialises Read, Write and Seek of a regular file or a
+	// directory. The kernel does so for read(2), write(2) and lseek(2)
+	// (f_pos_lock), but an io_uring read or write at the file position
+	// reads the position when it starts and stores it when it ends, so
+	// concurrent ones would read the same bytes twice or write over
+	// each other. Streams have no position and are left unserialised:
+	// a Read waiting on a socket must not hold back a Write.
+	posMu sync.Mutex
 
 	// life is the count of operations in flight, with fileClosed set
 	// once Close has begun: an operation adds 1 and backs out if the bit
@@ -68,7 +89,9 @@ func OpenFile(e *aio.Engine, name string, flag int, perm os.FileMode) (*File, er
 		}
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	return NewFile(e, a.FD(), name), nil
+	f := NewFile(e, a.FD(), name)
+	f.appendMode = flag&os.O_APPEND != 0
+	return f, nil
 }
 
 // Open is OpenFile (its older name).
@@ -121,6 +144,10 @@ func (f *File) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, f.check("read")
 	}
+	if f.sharesPos() {
+		f.posMu.Lock()
+		defer f.posMu.Unlock()
+	}
 	n, err := f.op(context.Background(), "read", func(a *aio.Aio) {
 		a.SetIOV(p[:min(len(p), maxChunk)])
 		a.ReadAt(f.fd, -1)
@@ -133,6 +160,10 @@ func (f *File) Read(p []byte) (int, error) {
 
 // Write writes all of p at the file position.
 func (f *File) Write(p []byte) (int, error) {
+	if f.sharesPos() {
+		f.posMu.Lock()
+		defer f.posMu.Unlock()
+	}
 	return f.writeLoop(context.Background(), p, -1)
 }
 
@@ -168,10 +199,43 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 // WriteAtContext is WriteAt that gives up when ctx is done; the error then
 // matches ctx.Err() and the count says how much was written.
 func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if f.appendMode {
+		return 0, errWriteAtInAppendMode
+	}
 	if off < 0 {
 		return 0, &os.PathError{Op: "writeat", Path: f.name, Err: errors.New("negative offset")}
 	}
 	return f.writeLoop(ctx, p, off)
+}
+
+// errWriteAtInAppendMode is os.File's error for WriteAt on a file opened
+// with O_APPEND.
+var errWriteAtInAppendMode = errors.New("os: invalid use of WriteAt on file opened with O_APPEND")
+
+// fileKind returns the S_IFMT bits of the file, looked up once; 0 when
+// they cannot be known. It takes no hold on f (an operation's hold here
+// would be one more in flight for Close to see): a look that Close
+// overtakes may see another descriptor, so it is kept only if f was not
+// closed when it ended, and what it returns matters only to calls that
+// then fail with os.ErrClosed.
+func (f *File) fileKind() uint32 {
+	if k := f.kind.Load(); k != 0 {
+		return k
+	}
+	k, err := fileType(f.fd)
+	if err != nil || f.life.Load()&fileClosed != 0 {
+		return 0
+	}
+	f.kind.Store(k)
+	return k
+}
+
+// sharesPos reports whether f has a file position that the kernel
+// serialises its reads, writes and seeks on (a regular file or a
+// directory): then posMu must.
+func (f *File) sharesPos() bool {
+	k := f.fileKind()
+	return k == unix.S_IFREG || k == unix.S_IFDIR
 }
 
 // writeLoop writes all of p at off (-1: the file position).
@@ -212,9 +276,17 @@ func (f *File) SyncContext(ctx context.Context) error {
 // resulting negative position is an error (EINVAL). It is lseek(2) itself:
 // it never waits, so it is no engine operation.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
-	if err := f.check("seek"); err != nil {
-		return 0, err
+	if f.sharesPos() {
+		f.posMu.Lock()
+		defer f.posMu.Unlock()
 	}
+	// Held, as an operation is, so that Close cannot close the
+	// descriptor (and another open reuse its number) under the lseek.
+	if f.life.Add(1)&fileClosed != 0 {
+		f.release()
+		return 0, &os.PathError{Op: "seek", Path: f.name, Err: os.ErrClosed}
+	}
+	defer f.release()
 	off, err := unix.Seek(f.fd, offset, whence)
 	if err != nil {
 		return 0, &os.PathError{Op: "seek", Path: f.name, Err: err}

@@ -69,3 +69,18 @@ func setKeepAlive(fd int) error {
 	}
 	return nil
 }
+
+// fileType returns the S_IFMT bits of the file fd names. It asks statx(2)
+// for the type alone, which leaves the inode's times unqueried
+// (internal/fdtype says why that matters), and fstat(2) where statx fails.
+func fileType(fd int) (uint32, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_TYPE, &stx); err == nil {
+		return uint32(stx.Mode) & unix.S_IFMT, nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Mode & unix.S_IFMT, nil
+}

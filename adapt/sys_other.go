@@ -73,3 +73,12 @@ func setKeepAlive(fd int) error {
 	}
 	return nil
 }
+
+// fileType returns the S_IFMT bits of the file fd names (fstat(2)).
+func fileType(fd int) (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	return uint32(st.Mode) & unix.S_IFMT, nil
+}
