@@ -250,7 +250,9 @@ func (a *Aio) Free() {
 
 // Reap is Free without waiting: the Aio is stopped now and released once
 // its callback has returned. It is the way to free an Aio from its own
-// callback.
+// callback. On an Aio without a callback, a descriptor that an OpenAt or
+// Accept in progress at Reap produces anyway is closed: nobody could take
+// it.
 func (a *Aio) Reap() {
 	a.mu.Lock()
 	a.stopped = true

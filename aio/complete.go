@@ -137,6 +137,9 @@ func (a *Aio) resultLocked(r op.Result) (count int, err error) {
 		return 0, nil
 	}
 	a.dropPendingLocked()
+	if a.kind == opClose && res == -int32(syscall.EBADF) && a.e.backend == BackendIOURing && closeRingFD(a.desc.FD) {
+		return 0, nil // an io_uring instance's descriptor, which IORING_OP_CLOSE refuses (ops_file.go)
+	}
 	return 0, syscall.Errno(-res)
 }
 

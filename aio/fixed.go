@@ -569,7 +569,8 @@ func (a *Aio) fixedLocked() error {
 	}
 	if s := fx.bufs.Load(); s != nil {
 		switch d.Kind {
-		case op.Read, op.Write, op.Recv, op.Send:
+		case op.Read, op.Write, op.Recv, op.Send,
+			op.SendTo, op.RecvFrom: // a datagram's IOV too: FreeFixedBuffer must refuse it meanwhile
 			return a.fixedBufsLocked(s, d)
 		}
 	}

@@ -125,6 +125,7 @@ package aio
 import (
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/aioring/aioring/internal/completion"
 	"github.com/aioring/aioring/internal/op"
@@ -443,6 +444,14 @@ func (a *Aio) unbusyLocked() {
 		if a.waiters > 0 {
 			a.waitCond.Broadcast()
 			a.sh.WokeWaiter()
+		}
+		if a.reaped && a.cb == nil && a.newFD > 0 {
+			// An OpenAt or Accept of an Aio without a callback ended
+			// after Reap gave the Aio up: nobody can take its
+			// descriptor, which is closed rather than leaked. (Free
+			// sets reaped only once the Aio is idle.)
+			syscall.Close(int(a.newFD - 1))
+			a.newFD = 0
 		}
 		a.maybeReleaseLocked()
 	}

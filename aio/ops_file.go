@@ -12,6 +12,8 @@ package aio
 
 import (
 	"math"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -185,6 +187,24 @@ func closeRefused(fd int) {
 	if fd >= 0 && fd <= math.MaxInt32 {
 		syscall.Close(fd)
 	}
+}
+
+// closeRingFD closes fd with close(2) if it is an io_uring instance's
+// descriptor, and reports whether it did. IORING_OP_CLOSE refuses those
+// (EBADF) and leaves them open, where CloseFD promises close(2): a
+// CloseFD of another library's ring must not leak it. Only for a ring
+// CLOSE that gave EBADF: the number is still the caller's if it names a
+// ring, and a number that is not open (or that now names another file)
+// is left alone.
+func closeRingFD(fd int32) bool {
+	if fd < 0 {
+		return false
+	}
+	l, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(fd)))
+	if err != nil || l != "anon_inode:[io_uring]" {
+		return false
+	}
+	return syscall.Close(int(fd)) == nil
 }
 
 // statxAdapt decides, per engine, where a Statx of a path goes (decision
