@@ -101,6 +101,10 @@ func (a *Aio) resultLocked(r op.Result) (count int, err error) {
 		// A zero timeout's attempt would have had to wait.
 		a.dropPendingLocked()
 		return 0, ErrTimedOut
+	case op.Closed:
+		// CloseFD closed the descriptor it waited on (endPortWaiters).
+		a.dropPendingLocked()
+		return 0, ErrClosed
 	}
 	if res >= 0 {
 		switch a.kind {

@@ -348,6 +348,14 @@ func resolveMsgConfig(cfg *Config) error {
 // shares it, as closing the last of them would. For other descriptors it
 // is unix.Close.
 //
+// Operations that wait for fd's readiness in the engine's poller end with
+// ErrClosed too, since a closed descriptor leaves a poller without a
+// report: on the portable backend every Recv, Send, Accept, Connect or
+// RecvMsg waiting on fd, and on io_uring a blocking Recv or Send of an
+// Aio without a callback (which waits for readiness that way). A request
+// in the ring holds its file instead and goes on (a Recv of an Aio with a
+// callback, or with Config.RingOnly): end it with Cancel or Stop.
+//
 // A descriptor registered with RegisterFD is unregistered first.
 func (e *Engine) CloseFD(fd int) error {
 	e.unregisterForClose(fd)

@@ -349,7 +349,10 @@ func (e *Engine) FreeFixedBuffer(b []byte) error {
 // registered descriptor with Engine.CloseFD, which unregisters it first,
 // or UnregisterFD it before closing it, or the table keeps the file open
 // and the number, once reused, still reaches the old file through the
-// engine. A descriptor that is not open, and one already registered, is
+// engine. The exception is an Accept that waits: the engine's multishot
+// accept serves it, one request that outlives the operation, armed on
+// the number; so close a registered listener with CloseFD, or unregister
+// it first, as any other. A descriptor that is not open, and one already registered, is
 // ErrInvalid. On the portable backend nothing is registered, with the
 // same errors.
 func (e *Engine) RegisterFD(fd int) error {

@@ -3,6 +3,7 @@
 package aio_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -107,8 +108,10 @@ func TestMsgCloseFDAndReuse(t *testing.T) {
 		t.Fatalf("RecvMsg on the reused number = %v, %v; want new", m, err)
 	}
 	m.Free()
-	if aio.MsgMultishot(e) {
-		// A waiter at CloseFD ends with ErrClosed.
+	if aio.MsgMultishot(e) || e.Backend() == aio.BackendPortable {
+		// A waiter at CloseFD ends with ErrClosed: the multishot's
+		// state ends it, and on the portable backend CloseFD ends what
+		// waits in its poller for the descriptor (EndWaiters).
 		b.SetTimeout(waitLimit)
 		startRecvMsgParked(t, e, b, fds[0])
 		e.CloseFD(fds[0])
@@ -117,9 +120,8 @@ func TestMsgCloseFDAndReuse(t *testing.T) {
 			t.Fatalf("RecvMsg waiting at CloseFD = %v, want ErrClosed", b.Result())
 		}
 	} else {
-		// A single-shot receive is in the kernel (or the portable
-		// backend's poller) as a Recv is; closing its descriptor does
-		// not end it.
+		// A single-shot receive on a ring is in the kernel as a Recv
+		// is, holding its file; closing its descriptor does not end it.
 		t.Log("single-shot RecvMsg: the check of a waiter ended by CloseFD does not apply")
 	}
 
@@ -195,4 +197,41 @@ func TestMsgAcceptQueue(t *testing.T) {
 			t.Fatal("accepted descriptor is not close-on-exec")
 		}
 	}
+}
+
+// TestCloseFDEndsReadinessWaiters: a Recv waiting for readiness in the
+// engine's poller (the portable backend's, or a ring engine's readiness
+// backend for a blocking Recv of an Aio without a callback) ends with
+// ErrClosed when Engine.CloseFD closes its descriptor: the poller drops
+// the closed descriptor without a report, so it would otherwise wait
+// until its timeout.
+func TestCloseFDEndsReadinessWaiters(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *aio.Engine) {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := fds[0]
+		defer unix.Close(fds[1])
+		a := e.NewAio(nil)
+		defer a.Free()
+		a.SetTimeout(waitLimit)
+		a.SetIOV(make([]byte, 16))
+		a.Recv(x)
+		time.Sleep(20 * time.Millisecond) // waiting by now
+		if err := e.CloseFD(x); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { a.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			a.Stop()
+			t.Fatalf("a Recv waiting at CloseFD of its descriptor still waits 5 s later (after Stop: %v)", a.Result())
+		}
+		if !errors.Is(a.Result(), aio.ErrClosed) {
+			t.Fatalf("Recv waiting at CloseFD = %v, want ErrClosed", a.Result())
+		}
+	})
 }

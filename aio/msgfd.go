@@ -936,6 +936,7 @@ func (ms *msgEngine) closeFD(fd int) error {
 // its close(2): Aio.CloseFD then closes through its backend. It runs with
 // no lock held, and allocates nothing when fd has no state.
 func (ms *msgEngine) endFD(fd int) {
+	ms.e.endPortWaiters(fd)
 	var after msgAfter
 	for {
 		st := ms.lookup(int32(fd))

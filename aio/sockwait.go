@@ -48,6 +48,25 @@ type sockPort struct {
 	refused bool // Close has run: no backend is made any more; under mu
 }
 
+// endPortWaiters ends, with ErrClosed, the operations waiting for fd's
+// readiness on a portable backend: the engine's own (the portable
+// engine) and the readiness backend of a ring engine's blocking
+// transfers. Their poller would drop the closed descriptor without a
+// report. On a ring the multishot states end theirs (endFD's drop), and
+// a ring request holds its file, so nothing waits unreported there.
+func (e *Engine) endPortWaiters(fd int) {
+	if e.backend == BackendPortable {
+		for _, sh := range e.shards {
+			if p, ok := sh.(*portable.Backend); ok {
+				p.EndWaiters(int32(fd))
+			}
+		}
+	}
+	if p := e.port.started.Load(); p != nil {
+		p.EndWaiters(int32(fd))
+	}
+}
+
 // mayUsePort reports whether an operation of kind may go to the engine's
 // readiness backend; if so, the backend is started here, before the start
 // takes mu (no blocking system call runs under an Aio's lock).

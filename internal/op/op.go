@@ -249,6 +249,11 @@ const (
 	// WaitEvents) is ready, or the backend gave up waiting for it
 	// (SocketWait); the aio package tries it again.
 	Ready
+	// Closed: the descriptor the operation waited on was closed by
+	// Engine.CloseFD or Aio.CloseFD while it waited for readiness (the
+	// portable backend, whose poller drops a closed descriptor without a
+	// report); the aio package reports ErrClosed.
+	Closed
 )
 
 // SocketWait reports whether the ring carries out an operation of kind k

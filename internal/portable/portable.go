@@ -460,6 +460,30 @@ func (p *Backend) Push(int64) {
 	}
 }
 
+// EndWaiters ends every operation waiting for fd's readiness as
+// op.Closed, on the calling goroutine: the engine's CloseFD calls it
+// before it closes fd. The poller drops a closed descriptor without a
+// report (epoll and kqueue both), so these would otherwise wait until
+// their deadlines, or for ever. An operation in its system call (a file
+// worker's) is not waiting and keeps its result. Call it holding no
+// lock: it runs the ends' completions.
+func (p *Backend) EndWaiters(fd int32) {
+	p.mu.Lock()
+	if fw := p.fds[fd]; fw != nil && !p.closed {
+		for _, list := range []*opList{&fw.readers, &fw.writers} {
+			for po := list.pop(); po != nil; po = list.pop() {
+				p.doneLocked(po, op.Closed)
+			}
+		}
+		// The next waiter on this number arms afresh (the entry is
+		// gone from the poller with the descriptor, or names a
+		// duplicate nobody waits on).
+		fw.armed = 0
+	}
+	p.mu.Unlock()
+	p.Push(0)
+}
+
 // endLocked takes po out of the backend (its timer disarmed) and returns
 // the token its result goes to.
 func (p *Backend) endLocked(po *portOp) uint64 {
