@@ -589,8 +589,11 @@ func TestSplitHeavyBatch(t *testing.T) {
 	}
 	// A light batch preempted by the kernel counts for at most
 	// splitSampleMax per callback; it takes two such in a row to split
-	// one: allow that, not more.
-	if total > 8 {
+	// one: allow that, not more. Not under the race detector, whose
+	// instrumentation of the seat's own code makes a callback that does
+	// nothing cost more than splitHeavy (the bound failed in 6 of 30
+	// runs with -race, none of 30 without).
+	if total > 8 && !raceEnabled {
 		t.Fatalf("light batches were split: %v of their callbacks meant for worker 1 ran there, per batch", light)
 	}
 
