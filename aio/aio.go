@@ -173,9 +173,11 @@ type aioExtra struct {
 	pending  *Msg     // a fallback RecvMsg's buffer while in the kernel
 	waitPool msgPool  // the pool a fallback RecvMsg waits on for a buffer (stateMsg)
 	// The descriptor a fallback RecvMsg last received from, plus one (0:
-	// none), and whether it is a datagram socket (msgdgram.go).
-	rmFD    int32
-	rmDgram bool
+	// none), and whether it is a datagram socket (msgdgram.go), as seen
+	// when the engine's count of CloseFDs was rmCloses.
+	rmFD     int32
+	rmDgram  bool
+	rmCloses uint64
 	// msgFDs: the descriptor states this Aio started RecvMsg or Accept
 	// on (msgfd.go); under mu (appended with the state's lock held too).
 	msgFDs []*fdState

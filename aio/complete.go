@@ -119,7 +119,19 @@ func (a *Aio) resultLocked(r op.Result) (count int, err error) {
 			// stands, so nothing is leaked.
 			a.newFD = res + 1
 			return 0, nil
-		case opRead, opWrite, opRecv, opSend, opSendTo, opSplice:
+		case opSend, opSendTo:
+			if res == 0 && a.desc.Len() > 0 && !a.desc.ZeroCopy {
+				// No send of a non-empty buffer ends with 0 bytes
+				// sent: a stream's sends at least one, a datagram
+				// is all or nothing. This kernel's io_uring does it
+				// when a unix datagram socket's peer is full: its
+				// first try takes the data and refuses (EAGAIN),
+				// and its retry once there is room sends what is
+				// left, an empty datagram. Said, not called sent.
+				return 0, errSentEmpty
+			}
+			return int(res), nil
+		case opRead, opWrite, opRecv, opSplice:
 			return int(res), nil
 		case opRecvFrom:
 			a.x.dg.ok = true // From decodes the source

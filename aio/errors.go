@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"syscall"
 )
 
 // aioError is a sentinel error that also matches the standard library's
@@ -59,3 +60,10 @@ type wrapError struct {
 
 func (e *wrapError) Error() string   { return e.kind.Error() + ": " + e.cause.Error() }
 func (e *wrapError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+// errSentEmpty is a Send or SendTo of a non-empty buffer that the kernel
+// ended with 0 bytes sent: io_uring on Linux 6.18 does that to a unix
+// datagram socket whose peer's queue is full (complete.go), after its
+// receiver got an empty datagram. It matches syscall.EAGAIN (the peer had
+// no room), so a caller that retries on EAGAIN sends the data again.
+var errSentEmpty error = &aioError{msg: "aio: the kernel sent an empty datagram in place of the buffer (io_uring, a unix datagram peer with a full queue): nothing of it was sent", also: []error{syscall.EAGAIN}}

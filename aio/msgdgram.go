@@ -18,8 +18,10 @@ package aio
 // empty one too; from a stream with a plain recv, as before datagrams came
 // (a recvmsg with the address room cost 15-18% more per receive there).
 // Which it is, the Aio learns with getsockopt(SO_TYPE) when its RecvMsg
-// names another descriptor than the last (x.rmFD): one system call per
-// descriptor, under the Aio's lock, never per receive.
+// names another descriptor than the last (x.rmFD), or the engine has
+// closed a descriptor with CloseFD since (its number may now name a
+// socket of the other type): one system call per descriptor, under the
+// Aio's lock, never per receive.
 //
 // Either way the receiving Aio copies the source out when it takes the
 // Msg (takeMsgLocked), so From decodes it as after a RecvFrom.

@@ -52,8 +52,10 @@ func (a *Aio) bufferLocked(d *op.Desc) error {
 	d.Iov.SetLen(len(m.buf))
 	// A datagram socket's receive is a recvmsg, with room for the source
 	// (msgdgram.go); a stream's a plain recv.
-	if x.rmFD != d.FD+1 {
-		x.rmFD, x.rmDgram = d.FD+1, sockIsDgram(d.FD)
+	// Asked again after any CloseFD: the number may name another socket
+	// now, of the other type.
+	if closes := ms.closes.Load(); x.rmFD != d.FD+1 || x.rmCloses != closes {
+		x.rmFD, x.rmDgram, x.rmCloses = d.FD+1, sockIsDgram(d.FD), closes
 	}
 	if x.rmDgram {
 		return a.msghdrLocked(d, op.RecvFrom, nil)

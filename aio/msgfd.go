@@ -137,6 +137,10 @@ type msgEngine struct {
 	// starvations counts receives that found the pool empty (-ENOBUFS, or
 	// no free buffer for a fallback receive), for tests.
 	starvations atomic.Int64
+
+	// closes counts endFD's calls (CloseFD): a fallback RecvMsg asks a
+	// descriptor's type again when it has moved (aioExtra.rmFD).
+	closes atomic.Uint64
 }
 
 // msgRing is the message machinery of one ring (one backend shard).
@@ -936,6 +940,7 @@ func (ms *msgEngine) closeFD(fd int) error {
 // its close(2): Aio.CloseFD then closes through its backend. It runs with
 // no lock held, and allocates nothing when fd has no state.
 func (ms *msgEngine) endFD(fd int) {
+	ms.closes.Add(1)
 	ms.e.endPortWaiters(fd)
 	var after msgAfter
 	for {

@@ -23,11 +23,13 @@ type tryState struct {
 	// Splice's (trysplice_linux.go): the descriptors whose flags were
 	// read, tries since, how its ends can be spliced (spliceReady,
 	// spliceRing; 0: not read), which ends are pipes, and whether the
-	// last wait's end was guessed.
+	// last wait's end was guessed; and the ends' file status flags
+	// (F_GETFL) when their kinds were read.
 	fd, out                  int32
 	age                      uint8
 	splice                   uint8
 	inPipe, outPipe, guessed bool
+	inFl, outFl              int
 }
 
 // tryStateOf returns the try state in d.Backend, made on first use.

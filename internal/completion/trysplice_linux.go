@@ -47,10 +47,17 @@ func (s *Shard) trySplice(d *op.Desc) (op.Result, bool) {
 		return op.Result{}, false // the number is a slot of the ring's file table
 	}
 	ts := tryStateOf(d)
-	if ts.splice == 0 || ts.fd != d.FD || ts.out != d.Out || ts.age == 0 {
-		// Read again every 256 splices: a closed number may be reused
-		// for another file.
-		ts.fd, ts.out = d.FD, d.Out
+	// The ends' flags, read before every try: a socket put in blocking
+	// mode since, or a number closed and reused for a file of another
+	// kind (a pipe's end is read-only or write-only, a socket is
+	// read-write), must not get a splice(2) here, which would block the
+	// starter (a reaper, when it retries) beyond any cancel or timeout.
+	inFl, _ := getfl(d.FD)
+	outFl, _ := getfl(d.Out)
+	if ts.splice == 0 || ts.fd != d.FD || ts.out != d.Out || ts.age == 0 || ts.inFl != inFl || ts.outFl != outFl {
+		// Read again every 256 splices too: a closed number may be
+		// reused for another file.
+		ts.fd, ts.out, ts.inFl, ts.outFl = d.FD, d.Out, inFl, outFl
 		ts.splice = spliceRing
 		in, _ := splicex.EndOf(d.FD) // an error is the ring's to report (EBADF...)
 		out, _ := splicex.EndOf(d.Out)
@@ -130,4 +137,14 @@ func spliceNonblock(d *op.Desc) (int, unix.Errno) {
 		out = &outOff
 	}
 	return splicex.Nonblock(d.FD, in, d.Out, out, int(d.N))
+}
+
+// getfl returns fd's file status flags (F_GETFL), or -1 when they cannot
+// be read (a closed descriptor).
+func getfl(fd int32) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETFL, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), 0
 }

@@ -48,11 +48,13 @@ func splice(po *portOp) (int32, unix.Errno) {
 func trySplice(po *portOp) (int32, portNext) {
 	if po.spliceMode == 0 {
 		mode, pipes := uint8(spliceNonblock), 0
-		for _, fd := range [2]int32{po.fd, po.out} {
+		var ends [2]splicex.End
+		for i, fd := range [2]int32{po.fd, po.out} {
 			end, e := splicex.EndOf(fd)
 			if e != 0 {
 				return -int32(e), nDone
 			}
+			ends[i] = end
 			if end == splicex.Pipe {
 				pipes++
 			}
@@ -64,6 +66,15 @@ func trySplice(po *portOp) (int32, portNext) {
 			// What splice(2) says, before any wait for readiness that
 			// could never end.
 			return -int32(unix.EINVAL), nDone
+		}
+		if mode == spliceBlocking {
+			// No call is made before the wait: what splice(2) refuses
+			// at once is refused here, or the wait (for a pipe end
+			// that never polls ready in that direction) would last
+			// until the deadline.
+			if e := blockingSpliceArgs(po, ends); e != 0 {
+				return -int32(e), nDone
+			}
 		}
 		po.spliceMode = mode
 	}
@@ -91,4 +102,28 @@ func trySplice(po *portOp) (int32, portNext) {
 	}
 	po.wfd = po.fd
 	return 0, nRead
+}
+
+// blockingSpliceArgs checks, for a Splice with a blocking socket end (and
+// so a pipe at the other; ends are their kinds), what splice(2) checks
+// before it waits: the input readable and the output writable (EBADF),
+// and no offset on the pipe (ESPIPE).
+func blockingSpliceArgs(po *portOp, ends [2]splicex.End) unix.Errno {
+	for i, fd := range [2]int32{po.fd, po.out} {
+		if ends[i] != splicex.Pipe {
+			continue
+		}
+		fl, e := getfl(fd)
+		if e != 0 {
+			return e
+		}
+		acc := fl & unix.O_ACCMODE
+		if i == 0 && acc == unix.O_WRONLY || i == 1 && acc == unix.O_RDONLY {
+			return unix.EBADF
+		}
+		if i == 0 && po.off != -1 || i == 1 && po.outOff != -1 {
+			return unix.ESPIPE
+		}
+	}
+	return 0
 }
