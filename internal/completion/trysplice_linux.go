@@ -47,16 +47,26 @@ func (s *Shard) trySplice(d *op.Desc) (op.Result, bool) {
 		return op.Result{}, false // the number is a slot of the ring's file table
 	}
 	ts := tryStateOf(d)
-	// The ends' flags, read before every try: a socket put in blocking
-	// mode since, or a number closed and reused for a file of another
-	// kind (a pipe's end is read-only or write-only, a socket is
+	// The ends' flags, read at each Splice's first try: a socket put in
+	// blocking mode since, or a number closed and reused for a file of
+	// another kind (a pipe's end is read-only or write-only, a socket is
 	// read-write), must not get a splice(2) here, which would block the
 	// starter (a reaper, when it retries) beyond any cancel or timeout.
-	inFl, _ := getfl(d.FD)
-	outFl, _ := getfl(d.Out)
+	// Not again at a retry after a wait for readiness: the same
+	// operation's ends (two fcntl calls per try were 15 more system
+	// calls per 1 MiB message in the proxy, docs/design.md decision 97).
+	inFl, outFl := ts.inFl, ts.outFl
+	if !retry {
+		inFl, _ = getfl(d.FD)
+		outFl, _ = getfl(d.Out)
+	}
 	if ts.splice == 0 || ts.fd != d.FD || ts.out != d.Out || ts.age == 0 || ts.inFl != inFl || ts.outFl != outFl {
 		// Read again every 256 splices too: a closed number may be
 		// reused for another file.
+		if retry {
+			inFl, _ = getfl(d.FD)
+			outFl, _ = getfl(d.Out)
+		}
 		ts.fd, ts.out, ts.inFl, ts.outFl = d.FD, d.Out, inFl, outFl
 		ts.splice = spliceRing
 		in, _ := splicex.EndOf(d.FD) // an error is the ring's to report (EBADF...)
