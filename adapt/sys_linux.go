@@ -5,6 +5,7 @@ import (
 	"os"
 	"unsafe"
 
+	"github.com/aioring/aioring/internal/fdtype"
 	"golang.org/x/sys/unix"
 )
 
@@ -70,17 +71,12 @@ func setKeepAlive(fd int) error {
 	return nil
 }
 
-// fileType returns the S_IFMT bits of the file fd names. It asks statx(2)
-// for the type alone, which leaves the inode's times unqueried
-// (internal/fdtype says why that matters), and fstat(2) where statx fails.
+// fileType returns the S_IFMT bits of the file fd names (internal/fdtype:
+// statx of the type alone, which leaves the inode's times unqueried).
 func fileType(fd int) (uint32, error) {
-	var stx unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_TYPE, &stx); err == nil {
-		return uint32(stx.Mode) & unix.S_IFMT, nil
+	m, e := fdtype.Mode(int32(fd))
+	if e != 0 {
+		return 0, e
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, err
-	}
-	return st.Mode & unix.S_IFMT, nil
+	return m, nil
 }
