@@ -352,9 +352,9 @@ func (e *Engine) FreeFixedBuffer(b []byte) error {
 // engine. The exception is an Accept that waits: the engine's multishot
 // accept serves it, one request that outlives the operation, armed on
 // the number; so close a registered listener with CloseFD, or unregister
-// it first, as any other. A descriptor that is not open, and one already registered, is
-// ErrInvalid. On the portable backend nothing is registered, with the
-// same errors.
+// it first, as any other. A descriptor that is not open, and one already
+// registered, is ErrInvalid. On the portable backend nothing is
+// registered, with the same errors.
 func (e *Engine) RegisterFD(fd int) error {
 	if fd < 0 || fd > math.MaxInt32 {
 		return &wrapError{ErrInvalid, fmt.Errorf("RegisterFD(%d): not a descriptor", fd)}
