@@ -308,31 +308,8 @@ func TestAuditNetRecvMsgTimeoutFlood(t *testing.T) {
 		for _, a := range aios {
 			a.Free()
 		}
-		for {
-			k, _, err := unix.Recvfrom(fb, b[:], unix.MSG_DONTWAIT)
-			if err != nil {
-				break
-			}
-			note(b[:k])
-		}
-		lost, dup := 0, 0
-		for i, c := range seen {
-			switch {
-			case c == 0:
-				if lost == 0 {
-					t.Errorf("datagram %d lost", i)
-				}
-				lost++
-			case c > 1:
-				if dup == 0 {
-					t.Errorf("datagram %d received %d times", i, c)
-				}
-				dup++
-			}
-		}
-		if lost+dup+bad > 0 {
-			t.Fatalf("%d datagrams lost, %d duplicated, %d malformed of %d", lost, dup, bad, n)
-		}
+		drainDatagrams(fb, b[:], note)
+		checkEachOnce(t, seen, bad)
 	})
 }
 
@@ -728,31 +705,8 @@ func TestAuditNetRecvFromConcurrentTimeouts(t *testing.T) {
 			for _, a := range aios {
 				a.Free()
 			}
-			for {
-				k, _, err := unix.Recvfrom(fb, b[:], unix.MSG_DONTWAIT)
-				if err != nil {
-					break
-				}
-				note(b[:k])
-			}
-			lost, dup := 0, 0
-			for i, c := range seen {
-				switch {
-				case c == 0:
-					if lost == 0 {
-						t.Errorf("datagram %d lost", i)
-					}
-					lost++
-				case c > 1:
-					if dup == 0 {
-						t.Errorf("datagram %d received %d times", i, c)
-					}
-					dup++
-				}
-			}
-			if lost+dup+bad > 0 {
-				t.Fatalf("%d datagrams lost, %d duplicated, %d malformed of %d", lost, dup, bad, n)
-			}
+			drainDatagrams(fb, b[:], note)
+			checkEachOnce(t, seen, bad)
 		})
 	}
 }
@@ -1214,4 +1168,39 @@ func processCPU() time.Duration {
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// drainDatagrams hands note every datagram still queued on fd.
+func drainDatagrams(fd int, b []byte, note func([]byte)) {
+	for {
+		k, _, err := unix.Recvfrom(fd, b, unix.MSG_DONTWAIT)
+		if err != nil {
+			return
+		}
+		note(b[:k])
+	}
+}
+
+// checkEachOnce fails t unless every datagram numbered in seen (its index)
+// was received exactly once, and none malformed (bad).
+func checkEachOnce(t *testing.T, seen []int, bad int) {
+	t.Helper()
+	lost, dup := 0, 0
+	for i, c := range seen {
+		switch {
+		case c == 0:
+			if lost == 0 {
+				t.Errorf("datagram %d lost", i)
+			}
+			lost++
+		case c > 1:
+			if dup == 0 {
+				t.Errorf("datagram %d received %d times", i, c)
+			}
+			dup++
+		}
+	}
+	if lost+dup+bad > 0 {
+		t.Fatalf("%d datagrams lost, %d duplicated, %d malformed of %d", lost, dup, bad, len(seen))
+	}
 }
