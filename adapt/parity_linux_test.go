@@ -46,31 +46,7 @@ func TestAuditConcurrentBigIOSharesThePosition(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				var mu sync.Mutex
-				total := 0
-				seen := map[string]int{}
-				var wg sync.WaitGroup
-				for g := 0; g < 4; g++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						b := make([]byte, size)
-						for {
-							n, err := io.ReadFull(f, b)
-							if err != nil {
-								if n != 0 || err != io.EOF {
-									t.Errorf("ReadFull: %d, %v", n, err)
-								}
-								return
-							}
-							mu.Lock()
-							total += n
-							seen[string(b[:8])]++
-							mu.Unlock()
-						}
-					}()
-				}
-				wg.Wait()
+				total, seen := readBlocksConcurrently(t, f, 4, size)
 				f.Close()
 				if total != len(content) || len(seen) != blocks {
 					t.Fatalf("round %d: read %d bytes, %d distinct blocks; want %d, %d", round, total, len(seen), len(content), blocks)

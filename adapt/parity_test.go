@@ -206,31 +206,7 @@ func TestAuditConcurrentReadsShareThePosition(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			var mu sync.Mutex
-			total := 0
-			seen := map[string]int{}
-			var wg sync.WaitGroup
-			for g := 0; g < 4; g++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					b := make([]byte, size)
-					for {
-						n, err := io.ReadFull(f, b)
-						if err != nil {
-							if n != 0 || err != io.EOF {
-								t.Errorf("ReadFull: %d, %v", n, err)
-							}
-							return
-						}
-						mu.Lock()
-						total += n
-						seen[string(b[:8])]++
-						mu.Unlock()
-					}
-				}()
-			}
-			wg.Wait()
+			total, seen := readBlocksConcurrently(t, f, 4, size)
 			if total != len(content) || len(seen) != blocks {
 				t.Errorf("read %d bytes, %d distinct blocks; want %d, %d", total, len(seen), len(content), blocks)
 			}
@@ -890,4 +866,35 @@ func auditPattern(n int) []byte {
 		p[i] = byte(i)
 	}
 	return bytes.Repeat(p, n/251+1)[:n]
+}
+
+// readBlocksConcurrently reads f to its end with readers goroutines, each
+// reading size bytes at a time at the shared position, and returns the
+// bytes read and how often each block (named by its first 8 bytes) came.
+func readBlocksConcurrently(t *testing.T, f io.Reader, readers, size int) (total int, seen map[string]int) {
+	var mu sync.Mutex
+	seen = map[string]int{}
+	var wg sync.WaitGroup
+	for g := 0; g < readers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := make([]byte, size)
+			for {
+				n, err := io.ReadFull(f, b)
+				if err != nil {
+					if n != 0 || err != io.EOF {
+						t.Errorf("ReadFull: %d, %v", n, err)
+					}
+					return
+				}
+				mu.Lock()
+				total += n
+				seen[string(b[:8])]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return total, seen
 }
