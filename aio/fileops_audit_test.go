@@ -841,7 +841,7 @@ func TestAuditStatxMatchesStatx(t *testing.T) {
 		{"AT_EMPTY_PATH closed fd", 1 << 20, "", unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS},
 		{"AT_EMPTY_PATH fd", ffd, "", unix.AT_EMPTY_PATH, unix.STATX_INO},
 		{"relative on a file", ffd, "x", 0, unix.STATX_BASIC_STATS},
-		{"reserved mask bit", unix.AT_FDCWD, file, 0, 1 << 31},
+		{"reserved mask bit", unix.AT_FDCWD, file, 0, -1 << 31}, // bit 31 (STATX__RESERVED), within a 32-bit int
 		{"bad sync flags", unix.AT_FDCWD, file, unix.AT_STATX_FORCE_SYNC | unix.AT_STATX_DONT_SYNC, unix.STATX_BASIC_STATS},
 	}
 	for _, ringOnly := range []bool{false, true} {
