@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -94,4 +95,60 @@ func TestAuditConcurrentBigIOSharesThePosition(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Stat of a file and of a directory, compared with os.
+func TestAuditStatLikeOS(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "f")
+	os.WriteFile(name, []byte("12345"), 0o640)
+	for _, p := range []string{name, dir} {
+		of, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ofi, _ := of.Stat()
+		af, err := OpenFile(testEngine, p, os.O_RDONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		afi, err := af.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ofi.Name() != afi.Name() || ofi.Size() != afi.Size() || ofi.Mode() != afi.Mode() ||
+			!ofi.ModTime().Equal(afi.ModTime()) || ofi.IsDir() != afi.IsDir() {
+			t.Errorf("%s: os %v %d %v %v; adapt %v %d %v %v", p, ofi.Name(), ofi.Size(), ofi.Mode(), ofi.ModTime(),
+				afi.Name(), afi.Size(), afi.Mode(), afi.ModTime())
+		}
+		os1, as := statFields(ofi.Sys().(*syscall.Stat_t)), statFields(afi.Sys().(*syscall.Stat_t))
+		if os1 != as {
+			t.Errorf("%s: Sys differ:\nos    %+v\nadapt %+v", p, os1, as)
+		}
+		// Read of a directory.
+		_, oerr := of.Read(make([]byte, 10))
+		_, aerr := af.Read(make([]byte, 10))
+		if errClass(oerr) != errClass(aerr) {
+			t.Errorf("%s: Read: os %v, adapt %v", p, oerr, aerr)
+		}
+		of.Close()
+		af.Close()
+	}
+}
+
+// statFields is what a Stat_t says on every architecture, without the
+// padding and the legacy fields some have (386's 32-bit X__st_ino, which
+// a Stat_t made from statx(2) leaves 0).
+type statFieldSet struct {
+	dev, ino, nlink, rdev uint64
+	mode, uid, gid        uint32
+	size, blksize, blocks int64
+	atim, mtim, ctim      syscall.Timespec
+}
+
+func statFields(st *syscall.Stat_t) statFieldSet {
+	return statFieldSet{dev: uint64(st.Dev), ino: uint64(st.Ino), nlink: uint64(st.Nlink), rdev: uint64(st.Rdev),
+		mode: uint32(st.Mode), uid: st.Uid, gid: st.Gid,
+		size: int64(st.Size), blksize: int64(st.Blksize), blocks: int64(st.Blocks),
+		atim: st.Atim, mtim: st.Mtim, ctim: st.Ctim}
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -385,45 +384,6 @@ func TestAuditOpenFlagsLikeOS(t *testing.T) {
 	}
 	if after := openFDs(t); after > before {
 		t.Errorf("%d descriptors open before, %d after", before, after)
-	}
-}
-
-// Stat of a file and of a directory, compared with os.
-func TestAuditStatLikeOS(t *testing.T) {
-	dir := t.TempDir()
-	name := filepath.Join(dir, "f")
-	os.WriteFile(name, []byte("12345"), 0o640)
-	for _, p := range []string{name, dir} {
-		of, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ofi, _ := of.Stat()
-		af, err := OpenFile(testEngine, p, os.O_RDONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		afi, err := af.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ofi.Name() != afi.Name() || ofi.Size() != afi.Size() || ofi.Mode() != afi.Mode() ||
-			!ofi.ModTime().Equal(afi.ModTime()) || ofi.IsDir() != afi.IsDir() {
-			t.Errorf("%s: os %v %d %v %v; adapt %v %d %v %v", p, ofi.Name(), ofi.Size(), ofi.Mode(), ofi.ModTime(),
-				afi.Name(), afi.Size(), afi.Mode(), afi.ModTime())
-		}
-		os1, as := ofi.Sys().(*syscall.Stat_t), afi.Sys().(*syscall.Stat_t)
-		if *os1 != *as {
-			t.Errorf("%s: Sys differ:\nos    %+v\nadapt %+v", p, *os1, *as)
-		}
-		// Read of a directory.
-		_, oerr := of.Read(make([]byte, 10))
-		_, aerr := af.Read(make([]byte, 10))
-		if errClass(oerr) != errClass(aerr) {
-			t.Errorf("%s: Read: os %v, adapt %v", p, oerr, aerr)
-		}
-		of.Close()
-		af.Close()
 	}
 }
 
