@@ -254,7 +254,8 @@ func (a *Aio) Free() {
 // its callback has returned. It is the way to free an Aio from its own
 // callback. On an Aio without a callback, a descriptor that an OpenAt or
 // Accept in progress at Reap produces anyway is closed: nobody could take
-// it.
+// it. One that ended before Reap is the caller's (read FD first): an
+// operation can end between a look at Busy and the Reap.
 func (a *Aio) Reap() {
 	a.mu.Lock()
 	a.stopped = true
