@@ -995,65 +995,58 @@ func TestAuditNetSpliceEndChangesMode(t *testing.T) {
 // its IPv4-mapped source in From, a reply to that From reaches the
 // sender, and SendTo an IPv4 address from the IPv6 socket works.
 func TestAuditNetDualStack(t *testing.T) {
-	for _, be := range []aio.Backend{aio.BackendIOURing, aio.BackendPortable} {
-		t.Run(string(be), func(t *testing.T) {
-			e, err := aio.NewEngine(aio.Config{Backend: be})
-			if err != nil {
-				t.Skipf("%s unavailable: %v", be, err)
+	eachBackend(t, func(t *testing.T, e *aio.Engine) {
+		s6, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|tSockCloexec, 0)
+		if err != nil {
+			t.Skipf("no IPv6: %v", err)
+		}
+		own(t, s6)
+		unix.SetsockoptInt(s6, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+		if err := unix.Bind(s6, &unix.SockaddrInet6{}); err != nil {
+			t.Skipf("bind [::]: %v", err)
+		}
+		sa6, _ := unix.Getsockname(s6)
+		port := sa6.(*unix.SockaddrInet6).Port
+		s4, sa4 := dgramSocket(t, unix.AF_INET, false)
+		a := e.NewAio(nil)
+		defer a.Free()
+		a.SetTimeout(waitLimit)
+		if err := unix.Sendto(s4, []byte("v4"), 0, &unix.SockaddrInet4{Port: port, Addr: loopback}); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 8)
+		a.SetIOV(buf)
+		a.RecvFrom(s6)
+		a.Wait()
+		if a.Result() != nil || string(buf[:a.Count()]) != "v4" {
+			t.Fatalf("RecvFrom: %v %q", a.Result(), buf[:a.Count()])
+		}
+		f, ok := a.From().(*unix.SockaddrInet6)
+		want := [16]byte{10: 0xff, 11: 0xff, 12: 127, 15: 1}
+		if !ok || f.Addr != want || f.Port != sa4.(*unix.SockaddrInet4).Port {
+			t.Fatalf("From = %s, want [::ffff:127.0.0.1]:%d", addrString(a.From()), sa4.(*unix.SockaddrInet4).Port)
+		}
+		a.SetIOV([]byte("re"))
+		a.SendTo(s6, f)
+		a.Wait()
+		if a.Result() != nil {
+			t.Fatalf("reply to the mapped address: %v", a.Result())
+		}
+		a.SetIOV([]byte("v4addr"))
+		a.SendTo(s6, sa4)
+		a.Wait()
+		if a.Result() != nil {
+			t.Fatalf("SendTo an IPv4 address from a dual-stack socket: %v", a.Result())
+		}
+		tv := unix.NsecToTimeval(int64(2 * time.Second))
+		unix.SetsockoptTimeval(s4, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		for _, want := range []string{"re", "v4addr"} {
+			n, _, err := unix.Recvfrom(s4, buf, 0)
+			if err != nil || string(buf[:n]) != want {
+				t.Fatalf("IPv4 sender read %q, %v; want %q", buf[:n], err, want)
 			}
-			t.Cleanup(func() { e.Close() })
-			s6, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|tSockCloexec, 0)
-			if err != nil {
-				t.Skipf("no IPv6: %v", err)
-			}
-			own(t, s6)
-			unix.SetsockoptInt(s6, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
-			if err := unix.Bind(s6, &unix.SockaddrInet6{}); err != nil {
-				t.Skipf("bind [::]: %v", err)
-			}
-			sa6, _ := unix.Getsockname(s6)
-			port := sa6.(*unix.SockaddrInet6).Port
-			s4, sa4 := dgramSocket(t, unix.AF_INET, false)
-			a := e.NewAio(nil)
-			defer a.Free()
-			a.SetTimeout(waitLimit)
-			if err := unix.Sendto(s4, []byte("v4"), 0, &unix.SockaddrInet4{Port: port, Addr: loopback}); err != nil {
-				t.Fatal(err)
-			}
-			buf := make([]byte, 8)
-			a.SetIOV(buf)
-			a.RecvFrom(s6)
-			a.Wait()
-			if a.Result() != nil || string(buf[:a.Count()]) != "v4" {
-				t.Fatalf("RecvFrom: %v %q", a.Result(), buf[:a.Count()])
-			}
-			f, ok := a.From().(*unix.SockaddrInet6)
-			want := [16]byte{10: 0xff, 11: 0xff, 12: 127, 15: 1}
-			if !ok || f.Addr != want || f.Port != sa4.(*unix.SockaddrInet4).Port {
-				t.Fatalf("From = %s, want [::ffff:127.0.0.1]:%d", addrString(a.From()), sa4.(*unix.SockaddrInet4).Port)
-			}
-			a.SetIOV([]byte("re"))
-			a.SendTo(s6, f)
-			a.Wait()
-			if a.Result() != nil {
-				t.Fatalf("reply to the mapped address: %v", a.Result())
-			}
-			a.SetIOV([]byte("v4addr"))
-			a.SendTo(s6, sa4)
-			a.Wait()
-			if a.Result() != nil {
-				t.Fatalf("SendTo an IPv4 address from a dual-stack socket: %v", a.Result())
-			}
-			tv := unix.NsecToTimeval(int64(2 * time.Second))
-			unix.SetsockoptTimeval(s4, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-			for _, want := range []string{"re", "v4addr"} {
-				n, _, err := unix.Recvfrom(s4, buf, 0)
-				if err != nil || string(buf[:n]) != want {
-					t.Fatalf("IPv4 sender read %q, %v; want %q", buf[:n], err, want)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // A SendTo that waits for room (a unix datagram receiver whose queue is
@@ -1067,108 +1060,101 @@ func TestAuditNetDualStack(t *testing.T) {
 // nothing); on the portable backend the wait spins (epoll reports an
 // unconnected unix datagram socket writable while its peer is full).
 func TestAuditNetSendToWaitsForRoom(t *testing.T) {
-	for _, be := range []aio.Backend{aio.BackendIOURing, aio.BackendPortable} {
-		t.Run(string(be), func(t *testing.T) {
-			e, err := aio.NewEngine(aio.Config{Backend: be})
-			if err != nil {
-				t.Skipf("%s unavailable: %v", be, err)
-			}
-			t.Cleanup(func() { e.Close() })
-			rx, saRx := dgramSocket(t, unix.AF_UNIX, false)
-			tx, _ := dgramSocket(t, unix.AF_UNIX, false)
-			// Fill the receiver's queue.
-			sent := 0
-			for {
-				if err := unix.Sendto(tx, []byte("fill"), unix.MSG_DONTWAIT, saRx); err != nil {
-					if err != unix.EAGAIN {
-						t.Fatal(err)
-					}
-					break
-				}
-				sent++
-			}
-			rec := newRecorder()
-			a := e.NewAio(rec.cb)
-			a.SetIOV([]byte("late"))
-			a.SetTimeout(30 * time.Millisecond)
-			a.SendTo(tx, saRx)
-			if c := rec.next(t); c.err != aio.ErrTimedOut {
-				t.Fatalf("SendTo to a full receiver with a timeout: %v %d", c.err, c.count)
-			}
-			a.SetTimeout(0)
-			a.SendTo(tx, saRx)
-			if c := rec.next(t); c.err != aio.ErrTimedOut {
-				t.Fatalf("zero-timeout SendTo to a full receiver: %v %d", c.err, c.count)
-			}
-			a.SetTimeout(aio.Infinite)
-			a.SendTo(tx, saRx)
-			time.Sleep(10 * time.Millisecond)
-			a.Cancel()
-			if c := rec.next(t); c.err != aio.ErrCanceled {
-				t.Fatalf("cancelled SendTo: %v %d", c.err, c.count)
-			}
-			b := e.NewAio(rec.cb)
-			b.SetIOV([]byte("stop"))
-			b.SendTo(tx, saRx)
-			time.Sleep(10 * time.Millisecond)
-			b.Stop()
-			if c := rec.next(t); c.err != aio.ErrStopped {
-				t.Fatalf("stopped SendTo: %v %d", c.err, c.count)
-			}
-			b.Free()
-			// Now one that waits, and room made: on io_uring it waits
-			// without spinning (well under a second of CPU in a
-			// second); the portable backend's wait spins, since epoll
-			// reports an unconnected unix datagram socket writable
-			// while its peer is full (docs/design.md, Known limits).
-			a.SetTimeout(waitLimit)
-			a.SendTo(tx, saRx)
-			cpu0 := processCPU()
-			time.Sleep(time.Second)
-			if cpu := processCPU() - cpu0; cpu > 500*time.Millisecond {
-				if be == aio.BackendIOURing {
-					t.Errorf("%v of CPU while a SendTo waited for room for 1s: it spins", cpu)
-				} else {
-					t.Logf("%v of CPU while a SendTo waited for room for 1s (the portable backend's known spin)", cpu)
-				}
-			}
-			buf := make([]byte, 8)
-			got := map[string]int{}
-			var c call
-			for i := 0; i < sent+1; i++ {
-				n, _, err := unix.Recvfrom(rx, buf, 0)
-				if err != nil {
+	eachBackend(t, func(t *testing.T, e *aio.Engine) {
+		rx, saRx := dgramSocket(t, unix.AF_UNIX, false)
+		tx, _ := dgramSocket(t, unix.AF_UNIX, false)
+		// Fill the receiver's queue.
+		sent := 0
+		for {
+			if err := unix.Sendto(tx, []byte("fill"), unix.MSG_DONTWAIT, saRx); err != nil {
+				if err != unix.EAGAIN {
 					t.Fatal(err)
 				}
-				got[string(buf[:n])]++
-				if i == 0 {
-					c = rec.next(t)
-				}
+				break
 			}
-			if n, _, err := unix.Recvfrom(rx, buf, unix.MSG_DONTWAIT); err == nil {
-				got[string(buf[:n])]++
+			sent++
+		}
+		rec := newRecorder()
+		a := e.NewAio(rec.cb)
+		a.SetIOV([]byte("late"))
+		a.SetTimeout(30 * time.Millisecond)
+		a.SendTo(tx, saRx)
+		if c := rec.next(t); c.err != aio.ErrTimedOut {
+			t.Fatalf("SendTo to a full receiver with a timeout: %v %d", c.err, c.count)
+		}
+		a.SetTimeout(0)
+		a.SendTo(tx, saRx)
+		if c := rec.next(t); c.err != aio.ErrTimedOut {
+			t.Fatalf("zero-timeout SendTo to a full receiver: %v %d", c.err, c.count)
+		}
+		a.SetTimeout(aio.Infinite)
+		a.SendTo(tx, saRx)
+		time.Sleep(10 * time.Millisecond)
+		a.Cancel()
+		if c := rec.next(t); c.err != aio.ErrCanceled {
+			t.Fatalf("cancelled SendTo: %v %d", c.err, c.count)
+		}
+		b := e.NewAio(rec.cb)
+		b.SetIOV([]byte("stop"))
+		b.SendTo(tx, saRx)
+		time.Sleep(10 * time.Millisecond)
+		b.Stop()
+		if c := rec.next(t); c.err != aio.ErrStopped {
+			t.Fatalf("stopped SendTo: %v %d", c.err, c.count)
+		}
+		b.Free()
+		// Now one that waits, and room made: on io_uring it waits
+		// without spinning (well under a second of CPU in a
+		// second); the portable backend's wait spins, since epoll
+		// reports an unconnected unix datagram socket writable
+		// while its peer is full (docs/design.md, Known limits).
+		a.SetTimeout(waitLimit)
+		a.SendTo(tx, saRx)
+		cpu0 := processCPU()
+		time.Sleep(time.Second)
+		if cpu := processCPU() - cpu0; cpu > 500*time.Millisecond {
+			if e.Backend() == aio.BackendIOURing {
+				t.Errorf("%v of CPU while a SendTo waited for room for 1s: it spins", cpu)
+			} else {
+				t.Logf("%v of CPU while a SendTo waited for room for 1s (the portable backend's known spin)", cpu)
 			}
-			// Either the datagram went whole and the SendTo says so,
-			// or (io_uring on this kernel: the kernel sends an empty
-			// datagram in its place) the SendTo says nothing of it was
-			// sent, with an error matching EAGAIN. Never a success for
-			// data the receiver did not get.
-			switch {
-			case c.err == nil && c.count == 4 && got["late"] == 1 && got[""] == 0:
-			case errors.Is(c.err, syscall.EAGAIN) && c.count == 0 && got["late"] == 0 && got[""] == 1:
-				t.Logf("the kernel sent an empty datagram in place of the waiting one; the SendTo said so: %v", c.err)
-			default:
-				t.Errorf("SendTo once there is room: %v, count %d; the receiver got %v", c.err, c.count, got)
+		}
+		buf := make([]byte, 8)
+		got := map[string]int{}
+		var c call
+		for i := 0; i < sent+1; i++ {
+			n, _, err := unix.Recvfrom(rx, buf, 0)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if got["fill"] != sent {
-				t.Errorf("receiver got %v, want %d fill", got, sent)
+			got[string(buf[:n])]++
+			if i == 0 {
+				c = rec.next(t)
 			}
-			a.Free()
-			if n := rec.n.Load(); n != 5 {
-				t.Fatalf("%d callbacks, want 5", n)
-			}
-		})
-	}
+		}
+		if n, _, err := unix.Recvfrom(rx, buf, unix.MSG_DONTWAIT); err == nil {
+			got[string(buf[:n])]++
+		}
+		// Either the datagram went whole and the SendTo says so,
+		// or (io_uring on this kernel: the kernel sends an empty
+		// datagram in its place) the SendTo says nothing of it was
+		// sent, with an error matching EAGAIN. Never a success for
+		// data the receiver did not get.
+		switch {
+		case c.err == nil && c.count == 4 && got["late"] == 1 && got[""] == 0:
+		case errors.Is(c.err, syscall.EAGAIN) && c.count == 0 && got["late"] == 0 && got[""] == 1:
+			t.Logf("the kernel sent an empty datagram in place of the waiting one; the SendTo said so: %v", c.err)
+		default:
+			t.Errorf("SendTo once there is room: %v, count %d; the receiver got %v", c.err, c.count, got)
+		}
+		if got["fill"] != sent {
+			t.Errorf("receiver got %v, want %d fill", got, sent)
+		}
+		a.Free()
+		if n := rec.n.Load(); n != 5 {
+			t.Fatalf("%d callbacks, want 5", n)
+		}
+	})
 }
 
 // processCPU is the process's user and system CPU time so far.
