@@ -3,12 +3,10 @@
 package adapt
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -68,21 +66,7 @@ func TestAuditConcurrentBigIOSharesThePosition(t *testing.T) {
 					t.Fatal(err)
 				}
 				const writers, each = 8, 8
-				var wg sync.WaitGroup
-				for w := 0; w < writers; w++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						rec := bytes.Repeat([]byte{byte('a' + w)}, size)
-						for i := 0; i < each; i++ {
-							if n, err := f.Write(rec); n != size || err != nil {
-								t.Errorf("Write: %d, %v", n, err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
+				writeRecordsConcurrently(t, f, writers, each, size)
 				f.Close()
 				st, err := os.Stat(name)
 				if err != nil {

@@ -147,21 +147,7 @@ func TestAuditConcurrentWritesShareThePosition(t *testing.T) {
 				t.Fatal(err)
 			}
 			const writers, each, size = 4, 300, 100
-			var wg sync.WaitGroup
-			for w := 0; w < writers; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					rec := bytes.Repeat([]byte{byte('a' + w)}, size)
-					for i := 0; i < each; i++ {
-						if n, err := f.Write(rec); n != size || err != nil {
-							t.Errorf("Write: %d, %v", n, err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			writeRecordsConcurrently(t, f, writers, each, size)
 			f.Close()
 			got, _ := os.ReadFile(name)
 			if len(got) != writers*each*size {
@@ -857,4 +843,25 @@ func readBlocksConcurrently(t *testing.T, f io.Reader, readers, size int) (total
 	}
 	wg.Wait()
 	return total, seen
+}
+
+// writeRecordsConcurrently writes to f at its shared position from
+// writers goroutines, each each records of size bytes of its own letter
+// ('a' + its number).
+func writeRecordsConcurrently(t *testing.T, f io.Writer, writers, each, size int) {
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := bytes.Repeat([]byte{byte('a' + w)}, size)
+			for i := 0; i < each; i++ {
+				if n, err := f.Write(rec); n != size || err != nil {
+					t.Errorf("Write: %d, %v", n, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
