@@ -57,15 +57,15 @@ func (s *Shard) trySplice(d *op.Desc) (op.Result, bool) {
 	// calls per 1 MiB message in the proxy, docs/design.md decision 97).
 	inFl, outFl := ts.inFl, ts.outFl
 	if !retry {
-		inFl, _ = getfl(d.FD)
-		outFl, _ = getfl(d.Out)
+		inFl, _ = splicex.Flags(d.FD)
+		outFl, _ = splicex.Flags(d.Out)
 	}
 	if ts.splice == 0 || ts.fd != d.FD || ts.out != d.Out || ts.age == 0 || ts.inFl != inFl || ts.outFl != outFl {
 		// Read again every 256 splices too: a closed number may be
 		// reused for another file.
 		if retry {
-			inFl, _ = getfl(d.FD)
-			outFl, _ = getfl(d.Out)
+			inFl, _ = splicex.Flags(d.FD)
+			outFl, _ = splicex.Flags(d.Out)
 		}
 		ts.fd, ts.out, ts.inFl, ts.outFl = d.FD, d.Out, inFl, outFl
 		ts.splice = spliceRing
@@ -147,14 +147,4 @@ func spliceNonblock(d *op.Desc) (int, unix.Errno) {
 		out = &outOff
 	}
 	return splicex.Nonblock(d.FD, in, d.Out, out, int(d.N))
-}
-
-// getfl returns fd's file status flags (F_GETFL), or -1 when they cannot
-// be read (a closed descriptor).
-func getfl(fd int32) (int, unix.Errno) {
-	r, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETFL, 0)
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), 0
 }

@@ -30,7 +30,7 @@ func EndOf(fd int32) (End, unix.Errno) {
 	case unix.S_IFIFO:
 		return Pipe, 0
 	case unix.S_IFSOCK:
-		fl, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETFL, 0)
+		fl, e := Flags(fd)
 		if e != 0 {
 			return Other, e
 		}
@@ -40,6 +40,16 @@ func EndOf(fd int32) (End, unix.Errno) {
 		return BlockingSocket, 0
 	}
 	return Other, 0
+}
+
+// Flags returns fd's file status flags (F_GETFL), or -1 with the errno
+// when they cannot be read (a closed descriptor).
+func Flags(fd int32) (int, unix.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETFL, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), 0
 }
 
 // Nonblock makes one splice(2) of up to n bytes from in to out with
