@@ -21,10 +21,11 @@ import (
 // error matching os.ErrClosed. Read, Write and Seek of a regular file or a
 // directory are serialised, as the kernel serialises read(2), write(2)
 // and lseek(2) on one open file (an io_uring read or write at the file
-// position does not take that lock). Where it differs from *os.File: on a
-// pipe or a socket, ReadAt and WriteAt read and write the stream and
-// ignore the offset (as the ring's reads and writes do) where os.File's
-// fail with ESPIPE; ReadAtContext is the cancellable way to read a pipe.
+// position does not take that lock). ReadAt and WriteAt of a file that
+// has no offsets (a pipe, a socket, a terminal) fail with ESPIPE as
+// os.File's do, although the ring's reads and writes would ignore the
+// offset there; ReadContext and WriteContext are the cancellable Read and
+// Write of such a stream.
 type File struct {
 	e    *aio.Engine
 	fd   int
@@ -34,7 +35,8 @@ type File struct {
 	// refused as os.File refuses it (pwrite would append instead).
 	appendMode bool
 
-	// kind is the file's S_IFMT bits once looked up (fileKind), 0 before.
+	// kind is the file's S_IFMT bits once looked up (fileKind), with
+	// kindNoOffsets when the file takes no offsets; 0 before.
 	kind atomic.Uint32
 	// posMu serialises Read, Write and Seek of a regular file or a
 	// directory. The kernel does so for read(2), write(2) and lseek(2)
@@ -63,6 +65,12 @@ type File struct {
 
 // fileClosed is the bit of File.life that Close sets.
 const fileClosed = int64(1) << 62
+
+// kindNoOffsets is the bit of File.kind, above the S_IFMT bits, for a
+// file that pread(2) and pwrite(2) refuse with ESPIPE (the kernel's
+// FMODE_PREAD and FMODE_PWRITE are clear: pipes, sockets, and character
+// devices opened as streams, such as terminals).
+const kindNoOffsets = 1 << 30
 
 // maxPooled bounds the Aios a File keeps between operations besides its
 // spare; more concurrent operations allocate and free their own.
@@ -141,6 +149,13 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 // Read reads from the file position, as os.File.Read: one read, io.EOF at
 // end of file. Concurrent Reads share the position, as with os.File.
 func (f *File) Read(p []byte) (int, error) {
+	return f.ReadContext(context.Background(), p)
+}
+
+// ReadContext is Read that gives up when ctx is done: the pending read is
+// cancelled and the error matches ctx.Err(), unless the read had bytes to
+// report. It is how to read a pipe or a socket with a cancel or deadline.
+func (f *File) ReadContext(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, f.check("read")
 	}
@@ -148,7 +163,7 @@ func (f *File) Read(p []byte) (int, error) {
 		f.posMu.Lock()
 		defer f.posMu.Unlock()
 	}
-	n, err := f.op(context.Background(), "read", func(a *aio.Aio) {
+	n, err := f.op(ctx, "read", func(a *aio.Aio) {
 		a.SetIOV(p[:min(len(p), maxChunk)])
 		a.ReadAt(f.fd, -1)
 	})
@@ -160,11 +175,17 @@ func (f *File) Read(p []byte) (int, error) {
 
 // Write writes all of p at the file position.
 func (f *File) Write(p []byte) (int, error) {
+	return f.WriteContext(context.Background(), p)
+}
+
+// WriteContext is Write that gives up when ctx is done; the error then
+// matches ctx.Err() and the count says how much was written.
+func (f *File) WriteContext(ctx context.Context, p []byte) (int, error) {
 	if f.sharesPos() {
 		f.posMu.Lock()
 		defer f.posMu.Unlock()
 	}
-	return f.writeLoop(context.Background(), p, -1)
+	return f.writeLoop(ctx, p, -1)
 }
 
 // Sync flushes the file's data and metadata to storage (an engine Fsync).
@@ -176,6 +197,9 @@ func (f *File) Sync() error { return f.SyncContext(context.Background()) }
 func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, &os.PathError{Op: "readat", Path: f.name, Err: errors.New("negative offset")}
+	}
+	if len(p) > 0 && f.noOffsets() {
+		return 0, f.espipe("read")
 	}
 	done := 0
 	for done < len(p) {
@@ -205,25 +229,55 @@ func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (int, er
 	if off < 0 {
 		return 0, &os.PathError{Op: "writeat", Path: f.name, Err: errors.New("negative offset")}
 	}
+	if len(p) == 0 {
+		return 0, f.check("write") // as ReadAt: no call, where Write makes one
+	}
+	if f.noOffsets() {
+		return 0, f.espipe("write")
+	}
 	return f.writeLoop(ctx, p, off)
+}
+
+// espipe is os.File's error for a ReadAt or WriteAt of a file without
+// offsets, or the closed File's error when that is why the look failed.
+func (f *File) espipe(op string) error {
+	if err := f.check(op); err != nil {
+		return err
+	}
+	return &os.PathError{Op: op, Path: f.name, Err: syscall.ESPIPE}
 }
 
 // errWriteAtInAppendMode is os.File's error for WriteAt on a file opened
 // with O_APPEND.
 var errWriteAtInAppendMode = errors.New("os: invalid use of WriteAt on file opened with O_APPEND")
 
-// fileKind returns the S_IFMT bits of the file, looked up once; 0 when
-// they cannot be known. It takes no hold on f (an operation's hold here
-// would be one more in flight for Close to see): a look that Close
-// overtakes may see another descriptor, so it is kept only if f was not
-// closed when it ended, and what it returns matters only to calls that
-// then fail with os.ErrClosed.
+// fileKind returns the S_IFMT bits of the file, with kindNoOffsets, looked
+// up once; 0 when they cannot be known. It takes no hold on f (an
+// operation's hold here would be one more in flight for Close to see): a
+// look that Close overtakes may see another descriptor, so it is kept
+// only if f was not closed when it ended, and what it returns matters
+// only to calls that then fail with os.ErrClosed.
 func (f *File) fileKind() uint32 {
 	if k := f.kind.Load(); k != 0 {
 		return k
 	}
 	k, err := fileType(f.fd)
-	if err != nil || f.life.Load()&fileClosed != 0 {
+	if err != nil {
+		return 0
+	}
+	switch k {
+	case unix.S_IFIFO, unix.S_IFSOCK:
+		k |= kindNoOffsets
+	case unix.S_IFCHR:
+		// Some character devices take offsets (/dev/zero), others are
+		// streams (a terminal). A stream's open clears FMODE_LSEEK with
+		// FMODE_PREAD (nonseekable_open, stream_open), so an lseek that
+		// moves nothing tells them apart.
+		if _, err := unix.Seek(f.fd, 0, io.SeekCurrent); err == unix.ESPIPE {
+			k |= kindNoOffsets
+		}
+	}
+	if f.life.Load()&fileClosed != 0 {
 		return 0
 	}
 	f.kind.Store(k)
@@ -234,9 +288,14 @@ func (f *File) fileKind() uint32 {
 // serialises its reads, writes and seeks on (a regular file or a
 // directory): then posMu must.
 func (f *File) sharesPos() bool {
-	k := f.fileKind()
+	k := f.fileKind() &^ kindNoOffsets
 	return k == unix.S_IFREG || k == unix.S_IFDIR
 }
+
+// noOffsets reports whether pread(2) and pwrite(2) of f would fail with
+// ESPIPE, as os.File's ReadAt and WriteAt then do: the ring's reads and
+// writes at an offset would read or write the stream instead.
+func (f *File) noOffsets() bool { return f.fileKind()&kindNoOffsets != 0 }
 
 // writeLoop writes all of p at off (-1: the file position).
 func (f *File) writeLoop(ctx context.Context, p []byte, off int64) (int, error) {

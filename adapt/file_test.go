@@ -143,32 +143,32 @@ func TestFileContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	start := time.Now() // before the timer is armed: it fires 30ms after this at the earliest
 	time.AfterFunc(30*time.Millisecond, cancel)
-	_, err := r.ReadAtContext(ctx, make([]byte, 8), 0)
+	_, err := r.ReadContext(ctx, make([]byte, 8))
 	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled ReadAtContext: %v, want context.Canceled", err)
+		t.Fatalf("cancelled ReadContext: %v, want context.Canceled", err)
 	}
 	if el := time.Since(start); el < 30*time.Millisecond {
-		t.Errorf("ReadAtContext returned after %v, before the cancel", el)
+		t.Errorf("ReadContext returned after %v, before the cancel", el)
 	}
 
 	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	if _, err := r.ReadAtContext(ctx, make([]byte, 8), 0); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("ReadAtContext past its deadline: %v, want context.DeadlineExceeded", err)
+	if _, err := r.ReadContext(ctx, make([]byte, 8)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReadContext past its deadline: %v, want context.DeadlineExceeded", err)
 	}
 
 	// Data that is there is returned even with a context about to end.
 	unix.Write(p[1], []byte("data"))
 	buf := make([]byte, 4)
-	if n, err := r.ReadAtContext(context.Background(), buf, 0); n != 4 || err != nil || string(buf) != "data" {
-		t.Fatalf("ReadAtContext after cancels = %d, %v, %q", n, err, buf)
+	if n, err := r.ReadContext(context.Background(), buf); n != 4 || err != nil || string(buf) != "data" {
+		t.Fatalf("ReadContext after cancels = %d, %v, %q", n, err, buf)
 	}
 
 	// A context done before the call: nothing is started.
 	done, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	if _, err := r.ReadAtContext(done, buf, 0); !errors.Is(err, context.Canceled) {
-		t.Errorf("ReadAtContext with a done context: %v, want context.Canceled", err)
+	if _, err := r.ReadContext(done, buf); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReadContext with a done context: %v, want context.Canceled", err)
 	}
 
 	// A write into a full pipe, cancelled: the bytes written so far are
@@ -177,9 +177,9 @@ func TestFileContext(t *testing.T) {
 	p[1] = -1
 	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	n, err := w.WriteAtContext(ctx, make([]byte, 4<<20), 0)
+	n, err := w.WriteContext(ctx, make([]byte, 4<<20))
 	if !errors.Is(err, context.DeadlineExceeded) || n == 0 || n >= 4<<20 {
-		t.Errorf("WriteAtContext into a full pipe = %d, %v; want a partial count and context.DeadlineExceeded", n, err)
+		t.Errorf("WriteContext into a full pipe = %d, %v; want a partial count and context.DeadlineExceeded", n, err)
 	}
 	if err := w.SyncContext(context.Background()); err == nil {
 		t.Log("fsync on a pipe succeeded") // EINVAL on most kernels; either is fine

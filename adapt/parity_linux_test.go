@@ -136,3 +136,86 @@ func statFields(st *syscall.Stat_t) statFieldSet {
 		size: int64(st.Size), blksize: int64(st.Blksize), blocks: int64(st.Blocks),
 		atim: st.Atim, mtim: st.Mtim, ctim: st.Ctim}
 }
+
+// ReadAt and WriteAt of a pipe or a socket: os.File's fail with ESPIPE
+// (pread and pwrite take no offset there) and leave the stream alone; the
+// ring's reads and writes would ignore the offset and move the stream's
+// data. An empty ReadAt or WriteAt is nil for both, as os makes no call.
+func TestAuditReadAtStreamLikeOS(t *testing.T) {
+	type pair struct{ r, w int }
+	pipe := func() pair {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		return pair{p[0], p[1]}
+	}
+	socket := func() pair {
+		p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pair{p[0], p[1]}
+	}
+	for _, kind := range []struct {
+		name string
+		make func() pair
+	}{{"pipe", pipe}, {"socket", socket}} {
+		t.Run(kind.name, func(t *testing.T) {
+			var res [2]string
+			for i := range res {
+				p := kind.make()
+				var r, w osLike
+				if i == 0 {
+					r, w = os.NewFile(uintptr(p.r), "r"), os.NewFile(uintptr(p.w), "w")
+				} else {
+					r, w = NewFile(testEngine, p.r, "r"), NewFile(testEngine, p.w, "w")
+				}
+				if _, err := w.Write([]byte("stream")); err != nil {
+					t.Fatal(err)
+				}
+				_, rerr := r.ReadAt(make([]byte, 3), 1)
+				_, werr := w.WriteAt([]byte("more"), 1)
+				n0, rerr0 := r.ReadAt(nil, 1)
+				n1, werr0 := w.WriteAt(nil, 1)
+				w.Close()
+				rest, err := io.ReadAll(r)
+				r.Close()
+				res[i] = fmt.Sprintf("ReadAt %s; WriteAt %s; empty %d %s, %d %s; left %q, %v",
+					errClass(rerr), errClass(werr), n0, errClass(rerr0), n1, errClass(werr0), rest, err)
+			}
+			t.Logf("os:    %s\nadapt: %s", res[0], res[1])
+			if res[0] != res[1] {
+				t.Errorf("os:    %s\nadapt: %s", res[0], res[1])
+			}
+		})
+	}
+}
+
+// A character device may take offsets (/dev/zero) or not (a terminal's
+// master, /dev/ptmx): ReadAt succeeds or fails with ESPIPE as os.File's.
+func TestAuditReadAtCharDeviceLikeOS(t *testing.T) {
+	for _, name := range []string{"/dev/zero", "/dev/ptmx"} {
+		t.Run(name, func(t *testing.T) {
+			of, err := os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY, 0)
+			if err != nil {
+				t.Skipf("%s: %v", name, err)
+			}
+			defer of.Close()
+			af, err := OpenFile(testEngine, name, os.O_RDWR|unix.O_NOCTTY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer af.Close()
+			var res [2]string
+			for i, f := range []osLike{of, af} {
+				n, err := f.ReadAt(make([]byte, 8), 4096)
+				res[i] = fmt.Sprintf("%d, %s", n, errClass(err))
+			}
+			t.Logf("os:    %s\nadapt: %s", res[0], res[1])
+			if res[0] != res[1] {
+				t.Errorf("os:    %s\nadapt: %s", res[0], res[1])
+			}
+		})
+	}
+}
