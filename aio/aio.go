@@ -170,8 +170,12 @@ type aioExtra struct {
 
 	attached *Msg     // SetMsg's message, or RecvMsg's result
 	waitSt   *fdState // the descriptor whose results a RecvMsg or Accept waits for (stateMsg)
-	pending  *Msg     // a fallback RecvMsg's buffer while in the kernel
-	waitPool msgPool  // the pool a fallback RecvMsg waits on for a buffer (stateMsg)
+	// waitCopy: opRecv or opRecvFrom when the Aio waiting on waitSt is a
+	// Recv or RecvFrom served from the queue (msgmixed.go), 0 for a
+	// RecvMsg or Accept. Written with waitSt, under both locks.
+	waitCopy opKind
+	pending  *Msg    // a fallback RecvMsg's buffer while in the kernel
+	waitPool msgPool // the pool a fallback RecvMsg waits on for a buffer (stateMsg)
 	// The descriptor a fallback RecvMsg last received from, plus one (0:
 	// none), and whether it is a datagram socket (msgdgram.go), as seen
 	// when the engine's count of CloseFDs was rmCloses.

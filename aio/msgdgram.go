@@ -89,16 +89,22 @@ func (st *fdState) dgramLayout(m *Msg) {
 // datagram's source is copied into a's address room for From. b is as for
 // finishLocked. Called with a.mu held.
 func (a *Aio) takeMsgLocked(m *Msg, b *completion.Batch) {
-	x := a.x
-	x.attached = m
+	a.x.attached = m
 	if m.dgram {
-		x.sa = unix.RawSockaddrAny{}
-		room := (*[unsafe.Sizeof(unix.RawSockaddrAny{})]byte)(unsafe.Pointer(&x.sa))
-		n := copy(room[:], m.buf[recvmsgOutSize:recvmsgOutSize+int(m.nameLen)])
-		x.msg.Namelen = uint32(n)
-		x.dg.ok = true
+		a.sourceOfLocked(m)
 	}
 	a.finishLocked(nil, m.n, b)
+}
+
+// sourceOfLocked copies the source of datagram m into a's address room,
+// for From. Called with a.mu held.
+func (a *Aio) sourceOfLocked(m *Msg) {
+	x := a.x
+	x.sa = unix.RawSockaddrAny{}
+	room := (*[unsafe.Sizeof(unix.RawSockaddrAny{})]byte)(unsafe.Pointer(&x.sa))
+	n := copy(room[:], m.buf[recvmsgOutSize:recvmsgOutSize+int(m.nameLen)])
+	x.msg.Namelen = uint32(n)
+	x.dg.ok = true
 }
 
 // sockIsDgram reports whether fd is a datagram socket (SO_TYPE, which every

@@ -134,6 +134,10 @@ type msgEngine struct {
 
 	closing atomic.Bool // msgEngine.close has begun: nothing is armed any more
 
+	// live counts the published states (in fds): while it is 0, a Recv
+	// or RecvFrom looks for none (msgmixed.go), at one load.
+	live atomic.Int32
+
 	// starvations counts receives that found the pool empty (-ENOBUFS, or
 	// no free buffer for a fallback receive), for tests.
 	starvations atomic.Int64
@@ -467,7 +471,11 @@ func (ms *msgEngine) serveLocked(st *fdState, b *completion.Batch, after *msgAft
 		st.waiters[len(st.waiters)-1] = nil
 		st.waiters = st.waiters[:len(st.waiters)-1]
 		if st.qn > 0 {
-			ms.finishWaiter(a, st, ms.popLocked(st), nil, b)
+			if a.x.waitCopy != 0 {
+				ms.finishCopy(a, st, b, after)
+			} else {
+				ms.finishWaiter(a, st, ms.popLocked(st), nil, b)
+			}
 			continue
 		}
 		ms.finishWaiter(a, st, msgItem{}, st.endErr, b)
@@ -485,7 +493,7 @@ func (ms *msgEngine) finishWaiter(a *Aio, st *fdState, it msgItem, err error, b 
 	if a.sh != st.sh {
 		b = nil // the batch belongs to another ring's reaper
 	}
-	a.x.waitSt = nil
+	a.x.waitSt, a.x.waitCopy = nil, 0
 	switch {
 	case it.m != nil:
 		a.takeMsgLocked(it.m, b)
@@ -711,7 +719,7 @@ func (ms *msgEngine) buffersBack(p msgPool) {
 // multishot request.
 func (a *Aio) startMulti(fd int, accept bool) {
 	var after msgAfter
-	if sh, round := a.queueMulti(fd, accept, &after); sh != nil {
+	if sh, round, _ := a.queueMulti(fd, accept, 0, &after); sh != nil {
 		if sh != a.sh {
 			round = 0 // another ring's reapers do not run this callback
 		}
@@ -723,8 +731,9 @@ func (a *Aio) startMulti(fd int, accept bool) {
 // msgState finds or makes fd's state, checked to be the socket fd names
 // now unless a already uses it, and returns it with st.mu and a.mu held.
 // The system calls (fstat, and making the pool) run with no lock held.
-// When no state can be had, it returns the error, with no lock held.
-func (a *Aio) msgState(fd int, accept bool, after *msgAfter) (*fdState, error) {
+// When no state can be had, it returns the error, with no lock held; with
+// existing, it makes none, and returns nil and no error when fd has none.
+func (a *Aio) msgState(fd int, accept, existing bool, after *msgAfter) (*fdState, error) {
 	ms := &a.e.msgs
 	if fd < 0 || fd > math.MaxInt32 {
 		return nil, unix.EBADF
@@ -736,6 +745,9 @@ func (a *Aio) msgState(fd int, accept bool, after *msgAfter) (*fdState, error) {
 	for {
 		st := ms.lookup(fd32)
 		mine := false
+		if st == nil && existing {
+			return nil, nil
+		}
 		if st == nil {
 			id, statErr = fstatID(fd32)
 			if statErr != nil {
@@ -781,15 +793,31 @@ func (a *Aio) msgState(fd int, accept bool, after *msgAfter) (*fdState, error) {
 	}
 }
 
-// queueMulti begins the operation. after collects what to do once the
-// locks are released (cancels of dropped states, descriptors to close).
-func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, round int64) {
+// queueMulti begins the operation: a RecvMsg or an Accept, or with copy
+// (opRecv, opRecvFrom) a Recv or RecvFrom served from fd's queue, which
+// is begun only if fd has a state (served true). after collects what to
+// do once the locks are released (cancels of dropped states, descriptors
+// to close, buffers to give back).
+func (a *Aio) queueMulti(fd int, accept bool, copy opKind, after *msgAfter) (push backend, round int64, served bool) {
 	ms := &a.e.msgs
 	name := "RecvMsg"
-	if accept {
+	switch {
+	case copy != 0:
+		name = opNames[copy]
+	case accept:
 		name = "Accept"
 	}
-	st, stErr := a.msgState(fd, accept, after)
+	st, stErr := a.msgState(fd, accept, copy != 0, after)
+	if st == nil && stErr == nil {
+		return nil, 0, false // copy, and fd has no state: an ordinary receive
+	}
+	if st != nil && copy != 0 && st.accept {
+		// A listening socket's accepts: the receive is the kernel's to
+		// refuse, as on any other listening socket.
+		a.unlock()
+		st.mu.Unlock()
+		return nil, 0, false
+	}
 	if st == nil {
 		a.mu.Lock()
 	} else {
@@ -799,13 +827,16 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, ro
 	round = a.ownRoundLocked()
 	a.beginLocked(name)
 	x := a.extra()
-	x.attached = nil
+	if copy == 0 {
+		x.attached = nil // a Recv's Aio keeps what SetMsg attached
+	}
+	served = true
 	if err := a.admitLocked(); err != nil {
 		a.finishLocked(err, 0, nil)
 		if st != nil {
 			ms.dropUnusedLocked(st, after)
 		}
-		return nil, round
+		return nil, round, served
 	}
 	tm := a.timingLocked()
 	if tm.mode == tPast {
@@ -813,18 +844,25 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, ro
 		if st != nil {
 			ms.dropUnusedLocked(st, after)
 		}
-		return nil, round
+		return nil, round, served
 	}
 	if st == nil {
 		a.finishLocked(stErr, 0, nil)
-		return nil, round
+		return nil, round, served
 	}
 	if st.accept != accept {
 		a.finishLocked(ErrInvalid, 0, nil) // RecvMsg and Accept on one descriptor
 		ms.dropUnusedLocked(st, after)
-		return nil, round
+		return nil, round, served
 	}
 	ms.attachLocked(a, st)
+	if len(st.waiters) == 0 && st.qn > 0 && copy != 0 {
+		ms.copyOutLocked(a, st, copy, nil, after)
+		if ms.armLocked(st) {
+			push = st.sh
+		}
+		return push, round, served
+	}
 	if len(st.waiters) == 0 && st.qn > 0 {
 		it := ms.popLocked(st)
 		if ms.armLocked(st) {
@@ -837,12 +875,12 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, ro
 			a.newFD = it.fd + 1 // FD (ops_file.go)
 			a.finishLocked(nil, 0, nil)
 		}
-		return push, round
+		return push, round, served
 	}
 	if len(st.waiters) == 0 && st.ended {
 		a.finishLocked(st.endErr, 0, nil)
 		ms.dropLocked(st, nil, after) // no waiters: no other Aio's lock
-		return nil, round
+		return nil, round, served
 	}
 	if ms.armLocked(st) {
 		push = st.sh
@@ -852,18 +890,18 @@ func (a *Aio) queueMulti(fd int, accept bool, after *msgAfter) (push backend, ro
 		// would last until Engine.Close.
 		a.finishLocked(st.endErr, 0, nil)
 		ms.dropLocked(st, nil, after)
-		return push, round
+		return push, round, served
 	}
 	if tm.mode == tZero {
 		// A non-blocking attempt: what has arrived is queued; nothing has.
 		a.finishLocked(ErrTimedOut, 0, nil)
-		return push, round
+		return push, round, served
 	}
 	st.waiters = append(st.waiters, a)
-	x.waitSt = st
+	x.waitSt, x.waitCopy = st, copy
 	a.state = stateMsg
 	a.armDeadlineLocked(tm)
-	return push, round
+	return push, round, served
 }
 
 // zeroAttempt reports whether an Accept on fd is a zero-timeout attempt
@@ -919,7 +957,7 @@ func (a *Aio) abortMsgAndUnlock(err error) {
 				break
 			}
 		}
-		a.x.waitSt = nil
+		a.x.waitSt, a.x.waitCopy = nil, 0
 		a.finishLocked(err, 0, nil)
 	}
 	a.unlock()

@@ -52,6 +52,12 @@ type msgAfter struct {
 	sub  ticketAt
 	subs []ticketAt
 	fds  []int32
+	// Buffers a Recv or RecvFrom emptied (msgmixed.go), to give back to
+	// their pool: giving may re-arm starved multishots, which takes their
+	// states' locks.
+	give  [2]*Msg
+	ngive int
+	gives []*Msg
 }
 
 // ticketAt is a dropped multishot's place in its ring's SQ.
@@ -121,13 +127,30 @@ func (w *msgAfter) run() {
 	w.closeFDs()
 }
 
-// closeFDs closes the descriptors only: a CQE's handler, in a reaper's
-// round that submits what it queued itself, drops only states whose
-// multishot has ended (no submitThrough).
+// closeFDs closes the descriptors and gives back the emptied buffers
+// only: a CQE's handler, in a reaper's round that submits what it queued
+// itself, drops only states whose multishot has ended (no submitThrough).
 func (w *msgAfter) closeFDs() {
 	for _, fd := range w.fds {
 		unix.Close(int(fd))
 	}
+	for _, m := range w.give[:w.ngive] {
+		m.pool.give(m)
+	}
+	for _, m := range w.gives {
+		m.pool.give(m)
+	}
+}
+
+// giveLater records that m, taken off a queue and no longer live, goes
+// back to its pool once the locks are released.
+func (w *msgAfter) giveLater(m *Msg) {
+	if w.ngive < len(w.give) {
+		w.give[w.ngive] = m
+		w.ngive++
+		return
+	}
+	w.gives = append(w.gives, m)
 }
 
 // shard returns the map fd's state is in.
@@ -163,6 +186,7 @@ func (ms *msgEngine) publish(st *fdState, kind sqe.Kind) (*fdState, error) {
 		s.m = make(map[int32]*fdState)
 	}
 	s.m[st.fd] = st
+	ms.live.Add(1)
 	return st, nil
 }
 
@@ -172,6 +196,7 @@ func (ms *msgEngine) unpublishLocked(st *fdState) {
 	s.mu.Lock()
 	if s.m[st.fd] == st {
 		delete(s.m, st.fd)
+		ms.live.Add(-1)
 	}
 	s.mu.Unlock()
 }

@@ -124,8 +124,15 @@ func (a *Aio) Fsync(fd int) {
 }
 
 // Recv receives into the IOV from socket fd. Count is 0 when the peer has
-// closed.
-func (a *Aio) Recv(fd int) { a.startKernel(opRecv, fd, 0, nil) }
+// closed. On a descriptor that RecvMsg receives from (its multishot
+// request armed), Recv takes the data RecvMsg would get next, in order,
+// copied into the IOV; what does not fit is left for the next receive.
+func (a *Aio) Recv(fd int) {
+	if a.e.msgs.live.Load() != 0 && a.recvQueued(fd, opRecv) {
+		return // fd has a RecvMsg's multishot: served from its queue (msgmixed.go)
+	}
+	a.startKernel(opRecv, fd, 0, nil)
+}
 
 // Send sends the IOV on socket fd, or the attached message's bytes when
 // SetMsg attached one. Count may be short of the length.

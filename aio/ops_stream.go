@@ -56,14 +56,21 @@ func (a *Aio) SendTo(fd int, to unix.Sockaddr) {
 // RecvFrom receives one datagram from socket fd into the IOV; From then
 // holds its source. A datagram longer than the IOV is truncated, as
 // net.UDPConn.ReadFrom truncates it: Count is the bytes stored and the
-// rest is lost (no error). On a stream socket it reads like Recv.
+// rest is lost (no error). On a stream socket it reads like Recv. On a
+// descriptor that RecvMsg receives from, it takes the next datagram
+// RecvMsg would get, as Recv does.
 //
 // Several Aios may wait on one socket. Each datagram wakes them all, and
 // io_uring stops polling for one woken 128 times for nothing: on a
 // non-blocking socket the engine queues it again (Stats.Requeued), on a
 // blocking one the kernel parks it in an io-wq thread until it ends. So
 // a socket that several receives wait on is best non-blocking.
-func (a *Aio) RecvFrom(fd int) { a.startKernel(opRecvFrom, fd, 0, nil) }
+func (a *Aio) RecvFrom(fd int) {
+	if a.e.msgs.live.Load() != 0 && a.recvQueued(fd, opRecvFrom) {
+		return // fd has a RecvMsg's multishot: served from its queue (msgmixed.go)
+	}
+	a.startKernel(opRecvFrom, fd, 0, nil)
+}
 
 // From returns the source of the datagram the last RecvFrom (or RecvMsg
 // on a datagram socket) received: a *unix.SockaddrInet4,
