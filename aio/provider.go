@@ -46,8 +46,15 @@ func (a *Aio) Start(cancel func(a *Aio, err error)) bool {
 
 // Finish ends the operation begun by Start with err and count
 // (nng_aio_finish) and schedules the callback. Calling it without a pending
-// Start, or twice, panics.
+// Start, or twice, panics; so does a negative count (nng's is a size_t),
+// which leaves the operation pending.
 func (a *Aio) Finish(err error, count int) {
+	if count < 0 {
+		// Count keeps the count in the low bits of one word beside the
+		// failure bit (setResultLocked): a negative one would read back
+		// as about math.MaxInt64 bytes.
+		panic("aio: Finish called with a negative count")
+	}
 	a.mu.Lock()
 	defer a.unlock()
 	if a.state != stateProvider {
