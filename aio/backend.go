@@ -154,6 +154,7 @@ type ringer interface {
 	QueueRequest(completion.Request) (completion.Ticket, error)
 	SubmitThrough(completion.Ticket)
 	QueueCancel(sqe.UserData) error
+	QueueCancelFD(fd int32) (completion.Ticket, error)
 	RegisterBufRing(entries uint32, group uint16) (*ring.BufRing, error)
 }
 

@@ -72,6 +72,15 @@ func (h *engineHandler) CompleteOp(token uint64, r op.Result, b *completion.Batc
 	}
 }
 
+// deadlineCameLocked reports whether the operation's deadline in the
+// backend may have ended it: a relative one always may (when it started is
+// not kept), an absolute one once the engine's clock has reached it (the
+// kernel's timer never ends an operation before its time).
+func (a *Aio) deadlineCameLocked() bool {
+	d := a.desc.Deadline
+	return d.Rel != 0 || (d.Abs != 0 && a.e.clock.now() >= d.Abs)
+}
+
 // resultLocked maps how the backend says the operation ended to the
 // Aio's result, in the contract's terms. The operation's own result
 // decides: a count stands even when a cancel or a timer raced with it.
@@ -91,12 +100,13 @@ func (a *Aio) resultLocked(r op.Result) (count int, err error) {
 		switch {
 		case a.abortErr != nil:
 			return 0, a.abortErr
-		case r.End == op.TimedOut || !a.desc.Deadline.IsZero() || a.desc.Attempt:
+		case r.End == op.TimedOut || a.desc.Attempt || a.deadlineCameLocked():
 			return 0, ErrTimedOut
-		case res < 0:
-			return 0, syscall.Errno(-res)
 		}
-		return 0, syscall.ECANCELED
+		// Neither an abort nor the deadline: CloseFD's cancel of the
+		// descriptor's requests (fdcancel.go), the one other cancel
+		// the engine makes (Engine.Close's come as aborts).
+		return 0, ErrClosed
 	case op.WouldBlock:
 		// A zero timeout's attempt would have had to wait.
 		a.dropPendingLocked()

@@ -179,6 +179,10 @@ type Engine struct {
 	// one. Set once, read by Close only.
 	timerCallbacks atomic.Bool
 	timerIdx       atomic.Uint32 // this engine's part of the timer-run callbacks' identity (timercb.go); 0 until the first
+	// ringWaits: an operation that may wait without end has been started
+	// (fdcancel.go), so CloseFD cancels its descriptor's requests. Set
+	// once.
+	ringWaits atomic.Bool
 }
 
 // NewEngine creates an engine. With Config.Backend left BackendAuto it
@@ -348,13 +352,17 @@ func resolveMsgConfig(cfg *Config) error {
 // shares it, as closing the last of them would. For other descriptors it
 // is unix.Close.
 //
-// Operations that wait for fd's readiness in the engine's poller end with
-// ErrClosed too, since a closed descriptor leaves a poller without a
-// report: on the portable backend every Recv, Send, Accept, Connect or
-// RecvMsg waiting on fd, and on io_uring a blocking Recv or Send of an
-// Aio without a callback (which waits for readiness that way). A request
-// in the ring holds its file instead and goes on (a Recv of an Aio with a
-// callback, or with Config.RingOnly): end it with Cancel or Stop.
+// Every other operation waiting on fd ends with ErrClosed too: on the
+// portable backend those waiting for readiness in its poller (a closed
+// descriptor leaves a poller without a report), on io_uring those waiting
+// in the engine's poller (a blocking Recv or Send of an Aio without a
+// callback) and the requests in the rings, which CloseFD cancels before
+// the close (IORING_ASYNC_CANCEL_FD, Linux 5.19; a request holds its file,
+// so close alone would leave it waiting and the socket open). On io_uring
+// that cancel is made once the engine has started a socket or pipe
+// transfer, an Accept, a Connect, a Splice or a RecvMsg: a ReadAt of a
+// pipe on an engine that never started one is not ended (Cancel or Stop
+// it), and nor is anything on a kernel before 5.19.
 //
 // A descriptor registered with RegisterFD is unregistered first.
 func (e *Engine) CloseFD(fd int) error {

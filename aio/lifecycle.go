@@ -66,6 +66,11 @@ package aio
 //	                                                                 inline (Wait-only Aios)
 //	Kernel          Abort/Stop/Close/engine deadline Kernel          anyone: queues ASYNC_CANCEL;
 //	                                                                 the CQE still decides
+//	Kernel          CloseFD of its descriptor        Kernel          the closer: an ASYNC_CANCEL
+//	                (fdcancel.go)                                    of the descriptor's
+//	                                                                 requests; -ECANCELED with
+//	                                                                 no abort and before the
+//	                                                                 deadline reads ErrClosed
 //	Kernel          zero-copy send's result CQE      Notif           a reaper or inline reaper:
 //	                with F_MORE (sendzc.go)                          result recorded, buffers
 //	                                                                 still pinned

@@ -235,3 +235,98 @@ func TestCloseFDEndsReadinessWaiters(t *testing.T) {
 		}
 	})
 }
+
+// A request waiting in the ring on a descriptor that CloseFD closes ends
+// with ErrClosed, and the socket is really closed (its peer reads the end
+// of the stream): a Recv and a Send into a full socket, of Aios with
+// callbacks (their requests go to the ring), with no timeout and with a
+// long one (a deadline in the request: still ErrClosed, not a timeout),
+// closed by Engine.CloseFD and by another Aio's CloseFD, with and without
+// Config.RingOnly; on the portable backend too, where CloseFD ends the
+// waits in its poller. Before, the ring's request held the socket open
+// until data came or its timeout passed (docs/design.md, fdcancel.go).
+func TestCloseFDEndsRingRequests(t *testing.T) {
+	for _, ringOnly := range []bool{false, true} {
+		for _, be := range []aio.Backend{aio.BackendIOURing, aio.BackendPortable} {
+			if ringOnly && be == aio.BackendPortable {
+				continue
+			}
+			name := string(be)
+			if ringOnly {
+				name += "/RingOnly"
+			}
+			t.Run(name, func(t *testing.T) {
+				e, err := aio.NewEngine(aio.Config{Backend: be, RingOnly: ringOnly})
+				if err != nil {
+					t.Skipf("%s unavailable: %v", be, err)
+				}
+				defer e.Close()
+				for _, c := range []struct {
+					op      string
+					timeout time.Duration
+					byAio   bool
+				}{
+					{"Recv", aio.Infinite, false}, {"Recv", time.Hour, false}, {"Recv", aio.Infinite, true},
+					{"Send", aio.Infinite, false}, {"Send", time.Hour, true},
+				} {
+					fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					x, y := fds[0], fds[1]
+					if c.op == "Send" {
+						fill(t, x)
+					}
+					done := make(chan error, 1)
+					a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
+					a.SetTimeout(c.timeout)
+					a.SetIOV(make([]byte, 64<<10))
+					if c.op == "Recv" {
+						a.Recv(x)
+					} else {
+						a.Send(x)
+					}
+					time.Sleep(20 * time.Millisecond) // in the kernel by now
+					if c.byAio {
+						cl := e.NewAio(nil)
+						cl.SetTimeout(waitLimit)
+						cl.CloseFD(x)
+						cl.Wait()
+						if err := cl.Result(); err != nil {
+							t.Fatalf("CloseFD: %v", err)
+						}
+						cl.Free()
+					} else if err := e.CloseFD(x); err != nil {
+						t.Fatal(err)
+					}
+					select {
+					case err := <-done:
+						if !errors.Is(err, aio.ErrClosed) {
+							t.Errorf("%s (timeout %v, CloseFD by an Aio %v) at CloseFD of its descriptor = %v, want ErrClosed", c.op, c.timeout, c.byAio, err)
+						}
+					case <-time.After(5 * time.Second):
+						a.Stop()
+						t.Fatalf("%s (timeout %v, CloseFD by an Aio %v) still waits 5 s after CloseFD of its descriptor (after Stop: %v)", c.op, c.timeout, c.byAio, a.Result())
+					}
+					// The socket is closed, not only the number: the peer
+					// reads the end of the stream (after what a Send filled).
+					unix.SetNonblock(y, false)
+					tv := unix.NsecToTimeval(int64(5 * time.Second))
+					unix.SetsockoptTimeval(y, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+					buf := make([]byte, 1<<20)
+					for {
+						n, err := unix.Read(y, buf)
+						if err != nil {
+							t.Fatalf("%s: the peer's read after CloseFD: %v (the socket is still open)", c.op, err)
+						}
+						if n == 0 {
+							break
+						}
+					}
+					unix.Close(y)
+					a.Free()
+				}
+			})
+		}
+	}
+}

@@ -980,6 +980,7 @@ func (ms *msgEngine) closeFD(fd int) error {
 func (ms *msgEngine) endFD(fd int) {
 	ms.closes.Add(1)
 	ms.e.endPortWaiters(fd)
+	ms.e.cancelFDRequests(fd) // fdcancel.go
 	var after msgAfter
 	for {
 		st := ms.lookup(int32(fd))

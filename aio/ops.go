@@ -238,6 +238,7 @@ func (a *Aio) startKernel(kind opKind, fd int, off int64, sa unix.Sockaddr) {
 // startKernelFile is startKernel with a files-by-name operation's
 // arguments (ops_file.go); fa is nil for the other operations.
 func (a *Aio) startKernelFile(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *fileArgs) {
+	a.e.noteRingWaiter(kind)
 	var (
 		round int64
 		next  startNext

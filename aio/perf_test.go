@@ -516,3 +516,54 @@ func BenchmarkStatxPath(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkCloseFD: a socket closed by an Aio's CloseFD (and its peer by
+// close(2)), on an engine that has (waits=on) or has not started a socket
+// transfer: the first makes CloseFD cancel the descriptor's requests in
+// the ring first (fdcancel.go), an ASYNC_CANCEL seen into the kernel.
+// pending: Recvs of other sockets waiting in the ring meanwhile, which
+// the kernel's search for the descriptor's requests passes over.
+func BenchmarkCloseFD(b *testing.B) {
+	for _, pending := range []int{0, 256} {
+		for _, waits := range []bool{false, true} {
+			name := fmt.Sprintf("pending=%d/waits=off", pending)
+			if waits {
+				name = fmt.Sprintf("pending=%d/waits=on", pending)
+			}
+			b.Run(name, func(b *testing.B) {
+				e := benchEngine(b)
+				defer e.Close()
+				var others []*Aio
+				for range pending {
+					p := benchSocketpair(b)
+					o := e.NewAio(func(*Aio) {})
+					o.SetTimeout(Infinite)
+					o.SetIOV(make([]byte, 16))
+					o.Recv(p[0])
+					others = append(others, o)
+				}
+				e.ringWaits.Store(waits)
+				a := e.NewAio(nil)
+				defer a.Free()
+				a.SetTimeout(Infinite)
+				b.ResetTimer()
+				for range b.N {
+					fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					a.CloseFD(fds[0])
+					a.Wait()
+					if err := a.Result(); err != nil {
+						b.Fatal(err)
+					}
+					unix.Close(fds[1])
+				}
+				b.StopTimer()
+				for _, o := range others {
+					o.Free()
+				}
+			})
+		}
+	}
+}

@@ -130,6 +130,15 @@ func (s *SQE) AsyncCancel(target uint64, flags uint32) {
 	s.OpFlags = flags
 }
 
+// CancelFD prepares an ASYNC_CANCEL of every pending request on the file
+// descriptor fd names when the kernel issues it (IORING_ASYNC_CANCEL_FD |
+// IORING_ASYNC_CANCEL_ALL, 5.19); its CQE carries the count cancelled, or
+// -EBADF, or -EINVAL before 5.19.
+func (s *SQE) CancelFD(fd int32) {
+	s.prepRW(OpAsyncCancel, fd, nil, 0, 0)
+	s.OpFlags = CancelFd | CancelAll
+}
+
 // CancelAllRequests prepares an ASYNC_CANCEL matching every pending request
 // (IORING_ASYNC_CANCEL_ANY|ALL); its CQE carries the count cancelled.
 func (s *SQE) CancelAllRequests() {

@@ -70,17 +70,18 @@ func TestPrepClearsStaleFields(t *testing.T) {
 	var ts Timespec
 	buf := make([]byte, 8)
 	preps := map[string]func(*SQE){
-		"Nop":     func(s *SQE) { s.Nop() },
-		"Read":    func(s *SQE) { s.Read(3, unsafe.Pointer(&buf[0]), 8, -1, 0) },
-		"Write":   func(s *SQE) { s.Write(3, unsafe.Pointer(&buf[0]), 8, 0, 0) },
-		"Fsync":   func(s *SQE) { s.Fsync(3, 0) },
-		"Recv":    func(s *SQE) { s.Recv(3, unsafe.Pointer(&buf[0]), 8, 0) },
-		"Send":    func(s *SQE) { s.Send(3, unsafe.Pointer(&buf[0]), 8, 0) },
-		"Accept":  func(s *SQE) { s.Accept(3, nil, nil, 0) },
-		"Timeout": func(s *SQE) { s.Timeout(&ts, 0, 0) },
-		"Link":    func(s *SQE) { s.LinkTimeout(&ts, 0) },
-		"Cancel":  func(s *SQE) { s.AsyncCancel(1, 0) },
-		"Poll":    func(s *SQE) { s.PollAdd(3, 1) },
+		"Nop":      func(s *SQE) { s.Nop() },
+		"Read":     func(s *SQE) { s.Read(3, unsafe.Pointer(&buf[0]), 8, -1, 0) },
+		"Write":    func(s *SQE) { s.Write(3, unsafe.Pointer(&buf[0]), 8, 0, 0) },
+		"Fsync":    func(s *SQE) { s.Fsync(3, 0) },
+		"Recv":     func(s *SQE) { s.Recv(3, unsafe.Pointer(&buf[0]), 8, 0) },
+		"Send":     func(s *SQE) { s.Send(3, unsafe.Pointer(&buf[0]), 8, 0) },
+		"Accept":   func(s *SQE) { s.Accept(3, nil, nil, 0) },
+		"Timeout":  func(s *SQE) { s.Timeout(&ts, 0, 0) },
+		"Link":     func(s *SQE) { s.LinkTimeout(&ts, 0) },
+		"Cancel":   func(s *SQE) { s.AsyncCancel(1, 0) },
+		"CancelFD": func(s *SQE) { s.CancelFD(3) },
+		"Poll":     func(s *SQE) { s.PollAdd(3, 1) },
 	}
 	for name, prep := range preps {
 		s := dirty
@@ -89,6 +90,15 @@ func TestPrepClearsStaleFields(t *testing.T) {
 			s.FileIndex != 0 || s.Addr3 != 0 || s.Pad2 != 0 || s.Ioprio != 0 {
 			t.Errorf("%s left stale fields: %+v", name, s)
 		}
+	}
+}
+
+// CancelFD names the descriptor in fd and asks for every match.
+func TestCancelFDPrep(t *testing.T) {
+	s := SQE{Flags: IOLink, Addr: 99, Len: 7, UserData: 5}
+	s.CancelFD(4)
+	if s != (SQE{Opcode: OpAsyncCancel, Fd: 4, OpFlags: CancelFd | CancelAll}) {
+		t.Fatalf("CancelFD: %+v", s)
 	}
 }
 

@@ -31,6 +31,9 @@ func (s *Shard) SubmitThrough(Ticket) {}
 // QueueCancel is never reached off Linux.
 func (s *Shard) QueueCancel(sqe.UserData) error { return ErrBroken }
 
+// QueueCancelFD is never reached off Linux.
+func (s *Shard) QueueCancelFD(int32) (Ticket, error) { return 0, ErrBroken }
+
 // Push is never reached off Linux.
 func (s *Shard) Push(int64) {}
 

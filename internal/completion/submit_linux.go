@@ -104,6 +104,26 @@ func (s *Shard) QueueCancel(target sqe.UserData) error {
 	return nil
 }
 
+// QueueCancelFD queues an ASYNC_CANCEL of every request on the file fd
+// names when the kernel takes the entry (CloseFD's, before the close), and
+// returns the position past it for SubmitThrough. Like QueueCancel's, its
+// own CQE is skipped on success, and passed on to nobody otherwise (a
+// kernel before 5.19 refuses the flags with EINVAL).
+func (s *Shard) QueueCancelFD(fd int32) (Ticket, error) {
+	if err := s.reserve(1); err != nil {
+		return 0, err
+	}
+	ents := &s.ents
+	ents[0].CancelFD(fd)
+	ents[0].Flags |= sqe.CQESkipSuccess
+	ents[0].UserData = uint64(sqe.Pack(KindCancel, 0, 0))
+	// Not counted outstanding (unpublished), as no cancel is: its CQE,
+	// when one comes, completes nothing.
+	t := Ticket(s.r.SQTail())
+	s.unreserve()
+	return t, nil
+}
+
 // queueWake queues the NOP whose CQE wakes a parked reaper.
 func (s *Shard) queueWake() error {
 	if err := s.reserve(1); err != nil {
