@@ -10,7 +10,10 @@
 // as they are waited for, and each Aio that has delivered its chunk goes on
 // to the next unread one. A short read (possible for any read, not only at
 // the end) is finished before the chunk is written; a chunk that ends short
-// of its size marks the end of the file.
+// of its size marks the end of the file. A FILE that is not a regular file
+// or a block device (a pipe, a FIFO, a terminal, /dev/stdin) has no
+// offsets to read at, so it is read as a stream by one Aio, chunk after
+// chunk, until the end of its data.
 package main
 
 import (
@@ -33,11 +36,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	inflight := fs.Int("inflight", 4, "reads in flight per file")
 	chunk := fs.Int("chunk", 128<<10, "bytes per read")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: cat [-inflight N] [-chunk BYTES] FILE...")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
 		return 2
 	}
 	if *inflight < 1 || *chunk < 1 {
 		fmt.Fprintln(stderr, "cat: -inflight and -chunk must be positive")
+		return 2
+	}
+	if *chunk > aio.MaxMsgBufferSize {
+		fmt.Fprintf(stderr, "cat: -chunk %d: at most %d (the kernel's largest single read)\n", *chunk, aio.MaxMsgBufferSize)
 		return 2
 	}
 	e, err := aio.NewEngine(aio.Config{})
@@ -70,6 +85,23 @@ func catFile(e *aio.Engine, name string, out io.Writer, inflight, chunk int) err
 		return err
 	}
 	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return errors.New("is a directory")
+	case unix.S_IFBLK:
+	case unix.S_IFREG:
+		// More readers than the file has chunks would only hold memory
+		// (a file whose size says 0, as /proc's, gets one).
+		if chunks := st.Size/int64(chunk) + 1; chunks < int64(inflight) {
+			inflight = int(chunks)
+		}
+	default:
+		return catStream(e, fd, out, chunk)
+	}
 
 	rs := make([]*reader, inflight)
 	for i := range rs {
@@ -121,5 +153,31 @@ func catFile(e *aio.Engine, name string, out io.Writer, inflight, chunk int) err
 			return nil // end of file; the deferred Free collects the rest
 		}
 		start(r)
+	}
+}
+
+// catStream copies a descriptor without offsets (a pipe, a FIFO, a
+// terminal) with one Aio reading from its current position: reads in
+// flight at once would take its bytes in the order they complete. A short
+// read is not the end here; a read of nothing is.
+func catStream(e *aio.Engine, fd int, out io.Writer, chunk int) error {
+	a := e.NewAio(nil)
+	defer a.Free()
+	a.SetTimeout(aio.Infinite)
+	buf := make([]byte, chunk)
+	for {
+		a.SetIOV(buf)
+		a.ReadAt(fd, -1)
+		a.Wait()
+		if err := a.Result(); err != nil {
+			return err
+		}
+		n := a.Count()
+		if n == 0 {
+			return nil
+		}
+		if _, err := out.Write(buf[:n]); err != nil {
+			return err
+		}
 	}
 }
