@@ -59,6 +59,9 @@ func (c *copier) copyFile(src, dst string, perm os.FileMode) (err error) {
 	if err := b.run(); err != nil {
 		return fmt.Errorf("copying %s: %w", src, err)
 	}
+	if err := c.checkEnd(in, st.Size, srcDirect); err != nil {
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
 	if dstDirect {
 		// The last block was written padded to the alignment.
 		if err := unix.Ftruncate(out, st.Size); err != nil {
@@ -82,6 +85,31 @@ func (c *copier) copyFile(src, dst string, perm os.FileMode) (err error) {
 		return err
 	}
 	return c.syncDir(dir)
+}
+
+// checkEnd makes sure the source ends at size, as the blocks copied
+// assumed: a file that grew during the copy, or whose size says less than
+// it holds (/proc's say 0), fails the copy instead of being cut short.
+func (c *copier) checkEnd(in int, size int64, direct bool) error {
+	off := size
+	if direct {
+		off = size &^ (directAlign - 1) // O_DIRECT reads at aligned offsets
+	}
+	buf := alignedBuf(directAlign)
+	n := 0
+	err := c.run(func(a *aio.Aio) {
+		a.SetIOV(buf)
+		a.ReadAt(in, off)
+		a.Wait()
+		n = a.Count()
+	})
+	if err != nil {
+		return err
+	}
+	if int64(n) > size-off {
+		return errGrew
+	}
+	return nil
 }
 
 // openDirect opens name through the engine (OpenAt: close-on-exec), with

@@ -66,6 +66,14 @@ func run(args []string, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if o.bs > aio.MaxMsgBufferSize {
+		fmt.Fprintf(stderr, "cp: -bs %d: at most %d (the kernel's largest single transfer)\n", o.bs, aio.MaxMsgBufferSize)
+		return 2
+	}
+	if *prog != "auto" && *prog != "on" && *prog != "off" {
+		fmt.Fprintf(stderr, "cp: -progress %q: choose auto, on or off\n", *prog)
+		return 2
+	}
 	if o.direct {
 		o.bs = alignUp(o.bs, directAlign)
 	}
@@ -94,6 +102,11 @@ func copyPath(e *aio.Engine, src, dst string, o options, stderr io.Writer, showB
 	if di, err := os.Stat(dst); err == nil && di.IsDir() {
 		dst = filepath.Join(dst, filepath.Base(src))
 	}
+	if fi.IsDir() {
+		if err := notInside(src, fi, dst); err != nil {
+			return err
+		}
+	}
 	total, err := treeSize(src, fi)
 	if err != nil {
 		return err
@@ -108,6 +121,28 @@ func copyPath(e *aio.Engine, src, dst string, o options, stderr io.Writer, showB
 		return c.copyTree(src, dst)
 	}
 	return fmt.Errorf("%s: not a regular file or a directory", src)
+}
+
+// notInside fails when dst would be inside the directory src (fi): a copy
+// of a tree into itself would walk its own growing copy.
+func notInside(src string, fi os.FileInfo, dst string) error {
+	p, err := filepath.Abs(filepath.Dir(dst))
+	if err == nil {
+		p, err = filepath.EvalSymlinks(p)
+	}
+	if err != nil {
+		return nil // no such parent: creating the copy there fails and says so
+	}
+	for {
+		if pi, err := os.Stat(p); err == nil && os.SameFile(pi, fi) {
+			return fmt.Errorf("cannot copy a directory, %s, into itself, %s", src, dst)
+		}
+		up := filepath.Dir(p)
+		if up == p {
+			return nil
+		}
+		p = up
+	}
 }
 
 // copier holds what every file copy of one run shares.
@@ -160,4 +195,7 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-var errShrank = errors.New("the source file shrank during the copy")
+var (
+	errShrank = errors.New("the source file shrank during the copy")
+	errGrew   = errors.New("the source file holds more than its size says: it grew during the copy, or its size is not known ahead (as /proc's files)")
+)
