@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aioring/aioring/examples/internal/exampletest"
 )
@@ -74,5 +76,39 @@ func TestAuditBadFlags(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "-bs") ||
 		strings.Contains(stderr.String(), "fatal error") {
 		t.Errorf("cp -bs 99999999999999: %v, stderr %.200q; want exit 2 naming -bs", err, stderr.String())
+	}
+}
+
+// Ctrl-C (SIGINT) or SIGTERM in the middle of a copy: the copy fails, and
+// as for any failed copy its temporary file must not stay behind (it held
+// the whole reserved size).
+func TestAuditInterruptLeavesNoTemp(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "cp")
+	exampletest.Build(t, bin)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(256 << 20) // sparse: cheap to make, slow to copy 4 KiB at a time
+	f.Close()
+	out := filepath.Join(dir, "out")
+	os.Mkdir(out, 0o755)
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		cmd := exec.Command(bin, "-n", "1", "-bs", "4096", src, filepath.Join(out, "dst"))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		if err == nil {
+			t.Skipf("the copy finished before the %v", sig)
+		}
+		noTemps(t, out)
+		if _, err := os.Lstat(filepath.Join(out, "dst")); err == nil {
+			t.Errorf("an interrupted copy left the destination")
+		}
 	}
 }
