@@ -33,7 +33,11 @@ func (c *copier) copyFile(src, dst string, perm os.FileMode) (err error) {
 	dir := filepath.Dir(dst)
 	tmp := filepath.Join(dir, "."+filepath.Base(dst)+".cp-"+randomSuffix())
 	dstDirect := c.o.direct
-	out, err := c.openDirect(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, &dstDirect)
+	out := -1
+	err = c.temps.create(tmp, func() (err error) {
+		out, err = c.openDirect(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, &dstDirect)
+		return err
+	})
 	if err != nil {
 		return &os.PathError{Op: "create", Path: tmp, Err: err}
 	}
@@ -42,7 +46,7 @@ func (c *copier) copyFile(src, dst string, perm os.FileMode) (err error) {
 			unix.Close(out)
 		}
 		if err != nil {
-			unix.Unlink(tmp) // nothing half-written stays behind
+			c.temps.remove(tmp) // nothing half-written stays behind
 		}
 	}()
 
@@ -81,7 +85,7 @@ func (c *copier) copyFile(src, dst string, perm os.FileMode) (err error) {
 	if err != nil {
 		return &os.PathError{Op: "close", Path: tmp, Err: err}
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := c.temps.rename(tmp, dst); err != nil {
 		return err
 	}
 	return c.syncDir(dir)

@@ -14,8 +14,9 @@
 // The copy is all or nothing under the destination's name: data goes to a
 // temporary file (a temporary directory, for a tree) next to the
 // destination, is fsynced, and only then renamed into place, and the
-// directory is fsynced after the rename. A copy that fails removes its
-// temporary file and leaves whatever was at the destination untouched.
+// directory is fsynced after the rename. A copy that fails, or that
+// SIGINT or SIGTERM stops, removes its temporary file and leaves whatever
+// was at the destination untouched.
 //
 // The engine does the file work too: files are opened with OpenAt, the
 // destination's blocks are reserved with Fallocate before the copy, and its
@@ -31,7 +32,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sync"
+	"syscall"
 
 	"github.com/aioring/aioring/aio"
 	"golang.org/x/sys/unix"
@@ -86,7 +90,25 @@ func run(args []string, stderr io.Writer) int {
 	}
 	defer e.Close()
 
-	if err := copyPath(e, fs.Arg(0), fs.Arg(1), o, stderr, showBar); err != nil {
+	// SIGINT or SIGTERM fails the copy as any failure does: the temporary
+	// file or tree goes, and nothing appears under DST.
+	tmps := &temps{paths: map[string]bool{}}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case s := <-sig:
+			tmps.removeAllAndExit()
+			fmt.Fprintf(stderr, "cp: %v: stopped, nothing copied to %s\n", s, fs.Arg(1))
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+
+	if err := copyPath(e, tmps, fs.Arg(0), fs.Arg(1), o, stderr, showBar); err != nil {
 		fmt.Fprintln(stderr, "cp:", err)
 		return 1
 	}
@@ -94,7 +116,7 @@ func run(args []string, stderr io.Writer) int {
 }
 
 // copyPath copies src (a file or a tree) to dst.
-func copyPath(e *aio.Engine, src, dst string, o options, stderr io.Writer, showBar bool) error {
+func copyPath(e *aio.Engine, tmps *temps, src, dst string, o options, stderr io.Writer, showBar bool) error {
 	fi, err := os.Lstat(src)
 	if err != nil {
 		return err
@@ -113,7 +135,7 @@ func copyPath(e *aio.Engine, src, dst string, o options, stderr io.Writer, showB
 	}
 	bar := newProgress(stderr, total, showBar)
 	defer bar.stop()
-	c := &copier{e: e, o: o, bar: bar}
+	c := &copier{e: e, o: o, bar: bar, temps: tmps}
 	switch {
 	case fi.Mode().IsRegular():
 		return c.copyFile(src, dst, fi.Mode().Perm())
@@ -147,9 +169,57 @@ func notInside(src string, fi os.FileInfo, dst string) error {
 
 // copier holds what every file copy of one run shares.
 type copier struct {
-	e   *aio.Engine
-	o   options
-	bar *progress
+	e     *aio.Engine
+	o     options
+	bar   *progress
+	temps *temps
+}
+
+// temps are the temporary files and trees of a copy, for removing them
+// when a signal stops it. Each is created and renamed into place under mu,
+// so the signal's removal never races either.
+type temps struct {
+	mu    sync.Mutex
+	paths map[string]bool
+}
+
+// create runs mk, which creates the temporary path, and records it.
+func (t *temps) create(path string, mk func() error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := mk(); err != nil {
+		return err
+	}
+	t.paths[path] = true
+	return nil
+}
+
+// remove removes a temporary path of a failed copy.
+func (t *temps) remove(path string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	os.RemoveAll(path)
+	delete(t.paths, path)
+}
+
+// rename moves a complete temporary path to its final name.
+func (t *temps) rename(path, final string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := os.Rename(path, final); err != nil {
+		return err
+	}
+	delete(t.paths, path)
+	return nil
+}
+
+// removeAllAndExit removes every temporary path and keeps mu, so that no
+// other is created or renamed before the process exits.
+func (t *temps) removeAllAndExit() {
+	t.mu.Lock()
+	for p := range t.paths {
+		os.RemoveAll(p)
+	}
 }
 
 // syncDir fsyncs a directory, making a rename in it durable.

@@ -19,12 +19,12 @@ func (c *copier) copyTree(src, dst string) (err error) {
 	}
 	parent := filepath.Dir(dst)
 	tmp := filepath.Join(parent, "."+filepath.Base(dst)+".cp-"+randomSuffix())
-	if err := os.Mkdir(tmp, 0o700); err != nil {
+	if err := c.temps.create(tmp, func() error { return os.Mkdir(tmp, 0o700) }); err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(tmp)
+			c.temps.remove(tmp)
 		}
 	}()
 
@@ -81,7 +81,7 @@ func (c *copier) copyTree(src, dst string) (err error) {
 			return err
 		}
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := c.temps.rename(tmp, dst); err != nil {
 		return err
 	}
 	return c.syncDir(parent)
