@@ -2,7 +2,10 @@
 
 // Command du prints the disk usage of each PATH: the apparent size of
 // everything under it in bytes, as du -s --apparent-size --block-size=1
-// does (hard links counted once, symbolic links not followed).
+// does (hard links counted once, symbolic links not followed). As du, with
+// several PATHs each file and directory is counted once over all of them: a
+// PATH inside an earlier one adds only what was not counted yet, and a
+// PATH wholly counted already gets no line.
 //
 //	du [-n N] PATH...
 //
@@ -48,6 +51,8 @@ func main() {
 		os.Exit(1)
 	}
 	status := 0
+	seen := make(map[fileKey]bool)
+	all := flag.NArg() > 1
 	for _, p := range flag.Args() {
 		if _, err := os.Lstat(p); err != nil {
 			// As du: a PATH that is not there gets no total line.
@@ -55,11 +60,13 @@ func main() {
 			status = 1
 			continue
 		}
-		total, errs := Usage(e, p, *n, os.Stderr)
+		total, errs, counted := usage(e, p, *n, os.Stderr, seen, all)
 		if errs > 0 {
 			status = 1
 		}
-		fmt.Printf("%d\t%s\n", total, p)
+		if counted {
+			fmt.Printf("%d\t%s\n", total, p)
+		}
 	}
 	e.Close()
 	os.Exit(status)
@@ -82,7 +89,15 @@ const listers = 4
 // included), with inflight Statx calls at once, and how many entries
 // failed (reported on errw).
 func Usage(e *aio.Engine, root string, inflight int, errw io.Writer) (total int64, failed int) {
-	w := &walk{errw: errw, seen: make(map[fileKey]bool)}
+	total, failed, _ = usage(e, root, inflight, errw, make(map[fileKey]bool), false)
+	return total, failed
+}
+
+// usage is Usage counting each file in seen once, across calls: files
+// with several links, and with all every file and directory (du's rule
+// for several PATHs). counted is false when root itself was seen before.
+func usage(e *aio.Engine, root string, inflight int, errw io.Writer, seen map[fileKey]bool, all bool) (total int64, failed int, counted bool) {
+	w := &walk{errw: errw, seen: seen, all: all, root: root, rootCounted: true}
 	w.dirCond.L = &w.mu
 	w.pending.Add(1)
 	w.paths = append(w.paths, root)
@@ -110,7 +125,7 @@ func Usage(e *aio.Engine, root string, inflight int, errw io.Writer) (total int6
 	for _, s := range w.idle {
 		s.a.Free()
 	}
-	return w.total, w.failed
+	return w.total, w.failed, w.rootCounted
 }
 
 // fileKey names a file (an inode) for counting hard links once.
@@ -131,7 +146,12 @@ type walk struct {
 	finished bool
 	total    int64
 	failed   int
-	seen     map[fileKey]bool // files with more than one link, counted
+	seen     map[fileKey]bool // files with more than one link (with all, every entry), counted
+	all      bool             // count every file and directory once, not only those with links
+	root     string
+	// rootCounted is false when root was counted by an earlier walk
+	// sharing seen.
+	rootCounted bool
 }
 
 // statter is one Aio and the Statx it runs.
@@ -188,8 +208,11 @@ func (s *statter) done(a *aio.Aio) {
 	if err := a.Result(); err != nil {
 		w.failed++
 		fmt.Fprintf(w.errw, "du: cannot stat %s: %v\n", s.path, err)
+	} else if !w.count(&s.st) {
+		if s.path == w.root {
+			w.rootCounted = false
+		}
 	} else {
-		w.count(&s.st)
 		if s.st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			w.pending.Add(1)
 			w.dirs = append(w.dirs, s.path)
@@ -209,16 +232,18 @@ func (s *statter) done(a *aio.Aio) {
 	w.pending.Done() // after any directory or next path was counted
 }
 
-// count adds an entry's size, once per file (w.mu held).
-func (w *walk) count(st *unix.Statx_t) {
-	if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+// count adds an entry's size, once per file (w.mu held); false means it
+// was counted already (a directory then is not listed again).
+func (w *walk) count(st *unix.Statx_t) bool {
+	if w.all || (st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR) {
 		k := fileKey{uint64(st.Dev_major)<<32 | uint64(st.Dev_minor), st.Ino}
 		if w.seen[k] {
-			return
+			return false
 		}
 		w.seen[k] = true
 	}
 	w.total += int64(st.Size)
+	return true
 }
 
 // lister lists queued directories until the walk is finished.
