@@ -66,8 +66,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *bufSize <= 0 {
-		fmt.Fprintf(stderr, "echo: -buf %d: must be positive\n", *bufSize)
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "echo: unexpected argument %q: echo takes only flags (-addr HOST:PORT sets the address)\n", fs.Arg(0))
+		return 2
+	}
+	if *bufSize <= 0 || *bufSize > aio.MaxMsgBufferSize {
+		fmt.Fprintf(stderr, "echo: -buf %d: must be between 1 and %d (the kernel's largest single transfer)\n", *bufSize, aio.MaxMsgBufferSize)
 		return 2
 	}
 	if *udp {
@@ -116,11 +120,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// maxInflight bounds -udp -inflight: each echo loop is an Aio made at the
+// start and a 64 KiB buffer once it receives, so this many are already 4
+// GiB of buffers; a billion exhausted the memory before the server
+// started.
+const maxInflight = 1 << 16
+
 // runUDP is run for -udp; msgBuf > 0 is -msg, with pool buffers of that
 // size.
 func runUDP(addr string, inflight, msgBuf int, verbose bool, stdout, stderr io.Writer) int {
-	if inflight <= 0 {
-		fmt.Fprintf(stderr, "echo: -inflight %d: must be positive\n", inflight)
+	if inflight <= 0 || inflight > maxInflight {
+		fmt.Fprintf(stderr, "echo: -inflight %d: must be between 1 and %d\n", inflight, maxInflight)
 		return 2
 	}
 	e, err := aio.NewEngine(aio.Config{MsgBufferSize: msgBuf})
