@@ -66,8 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case *msgs && *copyBulk:
 		fmt.Fprintln(stderr, "proxy: -msg and -copy: choose one way of forwarding")
 		return 2
-	case *bufSize <= 0:
-		fmt.Fprintf(stderr, "proxy: -buf %d: must be positive\n", *bufSize)
+	case *bufSize <= 0 || *bufSize > aio.MaxMsgBufferSize:
+		fmt.Fprintf(stderr, "proxy: -buf %d: must be positive and at most %d (the kernel's largest single transfer)\n", *bufSize, aio.MaxMsgBufferSize)
 		return 2
 	case *dialTimeout <= 0:
 		fmt.Fprintf(stderr, "proxy: -dial-timeout %v: must be positive\n", *dialTimeout)
