@@ -29,7 +29,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func main() { os.Exit(run(os.Stdout, os.Stderr)) }
+func main() {
+	if code := checkArgs(os.Args[1:], os.Stderr); code != 0 {
+		os.Exit(code)
+	}
+	os.Exit(run(os.Stdout, os.Stderr))
+}
+
+// checkArgs refuses any argument: the program takes none.
+func checkArgs(args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		return 0
+	}
+	fmt.Fprintf(stderr, "timeouts: unexpected argument %q\nusage: timeouts (it takes no arguments)\n", args[0])
+	return 2
+}
 
 // step is the time unit of the demonstration.
 const step = 50 * time.Millisecond
