@@ -793,25 +793,25 @@ func (a *Aio) msgState(fd int, accept, existing bool, after *msgAfter) (*fdState
 	}
 }
 
-// queueMulti begins the operation: a RecvMsg or an Accept, or with copy
+// queueMulti begins the operation: a RecvMsg or an Accept, or with copyKind
 // (opRecv, opRecvFrom) a Recv or RecvFrom served from fd's queue, which
 // is begun only if fd has a state (served true). after collects what to
 // do once the locks are released (cancels of dropped states, descriptors
 // to close, buffers to give back).
-func (a *Aio) queueMulti(fd int, accept bool, copy opKind, after *msgAfter) (push backend, round int64, served bool) {
+func (a *Aio) queueMulti(fd int, accept bool, copyKind opKind, after *msgAfter) (push backend, round int64, served bool) {
 	ms := &a.e.msgs
 	name := "RecvMsg"
 	switch {
-	case copy != 0:
-		name = opNames[copy]
+	case copyKind != 0:
+		name = opNames[copyKind]
 	case accept:
 		name = "Accept"
 	}
-	st, stErr := a.msgState(fd, accept, copy != 0, after)
+	st, stErr := a.msgState(fd, accept, copyKind != 0, after)
 	if st == nil && stErr == nil {
-		return nil, 0, false // copy, and fd has no state: an ordinary receive
+		return nil, 0, false // a Recv, and fd has no state: an ordinary receive
 	}
-	if st != nil && copy != 0 && st.accept {
+	if st != nil && copyKind != 0 && st.accept {
 		// A listening socket's accepts: the receive is the kernel's to
 		// refuse, as on any other listening socket.
 		a.unlock()
@@ -827,7 +827,7 @@ func (a *Aio) queueMulti(fd int, accept bool, copy opKind, after *msgAfter) (pus
 	round = a.ownRoundLocked()
 	a.beginLocked(name)
 	x := a.extra()
-	if copy == 0 {
+	if copyKind == 0 {
 		x.attached = nil // a Recv's Aio keeps what SetMsg attached
 	}
 	served = true
@@ -856,8 +856,8 @@ func (a *Aio) queueMulti(fd int, accept bool, copy opKind, after *msgAfter) (pus
 		return nil, round, served
 	}
 	ms.attachLocked(a, st)
-	if len(st.waiters) == 0 && st.qn > 0 && copy != 0 {
-		ms.copyOutLocked(a, st, copy, nil, after)
+	if len(st.waiters) == 0 && st.qn > 0 && copyKind != 0 {
+		ms.copyOutLocked(a, st, copyKind, nil, after)
 		if ms.armLocked(st) {
 			push = st.sh
 		}
@@ -898,7 +898,7 @@ func (a *Aio) queueMulti(fd int, accept bool, copy opKind, after *msgAfter) (pus
 		return push, round, served
 	}
 	st.waiters = append(st.waiters, a)
-	x.waitSt, x.waitCopy = st, copy
+	x.waitSt, x.waitCopy = st, copyKind
 	a.state = stateMsg
 	a.armDeadlineLocked(tm)
 	return push, round, served
