@@ -183,6 +183,7 @@ type Engine struct {
 	// (fdcancel.go), so CloseFD cancels its descriptor's requests. Set
 	// once.
 	ringWaits atomic.Bool
+	fdCloses  fdCloses // the descriptors CloseFD cancelled requests of, lately (fdcancel.go)
 }
 
 // NewEngine creates an engine. With Config.Backend left BackendAuto it

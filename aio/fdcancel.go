@@ -1,5 +1,12 @@
 package aio
 
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/aioring/aioring/internal/op"
+)
+
 // A closed descriptor's requests in the ring (CloseFD).
 //
 // A request the kernel has taken holds its file: close(2) of the
@@ -14,6 +21,20 @@ package aio
 // -ECANCELED; with no abort of the Aio's own and before any deadline of
 // its operation, resultLocked reports that as ErrClosed, as the portable
 // backend reports the waits CloseFD ends there (op.Closed).
+//
+// The kernel matches a file, not a number: the cancel also ends requests
+// made through another descriptor of the same open file (a dup(2), an
+// inherited copy), which close(2) of this one leaves alone. So each
+// CloseFD takes a number in sequence (closeSeq) and records it as its
+// descriptor's last close (fdCloses), each operation records the count
+// when it begins (op.Desc.CloseSeq), and a request that ends cancelled
+// with no abort of its Aio's own and before its deadline reads ErrClosed
+// only if its own descriptor was closed since it began; otherwise another
+// descriptor's close caught it, and it is queued again as it was
+// (retryAndUnlock), as a socket transfer the kernel gives back is
+// (decision 78). An operation begun on a descriptor while another
+// goroutine closes that descriptor races with the close, as with
+// close(2).
 //
 // Cost: one more SQE and, when no other goroutine submits meanwhile, one
 // io_uring_enter per ring and CloseFD, and the kernel's search of its
@@ -43,6 +64,7 @@ func (e *Engine) cancelFDRequests(fd int) {
 	if e.backend != BackendIOURing || !e.ringWaits.Load() {
 		return
 	}
+	e.fdCloses.add(int32(fd)) // before any request can end by it
 	for _, sh := range e.shards {
 		rg, ok := sh.(ringer)
 		if !ok {
@@ -52,4 +74,43 @@ func (e *Engine) cancelFDRequests(fd int) {
 			rg.SubmitThrough(t)
 		}
 	}
+}
+
+// fdCloses is, for each descriptor number CloseFD cancelled requests of,
+// the sequence number of its last such close (Engine.closeSeq). It holds
+// one entry per number ever closed so, which the process's descriptor
+// table bounds.
+type fdCloses struct {
+	mu   sync.Mutex
+	seq  atomic.Uint32 // CloseFDs with a cancel so far
+	last map[int32]uint32
+}
+
+// add records a CloseFD of fd and returns its sequence number.
+func (c *fdCloses) add(fd int32) {
+	c.mu.Lock()
+	if c.last == nil {
+		c.last = make(map[int32]uint32)
+	}
+	c.last[fd] = c.seq.Add(1)
+	c.mu.Unlock()
+}
+
+// closedSince reports whether CloseFD cancelled fd's requests after the
+// count was seq (an operation's CloseSeq): wrapping, as the count does
+// after 2^32 closes.
+func (c *fdCloses) closedSince(fd int32, seq uint32) bool {
+	c.mu.Lock()
+	at, ok := c.last[fd]
+	c.mu.Unlock()
+	return ok && int32(at-seq) > 0
+}
+
+// caughtByOtherCloseLocked reports whether an operation that ended with r
+// was cancelled by a CloseFD of another descriptor of its file, and is to
+// be queued again. Called with a.mu held.
+func (a *Aio) caughtByOtherCloseLocked(r op.Result) bool {
+	return r.End == op.Interrupted && a.abortErr == nil && !a.desc.Attempt &&
+		a.e.ringWaits.Load() && !a.deadlineCameLocked() &&
+		!a.e.fdCloses.closedSince(a.desc.FD, a.desc.CloseSeq)
 }

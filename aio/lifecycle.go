@@ -329,7 +329,7 @@ func (a *Aio) completeCQE(c *ring.CQE, b *completion.Batch) {
 		return
 	}
 	r := completion.Result(&a.desc, c.Res)
-	if r.End == op.Ready {
+	if r.End == op.Ready || a.caughtByOtherCloseLocked(r) {
 		round := int64(0)
 		if b != nil {
 			round = completion.SomeRound // a reaper's round, which one unknown
@@ -379,7 +379,7 @@ func (c *aioCQE) RunCallback(goid int64, arg uint64) {
 		return
 	}
 	r := completion.Result(&a.desc, res)
-	if r.End == op.Ready {
+	if r.End == op.Ready || a.caughtByOtherCloseLocked(r) {
 		if !inRound {
 			goid = 0 // not a worker: the callback is handed to one
 		}

@@ -330,3 +330,52 @@ func TestCloseFDEndsRingRequests(t *testing.T) {
 		}
 	}
 }
+
+// CloseFD of one descriptor of an open file leaves the requests made
+// through another descriptor of it (a dup) alone, as close(2) does: the
+// kernel's cancel by descriptor matches the file, so the engine queues
+// those again. The Recv on the original goes on and gets the data sent
+// afterwards; the original is closed afterwards as usual.
+func TestCloseFDOfADupLeavesTheOriginal(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *aio.Engine) {
+		for _, timeout := range []time.Duration{aio.Infinite, time.Hour} {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, y := fds[0], fds[1]
+			done := make(chan error, 1)
+			buf := make([]byte, 16)
+			a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
+			a.SetTimeout(timeout)
+			a.SetIOV(buf)
+			a.Recv(x)
+			time.Sleep(20 * time.Millisecond) // in the kernel by now
+			d, err := unix.FcntlInt(uintptr(x), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.CloseFD(d); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("timeout %v: the Recv on the original ended at CloseFD of a dup: %v", timeout, err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			write(t, y, "after")
+			select {
+			case err := <-done:
+				if err != nil || a.Count() != 5 || string(buf[:5]) != "after" {
+					t.Fatalf("timeout %v: Recv after CloseFD of a dup = %v, %d, %q", timeout, err, a.Count(), buf[:a.Count()])
+				}
+			case <-time.After(5 * time.Second):
+				a.Stop()
+				t.Fatalf("timeout %v: the Recv on the original got nothing 5 s after the data was sent", timeout)
+			}
+			a.Free()
+			e.CloseFD(x)
+			unix.Close(y)
+		}
+	})
+}

@@ -399,7 +399,8 @@ func (a *Aio) buildLocked(kind opKind, fd int, off int64, sa unix.Sockaddr, fa *
 	// The backend's per-Aio state and the owner's promise (Held) outlive
 	// the operation.
 	be, held := d.Backend, d.Held
-	*d = op.Desc{FD: int32(fd), Token: uint64(a.userData()), Backend: be, Held: held}
+	*d = op.Desc{FD: int32(fd), Token: uint64(a.userData()), Backend: be, Held: held,
+		CloseSeq: a.e.fdCloses.seq.Load()} // fdcancel.go
 	switch kind {
 	case opNop:
 		d.Kind, d.FD = op.Nop, -1

@@ -160,6 +160,11 @@ type Desc struct {
 	// (internal/fdhold) and kept across operations, like Backend. (In the
 	// padding after Device.)
 	Held bool
+	// CloseSeq is the engine's count of CloseFDs when the operation
+	// began, the aio package's: a cancel by descriptor that ends it is
+	// its own descriptor's close only if that descriptor was closed after
+	// (aio/fdcancel.go). (In the padding after Held.)
+	CloseSeq uint32
 	// Deadline bounds the operation in the backend. The aio package
 	// leaves it zero for operations a backend cannot cut short (a
 	// regular file's read in io-wq or on a file worker) and bounds those
