@@ -20,25 +20,16 @@ import (
 // dry (the receive then waits for Frees), arrives complete and in order:
 // no message lost or duplicated. Messages are held for a while before
 // Free, in both modes (multishot, and the single-shot fallback).
-func TestStormRecvMsgStreamComplete(t *testing.T) {
-	for _, fallback := range []bool{false, true} {
-		name := "multishot"
-		if fallback {
-			name = "fallback"
-		}
-		t.Run(name, func(t *testing.T) {
-			old := forceMsgFallback
-			forceMsgFallback = fallback
-			defer func() { forceMsgFallback = old }()
-			stormRecvMsg(t, false)
-		})
-	}
-}
+func TestStormRecvMsgStreamComplete(t *testing.T) { stormRecvMsgModes(t, false) }
 
 // The same storm with Recvs into small buffers mixed in: on a descriptor
 // with a multishot those are served from its queue (msgmixed.go), taking
 // parts of its messages; nothing is lost, duplicated or reordered.
-func TestStormRecvMixedStreamComplete(t *testing.T) {
+func TestStormRecvMixedStreamComplete(t *testing.T) { stormRecvMsgModes(t, true) }
+
+// stormRecvMsgModes runs stormRecvMsg with multishot receive and with the
+// single-shot fallback.
+func stormRecvMsgModes(t *testing.T, mixed bool) {
 	for _, fallback := range []bool{false, true} {
 		name := "multishot"
 		if fallback {
@@ -48,7 +39,7 @@ func TestStormRecvMixedStreamComplete(t *testing.T) {
 			old := forceMsgFallback
 			forceMsgFallback = fallback
 			defer func() { forceMsgFallback = old }()
-			stormRecvMsg(t, true)
+			stormRecvMsg(t, mixed)
 		})
 	}
 }
