@@ -25,7 +25,7 @@ import (
 // The kernel matches a file, not a number: the cancel also ends requests
 // made through another descriptor of the same open file (a dup(2), an
 // inherited copy), which close(2) of this one leaves alone. So each
-// CloseFD takes a number in sequence (closeSeq) and records it as its
+// CloseFD takes a number in sequence (fdCloses.seq) and records it as its
 // descriptor's last close (fdCloses), each operation records the count
 // when it begins (op.Desc.CloseSeq), and a request that ends cancelled
 // with no abort of its Aio's own and before its deadline reads ErrClosed
@@ -39,7 +39,7 @@ import (
 // Cost: one more SQE and, when no other goroutine submits meanwhile, one
 // io_uring_enter per ring and CloseFD, and the kernel's search of its
 // pending requests. A program that never starts a request that may wait
-// without end (engine.ringWaits: socket transfers, accepts, connects,
+// without end (Engine.ringWaits: socket transfers, accepts, connects,
 // splices, messages) pays none of it: a regular file's reads and writes
 // end by themselves, which is what the files-by-name chains close.
 // A ReadAt of a pipe waits without end too, but is not told apart from a
@@ -77,7 +77,7 @@ func (e *Engine) cancelFDRequests(fd int) {
 }
 
 // fdCloses is, for each descriptor number CloseFD cancelled requests of,
-// the sequence number of its last such close (Engine.closeSeq). It holds
+// the sequence number of its last such close (seq's value then). It holds
 // one entry per number ever closed so, which the process's descriptor
 // table bounds.
 type fdCloses struct {
@@ -86,7 +86,7 @@ type fdCloses struct {
 	last map[int32]uint32
 }
 
-// add records a CloseFD of fd and returns its sequence number.
+// add records a CloseFD of fd as the next in sequence.
 func (c *fdCloses) add(fd int32) {
 	c.mu.Lock()
 	if c.last == nil {
