@@ -56,7 +56,10 @@
 // same contract. Accept on a listening descriptor likewise keeps one
 // multishot accept armed and queues accepted descriptors. On a datagram
 // socket each message is one datagram, with its source in From (see
-// Aio.RecvMsg), and SendTo sends an attached message back.
+// Aio.RecvMsg), and SendTo sends an attached message back. A Recv or
+// RecvFrom on a descriptor with a multishot armed takes what the next
+// RecvMsg would have, from the same queue and in order, copied into its
+// IOV.
 //
 // Memory is bounded twice. Each ring has one pool of Config.MsgBuffers
 // buffers of Config.MsgBufferSize bytes (by default 1024 × 4 KiB: 4 MiB of
@@ -88,7 +91,9 @@
 // already attached to the old descriptor would get its queued data. (A
 // RecvMsg or Accept from an Aio that has not used the old descriptor
 // checks its identity, and starts afresh on the new one.) CloseFD ends the
-// multishot, ends waiting calls with ErrClosed, and closes the descriptor.
+// multishot, ends waiting calls with ErrClosed (on io_uring also the
+// requests waiting in the ring on the descriptor), and closes the
+// descriptor.
 //
 // Config.SendZeroCopyMin (0, off, by default) makes Sends of at least that
 // many bytes zero-copy (IORING_OP_SEND_ZC): worth trying on real NICs; over
