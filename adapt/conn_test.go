@@ -20,6 +20,18 @@ func tcpPipe(network, addr string) (c1, c2 net.Conn, stop func(), err error) {
 	return tcpPipeOn(testEngine, network, addr)
 }
 
+// tcpPair is tcpPipeOn over loopback TCP for a test: it fails the test if
+// the pair cannot be made, and stops it when the test ends.
+func tcpPair(t *testing.T, e *aio.Engine) (c1, c2 net.Conn) {
+	t.Helper()
+	c1, c2, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return c1, c2
+}
+
 // tcpPipeOn is tcpPipe on engine e.
 func tcpPipeOn(e *aio.Engine, network, addr string) (c1, c2 net.Conn, stop func(), err error) {
 	l, err := Listen(e, network, addr)

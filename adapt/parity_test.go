@@ -422,11 +422,7 @@ func TestAuditSeekRacingClose(t *testing.T) {
 // A large Write arrives whole and in order, on both paths.
 func TestAuditConnLargeWrite(t *testing.T) {
 	forEachPath(t, func(t *testing.T, e *aio.Engine) {
-		c1, c2, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stop()
+		c1, c2 := tcpPair(t, e)
 		data := auditPattern(4 << 20)
 		got := make(chan []byte, 1)
 		go func() {
@@ -449,11 +445,7 @@ func TestAuditConnLargeWrite(t *testing.T) {
 // at once with a timeout and sends nothing.
 func TestAuditConnWriteDeadlineCount(t *testing.T) {
 	forEachPath(t, func(t *testing.T, e *aio.Engine) {
-		c1, c2, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stop()
+		c1, c2 := tcpPair(t, e)
 		data := auditPattern(16 << 20)
 		c1.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
 		n, err := c1.Write(data)
@@ -477,11 +469,7 @@ func TestAuditConnWriteDeadlineCount(t *testing.T) {
 // count of what was sent; what the peer receives is no more than that.
 func TestAuditConnCloseUnblocksWrite(t *testing.T) {
 	forEachPath(t, func(t *testing.T, e *aio.Engine) {
-		c1, c2, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stop()
+		c1, c2 := tcpPair(t, e)
 		data := auditPattern(16 << 20)
 		type res struct {
 			n   int
@@ -514,11 +502,7 @@ func TestAuditConnCloseUnblocksWrite(t *testing.T) {
 // CloseRead and CloseWrite after Close give net.ErrClosed; as *net.TCPConn.
 func TestAuditConnHalfClose(t *testing.T) {
 	forEachPath(t, func(t *testing.T, e *aio.Engine) {
-		c1, c2, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stop()
+		c1, c2 := tcpPair(t, e)
 		c1.Write([]byte("req"))
 		if err := c1.(*Conn).CloseWrite(); err != nil {
 			t.Fatal(err)
@@ -550,11 +534,7 @@ func TestAuditConnHalfClose(t *testing.T) {
 // losing nothing: data sent before is read once the deadline is lifted.
 func TestAuditConnPastDeadline(t *testing.T) {
 	forEachPath(t, func(t *testing.T, e *aio.Engine) {
-		c1, c2, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stop()
+		c1, c2 := tcpPair(t, e)
 		c2.Write([]byte("data"))
 		time.Sleep(50 * time.Millisecond)
 		c1.SetDeadline(time.Now().Add(-time.Second))
@@ -782,11 +762,7 @@ func TestAuditConnResetErrorsLikeNet(t *testing.T) {
 	defer n1.Close()
 	want := shape(t, n1, n2)
 	forEachPath(t, func(t *testing.T, e *aio.Engine) {
-		c1, c2, stop, err := tcpPipeOn(e, "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stop()
+		c1, c2 := tcpPair(t, e)
 		nc2 := c2.(*Conn)
 		// SetLinger through the raw socket.
 		lin := lingerConn{nc2}

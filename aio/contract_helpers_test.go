@@ -210,16 +210,31 @@ func fill(t testing.TB, fd int) {
 // tempFile creates a file holding content and opens it with flags.
 func tempFile(t testing.TB, content string, flags int) int {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "data")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	_, fd := tempFileAt(t, content, flags)
+	return fd
+}
+
+// tempFileAt is tempFile that also returns the file's path.
+func tempFileAt(t testing.TB, content string, flags int) (path string, fd int) {
+	t.Helper()
+	path = tempPath(t, content)
 	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	own(t, fd)
-	return fd
+	return path, fd
+}
+
+// tempPath creates a file holding content in a new temporary directory
+// and returns its path.
+func tempPath(t testing.TB, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // drain reads what fd holds now without blocking (fd must be a socket or

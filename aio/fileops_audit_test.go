@@ -64,10 +64,7 @@ func (c *auditCounter) cb(a *aio.Aio) {
 // callback), and no descriptor left over.
 func TestAuditOpenAtCancelAndTimeoutLoop(t *testing.T) {
 	e := fileEngine(t)
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := tempPath(t, "x")
 	base := openFDs(t)
 	c := newAuditCounter(t)
 	// O_CREAT makes io_uring hand the open to io-wq (no inline attempt),
@@ -135,16 +132,8 @@ func TestAuditAfterCloseFileOps(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "f")
-	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	own(t, fd)
+	path, fd := tempFileAt(t, "x", unix.O_RDWR)
+	dir := filepath.Dir(path)
 	a := e.NewAio(nil) // made before Close
 	e.Close()
 	rec := newRecorder()
@@ -486,16 +475,7 @@ func TestAuditFileOpsCutStorm(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			e := newEngine(t, aio.Config{RingOnly: ringOnly})
-			dir := t.TempDir()
-			path := filepath.Join(dir, "f")
-			if err := os.WriteFile(path, []byte("0123456789"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			own(t, fd)
+			path, fd := tempFileAt(t, "0123456789", unix.O_RDWR)
 			base := openFDs(t)
 			var calls atomic.Int32
 			ended := make(chan struct{}, 1)
@@ -521,6 +501,7 @@ func TestAuditFileOpsCutStorm(t *testing.T) {
 				case 2:
 					a.Fdatasync(fd)
 				case 3:
+					var err error
 					if cfd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
 						t.Fatal(err)
 					}
@@ -697,10 +678,7 @@ func TestAuditCloseFDEndsWaitingAccept(t *testing.T) {
 // registrations, ErrInvalid for a state the race left), exactly one
 // callback per OpenAt, and no descriptor left.
 func TestAuditCloseRacesRegistrations(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := tempPath(t, "x")
 	fd := tempFile(t, "data", unix.O_RDONLY)
 	base := openFDs(t)
 	for _, be := range []aio.Backend{aio.BackendIOURing, aio.BackendPortable} {
