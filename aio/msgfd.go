@@ -717,15 +717,23 @@ func (ms *msgEngine) buffersBack(p msgPool) {
 
 // startMulti begins RecvMsg (accept false) or Accept on fd through its
 // multishot request.
-func (a *Aio) startMulti(fd int, accept bool) {
+func (a *Aio) startMulti(fd int, accept bool) { a.startQueued(fd, accept, 0) }
+
+// startQueued begins a RecvMsg or Accept, or with copyKind a Recv or
+// RecvFrom served from fd's queue (msgmixed.go), and pushes what it
+// queued; it reports whether it began the operation (queueMulti's
+// served).
+func (a *Aio) startQueued(fd int, accept bool, copyKind opKind) bool {
 	var after msgAfter
-	if sh, round, _ := a.queueMulti(fd, accept, 0, &after); sh != nil {
+	sh, round, served := a.queueMulti(fd, accept, copyKind, &after)
+	if sh != nil {
 		if sh != a.sh {
 			round = 0 // another ring's reapers do not run this callback
 		}
 		sh.Push(round)
 	}
 	after.run()
+	return served
 }
 
 // msgState finds or makes fd's state, checked to be the socket fd names

@@ -30,18 +30,7 @@ import "github.com/aioring/aioring/internal/completion"
 
 // recvQueued starts a's Recv or RecvFrom (kind) on fd from fd's multishot
 // queue if fd has one, and reports whether it did.
-func (a *Aio) recvQueued(fd int, kind opKind) bool {
-	var after msgAfter
-	sh, round, served := a.queueMulti(fd, false, kind, &after)
-	if sh != nil {
-		if sh != a.sh {
-			round = 0 // another ring's reapers do not run this callback
-		}
-		sh.Push(round)
-	}
-	after.run()
-	return served
-}
+func (a *Aio) recvQueued(fd int, kind opKind) bool { return a.startQueued(fd, false, kind) }
 
 // finishCopy ends waiter a's Recv or RecvFrom with the head of st's
 // queue. Called with st.mu held, as finishWaiter.
