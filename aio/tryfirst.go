@@ -86,6 +86,10 @@ func (a *Aio) startSmallReadLocked(fd int, off int64) {
 	// continuation, from the state it would have been in. Only the ring
 	// needs its opcode (the try did not), so it is asked only now.
 	a.setResultLocked(nil, 0) // beginLocked's reset, skipped above
+	// What buildLocked records for every other operation, needed only
+	// once it may wait in the ring: a cancel by descriptor that catches
+	// it is its own descriptor's close only after this (fdcancel.go).
+	d.CloseSeq = a.e.fdCloses.seq.Load()
 	if !done && !a.sh.Supports(d) {
 		a.finishLocked(ErrUnsupported, 0, nil)
 		a.unlock()

@@ -1,0 +1,91 @@
+package aio_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aioring/aioring/aio"
+	"golang.org/x/sys/unix"
+)
+
+// rawPipe returns a pipe's ends, which the test closes itself (CloseFD
+// closes some of them, so a cleanup that closed them again could close a
+// number reused meanwhile).
+func rawPipe(t *testing.T) (r, w int) {
+	t.Helper()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatalf("pipe2: %v", err)
+	}
+	return p[0], p[1]
+}
+
+// TestCloseFDOfADupLeavesASmallReadAt: the commonest read (small, one
+// buffer, no deadline) starts by a path of its own (tryfirst.go); when
+// its try finds a pipe with nothing to read it goes to the ring, and a
+// CloseFD of a dup of that pipe, whose cancel the kernel matches by file,
+// must not end it, even on a descriptor number an earlier CloseFD closed.
+func TestCloseFDOfADupLeavesASmallReadAt(t *testing.T) {
+	e, err := aio.NewEngine(aio.Config{Backend: aio.BackendIOURing})
+	if err != nil {
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	defer e.Close()
+	// A socket operation: from now on every CloseFD cancels and is
+	// recorded, whatever else the engine learns.
+	x, _, _, _ := socketpair(t)
+	s := e.NewAio(nil)
+	s.SetIOV(make([]byte, 1))
+	s.SetTimeout(0)
+	s.Recv(x)
+	s.Wait()
+	s.Free()
+
+	// A number closed by CloseFD, then reused for the pipe read.
+	old, oldW := rawPipe(t)
+	unix.Close(oldW)
+	if err := e.CloseFD(old); err != nil {
+		t.Fatal(err)
+	}
+	r, w := rawPipe(t)
+	if r != old {
+		if err := unix.Dup3(r, old, unix.O_CLOEXEC); err != nil {
+			t.Fatalf("dup3: %v", err)
+		}
+		unix.Close(r)
+		r = old
+	}
+	defer unix.Close(r)
+	defer unix.Close(w)
+
+	done := make(chan error, 1)
+	buf := make([]byte, 16)
+	a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
+	defer a.Free()
+	a.SetIOV(buf)
+	a.ReadAt(r, -1)
+	time.Sleep(20 * time.Millisecond) // in the kernel by now
+	d, err := unix.FcntlInt(uintptr(r), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CloseFD(d); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the ReadAt on the original ended at CloseFD of a dup: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	write(t, w, "after")
+	select {
+	case err := <-done:
+		if err != nil || a.Count() != 5 || string(buf[:5]) != "after" {
+			t.Fatalf("ReadAt after CloseFD of a dup = %v, %d, %q", err, a.Count(), buf[:a.Count()])
+		}
+	case <-time.After(5 * time.Second):
+		a.Cancel()
+		<-done
+		t.Fatal("the ReadAt on the original got nothing 5 s after the data was written")
+	}
+}
