@@ -42,9 +42,14 @@ import (
 // without end (Engine.ringWaits: socket transfers, accepts, connects,
 // splices, messages) pays none of it: a regular file's reads and writes
 // end by themselves, which is what the files-by-name chains close.
-// A ReadAt of a pipe waits without end too, but is not told apart from a
-// file's read when it starts; in a program that uses no socket on the
-// engine, Cancel or Stop ends it.
+// A read or write of a pipe, a socket or a terminal (ReadAt, WriteAt)
+// waits without end too: the engine learns it at the try before the
+// ring, which a stream always declines (op.Desc.Stream: ESPIPE at an
+// offset, or not a regular file at the file position), and from then on
+// CloseFD cancels as for sockets (noteStreamWaiter). With Config.RingOnly
+// nothing is tried, nor a registered descriptor's read at an offset: in a
+// program that uses no socket on such an engine, Cancel or Stop ends
+// such a read.
 
 // noteRingWaiter records that an operation of kind, which may wait
 // without end, is started on the engine: from then on CloseFD cancels
@@ -55,6 +60,15 @@ func (e *Engine) noteRingWaiter(kind opKind) {
 		if !e.ringWaits.Load() {
 			e.ringWaits.Store(true)
 		}
+	}
+}
+
+// noteStreamWaiter records that a read or write of a stream (op.Desc.Stream)
+// goes to the ring, where it may wait without end: from then on CloseFD
+// cancels its descriptor's requests.
+func (e *Engine) noteStreamWaiter() {
+	if !e.ringWaits.Load() {
+		e.ringWaits.Store(true)
 	}
 }
 

@@ -20,6 +20,64 @@ func rawPipe(t *testing.T) (r, w int) {
 	return p[0], p[1]
 }
 
+// TestCloseFDEndsAStreamReadOrWrite: a ReadAt of an empty pipe, or a
+// WriteAt to a full one, waits in the ring until data or room comes, as a
+// Recv does; on an engine that has started no socket operation, CloseFD
+// of its descriptor must end it too (ErrClosed), at an offset (which a
+// pipe ignores in the ring) and at the file position alike.
+func TestCloseFDEndsAStreamReadOrWrite(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		write bool
+		off   int64
+	}{
+		{"ReadAt", false, 0}, {"ReadAt-position", false, -1},
+		{"WriteAt", true, 0}, {"WriteAt-position", true, -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := aio.NewEngine(aio.Config{Backend: aio.BackendIOURing})
+			if err != nil {
+				t.Skipf("io_uring unavailable: %v", err)
+			}
+			defer e.Close()
+			r, w := rawPipe(t)
+			fd, other := r, w
+			if c.write {
+				fd, other = w, r
+				fill(t, w)
+			}
+			defer unix.Close(other)
+			done := make(chan error, 1)
+			a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
+			defer a.Free()
+			a.SetIOV(make([]byte, 512))
+			if c.write {
+				a.WriteAt(fd, c.off)
+			} else {
+				a.ReadAt(fd, c.off)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("ended before CloseFD: %v", err)
+			case <-time.After(20 * time.Millisecond): // in the kernel by now
+			}
+			if err := e.CloseFD(fd); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != aio.ErrClosed {
+					t.Fatalf("after CloseFD: %v, want ErrClosed", err)
+				}
+			case <-time.After(5 * time.Second):
+				a.Cancel()
+				<-done
+				t.Fatal("still waits 5 s after CloseFD of its descriptor")
+			}
+		})
+	}
+}
+
 // TestCloseFDOfADupLeavesASmallReadAt: the commonest read (small, one
 // buffer, no deadline) starts by a path of its own (tryfirst.go); when
 // its try finds a pipe with nothing to read it goes to the ring, and a

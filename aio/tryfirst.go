@@ -204,6 +204,11 @@ func (a *Aio) afterTryLocked(r op.Result, done bool, tm timing) startNext {
 		a.finishLocked(ErrClosed, 0, nil)
 		return startNone
 	}
+	if a.desc.Stream {
+		// A pipe's, socket's or terminal's read or write: in the ring
+		// it may wait without end, which CloseFD must then end.
+		a.e.noteStreamWaiter()
+	}
 	// The try pinned nothing (queueKernelLocked): the kernel will hold the
 	// buffers until the CQE.
 	a.pinBuffersLocked(&a.desc)

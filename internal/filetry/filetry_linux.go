@@ -111,6 +111,7 @@ func (s *State) Read(d *op.Desc) (op.Result, Outcome) {
 		// a miss: what such descriptors do is not this Aio's reads'
 		// history.
 		d.Device = false
+		d.Stream = d.Stream || !s.regular(d.FD)
 		return op.Result{}, Declined
 	}
 	d.Device = !s.buffered
@@ -178,10 +179,14 @@ func (s *State) regular(fd int32) bool {
 	return s.kind == kindRegular
 }
 
-// missed maps a refused preadv2 to an Outcome.
-func missed(e unix.Errno) Outcome {
-	if e == unix.EAGAIN {
+// missed maps a refused preadv2 to an Outcome, and marks d.Stream when
+// the descriptor is a stream (ESPIPE).
+func missed(d *op.Desc, e unix.Errno) Outcome {
+	switch e {
+	case unix.EAGAIN:
 		return NotCached
+	case unix.ESPIPE:
+		d.Stream = true // a pipe, socket or terminal at an offset: the ring's read may wait without end
 	}
 	return Declined
 }
@@ -214,7 +219,7 @@ func read(d *op.Desc) (op.Result, Outcome) {
 			if (d.Attempt || d.Off == -1) && total > 0 {
 				return op.Result{Res: int32(total)}, Done
 			}
-			return op.Result{}, missed(e)
+			return op.Result{}, missed(d, e)
 		case n == 0:
 			return op.Result{Res: int32(total)}, Done
 		}
@@ -239,7 +244,7 @@ func readv(d *op.Desc) (op.Result, Outcome) {
 	case e == unix.EAGAIN && d.Attempt:
 		return op.Result{End: op.WouldBlock}, Done
 	case e != 0:
-		return op.Result{}, missed(e)
+		return op.Result{}, missed(d, e)
 	case n == want || n == 0 || d.Attempt:
 		return op.Result{Res: int32(n)}, Done
 	}

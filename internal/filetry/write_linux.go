@@ -117,6 +117,7 @@ func (s *State) Write(d *op.Desc) (op.Result, Outcome) {
 		// At the file position nothing fails with ESPIPE: a blocking
 		// write to a full pipe or socket would wait here. Only a regular
 		// file's writes are made here (see the file's comment).
+		d.Stream = true
 		return op.Result{}, Declined
 	}
 	w := &s.w
@@ -133,7 +134,10 @@ func (s *State) Write(d *op.Desc) (op.Result, Outcome) {
 		case e == unix.EAGAIN && d.Attempt:
 			return op.Result{End: op.WouldBlock}, Done
 		case e != unix.EOPNOTSUPP:
-			return op.Result{}, Declined // EAGAIN: it would wait; or an error the backend reports
+			// EAGAIN: it would wait; ESPIPE: a pipe, socket or
+			// terminal at an offset; or an error the backend reports.
+			d.Stream = d.Stream || e == unix.ESPIPE
+			return op.Result{}, Declined
 		}
 		w.nowait = nowaitRefused
 	}
@@ -147,6 +151,7 @@ func (s *State) Write(d *op.Desc) (op.Result, Outcome) {
 		// would block here. Unless the Aio's owner holds the descriptor
 		// open (d.Held: an adapt.File's), so that the number cannot have
 		// been reused (decision 94).
+		d.Stream = true
 		return op.Result{}, Declined
 	}
 	timed := w.timeNext()
@@ -159,6 +164,7 @@ func (s *State) Write(d *op.Desc) (op.Result, Outcome) {
 		w.took(time.Since(epoch) - t0)
 	}
 	if e != 0 && n == 0 {
+		d.Stream = d.Stream || e == unix.ESPIPE
 		return op.Result{}, Declined // ESPIPE: not a file; or an error the backend reports
 	}
 	return op.Result{Res: int32(n)}, Done

@@ -160,10 +160,18 @@ type Desc struct {
 	// (internal/fdhold) and kept across operations, like Backend. (In the
 	// padding after Device.)
 	Held bool
+	// Stream is the backend's, written by its Try: the descriptor the
+	// read or write it declined names is not a regular file (a pipe, a
+	// socket, a terminal: ESPIPE at an offset, or not regular at the
+	// file position), so the request may wait in the kernel without end,
+	// until data or room comes. The aio package then has CloseFD cancel
+	// the engine's requests by descriptor (aio/fdcancel.go). (In the
+	// padding after Held.)
+	Stream bool
 	// CloseSeq is the engine's count of CloseFDs when the operation
 	// began, the aio package's: a cancel by descriptor that ends it is
 	// its own descriptor's close only if that descriptor was closed after
-	// (aio/fdcancel.go). (In the padding after Held.)
+	// (aio/fdcancel.go). (In the padding after Stream.)
 	CloseSeq uint32
 	// Deadline bounds the operation in the backend. The aio package
 	// leaves it zero for operations a backend cannot cut short (a
