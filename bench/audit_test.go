@@ -60,3 +60,33 @@ func TestAuditEchoChecksEveryByte(t *testing.T) {
 		t.Fatalf("loadEcho failed for another reason: %v", err)
 	}
 }
+
+// TestAuditUDPEchoChecksEveryByte: the same for udp-echo, where the
+// sequence number and the last byte survive and a middle byte does not.
+func TestAuditUDPEchoChecksEveryByte(t *testing.T) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for n := 1; ; n++ {
+			m, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			if n%corruptEvery == 0 {
+				buf[m/2] ^= 0xff
+			}
+			c.WriteToUDPAddrPort(buf[:m], from)
+		}
+	}()
+	_, err = loadUDPEcho(auditSpec(1, 64), c.LocalAddr().String())
+	if err == nil {
+		t.Fatal("loadUDPEcho counted echoes with a changed middle byte")
+	}
+	if !strings.Contains(err.Error(), "differs") {
+		t.Fatalf("loadUDPEcho failed for another reason: %v", err)
+	}
+}

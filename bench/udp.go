@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -232,7 +233,9 @@ func loadUDPEcho(s *spec, addr string) (*result, error) {
 						return 0, errors.New("the echo differs from the datagram")
 					}
 					d := time.Since(t0)
-					if back[n-1] != msg[n-1] {
+					// Every byte, not only the sequence number: a
+					// datagram that came back changed was not echoed.
+					if !bytes.Equal(back[:n], msg) {
 						return 0, errors.New("the echo differs from the datagram")
 					}
 					return d, nil
