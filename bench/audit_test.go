@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -88,5 +92,28 @@ func TestAuditUDPEchoChecksEveryByte(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "differs") {
 		t.Fatalf("loadUDPEcho failed for another reason: %v", err)
+	}
+}
+
+// TestAuditHTTPChecksBody: an http server (here httptest's, standing for
+// a transport that corrupts what it sends) whose body has the right
+// length and the wrong bytes must fail the case.
+func TestAuditHTTPChecksBody(t *testing.T) {
+	var n atomic.Int64
+	bad := bytes.Repeat([]byte{'x'}, httpBodySize)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%corruptEvery == 0 {
+			w.Write(bad)
+			return
+		}
+		w.Write(httpBody)
+	}))
+	defer srv.Close()
+	_, err := loadHTTP(auditSpec(1, httpBodySize), srv.URL)
+	if err == nil {
+		t.Fatal("loadHTTP counted responses whose body was not httpBody")
+	}
+	if !strings.Contains(err.Error(), "body") {
+		t.Fatalf("loadHTTP failed for another reason: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,8 +21,9 @@ import (
 // not copying.
 const httpBodySize = 64
 
-// httpBody is the fixed response. The client checks its length, not its
-// bytes: both servers send this same slice through the same http.Server.
+// httpBody is the fixed response. The client checks its length and its
+// bytes: both servers send this same slice through the same http.Server,
+// but over different listeners.
 var httpBody = []byte("aioring bench: a fixed 64-byte response body for the http case.\n")
 
 func init() {
@@ -134,6 +136,11 @@ func loadHTTP(s *spec, url string) (*result, error) {
 			}
 			if resp.StatusCode != http.StatusOK || n != httpBodySize {
 				return 0, fmt.Errorf("response: status %d, %d body bytes; want 200 and %d", resp.StatusCode, n, httpBodySize)
+			}
+			// The bytes too: the two servers share the handler, not the
+			// transport, and the engine's listener carries the body.
+			if !bytes.Equal(buf[:n], httpBody) {
+				return 0, errors.New("the response body differs from the one sent")
 			}
 			return d, nil
 		}
