@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -115,5 +118,43 @@ func TestAuditHTTPChecksBody(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "body") {
 		t.Fatalf("loadHTTP failed for another reason: %v", err)
+	}
+}
+
+// TestAuditFioWholeLatency: fio's row must report the latency of a whole
+// I/O, submission included, as the other implementations time it, not
+// fio's default clat, which leaves the submission out.
+func TestAuditFioWholeLatency(t *testing.T) {
+	js := `fio-3: a warning
+{"jobs":[{"error":0,"usr_cpu":10,"sys_cpu":40,"read":{"iops":1000,"total_ios":100,"runtime":100,
+ "slat_ns":{"max":5000},
+ "clat_ns":{"max":20000,"percentile":{"50.000000":1000,"99.000000":9000}},
+ "lat_ns":{"max":25000,"percentile":{"50.000000":2000,"99.000000":12000}}},
+ "write":{"total_ios":0}}]}`
+	r, err := fioResult([]byte(js), "reads", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.P50us != 2 || r.P99us != 12 || r.MaxUs != 25 {
+		t.Fatalf("p50 %v p99 %v max %v us; want lat_ns's 2, 12, 25 (clat_ns's are 1, 9, 20)", r.P50us, r.P99us, r.MaxUs)
+	}
+
+	// And fio, run as the suite runs it, reports those percentiles (with
+	// --lat_percentiles=1; without it lat_ns has none).
+	fio := fioPath()
+	if fio == "" {
+		t.Skip("fio not installed")
+	}
+	f := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(f, make([]byte, 4*miB), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &spec{Scenario: scenCached, File: f, FileSize: 4 * miB, Depth: 4, Warmup: 50 * time.Millisecond, Window: 100 * time.Millisecond}
+	r, err = fioBlocks(context.Background(), &children{}, fio, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.P50us <= 0 || r.P99us < r.P50us || r.MaxUs < r.P99us {
+		t.Fatalf("fio's row: p50 %v p99 %v max %v us", r.P50us, r.P99us, r.MaxUs)
 	}
 }

@@ -25,10 +25,15 @@ type fioDir struct {
 	IOPS     float64 `json:"iops"`
 	TotalIOs uint64  `json:"total_ios"`
 	Runtime  float64 `json:"runtime"` // ms
-	Clat     struct {
+	// Lat is the whole latency of an I/O, from its submission to its
+	// completion, which is what the other implementations time (from
+	// before ReadAt to its callback or return); clat_ns, fio's default
+	// percentiles, leaves out the submission (slat_ns). Its percentiles
+	// are there with --lat_percentiles=1.
+	Lat struct {
 		Max        float64            `json:"max"`
 		Percentile map[string]float64 `json:"percentile"`
-	} `json:"clat_ns"`
+	} `json:"lat_ns"`
 }
 
 // fioOutput is the part of fio's JSON report the suite reads.
@@ -67,7 +72,7 @@ func fioBlocks(ctx context.Context, c *children, fio string, s *spec) (*result, 
 		// fio's default drops it before the job.
 		"--invalidate=0",
 		"--ramp_time="+ms(s.Warmup), "--runtime="+ms(s.Window), "--time_based",
-		"--output-format=json")
+		"--lat_percentiles=1", "--output-format=json")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := c.runCmd(cmd)
@@ -77,8 +82,14 @@ func fioBlocks(ctx context.Context, c *children, fio string, s *spec) (*result, 
 	if err != nil {
 		return nil, fmt.Errorf("fio: %v: %s", err, strings.TrimSpace(errb.String()))
 	}
+	return fioResult(out.Bytes(), what, rw == "randwrite", strings.TrimSpace(errb.String()))
+}
+
+// fioResult reads fio's JSON report (out) of one job of reads or, with
+// write, writes; stderr is what fio printed there, for the errors.
+func fioResult(out []byte, what string, write bool, stderr string) (*result, error) {
 	// fio may print warnings before the JSON object.
-	js := out.Bytes()
+	js := out
 	if i := bytes.IndexByte(js, '{'); i > 0 {
 		js = js[i:]
 	}
@@ -87,15 +98,15 @@ func fioBlocks(ctx context.Context, c *children, fio string, s *spec) (*result, 
 		return nil, fmt.Errorf("reading fio's JSON report: %w", err)
 	}
 	if len(fo.Jobs) != 1 || fo.Jobs[0].Error != 0 {
-		return nil, fmt.Errorf("fio reported no %s: %s", what, strings.TrimSpace(errb.String()))
+		return nil, fmt.Errorf("fio reported no %s: %s", what, stderr)
 	}
 	j := fo.Jobs[0]
 	d := j.Read
-	if rw == "randwrite" {
+	if write {
 		d = j.Write
 	}
 	if d.TotalIOs == 0 {
-		return nil, fmt.Errorf("fio reported no %s: %s", what, strings.TrimSpace(errb.String()))
+		return nil, fmt.Errorf("fio reported no %s: %s", what, stderr)
 	}
 	secs := d.Runtime / 1e3
 	r := &result{
@@ -104,9 +115,9 @@ func fioBlocks(ctx context.Context, c *children, fio string, s *spec) (*result, 
 		OpsPerS:    d.IOPS,
 		MBPerS:     d.IOPS * blockSize / 1e6,
 		CPUSeconds: (j.UsrCPU + j.SysCPU) / 100 * secs,
-		P50us:      d.Clat.Percentile["50.000000"] / 1e3,
-		P99us:      d.Clat.Percentile["99.000000"] / 1e3,
-		MaxUs:      d.Clat.Max / 1e3,
+		P50us:      d.Lat.Percentile["50.000000"] / 1e3,
+		P99us:      d.Lat.Percentile["99.000000"] / 1e3,
+		MaxUs:      d.Lat.Max / 1e3,
 	}
 	r.CPUSPerMop = r.CPUSeconds / float64(r.Ops) * 1e6
 	return r, nil
