@@ -158,3 +158,27 @@ func TestAuditFioWholeLatency(t *testing.T) {
 		t.Fatalf("fio's row: p50 %v p99 %v max %v us", r.P50us, r.P99us, r.MaxUs)
 	}
 }
+
+// TestAuditLogAckMeansLogged: a log that acknowledges records it never
+// wrote must fail the case; both real logs pass the same check.
+func TestAuditLogAckMeansLogged(t *testing.T) {
+	s := &spec{Scenario: scenLog, Conns: 4, MsgSize: 128, Warmup: 0, Window: 100 * time.Millisecond}
+	_, err := logLoop(s, func(r *logRecordReq) { r.done <- struct{}{} }, func() (int64, error) { return 0, nil })
+	if err == nil || !strings.Contains(err.Error(), "acknowledged") {
+		t.Fatalf("a log that wrote nothing: %v", err)
+	}
+	for _, run := range []struct {
+		impl string
+		f    func(*spec) (*result, error)
+	}{{implStd, logStd}, {implAio, logAio}} {
+		s := *s
+		s.Impl, s.File = run.impl, filepath.Join(t.TempDir(), "log")
+		r, err := run.f(&s)
+		if err != nil {
+			t.Fatalf("%s: %v", run.impl, err)
+		}
+		if r.Ops == 0 {
+			t.Fatalf("%s: no record counted", run.impl)
+		}
+	}
+}

@@ -505,7 +505,13 @@ func logStd(s *spec) (*result, error) {
 			}
 		}
 	}()
-	res, err := logLoop(s, func(r *logRecordReq) { reqs <- r })
+	res, err := logLoop(s, func(r *logRecordReq) { reqs <- r }, func() (int64, error) {
+		st, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		return st.Size(), nil
+	})
 	close(stop)
 	<-committed
 	if cerr != nil {
@@ -516,9 +522,12 @@ func logStd(s *spec) (*result, error) {
 
 // logLoop runs s.Conns writers, each appending s.MsgSize-byte records
 // through submit and waiting for each to be acknowledged; the latency is
-// the acknowledgement's.
-func logLoop(s *spec, submit func(*logRecordReq)) (*result, error) {
-	return closedLoop(s, s.Conns, func(i int) func() (time.Duration, error) {
+// the acknowledgement's. Once every writer has stopped, logged (the
+// log's size) must hold every record acknowledged, warm-up included: an
+// acknowledgement is a claim that the record is in the log.
+func logLoop(s *spec, submit func(*logRecordReq), logged func() (int64, error)) (*result, error) {
+	var acked atomic.Int64
+	res, err := closedLoop(s, s.Conns, func(i int) func() (time.Duration, error) {
 		r := &logRecordReq{data: make([]byte, s.MsgSize), done: make(chan struct{}, 1)}
 		for j := range r.data {
 			r.data[j] = byte(i)
@@ -531,9 +540,22 @@ func logLoop(s *spec, submit func(*logRecordReq)) (*result, error) {
 			case <-time.After(maxWindow):
 				return 0, errors.New("a record was not acknowledged within " + maxWindow.String())
 			}
-			return time.Since(t0), nil
+			d := time.Since(t0)
+			acked.Add(1)
+			return d, nil
 		}
 	}, int64(s.MsgSize))
+	if err != nil {
+		return nil, err
+	}
+	n, err := logged()
+	if err != nil {
+		return nil, fmt.Errorf("the log's size: %w", err)
+	}
+	if want := acked.Load() * int64(s.MsgSize); n < want {
+		return nil, fmt.Errorf("%d records of %d bytes were acknowledged, the log holds %d bytes", acked.Load(), s.MsgSize, n)
+	}
+	return res, nil
 }
 
 // logAio is the same group commit on the engine, pipelined: records go
@@ -621,6 +643,12 @@ func logAio(s *spec) (*result, error) {
 			startWrite()
 		}
 		mu.Unlock()
+	}, func() (int64, error) {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return 0, err
+		}
+		return st.Size, nil
 	})
 	w.Wait()
 	sy.Wait()
