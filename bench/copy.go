@@ -28,7 +28,12 @@ func copyAio(s *spec) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer dst.Close()
+	dstOpen := true
+	defer func() {
+		if dstOpen {
+			dst.Close()
+		}
+	}()
 	st, err := src.Stat()
 	if err != nil {
 		return nil, err
@@ -118,12 +123,19 @@ func copyAio(s *spec) (*result, error) {
 		}
 	}
 	wg.Wait()
+	// The copy ends with the destination closed, as copyStd's does, and
+	// a failed close fails it.
+	dstOpen = false
+	cerr := dst.Close()
 	wall, cpu, use := time.Since(t0), cpuTime()-c0, selfUsage().sub(u0)
 	for _, a := range aios {
 		a.Free()
 	}
 	if ferr != nil {
 		return nil, ferr
+	}
+	if cerr != nil {
+		return nil, cerr
 	}
 	r := copyResult(size, wall, cpu, ts.finish())
 	r.setCountsOver(float64(size)/miB, use, nil)
@@ -135,8 +147,6 @@ func copyAio(s *spec) (*result, error) {
 // rw set, it is a plain read and write loop through a buffer of s.MsgSize
 // bytes, which is what the aioring copy does with a few in flight.
 func copyStd(s *spec, rw bool) (*result, error) {
-	ts := startThreadSampler()
-	u0, c0, t0 := selfUsage(), cpuTime(), time.Now()
 	src, err := os.Open(s.File)
 	if err != nil {
 		return nil, err
@@ -146,6 +156,10 @@ func copyStd(s *spec, rw bool) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The clock starts with the files open, as copyAio's does: the
+	// opens are not part of the copy either side measures.
+	ts := startThreadSampler()
+	u0, c0, t0 := selfUsage(), cpuTime(), time.Now()
 	var n int64
 	if rw {
 		// Hiding the files' ReadFrom and WriteTo keeps io.CopyBuffer from
