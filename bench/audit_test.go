@@ -182,3 +182,22 @@ func TestAuditLogAckMeansLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditRoundRunSkipsWarmup: the files and stat scenarios' window is
+// the rounds after the warm-up, as roundRun says, not every round since
+// the first.
+func TestAuditRoundRunSkipsWarmup(t *testing.T) {
+	s := &spec{Files: 1, Warmup: 300 * time.Millisecond, Window: 100 * time.Millisecond}
+	rounds := 0
+	r, err := roundRun(s, func() (int64, error) {
+		rounds++
+		time.Sleep(10 * time.Millisecond)
+		return 0, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Seconds >= 0.3 || r.Ops >= uint64(rounds-1) {
+		t.Fatalf("%d rounds of %d counted over %.2f s: the %v warm-up was measured", r.Ops, rounds, r.Seconds, s.Warmup)
+	}
+}
