@@ -201,3 +201,17 @@ func TestAuditRoundRunSkipsWarmup(t *testing.T) {
 		t.Fatalf("%d rounds of %d counted over %.2f s: the %v warm-up was measured", r.Ops, rounds, r.Seconds, s.Warmup)
 	}
 }
+
+// TestAuditNoCp: without cp(1), copy's cp row is absent with the reason,
+// as a missing fio's rows are, not a failure of the run.
+func TestAuditNoCp(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	s := &suite{ctx: context.Background(), kids: &children{}}
+	r, err := s.measure(&spec{Scenario: scenCopy, Impl: implCp, File: "/nonexistent", Dst: filepath.Join(t.TempDir(), "copy")})
+	if err != nil {
+		t.Fatalf("a missing cp failed the row: %v", err)
+	}
+	if r.Note != "cp not installed" {
+		t.Fatalf("note %q, want cp not installed", r.Note)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -391,6 +392,12 @@ func (s *suite) measure(sp *spec) (*result, error) {
 			return &result{Note: "fio not installed"}, nil
 		}
 		return fioBlocks(s.ctx, s.kids, s.fio, sp)
+	case implCp:
+		// A missing tool leaves its row out with the reason, as fio's
+		// does, rather than failing the run.
+		if _, err := exec.LookPath("cp"); err != nil {
+			return &result{Note: "cp not installed"}, nil
+		}
 	}
 	switch sp.Scenario {
 	case scenCopy:
