@@ -215,3 +215,17 @@ func TestAuditNoCp(t *testing.T) {
 		t.Fatalf("note %q, want cp not installed", r.Note)
 	}
 }
+
+// TestAuditRingOnlyEverywhere: -ring-only's header says aioring's
+// engines ran with Config.RingOnly; the files and stat scenarios' engines
+// (fileConfig) must too.
+func TestAuditRingOnlyEverywhere(t *testing.T) {
+	t.Setenv(ringOnlyEnv, "1")
+	if !fileConfig().RingOnly {
+		t.Fatal("fileConfig ignores -ring-only")
+	}
+	t.Setenv(statxInlineEnv, "1")
+	if c := fileConfig(); !c.RingOnly || !c.StatxInline {
+		t.Fatalf("fileConfig with both: %+v", c)
+	}
+}

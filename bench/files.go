@@ -577,7 +577,7 @@ func logAio(s *spec) (*result, error) {
 	}
 	defer unix.Unlink(s.File + "-" + sanitize(s.Impl))
 	defer unix.Close(fd)
-	e, err := aio.NewEngine(aio.Config{})
+	e, err := aio.NewEngine(engineConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -679,7 +679,11 @@ func statxInline() bool { return os.Getenv(statxInlineEnv) == "1" }
 
 // fileConfig is the aioring engine's configuration in the files and stat
 // scenarios.
-func fileConfig() aio.Config { return aio.Config{StatxInline: statxInline()} }
+func fileConfig() aio.Config {
+	cfg := engineConfig() // -ring-only holds here too, as the header says
+	cfg.StatxInline = statxInline()
+	return cfg
+}
 
 // statxPath names the path Statx took, for the footnotes.
 func statxPath() string {

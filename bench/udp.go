@@ -143,7 +143,7 @@ func startUDPServer(s *spec) (*server, error) {
 	switch s.Impl {
 	case implAio, implAioMsg():
 		msgs := s.Impl == implAioMsg()
-		cfg := aio.Config{}
+		cfg := engineConfig()
 		if msgs {
 			cfg.MsgBufferSize = udpecho.MsgBuffer
 		}
