@@ -3,6 +3,7 @@ package aio
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -18,7 +19,7 @@ import (
 // Config configures an Engine. The zero value is a sensible default.
 type Config struct {
 	Entries        uint32        // submission queue size of each ring; 0 means DefaultEntries (>= 256)
-	DefaultTimeout time.Duration // what DefaultTimeout resolves to; 0 means Infinite
+	DefaultTimeout time.Duration // what DefaultTimeout resolves to; 0 means Infinite; another negative value than Infinite is ErrInvalid
 	// Callbacks is how many goroutines reap completions and run callbacks,
 	// spread over the rings (at least one per ring); 0 means
 	// max(2, GOMAXPROCS).
@@ -30,6 +31,7 @@ type Config struct {
 	// has a standby goroutine for when a callback blocks. Programs with
 	// many file operations in flight gain from one ring per P
 	// (runtime.GOMAXPROCS(0)); docs/design.md has the measurements.
+	// At most MaxRings, which also bounds the default.
 	Rings int
 	// MsgBuffers is how many message buffers each ring's pool holds
 	// (RecvMsg); 0 means DefaultMsgBuffers. It must be a power of two up to
@@ -106,7 +108,8 @@ type Config struct {
 	// FileWorkers caps the kernel threads (io-wq workers) that serve file
 	// work which must wait (opens, Statx, reads and syncs that go to the
 	// disk), per OS thread that submits to a ring; 0 means
-	// DefaultFileWorkers, a negative value leaves the kernel's own cap
+	// DefaultFileWorkers (at most math.MaxUint32, the kernel's 32-bit
+	// count), a negative value leaves the kernel's own cap
 	// (its default is min(SQ entries, 4 × CPUs) per thread). The kernel
 	// keeps one such pool per thread, shared by every io_uring that
 	// thread uses, so the cap also bounds other rings of the process.
@@ -210,20 +213,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Callbacks <= 0 {
-		cfg.Callbacks = max(2, runtime.GOMAXPROCS(0))
-	}
-	if cfg.FileWorkers == 0 {
-		cfg.FileWorkers = DefaultFileWorkers
-	}
-	if cfg.BusyPoll == 0 {
-		cfg.BusyPoll = DefaultBusyPoll
-	}
-	if cfg.Rings <= 0 {
-		cfg.Rings = max(1, cfg.Callbacks/reapersPerRing)
-	}
-	if cfg.DefaultTimeout == 0 || cfg.DefaultTimeout == DefaultTimeout {
-		cfg.DefaultTimeout = Infinite
+	if err := resolveCounts(&cfg); err != nil {
+		return nil, err
 	}
 	e := &Engine{cfg: cfg, closeDone: make(chan struct{})}
 	e.clock.init()
@@ -318,6 +309,42 @@ func (e *Engine) Backend() Backend { return e.backend }
 // ErrUnsupported with the cause and the fix, as NewEngine with
 // BackendIOURing returns it. A program may log it once at start.
 func (e *Engine) Fallback() error { return e.fallback }
+
+// resolveCounts applies the defaults of Callbacks, FileWorkers, BusyPoll,
+// Rings and DefaultTimeout, and refuses what they cannot mean: a value
+// the kernel would see truncated, or a negative timeout that is neither
+// Infinite nor DefaultTimeout (which would otherwise act as Infinite and
+// hide a sign error).
+func resolveCounts(cfg *Config) error {
+	if cfg.Callbacks <= 0 {
+		cfg.Callbacks = max(2, runtime.GOMAXPROCS(0))
+	}
+	if cfg.FileWorkers == 0 {
+		cfg.FileWorkers = DefaultFileWorkers
+	}
+	if cfg.FileWorkers > math.MaxUint32 {
+		return &wrapError{ErrInvalid, fmt.Errorf("Config.FileWorkers %d exceeds %d (the kernel's count is 32 bits; negative leaves the kernel's own cap)", cfg.FileWorkers, uint32(math.MaxUint32))}
+	}
+	if cfg.BusyPoll == 0 {
+		cfg.BusyPoll = DefaultBusyPoll
+	}
+	if cfg.Rings > MaxRings {
+		return &wrapError{ErrInvalid, fmt.Errorf("Config.Rings %d exceeds %d", cfg.Rings, MaxRings)}
+	}
+	if cfg.Rings <= 0 {
+		// Callbacks are goroutines, rings kernel objects with a
+		// descriptor and locked memory each: a large Callbacks must not
+		// make rings by the thousand (100000 ran out of descriptors).
+		cfg.Rings = min(max(1, cfg.Callbacks/reapersPerRing), MaxRings)
+	}
+	switch d := cfg.DefaultTimeout; {
+	case d == 0 || d == DefaultTimeout:
+		cfg.DefaultTimeout = Infinite
+	case d < 0 && d != Infinite:
+		return &wrapError{ErrInvalid, fmt.Errorf("Config.DefaultTimeout %v is negative (0 or Infinite: no timeout)", d)}
+	}
+	return nil
+}
 
 // resolveMsgConfig applies the message defaults and checks the kernel's
 // limits.

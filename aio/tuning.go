@@ -27,6 +27,12 @@ const syncAsideMax = 4
 // queue, so bursts of completions rarely overflow into the kernel's backlog.
 const cqFactor = 8
 
+// MaxRings is the most rings an engine has (Config.Rings): each is a
+// descriptor and kernel memory, and its reapers poll it, so a count far
+// above the CPUs only costs. The default, one ring per two callbacks, is
+// bounded by it too.
+const MaxRings = 1024
+
 // reapersPerRing is the fewest reapers a ring gets by default: one can run
 // a slow callback while another keeps reaping.
 const reapersPerRing = 2
