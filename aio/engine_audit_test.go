@@ -10,7 +10,10 @@ package aio_test
 import (
 	"errors"
 	"math"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -276,3 +279,185 @@ func TestAuditMsgAfterEngineClose(t *testing.T) {
 		a.Free()
 	})
 }
+
+// Rule "Closing" with every kind of pending work at once, on both
+// backends: Sleeps, Recv with and without a callback, Accept, RecvMsg,
+// Splice of an empty pipe, OpenAt of a FIFO without a writer (io-wq on
+// the ring, a file worker on the portable backend), a ReadAt into a
+// fixed buffer, a Recv on a registered descriptor, a provider operation,
+// a callback that starts a new operation each time it runs, and Statx and
+// Fdatasync that may finish first; three Closes at once. Each pending op
+// ends exactly once with ErrClosed (those that may finish first: exactly
+// once, nil or ErrClosed), the restarting callback's last start ends
+// with ErrClosed, and no descriptor or goroutine of the engine remains.
+func TestAuditCloseEveryKindOfPendingWork(t *testing.T) {
+	for _, be := range []aio.Backend{aio.BackendIOURing, aio.BackendPortable} {
+		t.Run(string(be), func(t *testing.T) {
+			x, _, _, _ := socketpair(t)
+			x2, _, _, _ := socketpair(t)
+			x3, _, _, _ := socketpair(t)
+			x4, _, _, _ := socketpair(t)
+			l, _, _ := listener(t, 8)
+			pr, _, _, _ := pipe(t)
+			pr2, _, _, _ := pipe(t)
+			_, pw3, _, _ := pipe(t)
+			dir := t.TempDir()
+			fifo := dir + "/fifo"
+			if err := unix.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// Through a magic link, so that the ring's open of the FIFO
+			// waits in io-wq as openat(2) does (docs/design.md, "FIFOs
+			// and the ring's fast path").
+			fifoPath, err := unix.Open(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			own(t, fifoPath)
+			fifoLink := "/proc/self/fd/" + strconv.Itoa(fifoPath)
+			file := tempFile(t, "data", unix.O_RDWR)
+			openFDs(t)
+			fds0 := openFDs(t)
+			g0 := runtimeGoroutines()
+
+			e, err := aio.NewEngine(aio.Config{Backend: be})
+			if err != nil {
+				t.Skipf("%s unavailable: %v", be, err)
+			}
+			fixed, err := e.FixedBuffer(4096)
+			if err != nil {
+				e.Close()
+				t.Skipf("FixedBuffer: %v", err)
+			}
+			if err := e.RegisterFD(x4); err != nil {
+				e.Close()
+				t.Fatalf("RegisterFD: %v", err)
+			}
+			type rec struct {
+				n   atomic.Int32
+				err atomic.Value
+			}
+			var st unix.Statx_t
+			starts := map[string]func(a *aio.Aio){
+				"sleep":    func(a *aio.Aio) { a.Sleep(time.Hour) },
+				"recv":     func(a *aio.Aio) { a.SetIOV(make([]byte, 8)); a.Recv(x) },
+				"accept":   func(a *aio.Aio) { a.Accept(l) },
+				"recvmsg":  func(a *aio.Aio) { a.RecvMsg(x2) },
+				"splice":   func(a *aio.Aio) { a.Splice(pr, -1, pw3, -1, 64) },
+				"fifoopen": func(a *aio.Aio) { a.OpenAt(unix.AT_FDCWD, fifoLink, unix.O_RDONLY, 0) },
+				"fixed":    func(a *aio.Aio) { a.SetIOV(fixed[:64]); a.ReadAt(pr2, -1) },
+				"regrecv":  func(a *aio.Aio) { a.SetIOV(make([]byte, 8)); a.Recv(x4) },
+				"provider": func(a *aio.Aio) { a.Start(func(a *aio.Aio, err error) { a.Finish(err, 0) }) },
+			}
+			mayFinish := map[string]func(a *aio.Aio){
+				"statx":     func(a *aio.Aio) { a.Statx(unix.AT_FDCWD, dir, 0, unix.STATX_BASIC_STATS, &st) },
+				"fdatasync": func(a *aio.Aio) { a.Fdatasync(file) },
+			}
+			recs := map[string]*rec{}
+			var aios []*aio.Aio
+			for name, s := range starts {
+				r := &rec{}
+				recs[name] = r
+				a := e.NewAio(func(a *aio.Aio) { r.err.Store(errBox{a.Result()}); r.n.Add(1) })
+				s(a)
+				aios = append(aios, a)
+			}
+			for name, s := range mayFinish {
+				r := &rec{}
+				recs[name] = r
+				a := e.NewAio(func(a *aio.Aio) { r.err.Store(errBox{a.Result()}); r.n.Add(1) })
+				s(a)
+				aios = append(aios, a)
+			}
+			// Without a callback: ended through Wait.
+			waiter := e.NewAio(nil)
+			waiter.SetIOV(make([]byte, 8))
+			waiter.Recv(x3)
+			// A callback that starts another Sleep every time it runs.
+			var chainN atomic.Int32
+			var chainLast atomic.Value
+			chain := e.NewAio(func(a *aio.Aio) {
+				chainN.Add(1)
+				chainLast.Store(errBox{a.Result()})
+				if a.Result() == nil || errors.Is(a.Result(), aio.ErrClosed) && chainN.Load() < 1000 {
+					a.Sleep(time.Millisecond)
+				}
+			})
+			chain.Sleep(time.Millisecond)
+			aio.WaitUntil(t, "the restarting callback has run", func() bool { return chainN.Load() >= 3 })
+			time.Sleep(100 * time.Millisecond) // let the ring requests reach the kernel and its workers
+
+			done := make(chan error, 3)
+			for i := 0; i < 3; i++ {
+				go func() { done <- e.Close() }()
+			}
+			for i := 0; i < 3; i++ {
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Errorf("Close: %v", err)
+					}
+				case <-time.After(waitLimit):
+					t.Fatalf("Close did not return within %v:\n%s", waitLimit, allStacks())
+				}
+			}
+			for name, r := range recs {
+				err := r.err.Load()
+				if n := r.n.Load(); n != 1 {
+					t.Errorf("%s: %d callbacks by the end of Close, want 1", name, n)
+					continue
+				}
+				got := err.(errBox).err
+				_, may := mayFinish[name]
+				if !errors.Is(got, aio.ErrClosed) && !(may && got == nil) {
+					t.Errorf("%s ended with %v, want ErrClosed", name, got)
+				}
+			}
+			if waiter.Busy() || !errors.Is(waiter.Result(), aio.ErrClosed) {
+				t.Errorf("Recv without a callback: busy %v, result %v after Close; want idle, ErrClosed", waiter.Busy(), waiter.Result())
+			}
+			n := chainN.Load()
+			if last := chainLast.Load().(errBox).err; !errors.Is(last, aio.ErrClosed) {
+				t.Errorf("the restarting callback's last op ended with %v, want ErrClosed", last)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if chainN.Load() != n && chainN.Load() >= 1000 {
+				t.Errorf("the restarting callback kept running after Close")
+			}
+			for _, a := range append(aios, waiter, chain) {
+				if fd := a.FD(); fd >= 0 {
+					t.Errorf("an op ended by Close left descriptor %d in FD()", fd)
+					unix.Close(fd)
+				}
+				a.Free()
+			}
+			// Known limit (docs/design.md, "No descriptor is leaked"):
+			// on the portable backend a file worker blocked in the
+			// FIFO's open is detached, not waited for, and stays until
+			// a writer comes. Count it, then let it go.
+			time.Sleep(100 * time.Millisecond)
+			blocked := strings.Count(allStacks(), "portable.fileCall")
+			if blocked > 0 {
+				t.Logf("known limit: %d file worker(s) still blocked in openat of the FIFO after Close (detached by design)", blocked)
+			}
+			if w, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+				unix.Close(w)
+			}
+			if fds := openFDs(t); fds != fds0 {
+				t.Errorf("%d descriptors open after Close, %d before NewEngine", fds, fds0)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for runtimeGoroutines() > g0 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if g := runtimeGoroutines(); g > g0 {
+				t.Errorf("%d goroutines after Close, %d before NewEngine:\n%s", g, g0, allStacks())
+			}
+		})
+	}
+}
+
+// errBox lets an atomic.Value hold a nil error.
+type errBox struct{ err error }
+
+func runtimeGoroutines() int { return runtime.NumGoroutine() }
