@@ -809,3 +809,56 @@ func TestAuditRecvMsgDatagrams(t *testing.T) {
 		})
 	}
 }
+
+// Engine.Close from a callback must not deadlock: it panics saying so
+// (the doc: it waits for callbacks), from whichever goroutine runs the
+// callback: a reaper (Nop), a timer's goroutine (Sleep), a sync worker
+// (Fdatasync, which a ring engine makes beside the ring), a file worker
+// (Statx), a readiness wait (Recv).
+func TestAuditCloseFromCallbackPanics(t *testing.T) {
+	for _, be := range []aio.Backend{aio.BackendIOURing, aio.BackendPortable} {
+		for _, kind := range []string{"Nop", "Sleep", "Fdatasync", "Statx", "Recv"} {
+			t.Run(string(be)+"/"+kind, func(t *testing.T) {
+				e, err := aio.NewEngine(aio.Config{Backend: be})
+				if err != nil {
+					t.Skipf("%s unavailable: %v", be, err)
+				}
+				file := tempFile(t, "x", unix.O_RDWR)
+				x, y, _, _ := socketpair(t)
+				got := make(chan string, 1)
+				a := e.NewAio(func(a *aio.Aio) {
+					defer func() { got <- panicText(recover()) }()
+					e.Close()
+				})
+				var st unix.Statx_t
+				switch kind {
+				case "Nop":
+					a.Nop()
+				case "Sleep":
+					a.Sleep(time.Millisecond)
+				case "Fdatasync":
+					a.Fdatasync(file)
+				case "Statx":
+					a.Statx(unix.AT_FDCWD, "/", 0, unix.STATX_BASIC_STATS, &st)
+				case "Recv":
+					a.SetIOV(make([]byte, 4))
+					a.Recv(x)
+					time.Sleep(20 * time.Millisecond)
+					write(t, y, "x")
+				}
+				select {
+				case msg := <-got:
+					if !strings.Contains(msg, "callback") {
+						t.Errorf("Close from a %s callback: %q, want a panic that names the callback", kind, msg)
+					}
+				case <-time.After(5 * time.Second):
+					t.Errorf("Close from a %s callback neither panicked nor returned within 5 s (deadlock)", kind)
+					return // e.Close would wait for the stuck callback
+				}
+				a.Wait()
+				a.Free()
+				e.Close()
+			})
+		}
+	}
+}
