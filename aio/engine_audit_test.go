@@ -862,3 +862,81 @@ func TestAuditCloseFromCallbackPanics(t *testing.T) {
 		}
 	}
 }
+
+// RecvMsg under timeouts and cancels that race the data: a sender writes
+// numbered records while the receiver's RecvMsgs keep ending at a 1 ms
+// timeout or at a Cancel from another goroutine. No byte is lost or
+// repeated: what the receiver collects is exactly what was sent, and a
+// RecvMsg that ended with an error carries no message.
+func TestAuditRecvMsgTimeoutsAndCancelsLoseNothing(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *aio.Engine) {
+		x, y, _, _ := socketpair(t)
+		const records = 3000
+		var want strings.Builder
+		for i := 0; i < records; i++ {
+			fmt.Fprintf(&want, "%07d,", i)
+		}
+		go func() {
+			s := want.String()
+			for i := 0; i < len(s); i += 8 * 7 {
+				unix.Write(y, []byte(s[i:min(i+8*7, len(s))]))
+				if i%(8*7*16) == 0 {
+					time.Sleep(200 * time.Microsecond)
+				}
+			}
+		}()
+		a := e.NewAio(nil)
+		defer a.Free()
+		stop := make(chan struct{})
+		cancels := make(chan struct{})
+		go func() {
+			defer close(cancels)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a.Cancel()
+				time.Sleep(300 * time.Microsecond)
+			}
+		}()
+		var got []byte
+		var timeouts, canceled int
+		deadline := time.Now().Add(20 * time.Second)
+		for len(got) < want.Len() && time.Now().Before(deadline) {
+			a.SetTimeout(time.Millisecond)
+			a.RecvMsg(x)
+			a.Wait()
+			err := a.Result()
+			switch {
+			case err == nil:
+				m := a.Msg()
+				if m == nil {
+					t.Fatalf("RecvMsg ended with nil, Count %d and no Msg before the end", a.Count())
+				}
+				got = append(got, m.Bytes()...)
+				m.Free()
+			case errors.Is(err, aio.ErrTimedOut):
+				timeouts++
+			case errors.Is(err, aio.ErrCanceled):
+				canceled++
+			default:
+				t.Fatalf("RecvMsg: %v", err)
+			}
+			if err != nil && a.Msg() != nil {
+				t.Fatalf("RecvMsg ended with %v but holds a Msg", err)
+			}
+		}
+		close(stop)
+		<-cancels
+		t.Logf("%d bytes received, %d timeouts, %d cancels", len(got), timeouts, canceled)
+		if string(got) != want.String() {
+			i := 0
+			for i < len(got) && i < want.Len() && got[i] == want.String()[i] {
+				i++
+			}
+			t.Fatalf("received %d bytes of %d; first difference at byte %d: %q", len(got), want.Len(), i, got[max(0, i-16):min(len(got), i+16)])
+		}
+	})
+}
