@@ -22,7 +22,7 @@ type Config struct {
 	DefaultTimeout time.Duration // what DefaultTimeout resolves to; 0 means Infinite; another negative value than Infinite is ErrInvalid
 	// Callbacks is how many goroutines reap completions and run callbacks,
 	// spread over the rings (at least one per ring); 0 means
-	// max(2, GOMAXPROCS).
+	// max(2, GOMAXPROCS); negative is ErrInvalid.
 	Callbacks int
 	SQPoll    bool // kernel submission polling thread (opt-in)
 	// Rings is how many io_urings the engine spreads its Aios over (each
@@ -31,7 +31,8 @@ type Config struct {
 	// has a standby goroutine for when a callback blocks. Programs with
 	// many file operations in flight gain from one ring per P
 	// (runtime.GOMAXPROCS(0)); docs/design.md has the measurements.
-	// At most MaxRings, which also bounds the default.
+	// At most MaxRings, which also bounds the default; negative is
+	// ErrInvalid.
 	Rings int
 	// MsgBuffers is how many message buffers each ring's pool holds
 	// (RecvMsg); 0 means DefaultMsgBuffers. It must be a power of two up to
@@ -316,7 +317,15 @@ func (e *Engine) Fallback() error { return e.fallback }
 // Infinite nor DefaultTimeout (which would otherwise act as Infinite and
 // hide a sign error).
 func resolveCounts(cfg *Config) error {
-	if cfg.Callbacks <= 0 {
+	// A negative count has no meaning (0 is the default): refused, as a
+	// negative SendZeroCopyMin is, rather than taken as 0.
+	if cfg.Callbacks < 0 {
+		return &wrapError{ErrInvalid, fmt.Errorf("Config.Callbacks %d is negative (0: max(2, GOMAXPROCS))", cfg.Callbacks)}
+	}
+	if cfg.Rings < 0 {
+		return &wrapError{ErrInvalid, fmt.Errorf("Config.Rings %d is negative (0: one per two callbacks)", cfg.Rings)}
+	}
+	if cfg.Callbacks == 0 {
 		cfg.Callbacks = max(2, runtime.GOMAXPROCS(0))
 	}
 	if cfg.FileWorkers == 0 {
@@ -331,7 +340,7 @@ func resolveCounts(cfg *Config) error {
 	if cfg.Rings > MaxRings {
 		return &wrapError{ErrInvalid, fmt.Errorf("Config.Rings %d exceeds %d", cfg.Rings, MaxRings)}
 	}
-	if cfg.Rings <= 0 {
+	if cfg.Rings == 0 {
 		// Callbacks are goroutines, rings kernel objects with a
 		// descriptor and locked memory each: a large Callbacks must not
 		// make rings by the thousand (100000 ran out of descriptors).
