@@ -940,3 +940,70 @@ func TestAuditRecvMsgTimeoutsAndCancelsLoseNothing(t *testing.T) {
 		}
 	})
 }
+
+// Config.Callbacks and Config.Rings document 0 as the default and give a
+// negative value no meaning; NewEngine used to take -1 silently as 0,
+// where a negative SendZeroCopyMin or DefaultTimeout is refused. A
+// negative count must be ErrInvalid naming the field, on both backends.
+func TestAuditConfigNegativeCounts(t *testing.T) {
+	for _, be := range []aio.Backend{aio.BackendIOURing, aio.BackendPortable} {
+		for _, c := range []struct {
+			field string
+			cfg   aio.Config
+		}{
+			{"Callbacks", aio.Config{Callbacks: -1}},
+			{"Rings", aio.Config{Rings: -3}},
+		} {
+			c.cfg.Backend = be
+			e, err := aio.NewEngine(c.cfg)
+			if err == nil {
+				got := e.Config()
+				e.Close()
+				t.Errorf("%s: NewEngine with %s negative succeeded (resolved Callbacks %d, Rings %d); want ErrInvalid naming Config.%s", be, c.field, got.Callbacks, got.Rings, c.field)
+				continue
+			}
+			if errors.Is(err, aio.ErrUnsupported) {
+				continue
+			}
+			if !errors.Is(err, aio.ErrInvalid) || !strings.Contains(err.Error(), c.field) {
+				t.Errorf("%s: %s negative: %v; want ErrInvalid naming Config.%s", be, c.field, err, c.field)
+			}
+		}
+	}
+}
+
+// A message pool of absurd size (1024 buffers of 1 GiB; 32768 of
+// MaxMsgBufferSize, 64 TiB of address space): NewEngine takes it (the
+// pool is address space, made resident only where the kernel writes),
+// and RecvMsg either receives or fails with a clear error; never a panic
+// or a hang. Held on both backends here (it received).
+func TestAuditHugeMsgPool(t *testing.T) {
+	for _, be := range []aio.Backend{aio.BackendIOURing, aio.BackendPortable} {
+		for _, c := range []aio.Config{{MsgBufferSize: 1 << 30}, {MsgBuffers: 32768, MsgBufferSize: aio.MaxMsgBufferSize}} {
+			c.Backend = be
+			e, err := aio.NewEngine(c)
+			if err != nil {
+				if !errors.Is(err, aio.ErrUnsupported) {
+					t.Errorf("%s %d x %d: NewEngine: %v", be, c.MsgBuffers, c.MsgBufferSize, err)
+				}
+				continue
+			}
+			x, y, _, _ := socketpair(t)
+			write(t, y, "hello")
+			a := e.NewAio(nil)
+			a.SetTimeout(waitLimit)
+			a.RecvMsg(x)
+			a.Wait()
+			switch m := a.Msg(); {
+			case a.Result() == nil && m != nil && string(m.Bytes()) == "hello":
+				m.Free()
+			case a.Result() != nil && errors.Is(a.Result(), syscall.ENOMEM):
+				t.Logf("%s %d x %d: RecvMsg: %v", be, c.MsgBuffers, c.MsgBufferSize, a.Result())
+			default:
+				t.Errorf("%s %d x %d: RecvMsg: (%v, %d, msg %v), want \"hello\" or ENOMEM", be, c.MsgBuffers, c.MsgBufferSize, a.Result(), a.Count(), m)
+			}
+			a.Free()
+			e.Close()
+		}
+	}
+}
