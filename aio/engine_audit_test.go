@@ -1051,3 +1051,36 @@ func eachBackendCfg(t *testing.T, cfg aio.Config, f func(t *testing.T, e *aio.En
 		})
 	}
 }
+
+// Odd message buffer sizes (1 and 3 bytes, not a power of two, smaller
+// than a message): RecvMsg on a stream cuts the stream into messages of
+// at most MsgBufferSize bytes and loses nothing, on both backends.
+func TestAuditOddMsgBufferSizes(t *testing.T) {
+	for _, size := range []int{1, 3} {
+		eachBackendCfg(t, aio.Config{MsgBufferSize: size, MsgBuffers: 4}, func(t *testing.T, e *aio.Engine) {
+			x, y, _, _ := socketpair(t)
+			const text = "the quick brown fox jumps over the lazy dog"
+			write(t, y, text)
+			a := e.NewAio(nil)
+			defer a.Free()
+			a.SetTimeout(waitLimit)
+			var got []byte
+			for len(got) < len(text) {
+				a.RecvMsg(x)
+				a.Wait()
+				m := a.Msg()
+				if a.Result() != nil || m == nil {
+					t.Fatalf("RecvMsg after %q: (%v, %d, %v)", got, a.Result(), a.Count(), m)
+				}
+				if n := len(m.Bytes()); n > size || n != a.Count() {
+					t.Fatalf("a message of %d bytes (Count %d) with MsgBufferSize %d", n, a.Count(), size)
+				}
+				got = append(got, m.Bytes()...)
+				m.Free()
+			}
+			if string(got) != text {
+				t.Fatalf("received %q, want %q", got, text)
+			}
+		})
+	}
+}
