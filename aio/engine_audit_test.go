@@ -1084,3 +1084,38 @@ func TestAuditOddMsgBufferSizes(t *testing.T) {
 		})
 	}
 }
+
+// CloseFD on a closed engine: the descriptor is the caller's, and
+// CloseFD's promise is that it is closed; Engine.CloseFD and an Aio's
+// CloseFD (which ends with ErrClosed, as every op after Close) must still
+// close it, on both backends, or the program leaks it.
+func TestAuditCloseFDAfterEngineClose(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *aio.Engine) {
+		a := e.NewAio(nil)
+		defer a.Free()
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		isOpen := func(fd int) bool {
+			_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+			return err == nil
+		}
+		// Not owned: the test closes them itself, only if CloseFD did not.
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, y := fds[0], fds[1]
+		err = e.CloseFD(x)
+		if isOpen(x) {
+			t.Errorf("Engine.CloseFD after Close returned %v and left the descriptor open", err)
+			unix.Close(x)
+		}
+		a.CloseFD(y)
+		a.Wait()
+		if isOpen(y) {
+			t.Errorf("Aio.CloseFD after Close ended with %v and left the descriptor open", a.Result())
+			unix.Close(y)
+		}
+	})
+}
