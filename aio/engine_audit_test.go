@@ -1119,3 +1119,73 @@ func TestAuditCloseFDAfterEngineClose(t *testing.T) {
 		}
 	})
 }
+
+// A ring of one entry (a completion queue of 8) under multishot
+// receives on 64 connections at once, each sent 200 small writes: the
+// completions overflow the queue into the kernel's backlog, and still no
+// message is lost or reordered.
+func TestAuditTinyRingMultishotOverflow(t *testing.T) {
+	eachBackendCfg(t, aio.Config{Entries: 1, Callbacks: 2}, func(t *testing.T, e *aio.Engine) {
+		const conns, writes = 64, 200
+		type conn struct {
+			x, y int
+			got  []byte
+			a    *aio.Aio
+		}
+		cs := make([]*conn, conns)
+		var wg sync.WaitGroup
+		wg.Add(conns)
+		var bad atomic.Value
+		for i := range cs {
+			x, y, _, _ := socketpair(t)
+			c := &conn{x: x, y: y}
+			want := writes * 4
+			c.a = e.NewAio(func(a *aio.Aio) {
+				if err := a.Result(); err != nil || a.Msg() == nil {
+					bad.Store(fmt.Sprintf("conn %d: RecvMsg (%v, %d) after %d bytes", i, err, a.Count(), len(c.got)))
+					wg.Done()
+					return
+				}
+				c.got = append(c.got, a.Msg().Bytes()...)
+				a.Msg().Free()
+				if len(c.got) < want {
+					a.RecvMsg(c.x)
+					return
+				}
+				wg.Done()
+			})
+			c.a.SetTimeout(waitLimit)
+			cs[i] = c
+		}
+		for _, c := range cs {
+			c.a.RecvMsg(c.x)
+		}
+		for w := 0; w < writes; w++ {
+			for _, c := range cs {
+				if _, err := unix.Write(c.y, []byte(fmt.Sprintf("%03d,", w))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("not every connection received its %d bytes in 30 s", writes*4)
+		}
+		if b := bad.Load(); b != nil {
+			t.Fatal(b)
+		}
+		var want strings.Builder
+		for w := 0; w < writes; w++ {
+			fmt.Fprintf(&want, "%03d,", w)
+		}
+		for i, c := range cs {
+			if string(c.got) != want.String() {
+				t.Fatalf("conn %d received %q", i, c.got)
+			}
+			c.a.Free()
+		}
+	})
+}
