@@ -1189,3 +1189,43 @@ func TestAuditTinyRingMultishotOverflow(t *testing.T) {
 		}
 	})
 }
+
+// A ReadAt of a terminal with no input (the master side of a new pty)
+// waits; it must end at Cancel and at its timeout on each backend (the
+// ring hands a terminal's read to io-wq, which the engine cancels
+// itself), and the terminal stays usable.
+func TestAuditTerminalReadEnds(t *testing.T) {
+	for _, how := range []string{"Cancel", "timeout"} {
+		t.Run(how, func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, e *aio.Engine) {
+				ptmx, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					t.Skipf("no /dev/ptmx: %v", err)
+				}
+				own(t, ptmx)
+				done := make(chan error, 1)
+				a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
+				defer a.Free()
+				a.SetIOV(make([]byte, 16))
+				want := aio.ErrCanceled
+				if how == "timeout" {
+					a.SetTimeout(300 * time.Millisecond)
+					want = aio.ErrTimedOut
+				}
+				a.ReadAt(ptmx, -1)
+				time.Sleep(50 * time.Millisecond)
+				if how == "Cancel" {
+					a.Cancel()
+				}
+				select {
+				case err := <-done:
+					if !errors.Is(err, want) {
+						t.Errorf("ReadAt(pty master) ended by %s with %v, want %v", how, err, want)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("ReadAt(pty master) still waits 5 s after %s", how)
+				}
+			})
+		})
+	}
+}
