@@ -1272,3 +1272,73 @@ func TestAuditMsgFreeRacesClose(t *testing.T) {
 		})
 	}
 }
+
+// FixedBuffer, FreeFixedBuffer, RegisterFD and UnregisterFD racing
+// Close: each call succeeds or gives ErrClosed (after Close: ErrClosed),
+// nothing panics or races, and the descriptor registered stays the
+// caller's (open) on both backends.
+func TestAuditFixedResourcesRaceClose(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		eachBackend(t, func(t *testing.T, e *aio.Engine) {
+			x, _, _, _ := socketpair(t)
+			var wg sync.WaitGroup
+			var bad atomic.Value
+			check := func(what string, err error) {
+				if err != nil && !errors.Is(err, aio.ErrClosed) {
+					bad.Store(fmt.Sprintf("%s: %v", what, err))
+				}
+			}
+			stop := make(chan struct{})
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					b, err := e.FixedBuffer(8192)
+					check("FixedBuffer", err)
+					if err == nil {
+						check("FreeFixedBuffer", e.FreeFixedBuffer(b))
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					err := e.RegisterFD(x)
+					check("RegisterFD", err)
+					if err == nil {
+						check("UnregisterFD", e.UnregisterFD(x))
+					}
+				}
+			}()
+			time.Sleep(20 * time.Millisecond)
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+			close(stop)
+			wg.Wait()
+			if b := bad.Load(); b != nil {
+				t.Fatal(b)
+			}
+			if _, err := e.FixedBuffer(4096); !errors.Is(err, aio.ErrClosed) {
+				t.Errorf("FixedBuffer after Close: %v, want ErrClosed", err)
+			}
+			if err := e.RegisterFD(x); !errors.Is(err, aio.ErrClosed) {
+				t.Errorf("RegisterFD after Close: %v, want ErrClosed", err)
+			}
+			if _, err := unix.FcntlInt(uintptr(x), unix.F_GETFD, 0); err != nil {
+				t.Errorf("the registered descriptor was closed by the engine: %v", err)
+			}
+		})
+	}
+}
