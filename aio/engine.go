@@ -492,7 +492,11 @@ func (e *Engine) isEngineGoroutine(goid int64) bool {
 // callback and waits for them, and then releases the rings: afterwards no
 // goroutine or descriptor of the engine remains. Operations started later
 // end with ErrClosed. Close is idempotent; it must not be called from a
-// callback, as it waits for callbacks to return. It returns an error only
+// callback, as it waits for callbacks to return. A provider operation
+// (Start) ends only through its Finish: Close calls its cancel hook with
+// ErrClosed and waits for the Finish, as nng's aio_stop waits for a
+// provider, so one started with a nil hook, or whose hook does not
+// finish it, holds Close until its provider calls Finish. It returns an error only
 // if a ring lost completions in the kernel (EBADR); the operations that
 // were waiting for them end with ErrClosed, and their buffers stay pinned.
 func (e *Engine) Close() error {
