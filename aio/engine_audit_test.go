@@ -445,12 +445,14 @@ func TestAuditCloseEveryKindOfPendingWork(t *testing.T) {
 			if w, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
 				unix.Close(w)
 			}
+			// A released worker closes the descriptor its open made and
+			// leaves: wait for both, boundedly.
+			deadline := time.Now().Add(5 * time.Second)
+			for (openFDs(t) != fds0 || runtimeGoroutines() > g0) && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
 			if fds := openFDs(t); fds != fds0 {
 				t.Errorf("%d descriptors open after Close, %d before NewEngine", fds, fds0)
-			}
-			deadline := time.Now().Add(5 * time.Second)
-			for runtimeGoroutines() > g0 && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
 			}
 			if g := runtimeGoroutines(); g > g0 {
 				t.Errorf("%d goroutines after Close, %d before NewEngine:\n%s", g, g0, allStacks())
