@@ -396,10 +396,12 @@ func resolveMsgConfig(cfg *Config) error {
 // callback) and the requests in the rings, which CloseFD cancels before
 // the close (IORING_ASYNC_CANCEL_FD, Linux 5.19; a request holds its file,
 // so close alone would leave it waiting and the socket open). On io_uring
-// that cancel is made once the engine has started a socket or pipe
-// transfer, an Accept, a Connect, a Splice or a RecvMsg: a ReadAt of a
-// pipe on an engine that never started one is not ended (Cancel or Stop
-// it), and nor is anything on a kernel before 5.19.
+// that cancel is made once the engine has started a socket transfer, an
+// Accept, a Connect, a Splice or a RecvMsg, or a ReadAt or WriteAt of a
+// pipe, socket or terminal: with Config.RingOnly, which tries no read
+// first, a ReadAt of a pipe on an engine that never started one of the
+// others is not ended (Cancel or Stop it), and nor is anything on a
+// kernel before 5.19.
 //
 // A descriptor registered with RegisterFD is unregistered first.
 func (e *Engine) CloseFD(fd int) error {

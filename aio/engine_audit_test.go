@@ -523,9 +523,6 @@ func TestAuditEmptyPipeReadEnds(t *testing.T) {
 					case <-time.After(3 * time.Second):
 						a.Stop()
 						<-done
-						if how == "CloseFD" && be == aio.BackendIOURing {
-							t.Skipf("known limit (documented at Engine.CloseFD; aio/fdcancel.go is being changed): ReadAt(pipe, %d) still waits 3 s after CloseFD on an io_uring engine that has started no socket or pipe transfer", off)
-						}
 						t.Fatalf("ReadAt(pipe, %d) still waits 3 s after %s", off, how)
 					}
 					if closedR {
