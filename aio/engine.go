@@ -40,7 +40,11 @@ type Config struct {
 	MsgBuffers int
 	// MsgBufferSize is the size of each message buffer in bytes: the
 	// most one RecvMsg returns; 0 means DefaultMsgBufferSize. At most
-	// MaxMsgBufferSize.
+	// MaxMsgBufferSize. On a datagram socket through io_uring's
+	// multishot receive the buffer also holds the kernel's header and
+	// the source address (32 to 128 bytes), so a datagram longer than
+	// what is left is truncated, and a size that leaves no room is
+	// ErrInvalid at the RecvMsg (docs/design.md, Known limits).
 	MsgBufferSize int
 	// SendZeroCopyMin: a Send of at least this many bytes (all buffers
 	// together) uses zero-copy send (IORING_OP_SEND_ZC, SENDMSG_ZC for
