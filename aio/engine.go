@@ -335,7 +335,7 @@ func resolveCounts(cfg *Config) error {
 	if cfg.FileWorkers == 0 {
 		cfg.FileWorkers = DefaultFileWorkers
 	}
-	if cfg.FileWorkers > math.MaxUint32 {
+	if int64(cfg.FileWorkers) > math.MaxUint32 { // int64: a 32-bit int cannot hold the bound
 		return &wrapError{ErrInvalid, fmt.Errorf("Config.FileWorkers %d exceeds %d (the kernel's count is 32 bits; negative leaves the kernel's own cap)", cfg.FileWorkers, uint32(math.MaxUint32))}
 	}
 	if cfg.BusyPoll == 0 {

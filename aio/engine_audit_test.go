@@ -68,7 +68,13 @@ func TestAuditConfigNegativeDefaultTimeout(t *testing.T) {
 // became a cap of one worker, 1<<40 no cap at all). It must be refused
 // with ErrInvalid naming the field.
 func TestAuditConfigFileWorkersOverflow(t *testing.T) {
-	for _, n := range []int{math.MaxUint32 + 2, 1 << 40} {
+	if strconv.IntSize < 64 {
+		t.Skip("a 32-bit int cannot exceed the kernel's 32-bit count")
+	}
+	// Variables, not constants: the values overflow a 32-bit int, which
+	// this file must still compile for.
+	maxKernel := int64(math.MaxUint32)
+	for _, n := range []int{int(maxKernel + 2), int(maxKernel << 8)} {
 		e, err := aio.NewEngine(aio.Config{Backend: aio.BackendIOURing, FileWorkers: n})
 		if errors.Is(err, aio.ErrUnsupported) {
 			t.Skipf("io_uring unavailable: %v", err)
@@ -84,7 +90,7 @@ func TestAuditConfigFileWorkersOverflow(t *testing.T) {
 		}
 	}
 	// The largest value the kernel takes stays valid.
-	e, err := aio.NewEngine(aio.Config{Backend: aio.BackendIOURing, FileWorkers: math.MaxUint32})
+	e, err := aio.NewEngine(aio.Config{Backend: aio.BackendIOURing, FileWorkers: int(maxKernel)})
 	if err != nil {
 		t.Fatalf("FileWorkers MaxUint32: %v", err)
 	}
