@@ -29,6 +29,12 @@ func TestAuditNofileExhaustion(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestAuditNofileExhaustion$", "-test.v", "-test.count=1")
 		cmd.Env = append(os.Environ(), nofileChildEnv+"=1")
 		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			// It never ran (qemu-user's binaries cannot exec one another
+			// without binfmt_misc): the limit needs a process of its own.
+			t.Skipf("cannot run the test binary as a subprocess: %v", err)
+		}
 		if err != nil {
 			t.Fatalf("the subprocess failed: %v\n%s", err, out)
 		}
