@@ -122,28 +122,5 @@ func TestCloseFDOfADupLeavesASmallReadAt(t *testing.T) {
 	defer a.Free()
 	a.SetIOV(buf)
 	a.ReadAt(r, -1)
-	time.Sleep(20 * time.Millisecond) // in the kernel by now
-	d, err := unix.FcntlInt(uintptr(r), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.CloseFD(d); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		t.Fatalf("the ReadAt on the original ended at CloseFD of a dup: %v", err)
-	case <-time.After(100 * time.Millisecond):
-	}
-	write(t, w, "after")
-	select {
-	case err := <-done:
-		if err != nil || a.Count() != 5 || string(buf[:5]) != "after" {
-			t.Fatalf("ReadAt after CloseFD of a dup = %v, %d, %q", err, a.Count(), buf[:a.Count()])
-		}
-	case <-time.After(5 * time.Second):
-		a.Cancel()
-		<-done
-		t.Fatal("the ReadAt on the original got nothing 5 s after the data was written")
-	}
+	outlivesDupClose(t, e, a, done, r, w, buf, "the ReadAt")
 }

@@ -678,7 +678,8 @@ func TestAuditCloseFDEndsWaitingAccept(t *testing.T) {
 // make and free FixedBuffers, register and unregister a descriptor and
 // start OpenAt: no crash, no hang, every error ErrClosed (or, for the
 // registrations, ErrInvalid for a state the race left), exactly one
-// callback per OpenAt, and no descriptor left.
+// callback per OpenAt, and no descriptor left; after Close each call is
+// ErrClosed and the descriptor registered is still open, the caller's.
 func TestAuditCloseRacesRegistrations(t *testing.T) {
 	path := tempPath(t, "x")
 	fd := tempFile(t, "data", unix.O_RDONLY)
@@ -756,6 +757,17 @@ func TestAuditCloseRacesRegistrations(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 			close(stop)
 			wg.Wait()
+			// After Close every call is ErrClosed, and the descriptor
+			// registered stays the caller's, open.
+			if _, err := e.FixedBuffer(4096); !errors.Is(err, aio.ErrClosed) {
+				t.Errorf("%s: FixedBuffer after Close: %v, want ErrClosed", be, err)
+			}
+			if err := e.RegisterFD(fd); !errors.Is(err, aio.ErrClosed) {
+				t.Errorf("%s: RegisterFD after Close: %v, want ErrClosed", be, err)
+			}
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+				t.Fatalf("%s: the registered descriptor was closed by the engine: %v", be, err)
+			}
 			if calls.Load() != starts.Load() {
 				t.Errorf("%s: %d callbacks for %d OpenAt", be, calls.Load(), starts.Load())
 			}

@@ -350,32 +350,41 @@ func TestCloseFDOfADupLeavesTheOriginal(t *testing.T) {
 			a.SetTimeout(timeout)
 			a.SetIOV(buf)
 			a.Recv(x)
-			time.Sleep(20 * time.Millisecond) // in the kernel by now
-			d, err := unix.FcntlInt(uintptr(x), unix.F_DUPFD_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := e.CloseFD(d); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("timeout %v: the Recv on the original ended at CloseFD of a dup: %v", timeout, err)
-			case <-time.After(100 * time.Millisecond):
-			}
-			write(t, y, "after")
-			select {
-			case err := <-done:
-				if err != nil || a.Count() != 5 || string(buf[:5]) != "after" {
-					t.Fatalf("timeout %v: Recv after CloseFD of a dup = %v, %d, %q", timeout, err, a.Count(), buf[:a.Count()])
-				}
-			case <-time.After(5 * time.Second):
-				a.Stop()
-				t.Fatalf("timeout %v: the Recv on the original got nothing 5 s after the data was sent", timeout)
-			}
+			outlivesDupClose(t, e, a, done, x, y, buf, fmt.Sprintf("timeout %v: the Recv", timeout))
 			a.Free()
 			e.CloseFD(x)
 			unix.Close(y)
 		}
 	})
+}
+
+// outlivesDupClose checks that a's operation on fd, whose callback sends
+// its result to done, outlives Engine.CloseFD of a dup of fd (the kernel's
+// cancel by descriptor matches the file, decision 100), and then
+// receives into buf the 5 bytes written to w. what names the operation.
+func outlivesDupClose(t *testing.T, e *aio.Engine, a *aio.Aio, done <-chan error, fd, w int, buf []byte, what string) {
+	t.Helper()
+	time.Sleep(20 * time.Millisecond) // in the kernel by now
+	d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CloseFD(d); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("%s on the original ended at CloseFD of a dup: %v", what, err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	write(t, w, "after")
+	select {
+	case err := <-done:
+		if err != nil || a.Count() != 5 || string(buf[:5]) != "after" {
+			t.Fatalf("%s after CloseFD of a dup = %v, %d, %q", what, err, a.Count(), buf[:a.Count()])
+		}
+	case <-time.After(5 * time.Second):
+		a.Stop()
+		t.Fatalf("%s on the original got nothing 5 s after the data was written", what)
+	}
 }
