@@ -1199,18 +1199,21 @@ func TestAuditTinyRingMultishotOverflow(t *testing.T) {
 }
 
 // A ReadAt of a terminal with no input (the master side of a new pty)
-// waits; it must end at Cancel and at its timeout on each backend (the
-// ring hands a terminal's read to io-wq, which the engine cancels
-// itself), and the terminal stays usable.
+// waits; it must end at Cancel, at its timeout and at CloseFD of the
+// terminal on each backend (the ring hands a terminal's read to io-wq,
+// which the engine cancels itself; CloseFD's cancel by descriptor reaches
+// it there on an engine that has started nothing else, aio/fdcancel.go).
 func TestAuditTerminalReadEnds(t *testing.T) {
-	for _, how := range []string{"Cancel", "timeout"} {
+	for _, how := range []string{"Cancel", "timeout", "CloseFD"} {
 		t.Run(how, func(t *testing.T) {
 			eachBackend(t, func(t *testing.T, e *aio.Engine) {
 				ptmx, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 				if err != nil {
 					t.Skipf("no /dev/ptmx: %v", err)
 				}
-				own(t, ptmx)
+				if how != "CloseFD" {
+					own(t, ptmx) // (CloseFD closes it, and its number may be reused after)
+				}
 				done := make(chan error, 1)
 				a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
 				defer a.Free()
@@ -1222,8 +1225,14 @@ func TestAuditTerminalReadEnds(t *testing.T) {
 				}
 				a.ReadAt(ptmx, -1)
 				time.Sleep(50 * time.Millisecond)
-				if how == "Cancel" {
+				switch how {
+				case "Cancel":
 					a.Cancel()
+				case "CloseFD":
+					want = aio.ErrClosed
+					if err := e.CloseFD(ptmx); err != nil {
+						t.Fatal(err)
+					}
 				}
 				select {
 				case err := <-done:
