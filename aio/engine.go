@@ -112,9 +112,9 @@ type Config struct {
 	StatxInline bool
 	// FileWorkers caps the kernel threads (io-wq workers) that serve file
 	// work which must wait (opens, Statx, reads and syncs that go to the
-	// disk), per OS thread that submits to a ring; 0 means
-	// DefaultFileWorkers (at most math.MaxUint32, the kernel's 32-bit
-	// count), a negative value leaves the kernel's own cap
+	// disk), per OS thread that submits to a ring, at most
+	// math.MaxUint32 (the kernel's count is 32 bits; more is ErrInvalid);
+	// 0 means DefaultFileWorkers, a negative value leaves the kernel's own cap
 	// (its default is min(SQ entries, 4 × CPUs) per thread). The kernel
 	// keeps one such pool per thread, shared by every io_uring that
 	// thread uses, so the cap also bounds other rings of the process.
