@@ -497,43 +497,13 @@ func TestAuditEmptyPipeReadEnds(t *testing.T) {
 					}
 					r, w := p[0], p[1]
 					defer unix.Close(w)
-					closedR := false
+					closedR := how == "CloseFD" // readEndsBy closes it then
 					defer func() {
 						if !closedR {
 							unix.Close(r)
 						}
 					}()
-					done := make(chan error, 1)
-					a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
-					defer a.Free()
-					a.SetIOV(make([]byte, 16))
-					want := aio.ErrCanceled
-					if how == "timeout" {
-						a.SetTimeout(300 * time.Millisecond)
-						want = aio.ErrTimedOut
-					}
-					a.ReadAt(r, off)
-					time.Sleep(50 * time.Millisecond) // waiting by now
-					switch how {
-					case "Cancel":
-						a.Cancel()
-					case "CloseFD":
-						want = aio.ErrClosed
-						if err := e.CloseFD(r); err != nil {
-							t.Fatal(err)
-						}
-						closedR = true
-					}
-					select {
-					case err := <-done:
-						if !errors.Is(err, want) {
-							t.Errorf("ReadAt(pipe, %d) ended by %s with %v, want %v", off, how, err, want)
-						}
-					case <-time.After(3 * time.Second):
-						a.Stop()
-						<-done
-						t.Fatalf("ReadAt(pipe, %d) still waits 3 s after %s", off, how)
-					}
+					readEndsBy(t, e, r, off, how, "pipe")
 					if closedR {
 						return
 					}
@@ -1216,36 +1186,46 @@ func TestAuditTerminalReadEnds(t *testing.T) {
 				if how != "CloseFD" {
 					own(t, ptmx) // (CloseFD closes it, and its number may be reused after)
 				}
-				done := make(chan error, 1)
-				a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
-				defer a.Free()
-				a.SetIOV(make([]byte, 16))
-				want := aio.ErrCanceled
-				if how == "timeout" {
-					a.SetTimeout(300 * time.Millisecond)
-					want = aio.ErrTimedOut
-				}
-				a.ReadAt(ptmx, -1)
-				time.Sleep(50 * time.Millisecond)
-				switch how {
-				case "Cancel":
-					a.Cancel()
-				case "CloseFD":
-					want = aio.ErrClosed
-					if err := e.CloseFD(ptmx); err != nil {
-						t.Fatal(err)
-					}
-				}
-				select {
-				case err := <-done:
-					if !errors.Is(err, want) {
-						t.Errorf("ReadAt(pty master) ended by %s with %v, want %v", how, err, want)
-					}
-				case <-time.After(5 * time.Second):
-					t.Fatalf("ReadAt(pty master) still waits 5 s after %s", how)
-				}
+				readEndsBy(t, e, ptmx, -1, how, "pty master")
 			})
 		})
+	}
+}
+
+// readEndsBy starts a ReadAt of fd at off that waits (nothing to read),
+// and ends it by how: "Cancel" (ErrCanceled), "timeout" (a 300 ms
+// timeout: ErrTimedOut) or "CloseFD" (Engine.CloseFD of fd, which it
+// closes: ErrClosed). It fails t unless the read ends so within seconds.
+func readEndsBy(t *testing.T, e *aio.Engine, fd int, off int64, how, what string) {
+	t.Helper()
+	done := make(chan error, 1)
+	a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
+	defer a.Free()
+	a.SetIOV(make([]byte, 16))
+	want := aio.ErrCanceled
+	if how == "timeout" {
+		a.SetTimeout(300 * time.Millisecond)
+		want = aio.ErrTimedOut
+	}
+	a.ReadAt(fd, off)
+	time.Sleep(50 * time.Millisecond) // waiting by now
+	switch how {
+	case "Cancel":
+		a.Cancel()
+	case "CloseFD":
+		want = aio.ErrClosed
+		if err := e.CloseFD(fd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, want) {
+			t.Errorf("ReadAt(%s, %d) ended by %s with %v, want %v", what, off, how, err, want)
+		}
+	case <-time.After(5 * time.Second):
+		a.Stop()
+		t.Fatalf("ReadAt(%s, %d) still waits 5 s after %s", what, off, how)
 	}
 }
 
