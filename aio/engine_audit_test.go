@@ -313,19 +313,9 @@ func TestAuditCloseEveryKindOfPendingWork(t *testing.T) {
 			pr2, _, _, _ := pipe(t)
 			_, pw3, _, _ := pipe(t)
 			dir := t.TempDir()
-			fifo := dir + "/fifo"
-			if err := unix.Mkfifo(fifo, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			// Through a magic link, so that the ring's open of the FIFO
-			// waits in io-wq as openat(2) does (docs/design.md, "FIFOs
-			// and the ring's fast path").
-			fifoPath, err := unix.Open(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			own(t, fifoPath)
-			fifoLink := "/proc/self/fd/" + strconv.Itoa(fifoPath)
+			// Opened through its link, so that the ring's open waits in
+			// io-wq as openat(2) does (file_ops_test.go).
+			fifoFile, fifoLink := fifo(t)
 			file := tempFile(t, "data", unix.O_RDWR)
 			openFDs(t)
 			fds0 := openFDs(t)
@@ -451,7 +441,7 @@ func TestAuditCloseEveryKindOfPendingWork(t *testing.T) {
 			if blocked > 0 {
 				t.Logf("known limit: %d file worker(s) still blocked in openat of the FIFO after Close (detached by design)", blocked)
 			}
-			if w, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+			if w, err := unix.Open(fifoFile, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
 				unix.Close(w)
 			}
 			// A released worker closes the descriptor its open made and
