@@ -1182,11 +1182,19 @@ func TestAuditTerminalReadEnds(t *testing.T) {
 	}
 }
 
-// readEndsBy starts a ReadAt of fd at off that waits (nothing to read),
-// and ends it by how: "Cancel" (ErrCanceled), "timeout" (a 300 ms
-// timeout: ErrTimedOut) or "CloseFD" (Engine.CloseFD of fd, which it
-// closes: ErrClosed). It fails t unless the read ends so within seconds.
+// readEndsBy starts a ReadAt of fd at off that waits (nothing to read)
+// and checks that it ends by how (waitEndsBy). what names fd.
 func readEndsBy(t *testing.T, e *aio.Engine, fd int, off int64, how, what string) {
+	t.Helper()
+	waitEndsBy(t, e, fd, how, fmt.Sprintf("ReadAt(%s, %d)", what, off), func(a *aio.Aio) { a.ReadAt(fd, off) })
+}
+
+// waitEndsBy starts, through start, an operation on fd that waits, and
+// ends it by how: "Cancel" (ErrCanceled), "timeout" (a 300 ms timeout:
+// ErrTimedOut) or "CloseFD" (Engine.CloseFD of fd, which it closes:
+// ErrClosed). It fails t unless the operation ends so within seconds.
+// what names the operation.
+func waitEndsBy(t *testing.T, e *aio.Engine, fd int, how, what string, start func(a *aio.Aio)) {
 	t.Helper()
 	done := make(chan error, 1)
 	a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
@@ -1197,7 +1205,7 @@ func readEndsBy(t *testing.T, e *aio.Engine, fd int, off int64, how, what string
 		a.SetTimeout(300 * time.Millisecond)
 		want = aio.ErrTimedOut
 	}
-	a.ReadAt(fd, off)
+	start(a)
 	time.Sleep(50 * time.Millisecond) // waiting by now
 	switch how {
 	case "Cancel":
@@ -1211,11 +1219,11 @@ func readEndsBy(t *testing.T, e *aio.Engine, fd int, off int64, how, what string
 	select {
 	case err := <-done:
 		if !errors.Is(err, want) {
-			t.Errorf("ReadAt(%s, %d) ended by %s with %v, want %v", what, off, how, err, want)
+			t.Errorf("%s ended by %s with %v, want %v", what, how, err, want)
 		}
 	case <-time.After(5 * time.Second):
 		a.Stop()
-		t.Fatalf("ReadAt(%s, %d) still waits 5 s after %s", what, off, how)
+		t.Fatalf("%s still waits 5 s after %s", what, how)
 	}
 }
 

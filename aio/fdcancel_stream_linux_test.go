@@ -2,7 +2,6 @@ package aio_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/aioring/aioring/aio"
 	"golang.org/x/sys/unix"
@@ -47,33 +46,13 @@ func TestCloseFDEndsAStreamReadOrWrite(t *testing.T) {
 				fill(t, w)
 			}
 			defer unix.Close(other)
-			done := make(chan error, 1)
-			a := e.NewAio(func(a *aio.Aio) { done <- a.Result() })
-			defer a.Free()
-			a.SetIOV(make([]byte, 512))
-			if c.write {
-				a.WriteAt(fd, c.off)
-			} else {
-				a.ReadAt(fd, c.off)
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("ended before CloseFD: %v", err)
-			case <-time.After(20 * time.Millisecond): // in the kernel by now
-			}
-			if err := e.CloseFD(fd); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-done:
-				if err != aio.ErrClosed {
-					t.Fatalf("after CloseFD: %v, want ErrClosed", err)
+			waitEndsBy(t, e, fd, "CloseFD", c.name, func(a *aio.Aio) {
+				if c.write {
+					a.WriteAt(fd, c.off)
+				} else {
+					a.ReadAt(fd, c.off)
 				}
-			case <-time.After(5 * time.Second):
-				a.Cancel()
-				<-done
-				t.Fatal("still waits 5 s after CloseFD of its descriptor")
-			}
+			})
 		})
 	}
 }
