@@ -57,15 +57,14 @@ import (
 func (e *Engine) noteRingWaiter(kind opKind) {
 	switch kind {
 	case opRecv, opSend, opRecvFrom, opSendTo, opAccept, opConnect, opSplice, opRecvMsg:
-		if !e.ringWaits.Load() {
-			e.ringWaits.Store(true)
-		}
+		e.noteStreamWaiter()
 	}
 }
 
-// noteStreamWaiter records that a read or write of a stream (op.Desc.Stream)
-// goes to the ring, where it may wait without end: from then on CloseFD
-// cancels its descriptor's requests.
+// noteStreamWaiter records that a request which may wait without end goes
+// to the ring (a socket's, or a read or write of a stream: op.Desc.Stream):
+// from then on CloseFD cancels its descriptor's requests. A load, and a
+// store only the first time.
 func (e *Engine) noteStreamWaiter() {
 	if !e.ringWaits.Load() {
 		e.ringWaits.Store(true)
